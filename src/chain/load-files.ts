@@ -1,0 +1,89 @@
+// Reads FallbackChain documents from a folder of YAML files, the way `serve --config`
+// and `validate` both see them.
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { expandEnv } from './expand-env.ts';
+import type { FallbackChainDoc } from './spec.ts';
+import { validateChainDocument, type Problem } from './validate.ts';
+
+export interface SourcedDoc {
+  doc: FallbackChainDoc;
+  /** "file.yaml#1": file and 1-based document number. */
+  source: string;
+}
+
+export interface SourcedProblem extends Problem {
+  file: string;
+  /** 1-based document number inside the file; 0 for file-level problems. */
+  document: number;
+}
+
+export interface LoadResult {
+  docs: SourcedDoc[];
+  problems: SourcedProblem[];
+}
+
+const YAML_FILE = /\.ya?ml$/i;
+
+/** Every *.yaml / *.yml directly in `dir` (hidden files skipped: Kubernetes' ..data links live there). */
+export async function listConfigFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => !e.name.startsWith('.') && YAML_FILE.test(e.name) && (e.isFile() || e.isSymbolicLink()))
+    .map((e) => path.join(dir, e.name))
+    .sort();
+}
+
+export async function loadFiles(files: string[], env: Readonly<Record<string, string | undefined>>): Promise<LoadResult> {
+  const result: LoadResult = { docs: [], problems: [] };
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      result.problems.push({ file, document: 0, path: '', message: `cannot read file: ${(error as Error).message}` });
+      continue;
+    }
+    collectDocuments(file, text, env, result);
+  }
+  checkModelsUnique(result);
+  return result;
+}
+
+function collectDocuments(file: string, text: string, env: Readonly<Record<string, string | undefined>>, into: LoadResult): void {
+  const documents = parseAllDocuments(text, { prettyErrors: true });
+  const list = Array.isArray(documents) ? documents : [documents];
+  list.forEach((document, i) => {
+    const number = i + 1;
+    if (document.errors.length > 0) {
+      for (const error of document.errors) into.problems.push({ file, document: number, path: '', message: `YAML: ${error.message}` });
+      return;
+    }
+    const raw: unknown = document.toJS();
+    if (raw === null || raw === undefined) return; // an empty document between `---` lines
+    const missing = new Set<string>();
+    const expanded = expandEnv(raw, env, missing);
+    for (const name of missing) {
+      into.problems.push({ file, document: number, path: '', message: `environment variable ${name} is not set and has no default (\${${name}:-default})` });
+    }
+    const checked = validateChainDocument(expanded);
+    if (checked.ok) into.docs.push({ doc: checked.doc, source: `${path.basename(file)}#${number}` });
+    else for (const problem of checked.problems) into.problems.push({ file, document: number, ...problem });
+  });
+}
+
+/** Two chains answering to the same model name would make routing ambiguous. */
+function checkModelsUnique(result: LoadResult): void {
+  const byModel = new Map<string, string>();
+  for (const { doc, source } of result.docs) {
+    const model = doc.spec.model ?? doc.metadata.name;
+    const earlier = byModel.get(model);
+    if (earlier) {
+      const [file = source, number = '0'] = source.split('#');
+      result.problems.push({ file, document: Number(number), path: '/spec/model', message: `model "${model}" is already served by the chain in ${earlier}` });
+    } else {
+      byModel.set(model, source);
+    }
+  }
+}

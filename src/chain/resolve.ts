@@ -1,0 +1,90 @@
+// Turns validated documents into the engine's Chain values, resolving API keys.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { targetKey, type Chain, type Provider, type Step } from '../core/types.ts';
+import type { ApiKeyRef, FallbackChainDoc, ProviderSpec } from './spec.ts';
+
+export interface KeySources {
+  env: Readonly<Record<string, string | undefined>>;
+  /** Folder of the mounted credentials Secret, one file per key. */
+  credentialsDir: string;
+}
+
+export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySources): Chain {
+  const { spec } = doc;
+  const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys)]));
+  const steps: Step[] = spec.steps.map((s, index) => {
+    const provider = providers.get(s.provider);
+    // validateChainDocument guarantees every step's provider exists.
+    if (!provider) throw new Error(`step ${index} names unknown provider ${s.provider}`);
+    return {
+      index,
+      provider,
+      model: s.model,
+      retries: s.retries,
+      timeouts: s.timeouts,
+      price: s.price && { inputPerMTok: s.price.inputPerMTok ?? 0, outputPerMTok: s.price.outputPerMTok ?? 0, cachedInputPerMTok: s.price.cachedInputPerMTok },
+      target: targetKey(provider, s.model),
+    };
+  });
+  const { policy, circuitBreaker } = spec;
+  return {
+    name: doc.metadata.name,
+    namespace: doc.metadata.namespace,
+    model: spec.model ?? doc.metadata.name,
+    steps,
+    policy: {
+      retryOn: new Set(policy.retryOn),
+      fallbackOn: new Set(policy.fallbackOn),
+      backoff: policy.backoff,
+      deadlineMs: policy.deadlineMs,
+      hedgeAfterMs: policy.hedge.afterMs,
+    },
+    breaker: {
+      failureThreshold: circuitBreaker.failureThreshold,
+      windowMs: Math.round(circuitBreaker.windowSeconds * 1000),
+      cooldownMs: Math.round(circuitBreaker.cooldownSeconds * 1000),
+    },
+    maxCostPerRequestUSD: spec.budget?.maxCostPerRequestUSD,
+    source,
+  };
+}
+
+function resolveProvider(spec: ProviderSpec, keys: KeySources): Provider {
+  const key = readKey(spec.apiKey, keys);
+  return {
+    name: spec.name,
+    api: spec.api,
+    baseURL: spec.baseURL.replace(/\/+$/, ''),
+    apiKey: key.value,
+    keyProblem: key.problem,
+    keySource: describeKeySource(spec.apiKey),
+    headers: spec.headers ?? {},
+  };
+}
+
+interface KeyRead { value?: string; problem?: string }
+
+// A missing key is not a config error: the step is skipped with this reason, so a
+// newcomer can start the examples with only some keys set.
+function readKey(ref: ApiKeyRef | undefined, keys: KeySources): KeyRead {
+  if (!ref) return {};
+  if (ref.env !== undefined) {
+    const value = keys.env[ref.env];
+    return value ? { value: value.trim() } : { problem: `environment variable ${ref.env} is not set` };
+  }
+  const file = ref.file ?? path.join(keys.credentialsDir, ref.secretKey ?? '');
+  try {
+    const value = readFileSync(file, 'utf8').trim();
+    return value ? { value } : { problem: `key file ${file} is empty` };
+  } catch {
+    return { problem: ref.file ? `key file ${file} cannot be read` : `credentials Secret has no readable key "${ref.secretKey}" (${file})` };
+  }
+}
+
+function describeKeySource(ref: ApiKeyRef | undefined): string {
+  if (!ref) return 'none';
+  if (ref.env !== undefined) return `env:${ref.env}`;
+  if (ref.file !== undefined) return `file:${ref.file}`;
+  return `secretKey:${ref.secretKey}`;
+}

@@ -1,0 +1,50 @@
+// TypeScript view of a FallbackChain document after schema validation and defaults.
+// fallbackchain.schema.json is the source of truth; these types mirror it.
+import type { ApiFormat, FailureClass, Price } from '../core/types.ts';
+
+export const API_VERSION = 'llmfallback.io/v1alpha1';
+export const KIND = 'FallbackChain';
+
+export interface ApiKeyRef {
+  secretKey?: string;
+  env?: string;
+  file?: string;
+}
+
+export interface ProviderSpec {
+  name: string;
+  api: ApiFormat;
+  baseURL: string;
+  apiKey?: ApiKeyRef;
+  headers?: Record<string, string>;
+}
+
+export interface StepSpec {
+  provider: string;
+  model: string;
+  retries: number;
+  timeouts: { firstByteMs: number; idleMs: number; totalMs: number };
+  price?: Price;
+}
+
+export interface FallbackChainSpec {
+  model?: string;
+  providers: ProviderSpec[];
+  steps: StepSpec[];
+  policy: {
+    retryOn: FailureClass[];
+    fallbackOn: FailureClass[];
+    backoff: { baseMs: number; maxMs: number; jitter: 'full' | 'none' };
+    deadlineMs: number;
+    hedge: { afterMs: number };
+  };
+  circuitBreaker: { failureThreshold: number; windowSeconds: number; cooldownSeconds: number };
+  budget?: { maxCostPerRequestUSD?: number };
+}
+
+export interface FallbackChainDoc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; generation?: number; [key: string]: unknown };
+  spec: FallbackChainSpec;
+}

@@ -1,0 +1,111 @@
+// Validation of FallbackChain documents: the CRD's JSON Schema (with its defaults)
+// plus the cross-field rules a schema cannot state. Used by the file loader,
+// `llm-fallback validate` and (later) the controller, so all of them agree.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import schema from './fallbackchain.schema.json' with { type: 'json' };
+import { API_VERSION, KIND, type FallbackChainDoc } from './spec.ts';
+
+export interface Problem {
+  /** JSON-pointer-like path inside the document, e.g. /spec/steps/1/provider. */
+  path: string;
+  message: string;
+}
+
+export type ValidationResult =
+  | { ok: true; doc: FallbackChainDoc }
+  | { ok: false; problems: Problem[] };
+
+type JsonObject = { [key: string]: unknown };
+
+// Kubernetes prunes unknown fields silently; a file loader should not: a typo such
+// as `retires: 3` must be an error. So the file view of the schema closes every
+// object that lists its properties (metadata stays open, as in Kubernetes).
+function closeObjects(node: unknown, pathKey = ''): unknown {
+  if (Array.isArray(node)) return node.map((n) => closeObjects(n, pathKey));
+  if (typeof node !== 'object' || node === null) return node;
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(node)) out[key] = closeObjects(value, key);
+  const hasProps = typeof out['properties'] === 'object' && out['properties'] !== null;
+  if (out['type'] === 'object' && hasProps && pathKey !== 'metadata' && !('additionalProperties' in out)) {
+    out['additionalProperties'] = false;
+  }
+  return out;
+}
+
+let compiled: ValidateFunction | undefined;
+function schemaValidator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+    ajv.addKeyword('x-kubernetes-validations');
+    ajv.addKeyword('x-kubernetes-preserve-unknown-fields');
+    compiled = ajv.compile(closeObjects(schema) as object);
+  }
+  return compiled;
+}
+
+/** Validate one parsed document; on success the returned doc has every default filled in. */
+export function validateChainDocument(input: unknown): ValidationResult {
+  const problems = checkEnvelope(input);
+  if (problems.length > 0) return { ok: false, problems };
+  const doc = structuredClone(input) as JsonObject;
+  const validate = schemaValidator();
+  if (!validate(doc)) return { ok: false, problems: (validate.errors ?? []).map(describeAjvError) };
+  const typed = doc as unknown as FallbackChainDoc;
+  const semantic = checkCrossFieldRules(typed);
+  return semantic.length > 0 ? { ok: false, problems: semantic } : { ok: true, doc: typed };
+}
+
+function checkEnvelope(input: unknown): Problem[] {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return [{ path: '', message: 'a FallbackChain document must be a mapping' }];
+  }
+  const doc = input as JsonObject;
+  const problems: Problem[] = [];
+  if (doc['apiVersion'] !== API_VERSION) problems.push({ path: '/apiVersion', message: `must be ${API_VERSION}` });
+  if (doc['kind'] !== KIND) problems.push({ path: '/kind', message: `must be ${KIND}` });
+  const metadata = doc['metadata'];
+  const name = typeof metadata === 'object' && metadata !== null ? (metadata as JsonObject)['name'] : undefined;
+  if (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 253) {
+    problems.push({ path: '/metadata/name', message: 'must be a DNS subdomain name (lowercase letters, digits, "-" and ".")' });
+  }
+  return problems;
+}
+
+function describeAjvError(error: ErrorObject): Problem {
+  const params = error.params as JsonObject;
+  if (error.keyword === 'additionalProperties') {
+    return { path: `${error.instancePath}/${String(params['additionalProperty'])}`, message: 'unknown field' };
+  }
+  if (error.keyword === 'required') {
+    return { path: `${error.instancePath}/${String(params['missingProperty'])}`, message: 'is required' };
+  }
+  if (error.keyword === 'enum') {
+    const allowed = (params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ');
+    return { path: error.instancePath, message: `must be one of ${allowed}` };
+  }
+  return { path: error.instancePath, message: error.message ?? error.keyword };
+}
+
+/**
+ * The rules the CRD states in CEL (x-kubernetes-validations); kept word for word the
+ * same so that a file and the API server reject the same document the same way.
+ */
+export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
+  const problems: Problem[] = [];
+  const { providers, steps } = doc.spec;
+  const seen = new Set<string>();
+  providers.forEach((provider, i) => {
+    if (seen.has(provider.name)) problems.push({ path: `/spec/providers/${i}/name`, message: `provider name "${provider.name}" is declared twice` });
+    seen.add(provider.name);
+    const sources = provider.apiKey ? Object.keys(provider.apiKey).length : 1;
+    if (sources !== 1) problems.push({ path: `/spec/providers/${i}/apiKey`, message: 'apiKey must set exactly one of secretKey, env, file' });
+  });
+  steps.forEach((step, i) => {
+    if (!seen.has(step.provider)) {
+      problems.push({ path: `/spec/steps/${i}/provider`, message: `step names provider "${step.provider}", which spec.providers does not declare` });
+    }
+  });
+  const backoff = doc.spec.policy.backoff;
+  if (backoff.baseMs > backoff.maxMs) problems.push({ path: '/spec/policy/backoff', message: 'backoff.baseMs must not exceed backoff.maxMs' });
+  return problems;
+}

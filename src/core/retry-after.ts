@@ -1,0 +1,23 @@
+/** Header lookup that tolerates undici's string | string[] values. */
+export type HeaderBag = Record<string, string | string[] | undefined>;
+
+function header(headers: HeaderBag, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * How long the upstream asked us to wait, in ms, or undefined if it did not say.
+ * `retry-after-ms` (OpenAI, Azure) is more precise and wins; `retry-after` may be
+ * delta-seconds or an HTTP date (RFC 9110 §10.2.3). Garbage is ignored, not trusted.
+ */
+export function parseRetryAfter(headers: HeaderBag, nowEpochMs: number): number | undefined {
+  const ms = header(headers, 'retry-after-ms');
+  if (ms !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(ms)) return Math.ceil(Number(ms));
+  const value = header(headers, 'retry-after')?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - nowEpochMs);
+}

@@ -1,0 +1,150 @@
+// Circuit breakers per upstream target (provider + baseURL + model), backed by opossum.
+// opossum supplies the state machine (open → half-open after the cooldown → a single
+// probe → closed or open again); the rule for opening is ours: N failures of the
+// classes that say something about the target's health, inside a rolling window.
+import CircuitBreaker from 'opossum';
+import { countsAgainstBreaker } from '../core/failure.ts';
+import type { BreakerSettings, Step } from '../core/types.ts';
+import type { AttemptOutcome } from './outcome.ts';
+
+export type BreakerState = 'closed' | 'open' | 'halfOpen';
+
+export interface BreakerLabels { provider: string; model: string }
+
+export type BreakerListener = (labels: BreakerLabels, state: BreakerState) => void;
+
+/**
+ * The pure opening rule: the failures still inside the window (oldest dropped) and
+ * whether they reach the threshold.
+ */
+export function recordFailure(failureTimes: readonly number[], now: number, settings: BreakerSettings): { failureTimes: number[]; open: boolean } {
+  const kept = failureTimes.filter((t) => now - t < settings.windowMs);
+  kept.push(now);
+  return { failureTimes: kept, open: kept.length >= settings.failureThreshold };
+}
+
+type Action = () => Promise<unknown>;
+
+interface Entry {
+  breaker: CircuitBreaker<[Action], unknown>;
+  settings: BreakerSettings;
+  labels: BreakerLabels;
+  /** Counted failures since the circuit last closed (opossum's own stats are percentage-based and outlive a close). */
+  failureTimes: number[];
+}
+
+/** Carries a counted failure through opossum, which only learns of failures by rejection. */
+class CountedFailure<T> extends Error {
+  readonly code = 'COUNTED_FAILURE';
+  readonly outcome: AttemptOutcome<T>;
+  constructor(outcome: AttemptOutcome<T>) {
+    super('upstream failure counted by the circuit breaker');
+    this.outcome = outcome;
+  }
+}
+
+export type Gated<T> = AttemptOutcome<T> | { kind: 'circuitOpen'; reason: string };
+
+export class BreakerRegistry {
+  readonly #entries = new Map<string, Entry>();
+  readonly #listener: BreakerListener;
+  readonly #now: () => number;
+
+  constructor(listener: BreakerListener = () => {}, now: () => number = Date.now) {
+    this.#listener = listener;
+    this.#now = now;
+  }
+
+  /** Runs the attempt through the target's breaker, or reports that its circuit is open. */
+  async run<T>(step: Step, settings: BreakerSettings, attempt: () => Promise<AttemptOutcome<T>>): Promise<Gated<T>> {
+    const entry = this.#entry(step, settings);
+    const action: Action = async () => {
+      const outcome = await attempt();
+      if (outcome.kind === 'failure' && countsAgainstBreaker(outcome.failure.class)) throw new CountedFailure(outcome);
+      return outcome;
+    };
+    try {
+      return (await entry.breaker.fire(action)) as AttemptOutcome<T>;
+    } catch (error) {
+      if (error instanceof CountedFailure) return error.outcome as AttemptOutcome<T>;
+      if (CircuitBreaker.isOurError(error as Error)) {
+        return { kind: 'circuitOpen', reason: entry.breaker.halfOpen ? 'circuit half-open, probe in flight' : 'circuit open' };
+      }
+      throw error;
+    }
+  }
+
+  state(target: string): BreakerState | undefined {
+    const entry = this.#entries.get(target);
+    return entry && stateOf(entry.breaker);
+  }
+
+  /** Keep the breakers of targets that still exist (their state survives a reload); drop the rest. */
+  retain(targets: ReadonlySet<string>): void {
+    for (const [target, entry] of this.#entries) {
+      if (!targets.has(target)) {
+        entry.breaker.shutdown();
+        this.#entries.delete(target);
+      }
+    }
+  }
+
+  snapshot(): Array<BreakerLabels & { target: string; state: BreakerState }> {
+    return [...this.#entries].map(([target, e]) => ({ target, ...e.labels, state: stateOf(e.breaker) }));
+  }
+
+  shutdown(): void {
+    this.retain(new Set());
+  }
+
+  #entry(step: Step, settings: BreakerSettings): Entry {
+    const existing = this.#entries.get(step.target);
+    if (existing && sameSettings(existing.settings, settings)) return existing;
+    const entry = this.#create(step, settings);
+    // New settings on reload: a fresh breaker, but an open circuit stays open.
+    if (existing) {
+      if (existing.breaker.opened) entry.breaker.open();
+      existing.breaker.shutdown();
+    }
+    this.#entries.set(step.target, entry);
+    return entry;
+  }
+
+  #create(step: Step, settings: BreakerSettings): Entry {
+    const labels = { provider: step.provider.name, model: step.model };
+    const breaker = new CircuitBreaker<[Action], unknown>((action: Action) => action(), {
+      name: step.target,
+      timeout: false, // attempts enforce their own timeouts
+      resetTimeout: settings.cooldownMs,
+      rollingCountTimeout: settings.windowMs,
+      rollingCountBuckets: 10,
+      // Never open on a percentage: only shouldOpen() below decides.
+      errorThresholdPercentage: 100,
+      volumeThreshold: Number.MAX_SAFE_INTEGER,
+    });
+    const entry: Entry = { breaker, settings, labels, failureTimes: [] };
+    breaker.on('failure', () => {
+      if (!breaker.closed) return; // a failed half-open probe: opossum re-opens by itself
+      const next = recordFailure(entry.failureTimes, this.#now(), settings);
+      entry.failureTimes = next.failureTimes;
+      if (next.open) breaker.open();
+    });
+    breaker.on('open', () => this.#listener(labels, 'open'));
+    breaker.on('halfOpen', () => this.#listener(labels, 'halfOpen'));
+    breaker.on('close', () => {
+      entry.failureTimes = [];
+      this.#listener(labels, 'closed');
+    });
+    this.#listener(labels, 'closed');
+    return entry;
+  }
+}
+
+function stateOf(breaker: CircuitBreaker<[Action], unknown>): BreakerState {
+  if (breaker.opened) return 'open';
+  return breaker.halfOpen ? 'halfOpen' : 'closed';
+}
+
+function sameSettings(a: BreakerSettings, b: BreakerSettings): boolean {
+  return a.failureThreshold === b.failureThreshold && a.windowMs === b.windowMs && a.cooldownMs === b.cooldownMs;
+}

@@ -1,0 +1,37 @@
+import type { FailureClass, Usage } from '../core/types.ts';
+
+/** An upstream failure as the engine decides on it. */
+export interface UpstreamFailure {
+  class: FailureClass;
+  message: string;
+  status?: number;
+  retryAfterMs?: number;
+  /** The upstream's own error response, returned as it came when it is the last word. */
+  response?: { status: number; contentType: string; body: string };
+  /** Tokens billed even though the attempt failed (e.g. a content_filter finish). */
+  usage?: Usage;
+}
+
+/** One attempt's result: the value to serve, a classified failure, or the caller went away. */
+export type AttemptOutcome<T> =
+  | { kind: 'success'; value: T; status: number }
+  | { kind: 'failure'; failure: UpstreamFailure }
+  | { kind: 'aborted' };
+
+export type AttemptVerdict = FailureClass | 'ok' | 'skipped' | 'aborted';
+
+/** What the request log, headers and metrics say about one attempt (or skipped step). */
+export interface AttemptRecord {
+  step: number;
+  provider: string;
+  model: string;
+  /** 1-based attempt number on this step; 0 for a skipped step. */
+  attempt: number;
+  outcome: AttemptVerdict;
+  /** Why a step was skipped, or what was decided after a failure. */
+  reason?: string;
+  status?: number;
+  ms: number;
+  costUSD: number;
+  usage?: Usage;
+}

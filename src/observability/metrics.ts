@@ -1,0 +1,28 @@
+// Prometheus metrics in a private registry (a library embedding us must not see ours
+// in its default registry), named as in the design.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BreakerState } from '../engine/breakers.ts';
+
+const STATE_VALUE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'llm_fallback_requests_total', help: 'Requests by chain and outcome (success, failure, client_error, aborted).', labelNames: ['chain', 'outcome'], registers: [this.registry] });
+  readonly attempts = new Counter({ name: 'llm_fallback_attempts_total', help: 'Upstream attempts (and skipped steps) by verdict class.', labelNames: ['chain', 'provider', 'model', 'class'], registers: [this.registry] });
+  readonly fallbacks = new Counter({ name: 'llm_fallback_fallbacks_total', help: 'Requests answered by a step other than the first.', labelNames: ['chain'], registers: [this.registry] });
+  readonly circuitState = new Gauge({ name: 'llm_fallback_circuit_state', help: 'Circuit state per target: 0 closed, 1 half-open, 2 open.', labelNames: ['provider', 'model'], registers: [this.registry] });
+  readonly duration = new Histogram({ name: 'llm_fallback_request_duration_seconds', help: 'Whole request time, all attempts included.', labelNames: ['chain', 'outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
+  readonly ttfb = new Histogram({ name: 'llm_fallback_time_to_first_byte_seconds', help: 'Time until the first byte of the answer reached the caller.', labelNames: ['chain'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
+  readonly tokens = new Counter({ name: 'llm_fallback_tokens_total', help: 'Tokens reported by upstreams.', labelNames: ['direction'], registers: [this.registry] });
+  readonly cost = new Counter({ name: 'llm_fallback_cost_usd_total', help: 'USD cost of every billed attempt, failed ones included.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry] });
+  readonly reloads = new Counter({ name: 'llm_fallback_config_reloads_total', help: 'Config loads by result (applied, rejected).', labelNames: ['result'], registers: [this.registry] });
+  readonly malformedEvents = new Counter({ name: 'llm_fallback_malformed_events_total', help: 'Upstream stream events dropped because they were not JSON.', labelNames: ['provider', 'model'], registers: [this.registry] });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'llm_fallback_process_' });
+  }
+
+  setCircuitState(labels: { provider: string; model: string }, state: BreakerState): void {
+    this.circuitState.set(labels, STATE_VALUE[state]);
+  }
+}

@@ -1,0 +1,62 @@
+// What the caller sees when no step produced an answer: the last meaningful upstream
+// error with its status and body shape kept, the attempts listed inside it; or, when
+// no upstream ever answered, an error of our own in the same shape. Never a bare 500.
+import { redactSecrets } from '../core/redact.ts';
+import type { AttemptRecord, UpstreamFailure } from '../engine/outcome.ts';
+import type { ChainEnd } from '../engine/run-chain.ts';
+import { openAIError } from './openai-errors.ts';
+
+export interface FailureReply {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+export interface ChainFailure {
+  chain: string;
+  end: ChainEnd;
+  /** The last failure of all. */
+  last?: UpstreamFailure;
+  /** The last failure that carried an upstream response (status and body). */
+  lastAnswered?: UpstreamFailure;
+  attempts: readonly AttemptRecord[];
+}
+
+export function failureReply(f: ChainFailure, secrets: readonly string[]): FailureReply {
+  const { chain, end, last, attempts } = f;
+  const listed = attempts.map((a) => ({ provider: a.provider, model: a.model, attempt: a.attempt, outcome: a.outcome, status: a.status ?? null, ms: a.ms, reason: a.reason ? redactSecrets(a.reason, secrets) : null }));
+  // A timeout after a 429 says less to the caller than the 429 itself.
+  const upstream = f.lastAnswered?.response;
+  if (upstream) {
+    const text = redactSecrets(upstream.body, secrets);
+    const body = withAttempts(text, chain, listed);
+    return { status: upstream.status, contentType: body === text ? upstream.contentType : 'application/json', body };
+  }
+  const own = ownError(chain, end, last);
+  own.body.error['llm_fallback'] = { chain, attempts: listed };
+  return { status: own.status, contentType: 'application/json', body: JSON.stringify(own.body) };
+}
+
+function withAttempts(text: string, chain: string, attempts: unknown[]): string {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      const obj = parsed as Record<string, unknown>;
+      const error = obj['error'];
+      if (typeof error === 'object' && error !== null && !Array.isArray(error)) {
+        (error as Record<string, unknown>)['llm_fallback'] = { chain, attempts };
+        return JSON.stringify(obj);
+      }
+    }
+  } catch {
+    // Not JSON: returned as it came; the attempts are still in the header.
+  }
+  return text;
+}
+
+function ownError(chain: string, end: ChainEnd, last: UpstreamFailure | undefined): ReturnType<typeof openAIError> {
+  if (end === 'deadline') return openAIError(504, `chain "${chain}" ran out of time (policy.deadlineMs) before any step answered`, 'deadline_exceeded', 'timeout_error');
+  if (!last) return openAIError(503, `chain "${chain}" has no step that can be tried now (all skipped; see attempts)`, 'no_available_step', 'server_error');
+  if (last.class === 'timeout') return openAIError(504, `every step of chain "${chain}" failed; last: ${last.message}`, 'upstream_timeout', 'timeout_error');
+  return openAIError(502, `every step of chain "${chain}" failed; last: ${last.message}`, `upstream_${last.class}`, 'server_error');
+}

@@ -1,0 +1,67 @@
+// The one log line and the metrics of a finished request.
+import { addUsage, NO_USAGE, roundUSD } from '../core/cost.ts';
+import type { Usage } from '../core/types.ts';
+import type { AttemptRecord } from '../engine/outcome.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+
+export type RequestOutcome = 'success' | 'failure' | 'client_error' | 'aborted' | 'stream_failed';
+
+export interface RequestReport {
+  requestId: string;
+  chain: string;
+  endpoint: string;
+  stream: boolean;
+  outcome: RequestOutcome;
+  status: number;
+  attempts: AttemptRecord[];
+  winner?: { provider: string; model: string; step: number };
+  totalMs: number;
+  ttfbMs?: number;
+  /** Why a stream that had started did not complete. */
+  streamEnd?: string;
+}
+
+export function totalUsage(attempts: readonly AttemptRecord[]): Usage {
+  return attempts.reduce((sum, a) => (a.usage ? addUsage(sum, a.usage) : sum), NO_USAGE);
+}
+
+export function totalCost(attempts: readonly AttemptRecord[]): number {
+  return attempts.reduce((sum, a) => sum + a.costUSD, 0);
+}
+
+export function report(r: RequestReport, logger: Logger, metrics: Metrics): void {
+  const usage = totalUsage(r.attempts);
+  const costUSD = roundUSD(totalCost(r.attempts));
+  const line = {
+    requestId: r.requestId,
+    chain: r.chain,
+    endpoint: r.endpoint,
+    stream: r.stream,
+    outcome: r.outcome,
+    status: r.status,
+    attempts: r.attempts.map((a) => ({ ...a, costUSD: roundUSD(a.costUSD) })),
+    winner: r.winner ?? null,
+    tokens: { input: usage.inputTokens, output: usage.outputTokens, cachedInput: usage.cachedInputTokens },
+    costUSD,
+    totalMs: Math.round(r.totalMs),
+    ttfbMs: r.ttfbMs === undefined ? null : Math.round(r.ttfbMs),
+    ...(r.streamEnd ? { streamEnd: r.streamEnd } : {}),
+  };
+  const level = r.outcome === 'success' ? 'info' : r.outcome === 'client_error' || r.outcome === 'aborted' ? 'info' : 'warn';
+  logger[level](line, 'request');
+  record(r, usage, metrics);
+}
+
+function record(r: RequestReport, usage: Usage, metrics: Metrics): void {
+  metrics.requests.inc({ chain: r.chain, outcome: r.outcome });
+  metrics.duration.observe({ chain: r.chain, outcome: r.outcome }, r.totalMs / 1000);
+  if (r.ttfbMs !== undefined) metrics.ttfb.observe({ chain: r.chain }, r.ttfbMs / 1000);
+  if (r.winner && r.winner.step > 0) metrics.fallbacks.inc({ chain: r.chain });
+  for (const a of r.attempts) {
+    metrics.attempts.inc({ chain: r.chain, provider: a.provider, model: a.model, class: a.outcome });
+    if (a.costUSD > 0) metrics.cost.inc({ chain: r.chain, provider: a.provider, model: a.model }, a.costUSD);
+  }
+  if (usage.inputTokens > 0) metrics.tokens.inc({ direction: 'input' }, usage.inputTokens);
+  if (usage.outputTokens > 0) metrics.tokens.inc({ direction: 'output' }, usage.outputTokens);
+}

@@ -1,0 +1,54 @@
+// The lifetime of one attempt: one AbortController that fires when the attempt's
+// total time is up, when the chain deadline passes, or when the caller goes away.
+// Aborting it closes the upstream connection.
+
+export type AbortCause = 'timeout' | 'client';
+
+export class AttemptScope {
+  readonly controller = new AbortController();
+  readonly endsAt: number;
+  #cause: AbortCause | undefined;
+  readonly #timer: NodeJS.Timeout;
+  readonly #clientSignal: AbortSignal;
+  readonly #onClientAbort = (): void => this.#abort('client');
+  readonly #now: () => number;
+
+  constructor(now: () => number, endsAt: number, clientSignal: AbortSignal) {
+    this.#now = now;
+    this.endsAt = endsAt;
+    this.#clientSignal = clientSignal;
+    this.#timer = setTimeout(() => this.#abort('timeout'), Math.max(0, endsAt - now()));
+    if (clientSignal.aborted) this.#abort('client');
+    else clientSignal.addEventListener('abort', this.#onClientAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Why the attempt was aborted, if it was. */
+  get cause(): AbortCause | undefined {
+    return this.#cause;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.endsAt - this.#now());
+  }
+
+  /** Give up on the attempt now, e.g. a first-byte or idle timeout noticed by a reader. */
+  timeOut(): void {
+    this.#abort('timeout');
+  }
+
+  /** The attempt is over: stop the timer and the listener; the connection stays reusable if it finished. */
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.#clientSignal.removeEventListener('abort', this.#onClientAbort);
+  }
+
+  #abort(cause: AbortCause): void {
+    if (this.#cause) return;
+    this.#cause = cause;
+    this.controller.abort(new Error(cause === 'timeout' ? 'attempt timed out' : 'caller went away'));
+  }
+}

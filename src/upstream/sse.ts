@@ -1,0 +1,85 @@
+// Server-sent events from an upstream body, parsed (not piped): the reader hands out
+// one event at a time and can wait for the next with a time limit, which is how
+// first-byte and idle timeouts are enforced.
+import type { Readable } from 'node:stream';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+
+export type SseRead =
+  | { kind: 'event'; message: EventSourceMessage }
+  | { kind: 'end' }
+  | { kind: 'timeout' }
+  | { kind: 'error'; error: unknown };
+
+// Stop reading from the upstream while this many parsed events wait for a slow client.
+const HIGH_WATER = 64;
+
+export class SseReader {
+  readonly #body: Readable;
+  readonly #queue: EventSourceMessage[] = [];
+  #ended = false;
+  #error: unknown;
+  #wake: (() => void) | undefined;
+
+  constructor(body: Readable) {
+    this.#body = body;
+    const parser = createParser({ onEvent: (message) => this.#push(message) });
+    const decoder = new TextDecoder();
+    body.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })));
+    body.on('end', () => {
+      parser.feed(decoder.decode());
+      // A final event without its blank line still counts (some upstreams end that way).
+      parser.feed('\n\n');
+      this.#finish();
+    });
+    body.on('error', (error) => {
+      this.#error = error;
+      this.#finish();
+    });
+  }
+
+  /** The next event, or why there is none: ended, failed, or nothing within timeoutMs. */
+  next(timeoutMs: number): Promise<SseRead> {
+    const ready = this.#take();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve({ kind: 'timeout' });
+      }, Math.max(0, timeoutMs));
+      this.#wake = () => {
+        const read = this.#take();
+        if (!read) return;
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve(read);
+      };
+    });
+  }
+
+  /** Stops reading; the upstream connection is closed by the attempt's abort signal. */
+  close(): void {
+    this.#body.destroy();
+  }
+
+  #take(): SseRead | undefined {
+    const message = this.#queue.shift();
+    if (message) {
+      if (this.#queue.length < HIGH_WATER / 2 && this.#body.isPaused()) this.#body.resume();
+      return { kind: 'event', message };
+    }
+    if (this.#error !== undefined) return { kind: 'error', error: this.#error };
+    if (this.#ended) return { kind: 'end' };
+    return undefined;
+  }
+
+  #push(message: EventSourceMessage): void {
+    this.#queue.push(message);
+    if (this.#queue.length >= HIGH_WATER) this.#body.pause();
+    this.#wake?.();
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+}
