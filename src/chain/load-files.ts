@@ -26,6 +26,9 @@ export interface LoadResult {
 
 const YAML_FILE = /\.ya?ml$/i;
 
+/** The file (as given) and document number of each loaded document, for problems found after loading. */
+const origin = new WeakMap<SourcedDoc, { file: string; document: number }>();
+
 /** Every *.yaml / *.yml directly in `dir` (hidden files skipped: Kubernetes' ..data links live there). */
 export async function listConfigFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
@@ -60,7 +63,15 @@ function collectDocuments(file: string, text: string, env: Readonly<Record<strin
       for (const error of document.errors) into.problems.push({ file, document: number, path: '', message: `YAML: ${error.message}` });
       return;
     }
-    const raw: unknown = document.toJS();
+    let raw: unknown;
+    try {
+      // Parsing can succeed and conversion still fail: an alias with no anchor, or an
+      // alias bomb that the yaml library refuses to expand.
+      raw = document.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      into.problems.push({ file, document: number, path: '', message: `YAML: ${(error as Error).message}` });
+      return;
+    }
     if (raw === null || raw === undefined) return; // an empty document between `---` lines
     const missing = new Set<string>();
     const expanded = expandEnv(raw, env, missing);
@@ -68,20 +79,26 @@ function collectDocuments(file: string, text: string, env: Readonly<Record<strin
       into.problems.push({ file, document: number, path: '', message: `environment variable ${name} is not set and has no default (\${${name}:-default})` });
     }
     const checked = validateChainDocument(expanded);
-    if (checked.ok) into.docs.push({ doc: checked.doc, source: `${path.basename(file)}#${number}` });
-    else for (const problem of checked.problems) into.problems.push({ file, document: number, ...problem });
+    if (checked.ok) {
+      const sourced = { doc: checked.doc, source: `${path.basename(file)}#${number}` };
+      origin.set(sourced, { file, document: number });
+      into.docs.push(sourced);
+    } else {
+      for (const problem of checked.problems) into.problems.push({ file, document: number, ...problem });
+    }
   });
 }
 
 /** Two chains answering to the same model name would make routing ambiguous. */
 function checkModelsUnique(result: LoadResult): void {
   const byModel = new Map<string, string>();
-  for (const { doc, source } of result.docs) {
+  for (const sourced of result.docs) {
+    const { doc, source } = sourced;
     const model = doc.spec.model ?? doc.metadata.name;
     const earlier = byModel.get(model);
     if (earlier) {
-      const [file = source, number = '0'] = source.split('#');
-      result.problems.push({ file, document: Number(number), path: '/spec/model', message: `model "${model}" is already served by the chain in ${earlier}` });
+      const { file, document } = origin.get(sourced) ?? { file: source, document: 0 };
+      result.problems.push({ file, document, path: '/spec/model', message: `model "${model}" is already served by the chain in ${earlier}` });
     } else {
       byModel.set(model, source);
     }

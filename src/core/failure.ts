@@ -8,8 +8,10 @@ export interface ErrorInfo {
 }
 
 // Error bodies differ by provider: OpenAI {error:{code,type,message}}, Anthropic
-// {type:'error', error:{type,message}}, Gemini {error:{code,status,message}}.
+// {type:'error', error:{type,message}}, Gemini {error:{code,status,message}}, which
+// Gemini's OpenAI-compatible endpoint wraps in a one-element array.
 export function extractErrorInfo(body: unknown): ErrorInfo {
+  if (Array.isArray(body) && body.length === 1) return extractErrorInfo(body[0]);
   if (!isRecord(body)) return {};
   const inner = isRecord(body['error']) ? body['error'] : body;
   return {
@@ -20,7 +22,7 @@ export function extractErrorInfo(body: unknown): ErrorInfo {
 }
 
 const CONTEXT_LENGTH_CODES = new Set(['context_length_exceeded', 'string_above_max_length', 'max_tokens_exceeded']);
-const CONTEXT_LENGTH_TEXT = /context length|context window|context_length|maximum context|prompt is too long|too many tokens|input is too long|reduce the length/i;
+const CONTEXT_LENGTH_TEXT = /context length|context window|context_length|maximum context|prompt is too long|too many tokens|input is too long|reduce the length|exceeds the maximum number of tokens|exceed context limit/i;
 const CONTENT_POLICY_CODES = new Set(['content_policy_violation', 'content_filter', 'content_filtered', 'safety']);
 const CONTENT_POLICY_TEXT = /content[ _-]?(management )?policy|safety system|content filter|flagged|SAFETY/;
 
@@ -36,7 +38,12 @@ export function classifyHttpStatus(status: number, body: unknown): FailureClass 
   return 'badRequest';
 }
 
+// A provider that refuses this caller (bad key reported as 400, unsupported region) may
+// still be served by another step: that is an auth failure, not the client's fault.
+const AUTH_TEXT = /API key not valid|API_KEY_INVALID|User location is not supported/i;
+
 function classifyBadRequest(info: ErrorInfo): FailureClass {
+  if (info.type === 'FAILED_PRECONDITION' || AUTH_TEXT.test(info.message ?? '')) return 'authFailed';
   const code = info.code?.toLowerCase();
   if (code && CONTEXT_LENGTH_CODES.has(code)) return 'contextLength';
   if (code && CONTENT_POLICY_CODES.has(code)) return 'contentFiltered';

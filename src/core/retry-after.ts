@@ -6,6 +6,8 @@ function header(headers: HeaderBag, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+const HTTP_DATE_START = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s/;
+
 /**
  * How long the upstream asked us to wait, in ms, or undefined if it did not say.
  * `retry-after-ms` (OpenAI, Azure) is more precise and wins; `retry-after` may be
@@ -17,7 +19,10 @@ export function parseRetryAfter(headers: HeaderBag, nowEpochMs: number): number 
   const value = header(headers, 'retry-after')?.trim();
   if (value === undefined || value === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
-  const date = Date.parse(value);
+  // Every HTTP date form starts with a day name; Date.parse alone would read "-5" as 2001.
+  if (!HTTP_DATE_START.test(value)) return undefined;
+  // HTTP dates are always GMT; asctime() carries no zone and Date.parse would read it as local time.
+  const date = Date.parse(/GMT|UTC|[+-]\d{4}$/.test(value) ? value : `${value} GMT`);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - nowEpochMs);
 }

@@ -112,6 +112,8 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
 /** Steps that cannot be called at all are skipped with a reason, never tried. */
 function skipReason(step: Step): string | undefined {
   if (step.provider.keyProblem) return `no API key: ${step.provider.keyProblem}`;
+  // Sending OpenAI's format to an upstream that speaks another would fail in confusing ways.
+  if (step.provider.api !== 'openai') return `the ${step.provider.api} wire format is not supported by this version`;
   return undefined;
 }
 

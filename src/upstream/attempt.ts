@@ -57,16 +57,22 @@ export function openAIAttempt(request: ProxyRequest, hooks: AttemptHooks) {
     const { clock } = hooks;
     const scope = new AttemptScope(clock.now, Math.min(ctx.deadlineAt, clock.now() + step.timeouts.totalMs), ctx.signal);
     const built = buildOpenAIRequest(request.endpoint, request.body, step, request.stream);
+    // A stream's first-byte limit runs from the request, so an upstream that never even
+    // sends its response headers is given up on as soon as one that sends only headers.
+    const firstByteBy = clock.now() + step.timeouts.firstByteMs;
+    const firstByteTimer = request.stream ? setTimeout(() => scope.timeOut(), step.timeouts.firstByteMs) : undefined;
     let response: UpstreamResponse;
     try {
       response = await sendUpstream({ ...built, signal: scope.signal });
     } catch (error) {
       scope.dispose();
       return transportFailure(scope, error);
+    } finally {
+      clearTimeout(firstByteTimer);
     }
     let outcome: Outcome;
     try {
-      outcome = await readAnswer(request, step, response, scope, hooks);
+      outcome = await readAnswer(request, step, response, scope, hooks, firstByteBy);
     } catch (error) {
       outcome = transportFailure(scope, error);
     }
@@ -79,14 +85,14 @@ export function openAIAttempt(request: ProxyRequest, hooks: AttemptHooks) {
   };
 }
 
-async function readAnswer(request: ProxyRequest, step: Step, response: UpstreamResponse, scope: AttemptScope, hooks: AttemptHooks): Promise<Outcome> {
+async function readAnswer(request: ProxyRequest, step: Step, response: UpstreamResponse, scope: AttemptScope, hooks: AttemptHooks, firstByteBy: number): Promise<Outcome> {
   const headers = response.headers as HeaderBag;
   if (response.statusCode < 200 || response.statusCode >= 300) {
     return httpFailure(response.statusCode, headers, await readText(response.body, ERROR_BODY_LIMIT), hooks.clock);
   }
   const contentType = String(headers['content-type'] ?? '');
   if (request.stream && contentType.includes('text/event-stream')) {
-    return readFirstEvent(step, response, scope, hooks);
+    return readFirstEvent(step, response, scope, hooks, firstByteBy);
   }
   return readJson(response, headers, hooks.clock, request.stream);
 }
@@ -108,9 +114,8 @@ async function readJson(response: UpstreamResponse, headers: HeaderBag, clock: C
   return { kind: 'success', status: response.statusCode, value: { kind: 'json', status: response.statusCode, headers, body, usage } };
 }
 
-async function readFirstEvent(step: Step, response: UpstreamResponse, scope: AttemptScope, hooks: AttemptHooks): Promise<Outcome> {
+async function readFirstEvent(step: Step, response: UpstreamResponse, scope: AttemptScope, hooks: AttemptHooks, firstByteBy: number): Promise<Outcome> {
   const reader = new SseReader(response.body);
-  const firstByteBy = hooks.clock.now() + step.timeouts.firstByteMs;
   for (;;) {
     const waitMs = Math.min(firstByteBy - hooks.clock.now(), scope.remainingMs());
     const read = await reader.next(waitMs);
