@@ -1,0 +1,229 @@
+// The benchmark's results: their JSON shape, the markdown tables and the SVG chart.
+
+export interface Machine {
+  nproc: number;
+  cpuModel: string;
+  node: string;
+  kernel: string;
+  loadAverageAtStart: number[];
+  loadAverageAtEnd: number[];
+  pinned: boolean;
+}
+
+export interface Settings {
+  mode: 'full' | 'quick';
+  runs: number;
+  latencySeconds: number;
+  throughputSeconds: number;
+  upstreamLatencyMs: number;
+  loadGenerator: string;
+  streamTtfbRequests: number;
+  slowStream: { chunks: number; intervalMs: number; levels: number[]; spreadMs: number };
+  note: string;
+}
+
+/** Median over the runs, and the per-run values it came from. */
+export interface Measured {
+  median: number | null;
+  runs: Array<number | null>;
+}
+
+export interface CaseResult {
+  id: string;
+  label: string;
+  available: boolean;
+  reason?: string;
+  version?: string;
+  notes: string[];
+  latencyC1?: { p50us: Measured; p99us: Measured; addedP50us: Measured; addedP99us: Measured };
+  c32?: { rps: Measured; p99us: Measured; rpsRatioToDirect: Measured };
+  c128?: { rps: Measured; p99us: Measured; rpsRatioToDirect: Measured };
+  errors: { requests: number; socketErrors: number; non2xx: number };
+  memory?: { idleMB: number | null; afterLoadMB: number | null; peakMB: number | null };
+  streamTtfb?: { p50us: Measured; p99us: Measured; addedP50us: Measured; failed: number };
+  streams?: { sustained: Measured; limitedBy?: string; levels: LevelResult[][] };
+  fallback503?: { p50us: Measured; p99us: Measured; addedP50us: Measured } | { unavailable: string };
+  fallbackOpen?: { p50us: Measured; p99us: Measured; addedP50us: Measured } | { unavailable: string };
+}
+
+export interface LevelResult {
+  streams: number;
+  ok: number;
+  failed: number;
+  ttfbP99ms: number | null;
+  durationP99ms: number | null;
+  passed: boolean;
+  firstError?: string;
+}
+
+export interface TargetCheck {
+  target: string;
+  value: string;
+  passed: boolean | null;
+}
+
+export interface ProfileLine {
+  selfPercent: number;
+  fn: string;
+  where: string;
+}
+
+export interface Results {
+  date: string;
+  machine: Machine;
+  settings: Settings;
+  cases: CaseResult[];
+  targets: TargetCheck[];
+  profile?: { file: string; top: ProfileLine[]; byArea: Array<{ area: string; selfPercent: number }> };
+}
+
+const fmt = (value: number | null | undefined, digits = 0, unit = ''): string =>
+  value === null || value === undefined || !Number.isFinite(value) ? '–' : `${value.toFixed(digits)}${unit}`;
+
+const ms = (us: number | null | undefined): string => (us === null || us === undefined ? '–' : fmt(us / 1000, 2));
+
+function fallbackCell(f: CaseResult['fallback503']): string {
+  if (!f) return '–';
+  if ('unavailable' in f) return `n/a (${f.unavailable})`;
+  const added = f.addedP50us.median;
+  const signed = added === null ? '–' : `${added < 0 ? '−' : '+'}${ms(Math.abs(added))}`;
+  return `${signed} ms (p50 ${ms(f.p50us.median)}, p99 ${ms(f.p99us.median)})`;
+}
+
+export function renderMarkdown(r: Results): string {
+  const m = r.machine;
+  const s = r.settings;
+  const lines: string[] = [];
+  lines.push('# llm-fallback benchmarks', '');
+  if (s.note) lines.push(`> ${s.note}`, '');
+  lines.push(
+    `- Date: ${r.date}`,
+    `- Machine: ${m.nproc} cores, ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; load average at start ${m.loadAverageAtStart.map((l) => l.toFixed(2)).join(' / ')}, at end ${m.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')}`,
+    `- Layout: ${m.pinned ? 'each proxy pinned to core 0 (`taskset -c 0`); mock upstream, load generator and stream clients on core 1' : 'NOT pinned (taskset missing or fewer than 2 cores): numbers are not comparable to pinned runs'}`,
+    `- Mode: ${s.mode}; ${s.runs} run(s) per measurement, medians quoted; ${s.latencySeconds} s per latency run, ${s.throughputSeconds} s per throughput run; load generator: ${s.loadGenerator}; mock upstream latency ${s.upstreamLatencyMs} ms`,
+    `- Reproduce: \`npm run bench${s.mode === 'quick' ? ' -- --quick' : ''}\``,
+    '',
+  );
+
+  lines.push('## Non-streaming: hop cost and throughput', '');
+  lines.push('| case | p50 @c=1 (ms) | p99 @c=1 (ms) | added p50 | added p99 | RPS @c=32 | p99 @c=32 (ms) | RPS @c=128 | p99 @c=128 (ms) | RPS vs direct @c=32 | RSS after load | peak RSS |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const c of r.cases) {
+    if (!c.available) {
+      lines.push(`| ${c.label} | unavailable: ${c.reason ?? ''} |||||||||||`);
+      continue;
+    }
+    const l = c.latencyC1;
+    const direct = c.id === 'direct';
+    lines.push(`| ${c.label} | ${ms(l?.p50us.median)} | ${ms(l?.p99us.median)} | ${direct ? '(baseline)' : `${fmt(l?.addedP50us.median)} µs`} | ${direct ? '(baseline)' : `${fmt(l?.addedP99us.median)} µs`} | ${fmt(c.c32?.rps.median)} | ${ms(c.c32?.p99us.median)} | ${fmt(c.c128?.rps.median)} | ${ms(c.c128?.p99us.median)} | ${fmt(c.c32?.rpsRatioToDirect.median, 2)}× | ${fmt(c.memory?.afterLoadMB, 1, ' MB')} | ${fmt(c.memory?.peakMB, 1, ' MB')} |`);
+  }
+  lines.push('', 'RSS is the proxy process\'s VmRSS (after the load runs) and VmHWM (peak) from /proc/<pid>/status; for the direct case it is the mock upstream\'s.', '');
+
+  lines.push('## Streaming', '');
+  lines.push(`Time to the first event at concurrency 1 (${s.streamTtfbRequests} sequential streams of ${'a fast mock stream'}), and the largest number of concurrent slow streams (${s.slowStream.chunks} chunks, one every ${s.slowStream.intervalMs} ms, started over ${s.slowStream.spreadMs} ms) served with no error, p99 time-to-first-event ≤ 500 ms and p99 stream time ≤ 1.5× its nominal length. Levels tried: ${s.slowStream.levels.join(', ')}.`, '');
+  lines.push('| case | TTFB p50 (ms) | TTFB p99 (ms) | added TTFB p50 | concurrent streams sustained |');
+  lines.push('|---|---|---|---|---|');
+  for (const c of r.cases) {
+    if (!c.available) continue;
+    const t = c.streamTtfb;
+    const direct = c.id === 'direct';
+    const sustained = c.streams ? `${fmt(c.streams.sustained.median)}${c.streams.limitedBy ? ` (${c.streams.limitedBy})` : ''}` : '–';
+    lines.push(`| ${c.label} | ${ms(t?.p50us.median)} | ${ms(t?.p99us.median)} | ${direct ? '(baseline)' : `${fmt(t?.addedP50us.median)} µs`} | ${sustained} |`);
+  }
+  lines.push('');
+
+  lines.push('## Fallback', '');
+  lines.push('Added time at concurrency 1 compared with the same proxy\'s one-step chain: first step answers 503 and the second succeeds; and the same with the first step\'s circuit already open (skipped without a request).', '');
+  lines.push('| case | first step 503 → second step | first step circuit open |');
+  lines.push('|---|---|---|');
+  for (const c of r.cases) {
+    if (!c.available || c.id === 'direct' || c.id === 'nginx') continue;
+    lines.push(`| ${c.label} | ${fallbackCell(c.fallback503)} | ${fallbackCell(c.fallbackOpen)} |`);
+  }
+  lines.push('');
+
+  lines.push('## Targets', '');
+  lines.push('| target | measured | met? |', '|---|---|---|');
+  for (const t of r.targets) lines.push(`| ${t.target} | ${t.value} | ${t.passed === null ? 'not measurable' : t.passed ? 'yes' : '**no**'} |`);
+  lines.push('');
+
+  const notes = r.cases.flatMap((c) => c.notes.map((n) => `- ${c.label}: ${n}`));
+  if (notes.length > 0) lines.push('## Notes', '', ...notes, '');
+  if (r.profile) {
+    lines.push('## CPU profile of llm-fallback', '', `Profile: \`${r.profile.file}\` (whole run; percentages of busy samples, idle excluded).`, '');
+    lines.push('| self % | where the time goes |', '|---|---|');
+    for (const a of r.profile.byArea) lines.push(`| ${a.selfPercent.toFixed(1)} | ${a.area} |`);
+    lines.push('', '| self % | function | where |', '|---|---|---|');
+    for (const p of r.profile.top) lines.push(`| ${p.selfPercent.toFixed(1)} | ${p.fn} | ${p.where} |`);
+    lines.push('');
+  }
+  lines.push('Raw numbers (every run): [results.json](results.json). Chart: [chart.svg](chart.svg).', '');
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// SVG chart: four bar panels, drawn by hand.
+
+interface Bar { label: string; value: number | null; color: string }
+
+const COLORS: Record<string, string> = { direct: '#9e9e9e', 'llm-fallback': '#1f77b4', portkey: '#d62728', nginx: '#2ca02c' };
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function panel(x: number, y: number, w: number, h: number, title: string, bars: Bar[], digits: number, target?: { value: number; label: string }): string {
+  const parts: string[] = [`<g transform="translate(${x},${y})">`, `<text x="${w / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`];
+  const top = 34;
+  const bottom = h - 34;
+  const left = 10;
+  const max = Math.max(1e-9, target?.value ?? 0, ...bars.map((b) => (b.value !== null && Number.isFinite(b.value) ? b.value : 0)));
+  const scale = (v: number): number => (v / max) * (bottom - top - 16);
+  const slot = (w - 2 * left) / Math.max(1, bars.length);
+  const barW = Math.min(70, slot * 0.6);
+  parts.push(`<line x1="${left}" y1="${bottom}" x2="${w - left}" y2="${bottom}" stroke="#333"/>`);
+  bars.forEach((b, i) => {
+    const cx = left + slot * i + slot / 2;
+    const valid = b.value !== null && Number.isFinite(b.value);
+    const bh = valid ? scale(b.value ?? 0) : 0;
+    if (valid) parts.push(`<rect x="${cx - barW / 2}" y="${bottom - bh}" width="${barW}" height="${Math.max(bh, 0.5)}" fill="${b.color}"/>`);
+    const text = valid ? (b.value ?? 0).toFixed(digits) : 'n/a';
+    parts.push(`<text x="${cx}" y="${bottom - bh - 4}" text-anchor="middle" font-size="11">${esc(text)}</text>`);
+    parts.push(`<text x="${cx}" y="${bottom + 15}" text-anchor="middle" font-size="11">${esc(b.label)}</text>`);
+  });
+  if (target) {
+    const ty = bottom - scale(target.value);
+    parts.push(`<line x1="${left}" y1="${ty}" x2="${w - left}" y2="${ty}" stroke="#d62728" stroke-dasharray="6 4"/>`);
+    parts.push(`<text x="${w - left}" y="${ty - 4}" text-anchor="end" font-size="10" fill="#d62728">${esc(target.label)}</text>`);
+  }
+  parts.push('</g>');
+  return parts.join('\n');
+}
+
+export function renderSvg(r: Results): string {
+  const W = 980;
+  const H = 700;
+  const pw = W / 2 - 20;
+  const ph = (H - 80) / 2 - 10;
+  const avail = r.cases.filter((c) => c.available);
+  const color = (id: string): string => COLORS[id] ?? '#555';
+  const proxies = avail.filter((c) => c.id !== 'direct');
+  const rps: Bar[] = avail.map((c) => ({ label: c.label, value: c.c32?.rps.median ?? null, color: color(c.id) }));
+  const added: Bar[] = proxies.map((c) => ({ label: c.label, value: c.latencyC1?.addedP50us.median ?? null, color: color(c.id) }));
+  const rss: Bar[] = proxies.map((c) => ({ label: c.label, value: c.memory?.peakMB ?? null, color: color(c.id) }));
+  const streams: Bar[] = avail.map((c) => ({ label: c.label, value: c.streams?.sustained.median ?? null, color: color(c.id) }));
+  const m = r.machine;
+  const line1 = `${r.date.slice(0, 16).replace('T', ' ')} UTC · ${m.nproc} cores, ${m.cpuModel} · Node ${m.node} · ${r.settings.mode} mode, median of ${r.settings.runs} run(s) · ${r.settings.loadGenerator.split(' (')[0] ?? ''}`;
+  const line2 = r.settings.note.length > 150 ? `${r.settings.note.slice(0, 147)}…` : r.settings.note;
+  const top = 66;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="${W / 2}" y="24" text-anchor="middle" font-size="18" font-weight="bold">llm-fallback vs peers (each proxy pinned to one core)</text>
+<text x="${W / 2}" y="42" text-anchor="middle" font-size="11" fill="#555">${esc(line1)}</text>
+<text x="${W / 2}" y="56" text-anchor="middle" font-size="11" fill="#b00">${esc(line2)}</text>
+${panel(10, top, pw, ph, 'Throughput at 32 connections (req/s, higher is better)', rps, 0)}
+${panel(W / 2 + 10, top, pw, ph, 'Added latency p50 at c=1 (µs, lower is better)', added, 0, { value: 300, label: 'target 300 µs' })}
+${panel(10, top + ph + 10, pw, ph, 'Peak RSS of the proxy (MB, lower is better)', rss, 1, { value: 70, label: 'target 70 MB' })}
+${panel(W / 2 + 10, top + ph + 10, pw, ph, 'Concurrent streams sustained (higher is better)', streams, 0, { value: 256, label: 'target 256' })}
+</svg>
+`;
+}

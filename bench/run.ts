@@ -1,0 +1,741 @@
+// `npm run bench`: what the llm-fallback hop costs, next to its peers, on this machine.
+//
+//   npm run bench                    # full: 3 runs of each measurement, 10 s each (~15 min)
+//   npm run bench -- --quick         # one short run of each (~3 min), for a smoke test
+//   options: --runs N  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
+//            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
+//            --llm-fallback-node-options="--max-old-space-size=64" (node flags for that process only; note the =)
+//            --llm-fallback-log-level warn (default info: one log line per request, as in production)
+//            --out DIR (default docs/bench)  --note TEXT (printed with the results)
+//            --render (only re-render results.md and chart.svg from <out>/results.json)
+//
+// Cases: direct to the mock upstream (baseline), llm-fallback (`node src/cli.ts serve`),
+// Portkey's gateway from npm (@portkey-ai/gateway) and nginx as a plain reverse proxy.
+// Each proxy is pinned to core 0; the mock, the load generator and this script to core 1.
+// Results: <out>/results.json, results.md and chart.svg. Every server binds 127.0.0.1
+// and is stopped by PID at the end, also on error or Ctrl-C.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { concurrentStreams, requestBody, runAutocannon, runWrk, sequentialStreams, type LoadGenerator, type LoadResult, type StreamSample, type Target } from './lib/load.ts';
+import { canPin, cpuCount, freePort, killAllSync, memoryOf, pinSelf, spawnPinned, stop, stopAll, tail, waitForPort, which, type Proc } from './lib/procs.ts';
+import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Measured, type Results, type TargetCheck } from './lib/report.ts';
+import { median, percentile, round } from './lib/stats.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PROXY_CORE = 0;
+const LOAD_CORE = 1;
+const CASE_IDS = ['direct', 'llm-fallback', 'portkey', 'nginx'] as const;
+type CaseId = (typeof CASE_IDS)[number];
+
+interface Options {
+  quick: boolean;
+  runs: number;
+  latencySeconds: number;
+  throughputSeconds: number;
+  warmSeconds: number;
+  upstreamLatencyMs: number;
+  outDir: string;
+  cases: Set<CaseId>;
+  install: boolean;
+  loadgen?: LoadGenerator;
+  cpuProf: boolean;
+  /** Extra node flags for the llm-fallback process only, e.g. "--max-old-space-size=64". */
+  llmFallbackNodeOptions: string[];
+  /** --log-level for llm-fallback (default info, as in production). */
+  llmFallbackLogLevel: string;
+  note: string;
+  /** Only re-render results.md and chart.svg from <out>/results.json. */
+  render: boolean;
+  ttfbRequests: number;
+  slow: { chunks: number; intervalMs: number; levels: number[]; spreadMs: number };
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      runs: { type: 'string' },
+      duration: { type: 'string' },
+      'latency-ms': { type: 'string' },
+      out: { type: 'string' },
+      cases: { type: 'string' },
+      'no-install': { type: 'boolean' },
+      'max-streams': { type: 'string' },
+      loadgen: { type: 'string' },
+      'cpu-prof': { type: 'boolean' },
+      'llm-fallback-node-options': { type: 'string' },
+      'llm-fallback-log-level': { type: 'string' },
+      note: { type: 'string' },
+      render: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const quick = values.quick === true;
+  const num = (v: string | undefined, fallback: number, name: string): number => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: "${v}" is not a non-negative number`);
+    return n;
+  };
+  const seconds = num(values.duration, quick ? 3 : 10, 'duration');
+  const maxStreams = num(values['max-streams'], 4096, 'max-streams');
+  const cases = new Set<CaseId>();
+  for (const name of (values.cases ?? CASE_IDS.join(',')).split(',')) {
+    const id = CASE_IDS.find((c) => c === name.trim());
+    if (!id) throw new Error(`--cases: unknown case "${name}" (known: ${CASE_IDS.join(', ')})`);
+    cases.add(id);
+  }
+  cases.add('direct'); // the baseline every ratio needs
+  const loadgen = values.loadgen;
+  if (loadgen !== undefined && loadgen !== 'wrk' && loadgen !== 'autocannon') throw new Error('--loadgen: wrk or autocannon');
+  const levels = (quick ? [128, 256, 512, 1024, 2048] : [64, 128, 256, 512, 1024, 2048, 4096]).filter((l) => l <= maxStreams);
+  return {
+    quick,
+    runs: Math.max(1, Math.round(num(values.runs, quick ? 1 : 3, 'runs'))),
+    latencySeconds: seconds,
+    throughputSeconds: seconds,
+    warmSeconds: quick ? 1 : 3,
+    upstreamLatencyMs: num(values['latency-ms'], 0, 'latency-ms'),
+    outDir: path.resolve(values.out ?? path.join(ROOT, 'docs', 'bench')),
+    cases,
+    install: values['no-install'] !== true,
+    loadgen,
+    cpuProf: values['cpu-prof'] === true,
+    llmFallbackLogLevel: values['llm-fallback-log-level'] ?? 'info',
+    llmFallbackNodeOptions: (values['llm-fallback-node-options'] ?? '').split(/\s+/).filter(Boolean),
+    note: values.note ?? '',
+    render: values.render === true,
+    ttfbRequests: quick ? 50 : 300,
+    slow: quick ? { chunks: 10, intervalMs: 100, levels, spreadMs: 500 } : { chunks: 20, intervalMs: 100, levels, spreadMs: 1000 },
+  };
+}
+
+const log = (msg: string): void => void process.stdout.write(`[bench] ${msg}\n`);
+
+// ---------------------------------------------------------------------------
+// Tools from Debian (wrk, nginx): located, else installed with apt-get when allowed.
+
+function ensureDebianTools(wanted: Array<{ bin: string; pkg: string }>, allowInstall: boolean): Map<string, string> {
+  const found = new Map<string, string>();
+  const missing: Array<{ bin: string; pkg: string }> = [];
+  for (const w of wanted) {
+    const at = which(w.bin);
+    if (at) found.set(w.bin, at);
+    else missing.push(w);
+  }
+  if (missing.length === 0 || !allowInstall) return found;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !which('apt-get')) return found;
+  const pkgs = missing.map((m) => m.pkg);
+  log(`installing ${pkgs.join(', ')} with apt-get (Debian packages; --no-install to skip)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = (): boolean => {
+    try {
+      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env, stdio: 'ignore', timeout: 300_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!install()) {
+    try {
+      execFileSync('apt-get', ['update'], { env, stdio: 'ignore', timeout: 300_000 });
+    } catch {
+      // the install below reports the failure
+    }
+    install();
+  }
+  for (const m of missing) {
+    const at = which(m.bin);
+    if (at) found.set(m.bin, at);
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+
+interface CaseSetup {
+  id: CaseId;
+  label: string;
+  proc?: Proc;
+  version?: string;
+  reason?: string;
+  notes: string[];
+  plain?: Target;
+  stream?: Target;
+  slow?: Target;
+  fallback503?: Target;
+  fallbackOpen?: Target;
+  fallbackOpenReason?: string;
+  fallback503Reason?: string;
+}
+
+interface Context {
+  opts: Options;
+  scratch: string;
+  node: string;
+  mockPort: number;
+  mockProc?: Proc;
+}
+
+async function startMock(ctx: Context): Promise<Proc> {
+  const proc = spawnPinned('mock-upstream', LOAD_CORE, ctx.node, [
+    path.join(ROOT, 'bench', 'mock-upstream.ts'),
+    '--port', String(ctx.mockPort),
+    '--latency-ms', String(ctx.opts.upstreamLatencyMs),
+    '--slow-chunks', String(ctx.opts.slow.chunks),
+    '--slow-interval-ms', String(ctx.opts.slow.intervalMs),
+  ], { logFile: path.join(ctx.scratch, 'mock.log') });
+  await waitForPort(ctx.mockPort, proc, 15_000);
+  return proc;
+}
+
+function chainDoc(name: string, mockUrl: string, steps: Array<Record<string, unknown>>, circuitBreaker?: Record<string, number>): string {
+  return JSON.stringify({
+    apiVersion: 'llmfallback.io/v1alpha1',
+    kind: 'FallbackChain',
+    metadata: { name },
+    spec: {
+      providers: [{ name: 'mock', api: 'openai', baseURL: mockUrl, apiKey: { env: 'BENCH_API_KEY' } }],
+      steps: steps.map((s) => ({ provider: 'mock', retries: 0, ...s })),
+      policy: { backoff: { baseMs: 1, maxMs: 20 }, deadlineMs: 30_000 },
+      ...(circuitBreaker ? { circuitBreaker } : {}),
+    },
+  });
+}
+
+async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
+  const setup: CaseSetup = { id: 'llm-fallback', label: 'llm-fallback', notes: [] };
+  const configDir = path.join(ctx.scratch, 'llm-fallback-config');
+  mkdirSync(configDir, { recursive: true });
+  const mockUrl = `http://127.0.0.1:${ctx.mockPort}/v1`;
+  writeFileSync(path.join(configDir, 'chains.yaml'), [
+    chainDoc('bench', mockUrl, [{ model: 'bench-ok' }]),
+    chainDoc('bench-slow', mockUrl, [{ model: 'slow-stream' }]),
+    // Breaker effectively off (1000 failures within 0.1 s), so every request meets the 503.
+    chainDoc('bench-fallback', mockUrl, [{ model: 'fail-503-a' }, { model: 'bench-ok' }], { failureThreshold: 1000, windowSeconds: 0.1, cooldownSeconds: 0.05 }),
+    // Opens on the first failure and stays open for the whole run.
+    chainDoc('bench-open', mockUrl, [{ model: 'fail-503-b' }, { model: 'bench-ok' }], { failureThreshold: 1, windowSeconds: 3600, cooldownSeconds: 3600 }),
+  ].join('\n---\n'));
+  const port = await freePort();
+  const adminPort = await freePort();
+  const profDir = path.join(ctx.opts.outDir, 'profile');
+  const prof = ctx.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+  if (ctx.opts.cpuProf) rmSync(profDir, { recursive: true, force: true });
+  const proc = spawnPinned('llm-fallback', PROXY_CORE, ctx.node, [...ctx.opts.llmFallbackNodeOptions, ...prof, path.join(ROOT, 'src', 'cli.ts'), 'serve',
+    '--config', configDir, '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort),
+    '--credentials-dir', path.join(ctx.scratch, 'no-credentials'), '--log-level', ctx.opts.llmFallbackLogLevel],
+  { env: { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production' }, logFile: path.join(ctx.scratch, 'llm-fallback.log') });
+  setup.proc = proc;
+  await waitForPort(port, proc, 20_000);
+  await waitForPort(adminPort, proc, 5_000);
+  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+  setup.version = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string;
+  setup.plain = { url, model: 'bench', headers: {} };
+  setup.stream = setup.plain;
+  setup.slow = { url, model: 'bench-slow', headers: {} };
+  setup.fallback503 = { url, model: 'bench-fallback', headers: {} };
+  setup.fallbackOpen = { url, model: 'bench-open', headers: {} };
+  const perRequest = ctx.opts.llmFallbackLogLevel === 'info' ? ' (one line per request, as in production)' : ' (NOT the production default: no per-request line)';
+  setup.notes.push(`pino log at level ${ctx.opts.llmFallbackLogLevel}${perRequest} written to a file; one-step chain, API key from the environment; run from source (\`node src/cli.ts serve\`, Node's type stripping)`);
+  if (ctx.opts.llmFallbackNodeOptions.length > 0) setup.notes.push(`node flags: ${ctx.opts.llmFallbackNodeOptions.join(' ')}`);
+  return setup;
+}
+
+function portkeyConfig(mockUrl: string, models: Array<string | undefined>): string {
+  return JSON.stringify({
+    strategy: { mode: 'fallback' },
+    targets: models.map((model) => ({
+      provider: 'openai', api_key: 'sk-bench-not-a-secret', custom_host: mockUrl,
+      ...(model ? { override_params: { model } } : {}),
+    })),
+  });
+}
+
+async function startPortkey(ctx: Context): Promise<CaseSetup> {
+  const setup: CaseSetup = { id: 'portkey', label: 'Portkey gateway', notes: [] };
+  const pkgDir = path.join(ROOT, 'node_modules', '@portkey-ai', 'gateway');
+  const entry = path.join(pkgDir, 'build', 'start-server.js');
+  if (!existsSync(entry)) {
+    setup.reason = '@portkey-ai/gateway is not installed (npm i -D @portkey-ai/gateway)';
+    return setup;
+  }
+  setup.version = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version as string;
+  setup.label = `Portkey ${setup.version}`;
+  const port = await freePort();
+  // Its start-server takes --port= only and binds every interface: the preload binds it to 127.0.0.1.
+  const proc = spawnPinned('portkey', PROXY_CORE, ctx.node, [
+    '--import', path.join(ROOT, 'bench', 'loopback-only.ts'),
+    '--import', path.join(ROOT, 'bench', 'portkey-shim.ts'),
+    entry, `--port=${port}`, '--headless',
+  ], { env: { ...process.env, NODE_ENV: 'production' }, logFile: path.join(ctx.scratch, 'portkey.log') });
+  setup.proc = proc;
+  try {
+    await waitForPort(port, proc, 30_000);
+  } catch (error) {
+    setup.reason = `did not start: ${(error as Error).message}; last log lines: ${tail(proc.logFile, 5).replace(/\s+/g, ' ').slice(0, 300)}`;
+    await stop(proc);
+    setup.proc = undefined;
+    return setup;
+  }
+  const mockUrl = `http://127.0.0.1:${ctx.mockPort}/v1`;
+  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+  const one = { 'x-portkey-config': portkeyConfig(mockUrl, [undefined]) };
+  setup.plain = { url, model: 'bench-ok', headers: one };
+  setup.stream = setup.plain;
+  setup.slow = { url, model: 'slow-stream', headers: one };
+  setup.fallback503 = { url, model: 'bench-ok', headers: { 'x-portkey-config': portkeyConfig(mockUrl, ['fail-503', 'bench-ok']) } };
+  setup.fallbackOpenReason = 'the open-source gateway has no circuit breaker; every request tries the failing target first';
+  setup.notes.push('started from node_modules/@portkey-ai/gateway/build/start-server.js --headless with a one-target `strategy: fallback` config in the x-portkey-config header (the equivalent of a one-step chain)');
+  setup.notes.push('its stream transformer waits 25 ms before forwarding the first chunk (a setTimeout in build/start-server.js), which dominates its time to first event');
+  setup.notes.push('run with bench/portkey-shim.ts: with the @hono/node-server 1.19 that npm resolves for it, every streaming request otherwise fails with "TypeError: immutable" (HTTP 500); and bench/loopback-only.ts, because it has no bind-address option');
+  return setup;
+}
+
+async function startNginx(ctx: Context, nginx: string | undefined): Promise<CaseSetup> {
+  const setup: CaseSetup = { id: 'nginx', label: 'nginx', notes: [] };
+  if (!nginx) {
+    setup.reason = 'nginx not found and could not be installed (apt-get install nginx-light needs root and the Debian archive; or pass --no-install)';
+    return setup;
+  }
+  try {
+    setup.version = execFileSync('sh', ['-c', `"${nginx}" -v 2>&1`], { encoding: 'utf8' }).trim(); // nginx -v prints to stderr
+  } catch {
+    setup.version = undefined;
+  }
+  setup.version = setup.version?.replace(/^nginx version: /, '');
+  setup.label = setup.version ? setup.version.replace(/^nginx\//, 'nginx ') : 'nginx';
+  const port = await freePort();
+  const prefix = path.join(ctx.scratch, 'nginx');
+  mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+  const conf = `daemon off;
+master_process off;
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+worker_rlimit_nofile 16384;
+events { worker_connections 12000; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/client_body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  upstream mock { server 127.0.0.1:${ctx.mockPort}; keepalive 1024; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 300s;
+    }
+  }
+}
+`;
+  const confFile = path.join(prefix, 'nginx.conf');
+  writeFileSync(confFile, conf);
+  const proc = spawnPinned('nginx', PROXY_CORE, nginx, ['-p', prefix, '-c', confFile, '-e', path.join(prefix, 'logs', 'error.log')], { logFile: path.join(ctx.scratch, 'nginx.log') });
+  setup.proc = proc;
+  try {
+    await waitForPort(port, proc, 10_000);
+  } catch (error) {
+    setup.reason = `did not start: ${(error as Error).message}; ${tail(path.join(prefix, 'logs', 'error.log'), 3).replace(/\s+/g, ' ')}`;
+    await stop(proc);
+    setup.proc = undefined;
+    return setup;
+  }
+  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+  setup.plain = { url, model: 'bench-ok', headers: {} };
+  setup.stream = setup.plain;
+  setup.slow = { url, model: 'slow-stream', headers: {} };
+  setup.fallback503Reason = 'a plain reverse proxy: no model fallback';
+  setup.fallbackOpenReason = setup.fallback503Reason;
+  setup.notes.push('one process (master_process off), upstream keepalive pool, proxy_buffering off, access_log off: the floor for an HTTP hop');
+  return setup;
+}
+
+function directSetup(ctx: Context): CaseSetup {
+  const url = `http://127.0.0.1:${ctx.mockPort}/v1/chat/completions`;
+  return {
+    id: 'direct', label: 'direct (no proxy)', proc: ctx.mockProc, notes: ['the mock upstream itself, on core 1 with the load generator; RSS shown is the mock\'s'],
+    plain: { url, model: 'bench-ok', headers: {} },
+    stream: { url, model: 'bench-ok', headers: {} },
+    slow: { url, model: 'slow-stream', headers: {} },
+    fallback503Reason: 'baseline', fallbackOpenReason: 'baseline',
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Smoke checks: every case must answer correctly before it is measured.
+
+async function post(target: Target, stream: boolean): Promise<{ status: number; text: string; headers: Headers }> {
+  const res = await fetch(target.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...target.headers },
+    body: requestBody(target.model, stream),
+    signal: AbortSignal.timeout(15_000),
+  });
+  return { status: res.status, text: await res.text(), headers: res.headers };
+}
+
+async function smoke(setup: CaseSetup): Promise<string | undefined> {
+  if (!setup.plain || !setup.stream) return 'no target';
+  const plain = await post(setup.plain, false);
+  if (plain.status !== 200 || !plain.text.includes('"choices"')) return `non-streaming request answered ${plain.status}: ${plain.text.slice(0, 200)}`;
+  const stream = await post(setup.stream, true);
+  if (stream.status !== 200 || !stream.text.includes('data: [DONE]')) return `streaming request answered ${stream.status}: ${stream.text.slice(0, 200)}`;
+  if (setup.fallback503) {
+    const fb = await post(setup.fallback503, false);
+    if (fb.status !== 200) {
+      setup.fallback503Reason = `fallback request answered ${fb.status}: ${fb.text.slice(0, 120)}`;
+      setup.fallback503 = undefined;
+    }
+  }
+  if (setup.fallbackOpen) {
+    await post(setup.fallbackOpen, false); // opens the circuit (threshold 1)
+    const open = await post(setup.fallbackOpen, false);
+    const attempts = open.headers.get('x-llm-fallback-attempts') ?? '';
+    if (open.status !== 200 || !attempts.includes('=skipped')) {
+      setup.fallbackOpenReason = `circuit did not open (status ${open.status}, attempts "${attempts}")`;
+      setup.fallbackOpen = undefined;
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Measurements
+
+interface RunRaw {
+  c1?: LoadResult;
+  c32?: LoadResult;
+  c128?: LoadResult;
+  ttfb?: StreamSample[];
+  fb503?: LoadResult;
+  fbOpen?: LoadResult;
+  levels?: LevelResult[];
+}
+
+async function rampStreams(ctx: Context, target: Target): Promise<LevelResult[]> {
+  const { chunks, intervalMs, levels, spreadMs } = ctx.opts.slow;
+  const nominalMs = (chunks + 3) * intervalMs;
+  const out: LevelResult[] = [];
+  for (const n of levels) {
+    const samples = await concurrentStreams(target, n, spreadMs, nominalMs * 3 + 5000);
+    const ok = samples.filter((s) => s.ok);
+    const failed = samples.length - ok.length;
+    const ttfbP99ms = percentile(samples.map((s) => (s.ttfbUs < 0 ? Infinity : s.ttfbUs / 1000)), 99);
+    const durationP99ms = percentile(samples.map((s) => s.totalUs / 1000), 99);
+    const passed = failed === 0 && ttfbP99ms <= 500 && durationP99ms <= nominalMs * 1.5;
+    out.push({ streams: n, ok: ok.length, failed, ttfbP99ms: round(ttfbP99ms, 1), durationP99ms: round(durationP99ms, 1), passed, firstError: samples.find((s) => !s.ok)?.error });
+    log(`    ${n} concurrent streams: ${ok.length} ok, ${failed} failed, p99 TTFB ${ttfbP99ms.toFixed(1)} ms, p99 duration ${durationP99ms.toFixed(0)} ms (nominal ${nominalMs}) -> ${passed ? 'sustained' : 'NOT sustained'}`);
+    if (!passed) break;
+    await delay(500); // let the previous level's sockets close
+  }
+  return out;
+}
+
+function sustainedOf(levels: LevelResult[]): number {
+  let best = 0;
+  for (const l of levels) {
+    if (!l.passed) break;
+    best = l.streams;
+  }
+  return best;
+}
+
+function measured(values: Array<number | undefined>, digits = 1): Measured {
+  const finite = values.map((v) => (v === undefined || !Number.isFinite(v) ? NaN : v));
+  return { median: round(median(finite), digits), runs: finite.map((v) => round(v, digits)) };
+}
+
+async function load(ctx: Context, wrk: string | undefined, target: Target, connections: number, seconds: number): Promise<LoadResult> {
+  if (wrk) return runWrk(wrk, target, connections, seconds, ctx.scratch, LOAD_CORE);
+  return runAutocannon(target, connections, seconds);
+}
+
+// ---------------------------------------------------------------------------
+// Profile summary (--cpu-prof)
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
+
+const IDLE_FRAMES = new Set(['(idle)', '(program)', '(root)']);
+
+/** Where a frame's code lives: a src/ file, an npm package, Node's internals, or native code. */
+function areaOf(url: string): string {
+  if (url === '') return 'native (V8 / libuv / syscalls)';
+  if (url.startsWith('node:')) return 'node internals';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+  if (pkg) return pkg;
+  return url.replace(`file://${ROOT}/`, '');
+}
+
+function summariseProfile(dir: string): Results['profile'] {
+  if (!existsSync(dir)) return undefined;
+  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().pop();
+  if (!file) return undefined;
+  const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
+  const byFn = new Map<string, { fn: string; where: string; hits: number }>();
+  const byArea = new Map<string, number>();
+  let busy = 0;
+  for (const n of profile.nodes) {
+    const hits = n.hitCount ?? 0;
+    const fn = n.callFrame.functionName || '(anonymous)';
+    if (IDLE_FRAMES.has(fn)) continue;
+    busy += hits;
+    const where = `${n.callFrame.url.replace(`file://${ROOT}/`, '').replace(/^.*node_modules\//, 'node_modules/')}:${n.callFrame.lineNumber + 1}`;
+    const key = `${fn}@${where}`;
+    const entry = byFn.get(key) ?? { fn, where, hits: 0 };
+    entry.hits += hits;
+    byFn.set(key, entry);
+    const area = areaOf(n.callFrame.url);
+    byArea.set(area, (byArea.get(area) ?? 0) + hits);
+  }
+  const pct = (hits: number): number => (100 * hits) / Math.max(1, busy);
+  return {
+    file: path.relative(ROOT, path.join(dir, file)),
+    top: [...byFn.values()].sort((a, b) => b.hits - a.hits).slice(0, 20).map((e) => ({ selfPercent: pct(e.hits), fn: e.fn, where: e.where })),
+    byArea: [...byArea.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([area, hits]) => ({ area, selfPercent: pct(hits) })),
+  };
+}
+
+// ---------------------------------------------------------------------------
+
+function machineInfo(): Results['machine'] {
+  let cpuModel = 'unknown';
+  try {
+    cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
+  } catch {
+    // not Linux
+  }
+  return { nproc: cpuCount(), cpuModel, node: process.version, kernel: os.release(), loadAverageAtStart: os.loadavg(), loadAverageAtEnd: [], pinned: canPin() };
+}
+
+function writeReports(outDir: string, results: Results): string {
+  mkdirSync(outDir, { recursive: true });
+  const md = renderMarkdown(results);
+  writeFileSync(path.join(outDir, 'results.md'), md);
+  writeFileSync(path.join(outDir, 'chart.svg'), renderSvg(results));
+  return md;
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (opts.render) {
+    writeReports(opts.outDir, JSON.parse(readFileSync(path.join(opts.outDir, 'results.json'), 'utf8')) as Results);
+    log(`re-rendered results.md and chart.svg from ${path.join(opts.outDir, 'results.json')}`);
+    return 0;
+  }
+  const machine = machineInfo();
+  log(`machine: ${machine.nproc} cores, ${machine.cpuModel}, node ${machine.node}, load average ${machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`);
+  if (!canPin()) log('WARNING: cannot pin processes (taskset missing or fewer than 2 cores): proxy and load generator share CPUs');
+  pinSelf(LOAD_CORE);
+
+  const tools = ensureDebianTools([{ bin: 'wrk', pkg: 'wrk' }, { bin: 'nginx', pkg: 'nginx-light' }], opts.install);
+  const wrk = opts.loadgen === 'autocannon' ? undefined : tools.get('wrk');
+  if (opts.loadgen === 'wrk' && !wrk) throw new Error('--loadgen wrk: wrk is not installed and could not be installed');
+  const loadGenerator = wrk ? 'wrk 4 (one thread, pinned to core 1), latencies in µs' : 'autocannon (npm): wrk unavailable; latencies have 1 ms resolution, so sub-millisecond added latency is not measurable';
+  log(`load generator: ${loadGenerator}`);
+
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'llmfb-bench-'));
+  const ctx: Context = { opts, scratch, node: process.execPath, mockPort: await freePort() };
+  const setups: CaseSetup[] = [];
+  try {
+    ctx.mockProc = await startMock(ctx);
+    log(`mock upstream on 127.0.0.1:${ctx.mockPort} (pid ${ctx.mockProc.pid})`);
+    setups.push(directSetup(ctx));
+    if (opts.cases.has('llm-fallback')) setups.push(await startLlmFallback(ctx));
+    if (opts.cases.has('portkey')) setups.push(await startPortkey(ctx));
+    if (opts.cases.has('nginx')) setups.push(await startNginx(ctx, tools.get('nginx')));
+
+    for (const s of setups) {
+      if (s.reason) {
+        log(`${s.label}: UNAVAILABLE: ${s.reason}`);
+        continue;
+      }
+      const problem = await smoke(s).catch((e: unknown) => `smoke request failed: ${(e as Error).message}`);
+      if (problem) {
+        s.reason = problem;
+        log(`${s.label}: UNAVAILABLE: ${problem}`);
+        if (s.proc && s.id !== 'direct') await stop(s.proc);
+        continue;
+      }
+      log(`${s.label}: ready${s.proc ? ` (pid ${s.proc.pid})` : ''}`);
+    }
+    const ready = setups.filter((s) => !s.reason);
+    const idleMemory = new Map(ready.map((s) => [s.id, s.proc ? memoryOf(s.proc.pid) : undefined]));
+
+    // Warm-up: JIT, connection pools, the open circuit.
+    for (const s of ready) {
+      if (!s.plain) continue;
+      await load(ctx, wrk, s.plain, 32, opts.warmSeconds);
+      if (s.stream) await sequentialStreams(s.stream, 20);
+      if (s.fallback503) await load(ctx, wrk, s.fallback503, 1, 1);
+      if (s.fallbackOpen) await load(ctx, wrk, s.fallbackOpen, 1, 1);
+    }
+
+    const raw = new Map<CaseId, RunRaw[]>(ready.map((s) => [s.id, []]));
+    for (let run = 1; run <= opts.runs; run++) {
+      log(`run ${run}/${opts.runs}: non-streaming, stream TTFB, fallback`);
+      for (const s of ready) {
+        if (!s.plain || !s.stream) continue;
+        const r: RunRaw = {};
+        r.c1 = await load(ctx, wrk, s.plain, 1, opts.latencySeconds);
+        r.c32 = await load(ctx, wrk, s.plain, 32, opts.throughputSeconds);
+        r.c128 = await load(ctx, wrk, s.plain, 128, opts.throughputSeconds);
+        r.ttfb = await sequentialStreams(s.stream, opts.ttfbRequests);
+        if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, opts.latencySeconds);
+        if (s.fallbackOpen) r.fbOpen = await load(ctx, wrk, s.fallbackOpen, 1, opts.latencySeconds);
+        raw.get(s.id)?.push(r);
+        log(`  ${s.label}: c=1 p50 ${(r.c1.p50us / 1000).toFixed(3)} ms p99 ${(r.c1.p99us / 1000).toFixed(3)} ms; c=32 ${r.c32.rps.toFixed(0)} rps p99 ${(r.c32.p99us / 1000).toFixed(2)} ms; c=128 ${r.c128.rps.toFixed(0)} rps p99 ${(r.c128.p99us / 1000).toFixed(2)} ms; TTFB p50 ${(median(r.ttfb.map((t) => t.ttfbUs)) / 1000).toFixed(3)} ms${r.fb503 ? `; 503 fallback p50 ${(r.fb503.p50us / 1000).toFixed(3)} ms` : ''}${r.fbOpen ? `; open circuit p50 ${(r.fbOpen.p50us / 1000).toFixed(3)} ms` : ''}`);
+      }
+    }
+    const afterLoadMemory = new Map(ready.map((s) => [s.id, s.proc ? memoryOf(s.proc.pid) : undefined]));
+
+    for (let run = 1; run <= opts.runs; run++) {
+      log(`run ${run}/${opts.runs}: concurrent slow streams`);
+      for (const s of ready) {
+        if (!s.slow) continue;
+        log(`  ${s.label}`);
+        const levels = await rampStreams(ctx, s.slow);
+        const runs = raw.get(s.id);
+        const slot = runs?.[run - 1];
+        if (slot) slot.levels = levels;
+      }
+    }
+    const finalMemory = new Map(ready.map((s) => [s.id, s.proc ? memoryOf(s.proc.pid) : undefined]));
+    machine.loadAverageAtEnd = os.loadavg();
+
+    // -----------------------------------------------------------------------
+    // Assemble
+    const directRuns = raw.get('direct') ?? [];
+    const cases: CaseResult[] = setups.map((s) => {
+      const runs = raw.get(s.id) ?? [];
+      const result: CaseResult = { id: s.id, label: s.label, available: !s.reason, reason: s.reason, version: s.version, notes: [...s.notes], errors: { requests: 0, socketErrors: 0, non2xx: 0 } };
+      if (s.reason) return result;
+      const at = (i: number): RunRaw | undefined => directRuns[i];
+      const loads = runs.flatMap((r) => [r.c1, r.c32, r.c128, r.fb503, r.fbOpen]).filter((l): l is LoadResult => l !== undefined);
+      result.errors = { requests: loads.reduce((a, l) => a + l.requests, 0), socketErrors: loads.reduce((a, l) => a + l.errors, 0), non2xx: loads.reduce((a, l) => a + l.non2xx, 0) };
+      if (result.errors.socketErrors + result.errors.non2xx > 0) result.notes.push(`${result.errors.socketErrors} socket errors and ${result.errors.non2xx} non-2xx answers out of ${result.errors.requests} requests`);
+      result.latencyC1 = {
+        p50us: measured(runs.map((r) => r.c1?.p50us)),
+        p99us: measured(runs.map((r) => r.c1?.p99us)),
+        addedP50us: measured(runs.map((r, i) => (r.c1 && at(i)?.c1 ? r.c1.p50us - (at(i)?.c1?.p50us ?? NaN) : undefined))),
+        addedP99us: measured(runs.map((r, i) => (r.c1 && at(i)?.c1 ? r.c1.p99us - (at(i)?.c1?.p99us ?? NaN) : undefined))),
+      };
+      const conc = (key: 'c32' | 'c128'): NonNullable<CaseResult['c32']> => ({
+        rps: measured(runs.map((r) => r[key]?.rps), 0),
+        p99us: measured(runs.map((r) => r[key]?.p99us)),
+        rpsRatioToDirect: measured(runs.map((r, i) => (r[key] && at(i)?.[key] ? (r[key]?.rps ?? NaN) / (at(i)?.[key]?.rps ?? NaN) : undefined)), 3),
+      });
+      result.c32 = conc('c32');
+      result.c128 = conc('c128');
+      const mem = (m: Map<CaseId, ReturnType<typeof memoryOf>>): ReturnType<typeof memoryOf> => m.get(s.id);
+      result.memory = { idleMB: round(mem(idleMemory)?.rssMB ?? NaN), afterLoadMB: round(mem(afterLoadMemory)?.rssMB ?? NaN), peakMB: round(mem(finalMemory)?.peakMB ?? NaN) };
+      const ttfbP50 = (r: RunRaw | undefined): number => median((r?.ttfb ?? []).filter((t) => t.ok).map((t) => t.ttfbUs));
+      result.streamTtfb = {
+        p50us: measured(runs.map((r) => ttfbP50(r))),
+        p99us: measured(runs.map((r) => percentile((r.ttfb ?? []).filter((t) => t.ok).map((t) => t.ttfbUs), 99))),
+        addedP50us: measured(runs.map((r, i) => ttfbP50(r) - ttfbP50(at(i)))),
+        failed: runs.reduce((a, r) => a + (r.ttfb ?? []).filter((t) => !t.ok).length, 0),
+      };
+      if (result.streamTtfb.failed > 0) result.notes.push(`${result.streamTtfb.failed} of the sequential streams failed`);
+      const levels = runs.map((r) => r.levels ?? []);
+      result.streams = { sustained: measured(levels.map(sustainedOf), 0), levels };
+      const fb = (key: 'fb503' | 'fbOpen', reason: string | undefined): CaseResult['fallback503'] => {
+        if (!runs.some((r) => r[key])) return { unavailable: reason ?? 'not measured' };
+        return {
+          p50us: measured(runs.map((r) => r[key]?.p50us)),
+          p99us: measured(runs.map((r) => r[key]?.p99us)),
+          addedP50us: measured(runs.map((r) => (r[key] && r.c1 ? (r[key]?.p50us ?? NaN) - r.c1.p50us : undefined))),
+        };
+      };
+      result.fallback503 = fb('fb503', s.fallback503Reason);
+      result.fallbackOpen = fb('fbOpen', s.fallbackOpenReason);
+      return result;
+    });
+    const direct = cases.find((c) => c.id === 'direct');
+    const top = opts.slow.levels[opts.slow.levels.length - 1] ?? 0;
+    for (const c of cases) {
+      if (!c.streams) continue;
+      const sustained = c.streams.sustained.median ?? 0;
+      if (sustained >= top) c.streams.limitedBy = 'the highest level tried';
+      else if (c.id !== 'direct' && direct?.streams && sustained >= (direct.streams.sustained.median ?? Infinity)) c.streams.limitedBy = 'same as direct: the client and mock on core 1 are the limit';
+    }
+
+    const results: Results = {
+      date: new Date().toISOString(),
+      machine,
+      settings: {
+        mode: opts.quick ? 'quick' : 'full', runs: opts.runs, latencySeconds: opts.latencySeconds, throughputSeconds: opts.throughputSeconds,
+        upstreamLatencyMs: opts.upstreamLatencyMs, loadGenerator, streamTtfbRequests: opts.ttfbRequests, slowStream: opts.slow, note: opts.note,
+      },
+      cases,
+      targets: targetChecks(cases),
+    };
+
+    // Stop the servers (llm-fallback writes its CPU profile on exit).
+    for (const s of setups) if (s.proc) await stop(s.proc, 30_000);
+    if (opts.cpuProf) results.profile = summariseProfile(path.join(opts.outDir, 'profile'));
+
+    mkdirSync(opts.outDir, { recursive: true });
+    writeFileSync(path.join(opts.outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    const md = writeReports(opts.outDir, results);
+    process.stdout.write(`\n${md}\n`);
+    log(`written: ${path.relative(process.cwd(), path.join(opts.outDir, 'results.md'))}, results.json, chart.svg`);
+    return 0;
+  } finally {
+    await stopAll();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function targetChecks(cases: CaseResult[]): TargetCheck[] {
+  const lf = cases.find((c) => c.id === 'llm-fallback' && c.available);
+  const pk = cases.find((c) => c.id === 'portkey' && c.available);
+  const checks: TargetCheck[] = [];
+  const p50 = lf?.latencyC1?.addedP50us.median ?? null;
+  const p99 = lf?.latencyC1?.addedP99us.median ?? null;
+  checks.push({ target: 'added p50 at c=1 ≤ 0.3 ms', value: p50 === null ? 'not measured' : `${(p50 / 1000).toFixed(3)} ms`, passed: p50 === null ? null : p50 <= 300 });
+  checks.push({ target: 'added p99 at c=1 ≤ 1 ms', value: p99 === null ? 'not measured' : `${(p99 / 1000).toFixed(3)} ms`, passed: p99 === null ? null : p99 <= 1000 });
+  const lfRps = lf?.c32?.rps.median ?? null;
+  const pkRps = pk?.c32?.rps.median ?? null;
+  checks.push({
+    target: 'RPS at c=32 ≥ 3× Portkey\'s',
+    value: lfRps !== null && pkRps !== null ? `${lfRps.toFixed(0)} vs ${pkRps.toFixed(0)} (${(lfRps / pkRps).toFixed(2)}×)` : 'Portkey unavailable',
+    passed: lfRps !== null && pkRps !== null ? lfRps >= 3 * pkRps : null,
+  });
+  const rss = lf?.memory?.peakMB ?? null;
+  checks.push({ target: 'RSS ≤ 70 MB under load (peak)', value: rss === null ? 'not measured' : `${rss.toFixed(1)} MB`, passed: rss === null ? null : rss <= 70 });
+  const streams = lf?.streams?.sustained.median ?? null;
+  checks.push({ target: '≥ 256 concurrent streams on one core', value: streams === null ? 'not measured' : `${streams}${lf?.streams?.limitedBy ? ` (${lf.streams.limitedBy})` : ''}`, passed: streams === null ? null : streams >= 256 });
+  return checks;
+}
+
+process.on('exit', killAllSync);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping servers`);
+    void stopAll().then(() => process.exit(130));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (error: unknown) => {
+    process.stderr.write(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    await stopAll();
+    process.exit(1);
+  },
+);
