@@ -38,6 +38,9 @@ function schemaValidator(): ValidateFunction {
     const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
     ajv.addKeyword('x-kubernetes-validations');
     ajv.addKeyword('x-kubernetes-preserve-unknown-fields');
+    // Server-side-apply merge hints; the uniqueness they imply is checked by checkCrossFieldRules.
+    ajv.addKeyword('x-kubernetes-list-type');
+    ajv.addKeyword('x-kubernetes-list-map-keys');
     compiled = ajv.compile(closeObjects(schema) as object);
   }
   return compiled;

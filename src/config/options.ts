@@ -9,8 +9,14 @@ const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'erro
 export interface ServeOptions {
   configDir?: string;
   kubernetes: boolean;
+  /** --kubernetes from a laptop: a kubeconfig file; unset: the pod's service account (in-cluster). */
+  kubeconfigPath?: string;
+  /** --kubernetes: the namespace whose FallbackChains are served; unset: the service account's. */
+  namespace?: string;
   host: string;
   port: number;
+  /** Where the admin port listens; in a pod the kubelet probes it on the pod IP, so 0.0.0.0 there. */
+  adminHost: string;
   adminPort: number;
   logLevel: LogLevel;
   /** Base URL that non-chain /v1/* requests are passed through to, if any. */
@@ -33,9 +39,12 @@ export const EXAMPLES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.
 const SERVE_FLAGS = {
   config: { type: 'string' },
   kubernetes: { type: 'boolean' },
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string' },
   host: { type: 'string' },
   port: { type: 'string' },
   'admin-port': { type: 'string' },
+  'admin-host': { type: 'string' },
   'log-level': { type: 'string' },
   'default-upstream': { type: 'string' },
   'credentials-dir': { type: 'string' },
@@ -54,16 +63,20 @@ function pick(values: Partial<Record<FlagName, string | boolean>>, env: NodeJS.P
 }
 
 export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeOptions & { help: boolean } {
-  const { values } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true, allowPositionals: false });
+  // A mistyped or incomplete flag is a usage error (exit 2), not a crash with a stack trace.
+  const values = parseCommandFlags(argv, SERVE_FLAGS);
   const get = (flag: FlagName): string | undefined => pick(values, env, flag);
   const kubernetes = parseBool(get('kubernetes'), 'kubernetes');
   const configDir = get('config') ?? (kubernetes ? undefined : EXAMPLES_DIR);
   if (kubernetes && get('config') !== undefined) throw new UsageError('use either --config DIR or --kubernetes, not both');
   return {
-    help: values.help === true,
+    help: values['help'] === true,
     configDir,
     kubernetes,
+    kubeconfigPath: get('kubeconfig'),
+    namespace: get('namespace'),
     host: get('host') ?? '127.0.0.1',
+    adminHost: get('admin-host') ?? get('host') ?? '127.0.0.1',
     port: parsePort(get('port') ?? '4000', 'port'),
     adminPort: parsePort(get('admin-port') ?? '4001', 'admin-port'),
     logLevel: parseLogLevel(get('log-level') ?? 'info'),
@@ -102,4 +115,122 @@ function parseLogLevel(value: string): LogLevel {
   const level = LOG_LEVELS.find((l) => l === value);
   if (!level) throw new UsageError(`--log-level: "${value}" is not one of ${LOG_LEVELS.join(', ')}`);
   return level;
+}
+
+// ---- `controller` and `inject` (Kubernetes) ----
+
+type CommandFlags = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+type FlagValues = Record<string, string | boolean | undefined>;
+
+function parseCommandFlags(argv: string[], flags: CommandFlags): FlagValues {
+  try {
+    return parseArgs({ args: argv, options: flags, strict: true, allowPositionals: false }).values as FlagValues;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError((error as Error).message);
+    throw error;
+  }
+}
+
+/** Flag value, else LLM_FALLBACK_<FLAG> from the environment (same rule as serve). */
+function flagOrEnv(values: FlagValues, env: NodeJS.ProcessEnv, flag: string): string | undefined {
+  const given = values[flag];
+  if (given !== undefined) return String(given);
+  return env[`LLM_FALLBACK_${flag.toUpperCase().replaceAll('-', '_')}`];
+}
+
+export interface ControllerOptions {
+  /** Webhook (HTTPS) and health (HTTP) listen address: 0.0.0.0 so the API server and kubelet reach them. */
+  host: string;
+  port: number;
+  healthPort: number;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  /** How often the TLS files are checked for rotation (0: never). */
+  tlsReloadIntervalMs: number;
+  sidecarDefaultsFile?: string;
+  /** A kubeconfig file; unset: the pod's service account (in-cluster). */
+  kubeconfigPath?: string;
+  /** Namespace of the leader Lease; unset: the service account's namespace. */
+  namespace?: string;
+  leaseName: string;
+  /** This replica's name in the Lease; unset: hostname plus a random suffix. */
+  identity?: string;
+  leaseDurationSeconds: number;
+  renewIntervalMs: number;
+  namespaceCacheMs: number;
+  logLevel: LogLevel;
+  /** Environment snapshot: KUBERNETES_SERVICE_HOST/PORT for the in-cluster config. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+const CONTROLLER_FLAGS: CommandFlags = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'health-port': { type: 'string' },
+  'tls-cert-file': { type: 'string' },
+  'tls-key-file': { type: 'string' },
+  'tls-reload-interval-ms': { type: 'string' },
+  'sidecar-defaults': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string' },
+  'lease-name': { type: 'string' },
+  identity: { type: 'string' },
+  'lease-duration-seconds': { type: 'string' },
+  'renew-interval-ms': { type: 'string' },
+  'namespace-cache-ms': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export function parseControllerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ControllerOptions & { help: boolean } {
+  const values = parseCommandFlags(argv, CONTROLLER_FLAGS);
+  const get = (flag: string): string | undefined => flagOrEnv(values, env, flag);
+  const help = values['help'] === true;
+  const tlsCertFile = get('tls-cert-file') ?? '';
+  const tlsKeyFile = get('tls-key-file') ?? '';
+  if (!help && (tlsCertFile === '' || tlsKeyFile === '')) throw new UsageError('controller needs --tls-cert-file and --tls-key-file (the webhook serves HTTPS)');
+  const leaseDurationSeconds = parseNonNegative(get('lease-duration-seconds') ?? '15', 'lease-duration-seconds');
+  const renewIntervalMs = parseNonNegative(get('renew-interval-ms') ?? '2000', 'renew-interval-ms');
+  if (leaseDurationSeconds < 1 || renewIntervalMs < 1) throw new UsageError('--lease-duration-seconds and --renew-interval-ms must be at least 1');
+  if (renewIntervalMs * 2 >= leaseDurationSeconds * 1000) throw new UsageError('--renew-interval-ms must be well under half of --lease-duration-seconds');
+  return {
+    help,
+    host: get('host') ?? '0.0.0.0',
+    port: parsePort(get('port') ?? '9443', 'port'),
+    healthPort: parsePort(get('health-port') ?? '8081', 'health-port'),
+    tlsCertFile,
+    tlsKeyFile,
+    tlsReloadIntervalMs: parseNonNegative(get('tls-reload-interval-ms') ?? '10000', 'tls-reload-interval-ms'),
+    sidecarDefaultsFile: get('sidecar-defaults'),
+    kubeconfigPath: get('kubeconfig'),
+    namespace: get('namespace'),
+    leaseName: get('lease-name') ?? 'llm-fallback-controller',
+    identity: get('identity'),
+    leaseDurationSeconds,
+    renewIntervalMs,
+    namespaceCacheMs: parseNonNegative(get('namespace-cache-ms') ?? '30000', 'namespace-cache-ms'),
+    logLevel: parseLogLevel(get('log-level') ?? 'info'),
+    env: { ...env },
+  };
+}
+
+export interface InjectOptions {
+  /** The manifest to inject; "-" reads standard input. */
+  filename: string;
+  sidecarDefaultsFile?: string;
+}
+
+const INJECT_FLAGS: CommandFlags = {
+  filename: { type: 'string', short: 'f' },
+  'sidecar-defaults': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export function parseInjectOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): InjectOptions & { help: boolean } {
+  const values = parseCommandFlags(argv, INJECT_FLAGS);
+  const help = values['help'] === true;
+  const filename = typeof values['filename'] === 'string' ? values['filename'] : '';
+  if (!help && filename === '') throw new UsageError('inject needs -f FILE (or -f - for standard input)');
+  return { help, filename, sidecarDefaultsFile: flagOrEnv(values, env, 'sidecar-defaults') };
 }

@@ -1,0 +1,254 @@
+// `serve --kubernetes`: FallbackChains of the sidecar's own namespace, listed and watched
+// with the client-node informer and pushed into the ConfigStore as complete snapshots.
+//
+// - The first snapshot is applied after the first successful list (/readyz waits for it).
+// - A burst of events makes one snapshot (applied ~50 ms after the first event).
+// - The informer reconnects by itself after a watch ends cleanly, a client-side watch
+//   timeout or 410 Gone (re-list); on any other error it stops: we restart it with capped
+//   exponential backoff and jitter (no request flood while the API server is away).
+//   Requests keep being served from the last snapshot meanwhile.
+// - API keys (`secretKey`) are files of the mounted credentials Secret: the folder is
+//   watched and every served chain re-resolved when it changes. No RBAC on Secrets.
+import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { ConfigError, type ConfigSource, type Rejection } from '../chain/config-source.ts';
+import { watchDirs } from '../chain/file-source.ts';
+import { resolveChain, type KeySources } from '../chain/resolve.ts';
+import type { ServeOptions } from '../config/options.ts';
+import type { Chain } from '../core/types.ts';
+import type { Logger } from '../observability/logger.ts';
+import { computeChainSet, refusalKey, servedKey, type ServedChain } from './chain-set.ts';
+import { KubeAccessError, loadKubeConfig, resolveNamespace } from './kubeconfig.ts';
+
+export const GROUP = 'llmfallback.io';
+export const VERSION = 'v1alpha1';
+export const PLURAL = 'fallbackchains';
+
+export type FallbackChainObject = KubernetesObject & { spec?: unknown; status?: unknown };
+export type ChainInformer = Informer<FallbackChainObject> & ObjectCache<FallbackChainObject>;
+type ListFn = () => Promise<KubernetesListObject<FallbackChainObject>>;
+
+export interface RestartBackoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+export interface ChainWatcherOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  keys: KeySources;
+  logger: Logger;
+  /** Events within this window after the first one make one snapshot. */
+  debounceMs?: number;
+  restartBackoff?: RestartBackoff;
+  /** A list that has not answered by then counts as failed (the informer has no list timeout). */
+  listTimeoutMs?: number;
+  random?: () => number;
+  /** Tests replace the informer; default: makeInformer on the namespace's fallbackchains. */
+  createInformer?: (path: string, list: ListFn) => ChainInformer;
+  /** Tests replace the list call; default: CustomObjectsApi.listNamespacedCustomObject. */
+  listFromServer?: ListFn;
+}
+
+export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { baseMs: 500, maxMs: 30_000 };
+
+/**
+ * Delay before restart number `failures` (1 = first): ceiling base·2^(failures-1) capped
+ * at maxMs, "equal jitter" (between half the ceiling and the ceiling) so that the sidecars
+ * of many pods do not come back in step, and never less than half the ceiling.
+ */
+export function restartDelay(failures: number, backoff: RestartBackoff, random: () => number): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+export function fallbackChainsPath(namespace: string): string {
+  return `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`;
+}
+
+export class ChainWatcher implements ConfigSource {
+  readonly #o: Required<Omit<ChainWatcherOptions, 'createInformer' | 'listFromServer'>>;
+  readonly #listFromServer: ListFn;
+  readonly #informer: ChainInformer;
+  #onChains: (chains: Chain[]) => void = () => {};
+  #onRejected: (rejection: Rejection) => void = () => {};
+  #stopped = false;
+  #listed = false;
+  #failures = 0;
+  #lastStartAt = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #applyTimer: NodeJS.Timeout | undefined;
+  #stopCredentialsWatch = (): void => {};
+  #served = new Map<string, ServedChain>();
+  #reported = new Set<string>();
+  #appliedKey: string | undefined;
+
+  constructor(options: ChainWatcherOptions) {
+    this.#o = {
+      kubeConfig: options.kubeConfig,
+      namespace: options.namespace,
+      keys: options.keys,
+      logger: options.logger,
+      debounceMs: options.debounceMs ?? 50,
+      restartBackoff: options.restartBackoff ?? DEFAULT_RESTART_BACKOFF,
+      listTimeoutMs: options.listTimeoutMs ?? 30_000,
+      random: options.random ?? Math.random,
+    };
+    const path = fallbackChainsPath(options.namespace);
+    this.#listFromServer = options.listFromServer ?? (() => {
+      const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+      return api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL }) as Promise<KubernetesListObject<FallbackChainObject>>;
+    });
+    const list = this.#list.bind(this);
+    this.#informer = options.createInformer
+      ? options.createInformer(path, list)
+      : makeInformer<FallbackChainObject>(options.kubeConfig, path, list);
+    const changed = (): void => {
+      this.#recovered();
+      this.#scheduleApply();
+    };
+    this.#informer.on('add', changed);
+    this.#informer.on('update', changed);
+    this.#informer.on('delete', changed);
+    this.#informer.on('error', (error: unknown) => this.#restartLater(error));
+    this.#informer.on('connect', () => this.#o.logger.debug({ namespace: this.#o.namespace }, 'FallbackChain watch connecting'));
+  }
+
+  /** True once a list succeeded: from then on a snapshot is applied. */
+  get listed(): boolean {
+    return this.#listed;
+  }
+
+  async start(onChains: (chains: Chain[]) => void, onRejected: (rejection: Rejection) => void): Promise<void> {
+    this.#onChains = onChains;
+    this.#onRejected = onRejected;
+    this.#stopCredentialsWatch = watchDirs([this.#o.keys.credentialsDir], () => {
+      this.#o.logger.info({ credentialsDir: this.#o.keys.credentialsDir }, 'credentials changed; resolving API keys again');
+      this.#apply(true);
+    });
+    this.#o.logger.info({ namespace: this.#o.namespace, path: fallbackChainsPath(this.#o.namespace) }, 'watching FallbackChains');
+    // Not awaited: the servers open now, /readyz says 503 until the first list.
+    this.#startInformer();
+  }
+
+  async reload(): Promise<boolean> {
+    return this.#apply(true);
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#restartTimer);
+    clearTimeout(this.#applyTimer);
+    this.#stopCredentialsWatch();
+    void this.#informer.stop();
+  }
+
+  #startInformer(): void {
+    this.#lastStartAt = Date.now();
+    this.#informer.start().catch((error: unknown) => this.#restartLater(error));
+  }
+
+  async #list(): Promise<KubernetesListObject<FallbackChainObject>> {
+    if (this.#stopped) throw new Error('FallbackChain watcher stopped');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`list of FallbackChains timed out after ${this.#o.listTimeoutMs} ms`)), this.#o.listTimeoutMs);
+    });
+    try {
+      const list = await Promise.race([this.#listFromServer(), timeout]);
+      // Stopped while listing: fail, so the informer does not open a watch nobody closes.
+      if (this.#stopped) throw new Error('FallbackChain watcher stopped');
+      if (!this.#listed) this.#o.logger.info({ namespace: this.#o.namespace, count: list.items.length }, 'FallbackChains listed');
+      this.#listed = true;
+      this.#recovered();
+      // The informer updates its cache from this list right after we return; the
+      // apply timer fires later, on the updated cache (an empty list has no events).
+      this.#scheduleApply();
+      return list;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A list or an event got through: the next failure starts the backoff from the bottom. */
+  #recovered(): void {
+    if (this.#failures > 0) this.#o.logger.info({ namespace: this.#o.namespace, after: this.#failures }, 'FallbackChain watch recovered');
+    this.#failures = 0;
+  }
+
+  #restartLater(error: unknown): void {
+    if (this.#stopped || this.#restartTimer) return;
+    const { maxMs } = this.#o.restartBackoff;
+    // An informer that ran fine for a while before failing starts the backoff afresh.
+    if (Date.now() - this.#lastStartAt >= maxMs) this.#failures = 0;
+    this.#failures++;
+    const delayMs = restartDelay(this.#failures, this.#o.restartBackoff, this.#o.random);
+    this.#o.logger.warn({ namespace: this.#o.namespace, error: describeError(error), attempt: this.#failures, restartInMs: delayMs }, 'FallbackChain watch failed; restarting it');
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (!this.#stopped) this.#startInformer();
+    }, delayMs);
+  }
+
+  #scheduleApply(): void {
+    if (this.#applyTimer || this.#stopped) return;
+    this.#applyTimer = setTimeout(() => {
+      this.#applyTimer = undefined;
+      this.#apply(false);
+    }, this.#o.debounceMs);
+  }
+
+  /** Computes the snapshot from the informer's cache; `force` re-resolves keys even if no object changed. */
+  #apply(force: boolean): boolean {
+    if (!this.#listed || this.#stopped) return false;
+    const { namespace, logger, keys } = this.#o;
+    try {
+      const objects = new Map<string, unknown>();
+      for (const object of this.#informer.list(namespace)) {
+        const name = object.metadata?.name;
+        // The path is namespaced already; an object of another namespace is never served.
+        if (name && object.metadata?.namespace === namespace) objects.set(name, object);
+      }
+      const set = computeChainSet(objects, this.#served);
+      this.#served = set.served;
+      const reported = new Set<string>();
+      for (const refusal of set.refusals) {
+        const key = refusalKey(refusal);
+        reported.add(key);
+        if (this.#reported.has(key)) continue;
+        this.#onRejected({ object: `${namespace}/${refusal.name}`, problems: refusal.problems, lastGoodKept: refusal.lastGoodKept });
+      }
+      this.#reported = reported;
+      const key = servedKey(set);
+      if (!force && key === this.#appliedKey) return true;
+      this.#appliedKey = key;
+      const chains = [...set.served.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : 1))
+        .map((s) => resolveChain(s.doc, `${namespace}/${s.name}`, keys));
+      this.#onChains(chains);
+      return true;
+    } catch (error) {
+      logger.error({ namespace, error: describeError(error) }, 'FallbackChain snapshot failed; the last one stays active');
+      return false;
+    }
+  }
+}
+
+function describeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const e = error as Error & { statusCode?: unknown; code?: unknown; cause?: unknown };
+  const cause = e.cause instanceof Error ? e.cause.message : undefined;
+  return { name: e.name, message: e.message, statusCode: e.statusCode ?? (typeof e.code === 'number' ? e.code : undefined), cause };
+}
+
+/** The `serve --kubernetes` source from the serve options; ConfigError when the API server cannot be addressed. */
+export function kubernetesConfigSource(options: ServeOptions, logger: Logger): ChainWatcher {
+  try {
+    const kubeConfig = loadKubeConfig({ kubeconfigPath: options.kubeconfigPath, env: options.env });
+    const namespace = resolveNamespace(options.namespace);
+    return new ChainWatcher({ kubeConfig, namespace, keys: { env: options.env, credentialsDir: options.credentialsDir }, logger });
+  } catch (error) {
+    if (error instanceof KubeAccessError) throw new ConfigError([error.message]);
+    throw error;
+  }
+}

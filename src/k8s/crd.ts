@@ -1,0 +1,63 @@
+// The FallbackChain CustomResourceDefinition, built from the one JSON schema
+// (src/chain/fallbackchain.schema.json) that the file loader and `validate` use too.
+// scripts/gen-crd.ts writes it to manifests/crds/; a test fails when that file is stale.
+import schema from '../chain/fallbackchain.schema.json' with { type: 'json' };
+
+export const CRD_GROUP = 'llmfallback.io';
+export const CRD_VERSION = 'v1alpha1';
+export const CRD_PLURAL = 'fallbackchains';
+export const CRD_NAME = `${CRD_PLURAL}.${CRD_GROUP}`;
+
+type JsonObject = { [key: string]: unknown };
+
+/**
+ * The schema as the API server wants it: identical to the file schema except that the
+ * root `metadata` is plain `type: object` (the server owns ObjectMeta's schema and
+ * allows nothing else there).
+ */
+export function crdSchema(): JsonObject {
+  const copy = structuredClone(schema) as unknown as JsonObject;
+  const properties = copy['properties'] as JsonObject;
+  properties['metadata'] = { type: 'object' };
+  return copy;
+}
+
+export function buildCrd(): JsonObject {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: CRD_NAME,
+      labels: { 'app.kubernetes.io/name': 'llm-fallback', 'app.kubernetes.io/component': 'crd' },
+    },
+    spec: {
+      group: CRD_GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: 'FallbackChain',
+        listKind: 'FallbackChainList',
+        plural: CRD_PLURAL,
+        singular: 'fallbackchain',
+        shortNames: ['fc'],
+        categories: ['llmfallback'],
+      },
+      versions: [
+        {
+          name: CRD_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the chain validated.' },
+            { name: 'Model', type: 'string', jsonPath: '.spec.model', description: 'The model name the application asks for (empty: metadata.name).' },
+            // The server's table printer shows the FIRST match of a path (tableconvertor takes
+            // results[0][0]), so this column shows the first step's model, the one tried first.
+            { name: 'Steps', type: 'string', jsonPath: '.spec.steps[*].model', description: 'Model of the first step (the one tried first).' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: { openAPIV3Schema: crdSchema() },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,59 @@
+// RBAC objects, built purely. The chain reader is what an injected sidecar may do (read the
+// FallbackChains of its own namespace, nothing else); the controller binds it per namespace.
+import type { V1ClusterRole, V1PolicyRule, V1RoleBinding } from '@kubernetes/client-node';
+
+export const CHAIN_READER = 'llm-fallback-chain-reader';
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'llm-fallback-controller' } as const;
+const GROUP = 'llmfallback.io';
+
+export function chainReaderClusterRole(): V1ClusterRole {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: CHAIN_READER },
+    rules: [{ apiGroups: [GROUP], resources: ['fallbackchains'], verbs: ['get', 'list', 'watch'] }],
+  };
+}
+
+/** Every ServiceAccount of the namespace (the injected pods' accounts are not known in advance). */
+export function chainReaderRoleBinding(namespace: string): V1RoleBinding {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: CHAIN_READER, namespace, labels: { ...MANAGED_BY } },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CHAIN_READER },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: `system:serviceaccounts:${namespace}` }],
+  };
+}
+
+/**
+ * What to do with an existing RoleBinding: nothing, replace it (subjects differ), or delete and
+ * create it (roleRef is immutable).
+ */
+export function roleBindingAction(existing: V1RoleBinding | undefined, desired: V1RoleBinding): 'create' | 'none' | 'update' | 'recreate' {
+  if (existing === undefined) return 'create';
+  const ref = existing.roleRef;
+  if (ref.apiGroup !== desired.roleRef.apiGroup || ref.kind !== desired.roleRef.kind || ref.name !== desired.roleRef.name) return 'recreate';
+  const key = (s: { kind: string; name: string; namespace?: string }): string => `${s.kind}/${s.namespace ?? ''}/${s.name}`;
+  const have = (existing.subjects ?? []).map(key).sort().join(',');
+  const want = (desired.subjects ?? []).map(key).sort().join(',');
+  return have === want ? 'none' : 'update';
+}
+
+/** What the controller itself needs (the chart renders the same rules). */
+export function controllerRules(): V1PolicyRule[] {
+  return [
+    { apiGroups: [GROUP], resources: ['fallbackchains'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [GROUP], resources: ['fallbackchains/status'], verbs: ['get', 'patch', 'update'] },
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['get', 'create', 'update', 'delete'] },
+    // Binding a ClusterRole needs `bind` on it (or holding all its permissions).
+    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: [CHAIN_READER] },
+  ];
+}
+
+export function controllerClusterRole(name = 'llm-fallback-controller'): V1ClusterRole {
+  return { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules: controllerRules() };
+}

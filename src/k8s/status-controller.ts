@@ -1,0 +1,99 @@
+// Writes FallbackChain status: a cluster-wide informer feeds a keyed queue; each key is
+// validated with the same validateChainDocument as files and the sidecar, and its status
+// merge-patched through the /status subresource only when it differs (no hot loop).
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  makeInformer,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { validateChainDocument } from '../chain/validate.ts';
+import type { Logger } from '../observability/logger.ts';
+import { keepWatching, type Watching } from './keep-watching.ts';
+import type { JsonObject } from './pod-types.ts';
+import { chainDocumentOf, desiredStatus, statusPatch } from './status.ts';
+import { KeyedQueue } from './work-queue.ts';
+
+export const CHAIN_GROUP = 'llmfallback.io';
+export const CHAIN_VERSION = 'v1alpha1';
+export const CHAIN_PLURAL = 'fallbackchains';
+
+type ChainObject = KubernetesObject & JsonObject;
+
+export interface StatusControllerOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Recorded in managedFields: shows which replica wrote the status. */
+  fieldManager: string;
+  now?: () => Date;
+}
+
+export class ChainStatusController {
+  private readonly api: CustomObjectsApi;
+  private readonly options: StatusControllerOptions;
+  private readonly informer;
+  private readonly watching: Watching;
+  private readonly queue: KeyedQueue;
+  /** resourceVersion each key's last write was computed from: its watch event is still to come. */
+  private readonly writtenFrom = new Map<string, string>();
+
+  constructor(options: StatusControllerOptions) {
+    this.options = options;
+    this.api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.informer = makeInformer<ChainObject>(
+      options.kubeConfig,
+      `/apis/${CHAIN_GROUP}/${CHAIN_VERSION}/${CHAIN_PLURAL}`,
+      async () => this.api.listClusterCustomObject({ group: CHAIN_GROUP, version: CHAIN_VERSION, plural: CHAIN_PLURAL }) as Promise<{ items: ChainObject[] }>,
+    );
+    this.queue = new KeyedQueue((key) => this.reconcile(key), { logger: options.logger, what: 'FallbackChain status' });
+    const enqueue = (object: ChainObject): void => this.queue.add(keyOf(object));
+    this.informer.on('add', enqueue);
+    this.informer.on('update', enqueue);
+    this.informer.on('delete', (object) => this.writtenFrom.delete(keyOf(object)));
+    this.watching = keepWatching(this.informer, { logger: options.logger, what: 'FallbackChain status informer' });
+  }
+
+  async start(): Promise<void> {
+    await this.watching.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.watching.stop();
+    await this.queue.stop();
+    this.writtenFrom.clear();
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const [namespace = '', name = ''] = key.split('/');
+    const object = this.informer.get(name, namespace);
+    if (object === undefined) return;
+    const resourceVersion = object.metadata?.resourceVersion ?? '';
+    if (resourceVersion !== '' && this.writtenFrom.get(key) === resourceVersion) return;
+    const validation = validateChainDocument(chainDocumentOf(object));
+    const desired = desiredStatus(object, validation, (this.options.now ?? (() => new Date()))());
+    const patch = statusPatch(object, desired);
+    if (patch === undefined) return;
+    try {
+      await this.api.patchNamespacedCustomObjectStatus(
+        { group: CHAIN_GROUP, version: CHAIN_VERSION, plural: CHAIN_PLURAL, namespace, name, body: patch, fieldManager: this.options.fieldManager },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return; // deleted meanwhile
+      throw error;
+    }
+    this.writtenFrom.set(key, resourceVersion);
+    const ready = desired.conditions[0];
+    this.options.logger.info(
+      { namespace, name, observedGeneration: desired.observedGeneration, ready: ready?.status, reason: ready?.reason, message: ready?.message || undefined },
+      'FallbackChain status written',
+    );
+  }
+}
+
+function keyOf(object: KubernetesObject): string {
+  return `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+}

@@ -1,0 +1,159 @@
+// Thin transport for the admission webhook: HTTPS (the API server only calls webhooks over
+// TLS) with the certificate re-read when its files change (cert-manager or a Secret update
+// rotates them), and a plain-HTTP health port for the kubelet.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../observability/logger.ts';
+
+export const MUTATE_PATH = '/mutate-pods';
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+export interface WebhookServerOptions {
+  host: string;
+  port: number;
+  certFile: string;
+  keyFile: string;
+  /** How often the certificate files are checked for a change (0: never). */
+  reloadIntervalMs: number;
+  logger: Logger;
+  /** Answers one AdmissionReview (status 200) or refuses an unreadable one (400); must not throw. */
+  review: (body: unknown) => Promise<{ status: number; body: unknown }>;
+}
+
+export interface RunningWebhookServer {
+  port: number;
+  url: string;
+  /** Re-read the certificate files now; true if they changed and were loaded. */
+  reloadCertificate(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function startWebhookServer(options: WebhookServerOptions): Promise<RunningWebhookServer> {
+  const { logger } = options;
+  let loaded = await readPair(options.certFile, options.keyFile);
+  const server = https.createServer({ cert: loaded.cert, key: loaded.key }, (req, res) => {
+    void handle(req, res, options).catch((error: unknown) => {
+      logger.error({ err: error }, 'webhook request failed');
+      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+  server.on('tlsClientError', (error) => logger.debug({ err: error }, 'webhook TLS handshake failed'));
+  await listen(server, options.port, options.host);
+
+  const reloadCertificate = async (): Promise<boolean> => {
+    const next = await readPair(options.certFile, options.keyFile);
+    if (next.digest === loaded.digest) return false;
+    server.setSecureContext({ cert: next.cert, key: next.key });
+    loaded = next;
+    logger.info({ certFile: options.certFile }, 'webhook certificate reloaded');
+    return true;
+  };
+  const timer = options.reloadIntervalMs > 0
+    ? setInterval(() => {
+      reloadCertificate().catch((error: unknown) => logger.warn({ err: error }, 'webhook certificate reload failed; keeping the current one'));
+    }, options.reloadIntervalMs)
+    : undefined;
+
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `https://${hostForUrl(options.host)}:${port}${MUTATE_PATH}`,
+    reloadCertificate,
+    async close() {
+      if (timer !== undefined) clearInterval(timer);
+      await closeServer(server);
+    },
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, options: WebhookServerOptions): Promise<void> {
+  const path = (req.url ?? '').split('?')[0];
+  if (path !== MUTATE_PATH) return send(res, 404, { error: `not found; the webhook path is ${MUTATE_PATH}` });
+  if (req.method !== 'POST') return send(res, 405, { error: 'POST an AdmissionReview' });
+  const text = await readBody(req);
+  if (text === undefined) return send(res, 413, { error: 'body too large' });
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return send(res, 400, { error: 'body is not JSON' });
+  }
+  const answer = await options.review(body);
+  send(res, answer.status, answer.body);
+}
+
+export interface HealthServerOptions {
+  host: string;
+  port: number;
+  /** /readyz answers 200 only while this is true. */
+  ready: () => boolean;
+  /** Extra facts for the JSON body (e.g. whether this replica leads). */
+  details?: () => Record<string, unknown>;
+}
+
+export interface RunningHealthServer {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startHealthServer(options: HealthServerOptions): Promise<RunningHealthServer> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    const details = options.details?.() ?? {};
+    if (path === '/healthz') return send(res, 200, { status: 'ok', ...details });
+    if (path === '/readyz') {
+      const ready = options.ready();
+      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...details });
+    }
+    send(res, 404, { error: 'not found' });
+  });
+  await listen(server, options.port, options.host);
+  const port = (server.address() as AddressInfo).port;
+  return { port, url: `http://${hostForUrl(options.host)}:${port}`, close: () => closeServer(server) };
+}
+
+async function readPair(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer; digest: string }> {
+  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  const digest = createHash('sha256').update(cert).update('\0').update(key).digest('hex');
+  return { cert, key, digest };
+}
+
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function listen(server: http.Server, port: number, host: string): Promise<void> {
+  server.listen(port, host);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
+}
+
+async function closeServer(server: http.Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
+}
+
+function hostForUrl(host: string): string {
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return shown.includes(':') ? `[${shown}]` : shown;
+}
