@@ -1,4 +1,5 @@
 // The only module that reads process.env or argv: everything else receives typed values.
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -33,8 +34,15 @@ export class UsageError extends Error {
   readonly code = 'USAGE';
 }
 
+/** The package root: the nearest folder above this module with a package.json (src/ and dist/src/ alike). */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
 /** The repo's examples/ folder: `npm start` with no flags serves it. */
-export const EXAMPLES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples');
+export const EXAMPLES_DIR = path.join(packageRoot(), 'examples');
 
 const SERVE_FLAGS = {
   config: { type: 'string' },
