@@ -4,11 +4,10 @@
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { parseServeOptions } from '../../src/config/options.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startServe, type RunningServer } from '../../src/serve.ts';
-import type { LogLine } from './proxy-harness.ts';
+import { captureLogs, type LogLine } from './log-capture.ts';
 
 export interface KubeProxyHarness {
   server: RunningServer;
@@ -55,24 +54,7 @@ export async function startKubeProxy(options: KubeProxyOptions): Promise<KubePro
   };
   await writeCredentials(options.credentials ?? {});
 
-  const logs: LogLine[] = [];
-  const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString('utf8').split('\n')) {
-        if (!text) continue;
-        const line = JSON.parse(text) as LogLine;
-        logs.push(line);
-        for (const w of [...waiters]) {
-          if (w.match(line)) {
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve(line);
-          }
-        }
-      }
-      done();
-    },
-  });
+  const { sink, logs, waitForLog } = captureLogs();
   const serveOptions = parseServeOptions(
     ['--kubernetes', '--kubeconfig', options.kubeconfigPath, '--namespace', options.namespace, '--port', '0', '--admin-port', '0', '--log-level', 'debug', '--credentials-dir', credentialsDir, ...(options.extraArgs ?? [])],
     {},
@@ -85,11 +67,7 @@ export async function startKubeProxy(options: KubeProxyOptions): Promise<KubePro
     baseURL: `${server.apiUrl}/v1`,
     credentialsDir,
     logs,
-    waitForLog: (match) => {
-      const found = logs.find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve) => waiters.push({ match, resolve }));
-    },
+    waitForLog,
     writeCredentials,
     close: async () => {
       await server.drain();

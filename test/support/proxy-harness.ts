@@ -3,16 +3,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { parseServeOptions } from '../../src/config/options.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startServe, type RunningServer } from '../../src/serve.ts';
+import { captureLogs, type LogLine } from './log-capture.ts';
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
+export type { LogLine } from './log-capture.ts';
 
 export interface ProxyHarness {
   server: RunningServer;
@@ -42,34 +38,12 @@ export interface HarnessOptions {
 export async function startProxy(options: HarnessOptions): Promise<ProxyHarness> {
   const configDir = await mkdtemp(path.join(tmpdir(), 'llmfb-config-'));
   await writeFile(path.join(configDir, 'chains.yaml'), options.config);
-  const logs: LogLine[] = [];
-  const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString('utf8').split('\n')) {
-        if (!text) continue;
-        const line = JSON.parse(text) as LogLine;
-        logs.push(line);
-        for (const w of [...waiters]) {
-          if (w.match(line)) {
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve(line);
-          }
-        }
-      }
-      done();
-    },
-  });
+  const { sink, logs, waitForLog } = captureLogs();
   const serveOptions = parseServeOptions(
     ['--config', configDir, '--port', '0', '--admin-port', '0', '--log-level', 'debug', '--credentials-dir', path.join(configDir, 'no-credentials'), ...(options.extraArgs ?? [])],
     { ...(options.env ?? {}) },
   );
   const server = await startServe(serveOptions, { logger: createLogger('debug', sink), random: options.random });
-  const waitForLog = (match: (line: LogLine) => boolean): Promise<LogLine> => {
-    const found = logs.find(match);
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve) => waiters.push({ match, resolve }));
-  };
   return {
     server,
     apiUrl: server.apiUrl,
