@@ -11,6 +11,7 @@
 //   watched and every served chain re-resolved when it changes. No RBAC on Secrets.
 import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { ConfigError, type ConfigSource, type Rejection } from '../chain/config-source.ts';
+import { backoffDelay } from '../core/backoff.ts';
 import { watchDirs } from '../chain/file-source.ts';
 import { resolveChain, type KeySources } from '../chain/resolve.ts';
 import type { ServeOptions } from '../config/options.ts';
@@ -52,13 +53,11 @@ export interface ChainWatcherOptions {
 export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { baseMs: 500, maxMs: 30_000 };
 
 /**
- * Delay before restart number `failures` (1 = first): ceiling base·2^(failures-1) capped
- * at maxMs, "equal jitter" (between half the ceiling and the ceiling) so that the sidecars
- * of many pods do not come back in step, and never less than half the ceiling.
+ * Delay before restart number `failures` (1 = first): the retry backoff's ceiling with
+ * equal jitter, so that the sidecars of many pods do not come back in step.
  */
 export function restartDelay(failures: number, backoff: RestartBackoff, random: () => number): number {
-  const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, failures - 1));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+  return backoffDelay(failures, { ...backoff, jitter: 'equal' }, random);
 }
 
 export function fallbackChainsPath(namespace: string): string {

@@ -1,6 +1,7 @@
 // The client-node informer stops for good on most errors (list failed, watch refused,
 // connection lost for longer than its own retries): restart it, with backoff, until stopped.
 import type { Informer, KubernetesObject } from '@kubernetes/client-node';
+import { backoffDelay } from '../core/backoff.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export interface KeepWatchingOptions {
@@ -8,6 +9,7 @@ export interface KeepWatchingOptions {
   what: string;
   baseDelayMs?: number;
   maxDelayMs?: number;
+  random?: () => number;
 }
 
 export interface Watching {
@@ -18,23 +20,26 @@ export interface Watching {
 export function keepWatching<T extends KubernetesObject>(informer: Informer<T>, options: KeepWatchingOptions): Watching {
   const base = options.baseDelayMs ?? 1000;
   const max = options.maxDelayMs ?? 30_000;
+  const random = options.random ?? Math.random;
   let stopped = true;
-  let delay = base;
+  let failures = 0;
   let lastErrorAt = 0;
   let timer: NodeJS.Timeout | undefined;
   informer.on('error', (error: unknown) => {
     if (stopped) return;
     const now = Date.now();
     // A long quiet spell since the last error means the informer had recovered: start over small.
-    if (now - lastErrorAt > 2 * max) delay = base;
+    if (now - lastErrorAt > 2 * max) failures = 0;
     lastErrorAt = now;
+    failures++;
+    // Jittered, so that the replicas of the controller do not reconnect in step.
+    const delay = backoffDelay(failures, { baseMs: base, maxMs: max, jitter: 'equal' }, random);
     options.logger.warn({ err: error, retryInMs: delay }, `${options.what}: watch failed, restarting`);
     if (timer !== undefined) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
       if (!stopped) void informer.start();
     }, delay);
-    delay = Math.min(max, delay * 2);
   });
   return {
     async start() {

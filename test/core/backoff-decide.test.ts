@@ -1,7 +1,7 @@
 // backoffDelay and decideAfterFailure: the pure rules for "retry this step, move on, or stop".
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay } from '../../src/core/backoff.ts';
+import { backoffDelay, type BackoffShape } from '../../src/core/backoff.ts';
 import { decideAfterFailure, type Decision, type FailureFacts } from '../../src/core/decide.ts';
 import { FAILURE_CLASSES, type Backoff, type FailureClass, type Policy } from '../../src/core/types.ts';
 
@@ -22,7 +22,7 @@ const fixed = (value: number) => () => value;
 
 describe('backoffDelay', () => {
   const base: Backoff = { baseMs: 100, maxMs: 1000, jitter: 'none' };
-  const cases: Array<{ name: string; retry: number; backoff: Backoff; random: number; want: number }> = [
+  const cases: Array<{ name: string; retry: number; backoff: BackoffShape; random: number; want: number }> = [
     // No jitter: the first retry waits exactly baseMs.
     { name: 'none, retry 1', retry: 1, backoff: base, random: 0.5, want: 100 },
     // The ceiling doubles per retry.
@@ -53,6 +53,12 @@ describe('backoffDelay', () => {
     { name: 'zero base', retry: 4, backoff: { baseMs: 0, maxMs: 1000, jitter: 'none' }, random: 0.5, want: 0 },
     // maxMs below baseMs caps even the first retry.
     { name: 'max below base', retry: 1, backoff: { baseMs: 500, maxMs: 300, jitter: 'none' }, random: 0.5, want: 300 },
+    // Equal jitter (reconnect loops): random 0 still waits half the ceiling, never zero.
+    { name: 'equal jitter floor', retry: 3, backoff: { ...base, jitter: 'equal' }, random: 0, want: 200 },
+    // Equal jitter at random 0.5: three quarters of the ceiling.
+    { name: 'equal jitter middle', retry: 3, backoff: { ...base, jitter: 'equal' }, random: 0.5, want: 300 },
+    // Equal jitter is capped like the others.
+    { name: 'equal jitter capped', retry: 10, backoff: { ...base, jitter: 'equal' }, random: 0.999, want: 1000 },
   ];
   for (const c of cases) {
     test(c.name, () => {
