@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# One image for both commands: `serve` (the sidecar, the default) and `controller` (the
+# webhook / status / RBAC Deployment). Node 24 LTS; production dependencies only; no tests,
+# no TypeScript sources, no source maps; runs as a numeric non-root user.
+#
+# The base is pinned to an exact release tag. Pin it further to a digest where your registry
+# policy wants one: node:24.20.0-trixie-slim@sha256:<digest from `docker buildx imagetools inspect`>.
+ARG NODE_IMAGE=node:24.20.0-trixie-slim
+
+# ---- build: all dependencies, then tsc → dist/ ----------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: the only install script in the tree is the `node` devDependency, which
+# downloads a Node binary the image already has.
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- prod-deps: production dependencies only ------------------------------------------
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
+ && npm cache clean --force
+
+# ---- runtime ---------------------------------------------------------------------------
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=prod-deps --chown=0:0 /app/node_modules ./node_modules
+COPY --from=build --chown=0:0 /app/dist ./dist
+COPY --chown=0:0 package.json ./
+# `serve` with no --config serves examples/ (found from package.json, next to dist/).
+COPY --chown=0:0 examples ./examples
+# Files owned by root, process not: nothing in the image is writable by the process.
+USER 65532:65532
+# 4000 proxy API, 4001 sidecar admin (/healthz /readyz /metrics), 9443 webhook, 8081 health.
+EXPOSE 4000 4001 9443 8081
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["serve"]
