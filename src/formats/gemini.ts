@@ -191,7 +191,8 @@ export function chatRequestToGemini(chat: ChatRequest, stream: boolean): Transla
   for (const [key, value] of Object.entries(chat)) {
     if (!CHAT_FIELDS_FOR_GEMINI.has(key) && !isUnsetOrDefault(key, value)) dropped.add(key);
   }
-  const model = chat.model.replace(/^models\//, '');
+  // Model names are plain ([a-z0-9.-]) at Google, but the path must stay a path whatever a config says.
+  const model = encodeURIComponent(chat.model.replace(/^models\//, ''));
   const path = stream ? `/models/${model}:streamGenerateContent?alt=sse` : `/models/${model}:generateContent`;
   return { value: { path, body }, dropped: dropped.list() };
 }

@@ -1,33 +1,53 @@
 // Everything after the first byte of a stream has gone to the caller. No fallback is
 // possible any more, so every way the upstream can fail here ends the stream with an
-// error event and no [DONE]: SDKs raise instead of returning a truncated answer.
+// error event in the caller's format and no terminator ([DONE], message_stop): SDKs raise
+// instead of returning a truncated answer. The pump reads canonical chunks (the upstream
+// adapter's decoder translates) and writes through the caller's encoder.
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { Usage } from '../core/types.ts';
 import type { StreamAnswer } from '../upstream/attempt.ts';
-import { finishReasons, isJsonObject, usageFromOpenAI, type JsonObject } from '../upstream/openai.ts';
-import { streamErrorEvent } from './openai-errors.ts';
+import { isJsonObject, usageFromOpenAI, type JsonObject } from '../upstream/openai.ts';
+import type { StreamPiece } from '../upstream/wire.ts';
+
+export type FailedEnd = {
+  kind: 'failed';
+  code: string;
+  message: string;
+  /** The upstream's own error type and code, for an `upstream_error` (e.g. "overloaded_error"). */
+  upstreamType?: string;
+};
 
 export type StreamEnd =
   | { kind: 'complete' }
-  | { kind: 'failed'; code: string; message: string }
+  | FailedEnd
   | { kind: 'aborted' };
 
 export interface PumpResult {
   end: StreamEnd;
   usage?: Usage;
+  /** Writes of upstream events to the caller. */
   chunks: number;
 }
 
+/** Writes the caller's wire format: OpenAI's `data: …`, Anthropic's `event: …\ndata: …`. */
+export interface StreamEncoder {
+  /** The SSE text for one upstream event; '' when nothing of it goes to the caller. */
+  encode(piece: StreamPiece): string;
+  /** What ends a complete stream (`data: [DONE]`, or the message_delta/message_stop still owed). */
+  complete(): string;
+  /** What ends a failed stream: an error event in the caller's format, and no terminator. */
+  fail(end: FailedEnd): string;
+}
+
 export interface PumpOptions {
-  /** Whether the caller asked for stream_options.include_usage. */
-  callerWantsUsage: boolean;
+  encoder: StreamEncoder;
   onMalformed: (data: string) => void;
   /** HTTP trailers computed once the stream is over (cost is only known then). */
   trailers: (result: PumpResult) => Record<string, string>;
 }
 
-/** Adapts one upstream chunk for the caller; undefined when it must not be forwarded. */
+/** Adapts one OpenAI chunk for an OpenAI caller; undefined when it must not be forwarded. */
 export function chunkForCaller(chunk: JsonObject, answeredBy: string, callerWantsUsage: boolean): JsonObject | undefined {
   const usageOnly = Array.isArray(chunk['choices']) && chunk['choices'].length === 0 && isJsonObject(chunk['usage']);
   if (usageOnly && !callerWantsUsage) return undefined;
@@ -38,31 +58,30 @@ export function chunkForCaller(chunk: JsonObject, answeredBy: string, callerWant
 }
 
 export async function pumpStream(answer: StreamAnswer, res: ServerResponse, options: PumpOptions): Promise<PumpResult> {
-  const { reader, scope, step } = answer;
+  const { reader, scope } = answer;
   const result: PumpResult = { end: { kind: 'complete' }, chunks: 0 };
-  let finished = false; // a finish_reason was seen: the answer is whole even without [DONE]
-  const send = async (chunk: JsonObject): Promise<void> => {
-    result.usage = usageFromOpenAI(chunk) ?? result.usage;
-    if (finishReasons(chunk).some((r) => typeof r === 'string')) finished = true;
-    const out = chunkForCaller(chunk, step.model, options.callerWantsUsage);
-    if (!out) return;
+  const send = async (piece: StreamPiece): Promise<void> => {
+    // Usage is read from the canonical chunks, so it is right whatever format the upstream spoke.
+    for (const chunk of piece.chunks) result.usage = usageFromOpenAI(chunk) ?? result.usage;
+    const text = options.encoder.encode(piece);
+    if (text === '') return;
     result.chunks++;
-    if (!res.write(`data: ${JSON.stringify(out)}\n\n`)) await drained(res);
+    if (!res.write(text)) await drained(res);
   };
   try {
-    await send(answer.first);
-    result.end = await pumpRest(answer, options, send, () => finished);
+    for (const piece of answer.first) await send(piece);
+    result.end = await pumpRest(answer, options, send);
   } finally {
     if (result.end.kind !== 'complete') scope.controller.abort();
     scope.dispose();
     reader.close();
   }
-  finishResponse(res, result.end, () => options.trailers(result));
+  finishResponse(res, result.end, options.encoder, () => options.trailers(result));
   return result;
 }
 
-async function pumpRest(answer: StreamAnswer, options: PumpOptions, send: (chunk: JsonObject) => Promise<void>, finished: () => boolean): Promise<StreamEnd> {
-  const { reader, scope, step } = answer;
+async function pumpRest(answer: StreamAnswer, options: PumpOptions, send: (piece: StreamPiece) => Promise<void>): Promise<StreamEnd> {
+  const { reader, scope, step, decoder } = answer;
   for (;;) {
     const read = await reader.next(Math.min(step.timeouts.idleMs, scope.remainingMs()));
     if (scope.cause === 'client') return { kind: 'aborted' };
@@ -75,32 +94,29 @@ async function pumpRest(answer: StreamAnswer, options: PumpOptions, send: (chunk
       return { kind: 'failed', code: 'upstream_stream_cut', message: 'the upstream connection broke in the middle of the stream' };
     }
     if (read.kind === 'end') {
-      return finished() ? { kind: 'complete' } : { kind: 'failed', code: 'upstream_stream_truncated', message: 'the upstream ended the stream before the answer was finished' };
+      // Anthropic and Gemini send no [DONE]: a stream that ends after its finish is whole.
+      return decoder.finished ? { kind: 'complete' } : { kind: 'failed', code: 'upstream_stream_truncated', message: 'the upstream ended the stream before the answer was finished' };
     }
-    const { data } = read.message;
-    if (data === '[DONE]') return { kind: 'complete' };
-    let chunk: unknown;
-    try {
-      chunk = JSON.parse(data);
-    } catch {
-      chunk = undefined;
-    }
-    if (!isJsonObject(chunk)) {
-      options.onMalformed(data);
+    const decoded = decoder.decode(read.message);
+    if (decoded.kind === 'done') return { kind: 'complete' };
+    if (decoded.kind === 'malformed') {
+      options.onMalformed(read.message.data);
       continue;
     }
-    if (isJsonObject(chunk['error'])) {
-      const message = typeof chunk['error']['message'] === 'string' ? chunk['error']['message'] : 'upstream error';
-      return { kind: 'failed', code: 'upstream_error', message: `the upstream failed mid-stream: ${message}` };
+    const error = decoded.piece.chunks.map((chunk) => chunk['error']).find(isJsonObject);
+    if (error) {
+      const message = typeof error['message'] === 'string' ? error['message'] : 'upstream error';
+      const upstreamType = [error['type'], error['code']].filter((v) => typeof v === 'string').join(' ');
+      return { kind: 'failed', code: 'upstream_error', message: `the upstream failed mid-stream: ${message}`, ...(upstreamType ? { upstreamType } : {}) };
     }
-    await send(chunk);
+    await send(decoded.piece);
   }
 }
 
-function finishResponse(res: ServerResponse, end: StreamEnd, trailers: () => Record<string, string>): void {
+function finishResponse(res: ServerResponse, end: StreamEnd, encoder: StreamEncoder, trailers: () => Record<string, string>): void {
   if (res.destroyed || res.writableEnded) return;
-  if (end.kind === 'complete') res.write('data: [DONE]\n\n');
-  else if (end.kind === 'failed') res.write(streamErrorEvent(end.message, end.code));
+  const text = end.kind === 'complete' ? encoder.complete() : end.kind === 'failed' ? encoder.fail(end) : '';
+  if (text !== '') res.write(text);
   res.addTrailers(trailers());
   res.end();
 }

@@ -1,31 +1,37 @@
-// One attempt against an OpenAI-format upstream, up to the point where the answer is
-// safe to commit to the caller: the whole JSON body, or the first valid stream event.
-// Everything that goes wrong before that point becomes a classified failure, so the
-// engine can still fall back.
+// One attempt against an upstream of any wire format, up to the point where the answer is
+// safe to commit to the caller: the whole JSON body (already in the caller's format), or
+// the first stream event that carries something. Everything that goes wrong before that
+// point, translation included, becomes a classified failure, so the engine can still fall
+// back. The wire format itself is the adapter's business (wire.ts).
 import { classifyErrorEvent, classifyHttpStatus, extractErrorInfo, isConnectionErrorCode, isContentFilterFinish } from '../core/failure.ts';
 import { parseRetryAfter, type HeaderBag } from '../core/retry-after.ts';
 import type { Step, Usage } from '../core/types.ts';
 import type { Clock } from '../engine/clock.ts';
 import type { AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
 import type { AttemptContext } from '../engine/run-chain.ts';
+import type { OpenAIErrorBody } from '../formats/openai-types.ts';
+import { MalformedUpstream } from '../formats/translation.ts';
+import type { RequestPlan } from './adapters.ts';
 import { AttemptScope } from './attempt-scope.ts';
 import { readText, sendUpstream, type UpstreamResponse } from './http.ts';
-import { buildOpenAIRequest, finishReasons, isJsonObject, usageFromOpenAI, type Endpoint, type JsonObject } from './openai.ts';
+import { finishReasons, isJsonObject, usageFromOpenAI, type JsonObject } from './openai.ts';
 import { SseReader } from './sse.ts';
+import { parseEventData, type CallerSide, type PreparedRequest, type StreamDecoder, type StreamPiece, type WireAdapter } from './wire.ts';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 const SUCCESS_BODY_LIMIT = 64 * 1024 * 1024;
 
-export interface ProxyRequest {
-  endpoint: Endpoint;
-  body: JsonObject;
-  stream: boolean;
+export interface AttemptRequest {
+  /** The request's translation for each step (shared with the skip decision). */
+  plan: RequestPlan;
+  caller: CallerSide;
 }
 
 export interface JsonAnswer {
   kind: 'json';
   status: number;
   headers: HeaderBag;
+  /** The answer in the caller's format. */
   body: JsonObject;
   usage?: Usage;
 }
@@ -35,11 +41,15 @@ export interface StreamAnswer {
   kind: 'stream';
   status: number;
   headers: HeaderBag;
-  first: JsonObject;
+  /** Every event read before the answer was committed, the last one carrying the first chunk. */
+  first: StreamPiece[];
+  decoder: StreamDecoder;
   reader: SseReader;
   /** Owns the connection and the attempt's total time limit until the stream ends. */
   scope: AttemptScope;
   step: Step;
+  /** The upstream speaks the caller's format: its raw events can go out as they came. */
+  passthrough: boolean;
 }
 
 export type UpstreamAnswer = JsonAnswer | StreamAnswer;
@@ -48,22 +58,42 @@ export interface AttemptHooks {
   clock: Clock;
   /** A stream event that is not JSON: dropped, and reported here. */
   onMalformedEvent: (step: Step, data: string) => void;
+  /** The caller's fields a step cannot honour, reported once per request and step, before its first attempt. */
+  onDropped?: (step: Step, dropped: string[]) => void;
 }
 
 type Outcome = AttemptOutcome<UpstreamAnswer>;
 
-export function openAIAttempt(request: ProxyRequest, hooks: AttemptHooks) {
+/** What one attempt works with, besides the step. */
+interface Exchange {
+  step: Step;
+  stream: boolean;
+  adapter: WireAdapter;
+  prepared: PreparedRequest;
+  caller: CallerSide;
+  hooks: AttemptHooks;
+}
+
+export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
   return async (step: Step, ctx: AttemptContext): Promise<Outcome> => {
+    const plan = request.plan.forStep(step);
+    if (plan.kind === 'invalid') return invalidRequest(plan.message, request.caller);
+    // Steps that cannot serve the request are skipped before any attempt (skipReason); should
+    // one get here anyway, it fails like a request that does not fit the step: no retry, no
+    // breaker count, the next step is tried.
+    if (plan.kind === 'unservable') return failure({ class: 'contextLength', message: `cannot be served by this step: ${plan.reason}` });
+    const dropped = request.plan.droppedOnce(step);
+    if (dropped.length > 0) hooks.onDropped?.(step, dropped);
+    const x: Exchange = { step, stream: request.plan.call.stream, adapter: plan.adapter, prepared: plan.request, caller: request.caller, hooks };
     const { clock } = hooks;
     const scope = new AttemptScope(clock.now, Math.min(ctx.deadlineAt, clock.now() + step.timeouts.totalMs), ctx.signal);
-    const built = buildOpenAIRequest(request.endpoint, request.body, step, request.stream);
     // A stream's first-byte limit runs from the request, so an upstream that never even
     // sends its response headers is given up on as soon as one that sends only headers.
     const firstByteBy = clock.now() + step.timeouts.firstByteMs;
-    const firstByteTimer = request.stream ? setTimeout(() => scope.timeOut(), step.timeouts.firstByteMs) : undefined;
+    const firstByteTimer = x.stream ? setTimeout(() => scope.timeOut(), step.timeouts.firstByteMs) : undefined;
     let response: UpstreamResponse;
     try {
-      response = await sendUpstream({ ...built, signal: scope.signal });
+      response = await sendUpstream({ url: x.prepared.url, headers: x.prepared.headers, body: x.prepared.body, signal: scope.signal });
     } catch (error) {
       scope.dispose();
       return transportFailure(scope, error);
@@ -72,7 +102,7 @@ export function openAIAttempt(request: ProxyRequest, hooks: AttemptHooks) {
     }
     let outcome: Outcome;
     try {
-      outcome = await readAnswer(request, step, response, scope, hooks, firstByteBy);
+      outcome = await readAnswer(x, response, scope, firstByteBy);
     } catch (error) {
       outcome = transportFailure(scope, error);
     }
@@ -85,73 +115,131 @@ export function openAIAttempt(request: ProxyRequest, hooks: AttemptHooks) {
   };
 }
 
-async function readAnswer(request: ProxyRequest, step: Step, response: UpstreamResponse, scope: AttemptScope, hooks: AttemptHooks, firstByteBy: number): Promise<Outcome> {
+async function readAnswer(x: Exchange, response: UpstreamResponse, scope: AttemptScope, firstByteBy: number): Promise<Outcome> {
   const headers = response.headers as HeaderBag;
   if (response.statusCode < 200 || response.statusCode >= 300) {
-    return httpFailure(response.statusCode, headers, await readText(response.body, ERROR_BODY_LIMIT), hooks.clock);
+    return httpFailure(x, response.statusCode, headers, await readText(response.body, ERROR_BODY_LIMIT));
   }
   const contentType = String(headers['content-type'] ?? '');
-  if (request.stream && contentType.includes('text/event-stream')) {
-    return readFirstEvent(step, response, scope, hooks, firstByteBy);
+  if (x.stream && contentType.includes('text/event-stream')) {
+    return readFirstEvent(x, response, scope, firstByteBy);
   }
-  return readJson(response, headers, hooks.clock, request.stream);
+  return readJson(x, response, headers);
 }
 
-async function readJson(response: UpstreamResponse, headers: HeaderBag, clock: Clock, expectedStream: boolean): Promise<Outcome> {
+async function readJson(x: Exchange, response: UpstreamResponse, headers: HeaderBag): Promise<Outcome> {
+  const status = response.statusCode;
   const text = await readText(response.body, SUCCESS_BODY_LIMIT);
-  const body = parseJson(text);
+  const body = parseEventData(text);
   if (!isJsonObject(body)) {
-    return failure({ class: 'serverError', status: response.statusCode, message: `upstream sent a 200 whose body is not a JSON object (${text.length} bytes)` });
+    return failure({ class: 'serverError', status, message: `upstream sent a 200 whose body is not a JSON object (${text.length} bytes)` });
   }
   // Some upstreams report errors inside a 200 (or answer a stream request with JSON).
-  if (isJsonObject(body['error'])) return failure({ class: classifyErrorEvent(body), status: response.statusCode, message: describeError(body), response: jsonResponse(response.statusCode, text) });
-  if (expectedStream) return failure({ class: 'serverError', status: response.statusCode, message: 'asked for a stream, upstream answered with JSON' });
-  const usage = usageFromOpenAI(body);
-  if (finishReasons(body).some(isContentFilterFinish)) {
-    return failure({ class: 'contentFiltered', status: response.statusCode, message: 'finish_reason content_filter', usage });
+  if (isJsonObject(body['error'])) {
+    const reply = x.prepared.passthrough ? jsonResponse(status, text) : callerError(x, 502, x.adapter.errorToOpenAI(502, body));
+    return failure({ class: classifyErrorEvent(body), status, message: describeError(body), response: reply });
   }
-  void clock;
-  return { kind: 'success', status: response.statusCode, value: { kind: 'json', status: response.statusCode, headers, body, usage } };
+  if (x.stream) return failure({ class: 'serverError', status, message: 'asked for a stream, upstream answered with JSON' });
+  let canonical: JsonObject;
+  let answer: JsonObject;
+  try {
+    canonical = x.adapter.toCanonical(body, x.step);
+    answer = x.prepared.passthrough ? body : x.caller.answerFromCanonical(canonical);
+  } catch (error) {
+    if (!(error instanceof MalformedUpstream)) throw error;
+    return failure({ class: 'serverError', status, message: `upstream sent a 200 that is not an answer: ${error.message}` });
+  }
+  const usage = usageFromOpenAI(canonical);
+  if (finishReasons(canonical).some(isContentFilterFinish)) {
+    return failure({ class: 'contentFiltered', status, message: 'finish_reason content_filter', usage });
+  }
+  return { kind: 'success', status, value: { kind: 'json', status, headers, body: answer, usage } };
 }
 
-async function readFirstEvent(step: Step, response: UpstreamResponse, scope: AttemptScope, hooks: AttemptHooks, firstByteBy: number): Promise<Outcome> {
+async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: AttemptScope, firstByteBy: number): Promise<Outcome> {
+  const { step, hooks } = x;
+  const status = response.statusCode;
   const reader = new SseReader(response.body);
+  const decoder = x.adapter.streamDecoder(step);
+  // Events that carry nothing yet (Anthropic's message_start and ping) wait for the first
+  // one that does: until then the caller has seen nothing and another step can still answer.
+  const pending: StreamPiece[] = [];
   for (;;) {
-    const waitMs = Math.min(firstByteBy - hooks.clock.now(), scope.remainingMs());
+    // The first-byte limit holds until the upstream sends a first event; after that, the idle limit.
+    const waitMs = Math.min(pending.length === 0 ? firstByteBy - hooks.clock.now() : step.timeouts.idleMs, scope.remainingMs());
     const read = await reader.next(waitMs);
     if (read.kind === 'timeout') {
       scope.timeOut();
-      return failure({ class: 'timeout', status: response.statusCode, message: `no first event within ${Math.round(Math.max(0, waitMs))}ms` });
+      const what = pending.length === 0 ? 'no first event' : 'no content after the stream began';
+      return failure({ class: 'timeout', status, message: `${what} within ${Math.round(Math.max(0, waitMs))}ms` });
     }
     if (read.kind === 'error') return transportFailure(scope, read.error);
-    if (read.kind === 'end') return failure({ class: 'serverError', status: response.statusCode, message: 'stream ended before its first event' });
-    const { data } = read.message;
-    if (data === '[DONE]') return failure({ class: 'serverError', status: response.statusCode, message: 'stream ended ([DONE]) before its first event' });
-    const chunk = parseJson(data);
-    if (!isJsonObject(chunk)) {
-      hooks.onMalformedEvent(step, data);
+    if (read.kind === 'end') return failure({ class: 'serverError', status, message: 'stream ended before its first event' });
+    const decoded = decoder.decode(read.message);
+    if (decoded.kind === 'done') return failure({ class: 'serverError', status, message: 'stream ended ([DONE]) before its first event' });
+    if (decoded.kind === 'malformed') {
+      hooks.onMalformedEvent(step, read.message.data);
       continue;
     }
-    if (isJsonObject(chunk['error'])) return failure({ class: classifyErrorEvent(chunk), status: response.statusCode, message: describeError(chunk), response: jsonResponse(502, data) });
-    if (finishReasons(chunk).some(isContentFilterFinish)) {
-      return failure({ class: 'contentFiltered', status: response.statusCode, message: 'finish_reason content_filter in the first event', usage: usageFromOpenAI(chunk) });
+    const { piece } = decoded;
+    pending.push(piece);
+    if (piece.chunks.length === 0) continue;
+    for (const chunk of piece.chunks) {
+      if (isJsonObject(chunk['error'])) {
+        const reply = x.prepared.passthrough ? jsonResponse(502, read.message.data) : callerError(x, 502, { error: chunk['error'] } as OpenAIErrorBody);
+        return failure({ class: classifyErrorEvent(chunk), status, message: describeError(chunk), response: reply });
+      }
+    }
+    if (piece.chunks.some((chunk) => finishReasons(chunk).some(isContentFilterFinish))) {
+      const usage = piece.chunks.map(usageFromOpenAI).find((u) => u !== undefined);
+      return failure({ class: 'contentFiltered', status, message: 'finish_reason content_filter in the first event', usage });
     }
     const headers = response.headers as HeaderBag;
-    return { kind: 'success', status: response.statusCode, value: { kind: 'stream', status: response.statusCode, headers, first: chunk, reader, scope, step } };
+    return { kind: 'success', status, value: { kind: 'stream', status, headers, first: pending, decoder, reader, scope, step, passthrough: x.prepared.passthrough } };
   }
 }
 
-function httpFailure(status: number, headers: HeaderBag, text: string, clock: Clock): Outcome {
-  const body = parseJson(text);
+function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: string): Outcome {
+  const body = parseEventData(text);
   const failureClass = classifyHttpStatus(status, body) ?? 'serverError';
   const contentType = String(headers['content-type'] ?? 'application/json');
+  // The upstream's error goes back to the caller as it came when they speak the same format;
+  // otherwise it is rewritten in the caller's shape (status kept).
+  const response = x.prepared.passthrough
+    ? { status, contentType, body: text }
+    : callerError(x, status, x.adapter.errorToOpenAI(status, body ?? text));
   return failure({
     class: failureClass,
     status,
     message: `HTTP ${status}${describeError(body) ? `: ${describeError(body)}` : ''}`,
-    retryAfterMs: parseRetryAfter(headers, clock.epochMs()),
-    response: { status, contentType, body: text },
+    retryAfterMs: parseRetryAfter(headers, x.hooks.clock.epochMs()),
+    // Rate-limit headers (x-ratelimit-remaining-* / -reset-*) mark the target for every request.
+    headers,
+    response,
   });
+}
+
+/** A request found invalid while translating it: the 400 the upstream would have sent, without sending it. */
+function invalidRequest(message: string, caller: CallerSide): Outcome {
+  const body: OpenAIErrorBody = { error: { message, type: 'invalid_request_error', param: null, code: 'invalid_request' } };
+  return failure({
+    class: 'badRequest',
+    status: 400,
+    message: `invalid request: ${message}`,
+    response: { status: 400, contentType: 'application/json', body: JSON.stringify(caller.errorFromCanonical(400, body)) },
+  });
+}
+
+function callerError(x: Exchange, status: number, body: OpenAIErrorBody): UpstreamFailure['response'] {
+  return { status, contentType: 'application/json', body: JSON.stringify(x.caller.errorFromCanonical(status, body)) };
+}
+
+/** Releases an answer that will not be used (another attempt won): a stream's connection is closed. */
+export function discardAnswer(answer: UpstreamAnswer): void {
+  if (answer.kind !== 'stream') return;
+  answer.scope.controller.abort();
+  answer.scope.dispose();
+  answer.reader.close();
 }
 
 /** Thrown errors: our own abort (timeout or caller gone), or the network. */
@@ -185,12 +273,4 @@ function jsonResponse(status: number, body: string): UpstreamFailure['response']
 function describeError(body: unknown): string {
   const info = extractErrorInfo(body);
   return [info.code ?? info.type, info.message].filter(Boolean).join(': ').slice(0, 300);
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

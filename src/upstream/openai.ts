@@ -1,6 +1,8 @@
 // The OpenAI wire format (OpenAI, DeepSeek, GLM, Kimi, Qwen, Mistral, vLLM…):
 // how to address an upstream and read its answers.
 import type { Step, Usage } from '../core/types.ts';
+import type { OpenAIErrorBody } from '../formats/openai-types.ts';
+import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from './wire.ts';
 
 export type Endpoint = 'chat' | 'completions' | 'embeddings';
 
@@ -60,4 +62,60 @@ export function isJsonObject(value: unknown): value is JsonObject {
 
 function numberOr0(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// The adapter
+
+/** OpenAI-format upstreams: the caller's body replayed for OpenAI callers, the canonical request otherwise. */
+export const openAIAdapter: WireAdapter = {
+  api: 'openai',
+  prepare(call: CallerRequest, step: Step): PreparedRequest {
+    if (call.format === 'openai') {
+      return { ...buildOpenAIRequest(call.endpoint, call.body, step, call.stream), dropped: [], passthrough: true };
+    }
+    const chat = canonicalOf(call);
+    return { ...buildOpenAIRequest('chat', chat.value, step, call.stream), dropped: chat.dropped, passthrough: false };
+  },
+  // The canonical format is OpenAI's own (completions and embeddings answers included: they are only ever passed through).
+  toCanonical: (body) => body,
+  streamDecoder: () => new OpenAIStreamDecoder(),
+  errorToOpenAI: openAIErrorBody,
+};
+
+class OpenAIStreamDecoder implements StreamDecoder {
+  #finished = false;
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  decode(message: { event?: string | undefined; data: string }): Decoded {
+    if (message.data === '[DONE]') return { kind: 'done' };
+    const chunk = parseEventData(message.data);
+    if (!isJsonObject(chunk)) return { kind: 'malformed' };
+    if (finishReasons(chunk).some((r) => typeof r === 'string')) this.#finished = true;
+    return { kind: 'piece', piece: { chunks: [chunk], raw: { data: message.data } } };
+  }
+}
+
+/** Any error body an OpenAI-compatible upstream (or a gateway in front of it) may send -> OpenAI's shape. */
+export function openAIErrorBody(status: number, body: unknown): OpenAIErrorBody {
+  const inner = Array.isArray(body) && body.length === 1 ? body[0] : body;
+  const error = isJsonObject(inner) && isJsonObject(inner['error']) ? inner['error'] : undefined;
+  const fallbackType = status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
+  if (!error) {
+    const message = typeof inner === 'string' && inner.trim() !== '' ? inner.trim().slice(0, 1000) : `upstream error (HTTP ${status})`;
+    return { error: { message, type: fallbackType, param: null, code: null } };
+  }
+  const text = (value: unknown): string | null => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : null);
+  return {
+    error: {
+      ...error,
+      message: text(error['message']) ?? `upstream error (HTTP ${status})`,
+      type: text(error['type']) ?? text(error['status']) ?? fallbackType,
+      param: text(error['param']),
+      code: text(error['code']),
+    },
+  };
 }

@@ -1,0 +1,117 @@
+// The wire formats callers speak: how an answer, an error and a stream are written for an
+// OpenAI caller (/v1/chat/completions, /v1/completions, /v1/embeddings) and for an
+// Anthropic caller (/v1/messages). Answers arrive in the canonical format (or, from an
+// upstream of the caller's own format, as they came) and leave in the caller's.
+import { anthropicStreamError, chatResponseToAnthropic, ChatStreamToAnthropic, openAIErrorToAnthropic, type AnthropicSseEvent } from '../formats/anthropic.ts';
+import type { ChatChunk, ChatResponse, JsonObject, OpenAIErrorBody } from '../formats/openai-types.ts';
+import { parseEventData, type CallerSide, type StreamPiece } from '../upstream/wire.ts';
+import { isJsonObject } from '../upstream/openai.ts';
+import { streamErrorEvent } from './openai-errors.ts';
+import { chunkForCaller, type FailedEnd, type StreamEncoder } from './stream-pump.ts';
+
+export interface EncoderOptions {
+  /** The step's model, for chunks that name none. */
+  model: string;
+  /** The upstream speaks the caller's format. */
+  passthrough: boolean;
+  /** OpenAI callers: whether they asked for stream_options.include_usage. */
+  callerWantsUsage: boolean;
+}
+
+export interface CallerFormatting extends CallerSide {
+  /** An error of the proxy's own (made in OpenAI's shape) in the caller's shape. */
+  ownError(status: number, body: OpenAIErrorBody): JsonObject;
+  streamEncoder(options: EncoderOptions): StreamEncoder;
+}
+
+export const openAICaller: CallerFormatting = {
+  format: 'openai',
+  answerFromCanonical: (canonical) => canonical,
+  errorFromCanonical: (_status, body) => ({ error: body.error }),
+  ownError: (_status, body) => ({ error: body.error }),
+  streamEncoder: (options) => new OpenAIEncoder(options),
+};
+
+export const anthropicCaller: CallerFormatting = {
+  format: 'anthropic',
+  // The canonical answer is an OpenAI Chat response (the translators made it, or an OpenAI-format upstream sent it).
+  answerFromCanonical: (canonical) => chatResponseToAnthropic(canonical as ChatResponse),
+  errorFromCanonical: anthropicError,
+  ownError: anthropicError,
+  streamEncoder: (options) => new AnthropicEncoder(options),
+};
+
+function anthropicError(status: number, body: unknown): JsonObject {
+  const { type, error } = openAIErrorToAnthropic(status, body);
+  return { type, error };
+}
+
+class OpenAIEncoder implements StreamEncoder {
+  readonly #options: EncoderOptions;
+
+  constructor(options: EncoderOptions) {
+    this.#options = options;
+  }
+
+  encode(piece: StreamPiece): string {
+    let text = '';
+    for (const chunk of piece.chunks) {
+      const out = chunkForCaller(chunk, this.#options.model, this.#options.callerWantsUsage);
+      if (out) text += `data: ${JSON.stringify(out)}\n\n`;
+    }
+    return text;
+  }
+
+  complete(): string {
+    return 'data: [DONE]\n\n';
+  }
+
+  fail(end: FailedEnd): string {
+    return streamErrorEvent(end.message, end.code);
+  }
+}
+
+/**
+ * Anthropic SSE. From an Anthropic upstream the events go out as they came (ping included);
+ * from any other, the canonical chunks are translated event by event (ChatStreamToAnthropic).
+ */
+class AnthropicEncoder implements StreamEncoder {
+  readonly #translator: ChatStreamToAnthropic | undefined;
+
+  constructor(options: EncoderOptions) {
+    this.#translator = options.passthrough ? undefined : new ChatStreamToAnthropic(options.model);
+  }
+
+  encode(piece: StreamPiece): string {
+    if (!this.#translator) return `event: ${piece.raw.event ?? eventNameOf(piece.raw.data)}\ndata: ${piece.raw.data}\n\n`;
+    const translator = this.#translator;
+    return piece.chunks.flatMap((chunk) => translator.push(chunk as ChatChunk)).map(sse).join('');
+  }
+
+  /** A passed-through stream already carried its message_stop; a translated one may still owe it. */
+  complete(): string {
+    return this.#translator ? this.#translator.finish().map(sse).join('') : '';
+  }
+
+  fail(end: FailedEnd): string {
+    return sse(anthropicStreamError(anthropicErrorTypeFor(end), `${end.message} (${end.code})`));
+  }
+}
+
+function sse(event: AnthropicSseEvent): string {
+  return `event: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`;
+}
+
+function eventNameOf(data: string): string {
+  const parsed = parseEventData(data);
+  return isJsonObject(parsed) && typeof parsed['type'] === 'string' ? parsed['type'] : 'message';
+}
+
+/** The Anthropic error type that says best why a stream broke. */
+function anthropicErrorTypeFor(end: FailedEnd): string {
+  if (end.code === 'upstream_timeout') return 'timeout_error';
+  const upstream = (end.upstreamType ?? '').toLowerCase();
+  if (/overloaded/.test(upstream)) return 'overloaded_error';
+  if (/rate_limit|resource_exhausted/.test(upstream)) return 'rate_limit_error';
+  return 'api_error';
+}

@@ -1,0 +1,78 @@
+// Which adapter serves a provider's `api:`, and the per-request, per-step translation cache.
+import type { ApiFormat, Step } from '../core/types.ts';
+import { InvalidRequest, UnservableRequest } from '../formats/translation.ts';
+import { capOutputTokens } from '../routing/output-cap.ts';
+import { anthropicAdapter } from './anthropic.ts';
+import { geminiAdapter } from './gemini.ts';
+import { openAIAdapter } from './openai.ts';
+import type { CallerRequest, PreparedRequest, WireAdapter } from './wire.ts';
+
+const ADAPTERS: Record<ApiFormat, WireAdapter> = {
+  openai: openAIAdapter,
+  anthropic: anthropicAdapter,
+  gemini: geminiAdapter,
+};
+
+export function adapterFor(api: ApiFormat): WireAdapter {
+  return ADAPTERS[api];
+}
+
+export type StepPlan =
+  | { kind: 'ready'; adapter: WireAdapter; request: PreparedRequest }
+  /** This step's format cannot serve the request faithfully: the step is skipped with `reason`. */
+  | { kind: 'unservable'; reason: string }
+  /** The request is not valid (found while translating it): a 400, as the upstream would have said. */
+  | { kind: 'invalid'; message: string };
+
+/**
+ * One request's translation for each step, computed once per step and shared by the skip
+ * decision and every attempt of the step.
+ */
+export class RequestPlan {
+  readonly call: CallerRequest;
+  readonly #plans = new Map<Step, StepPlan>();
+  readonly #reported = new Set<Step>();
+
+  constructor(call: CallerRequest) {
+    this.call = call;
+  }
+
+  forStep(step: Step): StepPlan {
+    let plan = this.#plans.get(step);
+    if (!plan) {
+      plan = prepare(this.call, step);
+      this.#plans.set(step, plan);
+    }
+    return plan;
+  }
+
+  /** The fields this step drops, the first time it is asked for the step; [] afterwards. */
+  droppedOnce(step: Step): string[] {
+    const plan = this.forStep(step);
+    if (plan.kind !== 'ready' || this.#reported.has(step)) return [];
+    this.#reported.add(step);
+    return plan.request.dropped;
+  }
+}
+
+/** The request with the step's maxOutputTokens applied, in the caller's body and in its canonical form. */
+function withStepCap(call: CallerRequest, step: Step): CallerRequest {
+  if (step.maxOutputTokens === undefined) return call;
+  const options = { endpoint: call.endpoint, provider: step.provider };
+  const chat = call.chat instanceof UnservableRequest ? call.chat : { ...call.chat, value: capOutputTokens(call.chat.value, step.maxOutputTokens, options) };
+  return { ...call, body: capOutputTokens(call.body, step.maxOutputTokens, options), chat };
+}
+
+function prepare(call: CallerRequest, step: Step): StepPlan {
+  const adapter = adapterFor(step.provider.api);
+  try {
+    return { kind: 'ready', adapter, request: adapter.prepare(withStepCap(call, step), step) };
+  } catch (error) {
+    if (error instanceof UnservableRequest) return { kind: 'unservable', reason: error.message };
+    if (error instanceof InvalidRequest) return { kind: 'invalid', message: error.message };
+    // A translator that trips over an unexpected shape must not take the request down:
+    // another step, maybe of another format, can still serve it.
+    const message = error instanceof Error ? error.message : String(error);
+    return { kind: 'unservable', reason: `the request could not be translated to the ${step.provider.api} format: ${message}` };
+  }
+}
