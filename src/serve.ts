@@ -9,6 +9,7 @@ import type { ServeOptions } from './config/options.ts';
 import type { Chain } from './core/types.ts';
 import { BreakerRegistry } from './engine/breakers.ts';
 import { systemClock, type Clock } from './engine/clock.ts';
+import { routeRows } from './engine/route-view.ts';
 import type { Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createAdminApp } from './server/admin.ts';
@@ -44,6 +45,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     if (state !== 'closed') logger.warn({ ...labels, state }, 'circuit state changed');
   });
   store.onApply((snapshot) => breakers.retain(targetsOf(snapshot)));
+  const clock = deps.clock ?? systemClock;
+  metrics.trackRoutes(() => routeRows(store.current?.chains.values() ?? [], breakers, clock.now()));
 
   const source = await configSource(options, logger);
   const onRejected = (rejection: Rejection): void => {
@@ -65,7 +68,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   let idle: (() => void) | undefined;
   const api = createApiApp({
     store, breakers, logger, metrics,
-    clock: deps.clock ?? systemClock,
+    clock,
     random: deps.random ?? Math.random,
     inflight: {
       enter: () => void inflight++,

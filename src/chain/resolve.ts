@@ -1,8 +1,9 @@
 // Turns validated documents into the engine's Chain values, resolving API keys.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { targetKey, type Chain, type Provider, type Step } from '../core/types.ts';
-import type { ApiKeyRef, FallbackChainDoc, ProviderSpec } from './spec.ts';
+import { builtinPrice } from '../core/prices.ts';
+import { targetKey, type Chain, type Price, type Provider, type Step } from '../core/types.ts';
+import type { ApiKeyRef, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
 
 export interface KeySources {
   env: Readonly<Record<string, string | undefined>>;
@@ -13,19 +14,28 @@ export interface KeySources {
 export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySources): Chain {
   const { spec } = doc;
   const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys)]));
-  const steps: Step[] = spec.steps.map((s, index) => {
-    const provider = providers.get(s.provider);
-    // validateChainDocument guarantees every step's provider exists.
-    if (!provider) throw new Error(`step ${index} names unknown provider ${s.provider}`);
-    return {
-      index,
-      provider,
-      model: s.model,
-      retries: s.retries,
-      timeouts: s.timeouts,
-      price: s.price && { inputPerMTok: s.price.inputPerMTok ?? 0, outputPerMTok: s.price.outputPerMTok ?? 0, cachedInputPerMTok: s.price.cachedInputPerMTok },
-      target: targetKey(provider, s.model),
-    };
+  const steps: Step[] = spec.steps.flatMap((s, index) => {
+    // A plain step is a group of one target.
+    const targets: TargetSpec[] = s.targets ?? [{ provider: s.provider ?? '', model: s.model ?? '', weight: 1 }];
+    return targets.map((t) => {
+      const provider = providers.get(t.provider);
+      // validateChainDocument guarantees every step's provider exists.
+      if (!provider) throw new Error(`step ${index} names unknown provider ${t.provider}`);
+      const step: Step = {
+        index,
+        provider,
+        model: t.model,
+        retries: s.retries,
+        timeouts: s.timeouts,
+        ...priceOf(t.price ?? s.price, t.model),
+        target: targetKey(provider, t.model),
+      };
+      if (s.targets) step.weight = t.weight;
+      const limits = t.limits ?? s.limits;
+      if (limits) step.limits = limits;
+      if (s.maxOutputTokens !== undefined) step.maxOutputTokens = s.maxOutputTokens;
+      return step;
+    });
   });
   const { policy, circuitBreaker } = spec;
   return {
@@ -39,6 +49,9 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
       backoff: policy.backoff,
       deadlineMs: policy.deadlineMs,
       hedgeAfterMs: policy.hedge.afterMs,
+      hedgeMaxInFlight: policy.hedge.maxInFlight,
+      adaptive: policy.adaptive,
+      priority: policy.priority,
     },
     breaker: {
       failureThreshold: circuitBreaker.failureThreshold,
@@ -48,6 +61,15 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
     maxCostPerRequestUSD: spec.budget?.maxCostPerRequestUSD,
     source,
   };
+}
+
+/** The configured price (missing rates are 0), else the built-in table's for the model. */
+function priceOf(configured: Partial<Price> | undefined, model: string): Pick<Step, 'price' | 'priceSource'> {
+  if (configured) {
+    return { price: { inputPerMTok: configured.inputPerMTok ?? 0, outputPerMTok: configured.outputPerMTok ?? 0, cachedInputPerMTok: configured.cachedInputPerMTok }, priceSource: 'config' };
+  }
+  const builtin = builtinPrice(model);
+  return builtin ? { price: builtin, priceSource: 'builtin' } : {};
 }
 
 function resolveProvider(spec: ProviderSpec, keys: KeySources): Provider {

@@ -1,6 +1,6 @@
 // TypeScript view of a FallbackChain document after schema validation and defaults.
 // fallbackchain.schema.json is the source of truth; these types mirror it.
-import type { ApiFormat, FailureClass, Price } from '../core/types.ts';
+import type { ApiFormat, FailureClass, Limits, Price, Priority } from '../core/types.ts';
 
 export const API_VERSION = 'llmfallback.io/v1alpha1';
 export const KIND = 'FallbackChain';
@@ -19,12 +19,25 @@ export interface ProviderSpec {
   headers?: Record<string, string>;
 }
 
-export interface StepSpec {
+/** One target of a step group. */
+export interface TargetSpec {
   provider: string;
   model: string;
+  weight: number;
+  price?: Partial<Price>;
+  limits?: Limits;
+}
+
+/** A step names either provider and model, or targets (checked by the CEL rule and checkCrossFieldRules). */
+export interface StepSpec {
+  provider?: string;
+  model?: string;
+  targets?: TargetSpec[];
   retries: number;
   timeouts: { firstByteMs: number; idleMs: number; totalMs: number };
-  price?: Price;
+  price?: Partial<Price>;
+  maxOutputTokens?: number;
+  limits?: Limits;
 }
 
 export interface FallbackChainSpec {
@@ -36,7 +49,9 @@ export interface FallbackChainSpec {
     fallbackOn: FailureClass[];
     backoff: { baseMs: number; maxMs: number; jitter: 'full' | 'none' };
     deadlineMs: number;
-    hedge: { afterMs: number };
+    hedge: { afterMs: number; maxInFlight: number };
+    adaptive: boolean;
+    priority: Priority;
   };
   circuitBreaker: { failureThreshold: number; windowSeconds: number; cooldownSeconds: number };
   budget?: { maxCostPerRequestUSD?: number };

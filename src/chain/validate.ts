@@ -104,9 +104,22 @@ export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
     if (sources !== 1) problems.push({ path: `/spec/providers/${i}/apiKey`, message: 'apiKey must set exactly one of secretKey, env, file' });
   });
   steps.forEach((step, i) => {
-    if (!seen.has(step.provider)) {
+    const hasTargets = step.targets !== undefined;
+    if (hasTargets ? step.provider !== undefined || step.model !== undefined : step.provider === undefined || step.model === undefined) {
+      problems.push({ path: `/spec/steps/${i}`, message: 'a step sets either provider and model, or targets' });
+    }
+    if (step.provider !== undefined && !seen.has(step.provider)) {
       problems.push({ path: `/spec/steps/${i}/provider`, message: `step names provider "${step.provider}", which spec.providers does not declare` });
     }
+    const targets = new Set<string>();
+    step.targets?.forEach((target, j) => {
+      if (!seen.has(target.provider)) {
+        problems.push({ path: `/spec/steps/${i}/targets/${j}/provider`, message: 'each step target must name a provider that spec.providers declares' });
+      }
+      const key = JSON.stringify([target.provider, target.model]);
+      if (targets.has(key)) problems.push({ path: `/spec/steps/${i}`, message: 'a target (provider and model) appears twice in one step' });
+      targets.add(key);
+    });
   });
   const backoff = doc.spec.policy.backoff;
   if (backoff.baseMs > backoff.maxMs) problems.push({ path: '/spec/policy/backoff', message: 'backoff.baseMs must not exceed backoff.maxMs' });

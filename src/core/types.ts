@@ -21,6 +21,18 @@ export interface Price {
   cachedInputPerMTok?: number;
 }
 
+/** Local request/token rates a target may receive (token buckets), so it is not sent what it would answer with 429. */
+export interface Limits {
+  /** Requests per minute. */
+  rpm?: number;
+  /** Tokens (estimated input + bounded output) per minute. */
+  tpm?: number;
+}
+
+export const PRIORITIES = ['speed', 'quality', 'cheapest'] as const;
+/** How a request orders the eligible steps: by measured latency, by listed order, or by price. */
+export type Priority = (typeof PRIORITIES)[number];
+
 export interface StepTimeouts {
   firstByteMs: number;
   idleMs: number;
@@ -40,15 +52,30 @@ export interface Provider {
   headers: Record<string, string>;
 }
 
+/**
+ * One upstream target of a chain step. A plain step has one; a step with `targets` (a group
+ * of equivalent deployments or keys) has several, all with the same `index`, consecutive in
+ * Chain.steps. Attempts, breakers and routing state work on targets.
+ */
 export interface Step {
+  /** The step of the document this target belongs to. */
   index: number;
   provider: Provider;
   model: string;
   retries: number;
   timeouts: StepTimeouts;
+  /** The effective price: the target's, else the step's, else the built-in table's (see priceSource). */
   price?: Price;
+  /** Where `price` came from; undefined when no price is known. */
+  priceSource?: 'config' | 'builtin';
   /** Identity of the upstream target; breakers are keyed by it so they survive reloads. */
   target: string;
+  /** Share of a group's traffic (default 1); 0: only when the weighted targets of its group failed. */
+  weight?: number;
+  /** Local rate limits of this target. */
+  limits?: Limits;
+  /** Largest answer (in tokens) this step may produce: sent upstream and used for worst-case cost. */
+  maxOutputTokens?: number;
 }
 
 export interface Backoff {
@@ -62,7 +89,14 @@ export interface Policy {
   fallbackOn: ReadonlySet<FailureClass>;
   backoff: Backoff;
   deadlineMs: number;
+  /** Start the next eligible target in parallel after this long without a first byte; 0: never. */
   hedgeAfterMs: number;
+  /** Hedges allowed in flight at once (default 1). */
+  hedgeMaxInFlight?: number;
+  /** Demote targets clearly worse than the next step (EWMA error rate and latency). */
+  adaptive?: boolean;
+  /** Order used when a request does not ask for one (default quality: listed order). */
+  priority?: Priority;
 }
 
 export interface BreakerSettings {

@@ -6,6 +6,7 @@ import CircuitBreaker from 'opossum';
 import { countsAgainstBreaker } from '../core/failure.ts';
 import type { BreakerSettings, Step } from '../core/types.ts';
 import type { AttemptOutcome } from './outcome.ts';
+import { RoutingState } from './routing-state.ts';
 
 export type BreakerState = 'closed' | 'open' | 'halfOpen';
 
@@ -45,8 +46,20 @@ class CountedFailure<T> extends Error {
 
 export type Gated<T> = AttemptOutcome<T> | { kind: 'circuitOpen'; reason: string };
 
+/** An attempt cancelled while it was the half-open probe: it proved nothing, so the circuit opens again. */
+class UnprovenProbe extends Error {
+  readonly code = 'UNPROVEN_PROBE';
+  readonly outcome: AttemptOutcome<unknown>;
+  constructor(outcome: AttemptOutcome<unknown>) {
+    super('half-open probe cancelled before it answered');
+    this.outcome = outcome;
+  }
+}
+
 export class BreakerRegistry {
   readonly #entries = new Map<string, Entry>();
+  /** Routing's memory of the same targets (health, rate-limit marks, buckets, demotions), kept and dropped with the breakers. */
+  readonly routing = new RoutingState();
   readonly #listener: BreakerListener;
   readonly #now: () => number;
 
@@ -59,14 +72,18 @@ export class BreakerRegistry {
   async run<T>(step: Step, settings: BreakerSettings, attempt: () => Promise<AttemptOutcome<T>>): Promise<Gated<T>> {
     const entry = this.#entry(step, settings);
     const action: Action = async () => {
+      const probing = entry.breaker.halfOpen;
       const outcome = await attempt();
       if (outcome.kind === 'failure' && countsAgainstBreaker(outcome.failure.class)) throw new CountedFailure(outcome);
+      // A probe cancelled (caller gone, hedge lost) must not close the circuit it was testing.
+      if (outcome.kind === 'aborted' && probing) throw new UnprovenProbe(outcome);
       return outcome;
     };
     try {
       return (await entry.breaker.fire(action)) as AttemptOutcome<T>;
     } catch (error) {
       if (error instanceof CountedFailure) return error.outcome as AttemptOutcome<T>;
+      if (error instanceof UnprovenProbe) return error.outcome as AttemptOutcome<T>;
       if (CircuitBreaker.isOurError(error as Error)) {
         return { kind: 'circuitOpen', reason: entry.breaker.halfOpen ? 'circuit half-open, probe in flight' : 'circuit open' };
       }
@@ -81,6 +98,7 @@ export class BreakerRegistry {
 
   /** Keep the breakers of targets that still exist (their state survives a reload); drop the rest. */
   retain(targets: ReadonlySet<string>): void {
+    this.routing.retain(targets);
     for (const [target, entry] of this.#entries) {
       if (!targets.has(target)) {
         entry.breaker.shutdown();

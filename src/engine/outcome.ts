@@ -1,3 +1,4 @@
+import type { HeaderBag } from '../core/retry-after.ts';
 import type { FailureClass, Usage } from '../core/types.ts';
 
 /** An upstream failure as the engine decides on it. */
@@ -6,6 +7,8 @@ export interface UpstreamFailure {
   message: string;
   status?: number;
   retryAfterMs?: number;
+  /** The upstream's response headers, when it answered (rate-limit headers mark the target for every request). */
+  headers?: HeaderBag;
   /** The upstream's own error response, returned as it came when it is the last word. */
   response?: { status: number; contentType: string; body: string };
   /** Tokens billed even though the attempt failed (e.g. a content_filter finish). */
@@ -18,7 +21,11 @@ export type AttemptOutcome<T> =
   | { kind: 'failure'; failure: UpstreamFailure }
   | { kind: 'aborted' };
 
-export type AttemptVerdict = FailureClass | 'ok' | 'skipped' | 'aborted';
+/** 'cancelled': stopped by the engine because another attempt (a hedge) answered first. */
+export type AttemptVerdict = FailureClass | 'ok' | 'skipped' | 'aborted' | 'cancelled';
+
+/** How an attempt started as a hedge ended: it answered first, another did, it failed, or the request was given up. */
+export type HedgeResult = 'won' | 'lost' | 'failed' | 'aborted';
 
 /** What the request log, headers and metrics say about one attempt (or skipped step). */
 export interface AttemptRecord {
@@ -30,6 +37,10 @@ export interface AttemptRecord {
   outcome: AttemptVerdict;
   /** Why a step was skipped, or what was decided after a failure. */
   reason?: string;
+  /** Why this target was tried at this point, when more than the listed order decided it (priority, weights, demotion, hedge). */
+  route?: string;
+  /** Set on attempts started as hedges. */
+  hedge?: HedgeResult;
   status?: number;
   ms: number;
   costUSD: number;

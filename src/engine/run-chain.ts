@@ -1,21 +1,45 @@
-// Sends one request down a chain: steps in order, retries per the pure decision
-// function, breakers consulted before every attempt, one deadline over everything.
+// Sends one request down a chain. The routing planner (src/routing) orders the targets for
+// this request (priority, demotion, weights); this loop walks them: gates before every call
+// (missing key, open circuit, rate-limit marks, budget, local limits), retries per the pure
+// decision function, breakers around every attempt, one deadline over everything, and hedges:
+// when the attempt in flight has produced no first byte after policy.hedge.afterMs, the next
+// eligible target starts in parallel, the first success wins and the others are cancelled.
 // Protocol work (building the upstream request, reading its answer) is the attempt
 // function's job; this loop only decides.
 import { decideAfterFailure } from '../core/decide.ts';
 import { costOf } from '../core/cost.ts';
+import type { HeaderBag } from '../core/retry-after.ts';
 import type { Chain, Step, Usage } from '../core/types.ts';
-import type { BreakerRegistry } from './breakers.ts';
+import { requestFacts, tokensForLimits, worstCaseCost, type RequestFacts } from '../routing/estimate.ts';
+import { anyAffordable, hedgeDecision, overBudget } from '../routing/gates.ts';
+import { combine, demotionReason, type HealthSample } from '../routing/health.ts';
+import { choosePriority, groupsOf, planOrder, stepsToDemote, type PlannedTarget, type StepGroup } from '../routing/plan.ts';
+import { rateLimitMark, type RateFacts } from '../routing/rate-limit-headers.ts';
+import type { BreakerRegistry, Gated } from './breakers.ts';
 import type { Clock } from './clock.ts';
-import type { AttemptOutcome, AttemptRecord, UpstreamFailure } from './outcome.ts';
+import type { AttemptOutcome, AttemptRecord, HedgeResult, UpstreamFailure } from './outcome.ts';
+import type { RoutingState } from './routing-state.ts';
 
 export interface AttemptContext {
   /** 1-based attempt number on this step. */
   attempt: number;
   /** Clock.now() value by which the whole request must be over. */
   deadlineAt: number;
-  /** Aborts when the caller goes away. */
+  /**
+   * Aborts when the caller goes away, or when the engine cancels this attempt (another one
+   * answered first). Each attempt has its own; aborting it must close the upstream connection.
+   */
   signal: AbortSignal;
+}
+
+/** What routing needs to know about the request itself. */
+export interface RequestInfo {
+  /** The caller's body: input tokens are estimated from it, max_tokens bounds the output. */
+  body: unknown;
+  /** 'embeddings' produce no output tokens. */
+  endpoint?: string;
+  /** The x-llm-fallback-priority header as sent (speed | quality | cheapest). */
+  priority?: string;
 }
 
 export interface EngineDeps<T> {
@@ -23,90 +47,426 @@ export interface EngineDeps<T> {
   random: () => number;
   breakers: BreakerRegistry;
   attempt: (step: Step, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;
-  /** Reasons to skip a step without calling it (missing key, over budget…); undefined to try it. */
+  /** Reasons to skip a step without calling it (missing key, unsupported format…); undefined to try it. */
   skipReason: (step: Step) => string | undefined;
   /** Usage of a successful value, for the attempt's cost; streams report it later. */
   usageOf?: (value: T) => Usage | undefined;
+  /** The request, for budgets, local limits and the priority header; without it those see an empty request. */
+  request?: RequestInfo;
+  /** Response headers of a successful value (an exhausted rate-limit quota marks the target). */
+  headersOf?: (value: T) => HeaderBag | undefined;
+  /** Releases a successful value that is not used (it answered after another attempt won): e.g. closes its stream. */
+  discard?: (value: T) => void;
+  /** Routing memory; defaults to the one that lives beside the breakers. */
+  routing?: RoutingState;
 }
 
-export type ChainEnd = 'badRequest' | 'exhausted' | 'deadline' | 'aborted';
+/** overBudget: no target's worst-case cost fits budget.maxCostPerRequestUSD; nothing was sent. */
+export type ChainEnd = 'badRequest' | 'exhausted' | 'deadline' | 'aborted' | 'overBudget';
 
+/** On success the winner's record is the last of `attempts` (a stream's usage is added to it later). */
 export type ChainResult<T> =
   | { kind: 'success'; value: T; step: Step; attempts: AttemptRecord[] }
   | { kind: 'failure'; end: ChainEnd; last?: UpstreamFailure; lastAnswered?: UpstreamFailure; attempts: AttemptRecord[] };
 
 export async function runChain<T>(chain: Chain, deps: EngineDeps<T>, startedAt: number, signal: AbortSignal): Promise<ChainResult<T>> {
-  const deadlineAt = startedAt + chain.policy.deadlineMs;
-  const attempts: AttemptRecord[] = [];
-  let last: UpstreamFailure | undefined;
-  let lastAnswered: UpstreamFailure | undefined;
-  const fail = (end: ChainEnd): ChainResult<T> => ({ kind: 'failure', end, last, lastAnswered, attempts });
+  return new ChainRun(chain, deps, startedAt, signal).run();
+}
 
-  for (const step of chain.steps) {
-    const skip = deps.skipReason(step);
-    if (skip) {
-      attempts.push(skipped(step, skip));
-      continue;
+interface Lane<T> {
+  planned: PlannedTarget;
+  attempt: number;
+  hedge: boolean;
+  /** The route note of this attempt's record (first attempt of a target, or a hedge). */
+  route?: string;
+  began: number;
+  /** Worst-case cost of this attempt, held against the budget while it is in flight. */
+  worstUSD: number;
+  controller: AbortController;
+  settled: Promise<Settled<T>>;
+}
+
+type Settled<T> = { lane: Lane<T>; gated: Gated<T> } | { lane: Lane<T>; error: unknown };
+
+type Launch = 'launched' | 'none' | 'deadline' | 'aborted';
+
+const NEVER = new Promise<never>(() => {});
+
+class ChainRun<T> {
+  readonly #chain: Chain;
+  readonly #deps: EngineDeps<T>;
+  readonly #signal: AbortSignal;
+  readonly #deadlineAt: number;
+  readonly #routing: RoutingState;
+  readonly #facts: RequestFacts;
+  readonly #attempts: AttemptRecord[] = [];
+  #queue: PlannedTarget[] = [];
+  #inflight: Array<Lane<T>> = [];
+  #lastStart = 0;
+  #hedging = true;
+  #last: UpstreamFailure | undefined;
+  #lastAnswered: UpstreamFailure | undefined;
+
+  constructor(chain: Chain, deps: EngineDeps<T>, startedAt: number, signal: AbortSignal) {
+    this.#chain = chain;
+    this.#deps = deps;
+    this.#signal = signal;
+    this.#deadlineAt = startedAt + chain.policy.deadlineMs;
+    this.#routing = deps.routing ?? deps.breakers.routing;
+    this.#facts = requestFacts(deps.request?.body ?? {}, deps.request?.endpoint);
+  }
+
+  async run(): Promise<ChainResult<T>> {
+    if (this.#signal.aborted) return this.#fail('aborted');
+    const budget = this.#chain.maxCostPerRequestUSD;
+    if (!anyAffordable(this.#chain.steps, this.#facts, budget)) {
+      for (const step of this.#chain.steps) this.#attempts.push(skipped(step, overBudget(worstCaseCost(step, this.#facts), budget, 0) ?? 'over budget'));
+      return this.#fail('overBudget');
     }
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) return fail('aborted');
-      if (deps.clock.now() >= deadlineAt) return fail('deadline');
-      const began = deps.clock.now();
-      const gated = await deps.breakers.run(step, chain.breaker, () => deps.attempt(step, { attempt, deadlineAt, signal }));
-      const ms = Math.round(deps.clock.now() - began);
-      if (gated.kind === 'circuitOpen') {
-        attempts.push(skipped(step, gated.reason));
-        break;
+    this.#queue = this.#plan();
+    const first = this.#launchNext(false);
+    if (first !== 'launched') return this.#fail(this.#endOf(first));
+    for (;;) {
+      const event = await this.#nextEvent();
+      if (event === 'hedge') {
+        // Past the deadline or with the caller gone nothing new starts; the attempts in flight end by themselves.
+        const hedged = this.#launchNext(true);
+        if (hedged === 'aborted' || hedged === 'deadline') this.#hedging = false;
+        continue;
       }
-      if (gated.kind === 'aborted') {
-        attempts.push({ ...base(step, attempt, ms), outcome: 'aborted' });
-        return fail('aborted');
-      }
-      if (gated.kind === 'success') {
-        const usage = deps.usageOf?.(gated.value);
-        attempts.push({ ...base(step, attempt, ms), outcome: 'ok', status: gated.status, usage, costUSD: usage ? costOf(usage, step.price) : 0 });
-        return { kind: 'success', value: gated.value, step, attempts };
-      }
-      const { failure } = gated;
-      last = failure;
-      if (failure.response) lastAnswered = failure;
-      const decision = decideAfterFailure({
-        failure: failure.class,
-        retryAfterMs: failure.retryAfterMs,
-        attemptsOnStep: attempt,
-        retries: step.retries,
-        policy: chain.policy,
-        remainingMs: deadlineAt - deps.clock.now(),
-        hasNextStep: step.index < chain.steps.length - 1,
-      }, deps.random);
-      attempts.push(failedRecord(step, attempt, ms, failure, decision.reason));
-      if (decision.kind === 'stop') return fail(failure.class === 'badRequest' ? 'badRequest' : 'exhausted');
-      if (decision.kind === 'next') break;
-      try {
-        await deps.clock.sleep(Math.min(decision.delayMs, deadlineAt - deps.clock.now()), signal);
-      } catch {
-        return fail('aborted');
-      }
+      const result = await this.#settle(event);
+      if (result) return result;
     }
   }
-  return fail(deps.clock.now() >= deadlineAt ? 'deadline' : 'exhausted');
+
+  // ---------------------------------------------------------------------------------------
+  // Planning
+
+  #plan(): PlannedTarget[] {
+    const { clock } = this.#deps;
+    const groups = groupsOf(this.#chain.steps);
+    const now = clock.now();
+    const targetsOf = (g: StepGroup): string[] => g.targets.map((t) => t.target);
+    const demoted = new Map<number, string>();
+    if (this.#chain.policy.adaptive) {
+      for (const g of groups) {
+        const why = this.#routing.demotion(this.#chain.name, targetsOf(g), now);
+        if (why) demoted.set(g.index, why);
+      }
+      const health = (g: StepGroup) => combine(g.targets.map((t) => this.#routing.health(t.target)));
+      for (const d of stepsToDemote(groups, health, (i) => demoted.has(i), demotionReason)) {
+        const group = groups.find((g) => g.index === d.index) as StepGroup;
+        this.#routing.demote(this.#chain.name, targetsOf(group), now, clock.epochMs(), d.reason);
+        demoted.set(d.index, this.#routing.demotion(this.#chain.name, targetsOf(group), now) ?? d.reason);
+      }
+    }
+    const { priority, note } = choosePriority(this.#deps.request?.priority, this.#chain.policy.priority);
+    const planned = planOrder({
+      groups,
+      priority,
+      demoted: (i) => demoted.get(i),
+      health: (t) => this.#routing.health(t),
+      circuit: (t) => this.#deps.breakers.state(t),
+      facts: this.#facts,
+      random: this.#deps.random,
+    });
+    const head = planned[0];
+    if (note && head) head.route = head.route ? `${note}; ${head.route}` : note;
+    return planned;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Starting attempts
+
+  /** Why a target cannot be called now, checked in the order that wastes nothing (the bucket is taken last). */
+  #gate(step: Step): string | undefined {
+    const { clock, breakers } = this.#deps;
+    const now = clock.now();
+    const skip = this.#deps.skipReason(step);
+    if (skip) return skip;
+    if (breakers.state(step.target) === 'open') return 'circuit open';
+    const mark = this.#routing.unavailable(step.target, now);
+    if (mark) return `rate limited until ${new Date(mark.untilEpochMs).toISOString()} (${mark.reason})`;
+    const over = overBudget(worstCaseCost(step, this.#facts), this.#chain.maxCostPerRequestUSD, this.#committedUSD());
+    if (over) return over;
+    const taken = this.#routing.take(step.target, step.limits, tokensForLimits(step, this.#facts), now);
+    return taken.ok ? undefined : taken.reason;
+  }
+
+  /** Starts the next target of the queue that passes its gates (skipping the others with their reasons). */
+  #launchNext(hedge: boolean): Launch {
+    for (;;) {
+      if (this.#signal.aborted) return 'aborted';
+      if (this.#deps.clock.now() >= this.#deadlineAt) return 'deadline';
+      const planned = this.#queue.shift();
+      if (!planned) return 'none';
+      const why = this.#gate(planned.step);
+      if (why) {
+        this.#attempts.push(skipped(planned.step, why, planned.route));
+        continue;
+      }
+      let route = planned.route;
+      if (hedge) {
+        const current = this.#inflight[this.#inflight.length - 1];
+        const silent = current ? `${current.planned.step.provider.name}/${current.planned.step.model}` : 'the attempt in flight';
+        route = `hedge: no first byte from ${silent} after ${this.#chain.policy.hedgeAfterMs}ms${route ? `; ${route}` : ''}`;
+      }
+      this.#start(planned, 1, hedge, route);
+      return 'launched';
+    }
+  }
+
+  /** A retry of the same target: gated again (its circuit may have opened, a 429 may have marked it). */
+  #relaunch(planned: PlannedTarget, attempt: number): Launch {
+    if (this.#signal.aborted) return 'aborted';
+    if (this.#deps.clock.now() >= this.#deadlineAt) return 'deadline';
+    const why = this.#gate(planned.step);
+    if (why) {
+      this.#attempts.push(skipped(planned.step, why));
+      return this.#launchNext(false);
+    }
+    this.#start(planned, attempt, false, undefined);
+    return 'launched';
+  }
+
+  #start(planned: PlannedTarget, attempt: number, hedge: boolean, route: string | undefined): void {
+    const { clock, breakers } = this.#deps;
+    const step = planned.step;
+    const controller = new AbortController();
+    const signal = AbortSignal.any([this.#signal, controller.signal]);
+    const worst = worstCaseCost(step, this.#facts);
+    const lane: Lane<T> = {
+      planned,
+      attempt,
+      hedge,
+      route,
+      began: clock.now(),
+      worstUSD: worst.kind === 'bounded' ? worst.usd : 0,
+      controller,
+      settled: NEVER,
+    };
+    lane.settled = breakers
+      .run(step, this.#chain.breaker, () => this.#deps.attempt(step, { attempt, deadlineAt: this.#deadlineAt, signal }))
+      .then((gated): Settled<T> => ({ lane, gated }), (error: unknown): Settled<T> => ({ lane, error }));
+    this.#inflight.push(lane);
+    this.#lastStart = lane.began;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Waiting
+
+  /** The next attempt to settle, or 'hedge' when it is time to start a hedge. */
+  async #nextEvent(): Promise<Settled<T> | 'hedge'> {
+    const { clock } = this.#deps;
+    const now = clock.now();
+    const decision = hedgeDecision({
+      afterMs: this.#hedging ? this.#chain.policy.hedgeAfterMs : 0,
+      maxInFlight: this.#chain.policy.hedgeMaxInFlight ?? 1,
+      inFlight: this.#inflight.length,
+      sinceLastStartMs: now - this.#lastStart,
+      remainingMs: this.#deadlineAt - now,
+      candidates: this.#queue.length > 0,
+    });
+    if (decision.kind === 'now') return 'hedge';
+    // Invariant: the loop only waits while an attempt is in flight (else nothing could ever settle).
+    if (this.#inflight.length === 0) throw new Error('runChain: waiting with no attempt in flight');
+    const races: Array<Promise<Settled<T> | 'hedge'>> = this.#inflight.map((l) => l.settled);
+    const timer = new AbortController();
+    if (decision.kind === 'wait') races.push(clock.sleep(decision.ms, timer.signal).then(() => 'hedge' as const, () => NEVER));
+    try {
+      return await Promise.race(races);
+    } finally {
+      timer.abort();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Settling
+
+  async #settle(event: Settled<T>): Promise<ChainResult<T> | undefined> {
+    const { lane } = event;
+    this.#inflight = this.#inflight.filter((l) => l !== lane);
+    if ('error' in event) {
+      await this.#cancelAll('the request failed');
+      throw event.error;
+    }
+    const { gated } = event;
+    const step = lane.planned.step;
+    const ms = this.#elapsed(lane);
+    if (gated.kind === 'circuitOpen') {
+      this.#attempts.push(skipped(step, gated.reason, lane.route));
+      return this.#continue();
+    }
+    if (gated.kind === 'aborted') {
+      this.#attempts.push({ ...this.#base(lane, ms), outcome: 'aborted', ...(lane.hedge ? { hedge: 'aborted' as const } : {}) });
+      if (this.#signal.aborted || this.#inflight.length === 0) {
+        await this.#cancelAll('the caller went away');
+        return this.#fail('aborted');
+      }
+      return undefined;
+    }
+    if (gated.kind === 'success') return this.#win(lane, gated.value, gated.status, ms);
+    return this.#failed(lane, gated.failure, ms);
+  }
+
+  async #win(lane: Lane<T>, value: T, status: number, ms: number): Promise<ChainResult<T>> {
+    const step = lane.planned.step;
+    this.#observe(step, { kind: 'ok', latencyMs: ms });
+    this.#markFrom(step, { status, headers: this.#deps.headersOf?.(value) });
+    await this.#cancelAll(`${step.provider.name}/${step.model} answered first`);
+    const usage = this.#deps.usageOf?.(value);
+    const record: AttemptRecord = { ...this.#base(lane, ms), outcome: 'ok', status, usage, costUSD: usage ? costOf(usage, step.price) : 0 };
+    if (lane.hedge) record.hedge = 'won';
+    this.#attempts.push(record);
+    return { kind: 'success', value, step, attempts: this.#attempts };
+  }
+
+  async #failed(lane: Lane<T>, failure: UpstreamFailure, ms: number): Promise<ChainResult<T> | undefined> {
+    const { clock } = this.#deps;
+    const step = lane.planned.step;
+    this.#last = failure;
+    if (failure.response) this.#lastAnswered = failure;
+    this.#observe(step, { kind: 'failure', failure: failure.class });
+    this.#markFrom(step, { status: failure.status, retryAfterMs: failure.retryAfterMs, headers: failure.headers });
+    const hedge: HedgeResult | undefined = lane.hedge ? 'failed' : undefined;
+    if (failure.class === 'badRequest') {
+      this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, 'the request itself was rejected; returned as it came', hedge));
+      await this.#cancelAll('the request was rejected by another target');
+      return this.#fail('badRequest');
+    }
+    if (this.#inflight.length > 0) {
+      // Another attempt (a hedge, or the attempt a hedge raced) is still running: it carries on.
+      this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, 'another attempt is still in flight', hedge));
+      return undefined;
+    }
+    const decision = decideAfterFailure({
+      failure: failure.class,
+      retryAfterMs: failure.retryAfterMs,
+      attemptsOnStep: lane.attempt,
+      retries: step.retries,
+      policy: this.#chain.policy,
+      remainingMs: this.#deadlineAt - clock.now(),
+      hasNextStep: this.#queue.length > 0,
+    }, this.#deps.random);
+    // Equivalent targets of the same step come before waiting to retry one of them.
+    const sibling = this.#queue[0]?.step.index === step.index;
+    const kind = decision.kind === 'retry' && sibling ? 'next' : decision.kind;
+    const reason = decision.kind === 'retry' && sibling ? 'another target of the same step first' : decision.reason;
+    this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, reason, hedge));
+    if (kind === 'stop') return this.#fail('exhausted');
+    if (kind === 'retry' && decision.kind === 'retry') {
+      try {
+        await clock.sleep(Math.min(decision.delayMs, this.#deadlineAt - clock.now()), this.#signal);
+      } catch {
+        return this.#fail('aborted');
+      }
+      return this.#afterLaunch(this.#relaunch(lane.planned, lane.attempt + 1));
+    }
+    return this.#continue();
+  }
+
+  /** Nothing is in flight any more: start the next target, or end. */
+  #continue(): ChainResult<T> | undefined {
+    if (this.#inflight.length > 0) return undefined;
+    return this.#afterLaunch(this.#launchNext(false));
+  }
+
+  #afterLaunch(launch: Launch): ChainResult<T> | undefined {
+    if (launch === 'launched' || this.#inflight.length > 0) return undefined;
+    return this.#fail(this.#endOf(launch));
+  }
+
+  /** Cancels every attempt still in flight and records how each ended. */
+  async #cancelAll(why: string): Promise<void> {
+    const lanes = this.#inflight;
+    this.#inflight = [];
+    for (const lane of lanes) lane.controller.abort(new Error(`cancelled: ${why}`));
+    for (const event of await Promise.all(lanes.map((l) => l.settled))) this.#recordCancelled(event, why);
+  }
+
+  #recordCancelled(event: Settled<T>, why: string): void {
+    const { lane } = event;
+    const step = lane.planned.step;
+    const ms = this.#elapsed(lane);
+    const caller = this.#signal.aborted;
+    const hedge: HedgeResult | undefined = lane.hedge ? (caller ? 'aborted' : 'lost') : undefined;
+    if ('error' in event) {
+      this.#attempts.push({ ...this.#base(lane, ms), outcome: 'cancelled', reason: `cancelled (${why}); the attempt threw: ${String(event.error)}`.slice(0, 300), ...(hedge ? { hedge } : {}) });
+      return;
+    }
+    const { gated } = event;
+    if (gated.kind === 'circuitOpen') {
+      this.#attempts.push(skipped(step, gated.reason, lane.route));
+    } else if (gated.kind === 'aborted') {
+      if (!caller) this.#observe(step, { kind: 'cancelled', afterMs: ms });
+      this.#attempts.push({ ...this.#base(lane, ms), outcome: caller ? 'aborted' : 'cancelled', ...(caller ? {} : { reason: `cancelled: ${why}` }), ...(hedge ? { hedge } : {}) });
+    } else if (gated.kind === 'success') {
+      // It answered too, just later: billed, so its usage counts; the answer itself is dropped.
+      this.#deps.discard?.(gated.value);
+      this.#observe(step, { kind: 'ok', latencyMs: ms });
+      const usage = this.#deps.usageOf?.(gated.value);
+      this.#attempts.push({ ...this.#base(lane, ms), outcome: 'cancelled', status: gated.status, reason: `answered, but after another attempt (${why}); discarded`, usage, costUSD: usage ? costOf(usage, step.price) : 0, ...(hedge ? { hedge } : {}) });
+    } else {
+      this.#observe(step, { kind: 'failure', failure: gated.failure.class });
+      this.#attempts.push(failedRecord(this.#base(lane, ms), step, gated.failure, why, lane.hedge ? 'failed' : undefined));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Bookkeeping
+
+  #observe(step: Step, sample: HealthSample): void {
+    this.#routing.observe(step.target, sample);
+  }
+
+  /** A 429's Retry-After or an exhausted quota keeps every request away from the target until then. */
+  #markFrom(step: Step, facts: RateFacts): void {
+    const { clock } = this.#deps;
+    const mark = rateLimitMark(facts, clock.epochMs());
+    if (mark) this.#routing.mark(step.target, clock.now(), clock.epochMs(), mark.delayMs, mark.reason);
+  }
+
+  /** Spent so far plus the worst case of what is in flight. */
+  #committedUSD(): number {
+    return this.#attempts.reduce((sum, a) => sum + a.costUSD, 0) + this.#inflight.reduce((sum, l) => sum + l.worstUSD, 0);
+  }
+
+  #elapsed(lane: Lane<T>): number {
+    return Math.round(this.#deps.clock.now() - lane.began);
+  }
+
+  #base(lane: Lane<T>, ms: number): Omit<AttemptRecord, 'outcome'> {
+    const step = lane.planned.step;
+    const record: Omit<AttemptRecord, 'outcome'> = { step: step.index, provider: step.provider.name, model: step.model, attempt: lane.attempt, ms, costUSD: 0 };
+    if (lane.route) record.route = lane.route;
+    return record;
+  }
+
+  #endOf(launch: Launch): ChainEnd {
+    if (launch === 'aborted') return 'aborted';
+    return launch === 'deadline' || this.#deps.clock.now() >= this.#deadlineAt ? 'deadline' : 'exhausted';
+  }
+
+  #fail(end: ChainEnd): ChainResult<T> {
+    return { kind: 'failure', end, last: this.#last, lastAnswered: this.#lastAnswered, attempts: this.#attempts };
+  }
 }
 
-function base(step: Step, attempt: number, ms: number): Omit<AttemptRecord, 'outcome'> {
-  return { step: step.index, provider: step.provider.name, model: step.model, attempt, ms, costUSD: 0 };
+function skipped(step: Step, reason: string, route?: string): AttemptRecord {
+  const record: AttemptRecord = { step: step.index, provider: step.provider.name, model: step.model, attempt: 0, outcome: 'skipped', reason, ms: 0, costUSD: 0 };
+  if (route) record.route = route;
+  return record;
 }
 
-function skipped(step: Step, reason: string): AttemptRecord {
-  return { ...base(step, 0, 0), outcome: 'skipped', reason };
-}
-
-function failedRecord(step: Step, attempt: number, ms: number, failure: UpstreamFailure, decision: string): AttemptRecord {
-  return {
-    ...base(step, attempt, ms),
+function failedRecord(base: Omit<AttemptRecord, 'outcome'>, step: Step, failure: UpstreamFailure, decision: string, hedge: HedgeResult | undefined): AttemptRecord {
+  const record: AttemptRecord = {
+    ...base,
     outcome: failure.class,
     status: failure.status,
     reason: `${failure.message}; ${decision}`,
     usage: failure.usage,
     costUSD: failure.usage ? costOf(failure.usage, step.price) : 0,
   };
+  if (hedge) record.hedge = hedge;
+  return record;
 }

@@ -5,6 +5,20 @@ import type { BreakerState } from '../engine/breakers.ts';
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
 
+/** One target as routing sees it now, for the route gauges (read at scrape time). */
+export interface RouteRow {
+  chain: string;
+  step: number;
+  provider: string;
+  model: string;
+  /** Place in the chain's effective order (0 = tried first). */
+  position: number;
+  demoted: boolean;
+  errorRate: number;
+  /** EWMA latency, undefined before the first success. */
+  latencyMs?: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Counter({ name: 'llm_fallback_requests_total', help: 'Requests by chain and outcome (success, failure, client_error, aborted).', labelNames: ['chain', 'outcome'], registers: [this.registry] });
@@ -16,10 +30,33 @@ export class Metrics {
   readonly tokens = new Counter({ name: 'llm_fallback_tokens_total', help: 'Tokens reported by upstreams.', labelNames: ['direction'], registers: [this.registry] });
   readonly cost = new Counter({ name: 'llm_fallback_cost_usd_total', help: 'USD cost of every billed attempt, failed ones included.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry] });
   readonly reloads = new Counter({ name: 'llm_fallback_config_reloads_total', help: 'Config loads by result (applied, rejected).', labelNames: ['result'], registers: [this.registry] });
+  readonly hedges = new Counter({ name: 'llm_fallback_hedges_total', help: 'Hedged attempts by how they ended: won (answered first), lost (cancelled, another answered first), failed, aborted (the request was given up).', labelNames: ['chain', 'result'], registers: [this.registry] });
+  readonly routePosition = new Gauge({ name: 'llm_fallback_route_position', help: "Each target's place (0 = first) in its chain's effective order for the chain's default priority, adaptive demotions applied.", labelNames: ['chain', 'step', 'provider', 'model', 'demoted'], registers: [this.registry], collect: () => this.#collectRoutes() });
+  readonly targetErrorRate = new Gauge({ name: 'llm_fallback_target_error_rate', help: 'EWMA error rate per target and chain, as adaptive routing judges it.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry], collect: () => this.#collectRoutes() });
+  readonly targetLatency = new Gauge({ name: 'llm_fallback_target_latency_seconds', help: 'EWMA time to the answer (streams: to the first event) per target and chain.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry], collect: () => this.#collectRoutes() });
+  #routes: (() => RouteRow[]) | undefined;
   readonly malformedEvents = new Counter({ name: 'llm_fallback_malformed_events_total', help: 'Upstream stream events dropped because they were not JSON.', labelNames: ['provider', 'model'], registers: [this.registry] });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'llm_fallback_process_' });
+  }
+
+  /** Where the route gauges read from at each scrape (serve wires the config store and routing state). */
+  trackRoutes(rows: () => RouteRow[]): void {
+    this.#routes = rows;
+  }
+
+  #collectRoutes(): void {
+    const rows = this.#routes?.() ?? [];
+    this.routePosition.reset();
+    this.targetErrorRate.reset();
+    this.targetLatency.reset();
+    for (const r of rows) {
+      const target = { chain: r.chain, provider: r.provider, model: r.model };
+      this.routePosition.set({ chain: r.chain, step: String(r.step), provider: r.provider, model: r.model, demoted: String(r.demoted) }, r.position);
+      this.targetErrorRate.set(target, r.errorRate);
+      if (r.latencyMs !== undefined) this.targetLatency.set(target, r.latencyMs / 1000);
+    }
   }
 
   setCircuitState(labels: { provider: string; model: string }, state: BreakerState): void {

@@ -3,6 +3,7 @@ import express, { type Request, type Response } from 'express';
 import type { ConfigStore } from '../chain/store.ts';
 import type { Chain } from '../core/types.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
+import { describeTarget, effectiveOrder } from '../engine/route-view.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
 export interface AdminDeps {
@@ -64,6 +65,8 @@ export function describeChain(chain: Chain, breakers: BreakerRegistry): Record<s
       timeouts: s.timeouts,
       price: s.price ?? null,
       circuit: breakers.state(s.target) ?? 'closed',
+      ...describeTarget(s, breakers),
     })),
+    effectiveOrder: effectiveOrder(chain, breakers),
   };
 }

@@ -1,5 +1,6 @@
-// POST /v1/chat/completions, /v1/completions, /v1/embeddings: pick the chain by the
-// request's model, run it, and answer in OpenAI's format.
+// POST /v1/chat/completions, /v1/completions, /v1/embeddings (OpenAI callers) and
+// POST /v1/messages (Anthropic callers): pick the chain by the request's model, run it, and
+// answer in the caller's format whatever format the winning upstream spoke.
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { costOf } from '../core/cost.ts';
@@ -9,10 +10,16 @@ import type { BreakerRegistry } from '../engine/breakers.ts';
 import type { Clock } from '../engine/clock.ts';
 import type { AttemptRecord } from '../engine/outcome.ts';
 import { runChain, type ChainResult } from '../engine/run-chain.ts';
+import { anthropicRequestToChat } from '../formats/anthropic.ts';
+import type { ChatRequest } from '../formats/openai-types.ts';
+import { InvalidRequest, UnservableRequest, type Translated } from '../formats/translation.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { openAIAttempt, type JsonAnswer, type StreamAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
+import { RequestPlan } from '../upstream/adapters.ts';
+import { upstreamAttempt, type JsonAnswer, type StreamAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
 import { isJsonObject, type Endpoint, type JsonObject } from '../upstream/openai.ts';
+import type { CallerRequest } from '../upstream/wire.ts';
+import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
 import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
@@ -30,25 +37,73 @@ export interface HandlerDeps {
   inflight: { enter(): void; leave(): void };
 }
 
+/** The routes chains serve, as the request log names them. */
+export type Route = Endpoint | 'messages';
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+// Caller headers an upstream of the caller's own format needs to serve the request as asked.
+const PASSED_ANTHROPIC_HEADERS = ['anthropic-beta'];
+
+/** OpenAI callers. */
 export function chainHandler(endpoint: Endpoint, deps: HandlerDeps) {
+  return handler(endpoint, openAICaller, deps, (body) => ({
+    format: 'openai',
+    endpoint,
+    body,
+    stream: body['stream'] === true,
+    chat: endpoint === 'chat'
+      ? { value: body as ChatRequest, dropped: [] }
+      : new UnservableRequest(`OpenAI's /v1/${endpoint} endpoint is served by OpenAI-format upstreams only`),
+    passHeaders: {},
+  }));
+}
+
+/** Anthropic callers: POST /v1/messages. */
+export function messagesHandler(deps: HandlerDeps) {
+  return handler('messages', anthropicCaller, deps, (body, req) => {
+    let chat: Translated<ChatRequest> | UnservableRequest;
+    try {
+      chat = anthropicRequestToChat(body);
+    } catch (error) {
+      // Only an Anthropic upstream can serve it (document blocks, server tools…): the other steps are skipped.
+      if (!(error instanceof UnservableRequest)) throw error;
+      chat = error;
+    }
+    const passHeaders: Record<string, string> = {};
+    for (const name of PASSED_ANTHROPIC_HEADERS) {
+      const value = req.header(name);
+      if (value) passHeaders[name] = value;
+    }
+    return { format: 'anthropic', endpoint: 'chat', body, stream: body['stream'] === true, chat, passHeaders };
+  });
+}
+
+function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCall: (body: JsonObject, req: Request) => CallerRequest) {
   return async (req: Request, res: Response): Promise<void> => {
     const startedAt = deps.clock.now();
     const given = req.header('x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
     const snapshot = deps.store.current;
-    const problem = snapshot ? checkRequest(endpoint, req.body, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
+    const problem = snapshot ? checkRequest(route, req.body, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
     if (problem || !snapshot) {
-      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'));
+      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller);
       return;
     }
     const body = req.body as JsonObject;
+    let request: CallerRequest;
+    try {
+      request = toCall(body, req);
+    } catch (error) {
+      if (!(error instanceof InvalidRequest)) throw error;
+      sendError(res, openAIError(400, error.message, 'invalid_request'), caller);
+      return;
+    }
     const chain = snapshot.chains.get(body['model'] as string) as Chain;
     deps.inflight.enter();
     try {
-      await serveChain({ endpoint, body, chain, snapshot, requestId, startedAt, req, res }, deps);
+      await serveChain({ route, request, caller, chain, snapshot, requestId, startedAt, req, res }, deps);
     } finally {
       deps.inflight.leave();
     }
@@ -56,8 +111,9 @@ export function chainHandler(endpoint: Endpoint, deps: HandlerDeps) {
 }
 
 interface Call {
-  endpoint: Endpoint;
-  body: JsonObject;
+  route: Route;
+  request: CallerRequest;
+  caller: CallerFormatting;
   chain: Chain;
   snapshot: ConfigSnapshot;
   requestId: string;
@@ -66,8 +122,8 @@ interface Call {
   res: Response;
 }
 
-/** Bad input gets a clear 400/404 in OpenAI's shape before any upstream is called. */
-function checkRequest(endpoint: Endpoint, body: unknown, snapshot: ConfigSnapshot): ErrorReply | undefined {
+/** Bad input gets a clear 400/404 (in OpenAI's shape here; the caller's shape when sent) before any upstream is called. */
+function checkRequest(route: Route, body: unknown, snapshot: ConfigSnapshot): ErrorReply | undefined {
   if (!isJsonObject(body)) return openAIError(400, 'the request body must be a JSON object', 'invalid_body');
   const model = body['model'];
   if (typeof model !== 'string' || model === '') return openAIError(400, 'the request must name a model (a string): the chain to use', 'missing_model', 'invalid_request_error', 'model');
@@ -76,30 +132,38 @@ function checkRequest(endpoint: Endpoint, body: unknown, snapshot: ConfigSnapsho
     return openAIError(404, `The model \`${model}\` does not exist: no fallback chain serves it. Known chains: ${known}`, 'model_not_found', 'invalid_request_error', 'model');
   }
   if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') return openAIError(400, '`stream` must be true or false', 'invalid_stream', 'invalid_request_error', 'stream');
-  if (endpoint === 'embeddings' && body['stream'] === true) return openAIError(400, 'embeddings cannot be streamed', 'invalid_stream', 'invalid_request_error', 'stream');
+  if (route === 'embeddings' && body['stream'] === true) return openAIError(400, 'embeddings cannot be streamed', 'invalid_stream', 'invalid_request_error', 'stream');
   return undefined;
 }
 
 async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   const { chain, res } = call;
-  const stream = call.body['stream'] === true;
+  const stream = call.request.stream;
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
   });
+  // Each step's translation, computed once and shared by the skip decision and the attempts.
+  const plan = new RequestPlan(call.request);
   const result: ChainResult<UpstreamAnswer> = await runChain(chain, {
     clock: deps.clock,
     random: deps.random,
     breakers: deps.breakers,
-    skipReason,
-    attempt: openAIAttempt({ endpoint: call.endpoint, body: call.body, stream }, {
+    skipReason: (step) => skipReason(step, plan),
+    attempt: upstreamAttempt({ plan, caller: call.caller }, {
       clock: deps.clock,
       onMalformedEvent: (step, data) => malformed(deps, call, step, data),
+      onDropped: (step, dropped) => {
+        deps.logger.warn({ requestId: call.requestId, chain: chain.name, provider: step.provider.name, model: step.model, api: step.provider.api, dropped }, 'request fields dropped: the step cannot honour them');
+      },
     }),
     usageOf: (answer) => (answer.kind === 'json' ? answer.usage : undefined),
+    request: { body: call.request.body, endpoint: call.route, priority: call.req.header('x-llm-fallback-priority') },
+    headersOf: (answer) => answer.headers,
+    discard: discardAnswer,
   }, call.startedAt, abort.signal);
 
-  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.endpoint, stream, attempts: result.attempts, totalMs: 0 };
+  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0 };
   if (result.kind === 'failure') {
     replyFailure(call, result, base, deps);
     return;
@@ -109,11 +173,19 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   else await replyStream(call, result.value, { ...base, winner }, deps);
 }
 
-/** Steps that cannot be called at all are skipped with a reason, never tried. */
-function skipReason(step: Step): string | undefined {
+/** An answer that came after another attempt (a hedge) won: a stream's connection and timers are released. */
+function discardAnswer(answer: UpstreamAnswer): void {
+  if (answer.kind !== 'stream') return;
+  answer.scope.controller.abort();
+  answer.scope.dispose();
+  answer.reader.close();
+}
+
+/** Steps that cannot be called at all, or cannot serve this request faithfully, are skipped with a reason, never tried. */
+function skipReason(step: Step, plan: RequestPlan): string | undefined {
   if (step.provider.keyProblem) return `no API key: ${step.provider.keyProblem}`;
-  // Sending OpenAI's format to an upstream that speaks another would fail in confusing ways.
-  if (step.provider.api !== 'openai') return `the ${step.provider.api} wire format is not supported by this version`;
+  const stepPlan = plan.forStep(step);
+  if (stepPlan.kind === 'unservable') return stepPlan.reason;
   return undefined;
 }
 
@@ -129,7 +201,7 @@ function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<Reques
 async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): Promise<void> {
   const { res } = call;
   const step = answer.step;
-  const streamOptions = call.body['stream_options'];
+  const streamOptions = call.request.body['stream_options'];
   const callerWantsUsage = isJsonObject(streamOptions) && streamOptions['include_usage'] === true;
   res.status(200).set({
     ...fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts }),
@@ -143,7 +215,7 @@ async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestR
   const ttfbMs = deps.clock.now() - call.startedAt;
   const winnerRecord = base.attempts[base.attempts.length - 1] as AttemptRecord;
   const pumped = await pumpStream(answer, res, {
-    callerWantsUsage,
+    encoder: call.caller.streamEncoder({ model: step.model, passthrough: answer.passthrough, callerWantsUsage }),
     onMalformed: (data) => malformed(deps, call, step, data),
     trailers: (result) => {
       if (result.usage) {
@@ -165,9 +237,12 @@ function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, {
     return;
   }
   const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts }, call.snapshot.secrets);
+  // An upstream's error was put in the caller's shape by the attempt; the proxy's own errors are made in OpenAI's.
+  const own = !result.lastAnswered?.response;
+  const body = own && call.caller.format !== 'openai' ? JSON.stringify(call.caller.ownError(reply.status, JSON.parse(reply.body) as ErrorReply['body'])) : reply.body;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, attempts: result.attempts, costUSD: totalCost(result.attempts) });
-  call.res.status(reply.status).set(headers).type(reply.contentType).send(reply.body);
-  report({ ...base, outcome: result.end === 'badRequest' ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
+  call.res.status(reply.status).set(headers).type(reply.contentType).send(body);
+  report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
 }
 
 function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): void {
@@ -175,6 +250,7 @@ function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): voi
   deps.logger.warn({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, data: data.slice(0, 200) }, 'dropped a malformed stream event');
 }
 
-export function sendError(res: Response, reply: ErrorReply): void {
-  res.status(reply.status).type('application/json').send(JSON.stringify(reply.body));
+/** An error made before (or instead of) running a chain, in the caller's shape. */
+export function sendError(res: Response, reply: ErrorReply, caller: CallerFormatting = openAICaller): void {
+  res.status(reply.status).type('application/json').send(JSON.stringify(caller.ownError(reply.status, reply.body)));
 }

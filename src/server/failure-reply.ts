@@ -55,6 +55,7 @@ function withAttempts(text: string, chain: string, attempts: unknown[]): string 
 }
 
 function ownError(chain: string, end: ChainEnd, last: UpstreamFailure | undefined): ReturnType<typeof openAIError> {
+  if (end === 'overBudget') return openAIError(402, `no step of chain "${chain}" fits budget.maxCostPerRequestUSD for this request (worst-case cost per step in the attempts); nothing was sent upstream. Lower max_tokens or shorten the prompt`, 'budget_exceeded', 'invalid_request_error');
   if (end === 'deadline') return openAIError(504, `chain "${chain}" ran out of time (policy.deadlineMs) before any step answered`, 'deadline_exceeded', 'timeout_error');
   if (!last) return openAIError(503, `chain "${chain}" has no step that can be tried now (all skipped; see attempts)`, 'no_available_step', 'server_error');
   if (last.class === 'timeout') return openAIError(504, `every step of chain "${chain}" failed; last: ${last.message}`, 'upstream_timeout', 'timeout_error');

@@ -61,6 +61,7 @@ function record(r: RequestReport, usage: Usage, metrics: Metrics): void {
   for (const a of r.attempts) {
     metrics.attempts.inc({ chain: r.chain, provider: a.provider, model: a.model, class: a.outcome });
     if (a.costUSD > 0) metrics.cost.inc({ chain: r.chain, provider: a.provider, model: a.model }, a.costUSD);
+    if (a.hedge) metrics.hedges.inc({ chain: r.chain, result: a.hedge });
   }
   if (usage.inputTokens > 0) metrics.tokens.inc({ direction: 'input' }, usage.inputTokens);
   if (usage.outputTokens > 0) metrics.tokens.inc({ direction: 'output' }, usage.outputTokens);

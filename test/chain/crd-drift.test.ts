@@ -124,7 +124,7 @@ describe('schema documentation', () => {
       for (const child of Object.values(node as Json)) collect(child);
     };
     collect(schema);
-    assert.equal(rules.length, 4, 'steps name declared providers, unique provider names, one apiKey source, baseMs <= maxMs');
+    assert.equal(rules.length, 7, 'steps (and step targets) name declared providers, unique provider names, one apiKey source, baseMs <= maxMs, provider+model or targets, no target twice in a step');
     for (const rule of rules) assert.match(String(rule['message']), /^[a-z].{20,}$/, JSON.stringify(rule));
   });
 });

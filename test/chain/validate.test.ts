@@ -172,7 +172,9 @@ describe('validateChainDocument: valid documents', () => {
       fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'],
       backoff: { baseMs: 250, maxMs: 8000, jitter: 'full' },
       deadlineMs: 120000,
-      hedge: { afterMs: 0 },
+      hedge: { afterMs: 0, maxInFlight: 1 },
+      adaptive: false,
+      priority: 'quality',
     });
     assert.deepEqual(doc.spec.circuitBreaker, { failureThreshold: 5, windowSeconds: 30, cooldownSeconds: 30 });
   });

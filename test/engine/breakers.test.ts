@@ -227,6 +227,22 @@ describe('BreakerRegistry', () => {
     assert.equal(registry.state(step.target), 'closed');
   });
 
+  // A probe cancelled before it answered (caller gone, hedge lost) proved nothing: the circuit opens again rather than closing.
+  test('a cancelled probe re-opens instead of closing', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    registry = new BreakerRegistry();
+    const step = fakeStep();
+    await openCircuit(registry, step);
+    mock.timers.tick(settings.cooldownMs);
+    assert.equal(registry.state(step.target), 'halfOpen');
+    assert.deepEqual(await registry.run(step, settings, scripted({ kind: 'aborted' }).attempt), { kind: 'aborted' });
+    assert.equal(registry.state(step.target), 'open');
+    // A cancelled attempt on a closed circuit counts for nothing.
+    const other = fakeStep('q', 'm');
+    for (let i = 0; i < settings.failureThreshold + 1; i++) await registry.run(other, settings, scripted({ kind: 'aborted' }).attempt);
+    assert.equal(registry.state(other.target), 'closed');
+  });
+
   // On reload, surviving targets keep their state; removed targets are dropped.
   test('retain() keeps surviving targets and drops the others', async () => {
     const { events, listener } = recorder();

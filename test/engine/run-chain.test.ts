@@ -324,7 +324,9 @@ describe('runChain', () => {
           attempt: async (step: Step, ctx: AttemptContext) => {
             calls.push([step.index, ctx.attempt]);
             assert.equal(ctx.deadlineAt, START + chain.policy.deadlineMs, 'the deadline counts from startedAt');
-            assert.equal(ctx.signal, controller.signal);
+            // Each attempt has its own signal (the engine can cancel it) that follows the caller's.
+            assert.notEqual(ctx.signal, controller.signal);
+            assert.equal(ctx.signal.aborted, controller.signal.aborted);
             const next = remaining[step.index]?.shift();
             if (!next) throw new Error(`step ${step.index} was called more often than scripted`);
             clock.advance(next.ms);
