@@ -163,7 +163,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
     discard: discardAnswer,
   }, call.startedAt, abort.signal);
 
-  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0 };
+  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0, secrets: call.snapshot.secrets };
   if (result.kind === 'failure') {
     replyFailure(call, result, base, deps);
     return;

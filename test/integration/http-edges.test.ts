@@ -35,6 +35,7 @@ before(async () => {
       ],
     }),
     chainYaml({ name: 'stalls', baseURL: up.url, apiKey: KEY_VAR, steps: [{ model: 'fault:stall-after-2#abort' }] }),
+    chainYaml({ name: 'quotes-key', baseURL: up.url, apiKey: KEY_VAR, steps: [{ model: 'fault:401-echo-key#edge' }] }),
   ];
   proxy = await startProxy({ config: chains.join('\n---\n'), env: { [KEY_VAR]: SECRET }, extraArgs: ['--body-limit', String(BODY_LIMIT)] });
   passThrough = await startProxy({
@@ -90,7 +91,7 @@ describe('requests the proxy refuses before any upstream call', () => {
     // No model: nothing to route on; the param is named.
     { name: 'missing model', path: '/chat/completions', body: JSON.stringify({ messages: [] }), status: 400, code: 'missing_model', param: 'model' },
     // A model no chain serves: 404 like OpenAI's, listing the chains that exist.
-    { name: 'unknown model', path: '/chat/completions', body: chatBody('gpt-nope'), status: 404, code: 'model_not_found', param: 'model', message: /`gpt-nope`.*Known chains: costly, echo, edge, stalls/ },
+    { name: 'unknown model', path: '/chat/completions', body: chatBody('gpt-nope'), status: 404, code: 'model_not_found', param: 'model', message: /`gpt-nope`.*Known chains: costly, echo, edge, quotes-key, stalls/ },
     // Larger than --body-limit.
     { name: 'body too large', path: '/chat/completions', body: chatBody('edge', { pad: 'x'.repeat(BODY_LIMIT * 2) }), status: 413, code: 'body_too_large', message: /1024 bytes/ },
     // stream must be a boolean.
@@ -163,7 +164,7 @@ describe('admin port and secrets', () => {
     assert.deepEqual(await health.json(), { status: 'ok' });
     const ready = await fetch(`${proxy.adminUrl}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { ready: true, configVersion: 1, chains: 4 });
+    assert.deepEqual(await ready.json(), { ready: true, configVersion: 1, chains: 5 });
   });
 
   test('the key is used upstream but never appears in /config or any log line', async () => {
@@ -187,8 +188,17 @@ describe('admin port and secrets', () => {
         assert.deepEqual(step['apiKey'], { source: `env:${KEY_VAR}`, present: true, problem: null });
       }
     }
+    // An upstream 401 that quotes the key: the caller's error and the attempt reason in the
+    // log line both carry the upstream's message, redacted.
+    const quoted = await post('/chat/completions', chatBody('quotes-key'));
+    assert.equal(quoted.status, 401);
+    const quotedText = await quoted.text();
+    assert.ok(!quotedText.includes(SECRET), 'the 401 returned to the caller shows the key');
+    assert.match(quotedText, /Incorrect API key provided: Bearer \[REDACTED\]/);
     await proxy.waitForLog((l) => l.msg === 'request' && l['chain'] === 'echo');
     await proxy.waitForLog((l) => l.msg === 'request' && l['chain'] === 'costly');
+    const quotedLog = await proxy.waitForLog((l) => l.msg === 'request' && l['chain'] === 'quotes-key');
+    assert.match(JSON.stringify(quotedLog['attempts']), /Incorrect API key provided: Bearer \[REDACTED\]/);
     const leaking = proxy.logs.filter((l: LogLine) => JSON.stringify(l).includes(SECRET));
     assert.deepEqual(leaking, []);
   });

@@ -44,7 +44,7 @@ export interface FaultUpstream {
 
 type Endpoint = 'chat' | 'completions' | 'embeddings';
 type Finish = 'stop' | 'content_filter';
-type SimpleKind = 'reset' | 'silent' | 'malformed' | 'no-done' | 'error-event' | 'empty-stream';
+type SimpleKind = 'reset' | 'silent' | 'malformed' | 'no-done' | 'error-event' | 'empty-stream' | '401-echo-key';
 
 type Behaviour =
   | { kind: 'ok'; finish: Finish; echoKey: boolean }
@@ -55,7 +55,7 @@ type Behaviour =
   | { kind: SimpleKind };
 
 const OK: Behaviour = { kind: 'ok', finish: 'stop', echoKey: false };
-const SIMPLE_KINDS: readonly SimpleKind[] = ['reset', 'silent', 'malformed', 'no-done', 'error-event', 'empty-stream'];
+const SIMPLE_KINDS: readonly SimpleKind[] = ['reset', 'silent', 'malformed', 'no-done', 'error-event', 'empty-stream', '401-echo-key'];
 const USAGE = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
 const FAULT_PREFIX = 'fault:';
 
@@ -337,6 +337,8 @@ async function perform(x: Exchange, behaviour: Behaviour): Promise<void> {
     case 'then-ok': return sendOk(x); // already resolved by resolveAttempt; kept for exhaustiveness
     case 'error': return sendJson(x.res, behaviour.status, behaviour.body, behaviour.headers);
     case 'reset': return x.destroy();
+    // Real providers quote the key they were given in a 401 ("Incorrect API key provided: sk-…").
+    case '401-echo-key': return sendJson(x.res, 401, { error: { message: `Incorrect API key provided: ${x.req.headers.authorization ?? ''}`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
     case 'silent': return; // body already read; never answer
     case 'slow-first-token': return slowFirstToken(x, behaviour.ms);
     case 'cut-after': return cutAfter(x, behaviour.n);
