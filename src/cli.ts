@@ -3,8 +3,7 @@
 import { loadFiles } from './chain/load-files.ts';
 import { formatProblem } from './chain/file-source.ts';
 import { parseControllerOptions, parseInjectOptions, parseServeOptions, readEnvironment, UsageError } from './config/options.ts';
-import { pino } from 'pino';
-import { createLogger } from './observability/logger.ts';
+import { bufferedStdout, createLogger } from './observability/logger.ts';
 import { ConfigError, startServe } from './serve.ts';
 
 const USAGE = `usage: llm-fallback <command>
@@ -48,8 +47,8 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const stdout = pino.destination({ dest: 1, sync: false });
-  const logger = createLogger(options.logLevel, stdout);
+  const output = bufferedStdout();
+  const logger = createLogger(options.logLevel, output.stream);
   const running = await startServe(options, { logger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -60,12 +59,9 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   logger.info('stopped');
-  // pino writes stdout asynchronously and main() ends in process.exit(), which drops a
-  // write still in flight (the drained requests' log lines, 'stopped'): end the stream first.
-  await new Promise<void>((resolve) => {
-    stdout.once('close', () => resolve());
-    stdout.end();
-  });
+  // The log is buffered and main() ends in process.exit(), which would drop what is still
+  // buffered (the drained requests' lines, 'stopped'): flush and close it first.
+  await output.close();
   return 0;
 }
 

@@ -18,7 +18,8 @@ export interface SidecarSettings {
 export const DEFAULT_SIDECAR: SidecarSettings = {
   image: 'ghcr.io/llm-fallback/llm-fallback:0.1.0',
   imagePullPolicy: 'IfNotPresent',
-  resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+  // Requests match the measured idle RSS (~110-130 MB, docs/bench/findings.md); the image caps the heap.
+  resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
   ports: { api: 4000, admin: 4001 },
   logLevel: 'info',
 };

@@ -19,3 +19,29 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
   }, destination);
 }
+
+/** stdout for the request log: buffered and asynchronous, so a log line costs no syscall on the request path. */
+export interface LogOutput {
+  stream: pino.DestinationStream;
+  /** Writes what is buffered and closes stdout's stream; the process may then exit. */
+  close(): Promise<void>;
+}
+
+// Lines are written once 4 KiB have gathered (the profile showed one write syscall per
+// request costing ~10% of the hop) or at the latest after FLUSH_MS, so a quiet sidecar's
+// log is never more than that behind.
+const FLUSH_MS = 500;
+
+export function bufferedStdout(): LogOutput {
+  const stream = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const timer = setInterval(() => stream.flush(), FLUSH_MS);
+  timer.unref();
+  return {
+    stream,
+    close: () => new Promise<void>((resolve) => {
+      clearInterval(timer);
+      stream.once('close', () => resolve());
+      stream.end();
+    }),
+  };
+}
