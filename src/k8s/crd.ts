@@ -50,9 +50,9 @@ export function buildCrd(): JsonObject {
           additionalPrinterColumns: [
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the chain validated.' },
             { name: 'Model', type: 'string', jsonPath: '.spec.model', description: 'The model name the application asks for (empty: metadata.name).' },
-            // The server's table printer shows the FIRST match of a path (tableconvertor takes
-            // results[0][0]), so this column shows the first step's model, the one tried first.
-            { name: 'Steps', type: 'string', jsonPath: '.spec.steps[*].model', description: 'Model of the first step (the one tried first).' },
+            // A JSONPath column cannot count (the table printer shows only a path's first match),
+            // so the controller writes the count into status.steps.
+            { name: 'Steps', type: 'integer', jsonPath: '.status.steps', description: 'Number of steps in the chain.' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: { openAPIV3Schema: crdSchema() },

@@ -15,6 +15,8 @@ export interface Condition {
 export interface ChainStatus {
   observedGeneration?: number;
   conditions: Condition[];
+  /** Number of spec.steps: the STEPS printer column (a JSONPath column cannot count). */
+  steps?: number;
 }
 
 /** Longest condition message written; the problems list is cut with a count of what was left out. */
@@ -40,6 +42,8 @@ export function desiredStatus(object: JsonObject, validation: ValidationResult, 
   const status: ChainStatus = { conditions: [ready, ...others] };
   const generation = generationOf(object);
   if (generation !== undefined) status.observedGeneration = generation;
+  const steps = stepCountOf(object);
+  if (steps !== undefined) status.steps = steps;
   return status;
 }
 
@@ -70,7 +74,15 @@ function currentStatus(object: JsonObject): ChainStatus {
   if (!isJsonObject(status)) return { conditions: [] };
   const conditions = Array.isArray(status['conditions']) ? status['conditions'].filter(isCondition) : [];
   const generation = status['observedGeneration'];
-  return typeof generation === 'number' ? { observedGeneration: generation, conditions } : { conditions };
+  const current: ChainStatus = typeof generation === 'number' ? { observedGeneration: generation, conditions } : { conditions };
+  if (typeof status['steps'] === 'number') current.steps = status['steps'];
+  return current;
+}
+
+function stepCountOf(object: JsonObject): number | undefined {
+  const spec = object['spec'];
+  const steps = isJsonObject(spec) ? spec['steps'] : undefined;
+  return Array.isArray(steps) ? steps.length : undefined;
 }
 
 function isCondition(value: unknown): value is Condition {
@@ -84,7 +96,7 @@ function generationOf(object: JsonObject): number | undefined {
 }
 
 function sameStatus(a: ChainStatus, b: ChainStatus): boolean {
-  if (a.observedGeneration !== b.observedGeneration || a.conditions.length !== b.conditions.length) return false;
+  if (a.observedGeneration !== b.observedGeneration || a.steps !== b.steps || a.conditions.length !== b.conditions.length) return false;
   return a.conditions.every((c, i) => {
     const d = b.conditions[i];
     return d !== undefined && c.type === d.type && c.status === d.status && (c.reason ?? '') === (d.reason ?? '')

@@ -83,7 +83,7 @@ describe('buildCrd()', () => {
       expected: [
         ['Ready', 'string', '.status.conditions[?(@.type=="Ready")].status'],
         ['Model', 'string', '.spec.model'],
-        ['Steps', 'string', '.spec.steps[*].model'],
+        ['Steps', 'integer', '.status.steps'],
         ['Age', 'date', '.metadata.creationTimestamp'],
       ],
     },

@@ -77,6 +77,22 @@ describe('status: desiredStatus and statusPatch', () => {
       expect: { observedGeneration: 1, conditions: [readyTrue, { type: 'Audited', status: 'True' }] },
       write: true,
     },
+    // Proves the step count is written for the STEPS printer column (a JSONPath column cannot count).
+    {
+      what: 'step count written',
+      object: { metadata: { generation: 2 }, spec: { steps: [{}, {}, {}] }, status: { observedGeneration: 2, conditions: [readyTrue] } },
+      validation: VALID,
+      expect: { observedGeneration: 2, conditions: [readyTrue], steps: 3 },
+      write: true,
+    },
+    // Proves an unchanged step count causes no write, and a changed one does (here: none yet → 1 step).
+    {
+      what: 'step count unchanged: no write',
+      object: { metadata: { generation: 2 }, spec: { steps: [{}] }, status: { observedGeneration: 2, conditions: [readyTrue], steps: 1 } },
+      validation: VALID,
+      expect: { observedGeneration: 2, conditions: [readyTrue], steps: 1 },
+      write: false,
+    },
     // Proves an object without a generation (never from the API server, but possible) gets no observedGeneration.
     { what: 'no generation', object: { metadata: {} }, validation: VALID, expect: { conditions: [{ ...readyTrue, lastTransitionTime: '2026-05-01T10:00:00Z' }] }, write: true },
   ];

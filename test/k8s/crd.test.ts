@@ -95,7 +95,7 @@ spec:
     const created = await kube.kubectl(['create', '-n', NAMESPACE, '-f', '-'], { input: doc });
     assert.equal(created.code, 0, created.stderr);
     // The status subresource takes the controller's write; the main resource would drop it.
-    const status = JSON.stringify({ status: { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '' }] } });
+    const status = JSON.stringify({ status: { observedGeneration: 1, steps: 2, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '' }] } });
     const patched = await kube.kubectl(['patch', 'fc', 'printed', '-n', NAMESPACE, '--subresource=status', '--type=merge', '-p', status]);
     assert.equal(patched.code, 0, patched.stderr);
 
@@ -104,8 +104,8 @@ spec:
       assert.equal(got.code, 0, got.stderr);
       const [head, row] = got.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
       assert.deepEqual(head, ['NAME', 'READY', 'MODEL', 'STEPS', 'AGE'], resource);
-      // The server prints the first match of .spec.steps[*].model: the step tried first.
-      assert.deepEqual(row?.slice(0, 4), ['printed', 'True', 'chat', 'first-model'], resource);
+      // STEPS is the count the controller writes into status.steps.
+      assert.deepEqual(row?.slice(0, 4), ['printed', 'True', 'chat', '2'], resource);
       assert.match(row?.[4] ?? '', /^\d+s$/);
     }
   });
