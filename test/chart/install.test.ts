@@ -24,6 +24,7 @@ import { CHAIN_READER } from '../../src/k8s/rbac.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startKube, type KubeHarness } from '../support/kube-harness.ts';
 import { chartDir, get, helm, parseObjects, type Json } from './helm.ts';
+import { eventually } from '../support/eventually.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -32,21 +33,6 @@ const NS = 'llm-fallback-system';
 const APP_NS = 'shop';
 const SIDECAR_IMAGE = 'ghcr.io/llm-fallback/llm-fallback:e2e';
 const GROUP = { group: 'llmfallback.io', version: 'v1alpha1', plural: 'fallbackchains' };
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function freePort(): Promise<number> {
   const server = net.createServer();

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { backoffDelay, type BackoffShape } from '../../src/core/backoff.ts';
 import { decideAfterFailure, type Decision, type FailureFacts } from '../../src/core/decide.ts';
 import { FAILURE_CLASSES, type Backoff, type FailureClass, type Policy } from '../../src/core/types.ts';
+import { seeded } from '../support/seeded-random.ts';
 
 const RETRY_ON: FailureClass[] = ['rateLimited', 'serverError', 'timeout', 'connection'];
 const FALLBACK_ON: FailureClass[] = FAILURE_CLASSES.filter((c) => c !== 'badRequest');
@@ -162,18 +163,6 @@ describe('decideAfterFailure', () => {
     });
   }
 });
-
-/** A small seeded PRNG (mulberry32), so the property loop is reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('decideAfterFailure property: never more than retries+1 attempts on a step', () => {
   test('2000 simulated steps of repeated failures', () => {

@@ -24,6 +24,7 @@ import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { chainReaderClusterRole, controllerClusterRole } from '../../src/k8s/rbac.ts';
 import { startKube, type KubeHarness } from '../support/kube-harness.ts';
 import { makeTestCerts, type TestCerts } from '../support/test-certs.ts';
+import { eventually } from '../support/eventually.ts';
 
 const SYSTEM_NS = 'llm-fallback-system';
 const LEASE = 'llm-fallback-controller';
@@ -33,22 +34,6 @@ type Json = Record<string, unknown>;
 interface LogLine {
   msg: string;
   [key: string]: unknown;
-}
-
-/** Poll until check() returns a value (not undefined), or fail with the last observation. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 function memoryLogger(): { logger: Logger; lines: LogLine[] } {

@@ -6,23 +6,12 @@ import { choosePriority, groupsOf, orderSteps, orderTargets, planOrder, stepsToD
 import { NO_HEALTH, demotionReason, type Health } from '../../src/routing/health.ts';
 import type { RequestFacts } from '../../src/routing/estimate.ts';
 import { targetKey, type Price, type Priority, type Provider, type Step } from '../../src/core/types.ts';
+import { seeded } from '../support/seeded-random.ts';
 
 const provider: Provider = { name: 'p', api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: 'k', keySource: 'env:K', headers: {} };
 
 function target(index: number, model: string, extra: Partial<Step> = {}): Step {
   return { index, provider, model, retries: 0, timeouts: { firstByteMs: 1000, idleMs: 1000, totalMs: 1000 }, target: targetKey(provider, model), ...extra };
-}
-
-/** A deterministic random source (mulberry32), so distributions are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const FACTS: RequestFacts = { inputTokens: 1000, requestedMaxOutput: 1000, choices: 1, producesOutput: true };
