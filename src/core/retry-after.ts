@@ -1,7 +1,8 @@
 /** Header lookup that tolerates undici's string | string[] values. */
 export type HeaderBag = Record<string, string | string[] | undefined>;
 
-function header(headers: HeaderBag, name: string): string | undefined {
+/** The first value of a header (undici gives string | string[]). */
+export function header(headers: HeaderBag, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

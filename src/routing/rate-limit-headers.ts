@@ -2,7 +2,7 @@
 // should know: a 429's Retry-After, or rate-limit headers saying a quota is used up until its
 // reset (OpenAI/Groq/DeepSeek style x-ratelimit-remaining-* / x-ratelimit-reset-*, Anthropic's
 // anthropic-ratelimit-*-remaining / -reset). Pure: headers in, a delay and its reason out.
-import type { HeaderBag } from '../core/retry-after.ts';
+import { header, type HeaderBag } from '../core/retry-after.ts';
 
 /** Longest mark trusted from a header (a daily quota reset is real; a year is a bug). */
 export const MAX_MARK_MS = 24 * 60 * 60 * 1000;
@@ -22,11 +22,6 @@ export function parseResetDuration(text: string): number | undefined {
     total += Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? 0);
   }
   return Math.ceil(total);
-}
-
-function header(headers: HeaderBag, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** A reset given as a duration or as an RFC 3339 / HTTP date (Anthropic), in ms from now. */

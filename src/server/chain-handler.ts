@@ -16,7 +16,7 @@ import { InvalidRequest, UnservableRequest, type Translated } from '../formats/t
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RequestPlan } from '../upstream/adapters.ts';
-import { upstreamAttempt, type JsonAnswer, type StreamAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
+import { discardAnswer, upstreamAttempt, type JsonAnswer, type StreamAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
 import { isJsonObject, type Endpoint, type JsonObject } from '../upstream/openai.ts';
 import type { CallerRequest } from '../upstream/wire.ts';
 import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
@@ -171,14 +171,6 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   const winner = { provider: result.step.provider.name, model: result.step.model, step: result.step.index };
   if (result.value.kind === 'json') replyJson(call, result.value, result.step, { ...base, winner }, deps);
   else await replyStream(call, result.value, { ...base, winner }, deps);
-}
-
-/** An answer that came after another attempt (a hedge) won: a stream's connection and timers are released. */
-function discardAnswer(answer: UpstreamAnswer): void {
-  if (answer.kind !== 'stream') return;
-  answer.scope.controller.abort();
-  answer.scope.dispose();
-  answer.reader.close();
 }
 
 /** Steps that cannot be called at all, or cannot serve this request faithfully, are skipped with a reason, never tried. */
