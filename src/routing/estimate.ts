@@ -34,12 +34,17 @@ function positiveInt(value: unknown): number | undefined {
 
 /** The routing facts of a request body (OpenAI or Anthropic shape) for an endpoint. */
 export function requestFacts(body: unknown, endpoint?: string): RequestFacts {
-  const json = safeJson(body);
   const record = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   const generation = typeof record['generation_config'] === 'object' && record['generation_config'] !== null ? (record['generation_config'] as Record<string, unknown>) : {};
   const requested = positiveInt(record['max_completion_tokens']) ?? positiveInt(record['max_tokens']) ?? positiveInt(record['max_output_tokens']) ?? positiveInt(generation['maxOutputTokens']);
+  // Serialising a long prompt costs real time, and only budgets, tpm limits and the
+  // "cheapest" order read the estimate: it is computed on first use, once.
+  let inputTokens: number | undefined;
   const facts: RequestFacts = {
-    inputTokens: Math.ceil(json.length / CHARS_PER_TOKEN),
+    get inputTokens(): number {
+      inputTokens ??= Math.ceil(safeJson(body).length / CHARS_PER_TOKEN);
+      return inputTokens;
+    },
     choices: positiveInt(record['n']) ?? 1,
     producesOutput: endpoint !== 'embeddings',
   };

@@ -40,6 +40,21 @@ describe('requestFacts', () => {
   });
 });
 
+describe('requestFacts serialises the body only when the estimate is read', () => {
+  // Proves the per-request JSON.stringify is skipped for chains that never read the estimate
+  // (no budget, no tpm limit, no "cheapest" order), and done once for those that do.
+  test('lazy and memoised', () => {
+    let serialised = 0;
+    const body = { model: 'm', max_tokens: 10, toJSON: () => { serialised++; return { messages: 'x'.repeat(40) }; } };
+    const facts = requestFacts(body, 'chat');
+    assert.equal(facts.requestedMaxOutput, 10);
+    assert.equal(serialised, 0);
+    assert.equal(facts.inputTokens, Math.ceil(JSON.stringify({ messages: 'x'.repeat(40) }).length / CHARS_PER_TOKEN));
+    assert.equal(facts.inputTokens, facts.inputTokens);
+    assert.equal(serialised, 1);
+  });
+});
+
 describe('outputBound, worstCaseCost, orderingCost, tokensForLimits', () => {
   const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({ inputTokens: 1000, choices: 1, producesOutput: true, ...over });
   const rows: Array<{ proves: string; cap?: number; price?: Price; facts: RequestFacts; bound: number | undefined; worst: ReturnType<typeof worstCaseCost>; ordering: number | undefined; tokens: number }> = [
