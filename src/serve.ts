@@ -1,7 +1,7 @@
 // `llm-fallback serve`: wires config, engine, API and admin servers together, and
 // owns their lifecycle (reload on change, drain on SIGTERM).
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from './chain/config-source.ts';
 import { ConfigStore, targetsOf } from './chain/store.ts';
@@ -68,6 +68,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   let idle: (() => void) | undefined;
   const api = createApiApp({
     store, breakers, logger, metrics,
+    bodyLimitBytes: options.bodyLimitBytes,
     clock,
     random: deps.random ?? Math.random,
     inflight: {
@@ -79,7 +80,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     },
   }, options);
   const admin = createAdminApp({ store, breakers, metrics, accepting: () => accepting });
-  const apiServer = await listen(api.listen(options.port, options.host));
+  const apiServer = await listen(createServer(api).listen(options.port, options.host));
   const adminServer = await listen(admin.listen(options.adminPort, options.adminHost));
   // Streams can last minutes: Node's default request timeout must not cut them.
   apiServer.requestTimeout = 0;

@@ -1,34 +1,68 @@
 // The API the app calls: chain endpoints (OpenAI's and Anthropic's /v1/messages),
 // pass-through for the rest of /v1, and errors in the caller's shape (Anthropic's on
 // /v1/messages, OpenAI's elsewhere) for everything that goes wrong before a chain runs.
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import express, { type Request, type Response } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import { anthropicCaller, openAICaller } from './callers.ts';
-import { chainHandler, messagesHandler, sendError, type HandlerDeps } from './chain-handler.ts';
+import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
+import { chainHandler, messagesHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
 import { openAIError } from './openai-errors.ts';
 
 export interface AppOptions {
-  bodyLimitBytes: number;
   /** Base URL (ending in /v1 or not) that other /v1/* requests go to, unchanged. */
   defaultUpstream?: string;
 }
 
-export function createApiApp(deps: HandlerDeps, options: AppOptions): express.Express {
+/**
+ * The API server's request listener. The chain routes are looked up by exact path before
+ * Express sees the request: they run on every request and read their own body, so the
+ * router and body-parser would only add work. Express serves everything else (and the
+ * chain routes' spelling variants, with the same handlers).
+ */
+export function createApiApp(deps: HandlerDeps, options: AppOptions): RequestListener {
+  const routes = new Map<string, ChainRoute>([
+    ['/v1/chat/completions', guarded(chainHandler('chat', deps), deps, openAICaller)],
+    ['/v1/completions', guarded(chainHandler('completions', deps), deps, openAICaller)],
+    ['/v1/embeddings', guarded(chainHandler('embeddings', deps), deps, openAICaller)],
+    ['/v1/messages', guarded(messagesHandler(deps), deps, anthropicCaller)],
+  ]);
+  const app = expressApp(routes, deps, options);
+  return (req, res) => {
+    const route = req.method === 'POST' ? routes.get(pathOf(req.url)) : undefined;
+    if (route) void route(req, res);
+    else app(req, res);
+  };
+}
+
+function expressApp(routes: Map<string, ChainRoute>, deps: HandlerDeps, options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // Parse whatever the content-type says: SDKs always send JSON, curl users often forget the header.
-  const json = express.json({ limit: options.bodyLimitBytes, type: () => true, strict: false });
-  app.post('/v1/chat/completions', json, chainHandler('chat', deps));
-  app.post('/v1/completions', json, chainHandler('completions', deps));
-  app.post('/v1/embeddings', json, chainHandler('embeddings', deps));
-  app.post('/v1/messages', json, messagesHandler(deps));
+  for (const [path, route] of routes) app.post(path, (req: Request, res: Response) => void route(req, res));
   if (options.defaultUpstream) app.use('/v1', passThrough(options.defaultUpstream, deps));
   app.use((req: Request, res: Response) => {
     sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/messages${options.defaultUpstream ? '' : ', and no default upstream is configured for anything else'}`, 'not_found'));
   });
-  app.use(bodyErrors(options.bodyLimitBytes));
   return app;
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/** A bug in a handler answers 500 in the caller's shape (when nothing was sent yet) and is logged, never crashes the sidecar. */
+function guarded(route: ChainRoute, deps: HandlerDeps, caller: CallerFormatting): ChainRoute {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      await route(req, res);
+    } catch (error) {
+      deps.logger.error({ err: error instanceof Error ? error.message : String(error), url: req.url }, 'request failed inside the proxy');
+      if (!res.headersSent) sendError(res, openAIError(500, 'internal error in llm-fallback', 'internal_error', 'server_error'), caller);
+      else res.destroy();
+    }
+  };
 }
 
 function passThrough(target: string, deps: HandlerDeps) {
@@ -46,18 +80,4 @@ function passThrough(target: string, deps: HandlerDeps) {
       },
     },
   });
-}
-
-interface BodyParserError { type?: string; status?: number; message?: string }
-
-function bodyErrors(limit: number) {
-  return (error: BodyParserError, req: Request, res: Response, next: NextFunction): void => {
-    if (res.headersSent) return next(error);
-    const caller = req.path === '/v1/messages' ? anthropicCaller : openAICaller;
-    if (error.type === 'entity.too.large') return sendError(res, openAIError(413, `the request body is larger than the limit of ${limit} bytes`, 'body_too_large'), caller);
-    if (error.type === 'entity.parse.failed') return sendError(res, openAIError(400, `the request body is not valid JSON: ${error.message ?? ''}`.trim(), 'invalid_json'), caller);
-    if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported') return sendError(res, openAIError(415, error.message ?? 'unsupported encoding', 'unsupported_encoding'), caller);
-    if (error.type === 'request.aborted') return;
-    sendError(res, openAIError(error.status && error.status < 500 ? error.status : 500, error.message ?? 'internal error', 'internal_error', 'server_error'), caller);
-  };
 }

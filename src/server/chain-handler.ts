@@ -2,7 +2,7 @@
 // POST /v1/messages (Anthropic callers): pick the chain by the request's model, run it, and
 // answer in the caller's format whatever format the winning upstream spoke.
 import { randomUUID } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { costOf } from '../core/cost.ts';
 import type { Chain, Step } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
@@ -22,7 +22,9 @@ import type { CallerRequest } from '../upstream/wire.ts';
 import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
 import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
+import { headerOf, sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
+import { readJsonBody } from './request-body.ts';
 import { report, totalCost, type RequestReport } from './request-report.ts';
 import { pumpStream } from './stream-pump.ts';
 
@@ -35,7 +37,12 @@ export interface HandlerDeps {
   metrics: Metrics;
   /** Counts requests in flight, for draining on SIGTERM. */
   inflight: { enter(): void; leave(): void };
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: number;
 }
+
+/** A chain route: Node's request and response (Express's work too). */
+export type ChainRoute = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /** The routes chains serve, as the request log names them. */
 export type Route = Endpoint | 'messages';
@@ -46,7 +53,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const PASSED_ANTHROPIC_HEADERS = ['anthropic-beta'];
 
 /** OpenAI callers. */
-export function chainHandler(endpoint: Endpoint, deps: HandlerDeps) {
+export function chainHandler(endpoint: Endpoint, deps: HandlerDeps): ChainRoute {
   return handler(endpoint, openAICaller, deps, (body) => ({
     format: 'openai',
     endpoint,
@@ -60,7 +67,7 @@ export function chainHandler(endpoint: Endpoint, deps: HandlerDeps) {
 }
 
 /** Anthropic callers: POST /v1/messages. */
-export function messagesHandler(deps: HandlerDeps) {
+export function messagesHandler(deps: HandlerDeps): ChainRoute {
   return handler('messages', anthropicCaller, deps, (body, req) => {
     let chat: Translated<ChatRequest> | UnservableRequest;
     try {
@@ -72,26 +79,32 @@ export function messagesHandler(deps: HandlerDeps) {
     }
     const passHeaders: Record<string, string> = {};
     for (const name of PASSED_ANTHROPIC_HEADERS) {
-      const value = req.header(name);
+      const value = headerOf(req, name);
       if (value) passHeaders[name] = value;
     }
     return { format: 'anthropic', endpoint: 'chat', body, stream: body['stream'] === true, chat, passHeaders };
   });
 }
 
-function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCall: (body: JsonObject, req: Request) => CallerRequest) {
-  return async (req: Request, res: Response): Promise<void> => {
+function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCall: (body: JsonObject, req: IncomingMessage) => CallerRequest): ChainRoute {
+  return async (req, res) => {
     const startedAt = deps.clock.now();
-    const given = req.header('x-request-id');
+    const given = headerOf(req, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
+    const read = await readJsonBody(req, deps.bodyLimitBytes);
+    if (read.kind === 'aborted') return;
+    if (read.kind === 'rejected') {
+      sendError(res, openAIError(read.status, read.message, read.code), caller);
+      return;
+    }
     const snapshot = deps.store.current;
-    const problem = snapshot ? checkRequest(route, req.body, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
+    const problem = snapshot ? checkRequest(route, read.value, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
     if (problem || !snapshot) {
       sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller);
       return;
     }
-    const body = req.body as JsonObject;
+    const body = read.value as JsonObject;
     let request: CallerRequest;
     try {
       request = toCall(body, req);
@@ -118,8 +131,8 @@ interface Call {
   snapshot: ConfigSnapshot;
   requestId: string;
   startedAt: number;
-  req: Request;
-  res: Response;
+  req: IncomingMessage;
+  res: ServerResponse;
 }
 
 /** Bad input gets a clear 400/404 (in OpenAI's shape here; the caller's shape when sent) before any upstream is called. */
@@ -158,7 +171,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
       },
     }),
     usageOf: (answer) => (answer.kind === 'json' ? answer.usage : undefined),
-    request: { body: call.request.body, endpoint: call.route, priority: call.req.header('x-llm-fallback-priority') },
+    request: { body: call.request.body, endpoint: call.route, priority: headerOf(call.req, 'x-llm-fallback-priority') },
     headersOf: (answer) => answer.headers,
     discard: discardAnswer,
   }, call.startedAt, abort.signal);
@@ -185,7 +198,7 @@ function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<Reques
   const body = answer.body;
   if (typeof body['model'] !== 'string' || body['model'] === '') body['model'] = step.model;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts, costUSD: totalCost(base.attempts) });
-  call.res.status(answer.status).set(headers).type('application/json').send(JSON.stringify(body));
+  sendText(call.res, answer.status, headers, 'application/json', JSON.stringify(body));
   const elapsed = deps.clock.now() - call.startedAt;
   report({ ...base, outcome: 'success', status: answer.status, totalMs: elapsed, ttfbMs: elapsed }, deps.logger, deps.metrics);
 }
@@ -195,7 +208,7 @@ async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestR
   const step = answer.step;
   const streamOptions = call.request.body['stream_options'];
   const callerWantsUsage = isJsonObject(streamOptions) && streamOptions['include_usage'] === true;
-  res.status(200).set({
+  res.writeHead(200, {
     ...fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts }),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
@@ -233,7 +246,7 @@ function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, {
   const own = !result.lastAnswered?.response;
   const body = own && call.caller.format !== 'openai' ? JSON.stringify(call.caller.ownError(reply.status, JSON.parse(reply.body) as ErrorReply['body'])) : reply.body;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, attempts: result.attempts, costUSD: totalCost(result.attempts) });
-  call.res.status(reply.status).set(headers).type(reply.contentType).send(body);
+  sendText(call.res, reply.status, headers, reply.contentType, body);
   report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
 }
 
@@ -243,6 +256,6 @@ function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): voi
 }
 
 /** An error made before (or instead of) running a chain, in the caller's shape. */
-export function sendError(res: Response, reply: ErrorReply, caller: CallerFormatting = openAICaller): void {
-  res.status(reply.status).type('application/json').send(JSON.stringify(caller.ownError(reply.status, reply.body)));
+export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerFormatting = openAICaller): void {
+  sendText(res, reply.status, {}, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)));
 }

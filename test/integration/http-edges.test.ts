@@ -5,6 +5,7 @@
 // and a caller that hangs up mid-stream closes the upstream connection too.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstream.ts';
 import { startProxy, chainYaml, type ProxyHarness, type LogLine } from '../support/proxy-harness.ts';
 import { failureReply } from '../../src/server/failure-reply.ts';
@@ -58,7 +59,7 @@ after(async () => {
 
 type Json = Record<string, unknown>;
 
-function post(path: string, body: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+function post(path: string, body: string | Uint8Array, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
   return fetch(`${proxy.baseURL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: signal ?? null });
 }
 
@@ -83,7 +84,7 @@ async function metricsText(p: ProxyHarness): Promise<string> {
 // ---------------------------------------------------------------------------
 
 describe('requests the proxy refuses before any upstream call', () => {
-  const cases: Array<{ name: string; path: string; body: string; status: number; code: string; param?: string; message?: RegExp }> = [
+  const cases: Array<{ name: string; path: string; body: string | Uint8Array; headers?: Record<string, string>; status: number; code: string; param?: string; message?: RegExp }> = [
     // A body that is not JSON at all.
     { name: 'not JSON', path: '/chat/completions', body: '{"model": "edge",', status: 400, code: 'invalid_json' },
     // Valid JSON, but not an object.
@@ -98,11 +99,21 @@ describe('requests the proxy refuses before any upstream call', () => {
     { name: 'stream not boolean', path: '/chat/completions', body: chatBody('edge', { stream: 'yes' }), status: 400, code: 'invalid_stream', param: 'stream' },
     // Embeddings cannot stream.
     { name: 'streamed embeddings', path: '/embeddings', body: JSON.stringify({ model: 'edge', input: 'hi', stream: true }), status: 400, code: 'invalid_stream', param: 'stream' },
+    // No body at all reads as {}: the missing model is what gets named.
+    { name: 'empty body', path: '/chat/completions', body: '', status: 400, code: 'missing_model', param: 'model' },
+    // The limit counts the inflated bytes: a small gzip that inflates past it is refused.
+    { name: 'gzip bomb', path: '/chat/completions', body: gzipSync(chatBody('edge', { pad: 'x'.repeat(BODY_LIMIT * 8) })), headers: { 'content-encoding': 'gzip' }, status: 413, code: 'body_too_large', message: /1024 bytes/ },
+    // A compression the proxy cannot undo.
+    { name: 'unknown content-encoding', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-encoding': 'compress' }, status: 415, code: 'unsupported_encoding', message: /"compress"/ },
+    // gzip named, but the bytes are not gzip.
+    { name: 'corrupt gzip', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-encoding': 'gzip' }, status: 400, code: 'invalid_body', message: /decompressed/ },
+    // JSON is UTF-8: another declared charset is refused rather than misread.
+    { name: 'latin-1 charset', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-type': 'application/json; charset=iso-8859-1' }, status: 415, code: 'unsupported_encoding', message: /ISO-8859-1/ },
   ];
   for (const c of cases) {
     test(c.name, async () => {
       const before = up.requests.length;
-      const res = await post(c.path, c.body);
+      const res = await post(c.path, c.body, c.headers);
       assert.equal(res.status, c.status);
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
       const error = openAIErrorOf(await res.json());
@@ -110,6 +121,32 @@ describe('requests the proxy refuses before any upstream call', () => {
       if (c.param) assert.equal(error['param'], c.param);
       if (c.message) assert.match(String(error['message']), c.message);
       assert.equal(up.requests.length, before, 'no upstream was called');
+    });
+  }
+});
+
+describe('how a chain request may be sent', () => {
+  const cases: Array<{ name: string; path: string; body: string | Uint8Array; headers?: Record<string, string> }> = [
+    // gzip-compressed body (some SDK middlewares compress requests).
+    { name: 'gzip body', path: '/chat/completions', body: gzipSync(chatBody('edge')), headers: { 'content-encoding': 'gzip' } },
+    // deflate-compressed body.
+    { name: 'deflate body', path: '/chat/completions', body: deflateSync(chatBody('edge')), headers: { 'content-encoding': 'deflate' } },
+    // A query string does not change the route.
+    { name: 'query string', path: '/chat/completions?api-version=1', body: chatBody('edge') },
+    // A trailing slash is the same route (served through Express, same handler).
+    { name: 'trailing slash', path: '/chat/completions/', body: chatBody('edge') },
+    // No content-type at all: still parsed as JSON (curl users forget it).
+    { name: 'text/plain content-type', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-type': 'text/plain' } },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const before = up.requests.length;
+      const res = await post(c.path, c.body, c.headers);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+      const body = (await res.json()) as Json;
+      assert.ok(Array.isArray(body['choices']), 'a chat completion came back');
+      assert.equal(up.requests.length, before + 1, 'one upstream call');
     });
   }
 });
