@@ -189,7 +189,9 @@ class ChainRun<T> {
     if (mark) return `rate limited until ${new Date(mark.untilEpochMs).toISOString()} (${mark.reason})`;
     const over = overBudget(worstCaseCost(step, this.#facts), this.#chain.maxCostPerRequestUSD, this.#committedUSD());
     if (over) return over;
-    const taken = this.#routing.take(step.target, step.limits, tokensForLimits(step, this.#facts), now);
+    // Only a tpm limit reads the token estimate (which serialises the whole body).
+    const tokens = step.limits?.tpm === undefined ? 0 : tokensForLimits(step, this.#facts);
+    const taken = this.#routing.take(step.target, step.limits, tokens, now);
     return taken.ok ? undefined : taken.reason;
   }
 

@@ -369,6 +369,29 @@ describe('rate awareness', () => {
   });
 });
 
+describe('the token estimate', () => {
+  // The estimate serialises the whole body; a chain without budget, tpm limit or
+  // "cheapest" order must not pay for it (the body counts its serialisations).
+  const rows: Array<{ proves: string; steps: StepShape[]; budget?: number; serialised: boolean }> = [
+    // Plain chain, rpm limit only: the estimate is never read.
+    { proves: 'no budget, no tpm: never serialised', steps: [{ model: 'a', limits: { rpm: 100 } }], serialised: false },
+    // A tpm limit needs it.
+    { proves: 'tpm limit: serialised', steps: [{ model: 'a', limits: { tpm: 1_000_000 } }], serialised: true },
+    // A budget on a priced step needs it.
+    { proves: 'budget: serialised', steps: [{ model: 'a', price: { inputPerMTok: 1, outputPerMTok: 1 } }], budget: 10, serialised: true },
+  ];
+  for (const row of rows) {
+    test(row.proves, async () => {
+      let serialisations = 0;
+      const body = { model: 'chat', max_tokens: 10, messages: [], toJSON: () => (serialisations++, {}) };
+      const w = newWorld().script('a', ok('a', 10));
+      const result = await w.run(buildChain(row.steps, {}, row.budget === undefined ? {} : { budget: row.budget }), { body });
+      assert.deepEqual(summary(result.attempts), ['a=ok']);
+      assert.equal(serialisations > 0, row.serialised);
+    });
+  }
+});
+
 describe('step groups', () => {
   // A retryable failure moves to the other target of the group before any backoff; the last one uses the step's retries.
   test('the rest of the group before retries and before the next step', async () => {
