@@ -195,12 +195,19 @@ function skipReason(step: Step, plan: RequestPlan): string | undefined {
 }
 
 function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
-  const body = answer.body;
-  if (typeof body['model'] !== 'string' || body['model'] === '') body['model'] = step.model;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts, costUSD: totalCost(base.attempts) });
-  sendText(call.res, answer.status, headers, 'application/json', JSON.stringify(body));
+  sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step));
   const elapsed = deps.clock.now() - call.startedAt;
   report({ ...base, outcome: 'success', status: answer.status, totalMs: elapsed, ttfbMs: elapsed }, deps.logger, deps.metrics);
+}
+
+/** The answer as the caller gets it: the upstream's own bytes when nothing in them needs changing (no re-serialisation). */
+function answerText(answer: JsonAnswer, step: Step): string {
+  const body = answer.body;
+  const named = typeof body['model'] === 'string' && body['model'] !== '';
+  if (named && answer.raw !== undefined) return answer.raw;
+  if (!named) body['model'] = step.model;
+  return JSON.stringify(body);
 }
 
 async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): Promise<void> {

@@ -33,6 +33,8 @@ export interface JsonAnswer {
   headers: HeaderBag;
   /** The answer in the caller's format. */
   body: JsonObject;
+  /** The upstream's own text of `body`, when the upstream speaks the caller's format: it can be sent as it came. */
+  raw: string | undefined;
   usage?: Usage;
 }
 
@@ -153,7 +155,7 @@ async function readJson(x: Exchange, response: UpstreamResponse, headers: Header
   if (finishReasons(canonical).some(isContentFilterFinish)) {
     return failure({ class: 'contentFiltered', status, message: 'finish_reason content_filter', usage });
   }
-  return { kind: 'success', status, value: { kind: 'json', status, headers, body: answer, usage } };
+  return { kind: 'success', status, value: { kind: 'json', status, headers, body: answer, raw: x.prepared.passthrough ? text : undefined, usage } };
 }
 
 async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: AttemptScope, firstByteBy: number): Promise<Outcome> {
