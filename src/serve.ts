@@ -66,7 +66,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   let accepting = true;
   let inflight = 0;
   let idle: (() => void) | undefined;
-  const api = createApiApp({
+  const api = await createApiApp({
     store, breakers, logger, metrics,
     bodyLimitBytes: options.bodyLimitBytes,
     clock,

@@ -2,8 +2,7 @@
 // pass-through for the rest of /v1, and errors in the caller's shape (Anthropic's on
 // /v1/messages, OpenAI's elsewhere) for everything that goes wrong before a chain runs.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import express, { type Request, type Response } from 'express';
-import { createProxyMiddleware } from 'http-proxy-middleware';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
 import { chainHandler, messagesHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
 import { openAIError } from './openai-errors.ts';
@@ -19,14 +18,16 @@ export interface AppOptions {
  * router and body-parser would only add work. Express serves everything else (and the
  * chain routes' spelling variants, with the same handlers).
  */
-export function createApiApp(deps: HandlerDeps, options: AppOptions): RequestListener {
+export async function createApiApp(deps: HandlerDeps, options: AppOptions): Promise<RequestListener> {
   const routes = new Map<string, ChainRoute>([
     ['/v1/chat/completions', guarded(chainHandler('chat', deps), deps, openAICaller)],
     ['/v1/completions', guarded(chainHandler('completions', deps), deps, openAICaller)],
     ['/v1/embeddings', guarded(chainHandler('embeddings', deps), deps, openAICaller)],
     ['/v1/messages', guarded(messagesHandler(deps), deps, anthropicCaller)],
   ]);
-  const app = expressApp(routes, deps, options);
+  // http-proxy-middleware is loaded only when there is a default upstream (~2 MB of RSS otherwise).
+  const passThrough = options.defaultUpstream ? (await import('./pass-through.ts')).passThrough(options.defaultUpstream, deps.logger) : undefined;
+  const app = expressApp(routes, passThrough, options);
   return (req, res) => {
     const route = req.method === 'POST' ? routes.get(pathOf(req.url)) : undefined;
     if (route) void route(req, res);
@@ -34,12 +35,12 @@ export function createApiApp(deps: HandlerDeps, options: AppOptions): RequestLis
   };
 }
 
-function expressApp(routes: Map<string, ChainRoute>, deps: HandlerDeps, options: AppOptions): express.Express {
+function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler | undefined, options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   for (const [path, route] of routes) app.post(path, (req: Request, res: Response) => void route(req, res));
-  if (options.defaultUpstream) app.use('/v1', passThrough(options.defaultUpstream, deps));
+  if (passThrough) app.use('/v1', passThrough);
   app.use((req: Request, res: Response) => {
     sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/messages${options.defaultUpstream ? '' : ', and no default upstream is configured for anything else'}`, 'not_found'));
   });
@@ -63,21 +64,4 @@ function guarded(route: ChainRoute, deps: HandlerDeps, caller: CallerFormatting)
       else res.destroy();
     }
   };
-}
-
-function passThrough(target: string, deps: HandlerDeps) {
-  return createProxyMiddleware<Request, Response>({
-    target: target.replace(/\/v1\/?$/, '') + '/v1',
-    changeOrigin: true,
-    proxyTimeout: 120_000,
-    on: {
-      error: (error, _req, res) => {
-        deps.logger.warn({ err: error.message, target }, 'pass-through to the default upstream failed');
-        if ('headersSent' in res && !res.headersSent) {
-          res.writeHead(502, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(openAIError(502, `the default upstream could not be reached: ${error.message}`, 'upstream_unreachable', 'server_error').body));
-        }
-      },
-    },
-  });
 }
