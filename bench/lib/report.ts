@@ -137,7 +137,7 @@ export function renderMarkdown(r: Results): string {
   lines.push('| case | first step 503 → second step | first step circuit open |');
   lines.push('|---|---|---|');
   for (const c of r.cases) {
-    if (!c.available || c.id === 'direct' || c.id === 'nginx') continue;
+    if (!c.available || c.id === 'direct' || c.id === 'nginx' || c.id === 'node-floor') continue;
     lines.push(`| ${c.label} | ${fallbackCell(c.fallback503)} | ${fallbackCell(c.fallbackOpen)} |`);
   }
   lines.push('');
@@ -166,7 +166,7 @@ export function renderMarkdown(r: Results): string {
 
 interface Bar { label: string; value: number | null; color: string }
 
-const COLORS: Record<string, string> = { direct: '#9e9e9e', 'llm-fallback': '#1f77b4', portkey: '#d62728', nginx: '#2ca02c' };
+const COLORS: Record<string, string> = { direct: '#9e9e9e', 'llm-fallback': '#1f77b4', portkey: '#d62728', nginx: '#2ca02c', 'node-floor': '#ff7f0e' };
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
