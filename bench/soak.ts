@@ -1,32 +1,42 @@
 // `npm run soak`: mixed traffic through llm-fallback while the upstream misbehaves.
 //
 //   npm run soak                         # 200 RPS for 10 minutes
-//   npm run soak -- --duration 30s       # short run (CI, smoke)
-//   options: --duration 10m|30s|90  --rps 200  --stream-share 0.5
+//   npm run soak -- --duration 60s       # short run (what CI runs)
+//   options: --duration 10m|60s|90  --rps 200  --stream-share 0.5
 //
-// The proxy runs in this process (startServe, as the CLI does) against the fault upstream
-// of the tests, on 127.0.0.1. Every chain's primary steps inject faults that happen before
-// the first byte reaches the caller (429, 5xx, connection reset, silence, slow first token,
-// an error or content-filter first event, an empty stream, a long Retry-After); the last step
-// of every chain is always healthy. One chain keeps its circuit breaker flapping.
+// The proxy runs in a child process, as in the image: `node --max-semi-space-size=2
+// --max-old-space-size=128 src/cli.ts serve`, with its own config dir, on 127.0.0.1 and free
+// ports, stopped by PID. The fault upstream of the tests and the load client run in this
+// process. Every chain's primary steps inject faults that happen before the first byte reaches
+// the caller (429, 5xx, connection reset, silence, slow first token, an error or content-filter
+// first event, an empty stream, a long Retry-After); the last step of every chain is always
+// healthy. One chain keeps its circuit breaker flapping.
 // Asserts, and exits non-zero otherwise:
 //   1. zero client-visible errors (every answer 200; every stream ends with [DONE], no error event);
-//   2. RSS growth < 10% after warm-up (sampled every few seconds);
-//   3. no leaked sockets or timers: after the load and an idle period the upstream has no
-//      open connections and the process no sockets and no more timers than before the load;
-//      after drain() nothing of the proxy's is left (no server, socket, watcher or timer).
+//   2. the proxy's RSS (VmRSS of the child, /proc/<pid>/status, sampled every 1 s in runs under
+//      2 min, else every 5 s) grows < 10% after warm-up: median of the first fifth of the
+//      post-warm-up samples vs the last fifth;
+//   3. no leaked sockets or timers: after the load and an idle period the upstream has no open
+//      connections, the proxy no more sockets (/proc/<pid>/fd, and its active resources on the
+//      admin /metrics) and no more timers than before the load beyond one budget per target;
+//      on SIGTERM it drains and exits 0 within 5 s with no server, socket, watcher or timer
+//      left (reported at exit by bench/lib/exit-report.ts, preloaded into the child).
 import { Writable } from 'node:stream';
-import { Agent, request, type IncomingMessage } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, get, request, type IncomingMessage } from 'node:http';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseServeOptions } from '../src/config/options.ts';
-import { createLogger } from '../src/observability/logger.ts';
-import { startServe, type RunningServer } from '../src/serve.ts';
 import { startFaultUpstream, type FaultUpstream } from '../test/support/fault-upstream.ts';
+import type { ExitReport } from './lib/exit-report.ts';
+import { freePort, isRunning, killAllSync, memoryOf, spawnPinned, stop, stopAll, tail, waitForPort, type Proc } from './lib/procs.ts';
 import { median, percentile } from './lib/stats.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The image's NODE_OPTIONS (Dockerfile): the heap a sidecar really runs with. */
+const PROXY_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=128'];
 
 interface Options {
   durationMs: number;
@@ -218,15 +228,53 @@ function sendOne(agent: Agent, url: string, chain: string, stream: boolean, stat
 }
 
 // ---------------------------------------------------------------------------
-// Resources
+// The proxy's process: sockets from /proc, active resources from its admin /metrics.
 
-function resourceCounts(): Map<string, number> {
+const fmtCounts = (m: Map<string, number>): string => [...m.entries()].sort().map(([k, v]) => `${k}=${v}`).join(' ') || '(none)';
+
+function countList(list: string[]): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
+  for (const r of list) counts.set(r, (counts.get(r) ?? 0) + 1);
   return counts;
 }
 
-const fmtCounts = (m: Map<string, number>): string => [...m.entries()].sort().map(([k, v]) => `${k}=${v}`).join(' ') || '(none)';
+/** Open sockets of a process (TCP listeners and connections, pipes and unix sockets), from /proc/<pid>/fd. */
+function socketsOf(pid: number): number {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  return n;
+}
+
+/** GET on a fresh connection (no agent, so no socket or timer of ours outlives it). */
+function getText(url: string, timeoutMs = 5000): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.once('error', reject);
+    });
+    req.once('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
+    req.once('error', reject);
+  });
+}
+
+/** The proxy's process.getActiveResourcesInfo(), by type, as prom-client reports it on /metrics. */
+async function proxyResources(adminUrl: string): Promise<Map<string, number>> {
+  const { status, text } = await getText(`${adminUrl}/metrics`);
+  if (status !== 200) throw new Error(`GET ${adminUrl}/metrics: HTTP ${status}`);
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/^llm_fallback_process_nodejs_active_resources\{type="([^"]+)"\} (\d+)$/gm)) counts.set(m[1] as string, Number(m[2]));
+  if (counts.size === 0) throw new Error(`GET ${adminUrl}/metrics: no llm_fallback_process_nodejs_active_resources`);
+  return counts;
+}
 
 async function waitFor(check: () => boolean, timeoutMs: number, stepMs = 250): Promise<boolean> {
   for (let waited = 0; waited <= timeoutMs; waited += stepMs) {
@@ -236,31 +284,78 @@ async function waitFor(check: () => boolean, timeoutMs: number, stepMs = 250): P
   return check();
 }
 
-interface Sample { atS: number; rssMB: number; heapMB: number; sent: number; inflight: number; upstreamSockets: number }
+async function waitForReady(adminUrl: string, proc: Proc, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000; i++) {
+    if (!isRunning(proc)) throw new Error(`the proxy exited during start-up: ${tail(proc.logFile, 10)}`);
+    const ready = await getText(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false);
+    if (ready) return;
+    if (Date.now() > until) break;
+    await delay(100);
+  }
+  throw new Error(`the proxy was not ready within ${timeoutMs} ms`);
+}
+
+/** Resolves with the exit code (null: killed by a signal), or 'timeout' after ms. */
+async function exitWithin(proc: Proc, ms: number): Promise<number | null | 'timeout'> {
+  const gate = new AbortController();
+  const result = await Promise.race([proc.exited, delay(ms, 'timeout' as const, { signal: gate.signal }).catch(() => 'timeout' as const)]);
+  gate.abort();
+  return result;
+}
+
+interface Sample { atS: number; rssMB: number; sent: number; inflight: number; upstreamSockets: number }
 
 // ---------------------------------------------------------------------------
 
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   const durationS = opts.durationMs / 1000;
-  const warmupMs = Math.min(120_000, Math.max(10_000, opts.durationMs * 0.5)); // 10 min: 2 min; 30 s: 15 s
-  const sampleMs = opts.durationMs >= 120_000 ? 5000 : 2000;
-  say(`${opts.rps} RPS for ${durationS} s (${Math.round(opts.streamShare * 100)}% streams), warm-up ${warmupMs / 1000} s, RSS sampled every ${sampleMs / 1000} s; chains: ${PLANS.map((p) => p.name).join(', ')}`);
+  const warmupMs = Math.min(120_000, Math.max(10_000, opts.durationMs * 0.5)); // 10 min: 2 min; 60 s: 30 s
+  const sampleMs = opts.durationMs >= 120_000 ? 5000 : 1000;
+  say(`${opts.rps} RPS for ${durationS} s (${Math.round(opts.streamShare * 100)}% streams), warm-up ${warmupMs / 1000} s, proxy RSS sampled every ${sampleMs / 1000} s; chains: ${PLANS.map((p) => p.name).join(', ')}`);
 
-  const baseline = resourceCounts();
-  const upstream: FaultUpstream = await startFaultUpstream();
-  const configDir = mkdtempSync(path.join(os.tmpdir(), 'llmfb-soak-'));
-  writeFileSync(path.join(configDir, 'chains.yaml'), chainsYaml(upstream.url));
-  const logCounts: LogCounts = { lines: 0, warn: 0, error: 0, requestsNotSuccess: 0, lastProblems: [] };
-  const options = parseServeOptions(['--config', configDir, '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--log-level', 'info', '--credentials-dir', path.join(configDir, 'none'), '--drain-timeout-ms', '15000'], {});
-  let server: RunningServer | undefined = await startServe(options, { logger: createLogger('info', countingSink(logCounts)) });
-  const url = `${server.apiUrl}/v1/chat/completions`;
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'llmfb-soak-'));
+  const configDir = path.join(scratch, 'config');
+  mkdirSync(configDir);
+  const exitReportFile = path.join(scratch, 'exit-report.json');
+  let upstream: FaultUpstream | undefined;
+  let proc: Proc | undefined;
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
-  const stats: ClientStats = { sent: 0, ok: 0, failed: 0, byKind: new Map(), examples: [], latenciesMs: [], byChain: new Map(), inflight: 0 };
-  const samples: Sample[] = [];
   const failures: string[] = [];
 
   try {
+    upstream = await startFaultUpstream();
+    writeFileSync(path.join(configDir, 'chains.yaml'), chainsYaml(upstream.url));
+    const port = await freePort();
+    const adminPort = await freePort();
+    const logCounts: LogCounts = { lines: 0, warn: 0, error: 0, requestsNotSuccess: 0, lastProblems: [] };
+    proc = spawnPinned('llm-fallback', undefined, process.execPath, [
+      ...PROXY_NODE_FLAGS, '--import', pathToFileURL(path.join(ROOT, 'bench', 'lib', 'exit-report.ts')).href,
+      path.join(ROOT, 'src', 'cli.ts'), 'serve', '--config', configDir,
+      '--host', '127.0.0.1', '--port', String(port), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort),
+      '--log-level', 'info', '--credentials-dir', path.join(scratch, 'no-credentials'), '--drain-timeout-ms', '15000',
+    ], { env: { ...process.env, NODE_ENV: 'production', SOAK_EXIT_REPORT: exitReportFile }, logFile: path.join(scratch, 'proxy-stderr.log'), cwd: ROOT, pipeStdout: true });
+    const child = proc;
+    // Its log (stdout, one line per request) is counted rather than kept (a 10-minute run writes ~250k lines).
+    const stdout = child.child.stdout;
+    if (!stdout) throw new Error('the proxy has no stdout pipe');
+    const logEnded = new Promise<void>((resolve) => stdout.once('close', () => resolve()));
+    stdout.pipe(countingSink(logCounts));
+    const apiUrl = `http://127.0.0.1:${port}`;
+    const adminUrl = `http://127.0.0.1:${adminPort}`;
+    await waitForPort(port, child, 20_000);
+    await waitForReady(adminUrl, child, 10_000);
+    await delay(500); // let the probes' connections close
+    const baselineSockets = socketsOf(child.pid);
+    const baseline = await proxyResources(adminUrl);
+    const startMemory = memoryOf(child.pid);
+    say(`proxy pid ${child.pid} on ${apiUrl} (admin ${adminUrl}), node ${PROXY_NODE_FLAGS.join(' ')}; fault upstream on ${upstream.url}`);
+    say(`proxy before load: RSS ${startMemory?.rssMB.toFixed(1) ?? '?'} MB, ${baselineSockets} sockets, resources ${fmtCounts(baseline)}`);
+
+    const url = `${apiUrl}/v1/chat/completions`;
+    const stats: ClientStats = { sent: 0, ok: 0, failed: 0, byKind: new Map(), examples: [], latenciesMs: [], byChain: new Map(), inflight: 0 };
+    const samples: Sample[] = [];
     // Open-loop pacing: every 10 ms send what the schedule says is due (bounded catch-up).
     const started = performance.now();
     const pending = new Set<Promise<void>>();
@@ -268,11 +363,11 @@ async function main(): Promise<number> {
     let lastSample = started;
     let lastReset = started;
     let capped = 0;
-    say(`proxy on ${server.apiUrl}, fault upstream on ${upstream.url}`);
     for (let tick = 0; ; tick++) {
       const now = performance.now();
       const elapsed = now - started;
       if (elapsed >= opts.durationMs || tick > opts.durationMs / 5) break; // bounded either way
+      if (!isRunning(child)) throw new Error(`the proxy exited during the load: ${tail(child.logFile, 10)}`);
       const target = Math.floor((elapsed / 1000) * opts.rps);
       due = Math.min(target - stats.sent, opts.rps); // never more than a second's worth at once
       for (let i = 0; i < due; i++) {
@@ -291,11 +386,11 @@ async function main(): Promise<number> {
       }
       if (now - lastSample >= sampleMs) {
         lastSample = now;
-        const mem = process.memoryUsage();
-        samples.push({ atS: elapsed / 1000, rssMB: mem.rss / 1048576, heapMB: mem.heapUsed / 1048576, sent: stats.sent, inflight: stats.inflight, upstreamSockets: upstream.openConnections() });
+        const mem = memoryOf(child.pid);
+        if (mem && Number.isFinite(mem.rssMB)) samples.push({ atS: elapsed / 1000, rssMB: mem.rssMB, sent: stats.sent, inflight: stats.inflight, upstreamSockets: upstream.openConnections() });
         const last = samples[samples.length - 1];
         if (last && samples.length % Math.max(1, Math.round(30_000 / sampleMs)) === 0) {
-          say(`t=${last.atS.toFixed(0)}s sent ${last.sent} ok ${stats.ok} failed ${stats.failed} in flight ${last.inflight} rss ${last.rssMB.toFixed(1)} MB heap ${last.heapMB.toFixed(1)} MB upstream sockets ${last.upstreamSockets}`);
+          say(`t=${last.atS.toFixed(0)}s sent ${last.sent} ok ${stats.ok} failed ${stats.failed} in flight ${last.inflight} proxy rss ${last.rssMB.toFixed(1)} MB upstream sockets ${last.upstreamSockets}`);
         }
       }
       await delay(10);
@@ -303,7 +398,7 @@ async function main(): Promise<number> {
     say(`load stopped after ${((performance.now() - started) / 1000).toFixed(1)} s: waiting for ${pending.size} in-flight requests`);
     const gate = new AbortController();
     await Promise.race([Promise.all([...pending]), delay(30_000, undefined, { signal: gate.signal }).catch(() => undefined)]);
-    gate.abort(); // our own timer must not outlive the wait: the leak check below counts timers
+    gate.abort();
     if (capped > 0) failures.push(`${capped} requests not sent: more than 2000 in flight (the proxy fell behind)`);
 
     // 1. Client-visible errors.
@@ -312,29 +407,63 @@ async function main(): Promise<number> {
     if (stats.ok + stats.failed !== stats.sent) failures.push(`${stats.sent - stats.ok - stats.failed} requests never completed`);
     if (achievedRps < opts.rps * 0.9) failures.push(`only ${achievedRps.toFixed(0)} RPS sent of ${opts.rps}`);
 
-    // 2. Memory after warm-up: median of the first fifth of post-warm-up samples vs the last fifth.
+    // 2. The proxy's memory after warm-up: median of the first fifth of post-warm-up samples vs the last fifth.
     const steady = samples.filter((s) => s.atS * 1000 >= warmupMs);
     const fifth = Math.max(1, Math.floor(steady.length / 5));
     const early = median(steady.slice(0, fifth).map((s) => s.rssMB));
     const late = median(steady.slice(-fifth).map((s) => s.rssMB));
     const growth = (late - early) / early;
-    if (steady.length < 4) failures.push(`too few samples after warm-up (${steady.length}) to judge memory growth`);
-    else if (!(growth < 0.1)) failures.push(`RSS grew ${(growth * 100).toFixed(1)}% after warm-up (${early.toFixed(1)} → ${late.toFixed(1)} MB)`);
+    if (steady.length < 10) failures.push(`too few samples after warm-up (${steady.length}) to judge memory growth`);
+    else if (!(growth < 0.1)) failures.push(`proxy RSS grew ${(growth * 100).toFixed(1)}% after warm-up (${early.toFixed(1)} → ${late.toFixed(1)} MB)`);
+    const endMemory = memoryOf(child.pid);
 
-    // 3. Leaks: idle, then sockets and timers.
+    // 3. Leaks: idle, then the proxy's sockets and timers.
     agent.destroy();
-    const before = resourceCounts();
+    const up = upstream;
     // The fault upstream closes idle keep-alive sockets after Node's default 5 s; undici's pool then forgets them.
-    const upstreamIdle = await waitFor(() => upstream.openConnections() === 0, 15_000);
-    if (!upstreamIdle) failures.push(`${upstream.openConnections()} connections to the upstream still open 15 s after the load`);
-    const afterIdle = resourceCounts();
-    const sockets = afterIdle.get('TCPSocketWrap') ?? 0;
-    if (sockets > 0) failures.push(`${sockets} sockets still open after the load and an idle period (${fmtCounts(afterIdle)})`);
+    const upstreamIdle = await waitFor(() => up.openConnections() === 0, 15_000);
+    if (!upstreamIdle) failures.push(`${up.openConnections()} connections to the upstream still open 15 s after the load`);
+    // Its end of those connections, and the callers', close once it sees the FIN.
+    const proxyIdle = await waitFor(() => isRunning(child) && socketsOf(child.pid) <= baselineSockets, 10_000);
+    const idleSockets = isRunning(child) ? socketsOf(child.pid) : -1;
+    if (!proxyIdle) failures.push(`the proxy has ${idleSockets} sockets open after the load and an idle period (${baselineSockets} before the load)`);
+    const afterIdle = await proxyResources(adminUrl);
+    const tcp = afterIdle.get('TCPSocketWrap') ?? 0;
+    const tcpBefore = baseline.get('TCPSocketWrap') ?? 0; // both counts include the /metrics request's own socket
+    if (tcp > tcpBefore) failures.push(`the proxy has ${tcp} TCP sockets after the load and an idle period (${tcpBefore} before): ${fmtCounts(afterIdle)}`);
     // Timers: the breakers' rolling windows (one per target) may remain until drain; per-request timers may not.
     const targets = PLANS.reduce((a, p) => a + p.steps.length, 0);
     const timers = afterIdle.get('Timeout') ?? 0;
     const timerBudget = (baseline.get('Timeout') ?? 0) + 2 * targets + 10;
-    if (timers > timerBudget) failures.push(`${timers} timers alive after the load (budget ${timerBudget}: ${targets} targets): per-request timers leaked`);
+    if (timers > timerBudget) failures.push(`${timers} timers alive in the proxy after the load (budget ${timerBudget}: ${targets} targets): per-request timers leaked`);
+
+    // Drain: SIGTERM; it must exit 0 within 5 s, leaving nothing of its own behind.
+    const drainStarted = performance.now();
+    process.kill(child.pid, 'SIGTERM');
+    const code = await exitWithin(child, 5000);
+    const drainMs = performance.now() - drainStarted;
+    let afterDrain = '(no exit report)';
+    if (code === 'timeout') failures.push('the proxy did not exit within 5 s of SIGTERM');
+    else if (code !== 0) failures.push(`the proxy exited with ${code ?? 'a signal'} after SIGTERM: ${tail(child.logFile, 10)}`);
+    else {
+      let report: ExitReport | undefined;
+      try {
+        report = JSON.parse(readFileSync(exitReportFile, 'utf8')) as ExitReport;
+      } catch {
+        failures.push(`the proxy wrote no exit report (${exitReportFile})`);
+      }
+      if (report) {
+        const left = countList(report.resources);
+        afterDrain = fmtCounts(left);
+        for (const kind of ['TCPServerWrap', 'TCPSocketWrap', 'FSEventWrap', 'StatWatcher', 'Timeout']) {
+          const n = left.get(kind) ?? 0;
+          if (n > 0) failures.push(`${n} ${kind} left in the proxy when it exited after drain (${afterDrain})`);
+        }
+      }
+    }
+    const gate2 = new AbortController();
+    await Promise.race([logEnded, delay(5000, undefined, { signal: gate2.signal }).catch(() => undefined)]);
+    gate2.abort();
 
     const p = (q: number): string => percentile(stats.latenciesMs, q).toFixed(1);
     say('');
@@ -345,30 +474,16 @@ async function main(): Promise<number> {
       return `${plan.name} ${percentile(l, 50).toFixed(0)}/${percentile(l, 99).toFixed(0)}`;
     }).join(', ')}`);
     say(`proxy log: ${logCounts.lines} lines, ${logCounts.warn} warn, ${logCounts.error} error, ${logCounts.requestsNotSuccess} request lines not 'success'`);
-    say(`memory: RSS after warm-up ${early.toFixed(1)} MB → end ${late.toFixed(1)} MB (${(growth * 100).toFixed(1)}%); samples (s: MB) ${samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 12)) === 0).map((s) => `${s.atS.toFixed(0)}:${s.rssMB.toFixed(0)}`).join(' ')}; heap used at the end ${(samples[samples.length - 1]?.heapMB ?? NaN).toFixed(1)} MB`);
-    say(`resources: before load ${fmtCounts(baseline)} | end of load ${fmtCounts(before)} | after idle ${fmtCounts(afterIdle)}`);
-
-    // Drain: afterwards nothing of the proxy's may be left.
-    await server.drain();
-    server = undefined;
-    await upstream.close();
-    await delay(100);
-    const afterDrain = resourceCounts();
-    say(`resources after drain and upstream close: ${fmtCounts(afterDrain)}`);
-    for (const kind of ['TCPServerWrap', 'TCPSocketWrap', 'FSEventWrap', 'StatWatcher']) {
-      const n = afterDrain.get(kind) ?? 0;
-      if (n > 0) failures.push(`${n} ${kind} left after drain`);
-    }
-    const leftTimers = afterDrain.get('Timeout') ?? 0;
-    if (leftTimers > (baseline.get('Timeout') ?? 0)) failures.push(`${leftTimers} timers left after drain (before start: ${baseline.get('Timeout') ?? 0})`);
+    say(`proxy memory: RSS after warm-up ${early.toFixed(1)} MB → end ${late.toFixed(1)} MB (${(growth * 100).toFixed(1)}%, ${steady.length} samples after warm-up); peak ${endMemory?.peakMB.toFixed(1) ?? '?'} MB; samples (s: MB) ${samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 12)) === 0).map((s) => `${s.atS.toFixed(0)}:${s.rssMB.toFixed(0)}`).join(' ')}`);
+    say(`proxy sockets: ${baselineSockets} before the load, ${idleSockets} after it and an idle period; resources before ${fmtCounts(baseline)} | after idle ${fmtCounts(afterIdle)} | at exit after drain (${drainMs.toFixed(0)} ms, code ${code}) ${afterDrain}`);
 
     for (const e of stats.examples) say(`  example error: ${e}`);
     for (const l of logCounts.lastProblems) say(`  proxy log: ${l}`);
   } finally {
     agent.destroy();
-    if (server) await server.drain();
-    await upstream.close();
-    rmSync(configDir, { recursive: true, force: true });
+    if (proc) await stop(proc);
+    if (upstream) await upstream.close();
+    rmSync(scratch, { recursive: true, force: true });
   }
 
   if (failures.length > 0) {
@@ -376,8 +491,17 @@ async function main(): Promise<number> {
     for (const f of failures) say(`  - ${f}`);
     return 1;
   }
-  say('PASSED: zero client-visible errors, memory steady, no leaked sockets or timers');
+  say('PASSED: zero client-visible errors, proxy memory steady, no leaked sockets or timers');
   return 0;
+}
+
+// Whatever happens, the proxy is stopped by its PID.
+process.on('exit', killAllSync);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping the proxy`);
+    void stopAll().then(() => process.exit(130));
+  });
 }
 
 main().then(

@@ -46,13 +46,15 @@ export function pinSelf(core: number): void {
   execFileSync('taskset', ['-a', '-c', '-p', String(core), String(process.pid)], { stdio: 'ignore' });
 }
 
-export function spawnPinned(name: string, core: number | undefined, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string }): Proc {
+/** Output goes to logFile; with pipeStdout, stdout is a pipe (child.stdout) and only stderr goes there. */
+export function spawnPinned(name: string, core: number | undefined, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string; pipeStdout?: boolean }): Proc {
   const fd = openSync(options.logFile, 'a');
   const pinned = core !== undefined && canPin();
+  const stdio: ['ignore', 'pipe' | number, number] = ['ignore', options.pipeStdout ? 'pipe' : fd, fd];
   // taskset execs the command, so the PID we get is the server's own PID.
   const child = pinned
-    ? spawn('taskset', ['-c', String(core), command, ...args], { env: options.env ?? process.env, stdio: ['ignore', fd, fd], cwd: options.cwd })
-    : spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', fd, fd], cwd: options.cwd });
+    ? spawn('taskset', ['-c', String(core), command, ...args], { env: options.env ?? process.env, stdio, cwd: options.cwd })
+    : spawn(command, args, { env: options.env ?? process.env, stdio, cwd: options.cwd });
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`${name}: could not start ${command}`);
   const exited = new Promise<number | null>((resolve) => {
