@@ -34,13 +34,13 @@ export interface UpstreamResponse {
 /** POSTs the request; resolves when the response headers arrive, rejects on a network error or abort. */
 export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    const url = new URL(req.url);
-    const secure = url.protocol === 'https:';
+    const target = targetOf(req.url);
     const payload = Buffer.from(req.body, 'utf8');
-    const outgoing = (secure ? https : http).request(url, {
+    const outgoing = (target.secure ? https : http).request({
+      ...target.options,
       method: 'POST',
       headers: { ...req.headers, 'content-length': String(payload.length) },
-      agent: secure ? httpsAgent : httpAgent,
+      agent: target.secure ? httpsAgent : httpAgent,
       signal: req.signal,
     }, (response) => resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: response }));
     outgoing.on('error', reject);
@@ -48,14 +48,43 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   });
 }
 
-/** Reads at most `limit` bytes of a body as text; the rest is discarded (error bodies can be huge). */
-export async function readText(body: IncomingMessage, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    if (size < limit) chunks.push(buf.subarray(0, limit - size));
-    size += buf.length;
+interface Target {
+  secure: boolean;
+  options: { protocol: string; hostname: string; port: string | undefined; path: string };
+}
+
+// Upstream URLs are few (one per provider and endpoint): each is parsed once, not per request.
+const TARGETS = new Map<string, Target>();
+const MAX_TARGETS = 1024;
+
+function targetOf(url: string): Target {
+  let target = TARGETS.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    target = {
+      secure: parsed.protocol === 'https:',
+      options: { protocol: parsed.protocol, hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port || undefined, path: `${parsed.pathname}${parsed.search}` },
+    };
+    if (TARGETS.size >= MAX_TARGETS) TARGETS.clear();
+    TARGETS.set(url, target);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return target;
+}
+
+/** Reads at most `limit` bytes of a body as text; the rest is discarded (error bodies can be huge). Events, not an async iterator: this runs on every request. */
+export function readText(body: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      if (size < limit) chunks.push(chunk.subarray(0, limit - size));
+      size += chunk.length;
+    });
+    body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    body.once('error', reject);
+    // A body cut short (connection reset, our abort) ends in 'close' without 'end'.
+    body.once('close', () => {
+      if (!body.complete) reject(Object.assign(new Error('the upstream closed the connection before the body was complete'), { code: 'ECONNRESET' }));
+    });
+  });
 }
