@@ -23,7 +23,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { concurrentStreams, requestBody, runAutocannon, runWrk, sequentialStreams, type LoadGenerator, type LoadResult, type StreamSample, type Target } from './lib/load.ts';
-import { canPin, cpuCount, freePort, killAllSync, memoryOf, pinSelf, spawnPinned, stop, stopAll, tail, waitForPort, which, type Proc } from './lib/procs.ts';
+import { canPin, cpuCount, cpuSecondsOf, freePort, killAllSync, memoryOf, pinSelf, spawnPinned, stop, stopAll, tail, waitForPort, which, type Proc } from './lib/procs.ts';
 import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Measured, type Results, type TargetCheck } from './lib/report.ts';
 import { median, percentile, round } from './lib/stats.ts';
 
@@ -441,6 +441,8 @@ async function smoke(setup: CaseSetup): Promise<string | undefined> {
 interface RunRaw {
   c1?: LoadResult;
   c32?: LoadResult;
+  /** The process's CPU time during the c=32 run, per request served (µs). */
+  cpuUsPerRequest?: number;
   c128?: LoadResult;
   ttfb?: StreamSample[];
   fb503?: LoadResult;
@@ -614,7 +616,10 @@ async function main(): Promise<number> {
         if (!s.plain || !s.stream) continue;
         const r: RunRaw = {};
         r.c1 = await load(ctx, wrk, s.plain, 1, opts.latencySeconds);
+        const cpuBefore = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
         r.c32 = await load(ctx, wrk, s.plain, 32, opts.throughputSeconds);
+        const cpuAfter = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
+        if (cpuBefore !== undefined && cpuAfter !== undefined && r.c32.requests > 0) r.cpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / r.c32.requests;
         r.c128 = await load(ctx, wrk, s.plain, 128, opts.throughputSeconds);
         r.ttfb = await sequentialStreams(s.stream, opts.ttfbRequests);
         if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, opts.latencySeconds);
@@ -662,6 +667,7 @@ async function main(): Promise<number> {
         rpsRatioToDirect: measured(runs.map((r, i) => (r[key] && at(i)?.[key] ? (r[key]?.rps ?? NaN) / (at(i)?.[key]?.rps ?? NaN) : undefined)), 3),
       });
       result.c32 = conc('c32');
+      result.cpuPerRequestUs = measured(runs.map((r) => r.cpuUsPerRequest), 0);
       result.c128 = conc('c128');
       const mem = (m: Map<CaseId, ReturnType<typeof memoryOf>>): ReturnType<typeof memoryOf> => m.get(s.id);
       result.memory = { idleMB: round(mem(idleMemory)?.rssMB ?? NaN), afterLoadMB: round(mem(afterLoadMemory)?.rssMB ?? NaN), peakMB: round(mem(finalMemory)?.peakMB ?? NaN) };

@@ -38,6 +38,8 @@ export interface CaseResult {
   latencyC1?: { p50us: Measured; p99us: Measured; addedP50us: Measured; addedP99us: Measured };
   c32?: { rps: Measured; p99us: Measured; rpsRatioToDirect: Measured };
   c128?: { rps: Measured; p99us: Measured; rpsRatioToDirect: Measured };
+  /** The process's CPU time (user + system) per request during the c=32 run, µs. */
+  cpuPerRequestUs?: Measured;
   errors: { requests: number; socketErrors: number; non2xx: number };
   memory?: { idleMB: number | null; afterLoadMB: number | null; peakMB: number | null };
   streamTtfb?: { p50us: Measured; p99us: Measured; addedP50us: Measured; failed: number };
@@ -106,18 +108,18 @@ export function renderMarkdown(r: Results): string {
   );
 
   lines.push('## Non-streaming: hop cost and throughput', '');
-  lines.push('| case | p50 @c=1 (ms) | p99 @c=1 (ms) | added p50 | added p99 | RPS @c=32 | p99 @c=32 (ms) | RPS @c=128 | p99 @c=128 (ms) | RPS vs direct @c=32 | RSS after load | peak RSS |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('| case | p50 @c=1 (ms) | p99 @c=1 (ms) | added p50 | added p99 | RPS @c=32 | p99 @c=32 (ms) | RPS @c=128 | p99 @c=128 (ms) | RPS vs direct @c=32 | CPU per request @c=32 | RSS after load | peak RSS |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const c of r.cases) {
     if (!c.available) {
-      lines.push(`| ${c.label} | unavailable: ${c.reason ?? ''} |||||||||||`);
+      lines.push(`| ${c.label} | unavailable: ${c.reason ?? ''} ||||||||||||`);
       continue;
     }
     const l = c.latencyC1;
     const direct = c.id === 'direct';
-    lines.push(`| ${c.label} | ${ms(l?.p50us.median)} | ${ms(l?.p99us.median)} | ${direct ? '(baseline)' : `${fmt(l?.addedP50us.median)} µs`} | ${direct ? '(baseline)' : `${fmt(l?.addedP99us.median)} µs`} | ${fmt(c.c32?.rps.median)} | ${ms(c.c32?.p99us.median)} | ${fmt(c.c128?.rps.median)} | ${ms(c.c128?.p99us.median)} | ${fmt(c.c32?.rpsRatioToDirect.median, 2)}× | ${fmt(c.memory?.afterLoadMB, 1, ' MB')} | ${fmt(c.memory?.peakMB, 1, ' MB')} |`);
+    lines.push(`| ${c.label} | ${ms(l?.p50us.median)} | ${ms(l?.p99us.median)} | ${direct ? '(baseline)' : `${fmt(l?.addedP50us.median)} µs`} | ${direct ? '(baseline)' : `${fmt(l?.addedP99us.median)} µs`} | ${fmt(c.c32?.rps.median)} | ${ms(c.c32?.p99us.median)} | ${fmt(c.c128?.rps.median)} | ${ms(c.c128?.p99us.median)} | ${fmt(c.c32?.rpsRatioToDirect.median, 2)}× | ${fmt(c.cpuPerRequestUs?.median, 0, ' µs')} | ${fmt(c.memory?.afterLoadMB, 1, ' MB')} | ${fmt(c.memory?.peakMB, 1, ' MB')} |`);
   }
-  lines.push('', 'RSS is the proxy process\'s VmRSS (after the load runs) and VmHWM (peak) from /proc/<pid>/status; for the direct case it is the mock upstream\'s.', '');
+  lines.push('', 'CPU per request is the process\'s user + system time during the c=32 run (/proc/<pid>/stat) divided by the requests it served: what one request costs it, steadier than latency on a shared VM. RSS is the proxy process\'s VmRSS (after the load runs) and VmHWM (peak) from /proc/<pid>/status; for the direct case both are the mock upstream\'s.', '');
 
   lines.push('## Streaming', '');
   lines.push(`Time to the first event at concurrency 1 (${s.streamTtfbRequests} sequential streams of ${'a fast mock stream'}), and the largest number of concurrent slow streams (${s.slowStream.chunks} chunks, one every ${s.slowStream.intervalMs} ms, started over ${s.slowStream.spreadMs} ms) served with no error, p99 time-to-first-event ≤ 500 ms and p99 stream time ≤ 1.5× its nominal length. Levels tried: ${s.slowStream.levels.join(', ')}.`, '');
