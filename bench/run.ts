@@ -358,14 +358,8 @@ http {
     setup.proc = undefined;
     return setup;
   }
-  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
-  setup.plain = { url, model: 'bench-ok', headers: {} };
-  setup.stream = setup.plain;
-  setup.slow = { url, model: 'slow-stream', headers: {} };
-  setup.fallback503Reason = 'a plain reverse proxy: no model fallback';
-  setup.fallbackOpenReason = setup.fallback503Reason;
-  setup.notes.push('one process (master_process off), upstream keepalive pool, proxy_buffering off, access_log off: the floor for an HTTP hop');
-  return setup;
+  return withoutFallback(setup, `http://127.0.0.1:${port}/v1/chat/completions`, 'bench-ok', 'a plain reverse proxy: no model fallback',
+    'one process (master_process off), upstream keepalive pool, proxy_buffering off, access_log off: the floor for an HTTP hop');
 }
 
 async function startNodeFloor(ctx: Context): Promise<CaseSetup> {
@@ -376,13 +370,18 @@ async function startNodeFloor(ctx: Context): Promise<CaseSetup> {
   setup.proc = proc;
   await waitForPort(port, proc, 10_000);
   setup.version = process.versions.node;
-  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
-  setup.plain = { url, model: 'bench', headers: {} };
+  return withoutFallback(setup, `http://127.0.0.1:${port}/v1/chat/completions`, 'bench', 'the floor has no fallback',
+    'the least a model-routing proxy in Node does (parse the body, substitute the model, keep-alive node:http client, pipe the answer back) and nothing else: what Node itself costs on this machine, with the same node flags as llm-fallback');
+}
+
+/** A proxy with no model fallback: the plain, stream and slow-stream targets at `url`; the fallback cases are not measured, for `reason`. */
+function withoutFallback(setup: CaseSetup, url: string, model: string, reason: string, note: string): CaseSetup {
+  setup.plain = { url, model, headers: {} };
   setup.stream = setup.plain;
   setup.slow = { url, model: 'slow-stream', headers: {} };
-  setup.fallback503Reason = 'the floor has no fallback';
-  setup.fallbackOpenReason = setup.fallback503Reason;
-  setup.notes.push('the least a model-routing proxy in Node does (parse the body, substitute the model, keep-alive node:http client, pipe the answer back) and nothing else: what Node itself costs on this machine, with the same node flags as llm-fallback');
+  setup.fallback503Reason = reason;
+  setup.fallbackOpenReason = reason;
+  setup.notes.push(note);
   return setup;
 }
 
