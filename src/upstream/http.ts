@@ -1,9 +1,9 @@
 // The one HTTP client for upstreams: Node's own http/https with keep-alive agents.
 // Node's built-in client rather than undici: the HTTP server already loads it, so the sidecar
-// carries one HTTP stack instead of two (undici added ~25 MB of RSS to every pod for no gain
-// in per-request CPU on the benchmark; see docs/bench/findings.md). No socket timeouts are
-// set here because every attempt enforces its first-byte/idle/total limits itself and aborts
-// the request through `signal`, which destroys the connection.
+// carries one HTTP stack instead of two (in a minimal proxy undici cost ~12 MB of idle RSS and
+// ~18 MB at peak, for no gain in per-request CPU on the benchmark; docs/bench/findings.md).
+// No socket timeouts are set here because every attempt enforces its first-byte/idle/total
+// limits itself and aborts the request through `signal`, which destroys the connection.
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 
