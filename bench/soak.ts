@@ -420,7 +420,7 @@ async function main(): Promise<number> {
     // 3. Leaks: idle, then the proxy's sockets and timers.
     agent.destroy();
     const up = upstream;
-    // The fault upstream closes idle keep-alive sockets after Node's default 5 s; undici's pool then forgets them.
+    // The fault upstream closes idle keep-alive sockets after Node's default 5 s; the proxy's keep-alive agent then drops them.
     const upstreamIdle = await waitFor(() => up.openConnections() === 0, 15_000);
     if (!upstreamIdle) failures.push(`${up.openConnections()} connections to the upstream still open 15 s after the load`);
     // Its end of those connections, and the callers', close once it sees the FIN.

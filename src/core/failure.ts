@@ -66,7 +66,8 @@ export function classifyErrorEvent(body: unknown): FailureClass {
   return asBadRequest === 'badRequest' ? 'serverError' : asBadRequest;
 }
 
-// Node/undici error codes for failures to reach or keep talking to the upstream.
+// Error codes for failures to reach or keep talking to the upstream: Node's, and undici's
+// (the upstream client before node:http; still recognised, the table test covers them).
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
   'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CONNECT',

@@ -1,7 +1,7 @@
-/** Header lookup that tolerates undici's string | string[] values. */
+/** Headers as Node's http gives them: a string, or string[] for a repeated header such as set-cookie. */
 export type HeaderBag = Record<string, string | string[] | undefined>;
 
-/** The first value of a header (undici gives string | string[]). */
+/** The first value of a header. */
 export function header(headers: HeaderBag, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { costOf } from '../core/cost.ts';
+import { header } from '../core/retry-after.ts';
 import type { Chain, Step } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
@@ -22,7 +23,7 @@ import type { CallerRequest } from '../upstream/wire.ts';
 import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
 import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
-import { headerOf, sendText } from './http-io.ts';
+import { sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
 import { readJsonBody } from './request-body.ts';
 import { report, totalCost, type RequestReport } from './request-report.ts';
@@ -79,7 +80,7 @@ export function messagesHandler(deps: HandlerDeps): ChainRoute {
     }
     const passHeaders: Record<string, string> = {};
     for (const name of PASSED_ANTHROPIC_HEADERS) {
-      const value = headerOf(req, name);
+      const value = header(req.headers, name);
       if (value) passHeaders[name] = value;
     }
     return { format: 'anthropic', endpoint: 'chat', body, stream: body['stream'] === true, chat, passHeaders };
@@ -89,7 +90,7 @@ export function messagesHandler(deps: HandlerDeps): ChainRoute {
 function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCall: (body: JsonObject, req: IncomingMessage) => CallerRequest): ChainRoute {
   return async (req, res) => {
     const startedAt = deps.clock.now();
-    const given = headerOf(req, 'x-request-id');
+    const given = header(req.headers, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
     const read = await readJsonBody(req, deps.bodyLimitBytes);
@@ -171,7 +172,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
       },
     }),
     usageOf: (answer) => (answer.kind === 'json' ? answer.usage : undefined),
-    request: { body: call.request.body, endpoint: call.route, priority: headerOf(call.req, 'x-llm-fallback-priority') },
+    request: { body: call.request.body, endpoint: call.route, priority: header(call.req.headers, 'x-llm-fallback-priority') },
     headersOf: (answer) => answer.headers,
     discard: discardAnswer,
   }, call.startedAt, abort.signal);

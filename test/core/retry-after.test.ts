@@ -43,7 +43,7 @@ describe('parseRetryAfter', () => {
     { name: 'text with a number', headers: { 'retry-after': 'Version 2' }, want: undefined },
     // An empty header says nothing.
     { name: 'empty retry-after', headers: { 'retry-after': '' }, want: undefined },
-    // undici may hand over repeated headers as an array: the first value counts.
+    // A repeated header may come as an array: the first value counts.
     { name: 'array retry-after', headers: { 'retry-after': ['7', '99'] }, want: 7000 },
     // Arrays work for retry-after-ms too.
     { name: 'array retry-after-ms', headers: { 'retry-after-ms': ['300', '5'] }, want: 300 },

@@ -47,7 +47,7 @@ describe('rateLimitMark', () => {
     { proves: 'garbage reset', facts: { status: 429, headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': 'later' } }, want: undefined },
     // Marks are capped: a header asking for a year gets a day.
     { proves: 'capped', facts: { status: 429, retryAfterMs: 365 * 24 * 3600 * 1000 }, want: { delayMs: MAX_MARK_MS, reason: /Retry-After/ } },
-    // Array header values (undici) are read.
+    // Array header values (a repeated header) are read.
     { proves: 'array header values', facts: { status: 200, headers: { 'x-ratelimit-remaining-tokens': ['0'], 'x-ratelimit-reset-tokens': ['3s'] } }, want: { delayMs: 3000, reason: /tokens 0/ } },
   ];
   for (const row of rows) {
