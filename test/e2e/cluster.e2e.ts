@@ -236,10 +236,13 @@ stringData: {openai: "${KEY}"}
     const seen = await getJson<{ ms: number | null; calls: number; last?: CallResult }>(url);
     assert.notEqual(seen.ms, null, `the change never reached the sidecar: ${JSON.stringify(seen.last)}`);
     const total = Date.now() - started;
-    report(`chain change served ${total} ms after kubectl apply started (apply returned after ${applied} ms; ${seen.calls} calls)`);
-    // The target is 1 s; the bound here leaves room for a loaded CI machine (process start-up of
-    // kubectl and curl through nsenter is part of the figure). The printed number is the measurement.
-    assert.ok(total < 10_000, `took ${total} ms`);
+    // From the moment the API server had the change (apply returned) to an answer that used it;
+    // the curl that starts the polling is part of the figure, so it is an upper bound.
+    const afterApply = total - applied;
+    report(`chain change served ${afterApply} ms after kubectl apply returned (${total} ms after it started; ${seen.calls} calls)`);
+    // The target is 1 s; the bound leaves room for a loaded CI machine. The printed number is the
+    // measurement.
+    assert.ok(afterApply < 5_000, `took ${afterApply} ms`);
     const pod = await appPod();
     for (const c of [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])]) assert.equal(c.restartCount, 0);
   });
