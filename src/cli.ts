@@ -3,6 +3,7 @@
 import { loadFiles } from './chain/load-files.ts';
 import { formatProblem } from './chain/file-source.ts';
 import { parseControllerOptions, parseInjectOptions, parseServeOptions, readEnvironment, UsageError } from './config/options.ts';
+import { KnownSecrets } from './observability/known-secrets.ts';
 import { bufferedStdout, createLogger } from './observability/logger.ts';
 import { ConfigError, startServe } from './serve.ts';
 
@@ -48,8 +49,9 @@ async function serve(args: string[]): Promise<number> {
     return 0;
   }
   const output = bufferedStdout();
-  const logger = createLogger(options.logLevel, output.stream);
-  const running = await startServe(options, { logger });
+  const secrets = new KnownSecrets();
+  const logger = createLogger(options.logLevel, output.stream, secrets);
+  const running = await startServe(options, { logger, secrets });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'draining');
