@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from './chain/config-source.ts';
 import { ConfigStore, targetsOf } from './chain/store.ts';
 import type { ServeOptions } from './config/options.ts';
+import { urlSecrets } from './core/credentials.ts';
 import type { Chain } from './core/types.ts';
 import { BreakerRegistry } from './engine/breakers.ts';
 import { systemClock, type Clock } from './engine/clock.ts';
@@ -49,6 +50,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   });
   // Before any request can use a new snapshot, its credentials are known to every redactor.
   store.onApply((snapshot) => deps.secrets.remember(snapshot.secrets));
+  // Credentials in --default-upstream's URL reach the pass-through's log lines otherwise.
+  if (options.defaultUpstream) deps.secrets.remember(urlSecrets(options.defaultUpstream));
   store.onApply((snapshot) => breakers.retain(targetsOf(snapshot)));
   const clock = deps.clock ?? systemClock;
   metrics.trackRoutes(() => routeRows(store.current?.chains.values() ?? [], breakers, clock.now()));
