@@ -37,15 +37,27 @@ export class Redactor {
     }
   }
 
-  /** The text with every secret, in any of the encodings an echo may use, replaced by [REDACTED]. */
+  /**
+   * The text with every secret, in any of the encodings an echo may use, and any bearer token
+   * replaced by [REDACTED]: for errors, logs, headers — text about a request, not an answer.
+   */
   redact(text: string): string {
+    const out = this.redactKnown(text);
+    return found(BEARER, out) ? out.replace(BEARER, `$1${REDACTED}`) : out;
+  }
+
+  /**
+   * Only the known secrets: for answers, whose content is the model's (a code sample saying
+   * `Bearer YOUR_TOKEN` is not a leak and must reach the caller as written).
+   */
+  redactKnown(text: string): string {
     let out = text;
     if (this.#plain && this.#escaped) {
       if (found(this.#plain, out)) out = out.replace(this.#plain, replacement);
       // An escaped echo decodes to a plain form: decode (cheap) to learn whether the slow pattern is needed.
       if (ESCAPE.test(out) && found(this.#plain, decodeEscapes(out))) out = out.replace(this.#escaped, replacement);
     }
-    return found(BEARER, out) ? out.replace(BEARER, `$1${REDACTED}`) : out;
+    return out;
   }
 }
 

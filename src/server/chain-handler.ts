@@ -201,7 +201,7 @@ function skipReason(step: Step, plan: RequestPlan): string | undefined {
 
 function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts, costUSD: totalCost(base.attempts) });
-  sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step), deps.secrets.redactor);
+  sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step), deps.secrets.redactor, true);
   const elapsed = deps.clock.now() - call.startedAt;
   report({ ...base, outcome: 'success', status: answer.status, totalMs: elapsed, ttfbMs: elapsed }, deps.logger, deps.metrics);
 }
@@ -234,7 +234,8 @@ async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestR
   const pumped = await pumpStream(answer, res, {
     encoder: call.caller.streamEncoder({ model: step.model, passthrough: answer.passthrough, callerWantsUsage }),
     onMalformed: (data) => malformed(deps, call, step, data),
-    redact: (text) => deps.secrets.redact(text),
+    redact: (text) => deps.secrets.redactor.redactKnown(text),
+    redactEnd: (text) => deps.secrets.redact(text),
     trailers: (result) => {
       if (result.usage) {
         winnerRecord.usage = result.usage;

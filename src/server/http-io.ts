@@ -5,10 +5,14 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Redactor } from '../core/redact.ts';
 
-/** A whole text answer: status, headers, a content-type (UTF-8 unless it names a charset) and a length; redacted first. */
-export function sendText(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, contentType: string, body: string, redactor: Redactor): void {
+/**
+ * A whole text answer: status, headers, a content-type (UTF-8 unless it names a charset) and a
+ * length; redacted first. `answer`: the body is a model's answer, redacted of known secrets
+ * only (Redactor.redactKnown); otherwise (errors) any bearer token too.
+ */
+export function sendText(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, contentType: string, body: string, redactor: Redactor, answer = false): void {
   if (res.headersSent) return;
-  const text = redactor.redact(body);
+  const text = answer ? redactor.redactKnown(body) : redactor.redact(body);
   res.writeHead(status, {
     ...redactHeaders(headers, redactor),
     'content-type': /;\s*charset=/i.test(contentType) ? contentType : `${contentType}; charset=utf-8`,

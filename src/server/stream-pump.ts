@@ -42,8 +42,10 @@ export interface StreamEncoder {
 
 export interface PumpOptions {
   encoder: StreamEncoder;
-  /** Applied to every text written to the caller (events, the closing error event, trailers): upstreams echo keys mid-stream too. */
+  /** Applied to every event written to the caller: upstreams echo keys mid-stream too. */
   redact: (text: string) => string;
+  /** Applied to the closing text (an error event quoting the upstream's error) and the trailers. */
+  redactEnd: (text: string) => string;
   onMalformed: (data: string) => void;
   /** HTTP trailers computed once the stream is over (cost is only known then). */
   trailers: (result: PumpResult) => Record<string, string>;
@@ -117,12 +119,12 @@ async function pumpRest(answer: StreamAnswer, options: PumpOptions, send: (piece
 
 function finishResponse(res: ServerResponse, end: StreamEnd, options: PumpOptions, trailers: () => Record<string, string>): void {
   if (res.destroyed || res.writableEnded) return;
-  const { encoder, redact } = options;
+  const { encoder, redactEnd } = options;
   // A failed end quotes the upstream's error event, which may quote the key.
-  const text = redact(end.kind === 'complete' ? encoder.complete() : end.kind === 'failed' ? encoder.fail(end) : '');
+  const text = redactEnd(end.kind === 'complete' ? encoder.complete() : end.kind === 'failed' ? encoder.fail(end) : '');
   if (text !== '') res.write(text);
   const computed = trailers();
-  for (const name of Object.keys(computed)) computed[name] = redact(computed[name] ?? '');
+  for (const name of Object.keys(computed)) computed[name] = redactEnd(computed[name] ?? '');
   res.addTrailers(computed);
   res.end();
 }

@@ -49,8 +49,13 @@ describe('Redactor', () => {
     assert.equal(new Redactor(['shop']).redact('shop shop'), 'shop shop');
   });
 
-  test('any bearer token is redacted, known or not', () => {
+  test('any bearer token is redacted, known or not (errors, logs)', () => {
     assert.equal(new Redactor([]).redact('Authorization: Bearer gw-abcdefghijklmnop'), 'Authorization: Bearer [REDACTED]');
+  });
+
+  test('answers lose known secrets only: a code sample with a placeholder token stays as the model wrote it', () => {
+    const answer = `curl -H "Authorization: Bearer YOUR_API_TOKEN" … (and the real one: ${KEY})`;
+    assert.equal(redactor.redactKnown(answer), `curl -H "Authorization: Bearer YOUR_API_TOKEN" … (and the real one: ${REDACTED})`);
   });
 
   test('many secrets at once', () => {
