@@ -3,6 +3,7 @@
 import { loadFiles } from './chain/load-files.ts';
 import { formatProblem } from './chain/file-source.ts';
 import { parseControllerOptions, parseInjectOptions, parseServeOptions, readEnvironment, UsageError } from './config/options.ts';
+import { KnownSecrets } from './observability/known-secrets.ts';
 import { bufferedStdout, createLogger } from './observability/logger.ts';
 import { ConfigError, startServe } from './serve.ts';
 
@@ -12,7 +13,7 @@ commands:
   serve [--config DIR | --kubernetes [--kubeconfig FILE] [--namespace NS]]
         [--host 127.0.0.1] [--port 4000] [--admin-host HOST] [--admin-port 4001]
         [--log-level info] [--default-upstream URL] [--credentials-dir DIR]
-        [--drain-timeout-ms 25000] [--body-limit BYTES]
+        [--drain-timeout-ms 25000] [--body-limit BYTES] [--allowed-hosts NAME,...]
       Proxy on HOST:PORT with chains from DIR (default: the examples/ folder).
       Every flag is also an environment variable LLM_FALLBACK_<FLAG>.
   validate FILE...
@@ -48,8 +49,9 @@ async function serve(args: string[]): Promise<number> {
     return 0;
   }
   const output = bufferedStdout();
-  const logger = createLogger(options.logLevel, output.stream);
-  const running = await startServe(options, { logger });
+  const secrets = new KnownSecrets();
+  const logger = createLogger(options.logLevel, output.stream, secrets);
+  const running = await startServe(options, { logger, secrets });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'draining');

@@ -6,10 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from './chain/config-source.ts';
 import { ConfigStore, targetsOf } from './chain/store.ts';
 import type { ServeOptions } from './config/options.ts';
+import { urlSecrets } from './core/credentials.ts';
 import type { Chain } from './core/types.ts';
 import { BreakerRegistry } from './engine/breakers.ts';
 import { systemClock, type Clock } from './engine/clock.ts';
 import { routeRows } from './engine/route-view.ts';
+import type { KnownSecrets } from './observability/known-secrets.ts';
 import type { Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createAdminApp } from './server/admin.ts';
@@ -31,6 +33,8 @@ export interface RunningServer {
 
 export interface ServeDeps {
   logger: Logger;
+  /** Learns every credential the config loads; the logger was built with it, so log lines are redacted. */
+  secrets: KnownSecrets;
   clock?: Clock;
   random?: () => number;
   metrics?: Metrics;
@@ -44,6 +48,10 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     metrics.setCircuitState(labels, state);
     if (state !== 'closed') logger.warn({ ...labels, state }, 'circuit state changed');
   });
+  // Before any request can use a new snapshot, its credentials are known to every redactor.
+  store.onApply((snapshot) => deps.secrets.remember(snapshot.secrets));
+  // Credentials in --default-upstream's URL reach the pass-through's log lines otherwise.
+  if (options.defaultUpstream) deps.secrets.remember(urlSecrets(options.defaultUpstream));
   store.onApply((snapshot) => breakers.retain(targetsOf(snapshot)));
   const clock = deps.clock ?? systemClock;
   metrics.trackRoutes(() => routeRows(store.current?.chains.values() ?? [], breakers, clock.now()));
@@ -68,6 +76,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   let idle: (() => void) | undefined;
   const api = await createApiApp({
     store, breakers, logger, metrics,
+    secrets: deps.secrets,
     bodyLimitBytes: options.bodyLimitBytes,
     clock,
     random: deps.random ?? Math.random,
@@ -79,7 +88,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
       },
     },
   }, options);
-  const admin = createAdminApp({ store, breakers, metrics, accepting: () => accepting });
+  const admin = createAdminApp({ store, breakers, metrics, secrets: deps.secrets, allowedHosts: options.allowedHosts, accepting: () => accepting });
   const apiServer = await listen(createServer(api).listen(options.port, options.host));
   const adminServer = await listen(admin.listen(options.adminPort, options.adminHost));
   // Streams can last minutes: Node's default request timeout must not cut them.

@@ -1,5 +1,6 @@
 // The active configuration. A request takes `current` once and keeps that snapshot to
 // the end, so a swap never changes a chain under an in-flight request.
+import { chainSecrets } from '../core/credentials.ts';
 import type { Chain } from '../core/types.ts';
 
 export interface ConfigSnapshot {
@@ -7,7 +8,7 @@ export interface ConfigSnapshot {
   chains: ReadonlyMap<string, Chain>;
   version: number;
   loadedAt: Date;
-  /** Every resolved provider key, for redacting text that leaves the process. */
+  /** Every credential of the chains (keys, header values, URL credentials), for redacting text that leaves the process. */
   secrets: readonly string[];
 }
 
@@ -20,13 +21,11 @@ export class ConfigStore {
   }
 
   apply(chains: Chain[]): ConfigSnapshot {
-    const secrets = new Set<string>();
-    for (const chain of chains) for (const step of chain.steps) if (step.provider.apiKey) secrets.add(step.provider.apiKey);
     const snapshot: ConfigSnapshot = {
       chains: new Map(chains.map((c) => [c.model, c])),
       version: (this.#current?.version ?? 0) + 1,
       loadedAt: new Date(),
-      secrets: [...secrets],
+      secrets: chainSecrets(chains),
     };
     this.#current = snapshot;
     for (const listener of this.#listeners) listener(snapshot);

@@ -1,5 +1,6 @@
 // The only module that reads process.env or argv: everything else receives typed values.
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -26,6 +27,11 @@ export interface ServeOptions {
   credentialsDir: string;
   drainTimeoutMs: number;
   bodyLimitBytes: number;
+  /**
+   * Host names (lower case, no port) a request from loopback may address the proxy by, besides
+   * localhost and IP literals: the machine's (pod's) own name and --allowed-hosts.
+   */
+  allowedHosts: string[];
   /** Environment snapshot for `apiKey: {env}` and `${VAR}` expansion in config files. */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -58,6 +64,7 @@ const SERVE_FLAGS = {
   'credentials-dir': { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
   'body-limit': { type: 'string' },
+  'allowed-hosts': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -92,6 +99,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     credentialsDir: get('credentials-dir') ?? '/etc/llm-fallback/credentials',
     drainTimeoutMs: parseNonNegative(get('drain-timeout-ms') ?? '25000', 'drain-timeout-ms'),
     bodyLimitBytes: parseNonNegative(get('body-limit') ?? String(10 * 1024 * 1024), 'body-limit'),
+    allowedHosts: parseHostList(get('allowed-hosts') ?? '', hostname()),
     env: { ...env },
   };
 }
@@ -117,6 +125,13 @@ function parseNonNegative(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag}: "${value}" is not a non-negative integer`);
   return n;
+}
+
+function parseHostList(value: string, ownName: string): string[] {
+  const names = value.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
+  const bad = names.find((n) => !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n));
+  if (bad !== undefined) throw new UsageError(`--allowed-hosts: "${bad}" is not a host name (list names without ports, separated by commas)`);
+  return [...new Set([ownName.toLowerCase(), ...names])].filter((n) => n !== '');
 }
 
 function parseLogLevel(value: string): LogLevel {

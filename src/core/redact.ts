@@ -1,14 +1,157 @@
-const REDACTED = '[REDACTED]';
+// Secrets (provider keys, header values, URL credentials) must never leave the process:
+// not to callers, not to logs, not to /config or /metrics. Upstreams echo what they were
+// sent, and not always verbatim: "Incorrect API key provided: sk-…" in a JSON string may be
+// written `\u0073k-…` or with `\/`, a URL may carry it percent-encoded, a Basic
+// authorization or a debug dump base64'd. A Redactor compiles every secret, in every such
+// form, into one regular expression and replaces each occurrence with [REDACTED]. Pure.
+
+export const REDACTED = '[REDACTED]';
+
+// Short strings would blank out ordinary words; real credentials are long.
+export const MIN_SECRET_LENGTH = 8;
+// A base64 fragment shorter than this could occur by chance in other base64 text.
+const MIN_BASE64_FRAGMENT = 8;
+
+// Any bearer token, known or not (a caller's or an upstream's own), in text we write.
+const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g;
+
+// Escapes an echo may use (JSON `\uXXXX` and `\/`, URL `%XX`, HTML `&#…;`): text without
+// any is searched for the plain forms only.
+const ESCAPE = /\\[u/]|%[0-9a-fA-F]{2}|&#/;
+const DECODE = /\\u([0-9a-fA-F]{4})|\\\/|%([0-9a-fA-F]{2})|&#(?:[xX]([0-9a-fA-F]+)|(\d+));/g;
+
+export class Redactor {
+  /** Every form as a plain literal: fast to search (V8 compiles a literal alternation well). */
+  readonly #plain: RegExp | undefined;
+  /** Every form with any character escaped: slow with many secrets, so used only to replace once a match is known. */
+  readonly #escaped: RegExp | undefined;
+  readonly size: number;
+
+  constructor(secrets: Iterable<string>) {
+    const unique = [...new Set([...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH))];
+    this.size = unique.length;
+    const forms = [...new Set(unique.flatMap(echoForms))].sort((a, b) => b.length - a.length);
+    if (forms.length > 0) {
+      this.#plain = new RegExp(forms.map(escapeRegExp).join('|'), 'g');
+      this.#escaped = new RegExp(forms.map(tolerantPattern).join('|'), 'g');
+    }
+  }
+
+  /**
+   * The text with every secret, in any of the encodings an echo may use, and any bearer token
+   * replaced by [REDACTED]: for errors, logs, headers — text about a request, not an answer.
+   */
+  redact(text: string): string {
+    const out = this.redactKnown(text);
+    return found(BEARER, out) ? out.replace(BEARER, `$1${REDACTED}`) : out;
+  }
+
+  /**
+   * Only the known secrets: for answers, whose content is the model's (a code sample saying
+   * `Bearer YOUR_TOKEN` is not a leak and must reach the caller as written).
+   */
+  redactKnown(text: string): string {
+    let out = text;
+    if (this.#plain && this.#escaped) {
+      if (found(this.#plain, out)) out = out.replace(this.#plain, replacement);
+      // An escaped echo decodes to a plain form: decode (cheap) to learn whether the slow pattern is needed.
+      if (ESCAPE.test(out) && found(this.#plain, decodeEscapes(out))) out = out.replace(this.#escaped, replacement);
+    }
+    return out;
+  }
+}
+
+function found(pattern: RegExp, text: string): boolean {
+  pattern.lastIndex = 0;
+  const hit = pattern.test(text);
+  pattern.lastIndex = 0;
+  return hit;
+}
+
+/** Every escape an echo may use, decoded at whatever position it starts (as tolerantPattern matches). */
+function decodeEscapes(text: string): string {
+  return text.replace(DECODE, (_all: string, u?: string, pct?: string, hex?: string, dec?: string) => {
+    const code = u ?? pct ?? hex;
+    if (code !== undefined) return String.fromCharCode(Number.parseInt(code, 16) & 0xffff);
+    if (dec !== undefined) return String.fromCharCode(Number(dec) & 0xffff);
+    return '/';
+  });
+}
+
+export const NO_SECRETS = new Redactor([]);
+
+/** One-off redaction (tests, and callers that hold a plain list). Prefer a Redactor built once. */
+export function redactSecrets(text: string, secrets: Iterable<string>): string {
+  return new Redactor(secrets).redact(text);
+}
 
 /**
- * Replace every known secret (and any recognisable bearer token) in text that leaves
- * the process: upstream error bodies echo keys ("Incorrect API key provided: sk-…").
+ * A match that starts right after an unpaired backslash began inside a JSON escape
+ * (`\\u0073k-…` is a backslash followed by the escaped key, `\nsk-…` a newline before it):
+ * keep that first character, so the escape stays whole and the JSON stays valid.
  */
-export function redactSecrets(text: string, secrets: Iterable<string>): string {
-  let out = text;
-  for (const secret of secrets) {
-    // Short strings would blank out ordinary words; real keys are long.
-    if (secret.length >= 8) out = out.split(secret).join(REDACTED);
+function replacement(match: string, offset: number, whole: string): string {
+  let backslashes = 0;
+  for (let i = offset - 1; i >= 0 && whole.charCodeAt(i) === 92; i--) backslashes++;
+  return backslashes % 2 === 1 ? `${match[0] ?? ''}${REDACTED}` : REDACTED;
+}
+
+/**
+ * The literal strings an echo of the secret can contain: the secret itself and the parts of
+ * its base64 (standard and URL-safe alphabets) that do not depend on the bytes around it, at
+ * each of the three offsets a base64 encoder can meet it (the secret may sit anywhere in
+ * the encoded text, e.g. `Basic base64(user:secret)`). Escaping (JSON, URL, HTML) is handled
+ * per character by tolerantPattern, so every combination is covered.
+ */
+export function echoForms(secret: string): string[] {
+  const forms = [secret];
+  const bytes = Buffer.from(secret, 'utf8');
+  for (let offset = 0; offset < 3; offset++) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+    // Character i of the encoding covers bits [6i, 6i + 6); only those entirely inside the
+    // secret's bits [8·offset, 8·(offset + length)) are the same wherever it sits.
+    const first = Math.ceil((8 * offset) / 6);
+    const end = Math.floor((8 * (offset + bytes.length)) / 6);
+    const fragment = encoded.slice(first, end);
+    if (fragment.length < MIN_BASE64_FRAGMENT) continue;
+    forms.push(fragment, fragment.replaceAll('+', '-').replaceAll('/', '_'));
   }
-  return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, `$1${REDACTED}`);
+  return forms;
+}
+
+/** A pattern for the literal in which any character may also be JSON-, URL- or HTML-escaped. */
+function tolerantPattern(literal: string): string {
+  let out = '';
+  for (const char of literal) out += charPattern(char);
+  return out;
+}
+
+const ESCAPED_CACHE = new Map<string, string>();
+
+function charPattern(char: string): string {
+  const cached = ESCAPED_CACHE.get(char);
+  if (cached !== undefined) return cached;
+  const code = char.codePointAt(0) ?? 0;
+  const alternatives = [escapeRegExp(char)];
+  if (code <= 0xffff) alternatives.push(`\\\\u${hexPattern(code, 4)}`);
+  if (code < 0x80) {
+    alternatives.push(`%${hexPattern(code, 2)}`, `&#0*${code};`, `&#[xX]0*${hexPattern(code, 0)};`);
+    // `\/` is what PHP and others write for every slash in JSON.
+    if (char === '/') alternatives.push('\\\\\\/');
+  }
+  const pattern = alternatives.length === 1 ? alternatives[0] ?? '' : `(?:${alternatives.join('|')})`;
+  ESCAPED_CACHE.set(char, pattern);
+  return pattern;
+}
+
+/** Hex digits of n (at least `width` of them; 0: as few as needed), letters in either case. */
+function hexPattern(n: number, width: number): string {
+  const hex = n.toString(16).padStart(width, '0');
+  let out = '';
+  for (const digit of hex) out += /[a-f]/.test(digit) ? `[${digit}${digit.toUpperCase()}]` : digit;
+  return out;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }

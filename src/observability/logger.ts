@@ -1,22 +1,27 @@
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config/options.ts';
+import { NO_SECRETS } from '../core/redact.ts';
+import type { KnownSecrets } from './known-secrets.ts';
 
 export type { Logger };
 
 // Fixed paths only: wildcard paths cost ~7% of the hop's CPU on every log line (profiled
-// in docs/bench/findings.md). Keys never enter logged objects by construction; free text
-// that can quote an upstream (attempt reasons) is redacted with the known keys before
-// logging (request-report.ts). These paths are the last line of defence.
+// in docs/bench/findings.md). Keys never enter logged objects by construction, and every
+// line, whatever its level, passes the known secrets' redactor on its way out (streamWrite),
+// which finds a key in any encoding anywhere in the line. These paths only blank fields
+// named like credentials whose values are not known secrets (e.g. a caller's own).
 const REDACT_PATHS = [
   'apiKey', 'authorization', 'headers.authorization', 'headers["x-api-key"]', 'headers["x-goog-api-key"]',
 ];
 
-export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
+/** A JSON logger; with `secrets`, every line is redacted with the credentials known when it is written. */
+export function createLogger(level: LogLevel, destination?: pino.DestinationStream, secrets?: KnownSecrets): Logger {
   return pino({
     level,
     base: { service: 'llm-fallback' },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    hooks: { streamWrite: (line) => (secrets?.redactor ?? NO_SECRETS).redact(line) },
   }, destination);
 }
 

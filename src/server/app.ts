@@ -6,10 +6,13 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
 import { chainHandler, messagesHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
 import { openAIError } from './openai-errors.ts';
+import { browserRefusal, contentTypeRefusal, type Refusal } from './request-guard.ts';
 
 export interface AppOptions {
   /** Base URL (ending in /v1 or not) that other /v1/* requests go to, unchanged. */
   defaultUpstream?: string;
+  /** Host names a loopback peer may use besides localhost and IP literals (DNS rebinding). */
+  allowedHosts: readonly string[];
 }
 
 /**
@@ -27,22 +30,30 @@ export async function createApiApp(deps: HandlerDeps, options: AppOptions): Prom
   ]);
   // http-proxy-middleware is loaded only when there is a default upstream (~2 MB of RSS otherwise).
   const passThrough = options.defaultUpstream ? (await import('./pass-through.ts')).passThrough(options.defaultUpstream, deps.logger) : undefined;
-  const app = expressApp(routes, passThrough, options);
+  const app = expressApp(routes, passThrough, options, deps);
+  const allowedHosts = new Set(options.allowedHosts);
   return (req, res) => {
-    const route = req.method === 'POST' ? routes.get(pathOf(req.url)) : undefined;
+    const path = pathOf(req.url);
+    // Before anything else, on every path (the pass-through too): no browser may drive the proxy.
+    const refused = browserRefusal({ headers: req.headers, peer: req.socket.remoteAddress }, allowedHosts);
+    if (refused) {
+      refuse(res, refused, path.startsWith('/v1/messages') ? anthropicCaller : openAICaller, deps);
+      return;
+    }
+    const route = req.method === 'POST' ? routes.get(path) : undefined;
     if (route) void route(req, res);
     else app(req, res);
   };
 }
 
-function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler | undefined, options: AppOptions): express.Express {
+function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler | undefined, options: AppOptions, deps: HandlerDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   for (const [path, route] of routes) app.post(path, (req: Request, res: Response) => void route(req, res));
   if (passThrough) app.use('/v1', passThrough);
   app.use((req: Request, res: Response) => {
-    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/messages${options.defaultUpstream ? '' : ', and no default upstream is configured for anything else'}`, 'not_found'));
+    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/messages${options.defaultUpstream ? '' : ', and no default upstream is configured for anything else'}`, 'not_found'), openAICaller, deps.secrets);
   });
   return app;
 }
@@ -53,14 +64,27 @@ function pathOf(url: string | undefined): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-/** A bug in a handler answers 500 in the caller's shape (when nothing was sent yet) and is logged, never crashes the sidecar. */
+function refuse(res: ServerResponse, refusal: Refusal, caller: CallerFormatting, deps: HandlerDeps): void {
+  sendError(res, openAIError(refusal.status, refusal.message, refusal.code), caller, deps.secrets);
+}
+
+/**
+ * A chain route: JSON bodies only (a page cannot send one cross-site without a preflight).
+ * A bug in a handler answers 500 in the caller's shape (when nothing was sent yet) and is
+ * logged, never crashes the sidecar.
+ */
 function guarded(route: ChainRoute, deps: HandlerDeps, caller: CallerFormatting): ChainRoute {
   return async (req: IncomingMessage, res: ServerResponse) => {
+    const refused = contentTypeRefusal(req.headers);
+    if (refused) {
+      refuse(res, refused, caller, deps);
+      return;
+    }
     try {
       await route(req, res);
     } catch (error) {
       deps.logger.error({ err: error instanceof Error ? error.message : String(error), url: req.url }, 'request failed inside the proxy');
-      if (!res.headersSent) sendError(res, openAIError(500, 'internal error in llm-fallback', 'internal_error', 'server_error'), caller);
+      if (!res.headersSent) sendError(res, openAIError(500, 'internal error in llm-fallback', 'internal_error', 'server_error'), caller, deps.secrets);
       else res.destroy();
     }
   };

@@ -15,6 +15,7 @@ import { anthropicRequestToChat } from '../formats/anthropic.ts';
 import type { ChatRequest } from '../formats/openai-types.ts';
 import { InvalidRequest, UnservableRequest, type Translated } from '../formats/translation.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { KnownSecrets } from '../observability/known-secrets.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RequestPlan } from '../upstream/adapters.ts';
 import { discardAnswer, upstreamAttempt, type JsonAnswer, type StreamAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
@@ -23,7 +24,7 @@ import type { CallerRequest } from '../upstream/wire.ts';
 import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
 import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
-import { sendText } from './http-io.ts';
+import { redactHeaders, sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
 import { readJsonBody } from './request-body.ts';
 import { report, totalCost, type RequestReport } from './request-report.ts';
@@ -40,6 +41,8 @@ export interface HandlerDeps {
   inflight: { enter(): void; leave(): void };
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
+  /** Every credential loaded: nothing reaches the caller (or the log) without passing its redactor. */
+  secrets: KnownSecrets;
 }
 
 /** A chain route: Node's request and response (Express's work too). */
@@ -96,13 +99,13 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
     const read = await readJsonBody(req, deps.bodyLimitBytes);
     if (read.kind === 'aborted') return;
     if (read.kind === 'rejected') {
-      sendError(res, openAIError(read.status, read.message, read.code), caller);
+      sendError(res, openAIError(read.status, read.message, read.code), caller, deps.secrets);
       return;
     }
     const snapshot = deps.store.current;
     const problem = snapshot ? checkRequest(route, read.value, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
     if (problem || !snapshot) {
-      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller);
+      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets);
       return;
     }
     const body = read.value as JsonObject;
@@ -111,7 +114,7 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
       request = toCall(body, req);
     } catch (error) {
       if (!(error instanceof InvalidRequest)) throw error;
-      sendError(res, openAIError(400, error.message, 'invalid_request'), caller);
+      sendError(res, openAIError(400, error.message, 'invalid_request'), caller, deps.secrets);
       return;
     }
     const chain = snapshot.chains.get(body['model'] as string) as Chain;
@@ -167,6 +170,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
     attempt: upstreamAttempt({ plan, caller: call.caller }, {
       clock: deps.clock,
       onMalformedEvent: (step, data) => malformed(deps, call, step, data),
+      redact: (text) => deps.secrets.redact(text),
       onDropped: (step, dropped) => {
         deps.logger.warn({ requestId: call.requestId, chain: chain.name, provider: step.provider.name, model: step.model, api: step.provider.api, dropped }, 'request fields dropped: the step cannot honour them');
       },
@@ -177,7 +181,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
     discard: discardAnswer,
   }, call.startedAt, abort.signal);
 
-  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0, secrets: call.snapshot.secrets };
+  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0 };
   if (result.kind === 'failure') {
     replyFailure(call, result, base, deps);
     return;
@@ -197,7 +201,7 @@ function skipReason(step: Step, plan: RequestPlan): string | undefined {
 
 function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts, costUSD: totalCost(base.attempts) });
-  sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step));
+  sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step), deps.secrets.redactor, true);
   const elapsed = deps.clock.now() - call.startedAt;
   report({ ...base, outcome: 'success', status: answer.status, totalMs: elapsed, ttfbMs: elapsed }, deps.logger, deps.metrics);
 }
@@ -217,7 +221,7 @@ async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestR
   const streamOptions = call.request.body['stream_options'];
   const callerWantsUsage = isJsonObject(streamOptions) && streamOptions['include_usage'] === true;
   res.writeHead(200, {
-    ...fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts }),
+    ...redactHeaders(fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts }), deps.secrets.redactor),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
@@ -230,6 +234,8 @@ async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestR
   const pumped = await pumpStream(answer, res, {
     encoder: call.caller.streamEncoder({ model: step.model, passthrough: answer.passthrough, callerWantsUsage }),
     onMalformed: (data) => malformed(deps, call, step, data),
+    redact: (text) => deps.secrets.redactor.redactKnown(text),
+    redactEnd: (text) => deps.secrets.redact(text),
     trailers: (result) => {
       if (result.usage) {
         winnerRecord.usage = result.usage;
@@ -249,21 +255,22 @@ function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, {
     report({ ...base, outcome: 'aborted', status: 499, totalMs }, deps.logger, deps.metrics);
     return;
   }
-  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts }, call.snapshot.secrets);
+  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts }, deps.secrets.redactor);
   // An upstream's error was put in the caller's shape by the attempt; the proxy's own errors are made in OpenAI's.
   const own = !result.lastAnswered?.response;
   const body = own && call.caller.format !== 'openai' ? JSON.stringify(call.caller.ownError(reply.status, JSON.parse(reply.body) as ErrorReply['body'])) : reply.body;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, attempts: result.attempts, costUSD: totalCost(result.attempts) });
-  sendText(call.res, reply.status, headers, reply.contentType, body);
+  sendText(call.res, reply.status, headers, reply.contentType, body, deps.secrets.redactor);
   report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
 }
 
 function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): void {
   deps.metrics.malformedEvents.inc({ provider: step.provider.name, model: step.model });
-  deps.logger.warn({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, data: data.slice(0, 200) }, 'dropped a malformed stream event');
+  // Redacted before it is shortened: a cut through a key would leave part of it unrecognisable.
+  deps.logger.warn({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, data: deps.secrets.redact(data).slice(0, 200) }, 'dropped a malformed stream event');
 }
 
 /** An error made before (or instead of) running a chain, in the caller's shape. */
-export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerFormatting = openAICaller): void {
-  sendText(res, reply.status, {}, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)));
+export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerFormatting, secrets: KnownSecrets): void {
+  sendText(res, reply.status, {}, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)), secrets.redactor);
 }

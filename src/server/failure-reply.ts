@@ -1,7 +1,7 @@
 // What the caller sees when no step produced an answer: the last meaningful upstream
 // error with its status and body shape kept, the attempts listed inside it; or, when
 // no upstream ever answered, an error of our own in the same shape. Never a bare 500.
-import { redactSecrets } from '../core/redact.ts';
+import type { Redactor } from '../core/redact.ts';
 import type { AttemptRecord, UpstreamFailure } from '../engine/outcome.ts';
 import type { ChainEnd } from '../engine/run-chain.ts';
 import { openAIError } from './openai-errors.ts';
@@ -22,13 +22,13 @@ export interface ChainFailure {
   attempts: readonly AttemptRecord[];
 }
 
-export function failureReply(f: ChainFailure, secrets: readonly string[]): FailureReply {
+export function failureReply(f: ChainFailure, redactor: Redactor): FailureReply {
   const { chain, end, last, attempts } = f;
-  const listed = attempts.map((a) => ({ provider: a.provider, model: a.model, attempt: a.attempt, outcome: a.outcome, status: a.status ?? null, ms: a.ms, reason: a.reason ? redactSecrets(a.reason, secrets) : null }));
+  const listed = attempts.map((a) => ({ provider: a.provider, model: a.model, attempt: a.attempt, outcome: a.outcome, status: a.status ?? null, ms: a.ms, reason: a.reason ? redactor.redact(a.reason) : null }));
   // A timeout after a 429 says less to the caller than the 429 itself.
   const upstream = f.lastAnswered?.response;
   if (upstream) {
-    const text = redactSecrets(upstream.body, secrets);
+    const text = redactor.redact(upstream.body);
     const body = withAttempts(text, chain, listed);
     return { status: upstream.status, contentType: body === text ? upstream.contentType : 'application/json', body };
   }

@@ -1,6 +1,5 @@
 // The one log line and the metrics of a finished request.
 import { addUsage, NO_USAGE, roundUSD } from '../core/cost.ts';
-import { redactSecrets } from '../core/redact.ts';
 import type { Usage } from '../core/types.ts';
 import type { AttemptRecord } from '../engine/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -21,8 +20,6 @@ export interface RequestReport {
   ttfbMs?: number;
   /** Why a stream that had started did not complete. */
   streamEnd?: string;
-  /** Provider keys of the snapshot: reasons quote upstream error bodies, which can echo them. */
-  secrets: readonly string[];
 }
 
 export function totalUsage(attempts: readonly AttemptRecord[]): Usage {
@@ -43,13 +40,14 @@ export function report(r: RequestReport, logger: Logger, metrics: Metrics): void
     stream: r.stream,
     outcome: r.outcome,
     status: r.status,
-    attempts: r.attempts.map((a) => ({ ...a, costUSD: roundUSD(a.costUSD), ...(a.reason ? { reason: redactSecrets(a.reason, r.secrets) } : {}) })),
+    // Reasons quote upstream errors, redacted when the attempt kept them; the logger redacts every line again.
+    attempts: r.attempts.map((a) => ({ ...a, costUSD: roundUSD(a.costUSD) })),
     winner: r.winner ?? null,
     tokens: { input: usage.inputTokens, output: usage.outputTokens, cachedInput: usage.cachedInputTokens },
     costUSD,
     totalMs: Math.round(r.totalMs),
     ttfbMs: r.ttfbMs === undefined ? null : Math.round(r.ttfbMs),
-    ...(r.streamEnd ? { streamEnd: redactSecrets(r.streamEnd, r.secrets) } : {}),
+    ...(r.streamEnd ? { streamEnd: r.streamEnd } : {}),
   };
   const level = r.outcome === 'success' ? 'info' : r.outcome === 'client_error' || r.outcome === 'aborted' ? 'info' : 'warn';
   logger[level](line, 'request');

@@ -42,6 +42,10 @@ export interface StreamEncoder {
 
 export interface PumpOptions {
   encoder: StreamEncoder;
+  /** Applied to every event written to the caller: upstreams echo keys mid-stream too. */
+  redact: (text: string) => string;
+  /** Applied to the closing text (an error event quoting the upstream's error) and the trailers. */
+  redactEnd: (text: string) => string;
   onMalformed: (data: string) => void;
   /** HTTP trailers computed once the stream is over (cost is only known then). */
   trailers: (result: PumpResult) => Record<string, string>;
@@ -63,7 +67,7 @@ export async function pumpStream(answer: StreamAnswer, res: ServerResponse, opti
   const send = async (piece: StreamPiece): Promise<void> => {
     // Usage is read from the canonical chunks, so it is right whatever format the upstream spoke.
     for (const chunk of piece.chunks) result.usage = usageFromOpenAI(chunk) ?? result.usage;
-    const text = options.encoder.encode(piece);
+    const text = options.redact(options.encoder.encode(piece));
     if (text === '') return;
     result.chunks++;
     if (!res.write(text)) await drained(res);
@@ -76,7 +80,7 @@ export async function pumpStream(answer: StreamAnswer, res: ServerResponse, opti
     scope.dispose();
     reader.close();
   }
-  finishResponse(res, result.end, options.encoder, () => options.trailers(result));
+  finishResponse(res, result.end, options, () => options.trailers(result));
   return result;
 }
 
@@ -113,11 +117,15 @@ async function pumpRest(answer: StreamAnswer, options: PumpOptions, send: (piece
   }
 }
 
-function finishResponse(res: ServerResponse, end: StreamEnd, encoder: StreamEncoder, trailers: () => Record<string, string>): void {
+function finishResponse(res: ServerResponse, end: StreamEnd, options: PumpOptions, trailers: () => Record<string, string>): void {
   if (res.destroyed || res.writableEnded) return;
-  const text = end.kind === 'complete' ? encoder.complete() : end.kind === 'failed' ? encoder.fail(end) : '';
+  const { encoder, redactEnd } = options;
+  // A failed end quotes the upstream's error event, which may quote the key.
+  const text = redactEnd(end.kind === 'complete' ? encoder.complete() : end.kind === 'failed' ? encoder.fail(end) : '');
   if (text !== '') res.write(text);
-  res.addTrailers(trailers());
+  const computed = trailers();
+  for (const name of Object.keys(computed)) computed[name] = redactEnd(computed[name] ?? '');
+  res.addTrailers(computed);
   res.end();
 }
 

@@ -62,6 +62,11 @@ export interface AttemptHooks {
   onMalformedEvent: (step: Step, data: string) => void;
   /** The caller's fields a step cannot honour, reported once per request and step, before its first attempt. */
   onDropped?: (step: Step, dropped: string[]) => void;
+  /**
+   * Removes credentials from upstream text kept in a failure's message. Applied before the
+   * message is shortened, so a cut can never leave part of a key behind.
+   */
+  redact: (text: string) => string;
 }
 
 type Outcome = AttemptOutcome<UpstreamAnswer>;
@@ -139,7 +144,7 @@ async function readJson(x: Exchange, response: UpstreamResponse, headers: Header
   // Some upstreams report errors inside a 200 (or answer a stream request with JSON).
   if (isJsonObject(body['error'])) {
     const reply = x.prepared.passthrough ? jsonResponse(status, text) : callerError(x, 502, x.adapter.errorToOpenAI(502, body));
-    return failure({ class: classifyErrorEvent(body), status, message: describeError(body), response: reply });
+    return failure({ class: classifyErrorEvent(body), status, message: describeError(body, x.hooks.redact), response: reply });
   }
   if (x.stream) return failure({ class: 'serverError', status, message: 'asked for a stream, upstream answered with JSON' });
   let canonical: JsonObject;
@@ -189,7 +194,7 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
     for (const chunk of piece.chunks) {
       if (isJsonObject(chunk['error'])) {
         const reply = x.prepared.passthrough ? jsonResponse(502, read.message.data) : callerError(x, 502, { error: chunk['error'] } as OpenAIErrorBody);
-        return failure({ class: classifyErrorEvent(chunk), status, message: describeError(chunk), response: reply });
+        return failure({ class: classifyErrorEvent(chunk), status, message: describeError(chunk, hooks.redact), response: reply });
       }
     }
     if (piece.chunks.some((chunk) => finishReasons(chunk).some(isContentFilterFinish))) {
@@ -210,10 +215,11 @@ function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: stri
   const response = x.prepared.passthrough
     ? { status, contentType, body: text }
     : callerError(x, status, x.adapter.errorToOpenAI(status, body ?? text));
+  const described = describeError(body, x.hooks.redact);
   return failure({
     class: failureClass,
     status,
-    message: `HTTP ${status}${describeError(body) ? `: ${describeError(body)}` : ''}`,
+    message: `HTTP ${status}${described ? `: ${described}` : ''}`,
     retryAfterMs: parseRetryAfter(headers, x.hooks.clock.epochMs()),
     // Rate-limit headers (x-ratelimit-remaining-* / -reset-*) mark the target for every request.
     headers,
@@ -272,7 +278,7 @@ function jsonResponse(status: number, body: string): UpstreamFailure['response']
   return { status, contentType: 'application/json', body };
 }
 
-function describeError(body: unknown): string {
+function describeError(body: unknown, redact: (text: string) => string): string {
   const info = extractErrorInfo(body);
-  return [info.code ?? info.type, info.message].filter(Boolean).join(': ').slice(0, 300);
+  return redact([info.code ?? info.type, info.message].filter(Boolean).join(': ')).slice(0, 300);
 }

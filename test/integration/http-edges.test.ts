@@ -10,6 +10,7 @@ import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstrea
 import { startProxy, chainYaml, type ProxyHarness, type LogLine } from '../support/proxy-harness.ts';
 import { failureReply } from '../../src/server/failure-reply.ts';
 import type { UpstreamFailure } from '../../src/engine/outcome.ts';
+import { Redactor } from '../../src/core/redact.ts';
 
 const KEY_VAR = 'EDGE_TEST_API_KEY';
 const SECRET = 'sk-edge-9f8e7d6c5b4a3210-secret';
@@ -135,8 +136,8 @@ describe('how a chain request may be sent', () => {
     { name: 'query string', path: '/chat/completions?api-version=1', body: chatBody('edge') },
     // A trailing slash is the same route (served through Express, same handler).
     { name: 'trailing slash', path: '/chat/completions/', body: chatBody('edge') },
-    // No content-type at all: still parsed as JSON (curl users forget it).
-    { name: 'text/plain content-type', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-type': 'text/plain' } },
+    // A charset parameter is fine. (Other content types are refused: test/integration/local-access.test.ts.)
+    { name: 'application/json with a charset', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-type': 'application/json; charset=utf-8' } },
   ];
   for (const c of cases) {
     test(c.name, async () => {
@@ -205,11 +206,14 @@ describe('admin port and secrets', () => {
   });
 
   test('the key is used upstream but never appears in /config or any log line', async () => {
-    // The upstream really received the key (echo-key puts it in its answer: that is the
-    // upstream's own reply to the caller and is fine).
+    // The upstream really received the key; echo-key puts it in its answer, which reaches the
+    // caller redacted (a caller never sees a provider key, even in a successful answer).
     const echoed = await post('/chat/completions', chatBody('echo'));
     assert.equal(echoed.status, 200);
-    assert.ok((await echoed.text()).includes(SECRET));
+    assert.equal(up.requestsFor('fault:echo-key#edge').at(-1)?.headers['authorization'], `Bearer ${SECRET}`);
+    const echoedText = await echoed.text();
+    assert.ok(!echoedText.includes(SECRET), 'the answer shows the key');
+    assert.match(echoedText, /Bearer \[REDACTED\]/);
     // A failing attempt and a fallback are logged too.
     const fellBack = await post('/chat/completions', chatBody('costly'));
     assert.equal(fellBack.status, 200);
@@ -260,7 +264,7 @@ describe('failure replies redact keys', () => {
         last: failure,
         lastAnswered: failure,
         attempts: [{ step: 0, provider: 'p', model: 'm', attempt: 1, outcome: 'authFailed', status: 401, ms: 3, costUSD: 0, reason: `${failure.message}; next step` }],
-      }, [secret]);
+      }, new Redactor([secret]));
       assert.equal(reply.status, 401);
       for (const s of c.gone) assert.ok(!reply.body.includes(s), `${c.name}: ${reply.body}`);
       assert.ok(reply.body.includes('[REDACTED]'));

@@ -181,7 +181,8 @@ const ROWS: Row[] = [
       error: { code: 'upstream_connection', type: 'server_error' } } },
   // The upstream gets the provider's key from the sidecar's environment, never the caller's Authorization.
   { name: 'provider-key', apiKeyEnv: PROVIDER_KEY_ENV, steps: [{ fault: 'echo-key' }],
-    expect: { calls: [1], attempts: [ok(0)], status: 200, outcome: 'success', content: `Bearer ${PROVIDER_KEY}` },
+    // The upstream received the key; its echo reaches the caller redacted.
+    expect: { calls: [1], attempts: [ok(0)], status: 200, outcome: 'success', content: 'Bearer [REDACTED]' },
     check: ({ models }) => assert.equal(up.requestsFor(models[0] ?? '')[0]?.headers['authorization'], `Bearer ${PROVIDER_KEY}`) },
   // policy.deadlineMs 400 bounds the whole request even when each step would wait 30 s: a 504 in time.
   // (Which step the deadline hits depends on timer rounding, so the attempt list is checked loosely.)

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseServeOptions } from '../../src/config/options.ts';
+import { KnownSecrets } from '../../src/observability/known-secrets.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startServe, type RunningServer } from '../../src/serve.ts';
 import { captureLogs, type LogLine } from './log-capture.ts';
@@ -59,7 +60,8 @@ export async function startKubeProxy(options: KubeProxyOptions): Promise<KubePro
     ['--kubernetes', '--kubeconfig', options.kubeconfigPath, '--namespace', options.namespace, '--port', '0', '--admin-port', '0', '--log-level', 'debug', '--credentials-dir', credentialsDir, ...(options.extraArgs ?? [])],
     {},
   );
-  const server = await startServe(serveOptions, { logger: createLogger('debug', sink) });
+  const secrets = new KnownSecrets();
+  const server = await startServe(serveOptions, { logger: createLogger('debug', sink, secrets), secrets });
   return {
     server,
     apiUrl: server.apiUrl,

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseServeOptions } from '../../src/config/options.ts';
+import { KnownSecrets } from '../../src/observability/known-secrets.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startServe, type RunningServer } from '../../src/serve.ts';
 import { captureLogs, type LogLine } from './log-capture.ts';
@@ -43,7 +44,8 @@ export async function startProxy(options: HarnessOptions): Promise<ProxyHarness>
     ['--config', configDir, '--port', '0', '--admin-port', '0', '--log-level', 'debug', '--credentials-dir', path.join(configDir, 'no-credentials'), ...(options.extraArgs ?? [])],
     { ...(options.env ?? {}) },
   );
-  const server = await startServe(serveOptions, { logger: createLogger('debug', sink), random: options.random });
+  const secrets = new KnownSecrets();
+  const server = await startServe(serveOptions, { logger: createLogger('debug', sink, secrets), secrets, random: options.random });
   return {
     server,
     apiUrl: server.apiUrl,

@@ -1,0 +1,63 @@
+// What counts as a credential in a provider's settings. Every value that can authorise a
+// request is treated as a secret, whatever its source: the resolved API key, every value
+// of provider.headers (Azure's `api-key`, a gateway's token; Secret-sourced or not), and
+// credentials written into baseURL (`https://user:pass@host`, `?key=…`). Pure.
+import type { Chain, Provider } from './types.ts';
+import { REDACTED } from './redact.ts';
+
+/** Every credential value of the provider (undecoded and URL-decoded, as an upstream may echo either). */
+export function providerSecrets(provider: Provider): string[] {
+  const values: string[] = [];
+  if (provider.apiKey) values.push(provider.apiKey);
+  for (const value of Object.values(provider.headers)) values.push(value);
+  values.push(...urlSecrets(provider.baseURL));
+  return values;
+}
+
+/** Every credential value of every provider the chains use. */
+export function chainSecrets(chains: Iterable<Chain>): string[] {
+  const out = new Set<string>();
+  for (const chain of chains) for (const step of chain.steps) for (const value of providerSecrets(step.provider)) out.add(value);
+  return [...out];
+}
+
+/** The user name, password and query values of a URL: each may be a key. */
+export function urlSecrets(url: string): string[] {
+  const parsed = parseURL(url);
+  if (!parsed) return [];
+  const values = [parsed.username, parsed.password, ...[...parsed.searchParams.values()]];
+  const decoded = [parsed.username, parsed.password].map(safeDecode);
+  return [...values, ...decoded].filter((v) => v !== '');
+}
+
+/**
+ * A URL as /config shows it: the user information and every query value replaced, since
+ * either can be a key. A string that does not parse as a URL is not shown at all.
+ */
+export function redactURL(url: string): string {
+  const parsed = parseURL(url);
+  if (!parsed) return REDACTED;
+  if (parsed.username !== '' || parsed.password !== '') {
+    parsed.username = REDACTED;
+    parsed.password = '';
+  }
+  for (const name of new Set(parsed.searchParams.keys())) parsed.searchParams.set(name, REDACTED);
+  // URL encodes the brackets of [REDACTED] in the user part and the query; show them plainly.
+  return parsed.toString().replaceAll('%5BREDACTED%5D', REDACTED);
+}
+
+function parseURL(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
