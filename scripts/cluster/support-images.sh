@@ -8,6 +8,7 @@ HERE="$(cd "$(dirname "$0")" && pwd -P)"
 # shellcheck source=scripts/cluster/common.sh
 source "$HERE/common.sh"
 need_debian buildah gcc libc6-dev
+export GOTOOLCHAIN=local
 mkdir -p "$IMAGES"
 exec 9>"$IMAGES/.lock"
 flock 9
@@ -29,7 +30,7 @@ image() {
 if [[ ! -f "$PAUSE_ARCHIVE" ]]; then
   k8s_version="$("$BIN/kubelet" --version | awk '{print $2}')"
   src="$(go env GOMODCACHE)/k8s.io/kubernetes@$k8s_version/build/pause/linux/pause.c"
-  [[ -f "$src" ]] || (cd "$BIN/src/apiserver" && go mod download "k8s.io/kubernetes@$k8s_version")
+  [[ -f "$src" ]] || (cd "$(mktemp -d)" && go mod download "k8s.io/kubernetes@$k8s_version")
   [[ -f "$src" ]] || die "no $src"
   work="$(mktemp -d)"
   gcc -Os -static -DVERSION="\"$k8s_version-llm-fallback\"" -o "$work/pause" "$src"

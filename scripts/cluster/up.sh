@@ -26,10 +26,12 @@ t0=$SECONDS
 step() { printf '[cluster:up %4ss] %s\n' "$((SECONDS - t0))" "$*" >&2; }
 
 [[ "$(id -u)" == 0 ]] || die "needs root (namespaces, containerd, cgroups)"
+require_cgroup_v1
+lock_state
 need_debian containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux openssl curl unzip
 
-if node_running && ns_run "$BIN/kubectl" --kubeconfig="$STATE/kubeconfig" get --raw=/readyz >/dev/null 2>&1; then
-  step "already up (holder $(cat "$STATE/holder.pid"))"
+if api_ready; then
+  step "already up (holder $(holder_pid))"
   print_handles
   exit 0
 fi
@@ -45,10 +47,17 @@ bash "$HERE/support-images.sh" >&2
 
 # Anything that goes wrong from here on leaves nothing running.
 booted=0
-trap '[[ $booted == 1 ]] || { step "boot failed: stopping what was started"; bash "$HERE/down.sh" >&2; }' EXIT
+on_exit() {
+  [[ $booted == 1 ]] && return 0
+  step "boot failed: the components' last log lines, then stopping what was started"
+  local log
+  for log in "$STATE"/log/*.log; do [[ -f "$log" ]] && show_log "$(basename "$log" .log)"; done
+  bash "$HERE/down.sh" >&2 || true
+}
+trap on_exit EXIT
 
 rm -rf "$STATE/etcd" "$STATE/kubelet" "$STATE/containerd" "$STATE/pod-logs" "$STATE/log" "$STATE/pids" \
-  "$STATE/pki" "$STATE/etc" "$STATE/cni" "$STATE/manifests" "$STATE/fakesys"
+  "$STATE/pki" "$STATE/etc" "$STATE/cni" "$STATE/manifests" "$STATE/fakesys" "$STATE/mnt"
 mkdir -p "$STATE"/{log,pids,etcd,manifests,pod-logs,kubelet,apiserver-certs,etc,cni/net.d,containerd,home}
 chmod 700 "$STATE/etcd"
 bash "$HERE/pki.sh" "$STATE/pki"
@@ -62,12 +71,15 @@ render coredns.yaml "$STATE/etc/coredns.yaml"
 # Pods with dnsPolicy: Default (CoreDNS itself) read this; nothing outside the node answers.
 echo "nameserver 10.99.0.1" >"$STATE/etc/resolv.conf"
 
-rm -f "$STATE/holder.pid"
-setsid unshare --mount --net --propagation private --fork bash "$HERE/ns-holder.sh" "$STATE" \
-  >"$STATE/log/ns-holder.log" 2>&1 </dev/null &
+rm -f "$STATE/holder.pid" "$NODE_ID_FILE"
+# --kill-child: if unshare is stopped before the holder is known, the holder goes with it.
+setsid unshare --mount --net --propagation private --fork --kill-child bash "$HERE/ns-holder.sh" "$STATE" \
+  >"$STATE/log/unshare.log" 2>&1 </dev/null &
 echo $! >"$STATE/pids/unshare"
-wait_for "namespace holder" 100 test -s "$STATE/holder.pid"
-step "namespaces up (holder $(cat "$STATE/holder.pid"))"
+wait_for "namespace holder" 30 unshare -- test -s "$STATE/holder.pid"
+record_node_id "$(cat "$STATE/holder.pid")"
+node_running || die "the namespace holder is not running in namespaces of its own"
+step "namespaces up (holder $(holder_pid))"
 
 # start NAME CMD ARGS…: run in the node's namespaces, own session, log and PID under $STATE.
 start() {
@@ -78,7 +90,7 @@ P="$STATE/pki"
 CTR=(ctr -a /run/containerd/containerd.sock)
 
 start containerd containerd --config "$STATE/etc/containerd.toml"
-wait_for containerd 300 ns_run "${CTR[@]}" version
+wait_for containerd 60 containerd -- ns_run "${CTR[@]}" version
 for archive in "$PAUSE_ARCHIVE" "$COREDNS_ARCHIVE" "$PRODUCT_ARCHIVE"; do
   ns_run "${CTR[@]}" -n k8s.io images import --all-platforms "$archive" >/dev/null
 done
@@ -92,7 +104,7 @@ start etcd "$BIN/etcd" --name=node1 --data-dir="$STATE/etcd" \
   --listen-client-urls=http://127.0.0.1:2379 --advertise-client-urls=http://127.0.0.1:2379 \
   --listen-peer-urls=http://127.0.0.1:2380 --initial-advertise-peer-urls=http://127.0.0.1:2380 \
   --initial-cluster=node1=http://127.0.0.1:2380 --log-level=warn
-wait_for etcd 300 ns_run curl -sf http://127.0.0.1:2379/health
+wait_for etcd 60 etcd -- ns_run curl -sf http://127.0.0.1:2379/health
 
 # --enable-aggregator-routing: the API server calls webhooks at the pod's IP (it has no
 # kube-proxy rules of its own to reach a Service IP from outside the pod network).
@@ -105,7 +117,7 @@ start apiserver "$BIN/kube-apiserver" --advertise-address=10.99.0.1 --bind-addre
   --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true --enable-aggregator-routing=true \
   --kubelet-preferred-address-types=InternalIP
 K=("$BIN/kubectl" --kubeconfig="$STATE/kubeconfig")
-wait_for kube-apiserver 600 ns_run "${K[@]}" get --raw=/readyz
+wait_for kube-apiserver 120 apiserver -- ns_run "${K[@]}" get --raw=/readyz
 step "etcd, kube-apiserver up"
 
 start controller-manager "$BIN/kube-controller-manager" --kubeconfig="$P/kcm.kubeconfig" \
@@ -118,12 +130,14 @@ start scheduler "$BIN/kube-scheduler" --kubeconfig="$P/sched.kubeconfig" \
 start kubelet "$BIN/kubelet" --config="$STATE/etc/kubelet.yaml" --kubeconfig="$P/kubelet.kubeconfig" \
   --root-dir="$STATE/kubelet" --hostname-override=node1 --node-ip=10.99.0.1 --cert-dir="$STATE/kubelet/pki"
 start kube-proxy "$BIN/kube-proxy" --config="$STATE/etc/kube-proxy.yaml"
-wait_for "node Ready" 600 sh -c "$(printf '%q ' "$HERE/exec.sh" kubectl get node node1 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}') | grep -qx True"
-wait_for "default ServiceAccount" 600 ns_run "${K[@]}" get serviceaccount default -n default
+node_ready() { [[ "$(ns_run "${K[@]}" get node node1 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; }
+wait_for "node Ready" 120 kubelet -- node_ready
+wait_for "default ServiceAccount" 120 controller-manager -- ns_run "${K[@]}" get serviceaccount default -n default
 step "control plane, kubelet, kube-proxy up; node Ready"
 
 ns_run "${K[@]}" apply -f "$STATE/etc/coredns.yaml" >/dev/null
-ns_run "${K[@]}" -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null
+ns_run "${K[@]}" -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null ||
+  { ns_run "${K[@]}" -n kube-system describe pods -l k8s-app=kube-dns >&2; die "CoreDNS did not become Ready"; }
 step "CoreDNS Ready at 10.0.0.10"
 
 booted=1

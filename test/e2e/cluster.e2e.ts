@@ -25,16 +25,15 @@ const fixture = (name: string): string => path.join(repoRoot, 'test', 'e2e', 'fi
 const chart = path.join(repoRoot, 'charts', 'llm-fallback');
 const helmInstall = ['helm', 'install', RELEASE, chart, '-n', SYSTEM, '--create-namespace', '--set', `image.repository=${IMAGE.repository}`, '--set', `image.tag=${IMAGE.tag}`, '--wait', '--timeout', '5m'];
 
+// Set before a step runs and cleared only when it passed: a step that throws *or is timed out
+// by the runner* marks the run failed, so later steps do not overlap it and diagnostics print.
 let failed = false;
-const step = (name: string, fn: () => Promise<void>, timeoutMs = 300_000): void => {
+const step = (name: string, fn: () => Promise<void>, timeoutMs = 600_000): void => {
   test(name, { timeout: timeoutMs }, async () => {
     if (failed) assert.fail('an earlier step failed');
-    try {
-      await fn();
-    } catch (error) {
-      failed = true;
-      throw error;
-    }
+    failed = true;
+    await fn();
+    failed = false;
   });
 };
 const report = (line: string): void => console.log(`# e2e: ${line}`);
@@ -92,6 +91,19 @@ spec:
 }
 
 const sidecarOf = (pod: PodJson) => pod.spec.initContainers?.find((c) => c.name === SIDECAR);
+const dryRunPod = `apiVersion: v1
+kind: Pod
+metadata: {name: injection-probe, namespace: ${APP_NS}}
+spec: {containers: [{name: app, image: ${IMAGE_REF}, command: [node, -e, '0']}]}
+`;
+/** Waits (a watch, through kubectl wait) for Ready=False on a chain and returns its message. */
+async function readyFalse(name: string): Promise<string> {
+  await kubectl('wait', '-n', APP_NS, '--for=condition=Ready=False', `fc/${name}`, '--timeout=120s');
+  const fc = await json<{ status?: { conditions?: { type: string; message?: string }[] } }>('get', 'fc', '-n', APP_NS, name);
+  const message = fc.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? '';
+  report(`${name}: Ready=False: ${message}`);
+  return message;
+}
 const appPod = async (): Promise<PodJson> => {
   const pods = (await podsOf(APP_NS, 'app=app')).filter((p) => p.status.phase === 'Running');
   assert.equal(pods.length, 1, `one running app pod, got ${pods.map((p) => p.metadata.name).join(', ')}`);
@@ -183,6 +195,8 @@ stringData: {openai: "${KEY}"}
     const sidecar = sidecarOf(pod);
     assert.ok(sidecar, 'the sidecar is an init container');
     assert.equal(sidecar.restartPolicy, 'Always', 'a native sidecar (restartable init container)');
+    assert.equal(sidecar.startupProbe?.httpGet?.path, '/readyz', 'kubelet starts the app only once this probe passed');
+    assert.equal(sidecar.startupProbe?.httpGet?.port, 4001);
     assert.equal(pod.metadata.annotations?.['llmfallback.io/status'], 'injected');
     const appEnv = pod.spec.containers.find((c) => c.name === 'app')?.env ?? [];
     assert.deepEqual(appEnv.find((e) => e.name === 'OPENAI_BASE_URL')?.value, 'http://127.0.0.1:4000/v1');
@@ -269,20 +283,14 @@ spec:
       assert.match(unknownProvider.stderr, /not-declared/, unknownProvider.stderr);
       report(`refused by the API server: ${unknownProvider.stderr.trim()}`);
     } else {
-      const ready = await eventually('Ready=False on the invalid chain', async () => {
-        const fc = await json<{ status?: { conditions?: { type: string; status: string; message?: string }[] } }>('get', 'fc', '-n', APP_NS, 'unknown-provider');
-        const condition = fc.status?.conditions?.find((c) => c.type === 'Ready');
-        return condition?.status === 'False' ? condition : undefined;
-      });
-      assert.match(ready.message ?? '', /not-declared/, ready.message);
-      report(`Ready=False: ${ready.message ?? ''}`);
+      assert.match(await readyFalse('unknown-provider'), /not-declared/);
     }
     // The sidecar still serves the valid chain.
     assert.equal((await getJson<CallResult>(await appUrl('/call'))).status, 200);
   });
 
   step('the chain-reader RoleBinding exists; the pod\'s service account may list chains here, not elsewhere, and no Secrets', async () => {
-    await eventually('the chain-reader RoleBinding', async () => ((await run(['kubectl', 'get', 'rolebinding', 'llm-fallback-chain-reader', '-n', APP_NS])).code === 0 ? true : undefined));
+    await kubectl('wait', '-n', APP_NS, '--for=create', 'rolebinding/llm-fallback-chain-reader', '--timeout=120s');
     const as = `system:serviceaccount:${APP_NS}:default`;
     const can = async (...args: string[]): Promise<string> => (await run(['kubectl', 'auth', 'can-i', ...args, '--as', as])).stdout.trim();
     assert.equal(await can('list', 'fallbackchains.llmfallback.io', '-n', APP_NS), 'yes');
@@ -332,16 +340,18 @@ spec:
     const pods = (await podsOf(SYSTEM, 'app.kubernetes.io/component=controller')).map((p) => p.metadata.name);
     assert.ok(pods.includes(leader), `the holder ${leader} is one of ${pods.join(', ')}`);
     await kubectl('delete', 'pod', '-n', SYSTEM, leader, '--wait=true');
-    const next = await eventually('the Lease moves to the other replica', async () => {
+    const survivor = pods.find((name) => name !== leader);
+    const next = await eventually('the Lease moves to another replica', async () => {
       const now = await holder();
       return now !== '' && now !== leader ? now : undefined;
     });
-    report(`Lease moved from ${leader} to ${next}`);
+    const running = (await podsOf(SYSTEM, 'app.kubernetes.io/component=controller')).map((p) => p.metadata.name);
+    assert.ok(running.includes(next) && next !== leader, `the new holder ${next} is a running replica (${running.join(', ')})`);
+    // The deleted leader released the Lease on SIGTERM: the replica that was already running
+    // normally takes it at its next try; a replacement that started faster may win instead.
+    report(`Lease moved from ${leader} to ${next} (${next === survivor ? 'the surviving replica' : 'the replacement pod'})`);
     await apply(chainYaml('after-failover', 'm-one'));
-    await eventually('status written by the new leader', async () => {
-      const fc = await json<{ status?: { conditions?: { type: string; status: string }[] } }>('get', 'fc', '-n', APP_NS, 'after-failover');
-      return fc.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
-    });
+    await kubectl('wait', '-n', APP_NS, '--for=condition=Ready=True', 'fc/after-failover', '--timeout=120s');
     await kubectl('-n', SYSTEM, 'rollout', 'status', `deployment/${CONTROLLER}`, '--timeout=120s');
     await apply(scriptPod('Deployment', 'after-failover', 'none', { command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] }));
     await kubectl('-n', APP_NS, 'rollout', 'status', 'deployment/after-failover', '--timeout=180s');
@@ -359,6 +369,12 @@ spec:
     assert.equal(sidecarOf(down), undefined, 'failurePolicy: Ignore admits the pod unchanged');
     await kubectl('-n', SYSTEM, 'scale', `deployment/${CONTROLLER}`, '--replicas=2');
     await kubectl('-n', SYSTEM, 'rollout', 'status', `deployment/${CONTROLLER}`, '--timeout=180s');
+    // Ready replicas are not yet the API server's endpoints for the webhook: ask the API server
+    // itself (a server-side dry run goes through admission) until it injects again.
+    await eventually('the webhook injects again', async () => {
+      const probe = JSON.parse(await must(['kubectl', 'create', '--dry-run=server', '-o', 'json', '-f', '-'], dryRunPod)) as PodJson;
+      return sidecarOf(probe) ? true : undefined;
+    });
     await kubectl('-n', APP_NS, 'rollout', 'restart', 'deployment/while-down');
     await kubectl('-n', APP_NS, 'rollout', 'status', 'deployment/while-down', '--timeout=180s');
     const back = (await podsOf(APP_NS, 'app=while-down')).filter((p) => p.status.phase === 'Running' && sidecarOf(p));
@@ -390,6 +406,7 @@ spec:
     const left: string[] = [];
     for (const [kind, name] of installed.map((k) => k.split('/') as [string, string])) {
       const found = await run(['kubectl', 'get', kind, name, '-n', SYSTEM, '--ignore-not-found', '-o', 'name']);
+      assert.equal(found.code, 0, `kubectl get ${kind}/${name}: ${found.stderr}`);
       if (found.stdout.trim() !== '') left.push(`${kind}/${name}`);
     }
     assert.deepEqual(left, [], 'nothing the release installed is left');

@@ -73,7 +73,7 @@ export interface PodJson {
   metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string };
   spec: {
     containers: { name: string; env?: { name: string; value?: string }[] }[];
-    initContainers?: { name: string; restartPolicy?: string }[];
+    initContainers?: { name: string; restartPolicy?: string; startupProbe?: { httpGet?: { path: string; port: number } } }[];
     nodeName?: string;
   };
   status: {
