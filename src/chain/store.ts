@@ -7,7 +7,7 @@ export interface ConfigSnapshot {
   chains: ReadonlyMap<string, Chain>;
   version: number;
   loadedAt: Date;
-  /** Every resolved provider key, for redacting text that leaves the process. */
+  /** Every resolved credential (provider keys, header values from the Secret), for redacting text that leaves the process. */
   secrets: readonly string[];
 }
 
@@ -21,7 +21,15 @@ export class ConfigStore {
 
   apply(chains: Chain[]): ConfigSnapshot {
     const secrets = new Set<string>();
-    for (const chain of chains) for (const step of chain.steps) if (step.provider.apiKey) secrets.add(step.provider.apiKey);
+    for (const chain of chains) {
+      for (const { provider } of chain.steps) {
+        if (provider.apiKey) secrets.add(provider.apiKey);
+        for (const name of provider.secretHeaders ?? []) {
+          const value = provider.headers[name];
+          if (value) secrets.add(value);
+        }
+      }
+    }
     const snapshot: ConfigSnapshot = {
       chains: new Map(chains.map((c) => [c.model, c])),
       version: (this.#current?.version ?? 0) + 1,

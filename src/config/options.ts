@@ -24,6 +24,12 @@ export interface ServeOptions {
   defaultUpstream?: string;
   /** Folder of the mounted credentials Secret: one file per key. */
   credentialsDir: string;
+  /**
+   * --kubernetes only: let FallbackChains use apiKey.file / apiKey.env (the sidecar's files and
+   * environment). Off by default: a chain author could otherwise send the pod's
+   * service-account token or any env value to a baseURL of their choosing.
+   */
+  allowLocalCredentials: boolean;
   drainTimeoutMs: number;
   bodyLimitBytes: number;
   /** Environment snapshot for `apiKey: {env}` and `${VAR}` expansion in config files. */
@@ -56,6 +62,7 @@ const SERVE_FLAGS = {
   'log-level': { type: 'string' },
   'default-upstream': { type: 'string' },
   'credentials-dir': { type: 'string' },
+  'allow-local-credentials': { type: 'boolean' },
   'drain-timeout-ms': { type: 'string' },
   'body-limit': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -90,10 +97,31 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     logLevel: parseLogLevel(get('log-level') ?? 'info'),
     defaultUpstream: get('default-upstream'),
     credentialsDir: get('credentials-dir') ?? '/etc/llm-fallback/credentials',
+    allowLocalCredentials: parseBool(get('allow-local-credentials'), 'allow-local-credentials'),
     drainTimeoutMs: parseNonNegative(get('drain-timeout-ms') ?? '25000', 'drain-timeout-ms'),
     bodyLimitBytes: parseNonNegative(get('body-limit') ?? String(10 * 1024 * 1024), 'body-limit'),
     env: { ...env },
   };
+}
+
+export interface ValidateOptions {
+  files: string[];
+  /** --kubernetes: the credential rules of `serve --kubernetes` (and the controller); undefined: files as `serve --config` reads them. */
+  kubernetes?: { kubernetes: true; allowLocalCredentials: boolean };
+}
+
+/** `validate [--kubernetes [--allow-local-credentials]] FILE…` */
+export function parseValidateOptions(argv: string[]): ValidateOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { kubernetes: { type: 'boolean' }, 'allow-local-credentials': { type: 'boolean' } }, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const allowLocal = values['allow-local-credentials'] === true;
+  if (allowLocal && values.kubernetes !== true) throw new UsageError('--allow-local-credentials only means something with --kubernetes');
+  return { files: positionals, ...(values.kubernetes === true ? { kubernetes: { kubernetes: true, allowLocalCredentials: allowLocal } } : {}) };
 }
 
 /** Only the environment: `validate` resolves `${VAR}` and `apiKey: {env}` like serve does. */
