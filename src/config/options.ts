@@ -147,6 +147,12 @@ function parseNonNegative(value: string, flag: string): number {
   return n;
 }
 
+function parsePositive(value: string, flag: string): number {
+  const n = parseNonNegative(value, flag);
+  if (n === 0) throw new UsageError(`--${flag}: must be at least 1`);
+  return n;
+}
+
 function parseLogLevel(value: string): LogLevel {
   const level = LOG_LEVELS.find((l) => l === value);
   if (!level) throw new UsageError(`--log-level: "${value}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -195,6 +201,8 @@ export interface ControllerOptions {
   leaseDurationSeconds: number;
   renewIntervalMs: number;
   namespaceCacheMs: number;
+  /** Longest wait for a namespace's labels before the pod is decided on its annotation alone. */
+  namespaceLookupTimeoutMs: number;
   logLevel: LogLevel;
   /** Environment snapshot: KUBERNETES_SERVICE_HOST/PORT for the in-cluster config. */
   env: Readonly<Record<string, string | undefined>>;
@@ -215,6 +223,7 @@ const CONTROLLER_FLAGS: CommandFlags = {
   'lease-duration-seconds': { type: 'string' },
   'renew-interval-ms': { type: 'string' },
   'namespace-cache-ms': { type: 'string' },
+  'namespace-lookup-timeout-ms': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -246,6 +255,7 @@ export function parseControllerOptions(argv: string[], env: NodeJS.ProcessEnv = 
     leaseDurationSeconds,
     renewIntervalMs,
     namespaceCacheMs: parseNonNegative(get('namespace-cache-ms') ?? '30000', 'namespace-cache-ms'),
+    namespaceLookupTimeoutMs: parsePositive(get('namespace-lookup-timeout-ms') ?? '2000', 'namespace-lookup-timeout-ms'),
     logLevel: parseLogLevel(get('log-level') ?? 'info'),
     env: { ...env },
   };

@@ -10,7 +10,16 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../observability/logger.ts';
 
 export const MUTATE_PATH = '/mutate-pods';
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/**
+ * The API server refuses request bodies over 3 MiB, so an AdmissionReview of a pod it
+ * accepted is at most that plus the review's envelope (uid, userInfo, kind…). Anything
+ * larger did not come from the API server; refusing it before parsing keeps the webhook
+ * (which anyone who reaches the port can call) far inside its memory limit.
+ */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024 + 512 * 1024;
+/** The API server gives up on a webhook after at most 30 s; a slower client is not it. */
+const REQUEST_TIMEOUT_MS = 30_000;
+const HEADERS_TIMEOUT_MS = 10_000;
 
 export interface WebhookServerOptions {
   host: string;
@@ -22,6 +31,8 @@ export interface WebhookServerOptions {
   logger: Logger;
   /** Answers one AdmissionReview (status 200) or refuses an unreadable one (400); must not throw. */
   review: (body: unknown) => Promise<{ status: number; body: unknown }>;
+  /** A request refused before review: too_large, not_json. */
+  onRejected?: (reason: 'too_large' | 'not_json') => void;
 }
 
 export interface RunningWebhookServer {
@@ -42,6 +53,8 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       else res.destroy();
     });
   });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.on('tlsClientError', (error) => logger.debug({ err: error }, 'webhook TLS handshake failed'));
   await listen(server, options.port, options.host);
 
@@ -75,12 +88,19 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Webhoo
   const path = (req.url ?? '').split('?')[0];
   if (path !== MUTATE_PATH) return send(res, 404, { error: `not found; the webhook path is ${MUTATE_PATH}` });
   if (req.method !== 'POST') return send(res, 405, { error: 'POST an AdmissionReview' });
-  const text = await readBody(req);
-  if (text === undefined) return send(res, 413, { error: 'body too large' });
+  const declared = Number(req.headers['content-length']);
+  const text = Number.isFinite(declared) && declared > MAX_BODY_BYTES ? undefined : await readBody(req);
+  if (text === undefined) {
+    options.onRejected?.('too_large');
+    // Close the connection: the rest of the body is not read.
+    res.setHeader('connection', 'close');
+    return send(res, 413, { error: `body too large (the limit is ${MAX_BODY_BYTES} bytes)` });
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
+    options.onRejected?.('not_json');
     return send(res, 400, { error: 'body is not JSON' });
   }
   const answer = await options.review(body);
@@ -94,6 +114,8 @@ export interface HealthServerOptions {
   ready: () => boolean;
   /** Extra facts for the JSON body (e.g. whether this replica leads). */
   details?: () => Record<string, unknown>;
+  /** GET /metrics: the Prometheus exposition. */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 export interface RunningHealthServer {
@@ -105,6 +127,13 @@ export interface RunningHealthServer {
 export async function startHealthServer(options: HealthServerOptions): Promise<RunningHealthServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
+    if (path === '/metrics' && options.metrics !== undefined) {
+      options.metrics().then(({ contentType, text }) => {
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      }, () => send(res, 500, { error: 'metrics unavailable' }));
+      return;
+    }
     const details = options.details?.() ?? {};
     if (path === '/healthz') return send(res, 200, { status: 'ok', ...details });
     if (path === '/readyz') {
@@ -113,6 +142,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<R
     }
     send(res, 404, { error: 'not found' });
   });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   await listen(server, options.port, options.host);
   const port = (server.address() as AddressInfo).port;
   return { port, url: `http://${hostForUrl(options.host)}:${port}`, close: () => closeServer(server) };
@@ -124,16 +155,26 @@ async function readPair(certFile: string, keyFile: string): Promise<{ cert: Buff
   return { cert, key, digest };
 }
 
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** The body, or undefined once it grows past MAX_BODY_BYTES (the rest is left unread; the answer closes the connection). */
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

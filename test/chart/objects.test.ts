@@ -297,6 +297,7 @@ describe('chart objects (other values)', () => {
       resources: { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '1', memory: '384Mi' } },
       ports: { api: 4000, admin: 4001 },
       logLevel: 'warn',
+      allowLocalCredentials: true,
     });
     assert.equal(containers(one(objects, 'Deployment'))[0]?.['image'], 'ghcr.io/llm-fallback/llm-fallback:0.1.0-rc.1');
     assert.ok(containers(one(objects, 'Deployment'))[0]?.args?.includes('--namespace-cache-ms=10000'));

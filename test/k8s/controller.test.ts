@@ -101,6 +101,7 @@ describe('controller on a real API server', () => {
     leaseDurationSeconds: 15,
     renewIntervalMs: 500,
     namespaceCacheMs: 30_000,
+    namespaceLookupTimeoutMs: 2000,
     logLevel: 'info',
     env: {},
   });
