@@ -14,6 +14,8 @@ export const CREDENTIAL_PROBLEM = {
   invalidSecretKey: 'invalid_secret_key',
   /** The source is allowed but holds no value (variable unset, file missing or empty). */
   unavailable: 'credential_unavailable',
+  /** The Secret binds the key to other hosts than the provider's baseURL (llmfallback.io-allowed-hosts). */
+  hostNotAllowed: 'credential_host_not_allowed',
 } as const;
 export type CredentialProblemCode = (typeof CREDENTIAL_PROBLEM)[keyof typeof CREDENTIAL_PROBLEM];
 

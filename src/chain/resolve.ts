@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
 import { targetKey, type Chain, type Price, type Provider, type Step } from '../core/types.ts';
+import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
 import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
-import type { ApiKeyRef, FallbackChainDoc, HeaderValueSpec, ProviderSpec, TargetSpec } from './spec.ts';
+import type { ApiKeyRef, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
 
 export interface KeySources {
   env: Readonly<Record<string, string | undefined>>;
@@ -16,7 +17,9 @@ export interface KeySources {
 
 export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySources): Chain {
   const { spec } = doc;
-  const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys)]));
+  // Read once per chain: every provider of one snapshot sees the same binding.
+  const binding = readHostBinding(keys.credentialsDir);
+  const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys, binding)]));
   const steps: Step[] = spec.steps.flatMap((s, index) => {
     // A plain step is a group of one target.
     const targets: TargetSpec[] = s.targets ?? [{ provider: s.provider ?? '', model: s.model ?? '', weight: 1 }];
@@ -75,13 +78,18 @@ function priceOf(configured: Partial<Price> | undefined, model: string): Pick<St
   return builtin ? { price: builtin, priceSource: 'builtin' } : {};
 }
 
-function resolveProvider(spec: ProviderSpec, keys: KeySources): Provider {
-  const key = readKey(spec.apiKey, keys);
+function resolveProvider(spec: ProviderSpec, keys: KeySources, binding: HostBinding): Provider {
+  const secret: SecretRead = (secretKey) => {
+    // An invalid name is refused by readSecretKey first; a valid one must be allowed for this host.
+    const refused = isSecretKeyName(secretKey) ? hostRefusal(binding, secretKey, spec.baseURL) : undefined;
+    return refused ? { problem: refused, code: CREDENTIAL_PROBLEM.hostNotAllowed } : readSecretKey(secretKey, keys);
+  };
+  const key = readKey(spec.apiKey, keys, secret);
   const headers: Record<string, string> = {};
   const secretHeaders: string[] = [];
   let problem: KeyRead | undefined = key.problem ? key : undefined;
   for (const [name, value] of Object.entries(spec.headers ?? {})) {
-    const read = readHeader(value, keys);
+    const read = typeof value === 'string' ? { value } : secret(value.valueFrom.secretKey);
     if (read.value !== undefined) headers[name] = read.value;
     if (typeof value !== 'string') secretHeaders.push(name);
     if (read.problem && !problem) problem = { problem: `header ${name}: ${read.problem}`, code: read.code };
@@ -101,14 +109,15 @@ function resolveProvider(spec: ProviderSpec, keys: KeySources): Provider {
 }
 
 interface KeyRead { value?: string; problem?: string; code?: CredentialProblemCode }
+type SecretRead = (secretKey: string) => KeyRead;
 
 // A missing key is not a config error: the step is skipped with this reason, so a
 // newcomer can start the examples with only some keys set. A refused source is not one
 // either: the chain author may not take the pod's files or environment (see credential-rules.ts).
-function readKey(ref: ApiKeyRef | undefined, keys: KeySources): KeyRead {
+function readKey(ref: ApiKeyRef | undefined, keys: KeySources, secret: SecretRead): KeyRead {
   if (!ref) return {};
   const policy = keys.policy ?? LOCAL_POLICY;
-  if (ref.secretKey !== undefined) return readSecretKey(ref.secretKey, keys);
+  if (ref.secretKey !== undefined) return secret(ref.secretKey);
   if (!localSourceAllowed(policy)) {
     const source = ref.env !== undefined ? 'apiKey.env' : 'apiKey.file';
     return { problem: `${source} ${LOCAL_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
@@ -124,10 +133,6 @@ function readKey(ref: ApiKeyRef | undefined, keys: KeySources): KeyRead {
   } catch {
     return { problem: `key file ${file} cannot be read`, code: CREDENTIAL_PROBLEM.unavailable };
   }
-}
-
-function readHeader(value: HeaderValueSpec, keys: KeySources): KeyRead {
-  return typeof value === 'string' ? { value } : readSecretKey(value.valueFrom.secretKey, keys);
 }
 
 /**

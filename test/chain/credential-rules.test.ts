@@ -149,3 +149,44 @@ describe('Kubernetes credential rules', () => {
     assert.deepEqual(credentialProblems(doc({ apiKey: { secretKey: 'openai' } }), KUBERNETES_POLICY), []);
   });
 });
+
+describe('the credentials Secret binds keys to hosts (llmfallback.io-allowed-hosts)', () => {
+  let credentialsDir: string;
+  before(async () => {
+    credentialsDir = await mkdtemp(path.join(tmpdir(), 'llmfb-hosts-'));
+    await writeFile(path.join(credentialsDir, 'openai'), 'sk-openai');
+    await writeFile(path.join(credentialsDir, 'azure'), 'azure-key');
+    await writeFile(path.join(credentialsDir, 'free'), 'free-key');
+  });
+  after(async () => {
+    await rm(credentialsDir, { recursive: true, force: true });
+  });
+
+  const keyFor = (baseURL: string, provider: Json): { apiKey?: string; code?: string; headers: Record<string, string> } => {
+    const p = resolveChain(doc({ baseURL, ...provider }), 'ns/chat', { env: {}, credentialsDir, policy: KUBERNETES_POLICY }).steps[0]?.provider;
+    return { apiKey: p?.apiKey, code: p?.keyProblemCode, headers: p?.headers ?? {} };
+  };
+
+  test('a bound key goes only to its hosts (exact or *.suffix); other keys are free; no file, no binding', async () => {
+    assert.equal(keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'openai' } }).apiKey, 'sk-openai', 'no binding file: unrestricted');
+    await writeFile(path.join(credentialsDir, 'llmfallback.io-allowed-hosts'), 'openai: [api.openai.com]\nazure: "*.openai.azure.com"\n');
+    assert.equal(keyFor('https://api.openai.com/v1', { apiKey: { secretKey: 'openai' } }).apiKey, 'sk-openai');
+    assert.equal(keyFor('https://API.OpenAI.com:443/v1', { apiKey: { secretKey: 'openai' } }).apiKey, 'sk-openai', 'host compared case-insensitively, port ignored');
+    const refused = keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'openai' } });
+    assert.deepEqual([refused.apiKey, refused.code], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed]);
+    assert.equal(keyFor('https://api.openai.com.attacker.example/v1', { apiKey: { secretKey: 'openai' } }).apiKey, undefined, 'a suffix trick is not the host');
+    assert.equal(keyFor('https://shop.openai.azure.com/openai', { headers: { 'api-key': { valueFrom: { secretKey: 'azure' } } } }).headers['api-key'], 'azure-key');
+    const header = keyFor('https://attacker.example/v1', { headers: { 'api-key': { valueFrom: { secretKey: 'azure' } } } });
+    assert.deepEqual([header.headers['api-key'], header.code], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed], 'header values are bound too');
+    assert.equal(keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'free' } }).apiKey, 'free-key', 'a key not listed is not restricted');
+  });
+
+  test('"*" binds every key not listed; a file that does not parse refuses every Secret key', async () => {
+    await writeFile(path.join(credentialsDir, 'llmfallback.io-allowed-hosts'), 'openai: [api.openai.com]\n"*": [127.0.0.1]\n');
+    assert.equal(keyFor('http://127.0.0.1:9/v1', { apiKey: { secretKey: 'free' } }).apiKey, 'free-key');
+    assert.equal(keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'free' } }).code, CREDENTIAL_PROBLEM.hostNotAllowed);
+    await writeFile(path.join(credentialsDir, 'llmfallback.io-allowed-hosts'), 'openai: {host: 5}\n');
+    const closed = keyFor('https://api.openai.com/v1', { apiKey: { secretKey: 'openai' } });
+    assert.deepEqual([closed.apiKey, closed.code], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed]);
+  });
+});

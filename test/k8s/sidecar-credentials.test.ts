@@ -158,6 +158,28 @@ describe('serve --kubernetes: chains cannot take the pod credentials', { timeout
     assert.ok(!reply.text.includes(AZURE_KEY), `the caller never sees the Secret's header value: ${reply.text}`);
   });
 
+  test('the Secret binds its keys to hosts: a chain pointing them elsewhere is skipped (llmfallback.io-allowed-hosts)', async () => {
+    const proxy = proxies[0];
+    assert.ok(proxy);
+    const before = up.requests.length;
+    await proxy.writeCredentials({ mock: SECRET_KEY, azure: AZURE_KEY, 'llmfallback.io-allowed-hosts': 'mock: [api.openai.com]\n' });
+    await until('the binding applied', async () => {
+      const steps = (await configOf(proxy, 'steal'))?.['steps'] as Array<{ apiKey: Json }> | undefined;
+      return steps?.[2]?.apiKey['problemCode'] === 'credential_host_not_allowed';
+    });
+    const reply = await chat(proxy, 'steal');
+    assert.equal(reply.status, 503, reply.text);
+    assert.match(reply.attempts ?? '', /by-secret\/fault:ok#secret-a=skipped\(credential_host_not_allowed\)$/);
+    assert.equal(up.requests.length, before, 'nothing was sent to the host the Secret does not allow');
+    // Binding the key to the upstream's host lets it through again.
+    await proxy.writeCredentials({ mock: SECRET_KEY, azure: AZURE_KEY, 'llmfallback.io-allowed-hosts': 'mock: [127.0.0.1]\n' });
+    await until('the binding relaxed', async () => {
+      const steps = (await configOf(proxy, 'steal'))?.['steps'] as Array<{ apiKey: Json }> | undefined;
+      return steps?.[2]?.apiKey['present'] === true;
+    });
+    assert.equal((await chat(proxy, 'steal')).status, 200);
+  });
+
   test('--allow-local-credentials: the operator lets chains use the sidecar env and files', async () => {
     const proxy = await startProxy(['--allow-local-credentials']);
     await until('steal served', async () => (await configOf(proxy, 'steal')) !== undefined);
