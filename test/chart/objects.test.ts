@@ -187,7 +187,7 @@ describe('chart objects (default values)', () => {
     assert.equal(container?.ports?.find((p) => p.name === 'webhook')?.containerPort, 9443);
     assert.deepEqual(get(service, 'spec', 'selector'), get(one(objects, 'Deployment'), 'spec', 'selector', 'matchLabels'));
     assert.deepEqual(webhook['rules'], [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
-    assert.equal(webhook['sideEffects'], 'None');
+    assert.equal(webhook['sideEffects'], 'NoneOnDryRun');
     assert.deepEqual(webhook['admissionReviewVersions'], ['v1']);
   });
 

@@ -12,7 +12,7 @@ import { KUBERNETES_POLICY } from '../../src/chain/credential-rules.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { ControllerMetrics } from '../../src/k8s/controller-metrics.ts';
 import { eventBody, EventRecorder, WEBHOOK_EVENT } from '../../src/k8s/events.ts';
-import { INJECT_SKIP } from '../../src/k8s/inject.ts';
+import { INJECT_SKIP, injectPod } from '../../src/k8s/inject.ts';
 import { NamespaceLabelCache, NamespaceLookupTimeout } from '../../src/k8s/namespace-labels.ts';
 import { reviewPod } from '../../src/k8s/pod-review.ts';
 import { DEFAULT_SIDECAR } from '../../src/k8s/sidecar-settings.ts';
@@ -117,6 +117,19 @@ describe('injection skips: constant reasons in Events and metrics', () => {
   });
 });
 
+describe('sidecar settings: allowLocalCredentials reaches the injected sidecar only when set', () => {
+  const asked = { metadata: { name: 'web', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
+  const sidecarEnv = (allow: boolean): string[] => {
+    const pod = injectPod(asked, { ...DEFAULT_SIDECAR, allowLocalCredentials: allow }).pod;
+    return (pod.spec?.initContainers?.[0]?.env ?? []).map((e) => `${e.name}=${e.value ?? ''}`);
+  };
+  test('off by default: no flag; on: LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS=true', () => {
+    assert.equal(DEFAULT_SIDECAR.allowLocalCredentials, false);
+    assert.ok(!sidecarEnv(false).some((e) => e.startsWith('LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS')));
+    assert.ok(sidecarEnv(true).includes('LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS=true'));
+  });
+});
+
 describe('status: chains naming local credentials are not Ready', () => {
   const chain = (apiKey: Json): Json => ({
     apiVersion: 'llmfallback.io/v1alpha1',
@@ -195,6 +208,44 @@ describe('webhook transport: bodies the API server cannot send are refused unrea
     const padding = ' '.repeat(3 * 1024 * 1024);
     assert.equal(await post(Buffer.from(`{"kind":"AdmissionReview"}${padding}`), false), 200);
     assert.equal(reviews, 1);
+  });
+
+  test('bodies held at once share one budget: beyond it a request gets 503 at once; the budget comes back', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const busy: string[] = [];
+    let entered: () => void = () => {};
+    const inReview = new Promise<void>((resolve) => (entered = resolve));
+    const small = await startWebhookServer({
+      host: '127.0.0.1', port: 0, certFile: certs.certFile, keyFile: certs.keyFile, reloadIntervalMs: 0, logger: silent,
+      maxBufferedBytes: 1024 * 1024,
+      review: async () => {
+        entered();
+        await held;
+        return { status: 200, body: {} };
+      },
+      onRejected: (reason) => busy.push(reason),
+    });
+    const send = (bytes: number): Promise<number> => new Promise((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: small.port, method: 'POST', path: MUTATE_PATH, ca: certs.caCert, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
+      req.end(Buffer.from(`{}${' '.repeat(bytes - 2)}`));
+    });
+    try {
+      const first = send(700 * 1024);
+      await inReview; // its 700 KiB are held until the review answers
+      assert.equal(await send(700 * 1024), 503);
+      assert.deepEqual(busy, ['busy']);
+      release();
+      assert.equal(await first, 200);
+      assert.equal(await send(700 * 1024), 200, 'the first body was released');
+    } finally {
+      release();
+      await small.close();
+    }
   });
 
   test('the health port serves the controller metrics', async () => {

@@ -144,7 +144,7 @@ describe('controller on a real API server', () => {
         webhooks: [{
           name: 'inject.llmfallback.io',
           admissionReviewVersions: ['v1'],
-          sideEffects: 'None',
+          sideEffects: 'NoneOnDryRun',
           failurePolicy: 'Fail',
           timeoutSeconds: 10,
           clientConfig: { url: first.webhookUrl, caBundle: Buffer.from(certs.caCert).toString('base64') },
