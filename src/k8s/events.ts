@@ -77,7 +77,7 @@ export function eventBody(event: PodEvent, instance: string, now: Date): CoreV1E
   const involved = involvedObjectOf(event.pod, event.namespace);
   const message = event.message.length > MAX_MESSAGE ? `${event.message.slice(0, MAX_MESSAGE - 1)}…` : event.message;
   return {
-    metadata: { generateName: `${involved.name || 'pod'}.llm-fallback.`.replace(/^[^a-z0-9]+/, ''), namespace: event.namespace },
+    metadata: { generateName: `${nameBase(involved.name ?? '')}.llm-fallback.`, namespace: event.namespace },
     involvedObject: involved,
     type: event.type,
     reason: event.reason,
@@ -89,4 +89,10 @@ export function eventBody(event: PodEvent, instance: string, now: Date): CoreV1E
     lastTimestamp: now,
     count: 1,
   };
+}
+
+/** A DNS-label-shaped start for the Event's name ("web-" gives "web"), whatever the pod's name or generateName. */
+function nameBase(name: string): string {
+  const base = name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').slice(0, 200).replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  return base === '' ? 'pod' : base;
 }

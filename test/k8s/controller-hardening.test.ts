@@ -114,6 +114,7 @@ describe('injection skips: constant reasons in Events and metrics', () => {
     assert.deepEqual(body.involvedObject, { apiVersion: 'v1', kind: 'Pod', name: 'job-', namespace: 'shop' });
     assert.equal(body.message?.length, 1024);
     assert.equal(body.metadata.namespace, 'shop');
+    assert.equal(body.metadata.generateName, 'job.llm-fallback.', 'a valid name prefix even from a generateName ending in "-"');
   });
 });
 

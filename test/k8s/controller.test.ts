@@ -227,6 +227,17 @@ describe('controller on a real API server', () => {
       assert.match(metrics, /llm_fallback_controller_webhook_duration_seconds_count [1-9]/);
     });
 
+    test('a skipped pod with only a generateName still gets its Event, named after it', async () => {
+      const body = pod('', { 'llmfallback.io/inject': 'true' }, { hostNetwork: true });
+      body.metadata = { generateName: 'gen-', annotations: { 'llmfallback.io/inject': 'true' } };
+      await core.createNamespacedPod({ namespace: 'shop', body });
+      const event = await eventually('the Event for gen-', async () => {
+        const list = await core.listNamespacedEvent({ namespace: 'shop', fieldSelector: 'involvedObject.name=gen-' });
+        return list.items.find((e) => e.reason === 'HostNetwork');
+      });
+      assert.match(event.metadata?.name ?? '', /^gen\.llm-fallback\./);
+    });
+
     test('a pod created from an already injected template is accepted unchanged (no second sidecar)', async () => {
       const template = await core.readNamespacedPod({ namespace: 'shop', name: 'chat' });
       const copy: V1Pod = { metadata: { name: 'chat-copy', annotations: template.metadata?.annotations, labels: template.metadata?.labels }, spec: template.spec };
