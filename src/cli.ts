@@ -2,7 +2,7 @@
 // llm-fallback <command>: serve | validate FILE… | controller | inject -f FILE
 import { loadFiles } from './chain/load-files.ts';
 import { formatProblem } from './chain/file-source.ts';
-import { parseControllerOptions, parseInjectOptions, parseServeOptions, readEnvironment, UsageError } from './config/options.ts';
+import { parseControllerOptions, parseInjectOptions, parseServeOptions, parseValidateOptions, readEnvironment, UsageError } from './config/options.ts';
 import { KnownSecrets } from './observability/known-secrets.ts';
 import { bufferedStdout, createLogger } from './observability/logger.ts';
 import { ConfigError, startServe } from './serve.ts';
@@ -14,10 +14,13 @@ commands:
         [--host 127.0.0.1] [--port 4000] [--admin-host HOST] [--admin-port 4001]
         [--log-level info] [--default-upstream URL] [--credentials-dir DIR]
         [--drain-timeout-ms 25000] [--body-limit BYTES] [--allowed-hosts NAME,...]
+        [--allow-local-credentials]
       Proxy on HOST:PORT with chains from DIR (default: the examples/ folder).
       Every flag is also an environment variable LLM_FALLBACK_<FLAG>.
-  validate FILE...
-      Check FallbackChain YAML as serve would; exit 1 on any problem.
+  validate [--kubernetes [--allow-local-credentials]] FILE...
+      Check FallbackChain YAML as serve would; exit 1 on any problem. --kubernetes: as the
+      sidecar and the controller check FallbackChain objects (no \${VAR} expansion; only
+      apiKey.secretKey, unless --allow-local-credentials).
   controller --tls-cert-file FILE --tls-key-file FILE [--host 0.0.0.0] [--port 9443]
         [--health-port 8081] [--sidecar-defaults FILE] [--kubeconfig FILE] [--namespace NS]
         [--lease-name llm-fallback-controller] [--identity NAME] [--log-level info]
@@ -67,9 +70,10 @@ async function serve(args: string[]): Promise<number> {
   return 0;
 }
 
-async function validate(files: string[]): Promise<number> {
+async function validate(args: string[]): Promise<number> {
+  const { files, kubernetes } = parseValidateOptions(args);
   if (files.length === 0) throw new UsageError('validate needs at least one FILE');
-  const { docs, problems } = await loadFiles(files, readEnvironment());
+  const { docs, problems } = await loadFiles(files, readEnvironment(), kubernetes ? { kubernetes } : {});
   for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
   for (const { doc, source } of docs) process.stdout.write(`ok ${source} FallbackChain/${doc.metadata.name} (model ${doc.spec.model ?? doc.metadata.name}, ${doc.spec.steps.length} steps)\n`);
   if (problems.length > 0) {

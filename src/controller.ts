@@ -5,14 +5,15 @@ import os from 'node:os';
 import { ApiException, CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { ControllerOptions } from './config/options.ts';
 import type { Logger } from './observability/logger.ts';
-import { admit, parseAdmissionReview, podToInject } from './k8s/admission.ts';
-import { injectPod, podDecidesAlone } from './k8s/inject.ts';
+import { ControllerMetrics } from './k8s/controller-metrics.ts';
+import { EventRecorder } from './k8s/events.ts';
 import { loadKubeConfig, resolveNamespace } from './k8s/kubeconfig.ts';
 import { LeaderElector } from './k8s/leader.ts';
 import { coordinationLeaseClient } from './k8s/lease-client.ts';
 import { NamespaceLabelCache } from './k8s/namespace-labels.ts';
 import { ChainReaderBinder } from './k8s/rbac-binder.ts';
-import { loadSidecarSettings, type SidecarSettings } from './k8s/sidecar-settings.ts';
+import { reviewPod } from './k8s/pod-review.ts';
+import { loadSidecarSettings } from './k8s/sidecar-settings.ts';
 import { ChainStatusController } from './k8s/status-controller.ts';
 import { startHealthServer, startWebhookServer } from './k8s/webhook-server.ts';
 
@@ -20,6 +21,8 @@ export interface ControllerDeps {
   logger: Logger;
   /** Tests pass one; otherwise --kubeconfig, else the in-cluster service account. */
   kubeConfig?: KubeConfig;
+  /** Tests pass one to read it; otherwise a fresh registry with the process metrics. */
+  metrics?: ControllerMetrics;
 }
 
 export interface RunningController {
@@ -28,6 +31,7 @@ export interface RunningController {
   webhookUrl: string;
   webhookPort: number;
   healthUrl: string;
+  metrics: ControllerMetrics;
   isLeader(): boolean;
   reloadCertificate(): Promise<boolean>;
   stop(): Promise<void>;
@@ -40,6 +44,7 @@ export async function startController(options: ControllerOptions, deps: Controll
   const identity = options.identity ?? `${os.hostname()}_${randomUUID().slice(0, 8)}`;
   const leaseNamespace = leaseNamespaceOf(options.namespace);
 
+  const metrics = deps.metrics ?? new ControllerMetrics();
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const namespaceLabels = new NamespaceLabelCache(async (name) => {
     try {
@@ -48,7 +53,13 @@ export async function startController(options: ControllerOptions, deps: Controll
       if (error instanceof ApiException && error.code === 404) return undefined;
       throw error;
     }
-  }, options.namespaceCacheMs);
+  }, options.namespaceCacheMs, Date.now, options.namespaceLookupTimeoutMs);
+  const events = new EventRecorder(
+    (namespace, body) => core.createNamespacedEvent({ namespace, body }),
+    logger,
+    identity,
+    (reason, result) => metrics.events.inc({ reason, result }),
+  );
 
   const webhook = await startWebhookServer({
     host: options.host,
@@ -57,7 +68,8 @@ export async function startController(options: ControllerOptions, deps: Controll
     keyFile: options.tlsKeyFile,
     reloadIntervalMs: options.tlsReloadIntervalMs,
     logger,
-    review: (body) => reviewPod(body, settings, namespaceLabels, logger),
+    review: (body) => reviewPod(body, { settings, namespaceLabels, logger, metrics, events }),
+    onRejected: (reason) => metrics.webhookRejected.inc({ reason }),
   });
 
   // Leader-only work; created fresh on every term so no state leaks between terms.
@@ -70,7 +82,13 @@ export async function startController(options: ControllerOptions, deps: Controll
     logger,
     onStartedLeading: async () => {
       const work = {
-        status: new ChainStatusController({ kubeConfig, logger, fieldManager: identity }),
+        status: new ChainStatusController({
+          kubeConfig,
+          logger,
+          fieldManager: identity,
+          credentialPolicy: { kubernetes: true, allowLocalCredentials: settings.allowLocalCredentials },
+          onStatusWrite: (ready) => metrics.statusWrites.inc({ ready }),
+        }),
         binder: new ChainReaderBinder({ kubeConfig, logger, fieldManager: identity }),
       };
       leaderWork = work;
@@ -90,6 +108,7 @@ export async function startController(options: ControllerOptions, deps: Controll
       port: options.healthPort,
       ready: () => true, // the webhook listens before the health port opens
       details: () => ({ identity, leader: elector.isLeader }),
+      metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
     });
   } catch (error) {
     await webhook.close();
@@ -103,6 +122,7 @@ export async function startController(options: ControllerOptions, deps: Controll
     webhookUrl: webhook.url,
     webhookPort: webhook.port,
     healthUrl: health.url,
+    metrics,
     isLeader: () => elector.isLeader,
     reloadCertificate: () => webhook.reloadCertificate(),
     async stop() {
@@ -111,39 +131,6 @@ export async function startController(options: ControllerOptions, deps: Controll
       logger.info({ identity }, 'controller stopped');
     },
   };
-}
-
-/** One AdmissionReview: inject or not, and never fail the pod because of our own trouble. */
-async function reviewPod(body: unknown, settings: SidecarSettings, cache: NamespaceLabelCache, logger: Logger): Promise<{ status: number; body: unknown }> {
-  const parsed = parseAdmissionReview(body);
-  if (!parsed.ok) {
-    logger.warn({ error: parsed.error }, 'webhook: unreadable AdmissionReview');
-    return { status: 400, body: { error: parsed.error } };
-  }
-  const { request } = parsed;
-  const pod = podToInject(request);
-  const namespace = request.namespace ?? pod?.metadata?.namespace ?? '';
-  let namespaceLabels: Record<string, string> | undefined;
-  const warnings: string[] = [];
-  if (pod !== undefined && !podDecidesAlone(pod) && namespace !== '') {
-    try {
-      namespaceLabels = await cache.get(namespace);
-    } catch (error) {
-      logger.warn({ err: error, namespace }, 'webhook: could not read the namespace labels; deciding on the pod annotation alone');
-      warnings.push(`llm-fallback: could not read namespace ${namespace}: ${(error as Error).message}`);
-    }
-  }
-  const admitted = admit(request, (p) => injectPod(p, settings, namespaceLabels === undefined ? {} : { namespaceLabels }));
-  const podName = pod?.metadata?.name ?? pod?.metadata?.generateName ?? request.name ?? '';
-  if (admitted.error !== undefined) {
-    logger.error({ err: admitted.error, namespace, pod: podName }, 'webhook: injection failed; pod admitted unchanged');
-  } else if (admitted.result !== undefined) {
-    const { outcome, reason } = admitted.result;
-    const level = outcome === 'injected' || outcome === 'skipped' ? 'info' : 'debug';
-    logger[level]({ namespace, pod: podName, outcome, reason, dryRun: request.dryRun === true }, `webhook: ${outcome}`);
-  }
-  if (warnings.length > 0) admitted.review.response.warnings = [...(admitted.review.response.warnings ?? []), ...warnings];
-  return { status: 200, body: admitted.review };
 }
 
 /** --namespace, else the service account's namespace, else "default" (a laptop run). */

@@ -137,7 +137,8 @@ function applyChains(store: ConfigStore, chains: Chain[], logger: Logger, metric
   metrics.reloads.inc({ result: 'applied' });
   for (const chain of chains) {
     for (const step of chain.steps) {
-      if (step.provider.keyProblem) logger.warn({ chain: chain.name, provider: step.provider.name, model: step.model, problem: step.provider.keyProblem }, 'step will be skipped: no API key');
+      const { keyProblem, keyProblemCode } = step.provider;
+      if (keyProblem) logger.warn({ chain: chain.name, provider: step.provider.name, model: step.model, problem: keyProblem, problemCode: keyProblemCode }, 'step will be skipped: no API key');
     }
   }
   logger.info({ version: snapshot.version, chains: [...snapshot.chains.keys()] }, 'config applied');

@@ -3,6 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { credentialProblems, type CredentialPolicy } from './credential-rules.ts';
 import { expandEnv } from './expand-env.ts';
 import type { FallbackChainDoc } from './spec.ts';
 import { validateChainDocument, type Problem } from './validate.ts';
@@ -38,7 +39,15 @@ export async function listConfigFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
-export async function loadFiles(files: string[], env: Readonly<Record<string, string | undefined>>): Promise<LoadResult> {
+export interface LoadOptions {
+  /**
+   * Check the documents as Kubernetes objects (`validate --kubernetes`): no `${VAR}`
+   * expansion (the cluster is the source of truth) and the Kubernetes credential rules.
+   */
+  kubernetes?: CredentialPolicy;
+}
+
+export async function loadFiles(files: string[], env: Readonly<Record<string, string | undefined>>, options: LoadOptions = {}): Promise<LoadResult> {
   const result: LoadResult = { docs: [], problems: [] };
   for (const file of files) {
     let text: string;
@@ -48,13 +57,13 @@ export async function loadFiles(files: string[], env: Readonly<Record<string, st
       result.problems.push({ file, document: 0, path: '', message: `cannot read file: ${(error as Error).message}` });
       continue;
     }
-    collectDocuments(file, text, env, result);
+    collectDocuments(file, text, env, result, options);
   }
   checkModelsUnique(result);
   return result;
 }
 
-function collectDocuments(file: string, text: string, env: Readonly<Record<string, string | undefined>>, into: LoadResult): void {
+function collectDocuments(file: string, text: string, env: Readonly<Record<string, string | undefined>>, into: LoadResult, options: LoadOptions): void {
   const documents = parseAllDocuments(text, { prettyErrors: true });
   const list = Array.isArray(documents) ? documents : [documents];
   list.forEach((document, i) => {
@@ -74,16 +83,18 @@ function collectDocuments(file: string, text: string, env: Readonly<Record<strin
     }
     if (raw === null || raw === undefined) return; // an empty document between `---` lines
     const missing = new Set<string>();
-    const expanded = expandEnv(raw, env, missing);
+    const expanded = options.kubernetes ? raw : expandEnv(raw, env, missing);
     for (const name of missing) {
       into.problems.push({ file, document: number, path: '', message: `environment variable ${name} is not set and has no default (\${${name}:-default})` });
     }
     const checked = validateChainDocument(expanded);
-    if (checked.ok) {
+    const refused = checked.ok && options.kubernetes ? credentialProblems(checked.doc, options.kubernetes) : [];
+    for (const problem of refused) into.problems.push({ file, document: number, ...problem });
+    if (checked.ok && refused.length === 0) {
       const sourced = { doc: checked.doc, source: `${path.basename(file)}#${number}` };
       origin.set(sourced, { file, document: number });
       into.docs.push(sourced);
-    } else {
+    } else if (!checked.ok) {
       for (const problem of checked.problems) into.problems.push({ file, document: number, ...problem });
     }
   });

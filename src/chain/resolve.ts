@@ -3,17 +3,23 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
 import { targetKey, type Chain, type Price, type Provider, type Step } from '../core/types.ts';
+import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
+import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
 import type { ApiKeyRef, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
 
 export interface KeySources {
   env: Readonly<Record<string, string | undefined>>;
   /** Folder of the mounted credentials Secret, one file per key. */
   credentialsDir: string;
+  /** Which sources chains may use; default: every source (local files). */
+  policy?: CredentialPolicy;
 }
 
 export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySources): Chain {
   const { spec } = doc;
-  const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys)]));
+  // Read once per chain: every provider of one snapshot sees the same binding.
+  const binding = readHostBinding(keys.credentialsDir);
+  const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys, binding)]));
   const steps: Step[] = spec.steps.flatMap((s, index) => {
     // A plain step is a group of one target.
     const targets: TargetSpec[] = s.targets ?? [{ provider: s.provider ?? '', model: s.model ?? '', weight: 1 }];
@@ -72,35 +78,79 @@ function priceOf(configured: Partial<Price> | undefined, model: string): Pick<St
   return builtin ? { price: builtin, priceSource: 'builtin' } : {};
 }
 
-function resolveProvider(spec: ProviderSpec, keys: KeySources): Provider {
-  const key = readKey(spec.apiKey, keys);
-  return {
+function resolveProvider(spec: ProviderSpec, keys: KeySources, binding: HostBinding): Provider {
+  const secret: SecretRead = (secretKey) => {
+    // An invalid name is refused by readSecretKey first; a valid one must be allowed for this host.
+    const refused = isSecretKeyName(secretKey) ? hostRefusal(binding, secretKey, spec.baseURL) : undefined;
+    return refused ? { problem: refused, code: CREDENTIAL_PROBLEM.hostNotAllowed } : readSecretKey(secretKey, keys);
+  };
+  const key = readKey(spec.apiKey, keys, secret);
+  const headers: Record<string, string> = {};
+  const secretHeaders: string[] = [];
+  let problem: KeyRead | undefined = key.problem ? key : undefined;
+  for (const [name, value] of Object.entries(spec.headers ?? {})) {
+    const read = typeof value === 'string' ? { value } : secret(value.valueFrom.secretKey);
+    if (read.value !== undefined) headers[name] = read.value;
+    if (typeof value !== 'string') secretHeaders.push(name);
+    if (read.problem && !problem) problem = { problem: `header ${name}: ${read.problem}`, code: read.code };
+  }
+  const provider: Provider = {
     name: spec.name,
     api: spec.api,
     baseURL: spec.baseURL.replace(/\/+$/, ''),
     apiKey: key.value,
-    keyProblem: key.problem,
+    keyProblem: problem?.problem,
     keySource: describeKeySource(spec.apiKey),
-    headers: spec.headers ?? {},
+    headers,
   };
+  if (problem?.code) provider.keyProblemCode = problem.code;
+  if (secretHeaders.length > 0) provider.secretHeaders = secretHeaders;
+  return provider;
 }
 
-interface KeyRead { value?: string; problem?: string }
+interface KeyRead { value?: string; problem?: string; code?: CredentialProblemCode }
+type SecretRead = (secretKey: string) => KeyRead;
 
 // A missing key is not a config error: the step is skipped with this reason, so a
-// newcomer can start the examples with only some keys set.
-function readKey(ref: ApiKeyRef | undefined, keys: KeySources): KeyRead {
+// newcomer can start the examples with only some keys set. A refused source is not one
+// either: the chain author may not take the pod's files or environment (see credential-rules.ts).
+function readKey(ref: ApiKeyRef | undefined, keys: KeySources, secret: SecretRead): KeyRead {
   if (!ref) return {};
+  const policy = keys.policy ?? LOCAL_POLICY;
+  if (ref.secretKey !== undefined) return secret(ref.secretKey);
+  if (!localSourceAllowed(policy)) {
+    const source = ref.env !== undefined ? 'apiKey.env' : 'apiKey.file';
+    return { problem: `${source} ${LOCAL_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
+  }
   if (ref.env !== undefined) {
     const value = keys.env[ref.env];
-    return value ? { value: value.trim() } : { problem: `environment variable ${ref.env} is not set` };
+    return value ? { value: value.trim() } : { problem: `environment variable ${ref.env} is not set`, code: CREDENTIAL_PROBLEM.unavailable };
   }
-  const file = ref.file ?? path.join(keys.credentialsDir, ref.secretKey ?? '');
+  const file = ref.file ?? '';
   try {
     const value = readFileSync(file, 'utf8').trim();
-    return value ? { value } : { problem: `key file ${file} is empty` };
+    return value ? { value } : { problem: `key file ${file} is empty`, code: CREDENTIAL_PROBLEM.unavailable };
   } catch {
-    return { problem: ref.file ? `key file ${file} cannot be read` : `credentials Secret has no readable key "${ref.secretKey}" (${file})` };
+    return { problem: `key file ${file} cannot be read`, code: CREDENTIAL_PROBLEM.unavailable };
+  }
+}
+
+/**
+ * The file of the credentials Secret named `secretKey`. Defensive even though validation
+ * checks the name: only a Secret key name is joined, and the result must still be a direct
+ * child of the credentials folder, so no name can read a file outside it.
+ */
+function readSecretKey(secretKey: string, keys: KeySources): KeyRead {
+  const dir = path.resolve(keys.credentialsDir);
+  const file = path.resolve(dir, secretKey);
+  if (!isSecretKeyName(secretKey) || path.dirname(file) !== dir) {
+    return { problem: `secretKey ${JSON.stringify(secretKey)} ${SECRET_KEY_RULE}`, code: CREDENTIAL_PROBLEM.invalidSecretKey };
+  }
+  try {
+    const value = readFileSync(file, 'utf8').trim();
+    return value ? { value } : { problem: `credentials Secret key "${secretKey}" is empty`, code: CREDENTIAL_PROBLEM.unavailable };
+  } catch {
+    return { problem: `credentials Secret has no readable key "${secretKey}" (${file})`, code: CREDENTIAL_PROBLEM.unavailable };
   }
 }
 

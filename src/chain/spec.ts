@@ -11,12 +11,15 @@ export interface ApiKeyRef {
   file?: string;
 }
 
+/** A header value: literal, or read from the credentials Secret (then it is a credential). */
+export type HeaderValueSpec = string | { valueFrom: { secretKey: string } };
+
 export interface ProviderSpec {
   name: string;
   api: ApiFormat;
   baseURL: string;
   apiKey?: ApiKeyRef;
-  headers?: Record<string, string>;
+  headers?: Record<string, HeaderValueSpec>;
 }
 
 /** One target of a step group. */

@@ -102,6 +102,10 @@ export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
     seen.add(provider.name);
     const sources = provider.apiKey ? Object.keys(provider.apiKey).length : 1;
     if (sources !== 1) problems.push({ path: `/spec/providers/${i}/apiKey`, message: 'apiKey must set exactly one of secretKey, env, file' });
+    const secretKey = provider.apiKey?.secretKey;
+    if (secretKey !== undefined && (secretKey === '.' || secretKey.includes('..'))) {
+      problems.push({ path: `/spec/providers/${i}/apiKey/secretKey`, message: 'secretKey must be a Secret key name: not "." and no ".."' });
+    }
   });
   steps.forEach((step, i) => {
     const hasTargets = step.targets !== undefined;

@@ -25,6 +25,12 @@ export interface ServeOptions {
   defaultUpstream?: string;
   /** Folder of the mounted credentials Secret: one file per key. */
   credentialsDir: string;
+  /**
+   * --kubernetes only: let FallbackChains use apiKey.file / apiKey.env (the sidecar's files and
+   * environment). Off by default: a chain author could otherwise send the pod's
+   * service-account token or any env value to a baseURL of their choosing.
+   */
+  allowLocalCredentials: boolean;
   drainTimeoutMs: number;
   bodyLimitBytes: number;
   /**
@@ -62,6 +68,7 @@ const SERVE_FLAGS = {
   'log-level': { type: 'string' },
   'default-upstream': { type: 'string' },
   'credentials-dir': { type: 'string' },
+  'allow-local-credentials': { type: 'boolean' },
   'drain-timeout-ms': { type: 'string' },
   'body-limit': { type: 'string' },
   'allowed-hosts': { type: 'string' },
@@ -97,11 +104,32 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     logLevel: parseLogLevel(get('log-level') ?? 'info'),
     defaultUpstream: get('default-upstream'),
     credentialsDir: get('credentials-dir') ?? '/etc/llm-fallback/credentials',
+    allowLocalCredentials: parseBool(get('allow-local-credentials'), 'allow-local-credentials'),
     drainTimeoutMs: parseNonNegative(get('drain-timeout-ms') ?? '25000', 'drain-timeout-ms'),
     bodyLimitBytes: parseNonNegative(get('body-limit') ?? String(10 * 1024 * 1024), 'body-limit'),
     allowedHosts: parseHostList(get('allowed-hosts') ?? '', hostname()),
     env: { ...env },
   };
+}
+
+export interface ValidateOptions {
+  files: string[];
+  /** --kubernetes: the credential rules of `serve --kubernetes` (and the controller); undefined: files as `serve --config` reads them. */
+  kubernetes?: { kubernetes: true; allowLocalCredentials: boolean };
+}
+
+/** `validate [--kubernetes [--allow-local-credentials]] FILE…` */
+export function parseValidateOptions(argv: string[]): ValidateOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { kubernetes: { type: 'boolean' }, 'allow-local-credentials': { type: 'boolean' } }, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const allowLocal = values['allow-local-credentials'] === true;
+  if (allowLocal && values.kubernetes !== true) throw new UsageError('--allow-local-credentials only means something with --kubernetes');
+  return { files: positionals, ...(values.kubernetes === true ? { kubernetes: { kubernetes: true, allowLocalCredentials: allowLocal } } : {}) };
 }
 
 /** Only the environment: `validate` resolves `${VAR}` and `apiKey: {env}` like serve does. */
@@ -132,6 +160,12 @@ function parseHostList(value: string, ownName: string): string[] {
   const bad = names.find((n) => !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n));
   if (bad !== undefined) throw new UsageError(`--allowed-hosts: "${bad}" is not a host name (list names without ports, separated by commas)`);
   return [...new Set([ownName.toLowerCase(), ...names])].filter((n) => n !== '');
+}
+
+function parsePositive(value: string, flag: string): number {
+  const n = parseNonNegative(value, flag);
+  if (n === 0) throw new UsageError(`--${flag}: must be at least 1`);
+  return n;
 }
 
 function parseLogLevel(value: string): LogLevel {
@@ -182,6 +216,8 @@ export interface ControllerOptions {
   leaseDurationSeconds: number;
   renewIntervalMs: number;
   namespaceCacheMs: number;
+  /** Longest wait for a namespace's labels before the pod is decided on its annotation alone. */
+  namespaceLookupTimeoutMs: number;
   logLevel: LogLevel;
   /** Environment snapshot: KUBERNETES_SERVICE_HOST/PORT for the in-cluster config. */
   env: Readonly<Record<string, string | undefined>>;
@@ -202,6 +238,7 @@ const CONTROLLER_FLAGS: CommandFlags = {
   'lease-duration-seconds': { type: 'string' },
   'renew-interval-ms': { type: 'string' },
   'namespace-cache-ms': { type: 'string' },
+  'namespace-lookup-timeout-ms': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -233,6 +270,7 @@ export function parseControllerOptions(argv: string[], env: NodeJS.ProcessEnv = 
     leaseDurationSeconds,
     renewIntervalMs,
     namespaceCacheMs: parseNonNegative(get('namespace-cache-ms') ?? '30000', 'namespace-cache-ms'),
+    namespaceLookupTimeoutMs: parsePositive(get('namespace-lookup-timeout-ms') ?? '2000', 'namespace-lookup-timeout-ms'),
     logLevel: parseLogLevel(get('log-level') ?? 'info'),
     env: { ...env },
   };

@@ -47,9 +47,14 @@ export interface Provider {
   apiKey: string | undefined;
   /** Why the key is missing, e.g. "environment variable DEEPSEEK_API_KEY is not set". */
   keyProblem?: string;
+  /** The constant behind keyProblem (e.g. local_credentials_refused), for skip reasons and /config. */
+  keyProblemCode?: string;
   /** Where the key comes from, for /config and logs (never the key itself). */
   keySource: string;
+  /** Resolved header values (those read from the Secret included). */
   headers: Record<string, string>;
+  /** Names of headers whose values come from the credentials Secret: credentials, redacted like the key. */
+  secretHeaders?: readonly string[];
 }
 
 /**

@@ -27,6 +27,12 @@ export type AttemptVerdict = FailureClass | 'ok' | 'skipped' | 'aborted' | 'canc
 /** How an attempt started as a hedge ended: it answered first, another did, it failed, or the request was given up. */
 export type HedgeResult = 'won' | 'lost' | 'failed' | 'aborted';
 
+/** A skip reason with a stable code, for reasons callers and operators act on. */
+export interface CodedSkip {
+  code: string;
+  message: string;
+}
+
 /** What the request log, headers and metrics say about one attempt (or skipped step). */
 export interface AttemptRecord {
   step: number;
@@ -37,6 +43,8 @@ export interface AttemptRecord {
   outcome: AttemptVerdict;
   /** Why a step was skipped, or what was decided after a failure. */
   reason?: string;
+  /** A skip's constant reason code, when it has one (e.g. local_credentials_refused): shown in x-llm-fallback-attempts. */
+  skipCode?: string;
   /** Why this target was tried at this point, when more than the listed order decided it (priority, weights, demotion, hedge). */
   route?: string;
   /** Set on attempts started as hedges. */

@@ -17,7 +17,7 @@ import { choosePriority, groupsOf, planOrder, stepsToDemote, type PlannedTarget,
 import { rateLimitMark, type RateFacts } from '../routing/rate-limit-headers.ts';
 import type { BreakerRegistry, Gated } from './breakers.ts';
 import type { Clock } from './clock.ts';
-import type { AttemptOutcome, AttemptRecord, HedgeResult, UpstreamFailure } from './outcome.ts';
+import type { AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, UpstreamFailure } from './outcome.ts';
 import type { RoutingState } from './routing-state.ts';
 
 export interface AttemptContext {
@@ -48,7 +48,7 @@ export interface EngineDeps<T> {
   breakers: BreakerRegistry;
   attempt: (step: Step, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;
   /** Reasons to skip a step without calling it (missing key, unsupported format…); undefined to try it. */
-  skipReason: (step: Step) => string | undefined;
+  skipReason: (step: Step) => string | CodedSkip | undefined;
   /** Usage of a successful value, for the attempt's cost; streams report it later. */
   usageOf?: (value: T) => Usage | undefined;
   /** The request, for budgets, local limits and the priority header; without it those see an empty request. */
@@ -179,7 +179,7 @@ class ChainRun<T> {
   // Starting attempts
 
   /** Why a target cannot be called now, checked in the order that wastes nothing (the bucket is taken last). */
-  #gate(step: Step): string | undefined {
+  #gate(step: Step): string | CodedSkip | undefined {
     const { clock, breakers } = this.#deps;
     const now = clock.now();
     const skip = this.#deps.skipReason(step);
@@ -457,8 +457,10 @@ class ChainRun<T> {
   }
 }
 
-function skipped(step: Step, reason: string, route?: string): AttemptRecord {
+function skipped(step: Step, why: string | CodedSkip, route?: string): AttemptRecord {
+  const reason = typeof why === 'string' ? why : `${why.code}: ${why.message}`;
   const record: AttemptRecord = { step: step.index, provider: step.provider.name, model: step.model, attempt: 0, outcome: 'skipped', reason, ms: 0, costUSD: 0 };
+  if (typeof why !== 'string') record.skipCode = why.code;
   if (route) record.route = route;
   return record;
 }

@@ -9,6 +9,8 @@
 //   Requests keep being served from the last snapshot meanwhile.
 // - API keys (`secretKey`) are files of the mounted credentials Secret: the folder is
 //   watched and every served chain re-resolved when it changes. No RBAC on Secrets.
+//   apiKey.file / apiKey.env are refused (the step is skipped with local_credentials_refused)
+//   unless the operator runs the sidecar with --allow-local-credentials.
 import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { ConfigError, type ConfigSource, type Rejection } from '../chain/config-source.ts';
 import { backoffDelay } from '../core/backoff.ts';
@@ -245,7 +247,9 @@ export function kubernetesConfigSource(options: ServeOptions, logger: Logger): C
   try {
     const kubeConfig = loadKubeConfig({ kubeconfigPath: options.kubeconfigPath, env: options.env });
     const namespace = resolveNamespace(options.namespace);
-    return new ChainWatcher({ kubeConfig, namespace, keys: { env: options.env, credentialsDir: options.credentialsDir }, logger });
+    const policy = { kubernetes: true, allowLocalCredentials: options.allowLocalCredentials };
+    if (options.allowLocalCredentials) logger.warn('--allow-local-credentials: FallbackChains may use apiKey.file and apiKey.env (the sidecar\'s files and environment)');
+    return new ChainWatcher({ kubeConfig, namespace, keys: { env: options.env, credentialsDir: options.credentialsDir, policy }, logger });
   } catch (error) {
     if (error instanceof KubeAccessError) throw new ConfigError([error.message]);
     throw error;

@@ -13,13 +13,28 @@ type JsonObject = { [key: string]: unknown };
 /**
  * The schema as the API server wants it: identical to the file schema except that the
  * root `metadata` is plain `type: object` (the server owns ObjectMeta's schema and
- * allows nothing else there).
+ * allows nothing else there), and that a union of types (a header value: a string or
+ * {valueFrom}) keeps only its x-kubernetes-preserve-unknown-fields: a structural schema
+ * cannot state types inside anyOf. validateChainDocument (the controller's status, the
+ * sidecar, `validate`) still checks the union.
  */
 export function crdSchema(): JsonObject {
-  const copy = structuredClone(schema) as unknown as JsonObject;
+  const copy = withoutTypeUnions(structuredClone(schema)) as JsonObject;
   const properties = copy['properties'] as JsonObject;
   properties['metadata'] = { type: 'object' };
   return copy;
+}
+
+function withoutTypeUnions(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutTypeUnions);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: JsonObject = {};
+  const untyped = (node as JsonObject)['x-kubernetes-preserve-unknown-fields'] === true && !('type' in node);
+  for (const [key, value] of Object.entries(node)) {
+    if (untyped && key === 'anyOf') continue;
+    out[key] = withoutTypeUnions(value);
+  }
+  return out;
 }
 
 export function buildCrd(): JsonObject {

@@ -37,6 +37,24 @@ export interface InjectContext {
 
 export type InjectOutcome = 'injected' | 'already-injected' | 'skipped' | 'not-requested';
 
+/** Why an injection that was asked for did not happen: Event reasons and the skips metric's label. */
+export const INJECT_SKIP = {
+  noSpec: 'NoPodSpec',
+  sidecarNameTaken: 'SidecarNameTaken',
+  hostNetwork: 'HostNetwork',
+  windows: 'WindowsPod',
+  noContainers: 'NoContainers',
+  portTaken: 'PortTaken',
+  volumeNameTaken: 'VolumeNameTaken',
+  invalidAnnotation: 'InvalidAnnotation',
+} as const;
+export type InjectSkipCode = (typeof INJECT_SKIP)[keyof typeof INJECT_SKIP];
+
+interface SkipWhy {
+  code: InjectSkipCode;
+  reason: string;
+}
+
 export interface InjectResult {
   /** A deep copy: the input is never modified. Equal to the input unless something was written. */
   pod: PodLike;
@@ -44,6 +62,8 @@ export interface InjectResult {
   outcome: InjectOutcome;
   /** Why: for logs, the `llmfallback.io/status` annotation and `inject`'s stderr. */
   reason: string;
+  /** For outcome "skipped": the constant behind the reason. */
+  skipCode?: InjectSkipCode;
 }
 
 /** The pod decides when it says "true" or "false"; otherwise the namespace label does. */
@@ -61,9 +81,9 @@ export function injectPod(input: PodLike, settings: SidecarSettings, context: In
   if (hasSidecar(spec) && pod.metadata?.annotations?.[ANNOTATION.status] === STATUS_INJECTED) {
     return { pod, injected: false, outcome: 'already-injected', reason: 'already injected' };
   }
-  if (spec === undefined) return skip(pod, 'pod has no spec');
+  if (spec === undefined) return skip(pod, { code: INJECT_SKIP.noSpec, reason: 'pod has no spec' });
   const resolved = whyNotInject(spec, settings) ?? resolveSettings(settings, pod.metadata?.annotations ?? {});
-  if (typeof resolved === 'string') return skip(pod, resolved);
+  if ('code' in resolved) return skip(pod, resolved);
 
   const secretName = pod.metadata?.annotations?.[ANNOTATION.credentialsSecret];
   const needsToken = spec.automountServiceAccountToken === false;
@@ -89,9 +109,9 @@ export function injectPod(input: PodLike, settings: SidecarSettings, context: In
   return { pod, injected: true, outcome: 'injected', reason: requested.reason };
 }
 
-function skip(pod: PodLike, reason: string): InjectResult {
-  annotations(pod)[ANNOTATION.status] = `skipped: ${reason}`;
-  return { pod, injected: false, outcome: 'skipped', reason };
+function skip(pod: PodLike, why: SkipWhy): InjectResult {
+  annotations(pod)[ANNOTATION.status] = `skipped: ${why.reason}`;
+  return { pod, injected: false, outcome: 'skipped', reason: why.reason, skipCode: why.code };
 }
 
 function injectionRequested(pod: PodLike, context: InjectContext): { yes: boolean; reason: string } {
@@ -110,45 +130,46 @@ function hasSidecar(spec: PodSpec | undefined): boolean {
 }
 
 /** Settings with the pod's image/cpu/memory annotations applied, or the reason they are unusable. */
-function resolveSettings(settings: SidecarSettings, podAnnotations: Record<string, string>): SidecarSettings | string {
+function resolveSettings(settings: SidecarSettings, podAnnotations: Record<string, string>): SidecarSettings | SkipWhy {
+  const invalid = (reason: string): SkipWhy => ({ code: INJECT_SKIP.invalidAnnotation, reason });
   const out = structuredClone(settings);
   const image = podAnnotations[ANNOTATION.image];
   if (image !== undefined) {
-    if (!isImageReference(image)) return `annotation ${ANNOTATION.image}: "${image}" is not an image reference`;
+    if (!isImageReference(image)) return invalid(`annotation ${ANNOTATION.image}: "${image}" is not an image reference`);
     out.image = image;
   }
   for (const [annotation, resource] of [[ANNOTATION.cpu, 'cpu'], [ANNOTATION.memory, 'memory']] as const) {
     const quantity = podAnnotations[annotation];
     if (quantity === undefined) continue;
-    if (!isQuantity(quantity)) return `annotation ${annotation}: "${quantity}" is not a quantity (e.g. 100m, 128Mi)`;
+    if (!isQuantity(quantity)) return invalid(`annotation ${annotation}: "${quantity}" is not a quantity (e.g. 100m, 128Mi)`);
     // The annotation sets the request, and the limit too when the defaults have one for it.
     out.resources.requests = { ...out.resources.requests, [resource]: quantity };
     if (out.resources.limits?.[resource] !== undefined) out.resources.limits = { ...out.resources.limits, [resource]: quantity };
   }
   const secretName = podAnnotations[ANNOTATION.credentialsSecret];
   if (secretName !== undefined && !isDnsSubdomain(secretName)) {
-    return `annotation ${ANNOTATION.credentialsSecret}: "${secretName}" is not a valid Secret name`;
+    return invalid(`annotation ${ANNOTATION.credentialsSecret}: "${secretName}" is not a valid Secret name`);
   }
   return out;
 }
 
 /** Why this pod cannot take the sidecar at all, whatever its annotations say. */
-function whyNotInject(spec: PodSpec, settings: SidecarSettings): string | undefined {
-  if (hasSidecar(spec)) return `pod already has a container named ${SIDECAR_NAME}`;
+function whyNotInject(spec: PodSpec, settings: SidecarSettings): SkipWhy | undefined {
+  if (hasSidecar(spec)) return { code: INJECT_SKIP.sidecarNameTaken, reason: `pod already has a container named ${SIDECAR_NAME}` };
   if (spec.hostNetwork === true) {
-    return `hostNetwork pods share the node's network, where 127.0.0.1:${settings.ports.api} would clash between pods`;
+    return { code: INJECT_SKIP.hostNetwork, reason: `hostNetwork pods share the node's network, where 127.0.0.1:${settings.ports.api} would clash between pods` };
   }
-  if (spec.os?.name === 'windows') return 'Windows pods are not supported';
-  if ((spec.containers ?? []).length === 0) return 'pod has no containers';
+  if (spec.os?.name === 'windows') return { code: INJECT_SKIP.windows, reason: 'Windows pods are not supported' };
+  if ((spec.containers ?? []).length === 0) return { code: INJECT_SKIP.noContainers, reason: 'pod has no containers' };
   for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
     for (const port of container.ports ?? []) {
       if (port.containerPort === settings.ports.api || port.containerPort === settings.ports.admin) {
-        return `port ${port.containerPort} is already declared by container ${container.name}`;
+        return { code: INJECT_SKIP.portTaken, reason: `port ${port.containerPort} is already declared by container ${container.name}` };
       }
     }
   }
   for (const volume of spec.volumes ?? []) {
-    if (volume.name === CREDENTIALS_VOLUME || volume.name === TOKEN_VOLUME) return `pod already has a volume named ${volume.name}`;
+    if (volume.name === CREDENTIALS_VOLUME || volume.name === TOKEN_VOLUME) return { code: INJECT_SKIP.volumeNameTaken, reason: `pod already has a volume named ${volume.name}` };
   }
   return undefined;
 }
@@ -192,6 +213,8 @@ function sidecarContainer(settings: SidecarSettings, mounts: VolumeMount[]): Con
       seccompProfile: { type: 'RuntimeDefault' },
     },
   };
+  // Only when the operator chose it (sidecar defaults): chains may then read the sidecar's files and env.
+  if (settings.allowLocalCredentials) container.env?.push({ name: 'LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS', value: 'true' });
   if (mounts.length > 0) container.volumeMounts = mounts;
   return container;
 }

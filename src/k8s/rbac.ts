@@ -48,7 +48,14 @@ export function controllerRules(): V1PolicyRule[] {
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['get', 'create', 'update', 'delete'] },
+    // The chain-reader RoleBinding: read, replaced and re-created by name only. `create` cannot
+    // be narrowed by name (the object does not exist yet), but what a created binding may
+    // grant is bounded by the RBAC escalation check: roles whose permissions the controller
+    // holds, and the chain reader through the `bind` rule below.
+    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['create'] },
+    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['get', 'update', 'delete'], resourceNames: [CHAIN_READER] },
+    // Events for pods that asked for the sidecar and did not get it.
+    { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     // Binding a ClusterRole needs `bind` on it (or holding all its permissions).
     { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: [CHAIN_READER] },
   ];

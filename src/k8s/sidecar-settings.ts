@@ -13,6 +13,12 @@ export interface SidecarSettings {
   /** api: the port the app calls on 127.0.0.1; admin: /healthz /readyz /metrics (probed by the kubelet). */
   ports: { api: number; admin: number };
   logLevel: LogLevel;
+  /**
+   * Let FallbackChains use apiKey.file / apiKey.env in the sidecar (`serve
+   * --allow-local-credentials`). Off: a chain author could send the pod's token or env
+   * values to a server of their choosing. The controller's status follows the same setting.
+   */
+  allowLocalCredentials: boolean;
 }
 
 export const DEFAULT_SIDECAR: SidecarSettings = {
@@ -22,6 +28,7 @@ export const DEFAULT_SIDECAR: SidecarSettings = {
   resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
   ports: { api: 4000, admin: 4001 },
   logLevel: 'info',
+  allowLocalCredentials: false,
 };
 
 export class SidecarDefaultsError extends Error {
@@ -76,6 +83,10 @@ export function parseSidecarDefaults(text: string, source: string): SidecarSetti
         else problems.push(`logLevel: must be one of ${LOG_LEVELS.join(', ')}`);
         break;
       }
+      case 'allowLocalCredentials':
+        if (typeof value === 'boolean') out.allowLocalCredentials = value;
+        else problems.push('allowLocalCredentials: must be true or false');
+        break;
       case 'ports':
         parsePorts(value, out, problems);
         break;
@@ -83,7 +94,7 @@ export function parseSidecarDefaults(text: string, source: string): SidecarSetti
         out.resources = parseResources(value, problems);
         break;
       default:
-        problems.push(`${key}: unknown field (known: image, imagePullPolicy, resources, ports, logLevel)`);
+        problems.push(`${key}: unknown field (known: image, imagePullPolicy, resources, ports, logLevel, allowLocalCredentials)`);
     }
   }
   if (problems.length > 0) throw new SidecarDefaultsError(source, problems);

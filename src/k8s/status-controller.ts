@@ -10,11 +10,12 @@ import {
   setHeaderOptions,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { validateChainDocument } from '../chain/validate.ts';
+import { credentialProblems, KUBERNETES_POLICY, type CredentialPolicy } from '../chain/credential-rules.ts';
+import { validateChainDocument, type ValidationResult } from '../chain/validate.ts';
 import type { Logger } from '../observability/logger.ts';
 import { keepWatching, type Watching } from './keep-watching.ts';
 import type { JsonObject } from './pod-types.ts';
-import { chainDocumentOf, desiredStatus, statusPatch } from './status.ts';
+import { chainDocumentOf, desiredStatus, NOT_READY_REASON, statusPatch, type NotReadyReason } from './status.ts';
 import { KeyedQueue } from './work-queue.ts';
 
 export const CHAIN_GROUP = 'llmfallback.io';
@@ -28,7 +29,11 @@ export interface StatusControllerOptions {
   logger: Logger;
   /** Recorded in managedFields: shows which replica wrote the status. */
   fieldManager: string;
+  /** The injected sidecars' credential rules (sidecar defaults: allowLocalCredentials); default: Secret keys only. */
+  credentialPolicy?: CredentialPolicy;
   now?: () => Date;
+  /** Called after each status write (metrics). */
+  onStatusWrite?: (ready: string) => void;
 }
 
 export class ChainStatusController {
@@ -72,8 +77,8 @@ export class ChainStatusController {
     if (object === undefined) return;
     const resourceVersion = object.metadata?.resourceVersion ?? '';
     if (resourceVersion !== '' && this.writtenFrom.get(key) === resourceVersion) return;
-    const validation = validateChainDocument(chainDocumentOf(object));
-    const desired = desiredStatus(object, validation, (this.options.now ?? (() => new Date()))());
+    const { validation, reason } = checkChain(object, this.options.credentialPolicy ?? KUBERNETES_POLICY);
+    const desired = desiredStatus(object, validation, (this.options.now ?? (() => new Date()))(), reason);
     const patch = statusPatch(object, desired);
     if (patch === undefined) return;
     try {
@@ -87,11 +92,21 @@ export class ChainStatusController {
     }
     this.writtenFrom.set(key, resourceVersion);
     const ready = desired.conditions[0];
+    this.options.onStatusWrite?.(ready?.status ?? 'Unknown');
     this.options.logger.info(
       { namespace, name, observedGeneration: desired.observedGeneration, ready: ready?.status, reason: ready?.reason, message: ready?.message || undefined },
       'FallbackChain status written',
     );
   }
+}
+
+/** The chain as the sidecars will see it: schema and cross-field rules, then the credential rules. */
+export function checkChain(object: JsonObject, policy: CredentialPolicy): { validation: ValidationResult; reason: NotReadyReason } {
+  const validation = validateChainDocument(chainDocumentOf(object));
+  if (!validation.ok) return { validation, reason: NOT_READY_REASON.invalid };
+  const refused = credentialProblems(validation.doc, policy);
+  if (refused.length > 0) return { validation: { ok: false, problems: refused }, reason: NOT_READY_REASON.credentialsRefused };
+  return { validation, reason: NOT_READY_REASON.invalid };
 }
 
 function keyOf(object: KubernetesObject): string {

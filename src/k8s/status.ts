@@ -28,11 +28,15 @@ export function chainDocumentOf(object: JsonObject): JsonObject {
   return rest;
 }
 
-export function desiredStatus(object: JsonObject, validation: ValidationResult, now: Date): ChainStatus {
+/** Ready=False reasons: the document does not validate, or names credentials sidecars refuse. */
+export const NOT_READY_REASON = { invalid: 'Invalid', credentialsRefused: 'CredentialsRefused' } as const;
+export type NotReadyReason = (typeof NOT_READY_REASON)[keyof typeof NOT_READY_REASON];
+
+export function desiredStatus(object: JsonObject, validation: ValidationResult, now: Date, notReadyReason: NotReadyReason = NOT_READY_REASON.invalid): ChainStatus {
   const current = currentStatus(object);
   const ready: Condition = validation.ok
     ? { type: 'Ready', status: 'True', reason: 'Valid', message: '' }
-    : { type: 'Ready', status: 'False', reason: 'Invalid', message: problemsMessage(validation.problems) };
+    : { type: 'Ready', status: 'False', reason: notReadyReason, message: problemsMessage(validation.problems) };
   const previous = current.conditions.find((c) => c.type === 'Ready');
   // Kubernetes convention: the transition time moves only when the status value changes.
   ready.lastTransitionTime = previous !== undefined && previous.status === ready.status && previous.lastTransitionTime !== undefined

@@ -10,7 +10,23 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../observability/logger.ts';
 
 export const MUTATE_PATH = '/mutate-pods';
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/**
+ * The API server refuses request bodies over 3 MiB, so an AdmissionReview of a pod it
+ * accepted is at most that plus the review's envelope (uid, userInfo, kind…). Anything
+ * larger did not come from the API server; refusing it before parsing keeps the webhook
+ * (which anyone who reaches the port can call) far inside its memory limit.
+ */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024 + 512 * 1024;
+/**
+ * Bytes of request bodies held at once, all requests together: a few of the largest reviews.
+ * Beyond it a request is answered 503 at once instead of buffered, so many concurrent large
+ * bodies cannot take the controller past its memory limit (the API server's own reviews are
+ * a few KB each).
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 4 * MAX_BODY_BYTES;
+/** The API server gives up on a webhook after at most 30 s; a slower client is not it. */
+const REQUEST_TIMEOUT_MS = 30_000;
+const HEADERS_TIMEOUT_MS = 10_000;
 
 export interface WebhookServerOptions {
   host: string;
@@ -22,6 +38,10 @@ export interface WebhookServerOptions {
   logger: Logger;
   /** Answers one AdmissionReview (status 200) or refuses an unreadable one (400); must not throw. */
   review: (body: unknown) => Promise<{ status: number; body: unknown }>;
+  /** A request refused before review: too_large, busy (the body budget is spent), not_json. */
+  onRejected?: (reason: 'too_large' | 'busy' | 'not_json') => void;
+  /** Budget of body bytes buffered across concurrent requests (default DEFAULT_MAX_BUFFERED_BYTES). */
+  maxBufferedBytes?: number;
 }
 
 export interface RunningWebhookServer {
@@ -35,13 +55,16 @@ export interface RunningWebhookServer {
 export async function startWebhookServer(options: WebhookServerOptions): Promise<RunningWebhookServer> {
   const { logger } = options;
   let loaded = await readPair(options.certFile, options.keyFile);
+  const budget = new BodyBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
   const server = https.createServer({ cert: loaded.cert, key: loaded.key }, (req, res) => {
-    void handle(req, res, options).catch((error: unknown) => {
+    void handle(req, res, options, budget).catch((error: unknown) => {
       logger.error({ err: error }, 'webhook request failed');
       if (!res.headersSent) send(res, 500, { error: 'internal error' });
       else res.destroy();
     });
   });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.on('tlsClientError', (error) => logger.debug({ err: error }, 'webhook TLS handshake failed'));
   await listen(server, options.port, options.host);
 
@@ -71,20 +94,35 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: WebhookServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, options: WebhookServerOptions, budget: BodyBudget): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
   if (path !== MUTATE_PATH) return send(res, 404, { error: `not found; the webhook path is ${MUTATE_PATH}` });
   if (req.method !== 'POST') return send(res, 405, { error: 'POST an AdmissionReview' });
-  const text = await readBody(req);
-  if (text === undefined) return send(res, 413, { error: 'body too large' });
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return send(res, 400, { error: 'body is not JSON' });
+  const declared = Number(req.headers['content-length']);
+  const read = Number.isFinite(declared) && declared > MAX_BODY_BYTES ? { kind: 'too_large' as const } : await readBody(req, budget);
+  if (read.kind !== 'ok') {
+    options.onRejected?.(read.kind);
+    // Close the connection: the rest of the body is not read.
+    res.setHeader('connection', 'close');
+    if (read.kind === 'busy') {
+      res.setHeader('retry-after', '1');
+      return send(res, 503, { error: 'too many large requests at once' });
+    }
+    return send(res, 413, { error: `body too large (the limit is ${MAX_BODY_BYTES} bytes)` });
   }
-  const answer = await options.review(body);
-  send(res, answer.status, answer.body);
+  try {
+    let body: unknown;
+    try {
+      body = JSON.parse(read.text);
+    } catch {
+      options.onRejected?.('not_json');
+      return send(res, 400, { error: 'body is not JSON' });
+    }
+    const answer = await options.review(body);
+    send(res, answer.status, answer.body);
+  } finally {
+    budget.release(read.bytes);
+  }
 }
 
 export interface HealthServerOptions {
@@ -94,6 +132,8 @@ export interface HealthServerOptions {
   ready: () => boolean;
   /** Extra facts for the JSON body (e.g. whether this replica leads). */
   details?: () => Record<string, unknown>;
+  /** GET /metrics: the Prometheus exposition. */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 export interface RunningHealthServer {
@@ -105,6 +145,13 @@ export interface RunningHealthServer {
 export async function startHealthServer(options: HealthServerOptions): Promise<RunningHealthServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
+    if (path === '/metrics' && options.metrics !== undefined) {
+      options.metrics().then(({ contentType, text }) => {
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      }, () => send(res, 500, { error: 'metrics unavailable' }));
+      return;
+    }
     const details = options.details?.() ?? {};
     if (path === '/healthz') return send(res, 200, { status: 'ok', ...details });
     if (path === '/readyz') {
@@ -113,6 +160,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<R
     }
     send(res, 404, { error: 'not found' });
   });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   await listen(server, options.port, options.host);
   const port = (server.address() as AddressInfo).port;
   return { port, url: `http://${hostForUrl(options.host)}:${port}`, close: () => closeServer(server) };
@@ -124,16 +173,57 @@ async function readPair(certFile: string, keyFile: string): Promise<{ cert: Buff
   return { cert, key, digest };
 }
 
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(buffer);
+/** Body bytes held by all requests together. */
+class BodyBudget {
+  readonly #limit: number;
+  #held = 0;
+  constructor(limit: number) {
+    this.#limit = limit;
   }
-  return Buffer.concat(chunks).toString('utf8');
+  take(bytes: number): boolean {
+    if (this.#held + bytes > this.#limit) return false;
+    this.#held += bytes;
+    return true;
+  }
+  release(bytes: number): void {
+    this.#held -= bytes;
+  }
+}
+
+type BodyRead = { kind: 'ok'; text: string; bytes: number } | { kind: 'too_large' } | { kind: 'busy' };
+
+/**
+ * The body, unless it grows past MAX_BODY_BYTES or the shared budget is spent: then the rest
+ * is left unread (the answer closes the connection) and what was held is released at once.
+ * On 'ok' the caller releases `bytes` when done with the body.
+ */
+function readBody(req: IncomingMessage, budget: BodyBudget): Promise<BodyRead> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (outcome: BodyRead | Error): void => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      if (outcome instanceof Error || outcome.kind !== 'ok') {
+        req.pause();
+        chunks.length = 0;
+        budget.release(size);
+      }
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const onData = (chunk: Buffer): void => {
+      if (size + chunk.length > MAX_BODY_BYTES) return finish({ kind: 'too_large' });
+      if (!budget.take(chunk.length)) return finish({ kind: 'busy' });
+      size += chunk.length;
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => finish({ kind: 'ok', text: Buffer.concat(chunks).toString('utf8'), bytes: size }));
+    req.once('error', (error) => finish(error));
+  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -9,7 +9,7 @@ import type { Chain, Step } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
 import type { Clock } from '../engine/clock.ts';
-import type { AttemptRecord } from '../engine/outcome.ts';
+import type { AttemptRecord, CodedSkip } from '../engine/outcome.ts';
 import { runChain, type ChainResult } from '../engine/run-chain.ts';
 import { anthropicRequestToChat } from '../formats/anthropic.ts';
 import type { ChatRequest } from '../formats/openai-types.ts';
@@ -192,8 +192,9 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
 }
 
 /** Steps that cannot be called at all, or cannot serve this request faithfully, are skipped with a reason, never tried. */
-function skipReason(step: Step, plan: RequestPlan): string | undefined {
-  if (step.provider.keyProblem) return `no API key: ${step.provider.keyProblem}`;
+function skipReason(step: Step, plan: RequestPlan): string | CodedSkip | undefined {
+  const { keyProblem, keyProblemCode } = step.provider;
+  if (keyProblem) return keyProblemCode ? { code: keyProblemCode, message: `no API key: ${keyProblem}` } : `no API key: ${keyProblem}`;
   const stepPlan = plan.forStep(step);
   if (stepPlan.kind === 'unservable') return stepPlan.reason;
   return undefined;

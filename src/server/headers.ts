@@ -1,9 +1,12 @@
 import type { AttemptRecord } from '../engine/outcome.ts';
 import { roundUSD } from '../core/cost.ts';
 
-/** `x-llm-fallback-attempts`: every attempt and skipped step, in order, as provider/model=verdict. */
+/**
+ * `x-llm-fallback-attempts`: every attempt and skipped step, in order, as provider/model=verdict;
+ * a skip with a constant reason code says it: provider/model=skipped(local_credentials_refused).
+ */
 export function attemptsHeader(attempts: readonly AttemptRecord[]): string {
-  return attempts.map((a) => `${a.provider}/${a.model}=${a.outcome}`).join(', ');
+  return attempts.map((a) => `${a.provider}/${a.model}=${a.outcome}${a.skipCode ? `(${a.skipCode})` : ''}`).join(', ');
 }
 
 export function costHeader(usd: number): string {

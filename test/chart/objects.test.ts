@@ -187,7 +187,7 @@ describe('chart objects (default values)', () => {
     assert.equal(container?.ports?.find((p) => p.name === 'webhook')?.containerPort, 9443);
     assert.deepEqual(get(service, 'spec', 'selector'), get(one(objects, 'Deployment'), 'spec', 'selector', 'matchLabels'));
     assert.deepEqual(webhook['rules'], [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
-    assert.equal(webhook['sideEffects'], 'None');
+    assert.equal(webhook['sideEffects'], 'NoneOnDryRun');
     assert.deepEqual(webhook['admissionReviewVersions'], ['v1']);
   });
 
@@ -297,6 +297,7 @@ describe('chart objects (other values)', () => {
       resources: { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '1', memory: '384Mi' } },
       ports: { api: 4000, admin: 4001 },
       logLevel: 'warn',
+      allowLocalCredentials: true,
     });
     assert.equal(containers(one(objects, 'Deployment'))[0]?.['image'], 'ghcr.io/llm-fallback/llm-fallback:0.1.0-rc.1');
     assert.ok(containers(one(objects, 'Deployment'))[0]?.args?.includes('--namespace-cache-ms=10000'));

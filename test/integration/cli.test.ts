@@ -132,6 +132,33 @@ describe('exit codes and messages', () => {
     const bad = await file('bad.yaml', TWO_BAD_DOCS);
     const invalidDir = path.join(dir, 'invalid');
     await file('invalid/chains.yaml', TWO_BAD_DOCS);
+    const localKeys = await file('local-keys.yaml', `apiVersion: llmfallback.io/v1alpha1
+kind: FallbackChain
+metadata: {name: local-keys}
+spec:
+  providers:
+    - {name: env, baseURL: "http://127.0.0.1:9/v1", apiKey: {env: HOME}}
+    - {name: file, baseURL: "http://127.0.0.1:9/v1", apiKey: {file: /var/run/secrets/kubernetes.io/serviceaccount/token}}
+  steps: [{provider: env, model: m}, {provider: file, model: m}]
+`);
+    const secretKeys = await file('secret-keys.yaml', `apiVersion: llmfallback.io/v1alpha1
+kind: FallbackChain
+metadata: {name: secret-keys}
+spec:
+  providers:
+    - name: p
+      baseURL: "\${NOT_EXPANDED_IN_KUBERNETES}"
+      apiKey: {secretKey: openai}
+      headers: {api-key: {valueFrom: {secretKey: azure}}}
+  steps: [{provider: p, model: m}]
+`);
+    const traversal = await file('traversal.yaml', `apiVersion: llmfallback.io/v1alpha1
+kind: FallbackChain
+metadata: {name: traversal}
+spec:
+  providers: [{name: p, baseURL: "http://127.0.0.1:9/v1", apiKey: {secretKey: ../token}}]
+  steps: [{provider: p, model: m}]
+`);
 
     const cases: Array<{ name: string; args: string[]; code: number; stdout?: RegExp[]; stderr?: RegExp[]; stderrLines?: string[] }> = [
       // A valid file: exit 0, one "ok" line naming the source and the chain.
@@ -149,6 +176,24 @@ describe('exit codes and messages', () => {
           '3 problem(s)',
         ],
       },
+      // --kubernetes: the rules of `serve --kubernetes` and the controller (issue 12, finding 1):
+      // apiKey.env / apiKey.file are refused with the reason, ${VAR} is not expanded.
+      {
+        name: 'validate --kubernetes refuses local credentials',
+        args: ['validate', '--kubernetes', localKeys],
+        code: 1,
+        stderrLines: [
+          `${localKeys} (document 1) /spec/providers/0/apiKey/env: local_credentials_refused: apiKey.env is refused in Kubernetes: a FallbackChain may only use keys of the mounted credentials Secret (secretKey); the sidecar flag --allow-local-credentials allows file and env`,
+          `${localKeys} (document 1) /spec/providers/1/apiKey/file: local_credentials_refused: apiKey.file is refused in Kubernetes: a FallbackChain may only use keys of the mounted credentials Secret (secretKey); the sidecar flag --allow-local-credentials allows file and env`,
+          '2 problem(s)',
+        ],
+      },
+      // The same file is fine for `serve --config`, and for sidecars that allow local credentials.
+      { name: 'validate without --kubernetes', args: ['validate', localKeys], code: 0, stdout: [/^ok local-keys\.yaml#1 FallbackChain\/local-keys/m] },
+      { name: 'validate --kubernetes --allow-local-credentials', args: ['validate', '--kubernetes', '--allow-local-credentials', localKeys], code: 0, stdout: [/^ok local-keys\.yaml#1/m] },
+      // A chain with only Secret keys passes; a secretKey that walks out of the Secret does not.
+      { name: 'validate --kubernetes with secretKey', args: ['validate', '--kubernetes', secretKeys], code: 0, stdout: [/^ok secret-keys\.yaml#1/m] },
+      { name: 'validate --kubernetes with a traversing secretKey', args: ['validate', '--kubernetes', traversal], code: 1, stderr: [/\/spec\/providers\/0\/apiKey\/secretKey: must match pattern/] },
       // A file that does not exist is a problem of its own, not a crash.
       { name: 'validate missing file', args: ['validate', path.join(dir, 'nope.yaml')], code: 1, stderr: [/nope\.yaml: cannot read file: /] },
       // No files: a usage error (exit 2) with the usage text.

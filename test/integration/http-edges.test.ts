@@ -226,7 +226,7 @@ describe('admin port and secrets', () => {
     const config = JSON.parse(configText) as Json;
     for (const chain of config['chains'] as Json[]) {
       for (const step of chain['steps'] as Json[]) {
-        assert.deepEqual(step['apiKey'], { source: `env:${KEY_VAR}`, present: true, problem: null });
+        assert.deepEqual(step['apiKey'], { source: `env:${KEY_VAR}`, present: true, problem: null, problemCode: null });
       }
     }
     // An upstream 401 that quotes the key: the caller's error and the attempt reason in the

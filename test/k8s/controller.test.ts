@@ -101,6 +101,7 @@ describe('controller on a real API server', () => {
     leaseDurationSeconds: 15,
     renewIntervalMs: 500,
     namespaceCacheMs: 30_000,
+    namespaceLookupTimeoutMs: 2000,
     logLevel: 'info',
     env: {},
   });
@@ -143,7 +144,7 @@ describe('controller on a real API server', () => {
         webhooks: [{
           name: 'inject.llmfallback.io',
           admissionReviewVersions: ['v1'],
-          sideEffects: 'None',
+          sideEffects: 'NoneOnDryRun',
           failurePolicy: 'Fail',
           timeoutSeconds: 10,
           clientConfig: { url: first.webhookUrl, caBundle: Buffer.from(certs.caCert).toString('base64') },
@@ -210,6 +211,31 @@ describe('controller on a real API server', () => {
       const created = await core.createNamespacedPod({ namespace: 'shop', body: pod('node-agent', { 'llmfallback.io/inject': 'true' }, { hostNetwork: true }) });
       assert.equal(created.spec?.initContainers, undefined);
       assert.match(created.metadata?.annotations?.['llmfallback.io/status'] ?? '', /^skipped: hostNetwork/);
+      // Issue 12, finding 11: the skip is an Event on the pod (reason: a constant), written by
+      // the controller's own ServiceAccount, and counted in the controller's metrics.
+      const event = await eventually('the HostNetwork Event', async () => {
+        const list = await core.listNamespacedEvent({ namespace: 'shop', fieldSelector: 'involvedObject.name=node-agent' });
+        return list.items.find((e) => e.reason === 'HostNetwork');
+      });
+      assert.equal(event.type, 'Warning');
+      assert.equal(event.involvedObject.kind, 'Pod');
+      assert.equal(event.source?.component, 'llm-fallback-controller');
+      assert.match(event.message ?? '', /sidecar not injected: hostNetwork pods/);
+      const metrics = await (await fetch(`${first.healthUrl}/metrics`)).text();
+      assert.match(metrics, /llm_fallback_controller_injection_skips_total\{reason="HostNetwork"\} 1/);
+      assert.match(metrics, /llm_fallback_controller_injections_total [1-9]/);
+      assert.match(metrics, /llm_fallback_controller_webhook_duration_seconds_count [1-9]/);
+    });
+
+    test('a skipped pod with only a generateName still gets its Event, named after it', async () => {
+      const body = pod('', { 'llmfallback.io/inject': 'true' }, { hostNetwork: true });
+      body.metadata = { generateName: 'gen-', annotations: { 'llmfallback.io/inject': 'true' } };
+      await core.createNamespacedPod({ namespace: 'shop', body });
+      const event = await eventually('the Event for gen-', async () => {
+        const list = await core.listNamespacedEvent({ namespace: 'shop', fieldSelector: 'involvedObject.name=gen-' });
+        return list.items.find((e) => e.reason === 'HostNetwork');
+      });
+      assert.match(event.metadata?.name ?? '', /^gen\.llm-fallback\./);
     });
 
     test('a pod created from an already injected template is accepted unchanged (no second sidecar)', async () => {
@@ -245,6 +271,21 @@ describe('controller on a real API server', () => {
       // Still True: the transition time stays where it was.
       assert.equal(statusOf(second).conditions?.[0]?.['lastTransitionTime'], ready?.['lastTransitionTime']);
       assert.deepEqual(statusManagers(second), ['controller-a']);
+    });
+
+    test('a chain naming the sidecar token file or its env gets Ready=False/CredentialsRefused (issue 12, finding 1)', async () => {
+      const steal = chain('steal', 'm1');
+      const providers = (steal['spec'] as Json)['providers'] as Json[];
+      providers[0] = { name: 'p', baseURL: 'https://attacker.example/v1', apiKey: { file: '/var/run/secrets/kubernetes.io/serviceaccount/token' } };
+      await custom.createNamespacedCustomObject({ ...GROUP, namespace: 'shop', body: steal });
+      const ready = await eventually('Ready False for steal', async () => {
+        const condition = statusOf(await getChain('shop', 'steal')).conditions?.[0];
+        return condition?.['status'] === 'False' ? condition : undefined;
+      });
+      assert.equal(ready['reason'], 'CredentialsRefused');
+      assert.match(ready['message'] ?? '', /^\/spec\/providers\/0\/apiKey\/file: local_credentials_refused: apiKey\.file is refused in Kubernetes/);
+      const metrics = await (await fetch(`${first.healthUrl}/metrics`)).text();
+      assert.match(metrics, /llm_fallback_controller_status_writes_total\{ready="False"\} [1-9]/);
     });
 
     test('a change that does not touch the spec causes no status write (no hot loop)', async () => {
@@ -304,6 +345,40 @@ describe('controller on a real API server', () => {
         { args: ['list', 'fallbackchains.llmfallback.io', '--all-namespaces'], expect: 'no' },
       ];
       for (const row of rows) assert.equal(await canI(...row.args), row.expect, row.args.join(' '));
+    });
+  });
+
+  describe('controller RBAC (issue 12, finding 11)', () => {
+    test('kubectl auth can-i as the controller: only the chain-reader RoleBinding may be changed; create and events stay', async () => {
+      const { kubeconfigPath } = await kube.serviceAccountKubeConfig(SYSTEM_NS, 'controller');
+      const canI = async (...args: string[]): Promise<string> => (await kube.kubectl(['auth', 'can-i', ...args], { kubeconfigPath })).stdout.trim();
+      const rows: Array<{ args: string[]; expect: 'yes' | 'no' }> = [
+        // Its own binding, in any namespace: read, replace, delete (re-create on a roleRef change).
+        { args: ['update', 'rolebindings/llm-fallback-chain-reader', '-n', 'shop'], expect: 'yes' },
+        { args: ['delete', 'rolebindings/llm-fallback-chain-reader', '-n', 'plain'], expect: 'yes' },
+        // Any other RoleBinding: not even read.
+        { args: ['update', 'rolebindings/admin-binding', '-n', 'shop'], expect: 'no' },
+        { args: ['delete', 'rolebindings/admin-binding', '-n', 'kube-system'], expect: 'no' },
+        { args: ['get', 'rolebindings/admin-binding', '-n', 'shop'], expect: 'no' },
+        { args: ['list', 'rolebindings', '-n', 'shop'], expect: 'no' },
+        // create cannot be narrowed by name (the escalation check bounds what it can grant).
+        { args: ['create', 'rolebindings', '-n', 'shop'], expect: 'yes' },
+        // Events for injection skips.
+        { args: ['create', 'events', '-n', 'shop'], expect: 'yes' },
+      ];
+      for (const row of rows) assert.equal(await canI(...row.args), row.expect, row.args.join(' '));
+    });
+
+    test('the escalation check: the controller cannot bind cluster-admin with its create right', async () => {
+      const { kubeConfig } = await kube.serviceAccountKubeConfig(SYSTEM_NS, 'controller');
+      const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+      await assert.rejects(
+        rbac.createNamespacedRoleBinding({
+          namespace: 'plain',
+          body: { metadata: { name: 'escalate' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'ServiceAccount', name: 'controller', namespace: SYSTEM_NS }] },
+        }),
+        (error: unknown) => (error as { code?: number }).code === 403,
+      );
     });
   });
 

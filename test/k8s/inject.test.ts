@@ -31,6 +31,7 @@ const SETTINGS: SidecarSettings = {
   resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
   ports: { api: 4000, admin: 4001 },
   logLevel: 'info',
+  allowLocalCredentials: false,
 };
 const LABELLED: InjectContext = { namespaceLabels: { 'llmfallback.io/inject': 'enabled', 'kubernetes.io/metadata.name': 'shop' } };
 

@@ -32,6 +32,8 @@ export interface KubeProxyOptions {
   /** Secret keys present when the proxy starts. */
   credentials?: Record<string, string>;
   extraArgs?: string[];
+  /** The sidecar's environment (what apiKey.env would read); default: empty. */
+  env?: Record<string, string>;
 }
 
 export async function startKubeProxy(options: KubeProxyOptions): Promise<KubeProxyHarness> {
@@ -58,7 +60,7 @@ export async function startKubeProxy(options: KubeProxyOptions): Promise<KubePro
   const { sink, logs, waitForLog } = captureLogs();
   const serveOptions = parseServeOptions(
     ['--kubernetes', '--kubeconfig', options.kubeconfigPath, '--namespace', options.namespace, '--port', '0', '--admin-port', '0', '--log-level', 'debug', '--credentials-dir', credentialsDir, ...(options.extraArgs ?? [])],
-    {},
+    options.env ?? {},
   );
   const secrets = new KnownSecrets();
   const server = await startServe(serveOptions, { logger: createLogger('debug', sink, secrets), secrets });

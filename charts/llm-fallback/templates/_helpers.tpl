@@ -139,4 +139,5 @@ ports:
   api: {{ .Values.sidecar.ports.api }}
   admin: {{ .Values.sidecar.ports.admin }}
 logLevel: {{ .Values.sidecar.logLevel }}
+allowLocalCredentials: {{ .Values.sidecar.allowLocalCredentials }}
 {{- end -}}

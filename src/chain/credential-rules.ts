@@ -1,0 +1,73 @@
+// Where a chain may take credentials from. A FallbackChain author is not the pod's owner:
+// in Kubernetes a chain may only name keys of the credentials Secret that the pod's owner
+// chose to mount (`secretKey`), never a sidecar file (the service-account token) or an
+// environment variable. Pure: the sidecar (resolve.ts), the controller (status) and
+// `validate --kubernetes` all apply these same rules.
+import type { FallbackChainDoc } from './spec.ts';
+import type { Problem } from './validate.ts';
+
+/** Why a step's credentials could not be used; skip reasons and /config carry these codes. */
+export const CREDENTIAL_PROBLEM = {
+  /** apiKey.file / apiKey.env in Kubernetes mode without --allow-local-credentials. */
+  localRefused: 'local_credentials_refused',
+  /** A secretKey that is not a Secret key name (path traversal, `..`). */
+  invalidSecretKey: 'invalid_secret_key',
+  /** The source is allowed but holds no value (variable unset, file missing or empty). */
+  unavailable: 'credential_unavailable',
+  /** The Secret binds the key to other hosts than the provider's baseURL (llmfallback.io-allowed-hosts). */
+  hostNotAllowed: 'credential_host_not_allowed',
+} as const;
+export type CredentialProblemCode = (typeof CREDENTIAL_PROBLEM)[keyof typeof CREDENTIAL_PROBLEM];
+
+export interface CredentialPolicy {
+  /** True for `serve --kubernetes`: only Secret keys, unless local credentials are allowed. */
+  kubernetes: boolean;
+  /** `--allow-local-credentials`: the operator lets Kubernetes chains use apiKey.file/env. */
+  allowLocalCredentials: boolean;
+}
+
+/** Local files: every source is allowed (the operator wrote the config). */
+export const LOCAL_POLICY: CredentialPolicy = { kubernetes: false, allowLocalCredentials: true };
+/** `serve --kubernetes` and the controller by default. */
+export const KUBERNETES_POLICY: CredentialPolicy = { kubernetes: true, allowLocalCredentials: false };
+
+const SECRET_KEY_NAME = /^[-._a-zA-Z0-9]+$/;
+export const SECRET_KEY_RULE = 'must be a Secret key name (letters, digits, "-", "_", "."; not "." and no "..")';
+
+/** A Secret data key as Kubernetes allows it, minus `..` anywhere (no way out of the mounted folder). */
+export function isSecretKeyName(name: string): boolean {
+  return name.length > 0 && name.length <= 253 && SECRET_KEY_NAME.test(name) && name !== '.' && !name.includes('..');
+}
+
+export const LOCAL_REFUSED_MESSAGE = 'is refused in Kubernetes: a FallbackChain may only use keys of the mounted credentials Secret (secretKey); the sidecar flag --allow-local-credentials allows file and env';
+
+/** Whether a chain may use this kind of source under the policy. */
+export function localSourceAllowed(policy: CredentialPolicy): boolean {
+  return !policy.kubernetes || policy.allowLocalCredentials;
+}
+
+/**
+ * Every credential reference of the document that the policy refuses, as validation problems
+ * (the controller's Ready=False message, `validate --kubernetes`). Secret key names are also
+ * checked by the schema; checking them here keeps the rule whole for documents that bypassed it.
+ */
+export function credentialProblems(doc: FallbackChainDoc, policy: CredentialPolicy): Problem[] {
+  const problems: Problem[] = [];
+  doc.spec.providers.forEach((provider, i) => {
+    const ref = provider.apiKey;
+    if (ref !== undefined) {
+      const at = `/spec/providers/${i}/apiKey`;
+      if (ref.secretKey !== undefined && !isSecretKeyName(ref.secretKey)) problems.push({ path: `${at}/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
+      if (!localSourceAllowed(policy)) {
+        if (ref.file !== undefined) problems.push({ path: `${at}/file`, message: `${CREDENTIAL_PROBLEM.localRefused}: apiKey.file ${LOCAL_REFUSED_MESSAGE}` });
+        if (ref.env !== undefined) problems.push({ path: `${at}/env`, message: `${CREDENTIAL_PROBLEM.localRefused}: apiKey.env ${LOCAL_REFUSED_MESSAGE}` });
+      }
+    }
+    for (const [name, value] of Object.entries(provider.headers ?? {})) {
+      if (typeof value === 'string') continue;
+      const secretKey = value.valueFrom.secretKey;
+      if (!isSecretKeyName(secretKey)) problems.push({ path: `/spec/providers/${i}/headers/${name}/valueFrom/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
+    }
+  });
+  return problems;
+}
