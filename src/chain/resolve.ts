@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
-import { targetKey, type Chain, type Price, type Provider, type Step } from '../core/types.ts';
+import { prefillDefault, targetKey, type Chain, type Price, type Provider, type Step, type StreamCommit } from '../core/types.ts';
 import type { ApiKeyRef, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
 
 export interface KeySources {
@@ -14,6 +14,7 @@ export interface KeySources {
 export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySources): Chain {
   const { spec } = doc;
   const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys)]));
+  const providerSpecs = new Map(spec.providers.map((p) => [p.name, p]));
   const steps: Step[] = spec.steps.flatMap((s, index) => {
     // A plain step is a group of one target.
     const targets: TargetSpec[] = s.targets ?? [{ provider: s.provider ?? '', model: s.model ?? '', weight: 1 }];
@@ -29,6 +30,7 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
         timeouts: s.timeouts,
         ...priceOf(t.price ?? s.price, t.model),
         target: targetKey(provider, t.model),
+        prefill: s.prefill ?? providerSpecs.get(t.provider)?.prefill ?? prefillDefault(provider.api),
       };
       if (s.targets) step.weight = t.weight;
       const limits = t.limits ?? s.limits;
@@ -52,6 +54,7 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
       hedgeMaxInFlight: policy.hedge.maxInFlight,
       adaptive: policy.adaptive,
       priority: policy.priority,
+      stream: { commit: commitOf(policy.stream), heartbeatMs: policy.stream.heartbeatMs },
     },
     breaker: {
       failureThreshold: circuitBreaker.failureThreshold,
@@ -61,6 +64,11 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
     maxCostPerRequestUSD: spec.budget?.maxCostPerRequestUSD,
     source,
   };
+}
+
+function commitOf(stream: FallbackChainDoc['spec']['policy']['stream']): StreamCommit {
+  if (stream.commit === 'tokens') return { kind: 'tokens', tokens: stream.tokens };
+  return { kind: stream.commit };
 }
 
 /** The configured price (missing rates are 0), else the built-in table's for the model. */
