@@ -6,6 +6,9 @@ import type { AttemptRecord } from '../engine/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
+/** continued: by prefill on the next step; restarted: by a verified restart; failed: the stream ended with an error. */
+export type StreamResumeOutcome = 'continued' | 'restarted' | 'failed';
+
 export type RequestOutcome = 'success' | 'failure' | 'client_error' | 'aborted' | 'stream_failed';
 
 export interface RequestReport {
@@ -21,6 +24,8 @@ export interface RequestReport {
   ttfbMs?: number;
   /** Why a stream that had started did not complete. */
   streamEnd?: string;
+  /** A stream that broke after its commit point: how the rest of the answer was got, or that it could not be. */
+  streamResume?: StreamResumeOutcome;
   /** Provider keys of the snapshot: reasons quote upstream error bodies, which can echo them. */
   secrets: readonly string[];
 }
@@ -50,6 +55,7 @@ export function report(r: RequestReport, logger: Logger, metrics: Metrics): void
     totalMs: Math.round(r.totalMs),
     ttfbMs: r.ttfbMs === undefined ? null : Math.round(r.ttfbMs),
     ...(r.streamEnd ? { streamEnd: redactSecrets(r.streamEnd, r.secrets) } : {}),
+    ...(r.streamResume ? { streamResume: r.streamResume } : {}),
   };
   const level = r.outcome === 'success' ? 'info' : r.outcome === 'client_error' || r.outcome === 'aborted' ? 'info' : 'warn';
   logger[level](line, 'request');
@@ -61,6 +67,7 @@ function record(r: RequestReport, usage: Usage, metrics: Metrics): void {
   metrics.duration.observe({ chain: r.chain, outcome: r.outcome }, r.totalMs / 1000);
   if (r.ttfbMs !== undefined) metrics.ttfb.observe({ chain: r.chain }, r.ttfbMs / 1000);
   if (r.winner && r.winner.step > 0) metrics.fallbacks.inc({ chain: r.chain });
+  if (r.streamResume) metrics.streamResumes.inc({ chain: r.chain, outcome: r.streamResume });
   for (const a of r.attempts) {
     metrics.attempts.inc({ chain: r.chain, provider: a.provider, model: a.model, class: a.outcome });
     if (a.costUSD > 0) metrics.cost.inc({ chain: r.chain, provider: a.provider, model: a.model }, a.costUSD);
