@@ -25,13 +25,28 @@ export function canPrefill(call: CallerRequest): boolean {
   return call.endpoint === 'chat' && Array.isArray(call.body['messages']);
 }
 
-/** `call` with `delivered` as the start of the assistant's answer. */
-export function withPrefill(call: CallerRequest, delivered: string): CallerRequest {
+/**
+ * `call` with `delivered` as the start of the assistant's answer. The continuation's output
+ * limit is what is left of the caller's (`deliveredTokens` were spent), so the answer as a
+ * whole is never longer than the caller allowed.
+ */
+export function withPrefill(call: CallerRequest, delivered: string, deliveredTokens: number): CallerRequest {
   const text = prefillText(delivered);
-  if (call.endpoint === 'completions') return { ...call, body: { ...call.body, prompt: `${String(call.body['prompt'])}${text}` } };
-  const body = { ...call.body, messages: appendAssistant(call.body['messages'], text) };
-  const chat = call.chat instanceof Error ? call.chat : { ...call.chat, value: { ...call.chat.value, messages: appendAssistant(call.chat.value.messages, text) } as ChatRequest };
+  if (call.endpoint === 'completions') return { ...call, body: lowerLimits({ ...call.body, prompt: `${String(call.body['prompt'])}${text}` }, deliveredTokens) };
+  const body = lowerLimits({ ...call.body, messages: appendAssistant(call.body['messages'], text) }, deliveredTokens);
+  const chat = call.chat instanceof Error ? call.chat : { ...call.chat, value: lowerLimits({ ...call.chat.value, messages: appendAssistant(call.chat.value.messages, text) }, deliveredTokens) as ChatRequest };
   return { ...call, body, chat };
+}
+
+const LIMIT_FIELDS = ['max_tokens', 'max_completion_tokens'];
+
+function lowerLimits<T extends object>(body: T, spent: number): T {
+  const out = { ...body } as Record<string, unknown>;
+  for (const field of LIMIT_FIELDS) {
+    const limit = out[field];
+    if (typeof limit === 'number' && Number.isFinite(limit)) out[field] = Math.max(1, limit - spent);
+  }
+  return out as T;
 }
 
 /**

@@ -2,6 +2,7 @@
 // what was delivered (Transcript), and how each canonical chunk of the next attempt is
 // adapted (Splice) so the caller sees one answer: one id, one role chunk, no text twice.
 // Pure: no I/O, canonical (OpenAI Chat) chunks in and out.
+import type { Usage } from '../core/types.ts';
 import { isJsonObject, type JsonObject } from '../upstream/openai.ts';
 import { prefillText } from './prefill.ts';
 
@@ -11,6 +12,8 @@ export class Transcript {
   text = '';
   /** Tool-call deltas were delivered: a continuation could not be proven exact. */
   toolCalls = false;
+  /** Content events delivered (about one token each). */
+  tokens = 0;
   /** The first chunk's id: continuations keep it. */
   id: string | undefined;
 
@@ -18,6 +21,7 @@ export class Transcript {
     for (const chunk of chunks) {
       if (this.id === undefined && typeof chunk['id'] === 'string' && chunk['id'] !== '') this.id = chunk['id'];
       const parts = partsOf(chunk);
+      if (parts.text !== '' || parts.toolCalls) this.tokens++;
       this.text += parts.text;
       if (parts.toolCalls) this.toolCalls = true;
     }
@@ -39,9 +43,13 @@ export class Splice {
   /** restart: delivered text its answer has not matched yet; continue: whitespace held back from the prefill. */
   #pending: string;
 
-  constructor(mode: SpliceMode, delivered: Transcript) {
+  /** Usage reported by the attempts whose text was delivered before this one: the caller's usage covers the whole answer. */
+  readonly #earlier: Usage | undefined;
+
+  constructor(mode: SpliceMode, delivered: Transcript, earlierUsage?: Usage) {
     this.#mode = mode;
     this.#id = delivered.id;
+    this.#earlier = earlierUsage;
     this.#pending = mode === 'restart' ? delivered.text : delivered.text.slice(prefillText(delivered.text).length);
   }
 
@@ -65,6 +73,7 @@ export class Splice {
     const choice = choices.find((c): c is JsonObject => isJsonObject(c) && (c['index'] ?? 0) === 0);
     const out: JsonObject = { ...chunk };
     if (this.#id !== undefined && typeof chunk['id'] === 'string') out['id'] = this.#id;
+    if (this.#earlier && isJsonObject(chunk['usage'])) out['usage'] = withEarlierUsage(chunk['usage'], this.#earlier);
     if (!choice) return { kind: 'chunk', chunk: out };
     const textKey = isJsonObject(choice['delta']) ? 'delta' : 'text';
     const delta: JsonObject = textKey === 'delta' ? { ...(choice['delta'] as JsonObject) } : {};
@@ -116,6 +125,19 @@ export function contentEvents(chunks: readonly JsonObject[]): number {
     const parts = partsOf(chunk);
     return parts.text !== '' || parts.toolCalls;
   }).length;
+}
+
+/** An OpenAI usage object with what earlier attempts reported added. */
+function withEarlierUsage(usage: JsonObject, earlier: Usage): JsonObject {
+  const num = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+  const prompt = num(usage['prompt_tokens']) + earlier.inputTokens;
+  const completion = num(usage['completion_tokens']) + earlier.outputTokens;
+  const out: JsonObject = { ...usage, prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  if (earlier.cachedInputTokens > 0 || isJsonObject(usage['prompt_tokens_details'])) {
+    const details = isJsonObject(usage['prompt_tokens_details']) ? usage['prompt_tokens_details'] : {};
+    out['prompt_tokens_details'] = { ...details, cached_tokens: num(details['cached_tokens']) + earlier.cachedInputTokens };
+  }
+  return out;
 }
 
 function partsOf(chunk: JsonObject): { text: string; toolCalls: boolean } {

@@ -46,8 +46,11 @@ export interface StreamEncoder {
   continueAnswer(): boolean;
 }
 
-/** What readStream hands each event to: `{refuse}` stops reading (the stream is not used further). */
-export type PieceHandler = (piece: StreamPiece) => Promise<void | { refuse: string }>;
+/**
+ * What readStream hands each event to. `{refuse}` stops reading: the stream is not used
+ * further (a restart that diverged); `{fail}` ends it as that failure (a refusal in a held answer).
+ */
+export type PieceHandler = (piece: StreamPiece) => Promise<void | { refuse: string } | { fail: FailedEnd }>;
 
 /** Adapts one OpenAI chunk for an OpenAI caller; undefined when it must not be forwarded. */
 export function chunkForCaller(chunk: JsonObject, answeredBy: string, callerWantsUsage: boolean): JsonObject | undefined {
@@ -77,7 +80,7 @@ async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalform
   const { reader, scope, step, decoder } = answer;
   for (const piece of answer.first) {
     const handled = await onPiece(piece);
-    if (handled) return { kind: 'refused', reason: handled.refuse };
+    if (handled) return endOf(handled);
   }
   for (;;) {
     const read = await reader.next(Math.min(step.timeouts.idleMs, scope.remainingMs()));
@@ -108,8 +111,12 @@ async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalform
       return { kind: 'failed', failure: classifyErrorEvent(error), code: 'upstream_error', message: `the upstream failed mid-stream: ${message}`, ...(upstreamType ? { upstreamType } : {}) };
     }
     const handled = await onPiece(decoded.piece);
-    if (handled) return { kind: 'refused', reason: handled.refuse };
+    if (handled) return endOf(handled);
   }
+}
+
+function endOf(handled: { refuse: string } | { fail: FailedEnd }): StreamEnd {
+  return 'fail' in handled ? handled.fail : { kind: 'refused', reason: handled.refuse };
 }
 
 /** SSE comment lines: ignored by every SSE client, but they keep idle connections alive. */

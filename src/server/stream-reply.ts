@@ -6,7 +6,8 @@
 // already delivered (prefill) or restarts and is verified against it (continuation.ts,
 // stream-splice.ts). When nothing can rescue it, the stream ends with an error event in the
 // caller's format carrying the original failure, never a truncated answer that looks whole.
-import { costOf } from '../core/cost.ts';
+import { addUsage, costOf, NO_USAGE } from '../core/cost.ts';
+import { isContentFilterFinish } from '../core/failure.ts';
 import { redactSecrets } from '../core/redact.ts';
 import { DEFAULT_STREAM_POLICY, type Chain, type Step, type StreamCommit, type Usage } from '../core/types.ts';
 import type { UpstreamFailure } from '../engine/outcome.ts';
@@ -18,7 +19,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptRequest, UpstreamAnswer } from '../upstream/attempt.ts';
 import { continuationAttempt, type ContinuationHooks } from '../upstream/continuation.ts';
-import { isJsonObject, usageFromOpenAI } from '../upstream/openai.ts';
+import { finishReasons, isJsonObject, usageFromOpenAI } from '../upstream/openai.ts';
 import type { StreamPiece } from '../upstream/wire.ts';
 import type { CallerFormatting } from './callers.ts';
 import { attemptsHeader, costHeader, fallbackHeaders } from './headers.ts';
@@ -112,7 +113,7 @@ class StreamReply {
         result.failLater(failure, why);
         return this.#finish('stream_failed', 'failed');
       }
-      this.#result = await result.resume(failure, continuationAttempt(this.#call.attemptRequest, this.#transcript.text, this.#deps.routing, this.#deps.hooks));
+      this.#result = await result.resume(failure, continuationAttempt(this.#call.attemptRequest, this.#transcript, this.#deps.routing, this.#deps.hooks));
     }
   }
 
@@ -124,7 +125,8 @@ class StreamReply {
     // A continuation: the rest of the answer comes from this step (trailers, log).
     if (this.#encoder) this.#answering = step;
     const record = won.attempts[won.attempts.length - 1];
-    const splice = answer.splice ? new Splice(answer.splice, this.#transcript) : undefined;
+    const splice = answer.splice ? new Splice(answer.splice, this.#transcript, this.#deliveredUsage) : undefined;
+    const deliveredBefore = this.#encoder !== undefined;
     let usage: Usage | undefined;
     const held: StreamPiece[] = [];
     let heldEvents = 0;
@@ -138,6 +140,10 @@ class StreamReply {
         next = { chunks: spliced.chunks, raw: piece.raw };
       }
       if (this.#encoder) return this.#deliver(next);
+      // A refusal in a held answer, where the chain opted in to route refusals around: nothing was sent, so it falls back.
+      if (this.#call.attemptRequest.refusalsFallBack && next.chunks.some((chunk) => finishReasons(chunk).some(isContentFilterFinish))) {
+        return { fail: { kind: 'failed', failure: 'contentFiltered', code: 'upstream_contentFiltered', message: 'finish_reason content_filter before the commit point' } };
+      }
       held.push(next);
       heldEvents += contentEvents(next.chunks);
       if (committed(this.#commit, heldEvents)) await this.#commitTo(step, answer.passthrough, held);
@@ -146,12 +152,16 @@ class StreamReply {
       record.usage = usage;
       record.costUSD = costOf(usage, step.price);
     }
+    // Text of this attempt reached the caller: a continuation's usage adds to what it reported.
+    if (usage && (deliveredBefore || this.#encoder) && end.kind !== 'complete') this.#deliveredUsage = addUsage(this.#deliveredUsage ?? NO_USAGE, usage);
     if (end.kind === 'complete' && !this.#encoder) await this.#commitTo(step, answer.passthrough, held);
     if (end.kind === 'complete' && splice) this.#resumedBy = answer.splice === 'continue' ? 'continued' : 'restarted';
     return end;
   }
 
   #resumedBy: StreamResumeOutcome | undefined;
+  /** Usage reported by attempts whose text reached the caller before the stream broke. */
+  #deliveredUsage: Usage | undefined;
 
   /** The commit point: the caller's stream begins with everything held. */
   async #commitTo(step: Step, passthrough: boolean, held: StreamPiece[]): Promise<void> {

@@ -25,9 +25,10 @@ export function continuesByPrefill(step: Step, memory: Pick<RoutingState, 'rejec
   return support === 'supported';
 }
 
-export function continuationAttempt(request: AttemptRequest, delivered: string, memory: RoutingState, hooks: ContinuationHooks): AttemptFn<UpstreamAnswer> {
+/** `delivered`: the answer's text so far, and its content events (about one token each). */
+export function continuationAttempt(request: AttemptRequest, delivered: { text: string; tokens: number }, memory: RoutingState, hooks: ContinuationHooks): AttemptFn<UpstreamAnswer> {
   const restart = upstreamAttempt(request, hooks);
-  const prefilled = upstreamAttempt({ plan: new RequestPlan(withPrefill(request.plan.call, delivered)), caller: request.caller }, hooks);
+  const prefilled = upstreamAttempt({ ...request, plan: new RequestPlan(withPrefill(request.plan.call, delivered.text, delivered.tokens)) }, hooks);
   return async (step: Step, ctx: AttemptContext) => {
     if (!continuesByPrefill(step, memory)) return tagged(await restart(step, ctx), 'restart');
     const outcome = await prefilled(step, ctx);

@@ -103,9 +103,9 @@ async function streamFrom(caller: Caller, chainName: string, requestId: string):
 }
 
 /** The raw SSE text and trailers of a stream (an OpenAI caller). */
-async function rawStream(chainName: string, requestId: string): Promise<{ text: string; trailers: NodeJS.Dict<string>; headers: NodeJS.Dict<string | string[]> }> {
+async function rawStream(chainName: string, requestId: string, extra: Record<string, unknown> = {}): Promise<{ text: string; trailers: NodeJS.Dict<string>; headers: NodeJS.Dict<string | string[]> }> {
   const url = new URL('/v1/chat/completions', proxy.apiUrl);
-  const body = JSON.stringify({ model: chainName, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true });
+  const body = JSON.stringify({ model: chainName, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true, ...extra });
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId } }, (res) => {
       let text = '';
@@ -160,6 +160,8 @@ describe('a stream broken after 40 of 60 tokens is finished by the next step', {
           // The next step was sent the conversation plus the 40 delivered tokens as prefill.
           const [continued] = up.requestsFor(model(name, 1));
           assert.equal(continued?.prefill, first(40));
+          // The answer as a whole stays within the caller's limit: 40 of its 1000 tokens are spent.
+          if (caller === 'anthropic') assert.equal(continued?.body['max_tokens'] ?? continued?.body['max_completion_tokens'], 960);
           const log = await proxy.requestLog(id);
           assert.equal(log['outcome'], 'success');
           assert.equal(log['streamResume'], 'continued');
@@ -168,6 +170,26 @@ describe('a stream broken after 40 of 60 tokens is finished by the next step', {
         });
       }
     }
+  }
+});
+
+describe('usage and cost of a resumed stream', { timeout: 30_000 }, () => {
+  for (const format of FORMATS) {
+    const name = chain(`usage-${format}`, { steps: [{ format, behaviour: 'cut-40' }, { format, behaviour: 'ok', prefill: 'supported' }] });
+    test(`${format} upstream: the caller's usage is every attempt's, as billed in the log; the trailers list every attempt`, async () => {
+      const id = newId();
+      const raw = await rawStream(name, id, { stream_options: { include_usage: true } });
+      const chunks = raw.text.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice('data: '.length)) as { usage?: { prompt_tokens: number; completion_tokens: number } | null });
+      const usage = chunks.map((c) => c.usage).filter((u) => u).at(-1);
+      const log = await proxy.requestLog(id);
+      const tokens = log['tokens'] as { input: number; output: number };
+      assert.ok(usage, 'a usage chunk');
+      assert.deepEqual([usage.prompt_tokens, usage.completion_tokens], [tokens.input, tokens.output]);
+      assert.ok(tokens.output >= 20, 'the continuation reported its 20 tokens');
+      assert.equal(raw.trailers['x-llm-fallback-attempts'], `${format}-default/${model(name, 0)}=connection, ${format}-supported/${model(name, 1)}=ok`);
+      assert.equal(raw.trailers['x-llm-fallback-model'], model(name, 1));
+      assert.equal(raw.headers['x-llm-fallback-model'], model(name, 0), 'the headers name the step the stream began with');
+    });
   }
 });
 
