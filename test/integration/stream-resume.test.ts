@@ -317,6 +317,29 @@ describe('the commit point', { timeout: 30_000 }, () => {
   });
 });
 
+describe('refusals', { timeout: 30_000 }, () => {
+  const WITH_REFUSALS = ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'];
+  for (const format of FORMATS) {
+    const byDefault = chain(`refuse-default-${format}`, { steps: [{ format, behaviour: 'refuse-30' }, { format, behaviour: 'ok' }], policy: { stream: { commit: 'complete' } } });
+    test(`${format} upstream: by default a refusal is the provider's answer, delivered with its reason, not routed around`, async () => {
+      const id = newId();
+      const raw = await rawStream(byDefault, id);
+      assert.match(raw.text, /"finish_reason":"content_filter"/);
+      assert.equal(up.requestsFor(model(byDefault, 1)).length, 0, 'the refused prompt went to no other provider');
+      assert.equal((await proxy.requestLog(id))['outcome'], 'success');
+    });
+    const optedIn = chain(`refuse-opt-in-${format}`, { steps: [{ format, behaviour: 'refuse-30' }, { format, behaviour: 'ok' }], policy: { stream: { commit: 'complete' }, fallbackOn: WITH_REFUSALS } });
+    test(`${format} upstream: with contentFiltered in fallbackOn, a refusal in a held answer falls back with nothing sent`, async () => {
+      const id = newId();
+      const got = await streamFrom('openai', optedIn, id);
+      assert.equal(got.text, ANSWER);
+      assert.equal(got.starts, 1);
+      const log = await proxy.requestLog(id);
+      assert.deepEqual(attemptsOf(log).map((a) => [a.step, a.outcome]), [[0, 'contentFiltered'], [1, 'ok']]);
+    });
+  }
+});
+
 describe('mid-stream failures count', { timeout: 60_000 }, () => {
   const flaky = chain('seven-cuts', {
     steps: [{ format: 'openai', behaviour: 'cut-40' }, { format: 'openai', behaviour: 'ok', prefill: 'supported' }],

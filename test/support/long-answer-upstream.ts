@@ -13,6 +13,7 @@
 //   no-prefill      400 when the conversation ends with an assistant message, else the answer
 //   diverge         another text of the same length (not the ANSWER)
 //   tools-cut-<n>   a tool call whose arguments stream in n pieces, then the connection is destroyed
+//   refuse-<n>      n tokens, then the provider's filter stops it (finish_reason content_filter, stop_reason refusal)
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { EventEmitter, once } from 'node:events';
@@ -42,14 +43,14 @@ export interface LongAnswerUpstream {
 
 type Behaviour =
   | { kind: 'ok' | 'no-prefill' | 'diverge' }
-  | { kind: 'cut' | 'stall' | 'error' | 'tools-cut'; n: number };
+  | { kind: 'cut' | 'stall' | 'error' | 'tools-cut' | 'refuse'; n: number };
 
 function parseModel(model: string): Behaviour {
   const name = (model.startsWith('long:') ? model.slice('long:'.length) : 'ok').split('#')[0] ?? '';
   if (name === 'ok' || name === 'no-prefill' || name === 'diverge') return { kind: name };
-  const m = /^(cut|stall|error|tools-cut)-(\d+)$/.exec(name);
+  const m = /^(cut|stall|error|tools-cut|refuse)-(\d+)$/.exec(name);
   if (!m) throw new Error(`long-answer-upstream: unknown behaviour "${name}"`);
-  return { kind: m[1] as 'cut' | 'stall' | 'error' | 'tools-cut', n: Number(m[2]) };
+  return { kind: m[1] as 'cut' | 'stall' | 'error' | 'tools-cut' | 'refuse', n: Number(m[2]) };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -84,7 +85,7 @@ interface Writer {
   start(res: ServerResponse): void;
   text(token: string): string[];
   toolCall(pieces: string[]): string[];
-  finish(outputTokens: number): string[];
+  finish(outputTokens: number, refused?: boolean): string[];
   error(): string[];
   prefillRejected(res: ServerResponse): void;
 }
@@ -100,8 +101,8 @@ function openAIWriter(model: string, id: string, includeUsage: boolean): Writer 
     },
     text: (token) => [chunk({ content: token }, null)],
     toolCall: (pieces) => pieces.map((args, i) => chunk({ tool_calls: [{ index: 0, ...(i === 0 ? { id: 'call_1', type: 'function', function: { name: 'lookup', arguments: args } } : { function: { arguments: args } }) }] }, null)),
-    finish: (outputTokens) => [
-      chunk({}, 'stop'),
+    finish: (outputTokens, refused) => [
+      chunk({}, refused ? 'content_filter' : 'stop'),
       ...(includeUsage ? [sse({ id, object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 10, completion_tokens: outputTokens, total_tokens: 10 + outputTokens } })] : []),
       sse('[DONE]'),
     ],
@@ -124,9 +125,9 @@ function anthropicWriter(model: string, id: string): Writer {
       sse({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: {} } }, 'content_block_start'),
       ...pieces.map((partial) => sse({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: partial } }, 'content_block_delta')),
     ],
-    finish: (outputTokens) => [
+    finish: (outputTokens, refused) => [
       sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop'),
-      sse({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } }, 'message_delta'),
+      sse({ type: 'message_delta', delta: { stop_reason: refused ? 'refusal' : 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } }, 'message_delta'),
       sse({ type: 'message_stop' }, 'message_stop'),
     ],
     error: () => [sse({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, 'error')],
@@ -185,12 +186,16 @@ export async function startLongAnswerUpstream(): Promise<LongAnswerUpstream> {
       if (await write(res, writer.toolCall(['{"q":', '"wea', 'ther"}'].slice(0, behaviour.n)))) res.destroy();
       return;
     }
-    const limit = behaviour.kind === 'cut' || behaviour.kind === 'stall' || behaviour.kind === 'error' ? behaviour.n : tokens.length;
+    const limit = behaviour.kind === 'cut' || behaviour.kind === 'stall' || behaviour.kind === 'error' || behaviour.kind === 'refuse' ? behaviour.n : tokens.length;
     if (!(await write(res, tokens.slice(0, limit).flatMap((t) => writer.text(t))))) return;
     if (behaviour.kind === 'cut') return void res.destroy();
     if (behaviour.kind === 'stall') return; // silence until the proxy gives up and closes the connection
     if (behaviour.kind === 'error') {
       if (await write(res, writer.error())) res.end();
+      return;
+    }
+    if (behaviour.kind === 'refuse') {
+      if (await write(res, writer.finish(behaviour.n, true))) res.end();
       return;
     }
     if (await write(res, writer.finish(tokens.length))) res.end();
