@@ -37,9 +37,23 @@ export type SpliceMode =
 
 export type Spliced = { kind: 'chunks'; chunks: JsonObject[] } | { kind: 'diverged'; reason: string };
 
+/**
+ * How much of a continuation is read before it is trusted: a target that was sent the
+ * delivered text as prefill but answers anew (it does not really take prefill) starts with the
+ * answer's own beginning. That is checked on up to this many characters.
+ */
+export const FRESH_ANSWER_PROBE = 32;
+/** Delivered text shorter than this is too short to tell a fresh answer from a continuation. */
+const MIN_PROBE = 8;
+
 export class Splice {
-  readonly #mode: SpliceMode;
+  #mode: SpliceMode;
   readonly #id: string | undefined;
+  readonly #delivered: string;
+  /** continue: the first chunks are held until they show whether this is really a continuation. */
+  #probing: boolean;
+  readonly #probed: JsonObject[] = [];
+  #probeText = '';
   /** restart: delivered text its answer has not matched yet; continue: whitespace held back from the prefill. */
   #pending: string;
 
@@ -50,7 +64,14 @@ export class Splice {
     this.#mode = mode;
     this.#id = delivered.id;
     this.#earlier = earlierUsage;
+    this.#delivered = delivered.text;
     this.#pending = mode === 'restart' ? delivered.text : delivered.text.slice(prefillText(delivered.text).length);
+    this.#probing = mode === 'continue' && prefillText(delivered.text).length >= MIN_PROBE;
+  }
+
+  /** How the attempt carries the answer on: a continuation found to answer anew is verified as a restart. */
+  get mode(): SpliceMode {
+    return this.#mode;
   }
 
   /** The restart's answer has matched everything delivered (continuations need no proof). */
@@ -59,6 +80,24 @@ export class Splice {
   }
 
   accept(chunks: readonly JsonObject[]): Spliced {
+    if (this.#probing) {
+      this.#probed.push(...chunks);
+      this.#probeText += chunks.map((c) => partsOf(c).text).join('');
+      const need = Math.min(prefillText(this.#delivered).length, FRESH_ANSWER_PROBE);
+      const settled = chunks.some((c) => partsOf(c).toolCalls || isJsonObject(c['usage']) || finishOf(c) !== undefined);
+      if (this.#probeText.length < need && !settled) return { kind: 'chunks', chunks: [] };
+      this.#probing = false;
+      // It begins with what the caller already read: an answer from the start, not a continuation.
+      if (this.#probeText.startsWith(this.#delivered.slice(0, need))) {
+        this.#mode = 'restart';
+        this.#pending = this.#delivered;
+      }
+      return this.#adaptAll(this.#probed.splice(0));
+    }
+    return this.#adaptAll(chunks);
+  }
+
+  #adaptAll(chunks: readonly JsonObject[]): Spliced {
     const out: JsonObject[] = [];
     for (const chunk of chunks) {
       const adapted = this.#adapt(chunk);
@@ -138,6 +177,12 @@ function withEarlierUsage(usage: JsonObject, earlier: Usage): JsonObject {
     out['prompt_tokens_details'] = { ...details, cached_tokens: num(details['cached_tokens']) + earlier.cachedInputTokens };
   }
   return out;
+}
+
+function finishOf(chunk: JsonObject): string | undefined {
+  const choices = Array.isArray(chunk['choices']) ? (chunk['choices'] as unknown[]) : [];
+  const choice = choices.find((c): c is JsonObject => isJsonObject(c) && (c['index'] ?? 0) === 0);
+  return choice && typeof choice['finish_reason'] === 'string' ? choice['finish_reason'] : undefined;
 }
 
 function partsOf(chunk: JsonObject): { text: string; toolCalls: boolean } {

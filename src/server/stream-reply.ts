@@ -155,7 +155,7 @@ class StreamReply {
     // Text of this attempt reached the caller: a continuation's usage adds to what it reported.
     if (usage && (deliveredBefore || this.#encoder) && end.kind !== 'complete') this.#deliveredUsage = addUsage(this.#deliveredUsage ?? NO_USAGE, usage);
     if (end.kind === 'complete' && !this.#encoder) await this.#commitTo(step, answer.passthrough, held);
-    if (end.kind === 'complete' && splice) this.#resumedBy = answer.splice === 'continue' ? 'continued' : 'restarted';
+    if (end.kind === 'complete' && splice) this.#resumedBy = splice.mode === 'continue' ? 'continued' : 'restarted';
     return end;
   }
 

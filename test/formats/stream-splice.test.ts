@@ -62,6 +62,29 @@ describe('Splice: continue', () => {
     assert.equal(texts(out.chunks), 'world');
   });
 
+  test('a "continuation" that starts the answer anew is verified like a restart: the delivered text is not sent twice', () => {
+    const splice = new Splice('continue', delivered('Once upon a time', ' there was'));
+    const out: JsonObject[] = [];
+    for (const content of ['Once ', 'upon a', ' time there', ' was a king.']) {
+      const r = splice.accept([chunk('b', { content })]);
+      assert.ok(r.kind === 'chunks');
+      out.push(...r.chunks);
+    }
+    assert.equal(texts(out), ' a king.');
+    assert.equal(splice.mode, 'restart');
+  });
+
+  test('a real continuation is held only until it shows it does not start anew', () => {
+    const splice = new Splice('continue', delivered('Once upon a time'));
+    const held = splice.accept([chunk('b', { content: ' there' })]);
+    assert.ok(held.kind === 'chunks');
+    assert.deepEqual(held.chunks, [], 'held while it could still be the answer\'s beginning');
+    const released = splice.accept([chunk('b', { content: ' was a king.' })]);
+    assert.ok(released.kind === 'chunks');
+    assert.equal(texts(released.chunks), ' there was a king.');
+    assert.equal(splice.mode, 'continue');
+  });
+
   test('usage covers the whole answer: what earlier attempts reported is added', () => {
     const splice = new Splice('continue', delivered('Hello'), { inputTokens: 10, outputTokens: 1, cachedInputTokens: 2 });
     const out = splice.accept([{ id: 'b', choices: [], usage: { prompt_tokens: 12, completion_tokens: 20, total_tokens: 32 } }]);

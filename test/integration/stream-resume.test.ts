@@ -227,6 +227,17 @@ describe('a next step that cannot continue is asked again and verified', { timeo
   });
 
   for (const caller of CALLERS) {
+    // Declared to take prefill, but it answers anew (as OpenAI's own API does): no text twice.
+    const anew = chain(`ignores-prefill-${caller}`, { steps: [{ format: 'openai', behaviour: 'cut-40' }, { format: 'openai', behaviour: 'ignore-prefill', prefill: 'supported' }] });
+    test(`${caller} caller: a step that takes the prefill but answers from the start is verified like a restart`, async () => {
+      const id = newId();
+      const got = await streamFrom(caller, anew, id);
+      assert.equal(got.error, undefined);
+      assert.equal(got.text, ANSWER, 'the first 40 tokens are not delivered twice');
+      assert.deepEqual(up.requestsFor(model(anew, 1)).map((r) => r.prefill), [first(40)]);
+      assert.equal((await proxy.requestLog(id))['streamResume'], 'restarted');
+    });
+
     const diverges = chain(`diverge-${caller}`, { steps: [{ format: 'openai', behaviour: 'cut-40' }, { format: 'openai', behaviour: 'diverge' }] });
     test(`${caller} caller: a restart whose answer differs ends with the original failure, nothing altered or added`, async () => {
       const id = newId();

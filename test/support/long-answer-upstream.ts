@@ -11,6 +11,7 @@
 //   stall-<n>       n tokens, then silence
 //   error-<n>       n tokens, then an error event (OpenAI error chunk, Anthropic overloaded_error)
 //   no-prefill      400 when the conversation ends with an assistant message, else the answer
+//   ignore-prefill  the whole answer whatever the conversation ends with (like OpenAI's API, which answers anew)
 //   diverge         another text of the same length (not the ANSWER)
 //   tools-cut-<n>   a tool call whose arguments stream in n pieces, then the connection is destroyed
 //   refuse-<n>      n tokens, then the provider's filter stops it (finish_reason content_filter, stop_reason refusal)
@@ -42,12 +43,12 @@ export interface LongAnswerUpstream {
 }
 
 type Behaviour =
-  | { kind: 'ok' | 'no-prefill' | 'diverge' }
+  | { kind: 'ok' | 'no-prefill' | 'ignore-prefill' | 'diverge' }
   | { kind: 'cut' | 'stall' | 'error' | 'tools-cut' | 'refuse'; n: number };
 
 function parseModel(model: string): Behaviour {
   const name = (model.startsWith('long:') ? model.slice('long:'.length) : 'ok').split('#')[0] ?? '';
-  if (name === 'ok' || name === 'no-prefill' || name === 'diverge') return { kind: name };
+  if (name === 'ok' || name === 'no-prefill' || name === 'ignore-prefill' || name === 'diverge') return { kind: name };
   const m = /^(cut|stall|error|tools-cut|refuse)-(\d+)$/.exec(name);
   if (!m) throw new Error(`long-answer-upstream: unknown behaviour "${name}"`);
   return { kind: m[1] as 'cut' | 'stall' | 'error' | 'tools-cut' | 'refuse', n: Number(m[2]) };
@@ -180,7 +181,7 @@ export async function startLongAnswerUpstream(): Promise<LongAnswerUpstream> {
     const options = isRecord(body['stream_options']) ? body['stream_options'] : {};
     const writer = path === '/v1/messages' ? anthropicWriter(model, `msg_${counter}`) : openAIWriter(model, `chatcmpl-${counter}`, options['include_usage'] === true);
     if (behaviour.kind === 'no-prefill' && prefill !== undefined) return writer.prefillRejected(res);
-    const tokens = remainingTokens(prefill, behaviour.kind === 'diverge' ? DIVERGING : ANSWER);
+    const tokens = remainingTokens(behaviour.kind === 'ignore-prefill' ? undefined : prefill, behaviour.kind === 'diverge' ? DIVERGING : ANSWER);
     writer.start(res);
     if (behaviour.kind === 'tools-cut') {
       if (await write(res, writer.toolCall(['{"q":', '"wea', 'ther"}'].slice(0, behaviour.n)))) res.destroy();
