@@ -6,6 +6,7 @@
 // already delivered (prefill) or restarts and is verified against it (continuation.ts,
 // stream-splice.ts). When nothing can rescue it, the stream ends with an error event in the
 // caller's format carrying the original failure, never a truncated answer that looks whole.
+import type { ServerResponse } from 'node:http';
 import { addUsage, costOf, NO_USAGE } from '../core/cost.ts';
 import { isContentFilterFinish } from '../core/failure.ts';
 import { redactSecrets } from '../core/redact.ts';
@@ -34,7 +35,7 @@ export interface StreamCall {
   caller: CallerFormatting;
   requestId: string;
   startedAt: number;
-  res: import('node:http').ServerResponse;
+  res: ServerResponse;
   /** The attempt's request, for continuations of it. */
   attemptRequest: AttemptRequest;
 }
@@ -70,6 +71,10 @@ class StreamReply {
   #ttfbMs: number | undefined;
   /** The first failure after the commit point: what the caller is told if nothing rescues the stream. */
   #broken: FailedEnd | undefined;
+  /** How the attempt that finished a broken stream carried it on. */
+  #resumedBy: StreamResumeOutcome | undefined;
+  /** Usage reported by attempts whose text reached the caller before the stream broke. */
+  #deliveredUsage: Usage | undefined;
 
   constructor(call: StreamCall, won: Won, base: Omit<RequestReport, 'outcome' | 'status'>, deps: StreamReplyDeps) {
     this.#call = call;
@@ -126,7 +131,6 @@ class StreamReply {
     if (this.#encoder) this.#answering = step;
     const record = won.attempts[won.attempts.length - 1];
     const splice = answer.splice ? new Splice(answer.splice, this.#transcript, this.#deliveredUsage) : undefined;
-    const deliveredBefore = this.#encoder !== undefined;
     let usage: Usage | undefined;
     const held: StreamPiece[] = [];
     let heldEvents = 0;
@@ -153,15 +157,11 @@ class StreamReply {
       record.costUSD = costOf(usage, step.price);
     }
     // Text of this attempt reached the caller: a continuation's usage adds to what it reported.
-    if (usage && (deliveredBefore || this.#encoder) && end.kind !== 'complete') this.#deliveredUsage = addUsage(this.#deliveredUsage ?? NO_USAGE, usage);
+    if (usage && this.#encoder && end.kind !== 'complete') this.#deliveredUsage = addUsage(this.#deliveredUsage ?? NO_USAGE, usage);
     if (end.kind === 'complete' && !this.#encoder) await this.#commitTo(step, answer.passthrough, held);
     if (end.kind === 'complete' && splice) this.#resumedBy = splice.mode === 'continue' ? 'continued' : 'restarted';
     return end;
   }
-
-  #resumedBy: StreamResumeOutcome | undefined;
-  /** Usage reported by attempts whose text reached the caller before the stream broke. */
-  #deliveredUsage: Usage | undefined;
 
   /** The commit point: the caller's stream begins with everything held. */
   async #commitTo(step: Step, passthrough: boolean, held: StreamPiece[]): Promise<void> {
@@ -209,7 +209,6 @@ class StreamReply {
 
   #finish(outcome: 'aborted' | 'stream_failed', resume: StreamResumeOutcome | undefined, end: FailedEnd | undefined = this.#broken): void {
     if (outcome === 'aborted') {
-      this.#out.abandon();
       this.#out.finish('', this.#trailers());
     } else {
       const encoder = this.#encoder ?? this.#call.caller.streamEncoder({ model: this.#answering.model, passthrough: false, callerWantsUsage: this.#callerWantsUsage });
@@ -234,7 +233,8 @@ class StreamReply {
       ...this.#base,
       winner: { provider: step.provider.name, model: step.model, step: step.index },
       outcome,
-      status: 200,
+      // A caller that went away before anything was sent never got a status: logged as 499, like other requests.
+      status: this.#out.started ? 200 : 499,
       totalMs: this.#deps.clock.now() - this.#call.startedAt,
       ...(this.#ttfbMs === undefined ? {} : { ttfbMs: this.#ttfbMs }),
       ...(end ? { streamEnd: `${end.code}: ${end.message}` } : {}),
