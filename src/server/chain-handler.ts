@@ -9,7 +9,6 @@ import type { Chain, Step } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
 import type { Clock } from '../engine/clock.ts';
-import type { AttemptRecord } from '../engine/outcome.ts';
 import { runChain, type ChainResult } from '../engine/run-chain.ts';
 import { anthropicRequestToChat } from '../formats/anthropic.ts';
 import type { ChatRequest } from '../formats/openai-types.ts';
@@ -23,7 +22,7 @@ import { isJsonObject, type Endpoint, type JsonObject } from '../upstream/openai
 import type { CallerRequest } from '../upstream/wire.ts';
 import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
 import { failureReply } from './failure-reply.ts';
-import { costHeader, fallbackHeaders } from './headers.ts';
+import { fallbackHeaders } from './headers.ts';
 import { sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
 import { readJsonBody } from './request-body.ts';
