@@ -103,7 +103,7 @@ async function streamFrom(caller: Caller, chainName: string, requestId: string):
 }
 
 /** The raw SSE text and trailers of a stream (an OpenAI caller). */
-async function rawStream(chainName: string, requestId: string, extra: Record<string, unknown> = {}): Promise<{ text: string; trailers: NodeJS.Dict<string>; headers: NodeJS.Dict<string | string[]> }> {
+async function rawStream(chainName: string, requestId: string, extra: Record<string, unknown> = {}): Promise<{ status: number; text: string; trailers: NodeJS.Dict<string>; headers: NodeJS.Dict<string | string[]> }> {
   const url = new URL('/v1/chat/completions', proxy.apiUrl);
   const body = JSON.stringify({ model: chainName, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true, ...extra });
   return new Promise((resolve, reject) => {
@@ -111,7 +111,7 @@ async function rawStream(chainName: string, requestId: string, extra: Record<str
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ text, trailers: res.trailers, headers: res.headers }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text, trailers: res.trailers, headers: res.headers }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -325,6 +325,29 @@ describe('the commit point', { timeout: 30_000 }, () => {
     assert.match(before, /^(: keep-alive\n\n)+$/, 'only heartbeats before the first event');
     const content = [...raw.text.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1]).join('');
     assert.equal(content, ANSWER);
+    // Both SDKs read past the comments.
+    for (const caller of CALLERS) assert.equal((await streamFrom(caller, heartbeat, newId())).text, ANSWER, `${caller} SDK`);
+  });
+
+  const heldThenLost = chain('held-then-lost', {
+    steps: [{ format: 'openai', behaviour: 'stall-10', idleMs: 500 }],
+    policy: { stream: { commit: 'complete', heartbeatMs: 100 } },
+  });
+  test('when every step fails after heartbeats began the response, it ends with an error event, not a truncated answer', async () => {
+    const id = newId();
+    const raw = await rawStream(heldThenLost, id);
+    assert.equal(raw.status, 200, 'the first heartbeat began the response');
+    assert.match(raw.text, /^: keep-alive\n\n/);
+    assert.ok(!raw.text.includes('"content"'), 'nothing of the held answer was sent');
+    assert.ok(!raw.text.includes('[DONE]'));
+    const last = raw.text.trim().split('\n\n').at(-1) ?? '';
+    const error = (JSON.parse(last.slice('data: '.length)) as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'upstream_timeout');
+    assert.match(error.message, /upstream_stalled/);
+    const got = await streamFrom('openai', heldThenLost, newId());
+    assert.equal(got.error?.code, 'upstream_timeout', 'the SDK raises');
+    assert.equal(got.text, '');
+    assert.equal((await proxy.requestLog(id))['outcome'], 'stream_failed');
   });
 });
 
