@@ -354,8 +354,8 @@ describe('the commit point', { timeout: 30_000 }, () => {
 describe('refusals', { timeout: 30_000 }, () => {
   const WITH_REFUSALS = ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'];
   for (const format of FORMATS) {
-    const byDefault = chain(`refuse-default-${format}`, { steps: [{ format, behaviour: 'refuse-30' }, { format, behaviour: 'ok' }], policy: { stream: { commit: 'complete' } } });
-    test(`${format} upstream: by default a refusal is the provider's answer, delivered with its reason, not routed around`, async () => {
+    const byDefault = chain(`refuse-default-${format}`, { steps: [{ format, behaviour: 'refuse-0' }, { format, behaviour: 'ok' }] });
+    test(`${format} upstream: by default a refusal in the first event is the provider's answer, delivered with its reason, not routed around`, async () => {
       const id = newId();
       const raw = await rawStream(byDefault, id);
       assert.match(raw.text, /"finish_reason":"content_filter"/);

@@ -14,7 +14,8 @@
 //   ignore-prefill  the whole answer whatever the conversation ends with (like OpenAI's API, which answers anew)
 //   diverge         another text of the same length (not the ANSWER)
 //   tools-cut-<n>   a tool call whose arguments stream in n pieces, then the connection is destroyed
-//   refuse-<n>      n tokens, then the provider's filter stops it (finish_reason content_filter, stop_reason refusal)
+//   refuse-<n>      n tokens, then the provider's filter stops it (finish_reason content_filter, stop_reason refusal);
+//                   refuse-0 refuses in its first event (OpenAI: the role chunk carries the finish; Anthropic: no content block)
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { EventEmitter, once } from 'node:events';
@@ -89,6 +90,8 @@ interface Writer {
   finish(outputTokens: number, refused?: boolean): string[];
   error(): string[];
   prefillRejected(res: ServerResponse): void;
+  /** A refusal before any content, in the answer's first event. */
+  refuseAtOnce(res: ServerResponse): void;
 }
 
 const sse = (data: unknown, event?: string): string => `${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
@@ -109,6 +112,10 @@ function openAIWriter(model: string, id: string, includeUsage: boolean): Writer 
     ],
     error: () => [sse({ error: { message: 'the model fell over', type: 'server_error', code: 'internal_error' } })],
     prefillRejected: (res) => sendJson(res, 400, { error: { message: 'the last message must be a user message', type: 'invalid_request_error', param: 'messages', code: 'invalid_request' } }),
+    refuseAtOnce: (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(chunk({ role: 'assistant', content: '' }, 'content_filter') + sse('[DONE]'));
+    },
   };
 }
 
@@ -133,6 +140,14 @@ function anthropicWriter(model: string, id: string): Writer {
     ],
     error: () => [sse({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, 'error')],
     prefillRejected: (res) => sendJson(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'This model does not support assistant message prefill. The conversation must end with a user message.' } }),
+    refuseAtOnce: (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end([
+        sse({ type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } }, 'message_start'),
+        sse({ type: 'message_delta', delta: { stop_reason: 'refusal', stop_sequence: null }, usage: { output_tokens: 1 } }, 'message_delta'),
+        sse({ type: 'message_stop' }, 'message_stop'),
+      ].join(''));
+    },
   };
 }
 
@@ -181,6 +196,7 @@ export async function startLongAnswerUpstream(): Promise<LongAnswerUpstream> {
     const options = isRecord(body['stream_options']) ? body['stream_options'] : {};
     const writer = path === '/v1/messages' ? anthropicWriter(model, `msg_${counter}`) : openAIWriter(model, `chatcmpl-${counter}`, options['include_usage'] === true);
     if (behaviour.kind === 'no-prefill' && prefill !== undefined) return writer.prefillRejected(res);
+    if (behaviour.kind === 'refuse' && behaviour.n === 0) return writer.refuseAtOnce(res);
     const tokens = remainingTokens(behaviour.kind === 'ignore-prefill' ? undefined : prefill, behaviour.kind === 'diverge' ? DIVERGING : ANSWER);
     writer.start(res);
     if (behaviour.kind === 'tools-cut') {
