@@ -101,7 +101,8 @@ function chainsYaml(baseURL: string): string {
     spec: {
       providers: [{ name: 'fault', api: 'openai', baseURL }],
       steps: plan.steps.map((s) => ({ provider: 'fault', model: `fault:${s.fault}#${plan.name}`, retries: s.retries ?? 0, ...(s.timeouts ? { timeouts: s.timeouts } : {}) })),
-      policy: { backoff: { baseMs: 5, maxMs: 50 }, deadlineMs: 10_000 },
+      // Refusals opted in: soak-first-event routes a content-filter finish to the next step.
+      policy: { backoff: { baseMs: 5, maxMs: 50 }, deadlineMs: 10_000, fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'] },
       circuitBreaker: plan.circuitBreaker,
     },
   })).join('\n---\n');

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
-import { targetKey, type Chain, type Price, type Provider, type Step } from '../core/types.ts';
+import { prefillDefault, targetKey, type Chain, type Price, type Provider, type Step, type StreamCommit } from '../core/types.ts';
 import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
 import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
 import type { ApiKeyRef, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
@@ -20,6 +20,7 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
   // Read once per chain: every provider of one snapshot sees the same binding.
   const binding = readHostBinding(keys.credentialsDir);
   const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys, binding)]));
+  const providerSpecs = new Map(spec.providers.map((p) => [p.name, p]));
   const steps: Step[] = spec.steps.flatMap((s, index) => {
     // A plain step is a group of one target.
     const targets: TargetSpec[] = s.targets ?? [{ provider: s.provider ?? '', model: s.model ?? '', weight: 1 }];
@@ -35,6 +36,7 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
         timeouts: s.timeouts,
         ...priceOf(t.price ?? s.price, t.model),
         target: targetKey(provider, t.model),
+        prefill: s.prefill ?? providerSpecs.get(t.provider)?.prefill ?? prefillDefault(provider.api),
       };
       if (s.targets) step.weight = t.weight;
       const limits = t.limits ?? s.limits;
@@ -58,6 +60,7 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
       hedgeMaxInFlight: policy.hedge.maxInFlight,
       adaptive: policy.adaptive,
       priority: policy.priority,
+      stream: { commit: commitOf(policy.stream), heartbeatMs: policy.stream.heartbeatMs },
     },
     breaker: {
       failureThreshold: circuitBreaker.failureThreshold,
@@ -67,6 +70,11 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
     maxCostPerRequestUSD: spec.budget?.maxCostPerRequestUSD,
     source,
   };
+}
+
+function commitOf(stream: FallbackChainDoc['spec']['policy']['stream']): StreamCommit {
+  if (stream.commit === 'tokens') return { kind: 'tokens', tokens: stream.tokens };
+  return { kind: stream.commit };
 }
 
 /** The configured price (missing rates are 0), else the built-in table's for the model. */

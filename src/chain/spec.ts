@@ -1,6 +1,6 @@
 // TypeScript view of a FallbackChain document after schema validation and defaults.
 // fallbackchain.schema.json is the source of truth; these types mirror it.
-import type { ApiFormat, FailureClass, Limits, Price, Priority } from '../core/types.ts';
+import type { ApiFormat, FailureClass, Limits, PrefillSupport, Price, Priority } from '../core/types.ts';
 
 export const API_VERSION = 'llmfallback.io/v1alpha1';
 export const KIND = 'FallbackChain';
@@ -20,6 +20,7 @@ export interface ProviderSpec {
   baseURL: string;
   apiKey?: ApiKeyRef;
   headers?: Record<string, HeaderValueSpec>;
+  prefill?: PrefillSupport;
 }
 
 /** One target of a step group. */
@@ -41,6 +42,7 @@ export interface StepSpec {
   price?: Partial<Price>;
   maxOutputTokens?: number;
   limits?: Limits;
+  prefill?: PrefillSupport;
 }
 
 export interface FallbackChainSpec {
@@ -55,6 +57,7 @@ export interface FallbackChainSpec {
     hedge: { afterMs: number; maxInFlight: number };
     adaptive: boolean;
     priority: Priority;
+    stream: { commit: 'firstEvent' | 'tokens' | 'complete'; tokens: number; heartbeatMs: number };
   };
   circuitBreaker: { failureThreshold: number; windowSeconds: number; cooldownSeconds: number };
   budget?: { maxCostPerRequestUSD?: number };

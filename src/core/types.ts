@@ -39,6 +39,30 @@ export interface StepTimeouts {
   totalMs: number;
 }
 
+export const PREFILL_SUPPORT = ['supported', 'unsupported', 'auto'] as const;
+/**
+ * Whether a target continues an answer from a trailing assistant message (prefill): how a
+ * stream broken mid-way is resumed on it (continuation, or a verified restart); auto learns
+ * it from the target's first rejection.
+ */
+export type PrefillSupport = (typeof PREFILL_SUPPORT)[number];
+
+/** When a stream is committed to the caller: nothing is sent before, and any failure until then is an ordinary fallback. */
+export type StreamCommit =
+  | { kind: 'firstEvent' }
+  /** After this many content events (about one token each) are held. */
+  | { kind: 'tokens'; tokens: number }
+  /** Only once the whole answer is held. */
+  | { kind: 'complete' };
+
+export interface StreamPolicy {
+  commit: StreamCommit;
+  /** While an answer is held longer than this, an SSE comment keeps the caller's connection alive. */
+  heartbeatMs: number;
+}
+
+export const DEFAULT_STREAM_POLICY: StreamPolicy = Object.freeze({ commit: Object.freeze({ kind: 'firstEvent' as const }), heartbeatMs: 10_000 });
+
 export interface Provider {
   name: string;
   api: ApiFormat;
@@ -81,6 +105,8 @@ export interface Step {
   limits?: Limits;
   /** Largest answer (in tokens) this step may produce: sent upstream and used for worst-case cost. */
   maxOutputTokens?: number;
+  /** The step's, else the provider's, else the default of its wire format (see prefillDefault). */
+  prefill?: PrefillSupport;
 }
 
 export interface Backoff {
@@ -102,6 +128,8 @@ export interface Policy {
   adaptive?: boolean;
   /** Order used when a request does not ask for one (default quality: listed order). */
   priority?: Priority;
+  /** Commit point and heartbeats of streams (default: commit at the first event). */
+  stream?: StreamPolicy;
 }
 
 export interface BreakerSettings {
@@ -129,6 +157,14 @@ export interface Usage {
   inputTokens: number;
   outputTokens: number;
   cachedInputTokens: number;
+}
+
+/**
+ * Anthropic's Messages API continues from a trailing assistant message; OpenAI's Chat API
+ * answers it as a new turn, and Gemini does not promise a continuation, so those restart.
+ */
+export function prefillDefault(api: ApiFormat): PrefillSupport {
+  return api === 'anthropic' ? 'supported' : 'unsupported';
 }
 
 export function targetKey(provider: Pick<Provider, 'name' | 'baseURL'>, model: string): string {

@@ -4,7 +4,7 @@
 // classes that say something about the target's health, inside a rolling window.
 import CircuitBreaker from 'opossum';
 import { countsAgainstBreaker } from '../core/failure.ts';
-import type { BreakerSettings, Step } from '../core/types.ts';
+import type { BreakerSettings, FailureClass, Step } from '../core/types.ts';
 import type { AttemptOutcome } from './outcome.ts';
 import { RoutingState } from './routing-state.ts';
 
@@ -89,6 +89,24 @@ export class BreakerRegistry {
       }
       throw error;
     }
+  }
+
+  /**
+   * A failure found after the attempt had already been let through as a success: a stream
+   * that broke after its first event. It counts like any other; a half-open probe that
+   * broke this way proved nothing, so its circuit opens again.
+   */
+  recordLateFailure(step: Step, settings: BreakerSettings, failure: FailureClass, wasProbe: boolean): void {
+    if (!countsAgainstBreaker(failure)) return;
+    const entry = this.#entry(step, settings);
+    if (!entry.breaker.closed) return;
+    if (wasProbe) {
+      entry.breaker.open();
+      return;
+    }
+    const next = recordFailure(entry.failureTimes, this.#now(), settings);
+    entry.failureTimes = next.failureTimes;
+    if (next.open) entry.breaker.open();
   }
 
   state(target: string): BreakerState | undefined {

@@ -34,6 +34,17 @@ export class RoutingState {
   /** Keyed by chain name and target: demotion is relative to a chain's next step. */
   readonly #demotions = new Map<string, { chain: string; target: string; until: number; untilEpochMs: number; reason: string }>();
 
+  /** Targets with prefill `auto` that rejected a prefilled request: later resumes restart there instead. */
+  readonly #rejectsPrefill = new Set<string>();
+
+  rejectsPrefill(target: string): boolean {
+    return this.#rejectsPrefill.has(target);
+  }
+
+  prefillRejected(target: string): void {
+    this.#rejectsPrefill.add(target);
+  }
+
   health(target: string): Health {
     return this.#health.get(target) ?? NO_HEALTH;
   }
@@ -110,6 +121,7 @@ export class RoutingState {
       for (const target of map.keys()) if (!targets.has(target)) map.delete(target);
     }
     for (const [key, d] of this.#demotions) if (!targets.has(d.target)) this.#demotions.delete(key);
+    for (const target of this.#rejectsPrefill) if (!targets.has(target)) this.#rejectsPrefill.delete(target);
   }
 }
 

@@ -46,7 +46,7 @@ export interface EngineDeps<T> {
   clock: Clock;
   random: () => number;
   breakers: BreakerRegistry;
-  attempt: (step: Step, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;
+  attempt: AttemptFn<T>;
   /** Reasons to skip a step without calling it (missing key, unsupported format…); undefined to try it. */
   skipReason: (step: Step) => string | CodedSkip | undefined;
   /** Usage of a successful value, for the attempt's cost; streams report it later. */
@@ -64,9 +64,23 @@ export interface EngineDeps<T> {
 /** overBudget: no target's worst-case cost fits budget.maxCostPerRequestUSD; nothing was sent. */
 export type ChainEnd = 'badRequest' | 'exhausted' | 'deadline' | 'aborted' | 'overBudget';
 
+/** One attempt on a target: what the engine calls for every try. */
+export type AttemptFn<T> = (step: Step, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;
+
+/**
+ * Goes on down the chain after the answer that won failed later (a stream that broke after
+ * its first event, or before the caller's commit point). The failure counts against that
+ * target like any other (breaker, health, its attempt record); the next attempts use
+ * `attempt` when given (e.g. one that continues the answer already delivered).
+ */
+export type Resume<T> = (failure: UpstreamFailure, attempt?: AttemptFn<T>) => Promise<ChainResult<T>>;
+
+/** The answer that won failed later and nothing more will be tried: the failure still counts against its target. */
+export type FailLater = (failure: UpstreamFailure, why: string) => void;
+
 /** On success the winner's record is the last of `attempts` (a stream's usage is added to it later). */
 export type ChainResult<T> =
-  | { kind: 'success'; value: T; step: Step; attempts: AttemptRecord[] }
+  | { kind: 'success'; value: T; step: Step; attempts: AttemptRecord[]; resume: Resume<T>; failLater: FailLater }
   | { kind: 'failure'; end: ChainEnd; last?: UpstreamFailure; lastAnswered?: UpstreamFailure; attempts: AttemptRecord[] };
 
 export async function runChain<T>(chain: Chain, deps: EngineDeps<T>, startedAt: number, signal: AbortSignal): Promise<ChainResult<T>> {
@@ -77,6 +91,8 @@ interface Lane<T> {
   planned: PlannedTarget;
   attempt: number;
   hedge: boolean;
+  /** The target's circuit was half-open: this attempt is its probe. */
+  probe: boolean;
   /** The route note of this attempt's record (first attempt of a target, or a hedge). */
   route?: string;
   began: number;
@@ -106,6 +122,9 @@ class ChainRun<T> {
   #hedging = true;
   #last: UpstreamFailure | undefined;
   #lastAnswered: UpstreamFailure | undefined;
+  #attempt: AttemptFn<T>;
+  /** The attempt that won, until its answer is known to be whole (it can still fail: resume). */
+  #winner: { lane: Lane<T>; record: AttemptRecord } | undefined;
 
   constructor(chain: Chain, deps: EngineDeps<T>, startedAt: number, signal: AbortSignal) {
     this.#chain = chain;
@@ -114,6 +133,7 @@ class ChainRun<T> {
     this.#deadlineAt = startedAt + chain.policy.deadlineMs;
     this.#routing = deps.routing ?? deps.breakers.routing;
     this.#facts = requestFacts(deps.request?.body ?? {}, deps.request?.endpoint);
+    this.#attempt = deps.attempt;
   }
 
   async run(): Promise<ChainResult<T>> {
@@ -126,6 +146,11 @@ class ChainRun<T> {
     this.#queue = this.#plan();
     const first = this.#launchNext(false);
     if (first !== 'launched') return this.#fail(this.#endOf(first));
+    return this.#drive();
+  }
+
+  /** Waits for attempts to settle (starting hedges when due) until the chain has a result. */
+  async #drive(): Promise<ChainResult<T>> {
     for (;;) {
       const event = await this.#nextEvent();
       if (event === 'hedge') {
@@ -241,6 +266,7 @@ class ChainRun<T> {
       planned,
       attempt,
       hedge,
+      probe: breakers.state(step.target) === 'halfOpen',
       route,
       began: clock.now(),
       worstUSD: worst.kind === 'bounded' ? worst.usd : 0,
@@ -248,7 +274,7 @@ class ChainRun<T> {
       settled: NEVER,
     };
     lane.settled = breakers
-      .run(step, this.#chain.breaker, () => this.#deps.attempt(step, { attempt, deadlineAt: this.#deadlineAt, signal }))
+      .run(step, this.#chain.breaker, () => this.#attempt(step, { attempt, deadlineAt: this.#deadlineAt, signal }))
       .then((gated): Settled<T> => ({ lane, gated }), (error: unknown): Settled<T> => ({ lane, error }));
     this.#inflight.push(lane);
     this.#lastStart = lane.began;
@@ -323,11 +349,44 @@ class ChainRun<T> {
     const record: AttemptRecord = { ...this.#base(lane, ms), outcome: 'ok', status, usage, costUSD: usage ? costOf(usage, step.price) : 0 };
     if (lane.hedge) record.hedge = 'won';
     this.#attempts.push(record);
-    return { kind: 'success', value, step, attempts: this.#attempts };
+    this.#winner = { lane, record };
+    return {
+      kind: 'success',
+      value,
+      step,
+      attempts: this.#attempts,
+      resume: (failure, attempt) => this.#resume(failure, attempt),
+      failLater: (failure, why) => {
+        const { record } = this.#countLate(failure);
+        record.outcome = failure.class;
+        record.reason = `${failure.message}; ${why}`;
+      },
+    };
+  }
+
+  /** The winner's later failure, counted against its target like any other. */
+  #countLate(failure: UpstreamFailure): { lane: Lane<T>; record: AttemptRecord } {
+    const won = this.#winner;
+    if (!won) throw new Error('runChain: a later failure without an answer that won');
+    this.#winner = undefined;
+    const step = won.lane.planned.step;
+    this.#last = failure;
+    this.#deps.breakers.recordLateFailure(step, this.#chain.breaker, failure.class, won.lane.probe);
+    this.#observe(step, { kind: 'failure', failure: failure.class });
+    return won;
+  }
+
+  async #resume(failure: UpstreamFailure, attempt: AttemptFn<T> | undefined): Promise<ChainResult<T>> {
+    const { lane, record } = this.#countLate(failure);
+    if (attempt) this.#attempt = attempt;
+    const result = await this.#decideAfter(lane, failure, (reason) => {
+      record.outcome = failure.class;
+      record.reason = `${failure.message}; ${reason}`;
+    });
+    return result ?? this.#drive();
   }
 
   async #failed(lane: Lane<T>, failure: UpstreamFailure, ms: number): Promise<ChainResult<T> | undefined> {
-    const { clock } = this.#deps;
     const step = lane.planned.step;
     this.#last = failure;
     if (failure.response) this.#lastAnswered = failure;
@@ -344,6 +403,13 @@ class ChainRun<T> {
       this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, 'another attempt is still in flight', hedge));
       return undefined;
     }
+    return this.#decideAfter(lane, failure, (reason) => this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, reason, hedge)));
+  }
+
+  /** Retry the target, move on, or stop, after its failure (recorded by `note` with the decision). */
+  async #decideAfter(lane: Lane<T>, failure: UpstreamFailure, note: (reason: string) => void): Promise<ChainResult<T> | undefined> {
+    const { clock } = this.#deps;
+    const step = lane.planned.step;
     const decision = decideAfterFailure({
       failure: failure.class,
       retryAfterMs: failure.retryAfterMs,
@@ -357,7 +423,7 @@ class ChainRun<T> {
     const sibling = this.#queue[0]?.step.index === step.index;
     const kind = decision.kind === 'retry' && sibling ? 'next' : decision.kind;
     const reason = decision.kind === 'retry' && sibling ? 'another target of the same step first' : decision.reason;
-    this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, reason, hedge));
+    note(reason);
     if (kind === 'stop') return this.#fail('exhausted');
     if (kind === 'retry' && decision.kind === 'retry') {
       try {

@@ -841,6 +841,19 @@ export class ChatStreamToAnthropic {
     this.#model = model;
   }
 
+  /**
+   * A translator that carries on a message whose start (and `nextBlock` content blocks) the
+   * caller already has, e.g. from an Anthropic upstream passed through before it broke: text
+   * continues the open text block, if one is open, instead of starting a second message.
+   */
+  static continuing(model: string, state: { nextBlock: number; openTextBlock?: number }): ChatStreamToAnthropic {
+    const translator = new ChatStreamToAnthropic(model);
+    translator.#started = true;
+    translator.#nextBlock = state.nextBlock;
+    if (state.openTextBlock !== undefined) translator.#open = { index: state.openTextBlock, kind: 'text' };
+    return translator;
+  }
+
   push(chunk: ChatChunk): AnthropicSseEvent[] {
     if (this.#ended || !isRecord(chunk)) return [];
     const out: AnthropicSseEvent[] = [];

@@ -66,6 +66,11 @@ class OpenAIEncoder implements StreamEncoder {
     return 'data: [DONE]\n\n';
   }
 
+  /** Every chunk is written from its canonical form, whoever sends it next. */
+  continueAnswer(): boolean {
+    return true;
+  }
+
   fail(end: FailedEnd): string {
     return streamErrorEvent(end.message, end.code);
   }
@@ -76,16 +81,48 @@ class OpenAIEncoder implements StreamEncoder {
  * from any other, the canonical chunks are translated event by event (ChatStreamToAnthropic).
  */
 class AnthropicEncoder implements StreamEncoder {
-  readonly #translator: ChatStreamToAnthropic | undefined;
+  readonly #model: string;
+  #translator: ChatStreamToAnthropic | undefined;
+  /** Content blocks of a passed-through stream, as the caller has them (what a continuation must carry on). */
+  readonly #blocks: Array<{ type: string; open: boolean }> = [];
 
   constructor(options: EncoderOptions) {
+    this.#model = options.model;
     this.#translator = options.passthrough ? undefined : new ChatStreamToAnthropic(options.model);
   }
 
   encode(piece: StreamPiece): string {
-    if (!this.#translator) return `event: ${piece.raw.event ?? eventNameOf(piece.raw.data)}\ndata: ${piece.raw.data}\n\n`;
+    if (!this.#translator) {
+      this.#track(piece.raw.data);
+      return `event: ${piece.raw.event ?? eventNameOf(piece.raw.data)}\ndata: ${piece.raw.data}\n\n`;
+    }
     const translator = this.#translator;
     return piece.chunks.flatMap((chunk) => translator.push(chunk as ChatChunk)).map(sse).join('');
+  }
+
+  /**
+   * The rest of the answer comes from another upstream, as canonical chunks. A passed-through
+   * message carries on in its open text block; one with other blocks (thinking, tool use)
+   * cannot be continued faithfully.
+   */
+  continueAnswer(): boolean {
+    if (this.#translator) return true;
+    if (this.#blocks.some((b) => b.type !== 'text')) return false;
+    const last = this.#blocks[this.#blocks.length - 1];
+    const openTextBlock = last?.open ? this.#blocks.length - 1 : undefined;
+    this.#translator = ChatStreamToAnthropic.continuing(this.#model, { nextBlock: this.#blocks.length, ...(openTextBlock === undefined ? {} : { openTextBlock }) });
+    return true;
+  }
+
+  #track(data: string): void {
+    const event = parseEventData(data);
+    if (!isJsonObject(event)) return;
+    if (event['type'] === 'content_block_start' && isJsonObject(event['content_block'])) {
+      this.#blocks.push({ type: String(event['content_block']['type']), open: true });
+    } else if (event['type'] === 'content_block_stop') {
+      const block = this.#blocks[typeof event['index'] === 'number' ? event['index'] : this.#blocks.length - 1];
+      if (block) block.open = false;
+    }
   }
 
   /** A passed-through stream already carried its message_stop; a translated one may still owe it. */

@@ -3,7 +3,6 @@
 // answer in the caller's format whatever format the winning upstream spoke.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { costOf } from '../core/cost.ts';
 import { header } from '../core/retry-after.ts';
 import type { Chain, Step } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
@@ -18,7 +17,8 @@ import type { Logger } from '../observability/logger.ts';
 import type { KnownSecrets } from '../observability/known-secrets.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RequestPlan } from '../upstream/adapters.ts';
-import { discardAnswer, upstreamAttempt, type JsonAnswer, type StreamAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
+import { discardAnswer, upstreamAttempt, type AttemptRequest, type JsonAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
+import type { ContinuationHooks } from '../upstream/continuation.ts';
 import { isJsonObject, type Endpoint, type JsonObject } from '../upstream/openai.ts';
 import type { CallerRequest } from '../upstream/wire.ts';
 import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
@@ -28,7 +28,7 @@ import { redactHeaders, sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
 import { readJsonBody } from './request-body.ts';
 import { report, totalCost, type RequestReport } from './request-report.ts';
-import { pumpStream } from './stream-pump.ts';
+import { replyStream } from './stream-reply.ts';
 
 export interface HandlerDeps {
   store: ConfigStore;
@@ -162,19 +162,24 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   });
   // Each step's translation, computed once and shared by the skip decision and the attempts.
   const plan = new RequestPlan(call.request);
+  const attemptRequest: AttemptRequest = { plan, caller: call.caller, refusalsFallBack: chain.policy.fallbackOn.has('contentFiltered') };
+  const hooks: ContinuationHooks = {
+    clock: deps.clock,
+    onMalformedEvent: (step, data) => malformed(deps, call, step, data),
+    redact: (text) => deps.secrets.redact(text),
+    onDropped: (step, dropped) => {
+      deps.logger.warn({ requestId: call.requestId, chain: chain.name, provider: step.provider.name, model: step.model, api: step.provider.api, dropped }, 'request fields dropped: the step cannot honour them');
+    },
+    onPrefillRejected: (step, message) => {
+      deps.logger.info({ requestId: call.requestId, chain: chain.name, provider: step.provider.name, model: step.model, prefill: step.prefill, upstream: deps.secrets.redact(message) }, 'prefill rejected: asking the step for the whole answer and verifying it against the delivered text');
+    },
+  };
   const result: ChainResult<UpstreamAnswer> = await runChain(chain, {
     clock: deps.clock,
     random: deps.random,
     breakers: deps.breakers,
     skipReason: (step) => skipReason(step, plan),
-    attempt: upstreamAttempt({ plan, caller: call.caller }, {
-      clock: deps.clock,
-      onMalformedEvent: (step, data) => malformed(deps, call, step, data),
-      redact: (text) => deps.secrets.redact(text),
-      onDropped: (step, dropped) => {
-        deps.logger.warn({ requestId: call.requestId, chain: chain.name, provider: step.provider.name, model: step.model, api: step.provider.api, dropped }, 'request fields dropped: the step cannot honour them');
-      },
-    }),
+    attempt: upstreamAttempt(attemptRequest, hooks),
     usageOf: (answer) => (answer.kind === 'json' ? answer.usage : undefined),
     request: { body: call.request.body, endpoint: call.route, priority: header(call.req.headers, 'x-llm-fallback-priority') },
     headersOf: (answer) => answer.headers,
@@ -188,7 +193,18 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   }
   const winner = { provider: result.step.provider.name, model: result.step.model, step: result.step.index };
   if (result.value.kind === 'json') replyJson(call, result.value, result.step, { ...base, winner }, deps);
-  else await replyStream(call, result.value, { ...base, winner }, deps);
+  else {
+    await replyStream({ chain, caller: call.caller, requestId: call.requestId, startedAt: call.startedAt, res, attemptRequest }, result, { ...base, winner }, {
+      clock: deps.clock,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      routing: deps.breakers.routing,
+      hooks,
+      onMalformed: (step, data) => malformed(deps, call, step, data),
+      replyFailure: (failed) => replyFailure(call, failed, base, deps),
+      redactor: () => deps.secrets.redactor,
+    });
+  }
 }
 
 /** Steps that cannot be called at all, or cannot serve this request faithfully, are skipped with a reason, never tried. */
@@ -214,40 +230,6 @@ function answerText(answer: JsonAnswer, step: Step): string {
   if (named && answer.raw !== undefined) return answer.raw;
   if (!named) body['model'] = step.model;
   return JSON.stringify(body);
-}
-
-async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): Promise<void> {
-  const { res } = call;
-  const step = answer.step;
-  const streamOptions = call.request.body['stream_options'];
-  const callerWantsUsage = isJsonObject(streamOptions) && streamOptions['include_usage'] === true;
-  res.writeHead(200, {
-    ...redactHeaders(fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts }), deps.secrets.redactor),
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'x-accel-buffering': 'no',
-    // Cost is known only when usage arrives at the end: it follows as a trailer.
-    trailer: 'x-llm-fallback-cost-usd',
-  });
-  res.flushHeaders();
-  const ttfbMs = deps.clock.now() - call.startedAt;
-  const winnerRecord = base.attempts[base.attempts.length - 1] as AttemptRecord;
-  const pumped = await pumpStream(answer, res, {
-    encoder: call.caller.streamEncoder({ model: step.model, passthrough: answer.passthrough, callerWantsUsage }),
-    onMalformed: (data) => malformed(deps, call, step, data),
-    redact: (text) => deps.secrets.redactor.redactKnown(text),
-    redactEnd: (text) => deps.secrets.redact(text),
-    trailers: (result) => {
-      if (result.usage) {
-        winnerRecord.usage = result.usage;
-        winnerRecord.costUSD = costOf(result.usage, step.price);
-      }
-      return { 'x-llm-fallback-cost-usd': costHeader(totalCost(base.attempts)) };
-    },
-  });
-  const outcome = pumped.end.kind === 'complete' ? 'success' : pumped.end.kind === 'aborted' ? 'aborted' : 'stream_failed';
-  const streamEnd = pumped.end.kind === 'failed' ? `${pumped.end.code}: ${pumped.end.message}` : undefined;
-  report({ ...base, outcome, status: 200, totalMs: deps.clock.now() - call.startedAt, ttfbMs, streamEnd }, deps.logger, deps.metrics);
 }
 
 function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, { kind: 'failure' }>, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {

@@ -5,6 +5,9 @@ import type { AttemptRecord } from '../engine/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
+/** continued: by prefill on the next step; restarted: by a verified restart; failed: the stream ended with an error. */
+export type StreamResumeOutcome = 'continued' | 'restarted' | 'failed';
+
 export type RequestOutcome = 'success' | 'failure' | 'client_error' | 'aborted' | 'stream_failed';
 
 export interface RequestReport {
@@ -20,6 +23,8 @@ export interface RequestReport {
   ttfbMs?: number;
   /** Why a stream that had started did not complete. */
   streamEnd?: string;
+  /** A stream that broke after its commit point: how the rest of the answer was got, or that it could not be. */
+  streamResume?: StreamResumeOutcome;
 }
 
 export function totalUsage(attempts: readonly AttemptRecord[]): Usage {
@@ -48,6 +53,7 @@ export function report(r: RequestReport, logger: Logger, metrics: Metrics): void
     totalMs: Math.round(r.totalMs),
     ttfbMs: r.ttfbMs === undefined ? null : Math.round(r.ttfbMs),
     ...(r.streamEnd ? { streamEnd: r.streamEnd } : {}),
+    ...(r.streamResume ? { streamResume: r.streamResume } : {}),
   };
   const level = r.outcome === 'success' ? 'info' : r.outcome === 'client_error' || r.outcome === 'aborted' ? 'info' : 'warn';
   logger[level](line, 'request');
@@ -59,6 +65,7 @@ function record(r: RequestReport, usage: Usage, metrics: Metrics): void {
   metrics.duration.observe({ chain: r.chain, outcome: r.outcome }, r.totalMs / 1000);
   if (r.ttfbMs !== undefined) metrics.ttfb.observe({ chain: r.chain }, r.ttfbMs / 1000);
   if (r.winner && r.winner.step > 0) metrics.fallbacks.inc({ chain: r.chain });
+  if (r.streamResume) metrics.streamResumes.inc({ chain: r.chain, outcome: r.streamResume });
   for (const a of r.attempts) {
     metrics.attempts.inc({ chain: r.chain, provider: a.provider, model: a.model, class: a.outcome });
     if (a.costUSD > 0) metrics.cost.inc({ chain: r.chain, provider: a.provider, model: a.model }, a.costUSD);

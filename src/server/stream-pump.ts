@@ -1,19 +1,30 @@
-// Everything after the first byte of a stream has gone to the caller. No fallback is
-// possible any more, so every way the upstream can fail here ends the stream with an
-// error event in the caller's format and no terminator ([DONE], message_stop): SDKs raise
-// instead of returning a truncated answer. The pump reads canonical chunks (the upstream
-// adapter's decoder translates) and writes through the caller's encoder.
+// Streams, at the two ends of the proxy. readStream reads one upstream attempt's stream to
+// its end, event by event, and says how it ended: complete, or a classified failure (cut,
+// stall, time out, error event, close before any finish) that the engine can still act on,
+// since a failure after the first byte is a failure of that target too. CallerStream is the
+// caller's side: every byte bound for the caller is written by its one write() (response
+// headers when the first byte goes, heartbeats while an answer is held, the trailers at the
+// end). What goes between them (holding, splicing a continuation) is stream-reply.ts's work.
+import type { Redactor } from '../core/redact.ts';
+import { redactHeaders } from './http-io.ts';
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import type { Usage } from '../core/types.ts';
+import { classifyErrorEvent } from '../core/failure.ts';
+import type { FailureClass } from '../core/types.ts';
 import type { StreamAnswer } from '../upstream/attempt.ts';
-import { isJsonObject, usageFromOpenAI, type JsonObject } from '../upstream/openai.ts';
+import { isJsonObject, type JsonObject } from '../upstream/openai.ts';
 import type { StreamPiece } from '../upstream/wire.ts';
+
+/** Codes of the error event that ends a broken stream (stable: callers and dashboards read them). */
+export const STREAM_FAILURE_CODES = ['upstream_stream_cut', 'upstream_stalled', 'upstream_timeout', 'upstream_error', 'upstream_stream_truncated'] as const;
+export type StreamFailureCode = (typeof STREAM_FAILURE_CODES)[number] | `upstream_${FailureClass}`;
 
 export type FailedEnd = {
   kind: 'failed';
-  code: string;
+  code: StreamFailureCode;
   message: string;
+  /** The failure as the engine counts it for the target (breaker, health, metrics). */
+  failure: FailureClass;
   /** The upstream's own error type and code, for an `upstream_error` (e.g. "overloaded_error"). */
   upstreamType?: string;
 };
@@ -21,14 +32,9 @@ export type FailedEnd = {
 export type StreamEnd =
   | { kind: 'complete' }
   | FailedEnd
+  /** The piece handler refused the stream (a restart whose text diverged from what was delivered). */
+  | { kind: 'refused'; reason: string }
   | { kind: 'aborted' };
-
-export interface PumpResult {
-  end: StreamEnd;
-  usage?: Usage;
-  /** Writes of upstream events to the caller. */
-  chunks: number;
-}
 
 /** Writes the caller's wire format: OpenAI's `data: …`, Anthropic's `event: …\ndata: …`. */
 export interface StreamEncoder {
@@ -38,18 +44,15 @@ export interface StreamEncoder {
   complete(): string;
   /** What ends a failed stream: an error event in the caller's format, and no terminator. */
   fail(end: FailedEnd): string;
+  /** The rest of the answer will come from another upstream (canonical chunks); false when it cannot be joined on faithfully. */
+  continueAnswer(): boolean;
 }
 
-export interface PumpOptions {
-  encoder: StreamEncoder;
-  /** Applied to every event written to the caller: upstreams echo keys mid-stream too. */
-  redact: (text: string) => string;
-  /** Applied to the closing text (an error event quoting the upstream's error) and the trailers. */
-  redactEnd: (text: string) => string;
-  onMalformed: (data: string) => void;
-  /** HTTP trailers computed once the stream is over (cost is only known then). */
-  trailers: (result: PumpResult) => Record<string, string>;
-}
+/**
+ * What readStream hands each event to. `{refuse}` stops reading: the stream is not used
+ * further (a restart that diverged); `{fail}` ends it as that failure (a refusal in a held answer).
+ */
+export type PieceHandler = (piece: StreamPiece) => Promise<void | { refuse: string } | { fail: FailedEnd }>;
 
 /** Adapts one OpenAI chunk for an OpenAI caller; undefined when it must not be forwarded. */
 export function chunkForCaller(chunk: JsonObject, answeredBy: string, callerWantsUsage: boolean): JsonObject | undefined {
@@ -61,73 +64,154 @@ export function chunkForCaller(chunk: JsonObject, answeredBy: string, callerWant
   return out;
 }
 
-export async function pumpStream(answer: StreamAnswer, res: ServerResponse, options: PumpOptions): Promise<PumpResult> {
+/** Reads one attempt's stream (the events read before it won first) to its end; the connection is closed after. */
+export async function readStream(answer: StreamAnswer, onPiece: PieceHandler, onMalformed: (data: string) => void): Promise<StreamEnd> {
   const { reader, scope } = answer;
-  const result: PumpResult = { end: { kind: 'complete' }, chunks: 0 };
-  const send = async (piece: StreamPiece): Promise<void> => {
-    // Usage is read from the canonical chunks, so it is right whatever format the upstream spoke.
-    for (const chunk of piece.chunks) result.usage = usageFromOpenAI(chunk) ?? result.usage;
-    const text = options.redact(options.encoder.encode(piece));
-    if (text === '') return;
-    result.chunks++;
-    if (!res.write(text)) await drained(res);
-  };
+  let end: StreamEnd = { kind: 'aborted' };
   try {
-    for (const piece of answer.first) await send(piece);
-    result.end = await pumpRest(answer, options, send);
+    end = await readPieces(answer, onPiece, onMalformed);
   } finally {
-    if (result.end.kind !== 'complete') scope.controller.abort();
+    if (end.kind !== 'complete') scope.controller.abort();
     scope.dispose();
     reader.close();
   }
-  finishResponse(res, result.end, options, () => options.trailers(result));
-  return result;
+  return end;
 }
 
-async function pumpRest(answer: StreamAnswer, options: PumpOptions, send: (piece: StreamPiece) => Promise<void>): Promise<StreamEnd> {
+async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalformed: (data: string) => void): Promise<StreamEnd> {
   const { reader, scope, step, decoder } = answer;
+  for (const piece of answer.first) {
+    const handled = await onPiece(piece);
+    if (handled) return endOf(handled);
+  }
   for (;;) {
     const read = await reader.next(Math.min(step.timeouts.idleMs, scope.remainingMs()));
     if (scope.cause === 'client') return { kind: 'aborted' };
     if (read.kind === 'timeout') {
       const total = scope.remainingMs() <= 0;
-      return { kind: 'failed', code: total ? 'upstream_timeout' : 'upstream_stalled', message: total ? 'the upstream stream ran out of time (timeouts.totalMs or the chain deadline)' : `the upstream stream stalled for ${step.timeouts.idleMs}ms (timeouts.idleMs)` };
+      return { kind: 'failed', failure: 'timeout', code: total ? 'upstream_timeout' : 'upstream_stalled', message: total ? 'the upstream stream ran out of time (timeouts.totalMs or the chain deadline)' : `the upstream stream stalled for ${step.timeouts.idleMs}ms (timeouts.idleMs)` };
     }
     if (read.kind === 'error') {
-      if (scope.cause === 'timeout') return { kind: 'failed', code: 'upstream_timeout', message: 'the upstream stream ran out of time' };
-      return { kind: 'failed', code: 'upstream_stream_cut', message: 'the upstream connection broke in the middle of the stream' };
+      if (scope.cause === 'timeout') return { kind: 'failed', failure: 'timeout', code: 'upstream_timeout', message: 'the upstream stream ran out of time' };
+      return { kind: 'failed', failure: 'connection', code: 'upstream_stream_cut', message: 'the upstream connection broke in the middle of the stream' };
     }
     if (read.kind === 'end') {
       // Anthropic and Gemini send no [DONE]: a stream that ends after its finish is whole.
-      return decoder.finished ? { kind: 'complete' } : { kind: 'failed', code: 'upstream_stream_truncated', message: 'the upstream ended the stream before the answer was finished' };
+      return decoder.finished ? { kind: 'complete' } : { kind: 'failed', failure: 'serverError', code: 'upstream_stream_truncated', message: 'the upstream ended the stream before the answer was finished' };
     }
     const decoded = decoder.decode(read.message);
     if (decoded.kind === 'done') return { kind: 'complete' };
     if (decoded.kind === 'malformed') {
-      options.onMalformed(read.message.data);
+      onMalformed(read.message.data);
       continue;
     }
-    const error = decoded.piece.chunks.map((chunk) => chunk['error']).find(isJsonObject);
-    if (error) {
-      const message = typeof error['message'] === 'string' ? error['message'] : 'upstream error';
-      const upstreamType = [error['type'], error['code']].filter((v) => typeof v === 'string').join(' ');
-      return { kind: 'failed', code: 'upstream_error', message: `the upstream failed mid-stream: ${message}`, ...(upstreamType ? { upstreamType } : {}) };
+    const error = decoded.piece.chunks.find((chunk) => isJsonObject(chunk['error']));
+    if (error && isJsonObject(error['error'])) {
+      const inner = error['error'];
+      const message = typeof inner['message'] === 'string' ? inner['message'] : 'upstream error';
+      const upstreamType = [inner['type'], inner['code']].filter((v) => typeof v === 'string').join(' ');
+      return { kind: 'failed', failure: classifyErrorEvent(error), code: 'upstream_error', message: `the upstream failed mid-stream: ${message}`, ...(upstreamType ? { upstreamType } : {}) };
     }
-    await send(decoded.piece);
+    const handled = await onPiece(decoded.piece);
+    if (handled) return endOf(handled);
   }
 }
 
-function finishResponse(res: ServerResponse, end: StreamEnd, options: PumpOptions, trailers: () => Record<string, string>): void {
-  if (res.destroyed || res.writableEnded) return;
-  const { encoder, redactEnd } = options;
-  // A failed end quotes the upstream's error event, which may quote the key.
-  const text = redactEnd(end.kind === 'complete' ? encoder.complete() : end.kind === 'failed' ? encoder.fail(end) : '');
-  if (text !== '') res.write(text);
-  const computed = trailers();
-  for (const name of Object.keys(computed)) computed[name] = redactEnd(computed[name] ?? '');
-  res.addTrailers(computed);
-  res.end();
+function endOf(handled: { refuse: string } | { fail: FailedEnd }): StreamEnd {
+  return 'fail' in handled ? handled.fail : { kind: 'refused', reason: handled.refuse };
 }
+
+/** SSE comment lines: ignored by every SSE client, but they keep idle connections alive. */
+const HEARTBEAT = ': keep-alive\n\n';
+
+/** The caller's response of a stream. */
+export class CallerStream {
+  readonly #res: ServerResponse;
+  readonly #headers: () => Record<string, string>;
+  readonly #redactor: () => Redactor;
+  readonly #heartbeatMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #lastWriteAt = Date.now();
+
+  /**
+   * `headers` are read when the response starts (the attempts so far are in them). `redactor`
+   * is read at each write: the known credentials can grow while a stream runs (a reload).
+   */
+  constructor(res: ServerResponse, headers: () => Record<string, string>, heartbeatMs: number, redactor: () => Redactor) {
+    this.#res = res;
+    this.#headers = headers;
+    this.#redactor = redactor;
+    this.#heartbeatMs = heartbeatMs;
+  }
+
+  /** The response has begun: its status and headers are out. */
+  get started(): boolean {
+    return this.#res.headersSent;
+  }
+
+  get gone(): boolean {
+    return this.#res.destroyed || this.#res.writableEnded;
+  }
+
+  /** Heartbeats from now on whenever nothing was written for heartbeatMs (they start the response if need be). */
+  keepAlive(): void {
+    if (this.#timer) return;
+    this.#lastWriteAt = Date.now();
+    this.#timer = setInterval(() => {
+      if (Date.now() - this.#lastWriteAt >= this.#heartbeatMs - 5) void this.write(HEARTBEAT);
+    }, Math.max(50, Math.floor(this.#heartbeatMs / 2)));
+    this.#timer.unref();
+  }
+
+  /**
+   * Every caller-bound byte of a stream goes through here. Events are answer content: only the
+   * known credentials are taken out (upstreams echo keys mid-stream too), never text that merely
+   * looks like a token.
+   */
+  async write(text: string): Promise<void> {
+    if (text === '' || this.gone) return;
+    this.#begin();
+    this.#lastWriteAt = Date.now();
+    if (!this.#res.write(this.#redactor().redactKnown(text))) await drained(this.#res);
+  }
+
+  /** Writes the last text, the trailers, and ends the response. The closing text (an error event quoting the upstream's error) and the trailers are redacted like error bodies. */
+  finish(text: string, trailers: Record<string, string>): void {
+    this.#stop();
+    if (this.gone) return;
+    this.#begin();
+    const redactor = this.#redactor();
+    if (text !== '') this.#res.write(redactor.redact(text));
+    this.#res.addTrailers(redactHeaders(trailers, redactor));
+    this.#res.end();
+  }
+
+  /** Stops the heartbeats without ending the response (the caller gets an ordinary error reply instead). */
+  abandon(): void {
+    this.#stop();
+  }
+
+  #begin(): void {
+    if (this.#res.headersSent) return;
+    this.#res.writeHead(200, {
+      ...redactHeaders(this.#headers(), this.#redactor()),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      // Cost is known only when usage arrives at the end, and a stream resumed on another
+      // step has more attempts than the headers could list: both follow as trailers.
+      trailer: STREAM_TRAILERS.join(', '),
+    });
+    this.#res.flushHeaders();
+  }
+
+  #stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+export const STREAM_TRAILERS = ['x-llm-fallback-cost-usd', 'x-llm-fallback-attempts', 'x-llm-fallback-provider', 'x-llm-fallback-model'] as const;
 
 async function drained(res: ServerResponse): Promise<void> {
   if (res.destroyed) return;

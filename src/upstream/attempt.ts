@@ -10,6 +10,7 @@ import type { Clock } from '../engine/clock.ts';
 import type { AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
 import type { AttemptContext } from '../engine/run-chain.ts';
 import type { OpenAIErrorBody } from '../formats/openai-types.ts';
+import type { SpliceMode } from '../formats/stream-splice.ts';
 import { MalformedUpstream } from '../formats/translation.ts';
 import type { RequestPlan } from './adapters.ts';
 import { AttemptScope } from './attempt-scope.ts';
@@ -25,6 +26,11 @@ export interface AttemptRequest {
   /** The request's translation for each step (shared with the skip decision). */
   plan: RequestPlan;
   caller: CallerSide;
+  /**
+   * contentFiltered is in the chain's fallbackOn: a refusal (content_filter finish) is a
+   * failure that falls back. Otherwise it is the provider's answer, and goes to the caller.
+   */
+  refusalsFallBack?: boolean;
 }
 
 export interface JsonAnswer {
@@ -52,6 +58,8 @@ export interface StreamAnswer {
   step: Step;
   /** The upstream speaks the caller's format: its raw events can go out as they came. */
   passthrough: boolean;
+  /** Set on an attempt that carries on a stream another attempt began (see continuation.ts). */
+  splice?: SpliceMode;
 }
 
 export type UpstreamAnswer = JsonAnswer | StreamAnswer;
@@ -79,6 +87,7 @@ interface Exchange {
   prepared: PreparedRequest;
   caller: CallerSide;
   hooks: AttemptHooks;
+  refusalsFallBack: boolean;
 }
 
 export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
@@ -91,7 +100,7 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
     if (plan.kind === 'unservable') return failure({ class: 'contextLength', message: `cannot be served by this step: ${plan.reason}` });
     const dropped = request.plan.droppedOnce(step);
     if (dropped.length > 0) hooks.onDropped?.(step, dropped);
-    const x: Exchange = { step, stream: request.plan.call.stream, adapter: plan.adapter, prepared: plan.request, caller: request.caller, hooks };
+    const x: Exchange = { step, stream: request.plan.call.stream, adapter: plan.adapter, prepared: plan.request, caller: request.caller, hooks, refusalsFallBack: request.refusalsFallBack ?? true };
     const { clock } = hooks;
     const scope = new AttemptScope(clock.now, Math.min(ctx.deadlineAt, clock.now() + step.timeouts.totalMs), ctx.signal);
     // A stream's first-byte limit runs from the request, so an upstream that never even
@@ -157,7 +166,7 @@ async function readJson(x: Exchange, response: UpstreamResponse, headers: Header
     return failure({ class: 'serverError', status, message: `upstream sent a 200 that is not an answer: ${error.message}` });
   }
   const usage = usageFromOpenAI(canonical);
-  if (finishReasons(canonical).some(isContentFilterFinish)) {
+  if (x.refusalsFallBack && finishReasons(canonical).some(isContentFilterFinish)) {
     return failure({ class: 'contentFiltered', status, message: 'finish_reason content_filter', usage });
   }
   return { kind: 'success', status, value: { kind: 'json', status, headers, body: answer, raw: x.prepared.passthrough ? text : undefined, usage } };
@@ -197,7 +206,7 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
         return failure({ class: classifyErrorEvent(chunk), status, message: describeError(chunk, hooks.redact), response: reply });
       }
     }
-    if (piece.chunks.some((chunk) => finishReasons(chunk).some(isContentFilterFinish))) {
+    if (x.refusalsFallBack && piece.chunks.some((chunk) => finishReasons(chunk).some(isContentFilterFinish))) {
       const usage = piece.chunks.map(usageFromOpenAI).find((u) => u !== undefined);
       return failure({ class: 'contentFiltered', status, message: 'finish_reason content_filter in the first event', usage });
     }

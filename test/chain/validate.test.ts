@@ -169,12 +169,14 @@ describe('validateChainDocument: valid documents', () => {
     assert.deepEqual(doc.spec.steps[0], { provider: 'a', model: 'm1', retries: 1, timeouts: { firstByteMs: 10000, idleMs: 30000, totalMs: 120000 } });
     assert.deepEqual(doc.spec.policy, {
       retryOn: ['rateLimited', 'serverError', 'timeout', 'connection'],
-      fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'],
+      // Refusals are not routed around unless the chain opts in.
+      fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'authFailed', 'contextLength'],
       backoff: { baseMs: 250, maxMs: 8000, jitter: 'full' },
       deadlineMs: 120000,
       hedge: { afterMs: 0, maxInFlight: 1 },
       adaptive: false,
       priority: 'quality',
+      stream: { commit: 'firstEvent', tokens: 20, heartbeatMs: 10000 },
     });
     assert.deepEqual(doc.spec.circuitBreaker, { failureThreshold: 5, windowSeconds: 30, cooldownSeconds: 30 });
   });

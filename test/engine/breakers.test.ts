@@ -285,3 +285,45 @@ describe('BreakerRegistry', () => {
     await assert.rejects(registry.run(fakeStep(), settings, async () => { throw new TypeError('bug'); }), TypeError);
   });
 });
+
+// A stream that broke after its first event was let through as a success; its failure is counted later.
+describe('BreakerRegistry.recordLateFailure', () => {
+  let registry: BreakerRegistry | undefined;
+  afterEach(() => {
+    registry?.shutdown();
+    registry = undefined;
+    mock.timers.reset();
+  });
+  const settings: BreakerSettings = { failureThreshold: 3, windowMs: 10_000, cooldownMs: 5_000 };
+
+  test('late failures of counted classes open the circuit like any others', async () => {
+    registry = new BreakerRegistry();
+    const step = fakeStep();
+    for (let i = 1; i <= settings.failureThreshold; i++) {
+      assert.equal((await registry.run(step, settings, scripted(ok).attempt)).kind, 'success');
+      registry.recordLateFailure(step, settings, 'connection', false);
+      assert.equal(registry.state(step.target), i < settings.failureThreshold ? 'closed' : 'open');
+    }
+  });
+
+  test('a late failure that says nothing about the target (contentFiltered) is not counted', async () => {
+    registry = new BreakerRegistry();
+    const step = fakeStep();
+    for (let i = 0; i < settings.failureThreshold; i++) registry.recordLateFailure(step, settings, 'contentFiltered', false);
+    assert.notEqual(registry.state(step.target), 'open');
+  });
+
+  test('a half-open probe that broke mid-stream re-opens the circuit at once', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    registry = new BreakerRegistry();
+    const step = fakeStep();
+    const failing = scripted(failed('serverError'));
+    for (let i = 0; i < settings.failureThreshold; i++) await registry.run(step, settings, failing.attempt);
+    mock.timers.tick(settings.cooldownMs);
+    assert.equal(registry.state(step.target), 'halfOpen');
+    assert.equal((await registry.run(step, settings, scripted(ok).attempt)).kind, 'success');
+    assert.equal(registry.state(step.target), 'closed', 'the probe closed it when its stream began');
+    registry.recordLateFailure(step, settings, 'connection', true);
+    assert.equal(registry.state(step.target), 'open');
+  });
+});

@@ -364,3 +364,74 @@ describe('runChain', () => {
     });
   }
 });
+
+// An answer that won can still fail later (a stream broken after its first event): resume()
+// counts it against the target and goes on down the chain; failLater() only counts it.
+describe('runChain: a winner that fails later', () => {
+  function fixedClock(): Clock {
+    let t = START;
+    return { now: () => t, epochMs: () => 1_770_000_000_000 + t, sleep: async (ms) => { t += ms; } };
+  }
+  const cut: UpstreamFailure = { class: 'connection', status: 200, message: 'upstream_stream_cut: the upstream connection broke' };
+
+  test('resume records the failure on the winner, counts it for the breaker, and the next step is tried with the new attempt function', async () => {
+    const chain = buildChain([{}, {}], { failureThreshold: 1 });
+    const breakers = new BreakerRegistry();
+    try {
+      const original: number[] = [];
+      const result = await runChain<Answer>(chain, {
+        clock: fixedClock(), random: () => 0, breakers, skipReason: () => undefined,
+        attempt: async (step) => { original.push(step.index); return ok().outcome; },
+      }, START, new AbortController().signal);
+      assert.ok(result.kind === 'success');
+      const continued: number[] = [];
+      const next = await result.resume(cut, async (step: Step, _ctx: AttemptContext) => {
+        continued.push(step.index);
+        return { kind: 'success', value: { text: 'the rest' }, status: 200 };
+      });
+      assert.ok(next.kind === 'success');
+      assert.equal(next.value.text, 'the rest');
+      assert.deepEqual(original, [0], 'the original attempt function is not called again');
+      assert.deepEqual(continued, [1]);
+      assert.deepEqual(next.attempts.map((a) => [a.step, a.outcome]), [[0, 'connection'], [1, 'ok']]);
+      assert.match(next.attempts[0]?.reason ?? '', /upstream_stream_cut.*; retries used up/);
+      assert.equal(breakers.state(chain.steps[0]?.target ?? ''), 'open', 'threshold 1: the late failure opened the circuit');
+      assert.equal(breakers.routing.health(chain.steps[0]?.target ?? '').errorRate > 0, true, 'health saw the failure');
+    } finally {
+      breakers.shutdown();
+    }
+  });
+
+  test('resume with no step left ends the chain exhausted, with the late failure as the last', async () => {
+    const chain = buildChain([{}]);
+    const breakers = new BreakerRegistry();
+    try {
+      const result = await runChain<Answer>(chain, { clock: fixedClock(), random: () => 0, breakers, skipReason: () => undefined, attempt: async () => ok().outcome }, START, new AbortController().signal);
+      assert.ok(result.kind === 'success');
+      const next = await result.resume(cut);
+      assert.ok(next.kind === 'failure');
+      assert.equal(next.end, 'exhausted');
+      assert.equal(next.last?.class, 'connection');
+      assert.equal(next.lastAnswered, undefined, 'a broken stream is no upstream error to return');
+    } finally {
+      breakers.shutdown();
+    }
+  });
+
+  test('failLater records and counts the failure without trying anything else', async () => {
+    const chain = buildChain([{}, {}], { failureThreshold: 1 });
+    const breakers = new BreakerRegistry();
+    try {
+      let calls = 0;
+      const result = await runChain<Answer>(chain, { clock: fixedClock(), random: () => 0, breakers, skipReason: () => undefined, attempt: async () => { calls++; return ok().outcome; } }, START, new AbortController().signal);
+      assert.ok(result.kind === 'success');
+      result.failLater(cut, 'tool-call deltas were already delivered');
+      assert.equal(calls, 1);
+      assert.deepEqual(result.attempts.map((a) => [a.step, a.outcome]), [[0, 'connection']]);
+      assert.match(result.attempts[0]?.reason ?? '', /tool-call deltas/);
+      assert.equal(breakers.state(chain.steps[0]?.target ?? ''), 'open');
+    } finally {
+      breakers.shutdown();
+    }
+  });
+});

@@ -38,7 +38,7 @@ interface Expect {
   /** Streams that broke after the first byte: the code of the closing error event. */
   streamError?: string;
   /** What the caller reads; default `Hello from <winner model>` ('Hello' for a broken stream). */
-  content?: string;
+  content?: string | ((stream: boolean) => string | undefined);
   tokens?: Tokens | ((stream: boolean) => Tokens);
   /** x-llm-fallback-cost-usd: a header for JSON, an HTTP trailer for streams. */
   costUSD?: string;
@@ -97,6 +97,8 @@ const PRICE = { inputPerMTok: 3, outputPerMTok: 15 };
 const PRICE_COST = '0.000105';
 const USAGE_TOKENS: Tokens = { input: 10, output: 5 };
 const NO_TOKENS: Tokens = { input: 0, output: 0 };
+// The default fallbackOn with refusals opted in.
+const WITH_REFUSALS = ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'];
 // Small limits make a silent upstream a timeout; for JSON only totalMs applies.
 const quickTimeout = (ms: number) => (stream: boolean): Timeouts => (stream ? { firstByteMs: ms } : { totalMs: ms });
 const ok = (step: number): [number, AttemptVerdict] => [step, 'ok'];
@@ -151,12 +153,25 @@ const ROWS: Row[] = [
   // A context-length 400 is contextLength: not retried, a model with a larger window may take it.
   { name: 'context-length', steps: [{ fault: 'context-length', retries: 2 }, { fault: 'ok' }],
     expect: { calls: [1, 1], attempts: [[0, 'contextLength'], ok(1)], status: 200, outcome: 'success' } },
-  // A content-policy 400 is contentFiltered: not retried, next step.
+  // A content-policy 400 is a refusal: by default it goes back to the caller with the provider's
+  // reason, neither retried nor sent to another provider (that is the chain owner's opt-in).
   { name: 'content-policy', steps: [{ fault: 'content-policy', retries: 2 }, { fault: 'ok' }],
+    expect: { calls: [1, 0], attempts: [[0, 'contentFiltered']], status: 400, outcome: 'failure',
+      error: { code: 'content_policy_violation', type: 'invalid_request_error', message: 'Your request was rejected as a result of our safety system.' } } },
+  // With contentFiltered in fallbackOn it is not retried, and the next step is tried.
+  { name: 'content-policy-opt-in', steps: [{ fault: 'content-policy', retries: 2 }, { fault: 'ok' }], policy: { fallbackOn: WITH_REFUSALS },
     expect: { calls: [1, 1], attempts: [[0, 'contentFiltered'], ok(1)], status: 200, outcome: 'success' } },
-  // finish_reason content_filter (stream: in the first event) is contentFiltered -> next step; the JSON
-  // answer's tokens were billed, so they count too (the stream's usage chunk never came).
+  // finish_reason content_filter is, by default, the provider's answer: the caller gets it as it came.
   { name: 'content-filter-finish', steps: [{ fault: 'content-filter-finish', retries: 2 }, { fault: 'ok' }],
+    // The fault upstream's refusing stream has no text; its JSON refusal carries the usual text.
+    expect: { calls: [1, 0], attempts: [ok(0)], status: 200, outcome: 'success', content: (stream) => (stream ? '' : undefined) },
+    check: ({ sse, json }) => {
+      const choices = sse ? sse.chunks.flatMap((c) => (Array.isArray(c['choices']) ? c['choices'] : [])) : json?.['choices'];
+      assert.ok(Array.isArray(choices) && choices.some((c) => isJson(c) && c['finish_reason'] === 'content_filter'), 'the refusal reaches the caller');
+    } },
+  // Opted in (stream: in the first event), it is contentFiltered -> next step; the JSON answer's
+  // tokens were billed, so they count too (the stream's usage chunk never came).
+  { name: 'content-filter-finish-opt-in', steps: [{ fault: 'content-filter-finish', retries: 2 }, { fault: 'ok' }], policy: { fallbackOn: WITH_REFUSALS },
     expect: { calls: [1, 1], attempts: [[0, 'contentFiltered'], ok(1)], status: 200, outcome: 'success',
       tokens: (stream) => (stream ? USAGE_TOKENS : { input: 20, output: 10 }) } },
   // A plain 400 is the caller's fault: returned as it came (body shape kept), no retry, no later step.
@@ -209,13 +224,14 @@ const ROWS: Row[] = [
   { name: 'empty-answer', steps: [{ fault: 'empty-stream' }, { fault: 'ok' }],
     expect: { calls: [1, 1], attempts: [[0, 'serverError'], ok(1)], status: 200, outcome: 'success' } },
 
-  // --- Streams after the first byte: no fallback any more, failures end with an error event and no [DONE].
-  // A connection cut after 2 events: the caller has 'Hello', then upstream_stream_cut; step 1 is not called.
-  { name: 'cut-mid-stream', streamOnly: true, steps: [{ fault: 'cut-after-2' }, { fault: 'ok' }],
-    expect: { calls: [1, 0], attempts: [ok(0)], status: 200, outcome: 'stream_failed', streamError: 'upstream_stream_cut', content: 'Hello', tokens: NO_TOKENS } },
+  // --- Streams after the first byte with no step left to carry them on (resumes: stream-resume.test.ts):
+  // failures end with an error event and no [DONE], and count as failures of the step.
+  // A connection cut after 2 events: the caller has 'Hello', then upstream_stream_cut.
+  { name: 'cut-mid-stream', streamOnly: true, steps: [{ fault: 'cut-after-2' }],
+    expect: { calls: [1], attempts: [[0, 'connection']], status: 200, outcome: 'stream_failed', streamError: 'upstream_stream_cut', content: 'Hello', tokens: NO_TOKENS } },
   // Silence after 2 events longer than idleMs: upstream_stalled, and the stalled connection is closed.
-  { name: 'stall-mid-stream', streamOnly: true, steps: [{ fault: 'stall-after-2', timeouts: { idleMs: 200 } }, { fault: 'ok' }],
-    expect: { calls: [1, 0], attempts: [ok(0)], status: 200, outcome: 'stream_failed', streamError: 'upstream_stalled', content: 'Hello', tokens: NO_TOKENS, closedEarly: [0] } },
+  { name: 'stall-mid-stream', streamOnly: true, steps: [{ fault: 'stall-after-2', timeouts: { idleMs: 200 } }],
+    expect: { calls: [1], attempts: [[0, 'timeout']], status: 200, outcome: 'stream_failed', streamError: 'upstream_stalled', content: 'Hello', tokens: NO_TOKENS, closedEarly: [0] } },
   // A malformed event is dropped (and logged), the answer goes on intact to [DONE].
   { name: 'malformed-event', streamOnly: true, steps: [{ fault: 'malformed' }, { fault: 'ok' }],
     expect: { calls: [1, 0], attempts: [ok(0)], status: 200, outcome: 'success' },
@@ -376,7 +392,7 @@ function assertCallerSide(row: Row, run: Run, winner: string | undefined): void 
   const { answer } = run;
   assert.equal(answer.status, e.status, `status; body: ${answer.text.slice(0, 500)}`);
   if (winner !== undefined) {
-    const content = e.content ?? (e.streamError ? 'Hello' : `Hello from ${winner}`);
+    const content = (typeof e.content === 'function' ? e.content(run.stream) : e.content) ?? (e.streamError ? 'Hello' : `Hello from ${winner}`);
     if (run.stream) {
       const sse = run.sse;
       assert.ok(sse, `expected an event stream, got ${answer.headers['content-type']}`);
@@ -421,7 +437,8 @@ function assertHeaders(row: Row, run: Run, winner: string | undefined): void {
   assert.equal(h['x-llm-fallback-chain'], run.chain);
   if (row.expect.attempts) {
     const listed = row.expect.attempts.map(([step, verdict]) => `mock/${run.models[step]}=${verdict}`).join(', ');
-    assert.equal(h['x-llm-fallback-attempts'], listed);
+    // A stream's headers go out at its commit point; the trailer has every attempt as it ended.
+    assert.equal(run.sse ? run.answer.trailers['x-llm-fallback-attempts'] : h['x-llm-fallback-attempts'], listed);
   }
   assert.equal(h['x-llm-fallback-provider'], winner === undefined ? undefined : 'mock');
   assert.equal(h['x-llm-fallback-model'], winner);
@@ -466,7 +483,9 @@ async function runRow(row: Row, stream: boolean): Promise<void> {
   const okAttempt = row.expect.outcome === 'success' || row.expect.outcome === 'stream_failed'
     ? logAttempts(run.log).find((a) => a.outcome === 'ok')
     : undefined;
-  const winnerStep = okAttempt?.step;
+  // A stream that broke is answered (headers, chunks) by the step whose attempt failed mid-way.
+  const answering = isJson(run.log['winner']) && typeof run.log['winner']['step'] === 'number' ? run.log['winner']['step'] : undefined;
+  const winnerStep = row.expect.outcome === 'stream_failed' ? answering : okAttempt?.step;
   const winner = winnerStep === undefined ? undefined : models[winnerStep];
   if (row.expect.outcome === 'success' || row.expect.outcome === 'stream_failed') assert.ok(winner, 'a successful row has a winner');
   assertUpstreamSide(row, run);
