@@ -77,15 +77,32 @@ export class ChainReaderBinder {
 
   private resync(): void {
     this.bound.clear();
+    this.ownerUid = undefined;
     const wanted = new Set<string>();
     for (const ns of this.namespaces.list()) if (ns.metadata?.name) wanted.add(ns.metadata.name);
     for (const pod of this.pods.list()) if (pod.metadata?.namespace) wanted.add(pod.metadata.namespace);
     for (const namespace of wanted) this.queue.add(namespace);
   }
 
+  /** The chain-reader ClusterRole's uid, for the bindings' owner reference; re-read at each resync. */
+  private ownerUid: Promise<string | undefined> | undefined;
+
+  private readOwnerUid(): Promise<string | undefined> {
+    this.ownerUid ??= this.rbac.readClusterRole({ name: CHAIN_READER }).then(
+      (role) => role.metadata?.uid,
+      (error: unknown) => {
+        this.ownerUid = undefined;
+        // No role (yet): bind without an owner; the next resync adds it.
+        if (error instanceof ApiException && error.code === 404) return undefined;
+        throw error;
+      },
+    );
+    return this.ownerUid;
+  }
+
   private async ensure(namespace: string): Promise<void> {
     if (this.bound.has(namespace)) return;
-    const desired = chainReaderRoleBinding(namespace);
+    const desired = chainReaderRoleBinding(namespace, await this.readOwnerUid());
     const fieldManager = this.options.fieldManager;
     let existing: V1RoleBinding | undefined;
     try {

@@ -15,12 +15,23 @@ export function chainReaderClusterRole(): V1ClusterRole {
   };
 }
 
-/** Every ServiceAccount of the namespace (the injected pods' accounts are not known in advance). */
-export function chainReaderRoleBinding(namespace: string): V1RoleBinding {
+/**
+ * Every ServiceAccount of the namespace (the injected pods' accounts are not known in advance).
+ * Owned by the chain-reader ClusterRole when its uid is known: the bindings live in the apps'
+ * namespaces, outside any Helm release, and the garbage collector removes them with the role
+ * (`helm uninstall`). A cluster-scoped owner is the one kind a namespaced object may have
+ * across namespaces.
+ */
+export function chainReaderRoleBinding(namespace: string, ownerUid?: string): V1RoleBinding {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
-    metadata: { name: CHAIN_READER, namespace, labels: { ...MANAGED_BY } },
+    metadata: {
+      name: CHAIN_READER,
+      namespace,
+      labels: { ...MANAGED_BY },
+      ...(ownerUid ? { ownerReferences: [{ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: CHAIN_READER, uid: ownerUid }] } : {}),
+    },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CHAIN_READER },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: `system:serviceaccounts:${namespace}` }],
   };
@@ -37,7 +48,10 @@ export function roleBindingAction(existing: V1RoleBinding | undefined, desired: 
   const key = (s: { kind: string; name: string; namespace?: string }): string => `${s.kind}/${s.namespace ?? ''}/${s.name}`;
   const have = (existing.subjects ?? []).map(key).sort().join(',');
   const want = (desired.subjects ?? []).map(key).sort().join(',');
-  return have === want ? 'none' : 'update';
+  const owners = (b: V1RoleBinding): string => (b.metadata?.ownerReferences ?? []).map((o) => `${o.kind}/${o.name}/${o.uid}`).sort().join(',');
+  // The owner is added to bindings made before it was known (or before the role was re-created).
+  const ownerWanted = desired.metadata?.ownerReferences !== undefined && owners(existing) !== owners(desired);
+  return have === want && !ownerWanted ? 'none' : 'update';
 }
 
 /** What the controller itself needs (the chart renders the same rules). */
@@ -57,7 +71,8 @@ export function controllerRules(): V1PolicyRule[] {
     // Events for pods that asked for the sidecar and did not get it.
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     // Binding a ClusterRole needs `bind` on it (or holding all its permissions).
-    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: [CHAIN_READER] },
+    // `get` for its uid: the RoleBindings name it as their owner.
+    { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind', 'get'], resourceNames: [CHAIN_READER] },
   ];
 }
 

@@ -285,6 +285,24 @@ spec:
     } else {
       assert.match(await readyFalse('unknown-provider'), /not-declared/);
     }
+    // A chain the API server accepts but the controller refuses: it names the sidecar's
+    // service-account token as a key file, which would send the pod's credentials to whatever
+    // baseURL the chain's author chose.
+    await apply(`apiVersion: llmfallback.io/v1alpha1
+kind: FallbackChain
+metadata: {name: takes-the-token, namespace: ${APP_NS}}
+spec:
+  model: takes-the-token
+  providers: [{name: p, api: openai, baseURL: "${UPSTREAM}/healthy/v1", apiKey: {file: /var/run/secrets/kubernetes.io/serviceaccount/token}}]
+  steps: [{provider: p, model: x}]
+`);
+    assert.match(await readyFalse('takes-the-token'), /refused in Kubernetes/);
+    const reason = await kubectl('get', 'fc', '-n', APP_NS, 'takes-the-token', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].reason}');
+    assert.equal(reason, 'CredentialsRefused');
+    // The sidecar skips that step (with its code) and never sends the token anywhere.
+    const refused = await getJson<CallResult>(await appUrl('/call?model=takes-the-token'));
+    assert.notEqual(refused.status, 200, JSON.stringify(refused));
+    assert.match(refused.attempts ?? '', /p\/x=skipped\(local_credentials_refused\)/, JSON.stringify(refused));
     // The sidecar still serves the valid chain.
     assert.equal((await getJson<CallResult>(await appUrl('/call'))).status, 200);
   });
@@ -411,7 +429,10 @@ spec:
     }
     assert.deepEqual(left, [], 'nothing the release installed is left');
     assert.equal((await run(['kubectl', 'get', 'crd', 'fallbackchains.llmfallback.io'])).code, 0, 'the CRD stays (Helm never deletes crds/)');
-    report(`helm uninstall removed ${installed.length} objects; the CRD stays`);
+    // The chain-reader RoleBindings the controller made in the apps' namespaces are owned by the
+    // chain-reader ClusterRole: the garbage collector removes them with it.
+    await kubectl('wait', '-n', APP_NS, '--for=delete', 'rolebinding/llm-fallback-chain-reader', '--timeout=120s');
+    report(`helm uninstall removed ${installed.length} objects and the controller's RoleBindings; the CRD stays`);
   });
 });
 

@@ -250,17 +250,23 @@ describe('leader: LeaderElector against an in-memory Lease (fake timers)', () =>
 
 describe('rbac', () => {
   const desired = chainReaderRoleBinding('shop');
-  const cases: Array<{ what: string; existing: Parameters<typeof roleBindingAction>[0]; expect: string }> = [
+  const cases: Array<{ what: string; existing: Parameters<typeof roleBindingAction>[0]; expect: string; desired?: ReturnType<typeof chainReaderRoleBinding> }> = [
     // Proves a missing binding is created.
     { what: 'missing', existing: undefined, expect: 'create' },
     // Proves an identical binding is left alone (no write per event).
     { what: 'identical', existing: chainReaderRoleBinding('shop'), expect: 'none' },
     // Proves edited subjects are put back.
     { what: 'subjects edited', existing: { ...desired, subjects: [{ kind: 'Group', name: 'system:authenticated' }] }, expect: 'update' },
+    // Proves a binding made before the role's uid was known gets its owner (removed with the role).
+    { what: 'owner missing', existing: chainReaderRoleBinding('shop'), expect: 'update', desired: chainReaderRoleBinding('shop', 'uid-1') },
+    // Proves a binding owned by a deleted and re-created role is moved to the new one.
+    { what: 'owner is an old role', existing: chainReaderRoleBinding('shop', 'uid-0'), expect: 'update', desired: chainReaderRoleBinding('shop', 'uid-1') },
+    // Proves an owned binding is left alone when the owner is the same.
+    { what: 'same owner', existing: chainReaderRoleBinding('shop', 'uid-1'), expect: 'none', desired: chainReaderRoleBinding('shop', 'uid-1') },
     // Proves a binding to another role is recreated (roleRef is immutable).
     { what: 'other roleRef', existing: { ...desired, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' } }, expect: 'recreate' },
   ];
-  for (const c of cases) test(`roleBindingAction: ${c.what}`, () => assert.equal(roleBindingAction(c.existing, desired), c.expect));
+  for (const c of cases) test(`roleBindingAction: ${c.what}`, () => assert.equal(roleBindingAction(c.existing, c.desired ?? desired), c.expect));
 
   test('the binding grants the chain reader to every ServiceAccount of its own namespace only', () => {
     assert.equal(desired.metadata?.namespace, 'shop');

@@ -319,6 +319,10 @@ describe('controller on a real API server', () => {
         });
         assert.deepEqual(plain(binding.roleRef), { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'llm-fallback-chain-reader' });
         assert.deepEqual(binding.subjects?.map((s) => `${s.kind}:${s.name}`), [`Group:system:serviceaccounts:${namespace}`]);
+        // Owned by the chain-reader ClusterRole, so the garbage collector removes it with the
+        // role on `helm uninstall` (proven on a real node by test/e2e).
+        const role = await rbac.readClusterRole({ name: 'llm-fallback-chain-reader' });
+        assert.deepEqual(binding.metadata?.ownerReferences?.map((o) => `${o.kind}/${o.name}/${o.uid}`), [`ClusterRole/llm-fallback-chain-reader/${role.metadata?.uid}`]);
       }
       const inPlain = await rbac.listNamespacedRoleBinding({ namespace: 'plain' });
       assert.deepEqual(inPlain.items.map((b) => b.metadata?.name), []);
