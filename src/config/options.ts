@@ -25,7 +25,16 @@ export interface ServeOptions {
   /** Folder of the mounted credentials Secret: one file per key. */
   credentialsDir: string;
   drainTimeoutMs: number;
+  /** Largest request body, in bytes after decompression. */
   bodyLimitBytes: number;
+  /** Memory all request bodies in flight may take together, in bytes of their parsed size (0: no budget). */
+  bodyBudgetBytes: number;
+  /** Both ports: a request's headers and body must arrive within this time (0: no limit). */
+  requestTimeoutMs: number;
+  /** Most connections the API port holds open at once; more are refused (0: no cap). */
+  maxConnections: number;
+  /** Most connections the admin port holds open at once (0: no cap). */
+  adminMaxConnections: number;
   /** Environment snapshot for `apiKey: {env}` and `${VAR}` expansion in config files. */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -58,6 +67,10 @@ const SERVE_FLAGS = {
   'credentials-dir': { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
   'body-limit': { type: 'string' },
+  'body-budget': { type: 'string' },
+  'request-timeout-ms': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'admin-max-connections': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -91,9 +104,42 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     defaultUpstream: get('default-upstream'),
     credentialsDir: get('credentials-dir') ?? '/etc/llm-fallback/credentials',
     drainTimeoutMs: parseNonNegative(get('drain-timeout-ms') ?? '25000', 'drain-timeout-ms'),
-    bodyLimitBytes: parseNonNegative(get('body-limit') ?? String(10 * 1024 * 1024), 'body-limit'),
+    ...bodyLimits(get('body-limit'), get('body-budget')),
+    requestTimeoutMs: parseNonNegative(get('request-timeout-ms') ?? String(SERVE_DEFAULTS.requestTimeoutMs), 'request-timeout-ms'),
+    maxConnections: parseNonNegative(get('max-connections') ?? String(SERVE_DEFAULTS.maxConnections), 'max-connections'),
+    adminMaxConnections: parseNonNegative(get('admin-max-connections') ?? String(SERVE_DEFAULTS.adminMaxConnections), 'admin-max-connections'),
     env: { ...env },
   };
+}
+
+/**
+ * Defaults that fit together: the image's heap flags (Dockerfile NODE_OPTIONS), the injected
+ * sidecar's memory limit (chart values and src/k8s/sidecar-settings.ts) and these. The body
+ * budget bounds the memory that request bodies take (a JSON body in flight costs 4-5 times its
+ * size in RSS at its peak: the bytes, the text, the parsed object, the body sent upstream);
+ * test/integration/memory-limit.test.ts measures the peak RSS of a real proxy process under
+ * the worst load these defaults allow and checks it stays under the memory limit.
+ */
+export const SERVE_DEFAULTS = {
+  bodyLimitBytes: 10 * 1024 * 1024,
+  bodyBudgetBytes: 24 * 1024 * 1024,
+  /** Loopback callers send a 10 MiB body in milliseconds: 30 s is generous and still ends a stalled one. */
+  requestTimeoutMs: 30_000,
+  maxConnections: 1024,
+  /** The kubelet's probes and a Prometheus scrape need a handful. */
+  adminMaxConnections: 64,
+  /** The memory limit of the injected sidecar, in MiB. */
+  sidecarMemoryLimitMiB: 256,
+} as const;
+
+function bodyLimits(limitFlag: string | undefined, budgetFlag: string | undefined): { bodyLimitBytes: number; bodyBudgetBytes: number } {
+  const bodyLimitBytes = parseNonNegative(limitFlag ?? String(SERVE_DEFAULTS.bodyLimitBytes), 'body-limit');
+  const bodyBudgetBytes = parseNonNegative(budgetFlag ?? String(Math.max(SERVE_DEFAULTS.bodyBudgetBytes, 2 * bodyLimitBytes)), 'body-budget');
+  // A body at the limit must fit, twice: else a request the limit allows is never served.
+  if (bodyBudgetBytes > 0 && bodyBudgetBytes < 2 * bodyLimitBytes) {
+    throw new UsageError(`--body-budget (${bodyBudgetBytes}) must be at least twice --body-limit (${bodyLimitBytes}), or 0 for no budget`);
+  }
+  return { bodyLimitBytes, bodyBudgetBytes };
 }
 
 /** Only the environment: `validate` resolves `${VAR}` and `apiKey: {env}` like serve does. */

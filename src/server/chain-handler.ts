@@ -25,7 +25,8 @@ import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
 import { sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
-import { readJsonBody } from './request-body.ts';
+import type { BodyBudget } from './body-budget.ts';
+import { readJsonBody, type BodyRead } from './request-body.ts';
 import { report, totalCost, type RequestReport } from './request-report.ts';
 import { pumpStream } from './stream-pump.ts';
 
@@ -40,6 +41,10 @@ export interface HandlerDeps {
   inflight: { enter(): void; leave(): void };
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
+  /** Memory all request bodies in flight may take together. */
+  bodyBudget: BodyBudget;
+  /** The body must arrive within this many ms of the request's headers (0: no limit). */
+  bodyTimeoutMs: number;
 }
 
 /** A chain route: Node's request and response (Express's work too). */
@@ -93,10 +98,14 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
     const given = header(req.headers, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const read = await readJsonBody(req, deps.bodyLimitBytes);
+    // The body's share of the budget is held until the response is over: the parsed body and what is sent upstream live that long.
+    const share = deps.bodyBudget.share();
+    res.once('close', () => share.release());
+    const read = await readJsonBody(req, { limit: deps.bodyLimitBytes, share, timeoutMs: deps.bodyTimeoutMs });
     if (read.kind === 'aborted') return;
     if (read.kind === 'rejected') {
-      sendError(res, openAIError(read.status, read.message, read.code), caller);
+      deps.metrics.rejectedRequests.inc({ code: read.code });
+      sendError(res, openAIError(read.status, read.message, read.code, read.status >= 500 ? 'server_error' : 'invalid_request_error'), caller, rejectionHeaders(read));
       return;
     }
     const snapshot = deps.store.current;
@@ -264,6 +273,13 @@ function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): voi
 }
 
 /** An error made before (or instead of) running a chain, in the caller's shape. */
-export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerFormatting = openAICaller): void {
-  sendText(res, reply.status, {}, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)));
+export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerFormatting = openAICaller, headers: Record<string, string> = {}): void {
+  sendText(res, reply.status, headers, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)));
+}
+
+function rejectionHeaders(read: Extract<BodyRead, { kind: 'rejected' }>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (read.retryAfterSeconds !== undefined) headers['retry-after'] = String(read.retryAfterSeconds);
+  if (read.closeConnection) headers['connection'] = 'close';
+  return headers;
 }

@@ -30,11 +30,20 @@ export function failureReply(f: ChainFailure, secrets: readonly string[]): Failu
   if (upstream) {
     const text = redactSecrets(upstream.body, secrets);
     const body = withAttempts(text, chain, listed);
-    return { status: upstream.status, contentType: body === text ? upstream.contentType : 'application/json', body };
+    return { status: errorStatus(upstream.status), contentType: body === text ? upstream.contentType : 'application/json', body };
   }
   const own = ownError(chain, end, last);
   own.body.error['llm_fallback'] = { chain, attempts: listed };
   return { status: own.status, contentType: 'application/json', body: JSON.stringify(own.body) };
+}
+
+/**
+ * The status of an error the caller gets: the upstream's own when it is an error status,
+ * else 502. An upstream may answer `200 {"error": …}` (or a 1xx/3xx); relayed as it came,
+ * the SDKs would take the error for an answer and not raise. An error is never a 2xx.
+ */
+export function errorStatus(upstreamStatus: number): number {
+  return upstreamStatus >= 400 && upstreamStatus <= 599 ? upstreamStatus : 502;
 }
 
 function withAttempts(text: string, chain: string, attempts: unknown[]): string {
