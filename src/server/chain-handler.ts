@@ -188,7 +188,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
 
   const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0, secrets: call.snapshot.secrets };
   if (result.kind === 'failure') {
-    replyFailure(call, result, base, deps);
+    replyFailure(call, result, base, deps, plan);
     return;
   }
   const winner = { provider: result.step.provider.name, model: result.step.model, step: result.step.index };
@@ -252,19 +252,21 @@ async function replyStream(call: Call, answer: StreamAnswer, base: Omit<RequestR
   report({ ...base, outcome, status: 200, totalMs: deps.clock.now() - call.startedAt, ttfbMs, streamEnd }, deps.logger, deps.metrics);
 }
 
-function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, { kind: 'failure' }>, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
+function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, { kind: 'failure' }>, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps, plan: RequestPlan): void {
   const totalMs = deps.clock.now() - call.startedAt;
   if (result.end === 'aborted') {
     report({ ...base, outcome: 'aborted', status: 499, totalMs }, deps.logger, deps.metrics);
     return;
   }
-  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts }, call.snapshot.secrets);
+  // Nothing was tried and no step could carry the request at all (not: circuits open, keys missing): the caller's error.
+  const unservable = result.end === 'exhausted' && !result.last && call.chain.steps.every((step) => plan.forStep(step).kind === 'unservable');
+  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts, unservable }, call.snapshot.secrets);
   // An upstream's error was put in the caller's shape by the attempt; the proxy's own errors are made in OpenAI's.
   const own = !result.lastAnswered?.response;
   const body = own && call.caller.format !== 'openai' ? JSON.stringify(call.caller.ownError(reply.status, JSON.parse(reply.body) as ErrorReply['body'])) : reply.body;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, attempts: result.attempts, costUSD: totalCost(result.attempts) });
   sendText(call.res, reply.status, headers, reply.contentType, body);
-  report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
+  report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' || unservable ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
 }
 
 function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): void {

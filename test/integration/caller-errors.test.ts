@@ -27,6 +27,12 @@ before(async () => {
     chainYaml({ name: 'cjk-fallback', baseURL: up.url, steps: [{ model: 'fault:503#中文' }, { model: CJK_MODEL }] }),
     chainYaml({ name: 'cjk-failing', baseURL: up.url, steps: [{ model: 'fault:503#中文-失败' }] }),
     chainYaml({ name: 'error-in-200', baseURL: up.url, steps: [{ model: 'fault:500#e200' }, { model: 'fault:error-event#e200' }] }),
+    JSON.stringify({
+      apiVersion: 'llmfallback.io/v1alpha1',
+      kind: 'FallbackChain',
+      metadata: { name: 'anthropic-only' },
+      spec: { providers: [{ name: 'claude', api: 'anthropic', baseURL: up.url }], steps: [{ provider: 'claude', model: 'claude-x' }] },
+    }),
   ];
   proxy = await startProxy({ config: chains.join('\n---\n') });
   openai = new OpenAI({ baseURL: proxy.baseURL, apiKey: 'caller-key', maxRetries: 0, timeout: 15_000 });
@@ -85,6 +91,19 @@ describe('finding 7: deeply nested JSON is the caller\'s error', { timeout: 30_0
     assert.equal(reply.error.type, 'invalid_request_error');
     assert.match(reply.error.message, /more than 128 levels/);
     assert.equal(up.requests.length, 0);
+  });
+});
+
+describe('finding 7: a request no step can carry is the caller\'s error too', { timeout: 30_000 }, () => {
+  test('embeddings asked of a chain of Anthropic-format steps: 400 request_not_servable, counted as a client error, not 503', async () => {
+    up.reset();
+    const res = await fetch(`${proxy.baseURL}/embeddings`, { method: 'POST', body: JSON.stringify({ model: 'anthropic-only', input: 'hi' }) });
+    assert.equal(res.status, 400);
+    const error = ((await res.json()) as { error: { code: string; llm_fallback: { attempts: Array<{ reason: string }> } } }).error;
+    assert.equal(error.code, 'request_not_servable');
+    assert.match(error.llm_fallback.attempts[0]?.reason ?? '', /served by OpenAI-format upstreams only/);
+    assert.equal(up.requests.length, 0);
+    assert.match(await metricsText(), /llm_fallback_requests_total\{chain="anthropic-only",outcome="client_error"\} 1/);
   });
 });
 
