@@ -15,7 +15,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -125,8 +125,9 @@ let stderr = '';
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'llmfb-memory-'));
-  // Inside the repo (.tmp is ignored) so the build finds node_modules as dist/ does.
-  buildDir = await mkdtemp(path.join(ROOT, '.tmp-memory-build-'));
+  // Inside the repo (.tmp/ is git-ignored) so the build finds node_modules as dist/ does.
+  await mkdir(path.join(ROOT, '.tmp'), { recursive: true });
+  buildDir = await mkdtemp(path.join(ROOT, '.tmp', 'memory-build-'));
   await promisify(execFile)(TSC, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', buildDir], { cwd: ROOT });
   upstream = await startHeldUpstream();
   const chain = {
