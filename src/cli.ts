@@ -12,7 +12,7 @@ commands:
   serve [--config DIR | --kubernetes [--kubeconfig FILE] [--namespace NS]]
         [--host 127.0.0.1] [--port 4000] [--admin-host HOST] [--admin-port 4001]
         [--log-level info] [--default-upstream URL] [--credentials-dir DIR]
-        [--drain-timeout-ms 25000] [--body-limit 10485760] [--body-budget 25165824]
+        [--drain-timeout-ms 25000] [--body-limit 10485760] [--body-budget 41943040]
         [--request-timeout-ms 30000] [--max-connections 1024] [--admin-max-connections 64]
       Proxy on HOST:PORT with chains from DIR (default: the examples/ folder).
       Every flag is also an environment variable LLM_FALLBACK_<FLAG>.

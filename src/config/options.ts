@@ -27,7 +27,7 @@ export interface ServeOptions {
   drainTimeoutMs: number;
   /** Largest request body, in bytes after decompression. */
   bodyLimitBytes: number;
-  /** Memory all request bodies in flight may take together, in bytes of their parsed size (0: no budget). */
+  /** Memory all request bodies in flight may take together: parsed size plus the copies serving them makes (0: no budget). */
   bodyBudgetBytes: number;
   /** Both ports: a request's headers and body must arrive within this time (0: no limit). */
   requestTimeoutMs: number;
@@ -115,14 +115,16 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
 /**
  * Defaults that fit together: the image's heap flags (Dockerfile NODE_OPTIONS), the injected
  * sidecar's memory limit (chart values and src/k8s/sidecar-settings.ts) and these. The body
- * budget bounds the memory that request bodies take (a JSON body in flight costs 4-5 times its
- * size in RSS at its peak: the bytes, the text, the parsed object, the body sent upstream);
+ * budget bounds the memory that request bodies take (a JSON body in flight costs several times
+ * its size in RSS at its peak: the bytes, the text, the parsed object, the bodies sent
+ * upstream, garbage not yet collected);
  * test/integration/memory-limit.test.ts measures the peak RSS of a real proxy process under
  * the worst load these defaults allow and checks it stays under the memory limit.
  */
 export const SERVE_DEFAULTS = {
   bodyLimitBytes: 10 * 1024 * 1024,
-  bodyBudgetBytes: 24 * 1024 * 1024,
+  /** Counted as each body's parsed size plus one copy per attempt in flight and per translation (body-budget.ts). */
+  bodyBudgetBytes: 40 * 1024 * 1024,
   /** Loopback callers send a 10 MiB body in milliseconds: 30 s is generous and still ends a stalled one. */
   requestTimeoutMs: 30_000,
   maxConnections: 1024,
@@ -134,10 +136,10 @@ export const SERVE_DEFAULTS = {
 
 function bodyLimits(limitFlag: string | undefined, budgetFlag: string | undefined): { bodyLimitBytes: number; bodyBudgetBytes: number } {
   const bodyLimitBytes = parseNonNegative(limitFlag ?? String(SERVE_DEFAULTS.bodyLimitBytes), 'body-limit');
-  const bodyBudgetBytes = parseNonNegative(budgetFlag ?? String(Math.max(SERVE_DEFAULTS.bodyBudgetBytes, 2 * bodyLimitBytes)), 'body-budget');
-  // A body at the limit must fit, twice: else a request the limit allows is never served.
-  if (bodyBudgetBytes > 0 && bodyBudgetBytes < 2 * bodyLimitBytes) {
-    throw new UsageError(`--body-budget (${bodyBudgetBytes}) must be at least twice --body-limit (${bodyLimitBytes}), or 0 for no budget`);
+  const bodyBudgetBytes = parseNonNegative(budgetFlag ?? String(Math.max(SERVE_DEFAULTS.bodyBudgetBytes, 4 * bodyLimitBytes)), 'body-budget');
+  // A body at the limit must fit parsed, sent upstream and translated: else a request the limit allows is never served.
+  if (bodyBudgetBytes > 0 && bodyBudgetBytes < 3 * bodyLimitBytes) {
+    throw new UsageError(`--body-budget (${bodyBudgetBytes}) must be at least three times --body-limit (${bodyLimitBytes}), or 0 for no budget`);
   }
   return { bodyLimitBytes, bodyBudgetBytes };
 }

@@ -4,6 +4,17 @@
 // its share from its first body byte until its response is over (its parsed body and the
 // bodies sent upstream live that long); a request that does not fit is refused with a 503
 // and Retry-After instead of being read.
+//
+// A share grows in three steps: the body's bytes as they arrive (its declared length at
+// once), its parsed size once its shape is known (json-shape.ts), then, once the chain is
+// known, the copies serving it makes: one body per attempt in flight (hedges race several)
+// and one canonical translation for an Anthropic caller.
+
+/** Copies of the body a request holds beside its parsed form while its chain runs. */
+export function copiesInFlight(o: { hedgeAfterMs: number; hedgeMaxInFlight?: number; translated: boolean }): number {
+  const attempts = 1 + (o.hedgeAfterMs > 0 ? (o.hedgeMaxInFlight ?? 1) : 0);
+  return attempts + (o.translated ? 1 : 0);
+}
 
 export class BodyBudget {
   /** Bytes all bodies in flight may take; 0: no budget. */

@@ -25,8 +25,8 @@ import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
 import { sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
-import type { BodyBudget } from './body-budget.ts';
-import { readJsonBody, type BodyRead } from './request-body.ts';
+import { copiesInFlight, type BodyBudget, type BodyShare } from './body-budget.ts';
+import { neverFits, overBudget, readJsonBody, type BodyRead } from './request-body.ts';
 import { report, totalCost, type RequestReport } from './request-report.ts';
 import { pumpStream } from './stream-pump.ts';
 
@@ -104,8 +104,7 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
     const read = await readJsonBody(req, { limit: deps.bodyLimitBytes, share, timeoutMs: deps.bodyTimeoutMs });
     if (read.kind === 'aborted') return;
     if (read.kind === 'rejected') {
-      deps.metrics.rejectedRequests.inc({ code: read.code });
-      sendError(res, openAIError(read.status, read.message, read.code, read.status >= 500 ? 'server_error' : 'invalid_request_error'), caller, rejectionHeaders(read));
+      refuse(res, read, caller, deps);
       return;
     }
     const snapshot = deps.store.current;
@@ -115,6 +114,13 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
       return;
     }
     const body = read.value as JsonObject;
+    const chain = snapshot.chains.get(body['model'] as string) as Chain;
+    // Before any copy is made: the copies serving the request on this chain must fit too.
+    const held = holdCopies(share, read.bytes, chain, caller.format !== 'openai');
+    if (held) {
+      refuse(res, held, caller, deps);
+      return;
+    }
     let request: CallerRequest;
     try {
       request = toCall(body, req);
@@ -123,7 +129,6 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
       sendError(res, openAIError(400, error.message, 'invalid_request'), caller);
       return;
     }
-    const chain = snapshot.chains.get(body['model'] as string) as Chain;
     deps.inflight.enter();
     try {
       await serveChain({ route, request, caller, chain, snapshot, requestId, startedAt, req, res }, deps);
@@ -279,7 +284,23 @@ export function sendError(res: ServerResponse, reply: ErrorReply, caller: Caller
   sendText(res, reply.status, headers, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)));
 }
 
-function rejectionHeaders(read: Extract<BodyRead, { kind: 'rejected' }>): Record<string, string> {
+/** Grows the request's share by the copies of its body that serving it on this chain makes; the refusal when it cannot. */
+function holdCopies(share: BodyShare, bytes: number, chain: Chain, translated: boolean): Rejection | undefined {
+  const copies = copiesInFlight({ ...chain.policy, translated });
+  const weight = share.bytes + bytes * copies;
+  if (!share.couldFit(weight)) return neverFits(weight, `while chain "${chain.name}" serves it (${copies} cop${copies === 1 ? 'y' : 'ies'} in flight: hedges and translations)`);
+  return share.resize(weight) ? undefined : overBudget();
+}
+
+type Rejection = Extract<BodyRead, { kind: 'rejected' }>;
+
+/** A request refused before its chain runs, counted by code, in the caller's shape. */
+function refuse(res: ServerResponse, rejection: Rejection, caller: CallerFormatting, deps: HandlerDeps): void {
+  deps.metrics.rejectedRequests.inc({ code: rejection.code });
+  sendError(res, openAIError(rejection.status, rejection.message, rejection.code, rejection.status >= 500 ? 'server_error' : 'invalid_request_error'), caller, rejectionHeaders(rejection));
+}
+
+function rejectionHeaders(read: Rejection): Record<string, string> {
   const headers: Record<string, string> = {};
   if (read.retryAfterSeconds !== undefined) headers['retry-after'] = String(read.retryAfterSeconds);
   if (read.closeConnection) headers['connection'] = 'close';

@@ -11,7 +11,8 @@ import type { BodyShare } from './body-budget.ts';
 import { jsonShape, parsedBytes } from './json-shape.ts';
 
 export type BodyRead =
-  | { kind: 'ok'; value: unknown }
+  /** `bytes`: the body's length after decompression; its share of the budget is its parsed size so far. */
+  | { kind: 'ok'; value: unknown; bytes: number }
   /**
    * A body that is not read or not accepted: answered with this status and code, in the
    * caller's error shape; with Retry-After when trying again later can help. The rest of an
@@ -33,6 +34,19 @@ export interface BodyLimits {
 
 /** Seconds a caller refused for lack of budget is asked to wait: about what a large request takes to be served. */
 export const BUDGET_RETRY_AFTER_SECONDS = 2;
+
+/** A body that cannot be held now: 503 with Retry-After (the SDKs retry it). */
+export function overBudget(): Rejected {
+  return {
+    ...rejected(503, BODY_REJECTION.budget, `too many large request bodies are in flight in llm-fallback right now; retry after ${BUDGET_RETRY_AFTER_SECONDS} s`),
+    retryAfterSeconds: BUDGET_RETRY_AFTER_SECONDS,
+  };
+}
+
+/** A body that could never be held, even with the whole budget free. */
+export function neverFits(weight: number, why: string): Rejected {
+  return rejected(413, BODY_REJECTION.tooComplex, `the request body would take about ${mb(weight)} MB of memory ${why}, more than the sidecar's whole body budget`);
+}
 
 // Codes of the rejections callers can tell apart.
 export const BODY_REJECTION = {
@@ -158,13 +172,13 @@ function parse(bytes: Buffer, share: BodyShare): BodyRead {
   // The parsed body lives until the response is over; the budget counts it at its parsed size.
   const weight = parsedBytes(shape, bytes.length);
   if (!share.couldFit(weight)) {
-    return rejected(413, BODY_REJECTION.tooComplex, `the request body would take about ${mb(weight)} MB of memory once parsed (it holds ${shape.containers} objects and arrays), more than the sidecar's body budget`);
+    return neverFits(weight, `once parsed (it holds ${shape.containers} objects and arrays)`);
   }
   if (weight > share.bytes && !share.resize(weight)) return overBudget();
   const text = bytes.toString('utf8');
-  if (text.trim() === '') return { kind: 'ok', value: {} };
+  if (text.trim() === '') return { kind: 'ok', value: {}, bytes: 0 };
   try {
-    return { kind: 'ok', value: JSON.parse(text) as unknown };
+    return { kind: 'ok', value: JSON.parse(text) as unknown, bytes: bytes.length };
   } catch (error) {
     return rejected(400, BODY_REJECTION.json, `the request body is not valid JSON: ${(error as Error).message}`);
   }
@@ -178,13 +192,6 @@ function tooLarge(limit: number): BodyRead {
   return rejected(413, BODY_REJECTION.tooLarge, `the request body is larger than the limit of ${limit} bytes`);
 }
 
-/** Too many large bodies in flight: a 503 the SDKs retry after Retry-After. */
-function overBudget(): Rejected {
-  return {
-    ...rejected(503, BODY_REJECTION.budget, `too many large request bodies are in flight in llm-fallback right now; retry after ${BUDGET_RETRY_AFTER_SECONDS} s`),
-    retryAfterSeconds: BUDGET_RETRY_AFTER_SECONDS,
-  };
-}
 
 type Rejected = Extract<BodyRead, { kind: 'rejected' }>;
 

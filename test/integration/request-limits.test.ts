@@ -14,7 +14,7 @@ import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstrea
 import { startProxy, chainYaml, type ProxyHarness } from '../support/proxy-harness.ts';
 
 const BODY_LIMIT = 1024;
-const BUDGET = 4 * BODY_LIMIT;
+const BUDGET = 8 * BODY_LIMIT;
 const TIMEOUT_MS = 600;
 
 let up: FaultUpstream;
@@ -28,13 +28,15 @@ before(async () => {
   const chains = [
     chainYaml({ name: 'ok', baseURL: up.url, steps: [{ model: 'fault:ok#limits' }] }),
     chainYaml({ name: 'hold', baseURL: up.url, steps: [{ model: 'fault:silent#hold', timeouts: { totalMs: 20_000 } }] }),
+    chainYaml({ name: 'hedged', baseURL: up.url, steps: [{ model: 'fault:ok#h1' }, { model: 'fault:ok#h2' }], policy: { hedge: { afterMs: 1000, maxInFlight: 4 } } }),
     chainYaml({ name: 'slow-stream', baseURL: up.url, steps: [{ model: 'fault:slow-first-token-900#slow', timeouts: { firstByteMs: 5_000 } }] }),
   ];
   proxy = await startProxy({
     config: chains.join('\n---\n'),
     extraArgs: ['--body-limit', String(BODY_LIMIT), '--body-budget', String(BUDGET), '--request-timeout-ms', String(TIMEOUT_MS)],
   });
-  capped = await startProxy({ config: chains[0] as string, extraArgs: ['--max-connections', '3', '--admin-max-connections', '3'] });
+  // Default body limit and budget (10 MiB, 48 MiB).
+  capped = await startProxy({ config: [chains[0], chains[2]].join('\n---\n'), extraArgs: ['--max-connections', '3', '--admin-max-connections', '3'] });
 });
 
 after(async () => {
@@ -79,7 +81,8 @@ function bodyOf(raw: string): unknown {
 
 describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
   test('bodies beyond the budget get 503 + Retry-After in the caller\'s shape, and the share comes back when a request ends', async () => {
-    // Three bodies of 1000 bytes (~1230 once parsed) held in flight by a silent upstream fill most of the 4096-byte budget.
+    // Three bodies of 1000 bytes held in flight by a silent upstream (each ~1230 parsed plus
+    // 1000 for the body sent upstream) fill most of the 8192-byte budget.
     const holders = [new AbortController(), new AbortController(), new AbortController()];
     const held = holders.map((c) => fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', body: chatBody('hold', 1000), signal: c.signal }).catch(() => undefined));
     await up.waitForRequest('fault:silent#hold', 3);
@@ -130,11 +133,21 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'body_too_complex');
   });
 
-  test('a body limit the budget cannot hold twice is refused at start-up', async () => {
+  test('copies count: a 9 MB body a plain chain serves is a 413 on a chain that would race five attempts with it (default limits)', async () => {
+    const body = (model: string): string => chatBody(model, 9_000_000);
+    assert.equal((await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', body: body('ok') })).status, 200);
+    const hedged = await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', body: body('hedged') });
+    assert.equal(hedged.status, 413);
+    const error = ((await hedged.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'body_too_complex');
+    assert.match(error.message, /chain "hedged".*5 copies in flight/);
+  });
+
+  test('a body limit the budget cannot hold three times is refused at start-up', async () => {
     const { parseServeOptions } = await import('../../src/config/options.ts');
-    assert.throws(() => parseServeOptions(['--body-limit', '1000', '--body-budget', '1999'], {}), /--body-budget \(1999\) must be at least twice --body-limit \(1000\)/);
+    assert.throws(() => parseServeOptions(['--body-limit', '1000', '--body-budget', '2999'], {}), /--body-budget \(2999\) must be at least three times --body-limit \(1000\)/);
     assert.equal(parseServeOptions(['--body-limit', '1000', '--body-budget', '0'], {}).bodyBudgetBytes, 0);
-    assert.equal(parseServeOptions(['--body-limit', String(64 * 1024 * 1024)], {}).bodyBudgetBytes, 128 * 1024 * 1024, 'a raised limit raises the default budget');
+    assert.equal(parseServeOptions(['--body-limit', String(64 * 1024 * 1024)], {}).bodyBudgetBytes, 256 * 1024 * 1024, 'a raised limit raises the default budget');
   });
 });
 
