@@ -45,7 +45,7 @@ export function overBudget(): Rejected {
 
 /** A body that could never be held, even with the whole budget free. */
 export function neverFits(weight: number, why: string): Rejected {
-  return rejected(413, BODY_REJECTION.tooComplex, `the request body would take about ${mb(weight)} MB of memory ${why}, more than the sidecar's whole body budget`);
+  return rejected(413, BODY_REJECTION.tooComplex, `the request body would take about ${mib(weight)} MiB of memory ${why}, more than the sidecar's whole body budget`);
 }
 
 // Codes of the rejections callers can tell apart.
@@ -184,7 +184,7 @@ function parse(bytes: Buffer, share: BodyShare): BodyRead {
   }
 }
 
-function mb(bytes: number): string {
+function mib(bytes: number): string {
   return (bytes / (1024 * 1024)).toFixed(1);
 }
 
