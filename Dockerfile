@@ -30,8 +30,12 @@ FROM ${NODE_IMAGE}
 # A sidecar runs in every pod, so memory matters more than peak throughput: capped heaps
 # took the proxy's peak RSS under benchmark load from ~324 MB to ~149 MB for ~20% fewer
 # requests per second (docs/bench/findings.md). Override NODE_OPTIONS to trade back.
+# 96 MB of old space holds the live set of a full request-body budget (40 MiB: bodies parsed,
+# sent upstream, translated) and makes V8 collect large garbage strings early: with it, the
+# worst load the default limits allow peaks at 190-225 MiB RSS, under the sidecar's 256Mi limit
+# (test/integration/memory-limit.test.ts; the defaults are listed in src/config/options.ts).
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=128"
+    NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=96"
 WORKDIR /app
 COPY --from=prod-deps --chown=0:0 /app/node_modules ./node_modules
 COPY --from=build --chown=0:0 /app/dist ./dist

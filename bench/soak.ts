@@ -5,7 +5,7 @@
 //   options: --duration 10m|60s|90  --rps 200  --stream-share 0.5
 //
 // The proxy runs in a child process, as in the image: `node --max-semi-space-size=2
-// --max-old-space-size=128 src/cli.ts serve`, with its own config dir, on 127.0.0.1 and free
+// --max-old-space-size=96 src/cli.ts serve`, with its own config dir, on 127.0.0.1 and free
 // ports, stopped by PID. The fault upstream of the tests and the load client run in this
 // process. Every chain's primary steps inject faults that happen before the first byte reaches
 // the caller (429, 5xx, connection reset, silence, slow first token, an error or content-filter
@@ -36,7 +36,7 @@ import { median, percentile } from './lib/stats.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** The image's NODE_OPTIONS (Dockerfile): the heap a sidecar really runs with. */
-const PROXY_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=128'];
+const PROXY_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
 
 interface Options {
   durationMs: number;

@@ -13,8 +13,9 @@ commands:
   serve [--config DIR | --kubernetes [--kubeconfig FILE] [--namespace NS]]
         [--host 127.0.0.1] [--port 4000] [--admin-host HOST] [--admin-port 4001]
         [--log-level info] [--default-upstream URL] [--credentials-dir DIR]
-        [--drain-timeout-ms 25000] [--body-limit BYTES] [--allowed-hosts NAME,...]
-        [--allow-local-credentials]
+        [--drain-timeout-ms 25000] [--body-limit 10485760] [--body-budget 41943040]
+        [--request-timeout-ms 30000] [--max-connections 1024] [--admin-max-connections 64]
+        [--allowed-hosts NAME,...] [--allow-local-credentials]
       Proxy on HOST:PORT with chains from DIR (default: the examples/ folder).
       Every flag is also an environment variable LLM_FALLBACK_<FLAG>.
   validate [--kubernetes [--allow-local-credentials]] FILE...

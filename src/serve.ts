@@ -1,7 +1,7 @@
 // `llm-fallback serve`: wires config, engine, API and admin servers together, and
 // owns their lifecycle (reload on change, drain on SIGTERM).
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from './chain/config-source.ts';
 import { ConfigStore, targetsOf } from './chain/store.ts';
@@ -16,6 +16,8 @@ import type { Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createAdminApp } from './server/admin.ts';
 import { createApiApp } from './server/app.ts';
+import { BodyBudget } from './server/body-budget.ts';
+import { limitedServer } from './server/limited-server.ts';
 
 export { ConfigError };
 
@@ -71,6 +73,9 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   const reload = (): Promise<boolean> => source.reload();
   const stopWatching = (): void => source.stop();
 
+  const bodyBudget = new BodyBudget(options.bodyBudgetBytes);
+  metrics.trackBodyBudget(() => bodyBudget.held);
+
   let accepting = true;
   let inflight = 0;
   let idle: (() => void) | undefined;
@@ -78,6 +83,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     store, breakers, logger, metrics,
     secrets: deps.secrets,
     bodyLimitBytes: options.bodyLimitBytes,
+    bodyBudget,
+    bodyTimeoutMs: options.requestTimeoutMs,
     clock,
     random: deps.random ?? Math.random,
     inflight: {
@@ -89,11 +96,10 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     },
   }, options);
   const admin = createAdminApp({ store, breakers, metrics, secrets: deps.secrets, allowedHosts: options.allowedHosts, accepting: () => accepting });
-  const apiServer = await listen(createServer(api).listen(options.port, options.host));
-  const adminServer = await listen(admin.listen(options.adminPort, options.adminHost));
-  // Streams can last minutes: Node's default request timeout must not cut them.
-  apiServer.requestTimeout = 0;
-  apiServer.headersTimeout = 60_000;
+  // Node's request timeout covers receiving a request, not answering it: streams of any length are not cut.
+  const dropped = (port: string) => () => metrics.rejectedRequests.inc({ code: `max_connections_${port}` });
+  const apiServer = await listen(limitedServer(api, { requestTimeoutMs: options.requestTimeoutMs, routesTimeBodies: true, maxConnections: options.maxConnections, onDrop: dropped('api') }).listen(options.port, options.host));
+  const adminServer = await listen(limitedServer(admin, { requestTimeoutMs: options.requestTimeoutMs, routesTimeBodies: false, maxConnections: options.adminMaxConnections, onDrop: dropped('admin') }).listen(options.adminPort, options.adminHost));
 
   const drain = async (): Promise<void> => {
     if (!accepting) return;

@@ -32,12 +32,21 @@ export interface ServeOptions {
    */
   allowLocalCredentials: boolean;
   drainTimeoutMs: number;
+  /** Largest request body, in bytes after decompression. */
   bodyLimitBytes: number;
   /**
    * Host names (lower case, no port) a request from loopback may address the proxy by, besides
    * localhost and IP literals: the machine's (pod's) own name and --allowed-hosts.
    */
   allowedHosts: string[];
+  /** Memory all request bodies in flight may take together: parsed size plus the copies serving them makes (0: no budget). */
+  bodyBudgetBytes: number;
+  /** Both ports: a request's headers and body must arrive within this time (0: no limit). */
+  requestTimeoutMs: number;
+  /** Most connections the API port holds open at once; more are refused (0: no cap). */
+  maxConnections: number;
+  /** Most connections the admin port holds open at once (0: no cap). */
+  adminMaxConnections: number;
   /** Environment snapshot for `apiKey: {env}` and `${VAR}` expansion in config files. */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -72,6 +81,10 @@ const SERVE_FLAGS = {
   'drain-timeout-ms': { type: 'string' },
   'body-limit': { type: 'string' },
   'allowed-hosts': { type: 'string' },
+  'body-budget': { type: 'string' },
+  'request-timeout-ms': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'admin-max-connections': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -106,7 +119,10 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     credentialsDir: get('credentials-dir') ?? '/etc/llm-fallback/credentials',
     allowLocalCredentials: parseBool(get('allow-local-credentials'), 'allow-local-credentials'),
     drainTimeoutMs: parseNonNegative(get('drain-timeout-ms') ?? '25000', 'drain-timeout-ms'),
-    bodyLimitBytes: parseNonNegative(get('body-limit') ?? String(10 * 1024 * 1024), 'body-limit'),
+    ...bodyLimits(get('body-limit'), get('body-budget')),
+    requestTimeoutMs: parseNonNegative(get('request-timeout-ms') ?? String(SERVE_DEFAULTS.requestTimeoutMs), 'request-timeout-ms'),
+    maxConnections: parseNonNegative(get('max-connections') ?? String(SERVE_DEFAULTS.maxConnections), 'max-connections'),
+    adminMaxConnections: parseNonNegative(get('admin-max-connections') ?? String(SERVE_DEFAULTS.adminMaxConnections), 'admin-max-connections'),
     allowedHosts: parseHostList(get('allowed-hosts') ?? '', hostname()),
     env: { ...env },
   };
@@ -130,6 +146,38 @@ export function parseValidateOptions(argv: string[]): ValidateOptions {
   const allowLocal = values['allow-local-credentials'] === true;
   if (allowLocal && values.kubernetes !== true) throw new UsageError('--allow-local-credentials only means something with --kubernetes');
   return { files: positionals, ...(values.kubernetes === true ? { kubernetes: { kubernetes: true, allowLocalCredentials: allowLocal } } : {}) };
+}
+
+/**
+ * Defaults that fit together: the image's heap flags (Dockerfile NODE_OPTIONS), the injected
+ * sidecar's memory limit (chart values and src/k8s/sidecar-settings.ts) and these. The body
+ * budget bounds the memory that request bodies take (a JSON body in flight costs several times
+ * its size in RSS at its peak: the bytes, the text, the parsed object, the bodies sent
+ * upstream, garbage not yet collected);
+ * test/integration/memory-limit.test.ts measures the peak RSS of a real proxy process under
+ * the worst load these defaults allow and checks it stays under the memory limit.
+ */
+export const SERVE_DEFAULTS = {
+  bodyLimitBytes: 10 * 1024 * 1024,
+  /** Counted as each body's parsed size plus one copy per attempt in flight and per translation (body-budget.ts). */
+  bodyBudgetBytes: 40 * 1024 * 1024,
+  /** Loopback callers send a 10 MiB body in milliseconds: 30 s is generous and still ends a stalled one. */
+  requestTimeoutMs: 30_000,
+  maxConnections: 1024,
+  /** The kubelet's probes and a Prometheus scrape need a handful. */
+  adminMaxConnections: 64,
+  /** The memory limit of the injected sidecar, in MiB. */
+  sidecarMemoryLimitMiB: 256,
+} as const;
+
+function bodyLimits(limitFlag: string | undefined, budgetFlag: string | undefined): { bodyLimitBytes: number; bodyBudgetBytes: number } {
+  const bodyLimitBytes = parseNonNegative(limitFlag ?? String(SERVE_DEFAULTS.bodyLimitBytes), 'body-limit');
+  const bodyBudgetBytes = parseNonNegative(budgetFlag ?? String(Math.max(SERVE_DEFAULTS.bodyBudgetBytes, 4 * bodyLimitBytes)), 'body-budget');
+  // A body at the limit must fit parsed, sent upstream and translated: else a request the limit allows is never served.
+  if (bodyBudgetBytes > 0 && bodyBudgetBytes < 3 * bodyLimitBytes) {
+    throw new UsageError(`--body-budget (${bodyBudgetBytes}) must be at least three times --body-limit (${bodyLimitBytes}), or 0 for no budget`);
+  }
+  return { bodyLimitBytes, bodyBudgetBytes };
 }
 
 /** Only the environment: `validate` resolves `${VAR}` and `apiKey: {env}` like serve does. */

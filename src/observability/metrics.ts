@@ -36,10 +36,18 @@ export class Metrics {
   readonly targetErrorRate = new Gauge({ name: 'llm_fallback_target_error_rate', help: 'EWMA error rate per target and chain, as adaptive routing judges it.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry], collect: () => this.#collectRoutes() });
   readonly targetLatency = new Gauge({ name: 'llm_fallback_target_latency_seconds', help: 'EWMA time to the answer (streams: to the first event) per target and chain.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry], collect: () => this.#collectRoutes() });
   #routes: (() => RouteRow[]) | undefined;
+  readonly rejectedRequests = new Counter({ name: 'llm_fallback_rejected_requests_total', help: 'Requests refused before a chain ran, by code (body_too_large, body_budget_exhausted, body_timeout, json_too_deep…).', labelNames: ['code'], registers: [this.registry] });
+  readonly bodyBudgetHeld: Gauge = new Gauge({ name: 'llm_fallback_body_budget_held_bytes', help: 'Bytes of the request body budget held by requests in flight.', registers: [this.registry], collect: (): void => this.bodyBudgetHeld.set(this.#bodyBudgetHeld?.() ?? 0) });
+  #bodyBudgetHeld: (() => number) | undefined;
   readonly malformedEvents = new Counter({ name: 'llm_fallback_malformed_events_total', help: 'Upstream stream events dropped because they were not JSON.', labelNames: ['provider', 'model'], registers: [this.registry] });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'llm_fallback_process_' });
+  }
+
+  /** Where the body budget gauge reads from (serve wires the budget). */
+  trackBodyBudget(held: () => number): void {
+    this.#bodyBudgetHeld = held;
   }
 
   /** Where the route gauges read from at each scrape (serve wires the config store and routing state). */

@@ -26,7 +26,8 @@ import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
 import { redactHeaders, sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
-import { readJsonBody } from './request-body.ts';
+import { copiesInFlight, type BodyBudget, type BodyShare } from './body-budget.ts';
+import { neverFits, overBudget, readJsonBody, type BodyRead } from './request-body.ts';
 import { report, totalCost, type RequestReport } from './request-report.ts';
 import { replyStream } from './stream-reply.ts';
 
@@ -43,6 +44,10 @@ export interface HandlerDeps {
   bodyLimitBytes: number;
   /** Every credential loaded: nothing reaches the caller (or the log) without passing its redactor. */
   secrets: KnownSecrets;
+  /** Memory all request bodies in flight may take together. */
+  bodyBudget: BodyBudget;
+  /** The body must arrive within this many ms of the request's headers (0: no limit). */
+  bodyTimeoutMs: number;
 }
 
 /** A chain route: Node's request and response (Express's work too). */
@@ -96,10 +101,13 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
     const given = header(req.headers, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const read = await readJsonBody(req, deps.bodyLimitBytes);
+    // The body's share of the budget is held until the response is over: the parsed body and what is sent upstream live that long.
+    const share = deps.bodyBudget.share();
+    res.once('close', () => share.release());
+    const read = await readJsonBody(req, { limit: deps.bodyLimitBytes, share, timeoutMs: deps.bodyTimeoutMs });
     if (read.kind === 'aborted') return;
     if (read.kind === 'rejected') {
-      sendError(res, openAIError(read.status, read.message, read.code), caller, deps.secrets);
+      refuse(res, read, caller, deps);
       return;
     }
     const snapshot = deps.store.current;
@@ -109,6 +117,13 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
       return;
     }
     const body = read.value as JsonObject;
+    const chain = snapshot.chains.get(body['model'] as string) as Chain;
+    // Before any copy is made: the copies serving the request on this chain must fit too.
+    const held = holdCopies(share, read.bytes, chain, caller.format !== 'openai');
+    if (held) {
+      refuse(res, held, caller, deps);
+      return;
+    }
     let request: CallerRequest;
     try {
       request = toCall(body, req);
@@ -117,7 +132,6 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
       sendError(res, openAIError(400, error.message, 'invalid_request'), caller, deps.secrets);
       return;
     }
-    const chain = snapshot.chains.get(body['model'] as string) as Chain;
     deps.inflight.enter();
     try {
       await serveChain({ route, request, caller, chain, snapshot, requestId, startedAt, req, res }, deps);
@@ -188,7 +202,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
 
   const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0 };
   if (result.kind === 'failure') {
-    replyFailure(call, result, base, deps);
+    replyFailure(call, result, base, deps, plan);
     return;
   }
   const winner = { provider: result.step.provider.name, model: result.step.model, step: result.step.index };
@@ -201,7 +215,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
       routing: deps.breakers.routing,
       hooks,
       onMalformed: (step, data) => malformed(deps, call, step, data),
-      replyFailure: (failed) => replyFailure(call, failed, base, deps),
+      replyFailure: (failed) => replyFailure(call, failed, base, deps, plan),
       redactor: () => deps.secrets.redactor,
     });
   }
@@ -232,19 +246,21 @@ function answerText(answer: JsonAnswer, step: Step): string {
   return JSON.stringify(body);
 }
 
-function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, { kind: 'failure' }>, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
+function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, { kind: 'failure' }>, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps, plan: RequestPlan): void {
   const totalMs = deps.clock.now() - call.startedAt;
   if (result.end === 'aborted') {
     report({ ...base, outcome: 'aborted', status: 499, totalMs }, deps.logger, deps.metrics);
     return;
   }
-  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts }, deps.secrets.redactor);
+  // Nothing was tried and no step could carry the request at all (not: circuits open, keys missing): the caller's error.
+  const unservable = result.end === 'exhausted' && !result.last && call.chain.steps.every((step) => plan.forStep(step).kind === 'unservable');
+  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts, unservable }, deps.secrets.redactor);
   // An upstream's error was put in the caller's shape by the attempt; the proxy's own errors are made in OpenAI's.
   const own = !result.lastAnswered?.response;
   const body = own && call.caller.format !== 'openai' ? JSON.stringify(call.caller.ownError(reply.status, JSON.parse(reply.body) as ErrorReply['body'])) : reply.body;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, attempts: result.attempts, costUSD: totalCost(result.attempts) });
   sendText(call.res, reply.status, headers, reply.contentType, body, deps.secrets.redactor);
-  report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
+  report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' || unservable ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
 }
 
 function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): void {
@@ -254,6 +270,29 @@ function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): voi
 }
 
 /** An error made before (or instead of) running a chain, in the caller's shape. */
-export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerFormatting, secrets: KnownSecrets): void {
-  sendText(res, reply.status, {}, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)), secrets.redactor);
+export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerFormatting, secrets: KnownSecrets, headers: Record<string, string> = {}): void {
+  sendText(res, reply.status, headers, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)), secrets.redactor);
+}
+
+/** Grows the request's share by the copies of its body that serving it on this chain makes; the refusal when it cannot. */
+function holdCopies(share: BodyShare, bytes: number, chain: Chain, translated: boolean): Rejection | undefined {
+  const copies = copiesInFlight({ ...chain.policy, translated });
+  const weight = share.bytes + bytes * copies;
+  if (!share.couldFit(weight)) return neverFits(weight, `while chain "${chain.name}" serves it (${copies} cop${copies === 1 ? 'y' : 'ies'} in flight: hedges and translations)`);
+  return share.resize(weight) ? undefined : overBudget();
+}
+
+type Rejection = Extract<BodyRead, { kind: 'rejected' }>;
+
+/** A request refused before its chain runs, counted by code, in the caller's shape. */
+function refuse(res: ServerResponse, rejection: Rejection, caller: CallerFormatting, deps: HandlerDeps): void {
+  deps.metrics.rejectedRequests.inc({ code: rejection.code });
+  sendError(res, openAIError(rejection.status, rejection.message, rejection.code, rejection.status >= 500 ? 'server_error' : 'invalid_request_error'), caller, deps.secrets, rejectionHeaders(rejection));
+}
+
+function rejectionHeaders(read: Rejection): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (read.retryAfterSeconds !== undefined) headers['retry-after'] = String(read.retryAfterSeconds);
+  if (read.closeConnection) headers['connection'] = 'close';
+  return headers;
 }

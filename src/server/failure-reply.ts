@@ -20,6 +20,8 @@ export interface ChainFailure {
   /** The last failure that carried an upstream response (status and body). */
   lastAnswered?: UpstreamFailure;
   attempts: readonly AttemptRecord[];
+  /** No step was tried because no step's format can carry the request as sent: the caller's error, not an outage. */
+  unservable?: boolean;
 }
 
 export function failureReply(f: ChainFailure, redactor: Redactor): FailureReply {
@@ -30,11 +32,20 @@ export function failureReply(f: ChainFailure, redactor: Redactor): FailureReply 
   if (upstream) {
     const text = redactor.redact(upstream.body);
     const body = withAttempts(text, chain, listed);
-    return { status: upstream.status, contentType: body === text ? upstream.contentType : 'application/json', body };
+    return { status: errorStatus(upstream.status), contentType: body === text ? upstream.contentType : 'application/json', body };
   }
-  const own = ownError(chain, end, last);
+  const own = f.unservable ? unservableError(chain) : ownError(chain, end, last);
   own.body.error['llm_fallback'] = { chain, attempts: listed };
   return { status: own.status, contentType: 'application/json', body: JSON.stringify(own.body) };
+}
+
+/**
+ * The status of an error the caller gets: the upstream's own when it is an error status,
+ * else 502. An upstream may answer `200 {"error": …}` (or a 1xx/3xx); relayed as it came,
+ * the SDKs would take the error for an answer and not raise. An error is never a 2xx.
+ */
+export function errorStatus(upstreamStatus: number): number {
+  return upstreamStatus >= 400 && upstreamStatus <= 599 ? upstreamStatus : 502;
 }
 
 function withAttempts(text: string, chain: string, attempts: unknown[]): string {
@@ -52,6 +63,11 @@ function withAttempts(text: string, chain: string, attempts: unknown[]): string 
     // Not JSON: returned as it came; the attempts are still in the header.
   }
   return text;
+}
+
+/** A 400, not a 503: trying again cannot help, and the SDKs would retry a 503. */
+function unservableError(chain: string): ReturnType<typeof openAIError> {
+  return openAIError(400, `no step of chain "${chain}" can serve this request as sent (each step's reason is in the attempts)`, 'request_not_servable', 'invalid_request_error');
 }
 
 function ownError(chain: string, end: ChainEnd, last: UpstreamFailure | undefined): ReturnType<typeof openAIError> {

@@ -26,11 +26,16 @@ export type StepPlan =
 
 /**
  * One request's translation for each step, computed once per step and shared by the skip
- * decision and every attempt of the step.
+ * decision and every attempt of the step. Only the latest step's translation is kept whole:
+ * each holds a copy of the body (megabytes with images), so a request that falls through a
+ * long chain would otherwise hold one copy per step until it ends. An earlier step asked for
+ * again (a group's retry, a hedge) is translated again.
  */
 export class RequestPlan {
   readonly call: CallerRequest;
-  readonly #plans = new Map<Step, StepPlan>();
+  /** Steps that cannot be served, with why: kept for the whole request (they hold no body). */
+  readonly #refused = new Map<Step, StepPlan>();
+  #latest: { step: Step; plan: StepPlan } | undefined;
   readonly #reported = new Set<Step>();
 
   constructor(call: CallerRequest) {
@@ -38,11 +43,12 @@ export class RequestPlan {
   }
 
   forStep(step: Step): StepPlan {
-    let plan = this.#plans.get(step);
-    if (!plan) {
-      plan = prepare(this.call, step);
-      this.#plans.set(step, plan);
-    }
+    if (this.#latest?.step === step) return this.#latest.plan;
+    const refused = this.#refused.get(step);
+    if (refused) return refused;
+    const plan = prepare(this.call, step);
+    if (plan.kind === 'ready') this.#latest = { step, plan };
+    else this.#refused.set(step, plan);
     return plan;
   }
 
