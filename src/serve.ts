@@ -1,12 +1,14 @@
 // `llm-fallback serve`: wires config, engine, API and admin servers together, and
 // owns their lifecycle (reload on change, drain on SIGTERM).
 import { once } from 'node:events';
+import path from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from './chain/config-source.ts';
 import { ConfigStore, targetsOf } from './chain/store.ts';
-import type { ServeOptions } from './config/options.ts';
+import { EXAMPLES_DIR, type ServeOptions } from './config/options.ts';
 import { urlSecrets } from './core/credentials.ts';
+import { DEMO_UPSTREAM_VARIABLE, startDemoUpstream, type DemoUpstream } from './demo/demo-upstream.ts';
 import type { Chain } from './core/types.ts';
 import { BreakerRegistry } from './engine/breakers.ts';
 import { systemClock, type Clock } from './engine/clock.ts';
@@ -58,7 +60,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   const clock = deps.clock ?? systemClock;
   metrics.trackRoutes(() => routeRows(store.current?.chains.values() ?? [], breakers, clock.now()));
 
-  const source = await configSource(options, logger);
+  const demo = await demoUpstreamFor(options, logger);
+  const source = await configSource(demo ? { ...options, env: { ...options.env, [DEMO_UPSTREAM_VARIABLE]: demo.url } } : options, logger);
   const onRejected = (rejection: Rejection): void => {
     metrics.reloads.inc({ result: 'rejected' });
     logger.error({ ...rejection }, 'config change refused; the last good config stays active');
@@ -95,7 +98,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
       },
     },
   }, options);
-  const admin = createAdminApp({ store, breakers, metrics, secrets: deps.secrets, allowedHosts: options.allowedHosts, accepting: () => accepting });
+  const admin = createAdminApp({ store, breakers, metrics, secrets: deps.secrets, allowedHosts: options.allowedHosts, accepting: () => accepting, ...(demo ? { demoUpstream: demo.url } : {}) });
   // Node's request timeout covers receiving a request, not answering it: streams of any length are not cut.
   const dropped = (port: string) => () => metrics.rejectedRequests.inc({ code: `max_connections_${port}` });
   const apiServer = await listen(limitedServer(api, { requestTimeoutMs: options.requestTimeoutMs, routesTimeBodies: true, maxConnections: options.maxConnections, onDrop: dropped('api') }).listen(options.port, options.host));
@@ -119,12 +122,25 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     adminServer.close();
     adminServer.closeAllConnections();
     breakers.shutdown();
+    await demo?.close();
   };
 
   const apiUrl = urlOf(apiServer, options.host);
   const adminUrl = urlOf(adminServer, options.adminHost === '0.0.0.0' ? '127.0.0.1' : options.adminHost);
   logger.info({ api: apiUrl, admin: adminUrl, chains: [...(store.current?.chains.keys() ?? [])], config: options.configDir ?? 'kubernetes' }, 'llm-fallback serving');
   return { apiUrl, adminUrl, store, breakers, metrics, reload, drain };
+}
+
+/**
+ * `npm start` with no flags serves the bundled examples/, whose healthy steps call
+ * `${DEMO_UPSTREAM_URL}`: unless that is set, a demo upstream in this process answers them, so
+ * the first request shows a fallback with nothing else running. Never for any other config.
+ */
+async function demoUpstreamFor(options: ServeOptions, logger: Logger): Promise<DemoUpstream | undefined> {
+  if (options.kubernetes || !options.configDir || path.resolve(options.configDir) !== EXAMPLES_DIR || options.env[DEMO_UPSTREAM_VARIABLE]) return undefined;
+  const demo = await startDemoUpstream();
+  logger.info({ url: demo.url }, `embedded demo upstream: answers the examples' local steps (not a provider; set ${DEMO_UPSTREAM_VARIABLE} to use another upstream)`);
+  return demo;
 }
 
 async function configSource(options: ServeOptions, logger: Logger): Promise<ConfigSource> {

@@ -21,6 +21,8 @@ export interface AdminDeps {
   allowedHosts: readonly string[];
   /** False while draining on SIGTERM. */
   accepting: () => boolean;
+  /** The embedded demo upstream's URL, when it serves the examples (shown in /config so nobody mistakes it for a provider). */
+  demoUpstream?: string;
 }
 
 export function createAdminApp(deps: AdminDeps): express.Express {
@@ -53,6 +55,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       return;
     }
     const body = JSON.stringify({
+      ...(deps.demoUpstream ? { demoUpstream: { url: deps.demoUpstream, note: 'embedded in this process for the bundled examples only; not a provider' } } : {}),
       version: snapshot.version,
       loadedAt: snapshot.loadedAt.toISOString(),
       chains: [...snapshot.chains.values()].map((c) => describeChain(c, deps.breakers)),

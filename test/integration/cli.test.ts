@@ -46,8 +46,8 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function start(args: string[]): ChildProcess {
-  const child = spawn(NODE, [CLI, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: NodeJS.ProcessEnv = childEnv()): ChildProcess {
+  const child = spawn(NODE, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   return child;
 }
@@ -271,5 +271,60 @@ describe('serve', () => {
     assert.equal(requestLine?.['outcome'], 'success');
     assert.ok(msgs.indexOf('draining') < msgs.indexOf('request'), 'SIGTERM arrived while the request was in flight');
     assert.equal(msgs.at(-1), 'stopped');
+  });
+});
+
+describe('npm start: the bundled examples with nothing else running', () => {
+  test('the demo chain falls over from its broken step to the embedded demo upstream; /config says what that upstream is', { timeout: 60_000 }, async () => {
+    const env = childEnv();
+    delete env['DEMO_UPSTREAM_URL'];
+    // No --config: the examples, as `npm start` serves them.
+    const child = start(['serve', '--port', '0', '--admin-port', '0'], env);
+    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+    const out = lineReader(child);
+    const demoLine = jsonLine(await out.waitFor((l) => String(jsonLine(l)?.['msg'] ?? '').startsWith('embedded demo upstream'))) ?? {};
+    assert.match(String(demoLine['url']), /^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    const serving = jsonLine(await out.waitFor(withMsg('llm-fallback serving'))) ?? {};
+    const api = String(serving['api']);
+    const admin = String(serving['admin']);
+
+    const call = (model: string, stream = false): Promise<Response> => fetch(`${api}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const res = await call('demo');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-llm-fallback-attempts'), 'broken/gpt-4o-mini=connection, local/demo-model=ok');
+    const body = (await res.json()) as { choices: { message: { content: string } }[] };
+    assert.equal(body.choices[0]?.message.content, 'Hello from demo-model');
+    const streamed = await (await call('demo', true)).text();
+    assert.match(streamed, /"content":"Hello "/);
+    assert.match(streamed, /data: \[DONE\]/);
+    // demo-flaky: the first request for its first step's model fails with 503, the retry answers.
+    const flaky = await call('demo-flaky');
+    assert.equal(flaky.status, 200);
+    assert.match(flaky.headers.get('x-llm-fallback-attempts') ?? '', /=serverError.*=ok/);
+
+    const config = (await (await fetch(`${admin}/config`)).json()) as Json;
+    assert.deepEqual(config['demoUpstream'], { url: demoLine['url'], note: 'embedded in this process for the bundled examples only; not a provider' });
+
+    assert.ok(child.kill('SIGTERM'));
+    const [code] = await exited;
+    assert.equal(code, 0);
+  });
+
+  test('a config folder of your own never gets the demo upstream', { timeout: 60_000 }, async () => {
+    const configDir = path.join(dir, 'own');
+    await file('own/chains.yaml', chainYaml({ name: 'own', baseURL: up.url, steps: [{ model: 'fault:ok' }] }));
+    const child = start(['serve', '--port', '0', '--admin-port', '0', '--config', configDir, '--credentials-dir', path.join(dir, 'none')]);
+    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+    const out = lineReader(child);
+    const serving = jsonLine(await out.waitFor(withMsg('llm-fallback serving'))) ?? {};
+    const config = (await (await fetch(`${String(serving['admin'])}/config`)).json()) as Json;
+    assert.equal(config['demoUpstream'], undefined);
+    assert.equal(out.lines.some((l) => jsonLine(l)?.['msg']?.toString().startsWith('embedded demo upstream') ?? false), false);
+    assert.ok(child.kill('SIGTERM'));
+    await exited;
   });
 });
