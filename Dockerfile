@@ -22,8 +22,11 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# Type declarations, source maps and READMEs are half of the production tree's bytes
+# (54 of 111 MB, most of it @kubernetes/client-node's generated API) and nothing loads them.
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
- && npm cache clean --force
+ && npm cache clean --force \
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \) -delete
 
 # ---- runtime ---------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
