@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
-import { prefillDefault, targetKey, type Chain, type Price, type Provider, type Step, type StreamCommit } from '../core/types.ts';
+import { prefillByDefault } from '../wire/registry.ts';
+import { targetKey, type Chain, type Price, type Provider, type Step, type StreamCommit } from '../core/types.ts';
 import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
 import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
 import type { ApiKeyRef, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
@@ -36,7 +37,7 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
         timeouts: s.timeouts,
         ...priceOf(t.price ?? s.price, t.model),
         target: targetKey(provider, t.model),
-        prefill: s.prefill ?? providerSpecs.get(t.provider)?.prefill ?? prefillDefault(provider.api),
+        prefill: s.prefill ?? providerSpecs.get(t.provider)?.prefill ?? (prefillByDefault(provider.api) ? 'supported' : 'unsupported'),
       };
       if (s.targets) step.weight = t.weight;
       const limits = t.limits ?? s.limits;

@@ -1,5 +1,5 @@
 import type { HeaderBag } from '../core/retry-after.ts';
-import type { FailureClass, Usage } from '../core/types.ts';
+import type { FailureClass, Step, Usage } from '../core/types.ts';
 
 /** An upstream failure as the engine decides on it. */
 export interface UpstreamFailure {
@@ -54,3 +54,18 @@ export interface AttemptRecord {
   costUSD: number;
   usage?: Usage;
 }
+
+export interface AttemptContext {
+  /** 1-based attempt number on this step. */
+  attempt: number;
+  /** Clock.now() value by which the whole request must be over. */
+  deadlineAt: number;
+  /**
+   * Aborts when the caller goes away, or when the engine cancels this attempt (another one
+   * answered first). Each attempt has its own; aborting it must close the upstream connection.
+   */
+  signal: AbortSignal;
+}
+
+/** The engine's attempt port: one call of a step, however the protocol goes (src/upstream/attempt.ts). */
+export type AttemptFn<T> = (step: Step, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;

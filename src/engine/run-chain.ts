@@ -10,34 +10,24 @@ import { decideAfterFailure } from '../core/decide.ts';
 import { costOf } from '../core/cost.ts';
 import type { HeaderBag } from '../core/retry-after.ts';
 import type { Chain, Step, Usage } from '../core/types.ts';
-import { requestFacts, tokensForLimits, worstCaseCost, type RequestFacts } from '../routing/estimate.ts';
+import { tokensForLimits, worstCaseCost, type RequestFacts } from '../routing/estimate.ts';
 import { anyAffordable, hedgeDecision, overBudget } from '../routing/gates.ts';
 import { combine, demotionReason, type HealthSample } from '../routing/health.ts';
 import { choosePriority, groupsOf, planOrder, stepsToDemote, type PlannedTarget, type StepGroup } from '../routing/plan.ts';
 import { rateLimitMark, type RateFacts } from '../routing/rate-limit-headers.ts';
 import type { BreakerRegistry, Gated } from './breakers.ts';
 import type { Clock } from './clock.ts';
-import type { AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, UpstreamFailure } from './outcome.ts';
+import type { AttemptContext, AttemptFn, AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, UpstreamFailure } from './outcome.ts';
 import type { RoutingState } from './routing-state.ts';
 
-export interface AttemptContext {
-  /** 1-based attempt number on this step. */
-  attempt: number;
-  /** Clock.now() value by which the whole request must be over. */
-  deadlineAt: number;
-  /**
-   * Aborts when the caller goes away, or when the engine cancels this attempt (another one
-   * answered first). Each attempt has its own; aborting it must close the upstream connection.
-   */
-  signal: AbortSignal;
-}
 
 /** What routing needs to know about the request itself. */
+/** An engine run without a request (tests, probes): the estimate of an empty body. */
+const NO_REQUEST: RequestFacts = Object.freeze({ inputTokens: 1, choices: 1, producesOutput: true });
+
 export interface RequestInfo {
-  /** The caller's body: input tokens are estimated from it, max_tokens bounds the output. */
-  body: unknown;
-  /** 'embeddings' produce no output tokens. */
-  endpoint?: string;
+  /** What the caller codec learnt of the request: input estimate, output limit, choices (never a wire field). */
+  facts: RequestFacts;
   /** The x-llm-fallback-priority header as sent (speed | quality | cheapest). */
   priority?: string;
 }
@@ -65,7 +55,6 @@ export interface EngineDeps<T> {
 export type ChainEnd = 'badRequest' | 'exhausted' | 'deadline' | 'aborted' | 'overBudget';
 
 /** One attempt on a target: what the engine calls for every try. */
-export type AttemptFn<T> = (step: Step, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;
 
 /**
  * Goes on down the chain after the answer that won failed later (a stream that broke after
@@ -132,7 +121,7 @@ class ChainRun<T> {
     this.#signal = signal;
     this.#deadlineAt = startedAt + chain.policy.deadlineMs;
     this.#routing = deps.routing ?? deps.breakers.routing;
-    this.#facts = requestFacts(deps.request?.body ?? {}, deps.request?.endpoint);
+    this.#facts = deps.request?.facts ?? NO_REQUEST;
     this.#attempt = deps.attempt;
   }
 

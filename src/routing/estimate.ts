@@ -17,47 +17,19 @@ export const CHARS_PER_TOKEN = 4;
 /** Output assumed for ordering by price when neither the request nor the step bounds it. */
 export const NOMINAL_OUTPUT_TOKENS = 1000;
 
+/**
+ * What routing knows about a request. The caller codec computes it (src/wire/facts.ts);
+ * routing never reads a wire field.
+ */
 export interface RequestFacts {
   /** Estimated input tokens. */
-  inputTokens: number;
-  /** max_completion_tokens / max_tokens / max_output_tokens of the request, if it set one. */
+  readonly inputTokens: number;
+  /** The request's own output limit (max_tokens, max_output_tokens…), if it set one. */
   requestedMaxOutput?: number;
   /** Number of choices asked for (n); each may be as long as the limit. */
   choices: number;
   /** Embeddings produce no output tokens. */
   producesOutput: boolean;
-}
-
-function positiveInt(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
-}
-
-/** The routing facts of a request body (OpenAI or Anthropic shape) for an endpoint. */
-export function requestFacts(body: unknown, endpoint?: string): RequestFacts {
-  const record = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-  const generation = typeof record['generation_config'] === 'object' && record['generation_config'] !== null ? (record['generation_config'] as Record<string, unknown>) : {};
-  const requested = positiveInt(record['max_completion_tokens']) ?? positiveInt(record['max_tokens']) ?? positiveInt(record['max_output_tokens']) ?? positiveInt(generation['maxOutputTokens']);
-  // Serialising a long prompt costs real time, and only budgets, tpm limits and the
-  // "cheapest" order read the estimate: it is computed on first use, once.
-  let inputTokens: number | undefined;
-  const facts: RequestFacts = {
-    get inputTokens(): number {
-      inputTokens ??= Math.ceil(safeJson(body).length / CHARS_PER_TOKEN);
-      return inputTokens;
-    },
-    choices: positiveInt(record['n']) ?? 1,
-    producesOutput: endpoint !== 'embeddings',
-  };
-  if (requested !== undefined) facts.requestedMaxOutput = requested;
-  return facts;
-}
-
-function safeJson(body: unknown): string {
-  try {
-    return JSON.stringify(body) ?? '';
-  } catch {
-    return '';
-  }
 }
 
 /** The most output tokens a target may produce for the request, or undefined when nothing bounds it. */

@@ -2,22 +2,21 @@
 // safe to commit to the caller: the whole JSON body (already in the caller's format), or
 // the first stream event that carries something. Everything that goes wrong before that
 // point, translation included, becomes a classified failure, so the engine can still fall
-// back. The wire format itself is the adapter's business (wire.ts).
+// back. The wire format itself is its codec's business (src/wire/).
 import { classifyErrorEvent, classifyHttpStatus, extractErrorInfo, isConnectionErrorCode, isContentFilterFinish } from '../core/failure.ts';
 import { parseRetryAfter, type HeaderBag } from '../core/retry-after.ts';
 import type { Step, Usage } from '../core/types.ts';
 import type { Clock } from '../engine/clock.ts';
-import type { AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
-import type { AttemptContext } from '../engine/run-chain.ts';
-import type { OpenAIErrorBody } from '../wire/openai-chat/types.ts';
+import type { AttemptContext, AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
 import type { SpliceMode } from '../wire/stream-splice.ts';
 import { MalformedUpstream } from '../wire/errors.ts';
 import type { RequestPlan } from './request-plan.ts';
 import { AttemptScope } from './attempt-scope.ts';
 import { readText, sendUpstream, type UpstreamResponse } from './http.ts';
-import { finishReasons, isJsonObject, usageFromOpenAI, type JsonObject } from '../wire/openai-chat/upstream.ts';
+import { isJsonObject, parseJson, type JsonObject } from '../core/json.ts';
+import { finishReasons, usageFromOpenAI } from '../wire/openai-chat/upstream.ts';
 import { SseReader } from './sse.ts';
-import { parseEventData, type CallerSide, type PreparedRequest, type StreamDecoder, type StreamPiece, type WireAdapter } from './wire.ts';
+import type { CallerCodec, CallerRequest, CanonicalAnswer, CanonicalError, PreparedRequest, StreamDecoder, StreamPiece, UpstreamCodec } from '../wire/codec.ts';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 const SUCCESS_BODY_LIMIT = 64 * 1024 * 1024;
@@ -25,7 +24,7 @@ const SUCCESS_BODY_LIMIT = 64 * 1024 * 1024;
 export interface AttemptRequest {
   /** The request's translation for each step (shared with the skip decision). */
   plan: RequestPlan;
-  caller: CallerSide;
+  caller: CallerCodec;
   /**
    * contentFiltered is in the chain's fallbackOn: a refusal (content_filter finish) is a
    * failure that falls back. Otherwise it is the provider's answer, and goes to the caller.
@@ -83,9 +82,11 @@ type Outcome = AttemptOutcome<UpstreamAnswer>;
 interface Exchange {
   step: Step;
   stream: boolean;
-  adapter: WireAdapter;
+  /** The caller's request, as its codec decoded it. */
+  request: CallerRequest;
+  codec: UpstreamCodec;
   prepared: PreparedRequest;
-  caller: CallerSide;
+  caller: CallerCodec;
   hooks: AttemptHooks;
   refusalsFallBack: boolean;
 }
@@ -100,7 +101,7 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
     if (plan.kind === 'unservable') return failure({ class: 'contextLength', message: `cannot be served by this step: ${plan.reason}` });
     const dropped = request.plan.droppedOnce(step);
     if (dropped.length > 0) hooks.onDropped?.(step, dropped);
-    const x: Exchange = { step, stream: request.plan.call.stream, adapter: plan.adapter, prepared: plan.request, caller: request.caller, hooks, refusalsFallBack: request.refusalsFallBack ?? true };
+    const x: Exchange = { step, stream: request.plan.call.stream, request: request.plan.call, codec: plan.codec, prepared: plan.request, caller: request.caller, hooks, refusalsFallBack: request.refusalsFallBack ?? true };
     const { clock } = hooks;
     const scope = new AttemptScope(clock.now, Math.min(ctx.deadlineAt, clock.now() + step.timeouts.totalMs), ctx.signal);
     // A stream's first-byte limit runs from the request, so an upstream that never even
@@ -146,21 +147,21 @@ async function readAnswer(x: Exchange, response: UpstreamResponse, scope: Attemp
 async function readJson(x: Exchange, response: UpstreamResponse, headers: HeaderBag): Promise<Outcome> {
   const status = response.statusCode;
   const text = await readText(response.body, SUCCESS_BODY_LIMIT);
-  const body = parseEventData(text);
+  const body = parseJson(text);
   if (!isJsonObject(body)) {
     return failure({ class: 'serverError', status, message: `upstream sent a 200 whose body is not a JSON object (${text.length} bytes)` });
   }
   // Some upstreams report errors inside a 200 (or answer a stream request with JSON).
   if (isJsonObject(body['error'])) {
-    const reply = x.prepared.passthrough ? jsonResponse(status, text) : callerError(x, 502, x.adapter.errorToOpenAI(502, body));
+    const reply = x.prepared.passthrough ? jsonResponse(status, text) : callerError(x, 502, x.codec.errorToCanonical(502, body));
     return failure({ class: classifyErrorEvent(body), status, message: describeError(body, x.hooks.redact), response: reply });
   }
   if (x.stream) return failure({ class: 'serverError', status, message: 'asked for a stream, upstream answered with JSON' });
   let canonical: JsonObject;
   let answer: JsonObject;
   try {
-    canonical = x.adapter.toCanonical(body, x.step);
-    answer = x.prepared.passthrough ? body : x.caller.answerFromCanonical(canonical);
+    canonical = x.codec.toCanonical(body, x.step);
+    answer = x.prepared.passthrough ? body : x.caller.answer(canonical as unknown as CanonicalAnswer, x.request);
   } catch (error) {
     if (!(error instanceof MalformedUpstream)) throw error;
     return failure({ class: 'serverError', status, message: `upstream sent a 200 that is not an answer: ${error.message}` });
@@ -176,7 +177,7 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
   const { step, hooks } = x;
   const status = response.statusCode;
   const reader = new SseReader(response.body);
-  const decoder = x.adapter.streamDecoder(step);
+  const decoder = x.codec.streamDecoder(step);
   // Events that carry nothing yet (Anthropic's message_start and ping) wait for the first
   // one that does: until then the caller has seen nothing and another step can still answer.
   const pending: StreamPiece[] = [];
@@ -202,7 +203,7 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
     if (piece.chunks.length === 0) continue;
     for (const chunk of piece.chunks) {
       if (isJsonObject(chunk['error'])) {
-        const reply = x.prepared.passthrough ? jsonResponse(502, read.message.data) : callerError(x, 502, { error: chunk['error'] } as OpenAIErrorBody);
+        const reply = x.prepared.passthrough ? jsonResponse(502, read.message.data) : callerError(x, 502, { error: chunk['error'] } as CanonicalError);
         return failure({ class: classifyErrorEvent(chunk), status, message: describeError(chunk, hooks.redact), response: reply });
       }
     }
@@ -216,14 +217,14 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
 }
 
 function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: string): Outcome {
-  const body = parseEventData(text);
+  const body = parseJson(text);
   const failureClass = classifyHttpStatus(status, body) ?? 'serverError';
   const contentType = String(headers['content-type'] ?? 'application/json');
   // The upstream's error goes back to the caller as it came when they speak the same format;
   // otherwise it is rewritten in the caller's shape (status kept).
   const response = x.prepared.passthrough
     ? { status, contentType, body: text }
-    : callerError(x, status, x.adapter.errorToOpenAI(status, body ?? text));
+    : callerError(x, status, x.codec.errorToCanonical(status, body ?? text));
   const described = describeError(body, x.hooks.redact);
   return failure({
     class: failureClass,
@@ -237,18 +238,18 @@ function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: stri
 }
 
 /** A request found invalid while translating it: the 400 the upstream would have sent, without sending it. */
-function invalidRequest(message: string, caller: CallerSide): Outcome {
-  const body: OpenAIErrorBody = { error: { message, type: 'invalid_request_error', param: null, code: 'invalid_request' } };
+function invalidRequest(message: string, caller: CallerCodec): Outcome {
+  const body: CanonicalError = { error: { message, type: 'invalid_request_error', param: null, code: 'invalid_request' } };
   return failure({
     class: 'badRequest',
     status: 400,
     message: `invalid request: ${message}`,
-    response: { status: 400, contentType: 'application/json', body: JSON.stringify(caller.errorFromCanonical(400, body)) },
+    response: { status: 400, contentType: 'application/json', body: JSON.stringify(caller.upstreamError(400, body)) },
   });
 }
 
-function callerError(x: Exchange, status: number, body: OpenAIErrorBody): UpstreamFailure['response'] {
-  return { status, contentType: 'application/json', body: JSON.stringify(x.caller.errorFromCanonical(status, body)) };
+function callerError(x: Exchange, status: number, body: CanonicalError): UpstreamFailure['response'] {
+  return { status, contentType: 'application/json', body: JSON.stringify(x.caller.upstreamError(status, body)) };
 }
 
 /** Releases an answer that will not be used (another attempt won): a stream's connection is closed. */

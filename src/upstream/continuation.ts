@@ -5,8 +5,7 @@
 // `prefill` capability; `auto` tries prefill and, on a rejection, restarts at once and
 // remembers it. A prefill rejection is never the caller's final error.
 import type { Step } from '../core/types.ts';
-import type { AttemptOutcome } from '../engine/outcome.ts';
-import type { AttemptContext, AttemptFn } from '../engine/run-chain.ts';
+import type { AttemptContext, AttemptFn, AttemptOutcome } from '../engine/outcome.ts';
 import type { RoutingState } from '../engine/routing-state.ts';
 import { withPrefill } from '../wire/prefill.ts';
 import type { SpliceMode } from '../wire/stream-splice.ts';

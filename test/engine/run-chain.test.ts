@@ -3,7 +3,8 @@
 // the loop must record, return and sleep.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runChain, type AttemptContext, type ChainEnd, type ChainResult } from '../../src/engine/run-chain.ts';
+import type { AttemptContext } from '../../src/engine/outcome.ts';
+import { runChain, type ChainEnd, type ChainResult } from '../../src/engine/run-chain.ts';
 import { BreakerRegistry } from '../../src/engine/breakers.ts';
 import type { Clock } from '../../src/engine/clock.ts';
 import type { AttemptOutcome, AttemptVerdict, UpstreamFailure } from '../../src/engine/outcome.ts';
