@@ -4,9 +4,9 @@
 import type { Chain, Step } from '../core/types.ts';
 import { NOMINAL_OUTPUT_TOKENS, type RequestFacts } from '../routing/estimate.ts';
 import { groupsOf, planOrder } from '../routing/plan.ts';
-import type { BreakerRegistry } from './breakers.ts';
-import { systemClock } from './clock.ts';
-import type { RouteRow } from '../observability/metrics.ts';
+import type { BreakerRegistry } from '../engine/breakers.ts';
+import { systemClock } from '../engine/clock.ts';
+import type { RouteRow } from './metrics.ts';
 
 /** The request the order is shown for: 1000 tokens in, 1000 out. */
 const NOMINAL: RequestFacts = { inputTokens: 1000, requestedMaxOutput: NOMINAL_OUTPUT_TOKENS, choices: 1, producesOutput: true };
