@@ -88,7 +88,7 @@ export interface Provider {
  * of equivalent deployments or keys) has several, all with the same `index`, consecutive in
  * Chain.steps. Attempts, breakers and routing state work on targets.
  */
-export interface Step {
+export interface Target {
   /** The step of the document this target belongs to. */
   index: number;
   provider: Provider;
@@ -110,6 +110,13 @@ export interface Step {
   /** The step's, else the provider's, else the default of its wire format (the format's prefillByDefault, src/wire/). */
   prefill?: PrefillSupport;
 }
+
+/**
+ * The old name of Target (it meant a target, not a document step). Kept only so branches
+ * written against it (the Responses API unit) merge; remove once they have.
+ * @deprecated use Target
+ */
+export type Step = Target;
 
 export interface Backoff {
   baseMs: number;
@@ -146,7 +153,7 @@ export interface Chain {
   namespace?: string;
   /** The model name the app asks for. */
   model: string;
-  steps: Step[];
+  steps: Target[];
   policy: Policy;
   breaker: BreakerSettings;
   maxCostPerRequestUSD?: number;

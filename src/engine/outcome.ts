@@ -1,5 +1,5 @@
 import type { HeaderBag } from '../core/retry-after.ts';
-import type { FailureClass, Step, Usage } from '../core/types.ts';
+import type { FailureClass, Target, Usage } from '../core/types.ts';
 
 /** An upstream failure as the engine decides on it. */
 export interface UpstreamFailure {
@@ -68,4 +68,4 @@ export interface AttemptContext {
 }
 
 /** The engine's attempt port: one call of a step, however the protocol goes (src/upstream/attempt.ts). */
-export type AttemptFn<T> = (step: Step, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;
+export type AttemptFn<T> = (step: Target, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;

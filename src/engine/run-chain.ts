@@ -9,7 +9,7 @@
 import { decideAfterFailure } from '../core/decide.ts';
 import { costOf } from '../core/cost.ts';
 import type { HeaderBag } from '../core/retry-after.ts';
-import type { Chain, Step, Usage } from '../core/types.ts';
+import type { Chain, Target, Usage } from '../core/types.ts';
 import { tokensForLimits, worstCaseCost, type RequestFacts } from '../routing/estimate.ts';
 import { anyAffordable, hedgeDecision, overBudget } from '../routing/gates.ts';
 import { combine, demotionReason, type HealthSample } from '../routing/health.ts';
@@ -38,7 +38,7 @@ export interface EngineDeps<T> {
   breakers: BreakerRegistry;
   attempt: AttemptFn<T>;
   /** Reasons to skip a step without calling it (missing key, unsupported format…); undefined to try it. */
-  skipReason: (step: Step) => string | CodedSkip | undefined;
+  skipReason: (step: Target) => string | CodedSkip | undefined;
   /** Usage of a successful value, for the attempt's cost; streams report it later. */
   usageOf?: (value: T) => Usage | undefined;
   /** The request, for budgets, local limits and the priority header; without it those see an empty request. */
@@ -69,7 +69,7 @@ export type FailLater = (failure: UpstreamFailure, why: string) => void;
 
 /** On success the winner's record is the last of `attempts` (a stream's usage is added to it later). */
 export type ChainResult<T> =
-  | { kind: 'success'; value: T; step: Step; attempts: AttemptRecord[]; resume: Resume<T>; failLater: FailLater }
+  | { kind: 'success'; value: T; step: Target; attempts: AttemptRecord[]; resume: Resume<T>; failLater: FailLater }
   | { kind: 'failure'; end: ChainEnd; last?: UpstreamFailure; lastAnswered?: UpstreamFailure; attempts: AttemptRecord[] };
 
 export async function runChain<T>(chain: Chain, deps: EngineDeps<T>, startedAt: number, signal: AbortSignal): Promise<ChainResult<T>> {
@@ -193,7 +193,7 @@ class ChainRun<T> {
   // Starting attempts
 
   /** Why a target cannot be called now, checked in the order that wastes nothing (the bucket is taken last). */
-  #gate(step: Step): string | CodedSkip | undefined {
+  #gate(step: Target): string | CodedSkip | undefined {
     const { clock, breakers } = this.#deps;
     const now = clock.now();
     const skip = this.#deps.skipReason(step);
@@ -475,12 +475,12 @@ class ChainRun<T> {
   // ---------------------------------------------------------------------------------------
   // Bookkeeping
 
-  #observe(step: Step, sample: HealthSample): void {
+  #observe(step: Target, sample: HealthSample): void {
     this.#routing.observe(step.target, sample);
   }
 
   /** A 429's Retry-After or an exhausted quota keeps every request away from the target until then. */
-  #markFrom(step: Step, facts: RateFacts): void {
+  #markFrom(step: Target, facts: RateFacts): void {
     const { clock } = this.#deps;
     const mark = rateLimitMark(facts, clock.epochMs());
     if (mark) this.#routing.mark(step.target, clock.now(), clock.epochMs(), mark.delayMs, mark.reason);
@@ -512,7 +512,7 @@ class ChainRun<T> {
   }
 }
 
-function skipped(step: Step, why: string | CodedSkip, route?: string): AttemptRecord {
+function skipped(step: Target, why: string | CodedSkip, route?: string): AttemptRecord {
   const reason = typeof why === 'string' ? why : `${why.code}: ${why.message}`;
   const record: AttemptRecord = { step: step.index, provider: step.provider.name, model: step.model, attempt: 0, outcome: 'skipped', reason, ms: 0, costUSD: 0 };
   if (typeof why !== 'string') record.skipCode = why.code;
@@ -520,7 +520,7 @@ function skipped(step: Step, why: string | CodedSkip, route?: string): AttemptRe
   return record;
 }
 
-function failedRecord(base: Omit<AttemptRecord, 'outcome'>, step: Step, failure: UpstreamFailure, decision: string, hedge: HedgeResult | undefined): AttemptRecord {
+function failedRecord(base: Omit<AttemptRecord, 'outcome'>, step: Target, failure: UpstreamFailure, decision: string, hedge: HedgeResult | undefined): AttemptRecord {
   const record: AttemptRecord = {
     ...base,
     outcome: failure.class,

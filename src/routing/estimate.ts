@@ -3,7 +3,7 @@
 // worst-case cost of sending it to a target. Budgets, token buckets and the cheapest-first
 // order all start from here.
 import { costOf } from '../core/cost.ts';
-import type { Price, Step } from '../core/types.ts';
+import type { Price, Target } from '../core/types.ts';
 
 /**
  * Input tokens are estimated as characters / 4 of the request body's JSON (the usual rule of
@@ -33,7 +33,7 @@ export interface RequestFacts {
 }
 
 /** The most output tokens a target may produce for the request, or undefined when nothing bounds it. */
-export function outputBound(step: Pick<Step, 'maxOutputTokens'>, facts: RequestFacts): number | undefined {
+export function outputBound(step: Pick<Target, 'maxOutputTokens'>, facts: RequestFacts): number | undefined {
   if (!facts.producesOutput) return 0;
   const caps = [facts.requestedMaxOutput, step.maxOutputTokens].filter((v): v is number => v !== undefined);
   if (caps.length === 0) return undefined;
@@ -50,7 +50,7 @@ export type WorstCase =
  * the output bound at the output rate. Unbounded when output is not bounded and costs money;
  * unpriced when no price is known (such a target is never refused for its cost).
  */
-export function worstCaseCost(step: Pick<Step, 'maxOutputTokens' | 'price'>, facts: RequestFacts): WorstCase {
+export function worstCaseCost(step: Pick<Target, 'maxOutputTokens' | 'price'>, facts: RequestFacts): WorstCase {
   const price: Price | undefined = step.price;
   if (!price) return { kind: 'unpriced' };
   const outputTokens = outputBound(step, facts);
@@ -61,14 +61,14 @@ export function worstCaseCost(step: Pick<Step, 'maxOutputTokens' | 'price'>, fac
 }
 
 /** A cost to sort by (cheapest first): the bounded worst case, or nominal output when unbounded; undefined when unpriced. */
-export function orderingCost(step: Pick<Step, 'maxOutputTokens' | 'price'>, facts: RequestFacts): number | undefined {
+export function orderingCost(step: Pick<Target, 'maxOutputTokens' | 'price'>, facts: RequestFacts): number | undefined {
   if (!step.price) return undefined;
   const out = outputBound(step, facts) ?? NOMINAL_OUTPUT_TOKENS * facts.choices;
   return costOf({ inputTokens: facts.inputTokens, outputTokens: out, cachedInputTokens: 0 }, step.price);
 }
 
 /** Tokens a request takes from a target's tokens-per-minute bucket: input estimate plus the output bound (or nothing when unbounded). */
-export function tokensForLimits(step: Pick<Step, 'maxOutputTokens'>, facts: RequestFacts): number {
+export function tokensForLimits(step: Pick<Target, 'maxOutputTokens'>, facts: RequestFacts): number {
   return facts.inputTokens + (outputBound(step, facts) ?? 0);
 }
 

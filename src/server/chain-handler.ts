@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isJsonObject, type JsonObject } from '../core/json.ts';
 import { header } from '../core/retry-after.ts';
-import type { Chain, Step } from '../core/types.ts';
+import type { Chain, Target } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
 import type { Clock } from '../engine/clock.ts';
@@ -187,7 +187,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
 }
 
 /** Steps that cannot be called at all, or cannot serve this request faithfully, are skipped with a reason, never tried. */
-function skipReason(step: Step, plan: RequestPlan): string | CodedSkip | undefined {
+function skipReason(step: Target, plan: RequestPlan): string | CodedSkip | undefined {
   const { keyProblem, keyProblemCode } = step.provider;
   if (keyProblem) return keyProblemCode ? { code: keyProblemCode, message: `no API key: ${keyProblem}` } : `no API key: ${keyProblem}`;
   const stepPlan = plan.forStep(step);
@@ -195,7 +195,7 @@ function skipReason(step: Step, plan: RequestPlan): string | CodedSkip | undefin
   return undefined;
 }
 
-function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
+function replyJson(call: Call, answer: JsonAnswer, step: Target, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts, costUSD: totalCost(base.attempts) });
   sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step), deps.secrets.redactor, true);
   const elapsed = deps.clock.now() - call.startedAt;
@@ -203,7 +203,7 @@ function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<Reques
 }
 
 /** The answer as the caller gets it: the upstream's own bytes when nothing in them needs changing (no re-serialisation). */
-function answerText(answer: JsonAnswer, step: Step): string {
+function answerText(answer: JsonAnswer, step: Target): string {
   const body = answer.body;
   const named = typeof body['model'] === 'string' && body['model'] !== '';
   if (named && answer.raw !== undefined) return answer.raw;
@@ -227,7 +227,7 @@ function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, {
   report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' || unservable ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
 }
 
-function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): void {
+function malformed(deps: HandlerDeps, call: Call, step: Target, data: string): void {
   deps.metrics.malformedEvents.inc({ provider: step.provider.name, model: step.model });
   // Redacted before it is shortened: a cut through a key would leave part of it unrecognisable.
   deps.logger.warn({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, data: deps.secrets.redact(data).slice(0, 200) }, 'dropped a malformed stream event');

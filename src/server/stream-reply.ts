@@ -10,7 +10,7 @@ import type { Redactor } from '../core/redact.ts';
 import type { ServerResponse } from 'node:http';
 import { addUsage, costOf, NO_USAGE } from '../core/cost.ts';
 import { isContentFilterFinish } from '../core/failure.ts';
-import { DEFAULT_STREAM_POLICY, type Chain, type Step, type StreamCommit, type Usage } from '../core/types.ts';
+import { DEFAULT_STREAM_POLICY, type Chain, type Target, type StreamCommit, type Usage } from '../core/types.ts';
 import type { UpstreamFailure } from '../engine/outcome.ts';
 import type { ChainResult } from '../engine/run-chain.ts';
 import type { RoutingState } from '../engine/routing-state.ts';
@@ -46,7 +46,7 @@ export interface StreamReplyDeps {
   metrics: Metrics;
   routing: RoutingState;
   hooks: ContinuationHooks;
-  onMalformed: (step: Step, data: string) => void;
+  onMalformed: (step: Target, data: string) => void;
   /** The chain failed before anything was sent: the ordinary error reply. */
   replyFailure: (result: Lost) => void;
   /** The credentials known now: nothing the caller reads may carry one. */
@@ -66,7 +66,7 @@ class StreamReply {
   readonly #transcript = new Transcript();
   #result: ChainResult<UpstreamAnswer>;
   /** The step whose answer the caller is reading now (headers, trailers, winner). */
-  #answering: Step;
+  #answering: Target;
   /** Set at the commit point: the caller's encoder, for the rest of the stream whoever sends it. */
   #encoder: StreamEncoder | undefined;
   #ttfbMs: number | undefined;
@@ -163,7 +163,7 @@ class StreamReply {
   }
 
   /** The commit point: the caller's stream begins with everything held. */
-  async #commitTo(step: Step, passthrough: boolean, held: StreamPiece[]): Promise<void> {
+  async #commitTo(step: Target, passthrough: boolean, held: StreamPiece[]): Promise<void> {
     this.#answering = step;
     this.#encoder = this.#call.caller.streamEncoder({ model: step.model, passthrough, request: this.#call.attemptRequest.plan.call });
     this.#ttfbMs = this.#deps.clock.now() - this.#call.startedAt;

@@ -5,7 +5,7 @@
 // back. The wire format itself is its codec's business (src/wire/).
 import { classifyErrorEvent, classifyHttpStatus, extractErrorInfo, isConnectionErrorCode, isContentFilterFinish } from '../core/failure.ts';
 import { parseRetryAfter, type HeaderBag } from '../core/retry-after.ts';
-import type { Step, Usage } from '../core/types.ts';
+import type { Target, Usage } from '../core/types.ts';
 import type { Clock } from '../engine/clock.ts';
 import type { AttemptContext, AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
 import type { SpliceMode } from '../wire/stream-splice.ts';
@@ -54,7 +54,7 @@ export interface StreamAnswer {
   reader: SseReader;
   /** Owns the connection and the attempt's total time limit until the stream ends. */
   scope: AttemptScope;
-  step: Step;
+  step: Target;
   /** The upstream speaks the caller's format: its raw events can go out as they came. */
   passthrough: boolean;
   /** Set on an attempt that carries on a stream another attempt began (see continuation.ts). */
@@ -66,9 +66,9 @@ export type UpstreamAnswer = JsonAnswer | StreamAnswer;
 export interface AttemptHooks {
   clock: Clock;
   /** A stream event that is not JSON: dropped, and reported here. */
-  onMalformedEvent: (step: Step, data: string) => void;
+  onMalformedEvent: (step: Target, data: string) => void;
   /** The caller's fields a step cannot honour, reported once per request and step, before its first attempt. */
-  onDropped?: (step: Step, dropped: string[]) => void;
+  onDropped?: (step: Target, dropped: string[]) => void;
   /**
    * Removes credentials from upstream text kept in a failure's message. Applied before the
    * message is shortened, so a cut can never leave part of a key behind.
@@ -80,7 +80,7 @@ type Outcome = AttemptOutcome<UpstreamAnswer>;
 
 /** What one attempt works with, besides the step. */
 interface Exchange {
-  step: Step;
+  step: Target;
   stream: boolean;
   /** The caller's request, as its codec decoded it. */
   request: CallerRequest;
@@ -92,7 +92,7 @@ interface Exchange {
 }
 
 export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
-  return async (step: Step, ctx: AttemptContext): Promise<Outcome> => {
+  return async (step: Target, ctx: AttemptContext): Promise<Outcome> => {
     const plan = request.plan.forStep(step);
     if (plan.kind === 'invalid') return invalidRequest(plan.message, request.caller);
     // Steps that cannot serve the request are skipped before any attempt (skipReason); should

@@ -1,6 +1,6 @@
 // The per-request, per-step translation cache: which upstream codec serves a step (its
 // provider's `api:`, looked up in the wire registry) and the request it sends.
-import type { Step } from '../core/types.ts';
+import type { Target } from '../core/types.ts';
 import type { CallerRequest, PreparedRequest, UpstreamCodec } from '../wire/codec.ts';
 import { InvalidRequest, UnservableRequest } from '../wire/errors.ts';
 import { capOutputTokens } from '../wire/openai-chat/output-cap.ts';
@@ -23,15 +23,15 @@ export type StepPlan =
 export class RequestPlan {
   readonly call: CallerRequest;
   /** Steps that cannot be served, with why: kept for the whole request (they hold no body). */
-  readonly #refused = new Map<Step, StepPlan>();
-  #latest: { step: Step; plan: StepPlan } | undefined;
-  readonly #reported = new Set<Step>();
+  readonly #refused = new Map<Target, StepPlan>();
+  #latest: { step: Target; plan: StepPlan } | undefined;
+  readonly #reported = new Set<Target>();
 
   constructor(call: CallerRequest) {
     this.call = call;
   }
 
-  forStep(step: Step): StepPlan {
+  forStep(step: Target): StepPlan {
     if (this.#latest?.step === step) return this.#latest.plan;
     const refused = this.#refused.get(step);
     if (refused) return refused;
@@ -42,7 +42,7 @@ export class RequestPlan {
   }
 
   /** The fields this step drops, the first time it is asked for the step; [] afterwards. */
-  droppedOnce(step: Step): string[] {
+  droppedOnce(step: Target): string[] {
     const plan = this.forStep(step);
     if (plan.kind !== 'ready' || this.#reported.has(step)) return [];
     this.#reported.add(step);
@@ -55,7 +55,7 @@ export class RequestPlan {
  * rules), and in the caller's body by the rules of the caller's format (that body is sent
  * only to an upstream of the caller's format).
  */
-function withStepCap(call: CallerRequest, step: Step): CallerRequest {
+function withStepCap(call: CallerRequest, step: Target): CallerRequest {
   const cap = step.maxOutputTokens;
   if (cap === undefined || !call.facts.producesOutput) return call;
   const canonical = call.canonical instanceof UnservableRequest
@@ -66,7 +66,7 @@ function withStepCap(call: CallerRequest, step: Step): CallerRequest {
   return { ...call, body, canonical };
 }
 
-function prepare(call: CallerRequest, step: Step): StepPlan {
+function prepare(call: CallerRequest, step: Target): StepPlan {
   const codec = upstreamCodec(step.provider.api);
   try {
     return { kind: 'ready', codec, request: codec.prepare(withStepCap(call, step), step) };

@@ -11,7 +11,7 @@
 //
 // Types only: no code runs from this file.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Step } from '../core/types.ts';
+import type { Target } from '../core/types.ts';
 import type { JsonObject } from '../core/json.ts';
 import type { RequestFacts as RoutingFacts } from '../routing/estimate.ts';
 import type { Translated, UnservableRequest } from './errors.ts';
@@ -214,13 +214,13 @@ export interface UpstreamCodec {
    * Throws UnservableRequest when this format cannot serve the request faithfully (the step
    * is skipped) and InvalidRequest when the request is not valid.
    */
-  prepare(request: CallerRequest, step: Step): PreparedRequest;
+  prepare(request: CallerRequest, step: Target): PreparedRequest;
   /** A 2xx JSON answer -> the canonical answer. Throws MalformedUpstream for a body that is not an answer. */
-  toCanonical(body: JsonObject, step: Step): JsonObject;
+  toCanonical(body: JsonObject, step: Target): JsonObject;
   /** How the stream body is framed (the reader the attempt uses). */
   readonly streamFraming: StreamFraming;
   /** A decoder for one streamed attempt. */
-  streamDecoder(step: Step): StreamDecoder;
+  streamDecoder(step: Target): StreamDecoder;
   /** An error body (parsed JSON, or the text when it is not JSON) -> the canonical error shape. */
   errorToCanonical(status: number, body: unknown): CanonicalError;
   /**

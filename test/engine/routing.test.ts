@@ -10,7 +10,7 @@ import { requestFacts } from '../../src/wire/openai-chat/facts.ts';
 import { BreakerRegistry } from '../../src/engine/breakers.ts';
 import type { AttemptOutcome, AttemptRecord, UpstreamFailure } from '../../src/engine/outcome.ts';
 import { DEMOTION_MS, MIN_SAMPLES } from '../../src/routing/health.ts';
-import { FAILURE_CLASSES, targetKey, type Chain, type FailureClass, type Limits, type Policy, type Price, type Provider, type Step, type Usage } from '../../src/core/types.ts';
+import { FAILURE_CLASSES, targetKey, type Chain, type FailureClass, type Limits, type Policy, type Price, type Provider, type Target, type Usage } from '../../src/core/types.ts';
 import type { HeaderBag } from '../../src/core/retry-after.ts';
 import { FakeClock, FAKE_START } from '../support/fake-clock.ts';
 
@@ -39,7 +39,7 @@ interface StepShape {
 }
 
 function buildChain(shapes: StepShape[], policy: Partial<Policy> = {}, extra: { budget?: number; failureThreshold?: number } = {}): Chain {
-  const steps: Step[] = shapes.flatMap((s, index) => (s.targets ?? [{ model: s.model ?? `m${index}` }]).map((t): Step => ({
+  const steps: Target[] = shapes.flatMap((s, index) => (s.targets ?? [{ model: s.model ?? `m${index}` }]).map((t): Target => ({
     index,
     provider,
     model: t.model,

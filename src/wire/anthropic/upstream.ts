@@ -2,14 +2,14 @@
 // x-api-key and anthropic-version. Anthropic callers are passed through; everyone else's
 // request is translated from the canonical format, and the answers back into it.
 import { isJsonObject, parseJson, type JsonObject } from '../../core/json.ts';
-import type { Step } from '../../core/types.ts';
+import type { Target } from '../../core/types.ts';
 import { canonicalOf } from '../canonical.ts';
 import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
 import { capOutputTokens } from '../openai-chat/output-cap.ts';
 import { ANTHROPIC_VERSION, AnthropicStreamToChat, anthropicErrorToOpenAI, anthropicResponseToChat, chatRequestToAnthropic } from './translate.ts';
 
 export const anthropicUpstream: UpstreamCodec = {
-  prepare(call: CallerRequest, step: Step): PreparedRequest {
+  prepare(call: CallerRequest, step: Target): PreparedRequest {
     const passthrough = call.format === 'anthropic';
     let body: JsonObject;
     let dropped: string[] = [];

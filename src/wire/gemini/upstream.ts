@@ -2,13 +2,13 @@
 // :streamGenerateContent?alt=sse for streams, with x-goog-api-key. No caller speaks
 // Gemini's format, so every request is translated from the canonical one.
 import { parseJson, type JsonObject } from '../../core/json.ts';
-import type { Step } from '../../core/types.ts';
+import type { Target } from '../../core/types.ts';
 import { canonicalOf } from '../canonical.ts';
 import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
 import { GeminiStreamToChat, chatRequestToGemini, geminiErrorToOpenAI, geminiResponseToChat } from './translate.ts';
 
 export const geminiUpstream: UpstreamCodec = {
-  prepare(call: CallerRequest, step: Step): PreparedRequest {
+  prepare(call: CallerRequest, step: Target): PreparedRequest {
     const chat = canonicalOf(call);
     const translated = chatRequestToGemini({ ...chat.value, model: step.model }, call.stream);
     const headers: Record<string, string> = {

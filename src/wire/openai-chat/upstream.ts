@@ -2,7 +2,7 @@
 // Mistral, vLLM…): how to address it and read its answers. Its answers are the canonical
 // format already; OpenAI callers' bodies are replayed as sent (model substituted).
 import { isJsonObject, parseJson, type JsonObject } from '../../core/json.ts';
-import type { Step, Usage } from '../../core/types.ts';
+import type { Target, Usage } from '../../core/types.ts';
 import { canonicalOf } from '../canonical.ts';
 import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
 import { capOutputTokens } from './output-cap.ts';
@@ -23,7 +23,7 @@ export interface BuiltRequest {
 }
 
 /** The caller's body, replayed with the step's model and the provider's key (never the caller's). */
-export function buildOpenAIRequest(endpoint: Endpoint, callerBody: JsonObject, step: Step, stream: boolean): BuiltRequest {
+export function buildOpenAIRequest(endpoint: Endpoint, callerBody: JsonObject, step: Target, stream: boolean): BuiltRequest {
   const body: JsonObject = { ...callerBody, model: step.model };
   if (stream) {
     // Always ask for usage so cost is known; the extra chunk is stripped again if the caller did not ask.
@@ -72,7 +72,7 @@ export function endpointOf(operation: string): Endpoint {
 
 /** OpenAI-format upstreams: the caller's body replayed for OpenAI callers, the canonical request otherwise. */
 export const openAIUpstream: UpstreamCodec = {
-  prepare(call: CallerRequest, step: Step): PreparedRequest {
+  prepare(call: CallerRequest, step: Target): PreparedRequest {
     if (call.format === 'openai') {
       return { ...buildOpenAIRequest(endpointOf(call.operation), call.body, step, call.stream), dropped: [], passthrough: true };
     }
