@@ -9,8 +9,13 @@ export interface UpstreamFailure {
   retryAfterMs?: number;
   /** The upstream's response headers, when it answered (rate-limit headers mark the target for every request). */
   headers?: HeaderBag;
-  /** The upstream's own error response, returned as it came when it is the last word. */
-  response?: { status: number; contentType: string; body: string };
+  /**
+   * The upstream's own error response, returned when it is the last word: as it came
+   * (`body`), or, from an upstream of another format than the caller's, as `error` in the
+   * canonical error shape, which the caller's codec writes at the server edge (`body` then
+   * holds the same error as JSON, for logs and tests).
+   */
+  response?: { status: number; contentType: string; body: string; error?: { error: { [key: string]: unknown } } };
   /** Tokens billed even though the attempt failed (e.g. a content_filter finish). */
   usage?: Usage;
 }

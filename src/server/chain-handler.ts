@@ -11,7 +11,7 @@ import type { Chain, Target } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
 import type { Clock } from '../engine/clock.ts';
-import type { CodedSkip } from '../engine/outcome.ts';
+import type { CodedSkip, UpstreamFailure } from '../engine/outcome.ts';
 import { runChain, type ChainResult } from '../engine/run-chain.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { KnownSecrets } from '../observability/known-secrets.ts';
@@ -19,7 +19,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { RequestPlan } from '../upstream/request-plan.ts';
 import { discardAnswer, upstreamAttempt, type AttemptRequest, type JsonAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
 import type { ContinuationHooks } from '../upstream/continuation.ts';
-import type { CallerCodec, CallerRequest } from '../wire/codec.ts';
+import type { CallerCodec, CallerRequest, CanonicalError } from '../wire/codec.ts';
 import { InvalidRequest } from '../wire/errors.ts';
 import type { MountedRoute } from '../wire/registry.ts';
 import { failureReply } from './failure-reply.ts';
@@ -219,12 +219,23 @@ function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, {
   }
   // Nothing was tried and no step could carry the request at all (not: circuits open, keys missing): the caller's error.
   const unservable = result.end === 'exhausted' && !result.last && call.chain.steps.every((step) => plan.forStep(step).kind === 'unservable');
-  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts, unservable }, deps.secrets.redactor);
-  // An upstream's error was put in the caller's shape by the attempt (through the caller codec); the proxy's own is written here.
+  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: inCallerShape(result.lastAnswered, call.caller), attempts: result.attempts, unservable }, deps.secrets.redactor);
+  // The upstream's error is in the caller's shape now (inCallerShape); the proxy's own is written here.
   const body = reply.own ? JSON.stringify(call.caller.ownError(reply.status, reply.own)) : reply.body;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, attempts: result.attempts, costUSD: totalCost(result.attempts) });
   sendText(call.res, reply.status, headers, reply.contentType, body, deps.secrets.redactor);
   report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' || unservable ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
+}
+
+/**
+ * The last upstream error as the caller gets it: as it came from an upstream of the caller's
+ * format, else written by the caller's codec from its canonical shape.
+ */
+function inCallerShape(failure: UpstreamFailure | undefined, caller: CallerCodec): UpstreamFailure | undefined {
+  const response = failure?.response;
+  if (!failure || !response?.error) return failure;
+  const body = JSON.stringify(caller.upstreamError(response.status, response.error as CanonicalError));
+  return { ...failure, response: { status: response.status, contentType: response.contentType, body } };
 }
 
 function malformed(deps: HandlerDeps, call: Call, step: Target, data: string): void {

@@ -2,7 +2,9 @@
 // safe to commit to the caller: the whole JSON body (already in the caller's format), or
 // the first stream event that carries something. Everything that goes wrong before that
 // point, translation included, becomes a classified failure, so the engine can still fall
-// back. The wire format itself is its codec's business (src/wire/).
+// back. The wire format itself is its codec's business (src/wire/). An upstream's error is
+// kept as it came (same format as the caller) or in the canonical shape; the caller's codec
+// writes it at the server edge, if it ends up the caller's answer.
 import { classifyErrorEvent, classifyHttpStatus, extractErrorInfo, isConnectionErrorCode, isContentFilterFinish } from '../core/failure.ts';
 import { parseRetryAfter, type HeaderBag } from '../core/retry-after.ts';
 import type { Target, Usage } from '../core/types.ts';
@@ -24,6 +26,7 @@ const SUCCESS_BODY_LIMIT = 64 * 1024 * 1024;
 export interface AttemptRequest {
   /** The request's translation for each step (shared with the skip decision). */
   plan: RequestPlan;
+  /** Writes a translated answer in the caller's shape before it is committed: a translation that fails is still a fallback. */
   caller: CallerCodec;
   /**
    * contentFiltered is in the chain's fallbackOn: a refusal (content_filter finish) is a
@@ -94,7 +97,7 @@ interface Exchange {
 export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
   return async (step: Target, ctx: AttemptContext): Promise<Outcome> => {
     const plan = request.plan.forStep(step);
-    if (plan.kind === 'invalid') return invalidRequest(plan.message, request.caller);
+    if (plan.kind === 'invalid') return invalidRequest(plan.message);
     // Steps that cannot serve the request are skipped before any attempt (skipReason); should
     // one get here anyway, it fails like a request that does not fit the step: no retry, no
     // breaker count, the next step is tried.
@@ -153,7 +156,7 @@ async function readJson(x: Exchange, response: UpstreamResponse, headers: Header
   }
   // Some upstreams report errors inside a 200 (or answer a stream request with JSON).
   if (isJsonObject(body['error'])) {
-    const reply = x.prepared.passthrough ? jsonResponse(status, text) : callerError(x, 502, x.codec.errorToCanonical(502, body));
+    const reply = x.prepared.passthrough ? jsonResponse(status, text) : canonicalError(502, x.codec.errorToCanonical(502, body));
     return failure({ class: classifyErrorEvent(body), status, message: describeError(body, x.hooks.redact), response: reply });
   }
   if (x.stream) return failure({ class: 'serverError', status, message: 'asked for a stream, upstream answered with JSON' });
@@ -203,7 +206,7 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
     if (piece.chunks.length === 0) continue;
     for (const chunk of piece.chunks) {
       if (isJsonObject(chunk['error'])) {
-        const reply = x.prepared.passthrough ? jsonResponse(502, read.message.data) : callerError(x, 502, { error: chunk['error'] } as CanonicalError);
+        const reply = x.prepared.passthrough ? jsonResponse(502, read.message.data) : canonicalError(502, { error: chunk['error'] } as CanonicalError);
         return failure({ class: classifyErrorEvent(chunk), status, message: describeError(chunk, hooks.redact), response: reply });
       }
     }
@@ -224,7 +227,7 @@ function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: stri
   // otherwise it is rewritten in the caller's shape (status kept).
   const response = x.prepared.passthrough
     ? { status, contentType, body: text }
-    : callerError(x, status, x.codec.errorToCanonical(status, body ?? text));
+    : canonicalError(status, x.codec.errorToCanonical(status, body ?? text));
   const described = describeError(body, x.hooks.redact);
   return failure({
     class: failureClass,
@@ -238,18 +241,19 @@ function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: stri
 }
 
 /** A request found invalid while translating it: the 400 the upstream would have sent, without sending it. */
-function invalidRequest(message: string, caller: CallerCodec): Outcome {
+function invalidRequest(message: string): Outcome {
   const body: CanonicalError = { error: { message, type: 'invalid_request_error', param: null, code: 'invalid_request' } };
   return failure({
     class: 'badRequest',
     status: 400,
     message: `invalid request: ${message}`,
-    response: { status: 400, contentType: 'application/json', body: JSON.stringify(caller.upstreamError(400, body)) },
+    response: canonicalError(400, body),
   });
 }
 
-function callerError(x: Exchange, status: number, body: CanonicalError): UpstreamFailure['response'] {
-  return { status, contentType: 'application/json', body: JSON.stringify(x.caller.upstreamError(status, body)) };
+/** An upstream's error in the canonical shape: the caller's codec writes it (server/chain-handler.ts), only if it is the last word. */
+function canonicalError(status: number, error: CanonicalError): UpstreamFailure['response'] {
+  return { status, contentType: 'application/json', body: JSON.stringify(error), error };
 }
 
 /** Releases an answer that will not be used (another attempt won): a stream's connection is closed. */
