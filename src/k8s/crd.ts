@@ -3,12 +3,10 @@
 // scripts/gen-crd.ts writes it to manifests/crds/; a test fails when that file is stale.
 import schema from '../chain/fallbackchain.schema.json' with { type: 'json' };
 
-export const CRD_GROUP = 'llmfallback.io';
-export const CRD_VERSION = 'v1alpha1';
-export const CRD_PLURAL = 'fallbackchains';
-export const CRD_NAME = `${CRD_PLURAL}.${CRD_GROUP}`;
+import type { JsonObject } from '../core/json.ts';
+import { CHAIN_CRD_NAME, CHAIN_GROUP, CHAIN_PLURAL, CHAIN_VERSION } from './chain-resource.ts';
 
-type JsonObject = { [key: string]: unknown };
+export { CHAIN_CRD_NAME as CRD_NAME };
 
 /**
  * The schema as the API server wants it: identical to the file schema except that the
@@ -18,8 +16,8 @@ type JsonObject = { [key: string]: unknown };
  * cannot state types inside anyOf. validateChainDocument (the controller's status, the
  * sidecar, `validate`) still checks the union.
  */
-export function crdSchema(): JsonObject {
-  const copy = withoutTypeUnions(structuredClone(schema)) as JsonObject;
+export function crdSchema(fileSchema: object = schema): JsonObject {
+  const copy = withoutTypeUnions(structuredClone(fileSchema)) as JsonObject;
   const properties = copy['properties'] as JsonObject;
   properties['metadata'] = { type: 'object' };
   return copy;
@@ -37,28 +35,29 @@ function withoutTypeUnions(node: unknown): unknown {
   return out;
 }
 
-export function buildCrd(): JsonObject {
+/** The CRD of the schema file (or of `fileSchema`: gen:crd's freshly generated one). */
+export function buildCrd(fileSchema: object = schema): JsonObject {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
-      name: CRD_NAME,
+      name: CHAIN_CRD_NAME,
       labels: { 'app.kubernetes.io/name': 'llm-fallback', 'app.kubernetes.io/component': 'crd' },
     },
     spec: {
-      group: CRD_GROUP,
+      group: CHAIN_GROUP,
       scope: 'Namespaced',
       names: {
         kind: 'FallbackChain',
         listKind: 'FallbackChainList',
-        plural: CRD_PLURAL,
+        plural: CHAIN_PLURAL,
         singular: 'fallbackchain',
         shortNames: ['fc'],
         categories: ['llmfallback'],
       },
       versions: [
         {
-          name: CRD_VERSION,
+          name: CHAIN_VERSION,
           served: true,
           storage: true,
           subresources: { status: {} },
@@ -70,7 +69,7 @@ export function buildCrd(): JsonObject {
             { name: 'Steps', type: 'integer', jsonPath: '.status.steps', description: 'Number of steps in the chain.' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
-          schema: { openAPIV3Schema: crdSchema() },
+          schema: { openAPIV3Schema: crdSchema(fileSchema) },
         },
       ],
     },
