@@ -14,6 +14,7 @@ import { routeRows } from './engine/route-view.ts';
 import type { KnownSecrets } from './observability/known-secrets.ts';
 import type { Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
+import { startTracing } from './observability/tracing.ts';
 import { createAdminApp } from './server/admin.ts';
 import { createApiApp } from './server/app.ts';
 import { BodyBudget } from './server/body-budget.ts';
@@ -74,6 +75,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   const stopWatching = (): void => source.stop();
 
   const bodyBudget = new BodyBudget(options.bodyBudgetBytes);
+  const tracing = await startTracing(options.tracing, { metrics, logger });
   metrics.trackBodyBudget(() => bodyBudget.held);
 
   let accepting = true;
@@ -85,6 +87,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     bodyLimitBytes: options.bodyLimitBytes,
     bodyBudget,
     bodyTimeoutMs: options.requestTimeoutMs,
+    tracing,
     clock,
     random: deps.random ?? Math.random,
     inflight: {
@@ -119,6 +122,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     adminServer.close();
     adminServer.closeAllConnections();
     breakers.shutdown();
+    // The spans of the requests just drained go out before the process ends (bounded by the export timeout).
+    await tracing.shutdown();
   };
 
   const apiUrl = urlOf(apiServer, options.host);
