@@ -248,6 +248,17 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
     assert.ok(winner.endMs <= root.endMs);
   });
 
+  test('a caller\'s trace that it did not sample is continued unsampled (parent-based sampling, the default): same trace id, flags 00 to the upstream and back', async () => {
+    const unsampled = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+    const { response } = await client.chat.completions
+      .create({ model: 'streamed', messages: [{ role: 'user', content: PROMPT }] }, { headers: { traceparent: `00-${unsampled}-${CALLER_SPAN}-00` } })
+      .withResponse();
+    assert.equal(response.headers.get('x-llm-fallback-trace-id'), unsampled);
+    assert.match(response.headers.get('traceresponse') ?? '', new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`));
+    const sent = up.requestsFor('fault:ok#streamed').map((r) => String(r.headers['traceparent']));
+    assert.ok(sent.some((t) => new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`).test(t)), sent.join(', '));
+  });
+
   test('no prompt, no completion and no key anywhere in what was exported, even from an upstream that echoes its key', async () => {
     const { data, response } = await client.chat.completions.create({ model: 'echo', messages: [{ role: 'user', content: PROMPT }] }).withResponse();
     const traceId = response.headers.get('x-llm-fallback-trace-id') ?? '';
