@@ -68,6 +68,12 @@ function chains(upstream: string): string {
       steps: [{ provider: 'primary', model: 'fault:503#streamed', retries: 0 }, { provider: 'backup', model: 'fault:ok#streamed', retries: 0 }],
       policy: { deadlineMs: 10000 },
     }),
+    // A stream cut after its first events: the engine goes on with the next step.
+    doc('resumed', {
+      providers,
+      steps: [{ provider: 'primary', model: 'fault:cut-after-2#resumed', retries: 0 }, { provider: 'backup', model: 'fault:ok#resumed', retries: 0 }],
+      policy: { deadlineMs: 10000 },
+    }),
     // An upstream that answers with the key it was sent.
     doc('echo', {
       providers,
@@ -221,7 +227,9 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
     const traceId = response.headers.get('x-llm-fallback-trace-id') ?? '';
     const spans = await collector.trace(traceId, settled(4));
     const delay = only(spans, 'wait hedge_delay');
-    assert.ok(Number(delay.attributes['llm_fallback.wait.ms']) >= 50);
+    // The hedge was due after 50 ms (a timer may fire a millisecond early against performance.now()).
+    assert.ok(Number(delay.attributes['llm_fallback.wait.ms']) >= 48, String(delay.attributes['llm_fallback.wait.ms']));
+    assert.ok(delay.endMs - delay.startMs >= 48);
     assert.equal(delay.attributes['gen_ai.request.model'], 'fault:slow-first-token-3000#hedged');
     const slow = only(spans, 'chat fault:slow-first-token-3000#hedged');
     assert.equal(slow.attributes['llm_fallback.outcome'], 'cancelled');
@@ -246,6 +254,24 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
     const winner = spans.find((s) => s.attributes['llm_fallback.outcome'] === 'ok') as ExportedSpan;
     assert.equal(winner.attributes['gen_ai.usage.output_tokens'], 5);
     assert.ok(winner.endMs <= root.endMs);
+  });
+
+  test('a stream cut after the caller got its first events: the cut attempt ends as a connection error, the request span has the event, the next attempt follows', async () => {
+    const stream = await client.chat.completions.create({ model: 'resumed', stream: true, messages: [{ role: 'user', content: PROMPT }] }).withResponse();
+    const traceId = stream.response.headers.get('x-llm-fallback-trace-id') ?? '';
+    try {
+      for await (const chunk of stream.data) void chunk;
+    } catch {
+      // A resume that cannot verify ends the stream with an error event: the trace is the same.
+    }
+    const spans = await collector.trace(traceId, settled(3));
+    const cut = only(spans, 'chat fault:cut-after-2#resumed');
+    assert.equal(cut.status.code, ERROR);
+    assert.equal(cut.attributes['error.type'], 'connection');
+    const root = rootOf(spans) as ExportedSpan;
+    const event = root.events.find((e) => e.name === 'llm_fallback.answer_failed');
+    assert.deepEqual(event?.attributes, { 'error.type': 'connection', 'llm_fallback.step': 0, 'gen_ai.provider.name': 'primary', 'gen_ai.request.model': 'fault:cut-after-2#resumed' });
+    assert.equal(only(spans, 'chat fault:ok#resumed').parentSpanId, root.spanId);
   });
 
   test('a caller\'s trace that it did not sample is continued unsampled (parent-based sampling, the default): same trace id, flags 00 to the upstream and back', async () => {
