@@ -84,17 +84,17 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
     // Three bodies of 1000 bytes held in flight by a silent upstream (each ~1230 parsed plus
     // 1000 for the body sent upstream) fill most of the 8192-byte budget.
     const holders = [new AbortController(), new AbortController(), new AbortController()];
-    const held = holders.map((c) => fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', body: chatBody('hold', 1000), signal: c.signal }).catch(() => undefined));
+    const held = holders.map((c) => fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('hold', 1000), signal: c.signal }).catch(() => undefined));
     await up.waitForRequest('fault:silent#hold', 3);
 
-    const openai = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', body: chatBody('ok', 1000) });
+    const openai = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('ok', 1000) });
     assert.equal(openai.status, 503);
     assert.equal(openai.headers.get('retry-after'), '2');
     const error = ((await openai.json()) as { error: Record<string, unknown> }).error;
     assert.equal(error['code'], 'body_budget_exhausted');
     assert.equal(error['type'], 'server_error');
 
-    const anthropic = await fetch(`${proxy.apiUrl}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: 'ok', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(900) }] }) });
+    const anthropic = await fetch(`${proxy.apiUrl}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'ok', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(900) }] }) });
     assert.equal(anthropic.status, 503);
     assert.equal(anthropic.headers.get('retry-after'), '2');
     const reply = (await anthropic.json()) as { type: string; error: { type: string; message: string } };
@@ -113,7 +113,7 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
     assert.deepEqual(chunked, { status: 503, retryAfter: '2' });
 
     // A small request still fits beside them (the budget counts bytes, not requests).
-    assert.equal((await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', body: chatBody('ok', 10) })).status, 200);
+    assert.equal((await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('ok', 10) })).status, 200);
 
     // The held requests end (the caller goes away): their share is given back.
     for (const c of holders) c.abort();
@@ -121,22 +121,22 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
     await up.waitForClosedEarly('fault:silent#hold');
     const metrics = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
     assert.match(metrics, /llm_fallback_rejected_requests_total\{code="body_budget_exhausted"\} 3/);
-    const served = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', body: chatBody('ok', 1000) });
+    const served = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('ok', 1000) });
     assert.equal(served.status, 200);
   });
 
   test('a body whose parsed form could never fit is a 413, unparsed', async () => {
     // 300 empty objects in 900 bytes: ~72 bytes each once parsed, more than the whole budget.
     const body = `{"model":"ok","messages":[{"role":"user","content":"hi"}],"metadata":[${'{},'.repeat(299)}{}]}`;
-    const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', body });
+    const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     assert.equal(res.status, 413);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'body_too_complex');
   });
 
   test('copies count: a 9 MB body a plain chain serves is a 413 on a chain that would race five attempts with it (default limits)', async () => {
     const body = (model: string): string => chatBody(model, 9_000_000);
-    assert.equal((await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', body: body('ok') })).status, 200);
-    const hedged = await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', body: body('hedged') });
+    assert.equal((await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('ok') })).status, 200);
+    const hedged = await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('hedged') });
     assert.equal(hedged.status, 413);
     const error = ((await hedged.json()) as { error: { code: string; message: string } }).error;
     assert.equal(error.code, 'body_too_complex');
@@ -167,7 +167,7 @@ describe('finding 6: timeouts and connection caps on both ports', { timeout: 30_
   });
 
   test('a stream that lasts longer than the request timeout is not cut: the timeout covers receiving the request only', async () => {
-    const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+    const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
     assert.equal(res.status, 200);
     const text = await res.text();
     assert.match(text, /data: \[DONE\]/);
