@@ -23,7 +23,7 @@ import { continuationAttempt, type ContinuationHooks } from '../upstream/continu
 import { finishReasons, isJsonObject, usageFromOpenAI } from '../upstream/openai.ts';
 import type { StreamPiece } from '../upstream/wire.ts';
 import type { CallerFormatting } from './callers.ts';
-import { attemptsHeader, costHeader, fallbackHeaders } from './headers.ts';
+import { attemptsHeader, costHeader, fallbackHeaders, headerSafe } from './headers.ts';
 import { report, totalCost, type RequestReport, type StreamResumeOutcome } from './request-report.ts';
 import { CallerStream, readStream, type FailedEnd, type StreamEncoder, type StreamEnd } from './stream-pump.ts';
 
@@ -225,8 +225,8 @@ class StreamReply {
     return {
       'x-llm-fallback-cost-usd': costHeader(totalCost(attempts)),
       'x-llm-fallback-attempts': attemptsHeader(attempts),
-      'x-llm-fallback-provider': this.#answering.provider.name,
-      'x-llm-fallback-model': this.#answering.model,
+      'x-llm-fallback-provider': headerSafe(this.#answering.provider.name),
+      'x-llm-fallback-model': headerSafe(this.#answering.model),
     };
   }
 
