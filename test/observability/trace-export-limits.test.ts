@@ -44,7 +44,7 @@ async function dropped(proxy: ProxyHarness, reason: string): Promise<number> {
   return Number(match?.[1] ?? 0);
 }
 
-test('a collector that never answers: the queue stays bounded, what does not fit is dropped and counted, requests are served', async () => {
+test('a collector that never answers: the queue stays bounded, what does not fit is dropped and counted, requests are served', { timeout: 30_000 }, async () => {
   const proxy = await startProxy({
     config: config(up.url),
     env: {
@@ -64,7 +64,7 @@ test('a collector that never answers: the queue stays bounded, what does not fit
   }
 });
 
-test('no collector at all: exports fail, are counted and logged once; requests are served', async () => {
+test('no collector at all: exports fail, are counted and logged once; requests are served', { timeout: 30_000 }, async () => {
   const closed = createServer();
   closed.listen(0, '127.0.0.1');
   await once(closed, 'listening');
