@@ -6,6 +6,8 @@
 //            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
 //            --llm-fallback-node-options="--max-old-space-size=64" (node flags for that process only; note the =)
 //            --llm-fallback-log-level warn (default info: one log line per request, as in production)
+//            --llm-fallback-env NAME=VALUE (repeatable; e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
+//              to measure tracing on: docs/bench/tracing.md)
 //            --out DIR (default docs/bench)  --note TEXT (printed with the results)
 //            --render (only re-render results.md and chart.svg from <out>/results.json)
 //
@@ -49,6 +51,8 @@ interface Options {
   llmFallbackNodeOptions: string[];
   /** --log-level for llm-fallback (default info, as in production). */
   llmFallbackLogLevel: string;
+  /** Extra environment for the llm-fallback process only (--llm-fallback-env NAME=VALUE). */
+  llmFallbackEnv: Record<string, string>;
   note: string;
   /** Only re-render results.md and chart.svg from <out>/results.json. */
   render: boolean;
@@ -72,6 +76,7 @@ function parseOptions(argv: string[]): Options {
       'cpu-prof': { type: 'boolean' },
       'llm-fallback-node-options': { type: 'string' },
       'llm-fallback-log-level': { type: 'string' },
+      'llm-fallback-env': { type: 'string', multiple: true },
       note: { type: 'string' },
       render: { type: 'boolean' },
     },
@@ -110,6 +115,11 @@ function parseOptions(argv: string[]): Options {
     cpuProf: values['cpu-prof'] === true,
     llmFallbackLogLevel: values['llm-fallback-log-level'] ?? 'info',
     llmFallbackNodeOptions: (values['llm-fallback-node-options'] ?? '').split(/\s+/).filter(Boolean),
+    llmFallbackEnv: Object.fromEntries((values['llm-fallback-env'] ?? []).map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new Error(`--llm-fallback-env: "${pair}" is not NAME=VALUE`);
+      return [pair.slice(0, eq), pair.slice(eq + 1)];
+    })),
     note: values.note ?? '',
     render: values.render === true,
     ttfbRequests: quick ? 50 : 300,
@@ -235,7 +245,7 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   const proc = spawnPinned('llm-fallback', PROXY_CORE, ctx.node, [...ctx.opts.llmFallbackNodeOptions, ...prof, path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve',
     '--config', configDir, '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort),
     '--credentials-dir', path.join(ctx.scratch, 'no-credentials'), '--log-level', ctx.opts.llmFallbackLogLevel],
-  { env: { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production' }, logFile: path.join(ctx.scratch, 'llm-fallback.log') });
+  { env: { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production', ...ctx.opts.llmFallbackEnv }, logFile: path.join(ctx.scratch, 'llm-fallback.log') });
   setup.proc = proc;
   await waitForPort(port, proc, 20_000);
   await waitForPort(adminPort, proc, 5_000);
@@ -249,6 +259,8 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   const perRequest = ctx.opts.llmFallbackLogLevel === 'info' ? ' (one line per request, as in production)' : ' (NOT the production default: no per-request line)';
   setup.notes.push(`pino log at level ${ctx.opts.llmFallbackLogLevel}${perRequest} written to a file; one-step chain, API key from the environment; compiled JavaScript as in the image (\`node dist/src/cli.js serve\`)`);
   if (ctx.opts.llmFallbackNodeOptions.length > 0) setup.notes.push(`node flags: ${ctx.opts.llmFallbackNodeOptions.join(' ')}`);
+  const env = Object.entries(ctx.opts.llmFallbackEnv);
+  if (env.length > 0) setup.notes.push(`environment: ${env.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   return setup;
 }
 

@@ -16,6 +16,7 @@ import { routeRows } from './observability/route-view.ts';
 import type { KnownSecrets } from './observability/known-secrets.ts';
 import type { Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
+import { startTracing } from './observability/tracing.ts';
 import { createAdminApp } from './server/admin.ts';
 import { createApiApp } from './server/app.ts';
 import { BodyBudget } from './server/body-budget.ts';
@@ -77,6 +78,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   const stopWatching = (): void => source.stop();
 
   const bodyBudget = new BodyBudget(options.bodyBudgetBytes);
+  const tracing = await startTracing(options.tracing, { metrics, logger });
   metrics.trackBodyBudget(() => bodyBudget.held);
 
   let accepting = true;
@@ -88,6 +90,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     bodyLimitBytes: options.bodyLimitBytes,
     bodyBudget,
     bodyTimeoutMs: options.requestTimeoutMs,
+    tracing,
     clock,
     random: deps.random ?? Math.random,
     inflight: {
@@ -122,6 +125,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     adminServer.close();
     adminServer.closeAllConnections();
     breakers.shutdown();
+    // The spans of the requests just drained go out before the process ends (bounded by the export timeout).
+    await tracing.shutdown();
     await demo?.close();
   };
 

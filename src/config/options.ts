@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { parseTracingOptions, type TracingOptions } from './tracing-options.ts';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -49,6 +50,8 @@ export interface ServeOptions {
   adminMaxConnections: number;
   /** Environment snapshot for `apiKey: {env}` and `${VAR}` expansion in config files. */
   env: Readonly<Record<string, string | undefined>>;
+  /** OpenTelemetry traces, from the standard OTEL_* variables (config/tracing-options.ts); absent or disabled: off. */
+  tracing?: TracingOptions;
 }
 
 export class UsageError extends Error {
@@ -125,6 +128,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     adminMaxConnections: parseNonNegative(get('admin-max-connections') ?? String(SERVE_DEFAULTS.adminMaxConnections), 'admin-max-connections'),
     allowedHosts: parseHostList(get('allowed-hosts') ?? '', hostname()),
     env: { ...env },
+    tracing: parseTracingOptions(env),
   };
 }
 

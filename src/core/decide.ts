@@ -16,7 +16,8 @@ export interface FailureFacts {
 }
 
 export type Decision =
-  | { kind: 'retry'; delayMs: number; reason: string }
+  /** wait: what the delay honours (a trace names the wait by it). */
+  | { kind: 'retry'; delayMs: number; reason: string; wait: 'retryAfter' | 'backoff' }
   | { kind: 'next'; reason: string }
   | { kind: 'stop'; reason: string };
 
@@ -48,11 +49,11 @@ function decideRetryDelay(
     if (retryAfterMs > policy.backoff.maxMs && facts.hasNextStep && policy.fallbackOn.has(facts.failure)) {
       return { kind: 'next', reason: `Retry-After ${retryAfterMs}ms exceeds backoff.maxMs` };
     }
-    return { kind: 'retry', delayMs: retryAfterMs, reason: 'honouring Retry-After' };
+    return { kind: 'retry', delayMs: retryAfterMs, reason: 'honouring Retry-After', wait: 'retryAfter' };
   }
   const delayMs = backoffDelay(facts.attemptsOnStep, policy.backoff, random);
   if (delayMs >= remainingMs) return leave('backoff would pass the deadline');
-  return { kind: 'retry', delayMs, reason: 'backoff' };
+  return { kind: 'retry', delayMs, reason: 'backoff', wait: 'backoff' };
 }
 
 function leaveStep(facts: FailureFacts): (reason: string) => Decision {

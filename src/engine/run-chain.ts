@@ -18,6 +18,7 @@ import { rateLimitMark, type RateFacts } from '../routing/rate-limit-headers.ts'
 import type { BreakerRegistry, Gated } from './breakers.ts';
 import type { Clock } from './clock.ts';
 import type { AttemptContext, AttemptFn, AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, UpstreamFailure } from './outcome.ts';
+import type { ChainObserver, ObservedAttempt } from './observer.ts';
 import type { RoutingState } from './routing-state.ts';
 
 
@@ -49,6 +50,8 @@ export interface EngineDeps<T> {
   discard?: (value: T) => void;
   /** Routing memory; defaults to the one that lives beside the breakers. */
   routing?: RoutingState;
+  /** Told of every attempt, record and wait (tracing); none: nothing is called. */
+  observer?: ChainObserver;
 }
 
 /** overBudget: no target's worst-case cost fits budget.maxCostPerRequestUSD; nothing was sent. */
@@ -89,6 +92,7 @@ interface Lane<T> {
   worstUSD: number;
   controller: AbortController;
   settled: Promise<Settled<T>>;
+  observed?: ObservedAttempt;
 }
 
 type Settled<T> = { lane: Lane<T>; gated: Gated<T> } | { lane: Lane<T>; error: unknown };
@@ -129,7 +133,7 @@ class ChainRun<T> {
     if (this.#signal.aborted) return this.#fail('aborted');
     const budget = this.#chain.maxCostPerRequestUSD;
     if (!anyAffordable(this.#chain.steps, this.#facts, budget)) {
-      for (const step of this.#chain.steps) this.#attempts.push(skipped(step, overBudget(worstCaseCost(step, this.#facts), budget, 0) ?? 'over budget'));
+      for (const step of this.#chain.steps) this.#record(skipped(step, overBudget(worstCaseCost(step, this.#facts), budget, 0) ?? 'over budget'), step);
       return this.#fail('overBudget');
     }
     this.#queue = this.#plan();
@@ -143,6 +147,8 @@ class ChainRun<T> {
     for (;;) {
       const event = await this.#nextEvent();
       if (event === 'hedge') {
+        const silent = this.#inflight[this.#inflight.length - 1];
+        if (silent) this.#deps.observer?.waited('hedge', silent.planned.step, this.#deps.clock.now() - this.#lastStart);
         // Past the deadline or with the caller gone nothing new starts; the attempts in flight end by themselves.
         const hedged = this.#launchNext(true);
         if (hedged === 'aborted' || hedged === 'deadline') this.#hedging = false;
@@ -218,7 +224,7 @@ class ChainRun<T> {
       if (!planned) return 'none';
       const why = this.#gate(planned.step);
       if (why) {
-        this.#attempts.push(skipped(planned.step, why, planned.route));
+        this.#record(skipped(planned.step, why, planned.route), planned.step);
         continue;
       }
       let route = planned.route;
@@ -238,7 +244,7 @@ class ChainRun<T> {
     if (this.#deps.clock.now() >= this.#deadlineAt) return 'deadline';
     const why = this.#gate(planned.step);
     if (why) {
-      this.#attempts.push(skipped(planned.step, why));
+      this.#record(skipped(planned.step, why), planned.step);
       return this.#launchNext(false);
     }
     this.#start(planned, attempt, false, undefined);
@@ -251,19 +257,23 @@ class ChainRun<T> {
     const controller = new AbortController();
     const signal = AbortSignal.any([this.#signal, controller.signal]);
     const worst = worstCaseCost(step, this.#facts);
+    const circuit = breakers.state(step.target) ?? 'closed';
     const lane: Lane<T> = {
       planned,
       attempt,
       hedge,
-      probe: breakers.state(step.target) === 'halfOpen',
+      probe: circuit === 'halfOpen',
       route,
       began: clock.now(),
       worstUSD: worst.kind === 'bounded' ? worst.usd : 0,
       controller,
       settled: NEVER,
     };
+    const observed = this.#deps.observer?.attemptStarted({ step, attempt, hedge, circuit, ...(route ? { route } : {}) });
+    if (observed) lane.observed = observed;
+    const call = (): Promise<AttemptOutcome<T>> => this.#attempt(step, { attempt, deadlineAt: this.#deadlineAt, signal });
     lane.settled = breakers
-      .run(step, this.#chain.breaker, () => this.#attempt(step, { attempt, deadlineAt: this.#deadlineAt, signal }))
+      .run(step, this.#chain.breaker, observed ? () => observed.within(call) : call)
       .then((gated): Settled<T> => ({ lane, gated }), (error: unknown): Settled<T> => ({ lane, error }));
     this.#inflight.push(lane);
     this.#lastStart = lane.began;
@@ -314,11 +324,11 @@ class ChainRun<T> {
     const step = lane.planned.step;
     const ms = this.#elapsed(lane);
     if (gated.kind === 'circuitOpen') {
-      this.#attempts.push(skipped(step, gated.reason, lane.route));
+      this.#record(skipped(step, gated.reason, lane.route), step, lane);
       return this.#continue();
     }
     if (gated.kind === 'aborted') {
-      this.#attempts.push({ ...this.#base(lane, ms), outcome: 'aborted', ...(lane.hedge ? { hedge: 'aborted' as const } : {}) });
+      this.#record({ ...this.#base(lane, ms), outcome: 'aborted', ...(lane.hedge ? { hedge: 'aborted' as const } : {}) }, step, lane);
       if (this.#signal.aborted || this.#inflight.length === 0) {
         await this.#cancelAll('the caller went away');
         return this.#fail('aborted');
@@ -337,7 +347,7 @@ class ChainRun<T> {
     const usage = this.#deps.usageOf?.(value);
     const record: AttemptRecord = { ...this.#base(lane, ms), outcome: 'ok', status, usage, costUSD: usage ? costOf(usage, step.price) : 0 };
     if (lane.hedge) record.hedge = 'won';
-    this.#attempts.push(record);
+    this.#record(record, step, lane);
     this.#winner = { lane, record };
     return {
       kind: 'success',
@@ -346,9 +356,10 @@ class ChainRun<T> {
       attempts: this.#attempts,
       resume: (failure, attempt) => this.#resume(failure, attempt),
       failLater: (failure, why) => {
-        const { record } = this.#countLate(failure);
+        const { lane, record } = this.#countLate(failure);
         record.outcome = failure.class;
         record.reason = `${failure.message}; ${why}`;
+        this.#deps.observer?.failedLate(failure, lane.planned.step);
       },
     };
   }
@@ -371,6 +382,7 @@ class ChainRun<T> {
     const result = await this.#decideAfter(lane, failure, (reason) => {
       record.outcome = failure.class;
       record.reason = `${failure.message}; ${reason}`;
+      this.#deps.observer?.failedLate(failure, lane.planned.step);
     });
     return result ?? this.#drive();
   }
@@ -383,16 +395,16 @@ class ChainRun<T> {
     this.#markFrom(step, { status: failure.status, retryAfterMs: failure.retryAfterMs, headers: failure.headers });
     const hedge: HedgeResult | undefined = lane.hedge ? 'failed' : undefined;
     if (failure.class === 'badRequest') {
-      this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, 'the request itself was rejected; returned as it came', hedge));
+      this.#record(failedRecord(this.#base(lane, ms), step, failure, 'the request itself was rejected; returned as it came', hedge), step, lane);
       await this.#cancelAll('the request was rejected by another target');
       return this.#fail('badRequest');
     }
     if (this.#inflight.length > 0) {
       // Another attempt (a hedge, or the attempt a hedge raced) is still running: it carries on.
-      this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, 'another attempt is still in flight', hedge));
+      this.#record(failedRecord(this.#base(lane, ms), step, failure, 'another attempt is still in flight', hedge), step, lane);
       return undefined;
     }
-    return this.#decideAfter(lane, failure, (reason) => this.#attempts.push(failedRecord(this.#base(lane, ms), step, failure, reason, hedge)));
+    return this.#decideAfter(lane, failure, (reason) => this.#record(failedRecord(this.#base(lane, ms), step, failure, reason, hedge), step, lane));
   }
 
   /** Retry the target, move on, or stop, after its failure (recorded by `note` with the decision). */
@@ -415,10 +427,14 @@ class ChainRun<T> {
     note(reason);
     if (kind === 'stop') return this.#fail('exhausted');
     if (kind === 'retry' && decision.kind === 'retry') {
+      const delayMs = Math.min(decision.delayMs, this.#deadlineAt - clock.now());
+      const waitEnd = this.#deps.observer?.waitStarted(decision.wait, step, delayMs);
       try {
-        await clock.sleep(Math.min(decision.delayMs, this.#deadlineAt - clock.now()), this.#signal);
+        await clock.sleep(delayMs, this.#signal);
       } catch {
         return this.#fail('aborted');
+      } finally {
+        waitEnd?.();
       }
       return this.#afterLaunch(this.#relaunch(lane.planned, lane.attempt + 1));
     }
@@ -451,29 +467,35 @@ class ChainRun<T> {
     const caller = this.#signal.aborted;
     const hedge: HedgeResult | undefined = lane.hedge ? (caller ? 'aborted' : 'lost') : undefined;
     if ('error' in event) {
-      this.#attempts.push({ ...this.#base(lane, ms), outcome: 'cancelled', reason: `cancelled (${why}); the attempt threw: ${String(event.error)}`.slice(0, 300), ...(hedge ? { hedge } : {}) });
+      this.#record({ ...this.#base(lane, ms), outcome: 'cancelled', reason: `cancelled (${why}); the attempt threw: ${String(event.error)}`.slice(0, 300), ...(hedge ? { hedge } : {}) }, step, lane);
       return;
     }
     const { gated } = event;
     if (gated.kind === 'circuitOpen') {
-      this.#attempts.push(skipped(step, gated.reason, lane.route));
+      this.#record(skipped(step, gated.reason, lane.route), step, lane);
     } else if (gated.kind === 'aborted') {
       if (!caller) this.#observe(step, { kind: 'cancelled', afterMs: ms });
-      this.#attempts.push({ ...this.#base(lane, ms), outcome: caller ? 'aborted' : 'cancelled', ...(caller ? {} : { reason: `cancelled: ${why}` }), ...(hedge ? { hedge } : {}) });
+      this.#record({ ...this.#base(lane, ms), outcome: caller ? 'aborted' : 'cancelled', ...(caller ? {} : { reason: `cancelled: ${why}` }), ...(hedge ? { hedge } : {}) }, step, lane);
     } else if (gated.kind === 'success') {
       // It answered too, just later: billed, so its usage counts; the answer itself is dropped.
       this.#deps.discard?.(gated.value);
       this.#observe(step, { kind: 'ok', latencyMs: ms });
       const usage = this.#deps.usageOf?.(gated.value);
-      this.#attempts.push({ ...this.#base(lane, ms), outcome: 'cancelled', status: gated.status, reason: `answered, but after another attempt (${why}); discarded`, usage, costUSD: usage ? costOf(usage, step.price) : 0, ...(hedge ? { hedge } : {}) });
+      this.#record({ ...this.#base(lane, ms), outcome: 'cancelled', status: gated.status, reason: `answered, but after another attempt (${why}); discarded`, usage, costUSD: usage ? costOf(usage, step.price) : 0, ...(hedge ? { hedge } : {}) }, step, lane);
     } else {
       this.#observe(step, { kind: 'failure', failure: gated.failure.class });
-      this.#attempts.push(failedRecord(this.#base(lane, ms), step, gated.failure, why, lane.hedge ? 'failed' : undefined));
+      this.#record(failedRecord(this.#base(lane, ms), step, gated.failure, why, lane.hedge ? 'failed' : undefined), step, lane);
     }
   }
 
   // ---------------------------------------------------------------------------------------
   // Bookkeeping
+
+  /** Keeps a record (an attempt's, or a skipped step's) and tells the observer. */
+  #record(record: AttemptRecord, step: Target, lane?: Lane<T>): void {
+    this.#attempts.push(record);
+    this.#deps.observer?.recorded(record, lane?.observed, step);
+  }
 
   #observe(step: Target, sample: HealthSample): void {
     this.#routing.observe(step.target, sample);

@@ -215,8 +215,25 @@ function sidecarContainer(settings: SidecarSettings, mounts: VolumeMount[]): Con
   };
   // Only when the operator chose it (sidecar defaults): chains may then read the sidecar's files and env.
   if (settings.allowLocalCredentials) container.env?.push({ name: 'LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS', value: 'true' });
+  container.env?.push(...otelEnv(settings.otelEnv));
   if (mounts.length > 0) container.volumeMounts = mounts;
   return container;
+}
+
+/**
+ * The sidecar defaults' OTEL_* variables, and the pod and namespace as resource attributes so
+ * a trace names the pod that sent it (the operator's own OTEL_RESOURCE_ATTRIBUTES come after,
+ * and win on a shared key). $(VAR) is expanded by the kubelet from variables defined earlier.
+ */
+function otelEnv(env: Record<string, string> | undefined): EnvVar[] {
+  if (!env || Object.keys(env).length === 0) return [];
+  const own = env['OTEL_RESOURCE_ATTRIBUTES'];
+  const resource = `k8s.namespace.name=$(LLM_FALLBACK_NAMESPACE),k8s.pod.name=$(LLM_FALLBACK_POD_NAME)${own ? `,${own}` : ''}`;
+  return [
+    { name: 'LLM_FALLBACK_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    ...Object.entries(env).filter(([name]) => name !== 'OTEL_RESOURCE_ATTRIBUTES').map(([name, value]) => ({ name, value })),
+    { name: 'OTEL_RESOURCE_ATTRIBUTES', value: resource },
+  ];
 }
 
 function appEnv(settings: SidecarSettings): EnvVar[] {

@@ -1,7 +1,8 @@
 // What the injected sidecar looks like before per-pod annotations: built-in defaults, or a
 // defaults file (`controller|inject --sidecar-defaults FILE`, YAML or JSON) laid over them.
 import { parse as parseYaml } from 'yaml';
-import type { LogLevel } from '../config/options.ts';
+import { UsageError, type LogLevel } from '../config/options.ts';
+import { parseTracingOptions } from '../config/tracing-options.ts';
 import { isJsonObject } from '../core/json.ts';
 import type { Resources, ResourceList } from './pod-types.ts';
 
@@ -20,6 +21,12 @@ export interface SidecarSettings {
    * values to a server of their choosing. The controller's status follows the same setting.
    */
   allowLocalCredentials: boolean;
+  /**
+   * OpenTelemetry's standard OTEL_* variables for the sidecar (traces: README "Traces"); absent
+   * or empty: tracing off. Checked here as the sidecar will read them, so a mistake stops the
+   * controller at start instead of every injected pod.
+   */
+  otelEnv?: Record<string, string>;
 }
 
 export const DEFAULT_SIDECAR: SidecarSettings = {
@@ -94,12 +101,46 @@ export function parseSidecarDefaults(text: string, source: string): SidecarSetti
       case 'resources':
         out.resources = parseResources(value, problems);
         break;
+      case 'otelEnv': {
+        const env = parseOtelEnv(value, problems);
+        if (Object.keys(env).length > 0) out.otelEnv = env;
+        break;
+      }
       default:
-        problems.push(`${key}: unknown field (known: image, imagePullPolicy, resources, ports, logLevel, allowLocalCredentials)`);
+        problems.push(`${key}: unknown field (known: image, imagePullPolicy, resources, ports, logLevel, allowLocalCredentials, otelEnv)`);
     }
   }
   if (problems.length > 0) throw new SidecarDefaultsError(source, problems);
   return out;
+}
+
+const OTEL_NAME = /^OTEL_[A-Z0-9_]+$/;
+
+function parseOtelEnv(value: unknown, problems: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (value === null || value === undefined) return env;
+  if (!isJsonObject(value)) {
+    problems.push('otelEnv: must be a mapping of OTEL_* variable to value');
+    return env;
+  }
+  for (const [name, raw] of Object.entries(value)) {
+    if (!OTEL_NAME.test(name)) {
+      problems.push(`otelEnv.${name}: only OpenTelemetry's OTEL_* variables are set this way`);
+      continue;
+    }
+    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
+      problems.push(`otelEnv.${name}: must be a string, number or boolean`);
+      continue;
+    }
+    env[name] = String(raw);
+  }
+  try {
+    parseTracingOptions(env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    problems.push(`otelEnv: ${error.message}`);
+  }
+  return env;
 }
 
 function parsePorts(value: unknown, out: SidecarSettings, problems: string[]): void {

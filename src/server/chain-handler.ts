@@ -16,6 +16,7 @@ import { runChain, type ChainResult } from '../engine/run-chain.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { KnownSecrets } from '../observability/known-secrets.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { RequestTrace, Tracing } from '../observability/tracing.ts';
 import { RequestPlan } from '../upstream/request-plan.ts';
 import { discardAnswer, upstreamAttempt, type AttemptRequest, type JsonAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
 import type { ContinuationHooks } from '../upstream/continuation.ts';
@@ -48,6 +49,8 @@ export interface HandlerDeps {
   bodyBudget: BodyBudget;
   /** The body must arrive within this many ms of the request's headers (0: no limit). */
   bodyTimeoutMs: number;
+  /** Request traces; absent or off: none. */
+  tracing?: Tracing;
 }
 
 /** A chain route: Node's request and response (Express's work too). */
@@ -135,6 +138,21 @@ function checkRequest(operation: string, caller: CallerCodec, body: unknown, sna
 async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   const { chain, res } = call;
   const stream = call.request.stream;
+  const trace = deps.tracing?.request({ chain: chain.name, route: call.route, stream, requestId: call.requestId, headers: call.req.headers, startedAgoMs: deps.clock.now() - call.startedAt, redact: (text) => deps.secrets.redact(text) });
+  if (!trace) return serveTraced(call, deps, undefined);
+  for (const [name, value] of Object.entries(trace.responseHeaders)) res.setHeader(name, value);
+  try {
+    await serveTraced(call, deps, trace);
+  } catch (error) {
+    // The request's report will not come: the span still ends, as the 500 the caller gets.
+    trace.abandon(500);
+    throw error;
+  }
+}
+
+async function serveTraced(call: Call, deps: HandlerDeps, trace: RequestTrace | undefined): Promise<void> {
+  const { chain, res } = call;
+  const stream = call.request.stream;
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
@@ -163,9 +181,10 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
     request: { facts: call.request.facts, priority: header(call.req.headers, 'x-llm-fallback-priority') },
     headersOf: (answer) => answer.headers,
     discard: discardAnswer,
+    ...(trace ? { observer: trace } : {}),
   }, call.startedAt, abort.signal);
 
-  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0 };
+  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0, ...(trace ? { trace } : {}) };
   if (result.kind === 'failure') {
     replyFailure(call, result, base, deps, plan);
     return;

@@ -4,6 +4,7 @@ import type { Usage } from '../core/types.ts';
 import type { AttemptRecord } from '../engine/outcome.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { RequestTrace } from '../observability/tracing.ts';
 
 /** continued: by prefill on the next step; restarted: by a verified restart; failed: the stream ended with an error. */
 export type StreamResumeOutcome = 'continued' | 'restarted' | 'failed';
@@ -25,6 +26,8 @@ export interface RequestReport {
   streamEnd?: string;
   /** A stream that broke after its commit point: how the rest of the answer was got, or that it could not be. */
   streamResume?: StreamResumeOutcome;
+  /** The request's trace, when tracing is on: the report ends its span. */
+  trace?: RequestTrace;
 }
 
 export function totalUsage(attempts: readonly AttemptRecord[]): Usage {
@@ -40,6 +43,7 @@ export function report(r: RequestReport, logger: Logger, metrics: Metrics): void
   const costUSD = roundUSD(totalCost(r.attempts));
   const line = {
     requestId: r.requestId,
+    ...(r.trace ? { traceId: r.trace.traceId } : {}),
     chain: r.chain,
     endpoint: r.endpoint,
     stream: r.stream,
@@ -58,6 +62,7 @@ export function report(r: RequestReport, logger: Logger, metrics: Metrics): void
   const level = r.outcome === 'success' ? 'info' : r.outcome === 'client_error' || r.outcome === 'aborted' ? 'info' : 'warn';
   logger[level](line, 'request');
   record(r, usage, metrics);
+  r.trace?.finish(r);
 }
 
 function record(r: RequestReport, usage: Usage, metrics: Metrics): void {

@@ -6,6 +6,7 @@
 // limits itself and aborts the request through `signal`, which destroys the connection.
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { currentTraceHeaders } from '../observability/outgoing-trace.ts';
 
 const AGENT_OPTIONS = {
   keepAlive: true,
@@ -38,7 +39,8 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
     const outgoing = (target.secure ? https : http).request({
       ...target.options,
       method: 'POST',
-      headers: { ...req.headers, 'content-length': String(Buffer.byteLength(req.body)) },
+      // A traced attempt's traceparent continues the caller's trace at the upstream.
+      headers: { ...req.headers, ...currentTraceHeaders(), 'content-length': String(Buffer.byteLength(req.body)) },
       agent: target.secure ? httpsAgent : httpAgent,
       signal: req.signal,
     }, (response) => resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: response }));

@@ -315,6 +315,28 @@ describe('chart objects (other values)', () => {
     assert.deepEqual(dashboard.panels.map((p) => p.title), ['Requests by outcome', 'Fallbacks', 'Circuit state', 'Attempts by class', 'Time to first byte', 'Total latency', 'Tokens', 'Cost by model']);
   });
 
+  test('tracing values: the OTEL_* variables reach the defaults file, parse as the sidecar reads them, and reach the injected sidecar', async () => {
+    const objects = await renderObjects({ values: ['ci/tracing-values.yaml'] });
+    const settings = parseSidecarDefaults(String(get(one(objects, 'ConfigMap', 'llm-fallback-sidecar-defaults'), 'data', 'defaults.yaml')), 'configmap');
+    assert.deepEqual(settings.otelEnv, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+      OTEL_BSP_MAX_QUEUE_SIZE: '4096',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-scope-orgid=shop',
+    });
+    const { injectPod } = await import('../../src/k8s/inject.ts');
+    const { parseTracingOptions } = await import('../../src/config/tracing-options.ts');
+    const sidecar = injectPod({ metadata: { name: 'p', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'x' }] } }, settings).pod.spec?.initContainers?.[0];
+    const env = Object.fromEntries((sidecar?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, String(e.value)]));
+    const tracing = parseTracingOptions(env);
+    assert.equal(tracing.enabled, true);
+    assert.equal(tracing.endpoint, 'http://otel-collector.observability:4318/v1/traces');
+    assert.equal(tracing.samplerRatio, 0.1);
+    assert.equal(tracing.maxQueueSize, 4096);
+  });
+
   test('the PodMonitor port name is the one the injector gives the sidecar admin port', async () => {
     const { injectPod } = await import('../../src/k8s/inject.ts');
     const injected = injectPod({ metadata: { name: 'p', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'x' }] } }, DEFAULT_SIDECAR);

@@ -35,7 +35,7 @@ describe('helm lint --strict', () => {
 
 describe('helm template goldens', () => {
   test('there is a ci/ values file for every optional feature family (the goldens cover them)', () => {
-    assert.deepEqual(ciValuesFiles(), ['cert-manager-issuer-values.yaml', 'cert-manager-values.yaml', 'dev-url-values.yaml', 'minimal-values.yaml', 'monitoring-values.yaml']);
+    assert.deepEqual(ciValuesFiles(), ['cert-manager-issuer-values.yaml', 'cert-manager-values.yaml', 'dev-url-values.yaml', 'minimal-values.yaml', 'monitoring-values.yaml', 'tracing-values.yaml']);
   });
 
   test('every golden file belongs to a values case (a renamed or deleted case leaves no stale golden)', () => {
@@ -87,6 +87,10 @@ describe('values.schema.json', () => {
     { set: 'webhook.excludeNamespaces={}', why: /\/webhook\/excludeNamespaces/ },
     // Proves the alert ratios are shares, not percentages.
     { set: 'metrics.prometheusRule.fallbackRatio=25', why: /\/metrics\/prometheusRule\/fallbackRatio/ },
+    // Proves the tracing sampler is one the sidecar knows.
+    { set: 'sidecar.tracing.sampler=sometimes', why: /\/sidecar\/tracing\/sampler/ },
+    // Proves only OTEL_* variables can be added to the sidecar this way.
+    { set: 'sidecar.tracing.extraEnv.NODE_OPTIONS=x', why: /'NODE_OPTIONS' does not match pattern/ },
   ];
   for (const row of rejected) {
     test(`rejects --set ${row.set}`, async () => {
@@ -97,6 +101,10 @@ describe('values.schema.json', () => {
       });
     });
   }
+
+  test('tracing enabled without an endpoint is refused with the reason', async () => {
+    await assert.rejects(renderChart({ set: ['sidecar.tracing.enabled=true'] }), (error: Error & { stderr?: string }) => /sidecar.tracing.endpoint is required/.test(error.stderr ?? error.message));
+  });
 
   test('accepts a percentage minAvailable for the PodDisruptionBudget', async () => {
     const objects = await renderObjects({ set: ['controller.podDisruptionBudget.minAvailable=50%'] });

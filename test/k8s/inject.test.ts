@@ -194,6 +194,22 @@ describe('injectPod: what the sidecar looks like', () => {
   ];
   for (const e of expectations) test(e.what, e.check);
 
+  test('OTEL_* from the sidecar defaults reach the sidecar, with the pod and namespace as resource attributes', () => {
+    const traced = injectPod(pod, { ...SETTINGS, otelEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod' } }).pod.spec?.initContainers?.[0];
+    const env = traced?.env ?? [];
+    const names = env.map((e) => e.name);
+    assert.deepEqual(env.filter((e) => e.name.startsWith('OTEL_') || e.name === 'LLM_FALLBACK_POD_NAME'), [
+      { name: 'LLM_FALLBACK_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' },
+      { name: 'OTEL_RESOURCE_ATTRIBUTES', value: 'k8s.namespace.name=$(LLM_FALLBACK_NAMESPACE),k8s.pod.name=$(LLM_FALLBACK_POD_NAME),deployment.environment.name=prod' },
+    ]);
+    // $(VAR) expands only from variables defined before it.
+    assert.ok(names.indexOf('LLM_FALLBACK_NAMESPACE') < names.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
+    assert.ok(names.indexOf('LLM_FALLBACK_POD_NAME') < names.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
+    // Off (no otelEnv): nothing of it.
+    assert.equal(sidecar?.env?.some((e) => e.name.startsWith('OTEL_') || e.name === 'LLM_FALLBACK_POD_NAME'), false);
+  });
+
   test('built-in defaults are used when no defaults file is given', () => {
     const out = injectPod(pod, DEFAULT_SIDECAR).pod.spec?.initContainers?.[0];
     assert.equal(out?.image, DEFAULT_SIDECAR.image);
@@ -300,6 +316,13 @@ describe('sidecar defaults file', () => {
     { what: 'port out of range', text: 'ports: {api: 70000}\n', expect: /ports.api: must be a port number/ },
     // Proves a non-mapping document is refused.
     { what: 'a list', text: '- image: x\n', expect: /must be a mapping/ },
+    // Proves OTEL_* variables are taken as strings (numbers too), and absent means none.
+    { what: 'otelEnv', text: 'otelEnv: {OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector.observability:4318", OTEL_TRACES_SAMPLER_ARG: 0.1, OTEL_TRACES_SAMPLER: parentbased_traceidratio}\n', expect: { otelEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_TRACES_SAMPLER_ARG: '0.1', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' } } },
+    { what: 'no otelEnv', text: 'logLevel: info\n', expect: { otelEnv: undefined } },
+    // Proves only OTEL_* names pass (the sidecar's other variables are the injector's).
+    { what: 'otelEnv with another variable', text: 'otelEnv: {LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS: "true"}\n', expect: /otelEnv.LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS: only OpenTelemetry's OTEL_\* variables/ },
+    // Proves the values are checked as the sidecar reads them: the controller refuses what every sidecar would.
+    { what: 'otelEnv the sidecar would refuse', text: 'otelEnv: {OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4317", OTEL_EXPORTER_OTLP_PROTOCOL: grpc}\n', expect: /otelEnv: OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" is not supported/ },
   ];
   for (const c of cases) {
     test(c.what, () => {

@@ -140,4 +140,16 @@ ports:
   admin: {{ .Values.sidecar.ports.admin }}
 logLevel: {{ .Values.sidecar.logLevel }}
 allowLocalCredentials: {{ .Values.sidecar.allowLocalCredentials }}
+{{- with .Values.sidecar.tracing }}
+{{- if .enabled }}
+otelEnv:
+  OTEL_EXPORTER_OTLP_ENDPOINT: {{ required "sidecar.tracing.endpoint is required when sidecar.tracing.enabled" .endpoint | quote }}
+  OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf
+  OTEL_TRACES_SAMPLER: {{ .sampler | quote }}
+  OTEL_TRACES_SAMPLER_ARG: {{ .samplerArg | toString | quote }}
+  {{- range $name, $value := .extraEnv }}
+  {{ $name }}: {{ $value | toString | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
 {{- end -}}
