@@ -11,6 +11,10 @@ IMAGES="${LLM_FALLBACK_IMAGE_CACHE:-$HOME/.cache/llm-fallback/images}"
 PAUSE_ARCHIVE="$IMAGES/pause-local.tar"
 COREDNS_IMAGE="localhost/coredns:local"
 COREDNS_ARCHIVE="$IMAGES/coredns-local.tar"
+# The OpenTelemetry Collector of scripts/otelcol.sh, for the e2e's trace step.
+OTELCOL_IMAGE="localhost/otelcol:local"
+OTELCOL_ARCHIVE="$IMAGES/otelcol-local.tar"
+OTELCOL_BIN="${LLM_FALLBACK_OTELCOL:-$HOME/.cache/llm-fallback/otelcol}/otelcol"
 # Pod cgroups live under this name in every hierarchy (kubelet's cgroupRoot).
 CGROUP_ROOT=llm-fallback-node
 # What identifies the node's namespace holder beyond its PID (which the kernel may reuse):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The node's own images, built without a registry: the pod sandbox (`pause`, compiled from
-# kubernetes' build/pause/linux/pause.c in the module cache) and CoreDNS (the binary from
-# scripts/k8s-binaries.sh). Each is one static binary `FROM scratch`, saved as a
-# docker-archive in the image cache; rebuilt only when missing.
+# kubernetes' build/pause/linux/pause.c in the module cache), CoreDNS (the binary from
+# scripts/k8s-binaries.sh) and the OpenTelemetry Collector (scripts/otelcol.sh) for the e2e.
+# Each is one static binary `FROM scratch`, saved as a docker-archive in the image cache;
+# rebuilt only when missing.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd -P)"
 # shellcheck source=scripts/cluster/common.sh
@@ -39,3 +40,4 @@ if [[ ! -f "$PAUSE_ARCHIVE" ]]; then
   rm -rf "$work"
 fi
 image "$COREDNS_IMAGE" "$COREDNS_ARCHIVE" "$BIN/coredns" '["/coredns"]'
+image "$OTELCOL_IMAGE" "$OTELCOL_ARCHIVE" "$OTELCOL_BIN" '["/otelcol"]'

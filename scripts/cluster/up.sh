@@ -38,8 +38,9 @@ fi
 # Leftovers of a node that died: stop and clean them first.
 bash "$HERE/down.sh" >&2
 
-step "binaries (scripts/k8s-binaries.sh)"
+step "binaries (scripts/k8s-binaries.sh, scripts/otelcol.sh)"
 bash "$ROOT/scripts/k8s-binaries.sh" >/dev/null
+bash "$ROOT/scripts/otelcol.sh" >/dev/null
 ensure_helm
 step "images"
 PRODUCT_ARCHIVE="$(bash "$ROOT/scripts/image.sh" | sed -n 's/^IMAGE_ARCHIVE=//p')"
@@ -91,7 +92,7 @@ CTR=(ctr -a /run/containerd/containerd.sock)
 
 start containerd containerd --config "$STATE/etc/containerd.toml"
 wait_for containerd 60 containerd -- ns_run "${CTR[@]}" version
-for archive in "$PAUSE_ARCHIVE" "$COREDNS_ARCHIVE" "$PRODUCT_ARCHIVE"; do
+for archive in "$PAUSE_ARCHIVE" "$COREDNS_ARCHIVE" "$OTELCOL_ARCHIVE" "$PRODUCT_ARCHIVE"; do
   ns_run "${CTR[@]}" -n k8s.io images import --all-platforms "$archive" >/dev/null
 done
 step "containerd up, images imported: $(ns_run "${CTR[@]}" -n k8s.io images ls -q | grep -c '^localhost/')"

@@ -14,6 +14,7 @@ const RELEASE = 'llm-fallback';
 const SYSTEM = 'llm-fallback-system';
 const APP_NS = 'e2e-app';
 const UPSTREAM_NS = 'e2e-upstream';
+const OTEL_NS = 'e2e-otel';
 const IMAGE = { repository: 'localhost/llm-fallback', tag: 'dev' };
 const IMAGE_REF = `${IMAGE.repository}:${IMAGE.tag}`;
 const CONTROLLER = `${RELEASE}-controller`;
@@ -112,6 +113,7 @@ const appPod = async (): Promise<PodJson> => {
 interface CallResult {
   status: number;
   attempts: string | null;
+  traceId: string | null;
   model: string | null;
   content: string | null;
 }
@@ -121,12 +123,12 @@ describe('llm-fallback on a real one-node cluster', { concurrency: false }, () =
   before(async () => {
     // A cluster kept up between runs: start from nothing of ours.
     await run(['helm', 'uninstall', RELEASE, '-n', SYSTEM, '--wait', '--timeout', '3m']);
-    await run(['kubectl', 'delete', 'namespace', APP_NS, UPSTREAM_NS, SYSTEM, '--ignore-not-found', '--wait=true', '--timeout=180s']);
+    await run(['kubectl', 'delete', 'namespace', APP_NS, UPSTREAM_NS, OTEL_NS, SYSTEM, '--ignore-not-found', '--wait=true', '--timeout=180s']);
     await run(['kubectl', 'delete', 'crd', 'fallbackchains.llmfallback.io', '--ignore-not-found']);
   });
 
   after(async () => {
-    if (failed) console.log(await diagnostics([SYSTEM, APP_NS, UPSTREAM_NS]));
+    if (failed) console.log(await diagnostics([SYSTEM, APP_NS, UPSTREAM_NS, OTEL_NS]));
   });
 
   step('helm install --wait with the defaults but the image; the controller becomes Ready; helm test passes', async () => {
@@ -413,6 +415,86 @@ spec:
     assert.match(args, /debug/, 'the changed value reached the controller');
   });
 
+  step('traces: with sidecar.tracing on, an injected sidecar\'s spans reach an in-cluster OpenTelemetry Collector, without the key or the prompt', async () => {
+    // The collector of scripts/otelcol.sh (core components: otlp receiver, debug exporter) as a
+    // Deployment + Service: what it received is in its log.
+    await apply(`apiVersion: v1
+kind: Namespace
+metadata: {name: ${OTEL_NS}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: otel-collector, namespace: ${OTEL_NS}}
+data:
+  config.yaml: |
+    receivers:
+      otlp:
+        protocols:
+          http: {endpoint: "0.0.0.0:4318"}
+    exporters:
+      debug: {verbosity: detailed}
+    service:
+      telemetry: {metrics: {level: none}}
+      pipelines:
+        traces: {receivers: [otlp], exporters: [debug]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: otel-collector, namespace: ${OTEL_NS}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: otel-collector}}
+  template:
+    metadata: {labels: {app: otel-collector}}
+    spec:
+      containers:
+      - name: otelcol
+        image: localhost/otelcol:local
+        imagePullPolicy: Never
+        args: [--config=/conf/config.yaml]
+        ports: [{containerPort: 4318}]
+        volumeMounts: [{name: conf, mountPath: /conf, readOnly: true}]
+      volumes: [{name: conf, configMap: {name: otel-collector}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: otel-collector, namespace: ${OTEL_NS}}
+spec:
+  selector: {app: otel-collector}
+  ports: [{port: 4318, targetPort: 4318}]
+`);
+    await kubectl('-n', OTEL_NS, 'rollout', 'status', 'deployment/otel-collector', '--timeout=120s');
+    const endpoint = `http://otel-collector.${OTEL_NS}.svc.cluster.local:4318`;
+    await must(['helm', 'upgrade', RELEASE, chart, '-n', SYSTEM, '--reuse-values', '--set', 'sidecar.tracing.enabled=true', '--set', `sidecar.tracing.endpoint=${endpoint}`, '--wait', '--timeout', '5m'], undefined, 360_000);
+    await kubectl('-n', SYSTEM, 'rollout', 'status', `deployment/${CONTROLLER}`, '--timeout=180s');
+    // The rolled controller injects the OTEL_* settings (asked of the API server itself).
+    await eventually('the webhook injects the tracing settings', async () => {
+      const probe = JSON.parse(await must(['kubectl', 'create', '--dry-run=server', '-o', 'json', '-f', '-'], dryRunPod)) as { spec: { initContainers?: { name: string; env?: { name: string; value?: string }[] }[] } };
+      const env = probe.spec.initContainers?.find((c) => c.name === SIDECAR)?.env ?? [];
+      return env.some((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT' && e.value === endpoint) ? true : undefined;
+    });
+    // Sidecars take new settings when their pods are re-created.
+    await kubectl('-n', APP_NS, 'rollout', 'restart', 'deployment/app');
+    await kubectl('-n', APP_NS, 'rollout', 'status', 'deployment/app', '--timeout=180s');
+    const result = await getJson<CallResult>(await appUrl('/call'));
+    assert.equal(result.status, 200, JSON.stringify(result));
+    const traceId = result.traceId;
+    assert.match(traceId ?? '', /^[0-9a-f]{32}$/, 'the answer names its trace');
+    const logs = await eventually('the collector received the trace (the sidecar exports in batches)', async () => {
+      const text = (await run(['kubectl', 'logs', '-n', OTEL_NS, 'deployment/otel-collector', '--tail=-1'])).stdout;
+      return text.includes(traceId ?? '-') && /Name\s*:\s*chat demo/.test(text) ? text : undefined;
+    }, 90_000);
+    const spanNames = [...logs.matchAll(/Name\s*:\s*(.+)/g)].map((m) => (m[1] ?? '').trim());
+    report(`collector received spans: ${[...new Set(spanNames)].join(', ')}`);
+    // The request span `chat demo`, and one per attempt (`chat <model>`) or skipped step.
+    assert.ok(spanNames.includes('chat m-one'), `the winning attempt's span: ${spanNames.join(', ')}`);
+    assert.ok(spanNames.includes('chat m-broken') || spanNames.some((n) => n.startsWith('skip broken/')), `the broken step's attempt or skip: ${spanNames.join(', ')}`);
+    assert.equal(logs.includes(KEY), false, 'no key in any span');
+    assert.equal(logs.includes('hello from the e2e app'), false, 'no prompt in any span');
+    const seen = await getUpstreamStats();
+    assert.ok(seen.traceparents.some((t) => t.includes(traceId ?? '-')), `the provider saw a traceparent of that trace: ${seen.traceparents.slice(-3).join(' ')}`);
+  });
+
   step('helm uninstall removes everything it installed but the CRD', async () => {
     const manifest = await must(['helm', 'get', 'manifest', RELEASE, '-n', SYSTEM]);
     const installed = parseAllDocuments(manifest)
@@ -440,6 +522,7 @@ interface UpstreamStats {
   broken: number;
   healthy: number;
   unauthorized: number;
+  traceparents: string[];
 }
 
 async function getUpstreamStats(): Promise<UpstreamStats> {
