@@ -4,6 +4,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import schema from './fallbackchain.schema.json' with { type: 'json' };
 import { API_VERSION, KIND, type FallbackChainDoc } from './spec.ts';
+import type { JsonObject } from '../core/json.ts';
 
 export interface Problem {
   /** JSON-pointer-like path inside the document, e.g. /spec/steps/1/provider. */
@@ -15,7 +16,6 @@ export type ValidationResult =
   | { ok: true; doc: FallbackChainDoc }
   | { ok: false; problems: Problem[] };
 
-type JsonObject = { [key: string]: unknown };
 
 // Kubernetes prunes unknown fields silently; a file loader should not: a typo such
 // as `retires: 3` must be an error. So the file view of the schema closes every

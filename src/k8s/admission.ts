@@ -3,7 +3,8 @@
 // exactly what injectPod changed and never touches other webhooks' containers.
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import type { InjectResult } from './inject.ts';
-import { isJsonObject, type PodLike } from './pod-types.ts';
+import { isJsonObject } from '../core/json.ts';
+import type { PodLike } from './pod-types.ts';
 
 export interface AdmissionRequest {
   uid: string;

@@ -19,12 +19,10 @@ import { resolveChain, type KeySources } from '../chain/resolve.ts';
 import type { ServeOptions } from '../config/options.ts';
 import type { Chain } from '../core/types.ts';
 import type { Logger } from '../observability/logger.ts';
+import { CHAIN_GROUP, CHAIN_RESOURCE, CHAIN_VERSION, CHAIN_PLURAL } from './chain-resource.ts';
 import { computeChainSet, refusalKey, servedKey, type ServedChain } from './chain-set.ts';
 import { KubeAccessError, loadKubeConfig, resolveNamespace } from './kubeconfig.ts';
 
-export const GROUP = 'llmfallback.io';
-export const VERSION = 'v1alpha1';
-export const PLURAL = 'fallbackchains';
 
 export type FallbackChainObject = KubernetesObject & { spec?: unknown; status?: unknown };
 export type ChainInformer = Informer<FallbackChainObject> & ObjectCache<FallbackChainObject>;
@@ -63,7 +61,7 @@ export function restartDelay(failures: number, backoff: RestartBackoff, random: 
 }
 
 export function fallbackChainsPath(namespace: string): string {
-  return `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`;
+  return `/apis/${CHAIN_GROUP}/${CHAIN_VERSION}/namespaces/${encodeURIComponent(namespace)}/${CHAIN_PLURAL}`;
 }
 
 export class ChainWatcher implements ConfigSource {
@@ -97,7 +95,7 @@ export class ChainWatcher implements ConfigSource {
     const path = fallbackChainsPath(options.namespace);
     this.#listFromServer = options.listFromServer ?? (() => {
       const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
-      return api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL }) as Promise<KubernetesListObject<FallbackChainObject>>;
+      return api.listNamespacedCustomObject({ ...CHAIN_RESOURCE, namespace: options.namespace }) as Promise<KubernetesListObject<FallbackChainObject>>;
     });
     const list = this.#list.bind(this);
     this.#informer = options.createInformer

@@ -3,12 +3,10 @@
 // scripts/gen-crd.ts writes it to manifests/crds/; a test fails when that file is stale.
 import schema from '../chain/fallbackchain.schema.json' with { type: 'json' };
 
-export const CRD_GROUP = 'llmfallback.io';
-export const CRD_VERSION = 'v1alpha1';
-export const CRD_PLURAL = 'fallbackchains';
-export const CRD_NAME = `${CRD_PLURAL}.${CRD_GROUP}`;
+import type { JsonObject } from '../core/json.ts';
+import { CHAIN_CRD_NAME, CHAIN_GROUP, CHAIN_PLURAL, CHAIN_VERSION } from './chain-resource.ts';
 
-type JsonObject = { [key: string]: unknown };
+export { CHAIN_CRD_NAME as CRD_NAME };
 
 /**
  * The schema as the API server wants it: identical to the file schema except that the
@@ -42,23 +40,23 @@ export function buildCrd(): JsonObject {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
-      name: CRD_NAME,
+      name: CHAIN_CRD_NAME,
       labels: { 'app.kubernetes.io/name': 'llm-fallback', 'app.kubernetes.io/component': 'crd' },
     },
     spec: {
-      group: CRD_GROUP,
+      group: CHAIN_GROUP,
       scope: 'Namespaced',
       names: {
         kind: 'FallbackChain',
         listKind: 'FallbackChainList',
-        plural: CRD_PLURAL,
+        plural: CHAIN_PLURAL,
         singular: 'fallbackchain',
         shortNames: ['fc'],
         categories: ['llmfallback'],
       },
       versions: [
         {
-          name: CRD_VERSION,
+          name: CHAIN_VERSION,
           served: true,
           storage: true,
           subresources: { status: {} },

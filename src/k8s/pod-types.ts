@@ -1,7 +1,7 @@
 // The slice of the Kubernetes Pod shape the injector reads and writes. Every type keeps an
 // index signature: fields we do not know (and other webhooks' additions) ride along untouched.
 
-export type JsonObject = { [key: string]: unknown };
+import type { JsonObject } from '../core/json.ts';
 
 export interface ObjectMeta {
   name?: string;
@@ -87,6 +87,3 @@ export interface PodLike {
   [key: string]: unknown;
 }
 
-export function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -1,17 +1,17 @@
 // RBAC objects, built purely. The chain reader is what an injected sidecar may do (read the
 // FallbackChains of its own namespace, nothing else); the controller binds it per namespace.
 import type { V1ClusterRole, V1PolicyRule, V1RoleBinding } from '@kubernetes/client-node';
+import { CHAIN_GROUP, CHAIN_PLURAL } from './chain-resource.ts';
 
 export const CHAIN_READER = 'llm-fallback-chain-reader';
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'llm-fallback-controller' } as const;
-const GROUP = 'llmfallback.io';
 
 export function chainReaderClusterRole(): V1ClusterRole {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRole',
     metadata: { name: CHAIN_READER },
-    rules: [{ apiGroups: [GROUP], resources: ['fallbackchains'], verbs: ['get', 'list', 'watch'] }],
+    rules: [{ apiGroups: [CHAIN_GROUP], resources: [CHAIN_PLURAL], verbs: ['get', 'list', 'watch'] }],
   };
 }
 
@@ -57,8 +57,8 @@ export function roleBindingAction(existing: V1RoleBinding | undefined, desired: 
 /** What the controller itself needs (the chart renders the same rules). */
 export function controllerRules(): V1PolicyRule[] {
   return [
-    { apiGroups: [GROUP], resources: ['fallbackchains'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: [GROUP], resources: ['fallbackchains/status'], verbs: ['get', 'patch', 'update'] },
+    { apiGroups: [CHAIN_GROUP], resources: [CHAIN_PLURAL], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [CHAIN_GROUP], resources: [`${CHAIN_PLURAL}/status`], verbs: ['get', 'patch', 'update'] },
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },

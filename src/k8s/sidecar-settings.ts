@@ -2,7 +2,8 @@
 // defaults file (`controller|inject --sidecar-defaults FILE`, YAML or JSON) laid over them.
 import { parse as parseYaml } from 'yaml';
 import type { LogLevel } from '../config/options.ts';
-import { isJsonObject, type Resources, type ResourceList } from './pod-types.ts';
+import { isJsonObject } from '../core/json.ts';
+import type { Resources, ResourceList } from './pod-types.ts';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 

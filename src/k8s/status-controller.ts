@@ -13,14 +13,12 @@ import {
 import { credentialProblems, KUBERNETES_POLICY, type CredentialPolicy } from '../chain/credential-rules.ts';
 import { validateChainDocument, type ValidationResult } from '../chain/validate.ts';
 import type { Logger } from '../observability/logger.ts';
+import { CHAIN_GROUP, CHAIN_PLURAL, CHAIN_VERSION } from './chain-resource.ts';
 import { keepWatching, type Watching } from './keep-watching.ts';
-import type { JsonObject } from './pod-types.ts';
+import type { JsonObject } from '../core/json.ts';
 import { chainDocumentOf, desiredStatus, NOT_READY_REASON, statusPatch, type NotReadyReason } from './status.ts';
 import { KeyedQueue } from './work-queue.ts';
 
-export const CHAIN_GROUP = 'llmfallback.io';
-export const CHAIN_VERSION = 'v1alpha1';
-export const CHAIN_PLURAL = 'fallbackchains';
 
 type ChainObject = KubernetesObject & JsonObject;
 

@@ -2,7 +2,7 @@
 // Pure: the adapter writes it only when it differs from what the object already has, so a
 // status write (which comes back as a watch event) never causes another write.
 import type { ValidationResult } from '../chain/validate.ts';
-import { isJsonObject, type JsonObject } from './pod-types.ts';
+import { isJsonObject, type JsonObject } from '../core/json.ts';
 
 export interface Condition {
   type: string;

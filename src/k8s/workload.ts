@@ -3,7 +3,8 @@
 // injected, and the webhook leaves them alone), a List has each item handled.
 import { parseAllDocuments, stringify } from 'yaml';
 import { injectPod, type InjectContext, type InjectOutcome } from './inject.ts';
-import { isJsonObject, type JsonObject, type PodLike } from './pod-types.ts';
+import { isJsonObject, type JsonObject } from '../core/json.ts';
+import type { PodLike } from './pod-types.ts';
 import type { SidecarSettings } from './sidecar-settings.ts';
 
 export interface InjectReport {

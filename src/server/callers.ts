@@ -2,10 +2,10 @@
 // OpenAI caller (/v1/chat/completions, /v1/completions, /v1/embeddings) and for an
 // Anthropic caller (/v1/messages). Answers arrive in the canonical format (or, from an
 // upstream of the caller's own format, as they came) and leave in the caller's.
-import { anthropicStreamError, chatResponseToAnthropic, ChatStreamToAnthropic, openAIErrorToAnthropic, type AnthropicSseEvent } from '../formats/anthropic.ts';
-import type { ChatChunk, ChatResponse, JsonObject, OpenAIErrorBody } from '../formats/openai-types.ts';
+import { anthropicStreamError, chatResponseToAnthropic, ChatStreamToAnthropic, openAIErrorToAnthropic, type AnthropicSseEvent } from '../wire/anthropic/translate.ts';
+import type { ChatChunk, ChatResponse, JsonObject, OpenAIErrorBody } from '../wire/openai-chat/types.ts';
 import { parseEventData, type CallerSide, type StreamPiece } from '../upstream/wire.ts';
-import { isJsonObject } from '../upstream/openai.ts';
+import { isJsonObject } from '../wire/openai-chat/upstream.ts';
 import { streamErrorEvent } from './openai-errors.ts';
 import { chunkForCaller, type FailedEnd, type StreamEncoder } from './stream-pump.ts';
 

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { classifyErrorEvent } from '../core/failure.ts';
 import type { FailureClass } from '../core/types.ts';
 import type { StreamAnswer } from '../upstream/attempt.ts';
-import { isJsonObject, type JsonObject } from '../upstream/openai.ts';
+import { isJsonObject, type JsonObject } from '../wire/openai-chat/upstream.ts';
 import type { StreamPiece } from '../upstream/wire.ts';
 
 /** Codes of the error event that ends a broken stream (stable: callers and dashboards read them). */

@@ -14,13 +14,13 @@ import { DEFAULT_STREAM_POLICY, type Chain, type Step, type StreamCommit, type U
 import type { UpstreamFailure } from '../engine/outcome.ts';
 import type { ChainResult } from '../engine/run-chain.ts';
 import type { RoutingState } from '../engine/routing-state.ts';
-import { canPrefill } from '../formats/prefill.ts';
-import { contentEvents, Splice, Transcript } from '../formats/stream-splice.ts';
+import { canPrefill } from '../wire/prefill.ts';
+import { contentEvents, Splice, Transcript } from '../wire/stream-splice.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptRequest, UpstreamAnswer } from '../upstream/attempt.ts';
 import { continuationAttempt, type ContinuationHooks } from '../upstream/continuation.ts';
-import { finishReasons, isJsonObject, usageFromOpenAI } from '../upstream/openai.ts';
+import { finishReasons, isJsonObject, usageFromOpenAI } from '../wire/openai-chat/upstream.ts';
 import type { StreamPiece } from '../upstream/wire.ts';
 import type { CallerFormatting } from './callers.ts';
 import { attemptsHeader, costHeader, fallbackHeaders } from './headers.ts';

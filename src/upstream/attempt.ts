@@ -9,13 +9,13 @@ import type { Step, Usage } from '../core/types.ts';
 import type { Clock } from '../engine/clock.ts';
 import type { AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
 import type { AttemptContext } from '../engine/run-chain.ts';
-import type { OpenAIErrorBody } from '../formats/openai-types.ts';
-import type { SpliceMode } from '../formats/stream-splice.ts';
-import { MalformedUpstream } from '../formats/translation.ts';
-import type { RequestPlan } from './adapters.ts';
+import type { OpenAIErrorBody } from '../wire/openai-chat/types.ts';
+import type { SpliceMode } from '../wire/stream-splice.ts';
+import { MalformedUpstream } from '../wire/errors.ts';
+import type { RequestPlan } from './request-plan.ts';
 import { AttemptScope } from './attempt-scope.ts';
 import { readText, sendUpstream, type UpstreamResponse } from './http.ts';
-import { finishReasons, isJsonObject, usageFromOpenAI, type JsonObject } from './openai.ts';
+import { finishReasons, isJsonObject, usageFromOpenAI, type JsonObject } from '../wire/openai-chat/upstream.ts';
 import { SseReader } from './sse.ts';
 import { parseEventData, type CallerSide, type PreparedRequest, type StreamDecoder, type StreamPiece, type WireAdapter } from './wire.ts';
 

@@ -8,9 +8,9 @@ import type { Step } from '../core/types.ts';
 import type { AttemptOutcome } from '../engine/outcome.ts';
 import type { AttemptContext, AttemptFn } from '../engine/run-chain.ts';
 import type { RoutingState } from '../engine/routing-state.ts';
-import { withPrefill } from '../formats/prefill.ts';
-import type { SpliceMode } from '../formats/stream-splice.ts';
-import { RequestPlan } from './adapters.ts';
+import { withPrefill } from '../wire/prefill.ts';
+import type { SpliceMode } from '../wire/stream-splice.ts';
+import { RequestPlan } from './request-plan.ts';
 import { upstreamAttempt, type AttemptHooks, type AttemptRequest, type UpstreamAnswer } from './attempt.ts';
 
 export interface ContinuationHooks extends AttemptHooks {

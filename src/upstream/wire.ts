@@ -5,9 +5,9 @@
 // passthrough: its body goes out unchanged (model substituted) and the answer comes back as
 // it came.
 import type { ApiFormat, Step } from '../core/types.ts';
-import type { ChatRequest, JsonObject, OpenAIErrorBody } from '../formats/openai-types.ts';
-import type { Translated, UnservableRequest } from '../formats/translation.ts';
-import type { Endpoint } from './openai.ts';
+import type { ChatRequest, JsonObject, OpenAIErrorBody } from '../wire/openai-chat/types.ts';
+import type { Translated, UnservableRequest } from '../wire/errors.ts';
+import type { Endpoint } from '../wire/openai-chat/upstream.ts';
 
 /** The wire formats callers may speak: OpenAI (/v1/chat/completions…) and Anthropic (/v1/messages). */
 export type CallerFormat = Extract<ApiFormat, 'openai' | 'anthropic'>;

@@ -12,8 +12,8 @@
 // Types only: no code runs from this file.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Step } from '../core/types.ts';
-import type { ChatChunk, ChatRequest, ChatResponse, JsonObject, OpenAIErrorBody } from '../formats/openai-types.ts';
-import type { Translated, UnservableRequest } from '../formats/translation.ts';
+import type { ChatChunk, ChatRequest, ChatResponse, JsonObject, OpenAIErrorBody } from './openai-chat/types.ts';
+import type { Translated, UnservableRequest } from './errors.ts';
 
 export type { JsonObject, Translated, UnservableRequest };
 // The error classes a codec throws (values, from ../formats/translation.ts):

@@ -1,5 +1,5 @@
 // Golden pairs: Anthropic Messages responses -> Chat responses.
-import { anthropicResponseToChat } from '../../src/formats/anthropic.ts';
+import { anthropicResponseToChat } from '../../src/wire/anthropic/translate.ts';
 import { CREATED, goldenJson } from './golden.ts';
 
 goldenJson('anthropic-to-chat-response', (input) => anthropicResponseToChat(input, 'step-model', CREATED));

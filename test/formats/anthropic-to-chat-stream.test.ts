@@ -1,6 +1,6 @@
 // Golden transcripts: an Anthropic upstream's SSE events -> the Chat chunks an OpenAI caller sees.
 // The last line of each output records whether the translator saw the end of the message.
-import { AnthropicStreamToChat } from '../../src/formats/anthropic.ts';
+import { AnthropicStreamToChat } from '../../src/wire/anthropic/translate.ts';
 import { CREATED, goldenSse } from './golden.ts';
 
 goldenSse('anthropic-to-chat-stream', (events) => {

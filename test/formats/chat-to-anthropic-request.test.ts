@@ -1,6 +1,6 @@
 // Golden pairs: canonical Chat requests -> Anthropic Messages requests for `api: anthropic` steps (+ dropped fields).
-import { chatRequestToAnthropic } from '../../src/formats/anthropic.ts';
-import type { ChatRequest } from '../../src/formats/openai-types.ts';
+import { chatRequestToAnthropic } from '../../src/wire/anthropic/translate.ts';
+import type { ChatRequest } from '../../src/wire/openai-chat/types.ts';
 import { goldenJson } from './golden.ts';
 
 goldenJson('chat-to-anthropic-request', (input) => chatRequestToAnthropic(input as ChatRequest));

@@ -4,8 +4,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyErrorEvent, classifyHttpStatus } from '../../src/core/failure.ts';
 import type { FailureClass } from '../../src/core/types.ts';
-import { AnthropicStreamToChat, anthropicErrorToOpenAI, anthropicStreamError, openAIErrorToAnthropic } from '../../src/formats/anthropic.ts';
-import { GeminiStreamToChat, geminiErrorToOpenAI } from '../../src/formats/gemini.ts';
+import { AnthropicStreamToChat, anthropicErrorToOpenAI, anthropicStreamError, openAIErrorToAnthropic } from '../../src/wire/anthropic/translate.ts';
+import { GeminiStreamToChat, geminiErrorToOpenAI } from '../../src/wire/gemini/translate.ts';
 
 const anthropicBody = (type: string, message: string): unknown => ({ type: 'error', error: { type, message } });
 const geminiBody = (code: number, status: string, message: string, details?: unknown[]): unknown => ({ error: { code, message, status, ...(details ? { details } : {}) } });

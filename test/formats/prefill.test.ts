@@ -3,8 +3,8 @@
 // the caller's output limit.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canPrefill, prefillText, withPrefill } from '../../src/formats/prefill.ts';
-import type { ChatRequest } from '../../src/formats/openai-types.ts';
+import { canPrefill, prefillText, withPrefill } from '../../src/wire/prefill.ts';
+import type { ChatRequest } from '../../src/wire/openai-chat/types.ts';
 import type { CallerRequest } from '../../src/upstream/wire.ts';
 
 function openAICall(body: Record<string, unknown>): CallerRequest {

@@ -9,10 +9,10 @@ import {
   anthropicResponseToChat,
   chatRequestToAnthropic,
   chatResponseToAnthropic,
-} from '../../src/formats/anthropic.ts';
-import { chatRequestToGemini, geminiResponseToChat } from '../../src/formats/gemini.ts';
-import type { ChatRequest, ChatResponse } from '../../src/formats/openai-types.ts';
-import { InvalidRequest, MalformedUpstream, UnservableRequest } from '../../src/formats/translation.ts';
+} from '../../src/wire/anthropic/translate.ts';
+import { chatRequestToGemini, geminiResponseToChat } from '../../src/wire/gemini/translate.ts';
+import type { ChatRequest, ChatResponse } from '../../src/wire/openai-chat/types.ts';
+import { InvalidRequest, MalformedUpstream, UnservableRequest } from '../../src/wire/errors.ts';
 
 const user = (content: ChatRequest['messages'][number]['content']): ChatRequest['messages'][number] => ({ role: 'user', content: content as string });
 const chat = (extra: Record<string, unknown>, messages: ChatRequest['messages'] = [user('hi')]): ChatRequest => ({ model: 'm', messages, ...extra });

@@ -3,8 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AnthropicStreamToChat, ChatStreamToAnthropic, type AnthropicSseEvent, type AnthropicStreamEvent } from '../../src/formats/anthropic.ts';
-import type { ChatChunk, ChatUsage, ChunkDelta, FinishReason } from '../../src/formats/openai-types.ts';
+import { AnthropicStreamToChat, ChatStreamToAnthropic, type AnthropicSseEvent, type AnthropicStreamEvent } from '../../src/wire/anthropic/translate.ts';
+import type { ChatChunk, ChatUsage, ChunkDelta, FinishReason } from '../../src/wire/openai-chat/types.ts';
 
 interface ToolCallSpec {
   id: string;

@@ -3,8 +3,8 @@
 // repeated whitespace, usage covering the whole answer) and a restart's verification.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { contentEvents, Splice, Transcript } from '../../src/formats/stream-splice.ts';
-import type { JsonObject } from '../../src/upstream/openai.ts';
+import { contentEvents, Splice, Transcript } from '../../src/wire/stream-splice.ts';
+import type { JsonObject } from '../../src/wire/openai-chat/upstream.ts';
 
 const chunk = (id: string, delta: JsonObject, finish: string | null = null): JsonObject => ({ id, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] });
 

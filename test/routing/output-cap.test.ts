@@ -1,7 +1,7 @@
 // A step's maxOutputTokens is applied to the request it sends, so the budget's worst case holds.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { capOutputTokens } from '../../src/routing/output-cap.ts';
+import { capOutputTokens } from '../../src/wire/openai-chat/output-cap.ts';
 
 describe('capOutputTokens', () => {
   const other = { baseURL: 'https://api.deepseek.com/v1' };

@@ -1,5 +1,5 @@
 // Small helpers shared by the format translators.
-import type { JsonObject } from './openai-types.ts';
+import type { JsonObject } from './openai-chat/types.ts';
 
 export function isRecord(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

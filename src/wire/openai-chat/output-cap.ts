@@ -1,7 +1,7 @@
 // A step's maxOutputTokens is enforced, not only assumed: the request a step sends asks for at
 // most that many tokens, so the worst case the budget was checked against really is the worst
 // case. A smaller limit of the caller's own is kept.
-import type { Provider } from '../core/types.ts';
+import type { Provider } from '../../core/types.ts';
 
 function positive(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0;

@@ -1,11 +1,11 @@
 // The Anthropic Messages wire format (api: anthropic): POST ${baseURL}/messages with
 // x-api-key and anthropic-version. Anthropic callers are passed through; everyone else's
 // request is translated from the canonical format, and the answers back into it.
-import type { Step } from '../core/types.ts';
-import { ANTHROPIC_VERSION, AnthropicStreamToChat, anthropicErrorToOpenAI, anthropicResponseToChat, chatRequestToAnthropic } from '../formats/anthropic.ts';
-import type { JsonObject } from '../formats/openai-types.ts';
-import { isJsonObject } from './openai.ts';
-import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from './wire.ts';
+import type { Step } from '../../core/types.ts';
+import { ANTHROPIC_VERSION, AnthropicStreamToChat, anthropicErrorToOpenAI, anthropicResponseToChat, chatRequestToAnthropic } from './translate.ts';
+import type { JsonObject } from '../openai-chat/types.ts';
+import { isJsonObject } from '../openai-chat/upstream.ts';
+import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from '../../upstream/wire.ts';
 
 export const anthropicAdapter: WireAdapter = {
   api: 'anthropic',

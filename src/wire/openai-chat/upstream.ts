@@ -1,8 +1,8 @@
 // The OpenAI wire format (OpenAI, DeepSeek, GLM, Kimi, Qwen, Mistral, vLLM…):
 // how to address an upstream and read its answers.
-import type { Step, Usage } from '../core/types.ts';
-import type { OpenAIErrorBody } from '../formats/openai-types.ts';
-import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from './wire.ts';
+import type { Step, Usage } from '../../core/types.ts';
+import type { OpenAIErrorBody } from './types.ts';
+import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from '../../upstream/wire.ts';
 
 export type Endpoint = 'chat' | 'completions' | 'embeddings';
 

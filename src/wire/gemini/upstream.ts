@@ -1,9 +1,9 @@
 // Google's Gemini API (api: gemini): POST ${baseURL}/models/<model>:generateContent, or
 // :streamGenerateContent?alt=sse for streams, with x-goog-api-key. No caller speaks
 // Gemini's format, so every request is translated from the canonical one.
-import type { Step } from '../core/types.ts';
-import { GeminiStreamToChat, chatRequestToGemini, geminiErrorToOpenAI, geminiResponseToChat } from '../formats/gemini.ts';
-import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from './wire.ts';
+import type { Step } from '../../core/types.ts';
+import { GeminiStreamToChat, chatRequestToGemini, geminiErrorToOpenAI, geminiResponseToChat } from './translate.ts';
+import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from '../../upstream/wire.ts';
 
 export const geminiAdapter: WireAdapter = {
   api: 'gemini',

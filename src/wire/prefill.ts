@@ -3,7 +3,7 @@
 // every form a step may send it in: the caller's own body (for an upstream of the caller's
 // format) and the canonical one (translated for the others). Pure.
 import type { CallerRequest } from '../upstream/wire.ts';
-import type { ChatRequest, JsonObject } from './openai-types.ts';
+import type { ChatRequest, JsonObject } from './openai-chat/types.ts';
 
 /**
  * The text sent as prefill for `delivered`. Anthropic rejects a final assistant message that

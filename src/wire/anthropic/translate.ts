@@ -18,11 +18,11 @@ import type {
   ToolCall,
   ToolChoice,
   ToolDefinition,
-} from './openai-types.ts';
-import { InvalidRequest, MalformedUpstream, UnservableRequest, type Translated } from './translation.ts';
-import { DroppedFields, isRecord, isUnsetOrDefault, numberOr0, nowSeconds, parseArguments, parseDataUrl, stringOr, textOf } from './util.ts';
+} from '../openai-chat/types.ts';
+import { InvalidRequest, MalformedUpstream, UnservableRequest, type Translated } from '../errors.ts';
+import { DroppedFields, isRecord, isUnsetOrDefault, numberOr0, nowSeconds, parseArguments, parseDataUrl, stringOr, textOf } from '../translation-helpers.ts';
 
-export { InvalidRequest, MalformedUpstream, UnservableRequest } from './translation.ts';
+export { InvalidRequest, MalformedUpstream, UnservableRequest } from '../errors.ts';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 

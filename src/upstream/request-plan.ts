@@ -1,10 +1,10 @@
 // Which adapter serves a provider's `api:`, and the per-request, per-step translation cache.
 import type { ApiFormat, Step } from '../core/types.ts';
-import { InvalidRequest, UnservableRequest } from '../formats/translation.ts';
-import { capOutputTokens } from '../routing/output-cap.ts';
-import { anthropicAdapter } from './anthropic.ts';
-import { geminiAdapter } from './gemini.ts';
-import { openAIAdapter } from './openai.ts';
+import { InvalidRequest, UnservableRequest } from '../wire/errors.ts';
+import { capOutputTokens } from '../wire/openai-chat/output-cap.ts';
+import { anthropicAdapter } from '../wire/anthropic/upstream.ts';
+import { geminiAdapter } from '../wire/gemini/upstream.ts';
+import { openAIAdapter } from '../wire/openai-chat/upstream.ts';
 import type { CallerRequest, PreparedRequest, WireAdapter } from './wire.ts';
 
 const ADAPTERS: Record<ApiFormat, WireAdapter> = {
