@@ -2,9 +2,9 @@
 //   caller side:   a Chat completion -> the `response` object (output items, usage, status,
 //                  incomplete_details, and the request fields the real API repeats);
 //   upstream side: a `response` object -> a Chat completion.
-import type { ChatResponse, ChatUsage, FinishReason, JsonObject, ToolCall } from '../../formats/openai-types.ts';
-import { MalformedUpstream } from '../../formats/translation.ts';
-import { isRecord, numberOr0, nowSeconds } from '../../formats/util.ts';
+import type { ChatResponse, ChatUsage, FinishReason, JsonObject, ToolCall } from '../openai-chat/types.ts';
+import { MalformedUpstream } from '../errors.ts';
+import { isRecord, numberOr0, nowSeconds } from '../translation-helpers.ts';
 import type { FunctionCallItem, OutputItem, OutputMessageItem, ResponseObject, ResponsesUsage } from './types.ts';
 
 /** Ids the proxy makes for what it writes: the real API's prefixes, so callers that look at them are not surprised. */

@@ -4,10 +4,10 @@
 // breaks ends with response.failed.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CallerCodec, CallerRefusal, CallerRequest, CanonicalAnswer, CanonicalError, EncoderOptions, RequestFacts, StreamEncoder, StreamFailure, StreamPiece } from '../codec.ts';
-import type { ChatChunk, JsonObject } from '../../formats/openai-types.ts';
-import { UnservableRequest, type Translated } from '../../formats/translation.ts';
-import type { ChatRequest } from '../../formats/openai-types.ts';
-import { isRecord } from '../../formats/util.ts';
+import type { ChatChunk, JsonObject } from '../openai-chat/types.ts';
+import { UnservableRequest, type Translated } from '../errors.ts';
+import type { ChatRequest } from '../openai-chat/types.ts';
+import { isRecord } from '../translation-helpers.ts';
 import { chatResponseToResponses } from './answer.ts';
 import { responsesRequestToChat, STATEFUL_REQUEST_CODE, statefulUse } from './request.ts';
 import { ChatStreamToResponses, sseOf } from './stream-out.ts';

@@ -6,9 +6,9 @@
 // UnservableRequest: steps of other formats are skipped. What needs state kept between
 // requests (previous_response_id, conversations, item references, background runs) is a
 // refused (statefulUse): a sidecar keeps none, so the caller gets a 400 saying so.
-import type { AssistantMessage, ChatMessage, ChatRequest, ContentPart, JsonObject, ResponseFormat, TextPart, ToolCall, ToolChoice, ToolDefinition } from '../../formats/openai-types.ts';
-import { InvalidRequest, UnservableRequest, type Translated } from '../../formats/translation.ts';
-import { DroppedFields, isRecord, isUnsetOrDefault } from '../../formats/util.ts';
+import type { AssistantMessage, ChatMessage, ChatRequest, ContentPart, JsonObject, ResponseFormat, TextPart, ToolCall, ToolChoice, ToolDefinition } from '../openai-chat/types.ts';
+import { InvalidRequest, UnservableRequest, type Translated } from '../errors.ts';
+import { DroppedFields, isRecord, isUnsetOrDefault } from '../translation-helpers.ts';
 
 /** The Responses error code for a request that needs state the sidecar does not keep. */
 export const STATEFUL_REQUEST_CODE = 'stateful_request_not_supported';

@@ -2,8 +2,8 @@
 // the events that carry content, a finish or an error become chunks; the lifecycle and
 // bookkeeping events (response.created, content_part.*, *.done…) carry nothing new. Pure:
 // one instance per attempt.
-import type { ChatChunk, ChunkDelta, JsonObject } from '../../formats/openai-types.ts';
-import { isRecord, nowSeconds } from '../../formats/util.ts';
+import type { ChatChunk, ChunkDelta, JsonObject } from '../openai-chat/types.ts';
+import { isRecord, nowSeconds } from '../translation-helpers.ts';
 import { finishOf, usageToChat } from './answer.ts';
 
 export class ResponsesStreamToChat {

@@ -4,8 +4,8 @@
 // content_part.done | function_call_arguments.delta…, function_call_arguments.done),
 // output_item.done, and last response.completed / response.incomplete / response.failed.
 // Every event carries its sequence_number. Pure: one instance per caller stream.
-import type { ChatChunk, JsonObject, ToolCallDelta } from '../../formats/openai-types.ts';
-import { isRecord, nowSeconds } from '../../formats/util.ts';
+import type { ChatChunk, JsonObject, ToolCallDelta } from '../openai-chat/types.ts';
+import { isRecord, nowSeconds } from '../translation-helpers.ts';
 import { echoOf, itemId, statusOf, usageToResponses } from './answer.ts';
 import type { FunctionCallItem, OutputItem, OutputMessageItem, ResponseObject, ResponsesUsage } from './types.ts';
 

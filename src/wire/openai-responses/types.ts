@@ -2,7 +2,7 @@
 // Field names and event types follow the official `openai` SDK's types
 // (resources/responses/responses.d.ts). Bodies come from the wire, so they are read
 // defensively as JSON objects; these types describe what the proxy writes.
-import type { JsonObject } from '../../formats/openai-types.ts';
+import type { JsonObject } from '../openai-chat/types.ts';
 
 export type { JsonObject };
 

@@ -4,8 +4,8 @@
 // other caller's request is translated from the canonical one, and the answers back into it.
 import type { Step } from '../../core/types.ts';
 import type { CallerRequest, CanonicalError, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
-import type { JsonObject } from '../../formats/openai-types.ts';
-import { isRecord } from '../../formats/util.ts';
+import type { JsonObject } from '../openai-chat/types.ts';
+import { isRecord } from '../translation-helpers.ts';
 import { responsesResponseToChat } from './answer.ts';
 import { chatRequestToResponses } from './request.ts';
 import { ResponsesStreamToChat } from './stream-in.ts';
