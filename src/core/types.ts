@@ -13,7 +13,7 @@ export const FAILURE_CLASSES = [
 ] as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[number];
 
-export type ApiFormat = 'openai' | 'anthropic' | 'gemini';
+export type ApiFormat = 'openai' | 'anthropic' | 'gemini' | 'openai-responses';
 
 export interface Price {
   inputPerMTok: number;

@@ -3,9 +3,13 @@
 // /v1/messages, OpenAI's elsewhere) for everything that goes wrong before a chain runs.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Request, type RequestHandler, type Response } from 'express';
-import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
-import { chainHandler, messagesHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
+import { anthropicCaller, openAICaller, responsesCallerFormatting, type CallerFormatting } from './callers.ts';
+import { chainHandler, messagesHandler, responsesHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
 import { openAIError } from './openai-errors.ts';
+import type { ConfigSnapshot } from '../chain/store.ts';
+import { statelessMessage, STATEFUL_REQUEST_CODE } from '../wire/openai-responses/request.ts';
+import { sendText } from './http-io.ts';
+import { listModels, retrieveModel, type ModelsReply } from './models.ts';
 import { browserRefusal, contentTypeRefusal, type Refusal } from './request-guard.ts';
 
 export interface AppOptions {
@@ -27,6 +31,7 @@ export async function createApiApp(deps: HandlerDeps, options: AppOptions): Prom
     ['/v1/completions', guarded(chainHandler('completions', deps), deps, openAICaller)],
     ['/v1/embeddings', guarded(chainHandler('embeddings', deps), deps, openAICaller)],
     ['/v1/messages', guarded(messagesHandler(deps), deps, anthropicCaller)],
+    ['/v1/responses', guarded(responsesHandler(deps), deps, responsesCallerFormatting)],
   ]);
   // http-proxy-middleware is loaded only when there is a default upstream (~2 MB of RSS otherwise).
   const passThrough = options.defaultUpstream ? (await import('./pass-through.ts')).passThrough(options.defaultUpstream, deps.logger) : undefined;
@@ -51,11 +56,30 @@ function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler
   app.disable('x-powered-by');
   app.set('etag', false);
   for (const [path, route] of routes) app.post(path, (req: Request, res: Response) => void route(req, res));
+  // The chains are the models: listed here even when a default upstream serves the rest of /v1.
+  app.get('/v1/models', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => listModels(snapshot, anthropic)));
+  app.get('/v1/models/:id', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => retrieveModel(snapshot, String(req.params['id']), anthropic)));
+  // A stored response (retrieve, delete, cancel, input items) needs state the sidecar does not keep.
+  app.all(/^\/v1\/responses\/.+/, (req: Request, res: Response) => {
+    sendError(res, openAIError(400, statelessMessage(`${req.method} ${req.path} reads a response stored on the server`), STATEFUL_REQUEST_CODE, 'invalid_request_error', 'response_id'), responsesCallerFormatting, deps.secrets);
+  });
   if (passThrough) app.use('/v1', passThrough);
   app.use((req: Request, res: Response) => {
-    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/messages${options.defaultUpstream ? '' : ', and no default upstream is configured for anything else'}`, 'not_found'), openAICaller, deps.secrets);
+    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages and /v1/responses, and GET /v1/models${options.defaultUpstream ? '' : ', and no default upstream is configured for anything else'}`, 'not_found'), openAICaller, deps.secrets);
   });
   return app;
+}
+
+/** GET /v1/models…: Anthropic's shape for Anthropic clients (they send anthropic-version), OpenAI's otherwise. */
+function models(req: Request, res: Response, deps: HandlerDeps, reply: (snapshot: ConfigSnapshot, anthropic: boolean) => ModelsReply): void {
+  const anthropic = req.headers['anthropic-version'] !== undefined;
+  const snapshot = deps.store.current;
+  if (!snapshot) {
+    sendError(res, openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), anthropic ? anthropicCaller : openAICaller, deps.secrets);
+    return;
+  }
+  const { status, body } = reply(snapshot, anthropic);
+  sendText(res, status, {}, 'application/json', JSON.stringify(body), deps.secrets.redactor);
 }
 
 function pathOf(url: string | undefined): string {

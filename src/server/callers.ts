@@ -4,7 +4,9 @@
 // upstream of the caller's own format, as they came) and leave in the caller's.
 import { anthropicStreamError, chatResponseToAnthropic, ChatStreamToAnthropic, openAIErrorToAnthropic, type AnthropicSseEvent } from '../wire/anthropic/translate.ts';
 import type { ChatChunk, ChatResponse, JsonObject, OpenAIErrorBody } from '../wire/openai-chat/types.ts';
-import { parseEventData, type CallerSide, type StreamPiece } from '../upstream/wire.ts';
+import { codecRequest, parseEventData, type CallerRequest, type CallerSide, type StreamPiece } from '../upstream/wire.ts';
+import { responsesCaller, ResponsesEncoder } from '../wire/openai-responses/caller.ts';
+import type { ErrorReply } from './openai-errors.ts';
 import { isJsonObject } from '../wire/openai-chat/upstream.ts';
 import { streamErrorEvent } from './openai-errors.ts';
 import { chunkForCaller, type FailedEnd, type StreamEncoder } from './stream-pump.ts';
@@ -22,6 +24,10 @@ export interface CallerFormatting extends CallerSide {
   /** An error of the proxy's own (made in OpenAI's shape) in the caller's shape. */
   ownError(status: number, body: OpenAIErrorBody): JsonObject;
   streamEncoder(options: EncoderOptions): StreamEncoder;
+  /** Refuses a request the caller's API would refuse, before it is decoded. */
+  check?(body: JsonObject): ErrorReply | undefined;
+  /** This formatting for one request, when answers depend on what was asked (the Responses API repeats the request's fields). */
+  forRequest?(request: CallerRequest): CallerFormatting;
 }
 
 export const openAICaller: CallerFormatting = {
@@ -40,6 +46,26 @@ export const anthropicCaller: CallerFormatting = {
   ownError: anthropicError,
   streamEncoder: (options) => new AnthropicEncoder(options),
 };
+
+/** Responses API callers (POST /v1/responses): the unit in src/wire/openai-responses, seen through this interface. */
+export const responsesCallerFormatting: CallerFormatting = responsesFormatting({ format: 'openai-responses', endpoint: 'chat', body: {}, stream: false, chat: { value: { model: '', messages: [] }, dropped: [] }, passHeaders: {} });
+
+/** Bound to its request: the response object repeats the request's fields. */
+function responsesFormatting(request: CallerRequest): CallerFormatting {
+  const codec = responsesCaller;
+  return {
+    format: 'openai-responses',
+    answerFromCanonical: (canonical) => codec.answer(canonical as ChatResponse, codecRequest(request)),
+    errorFromCanonical: (status, body) => codec.upstreamError(status, body),
+    ownError: (status, body) => codec.ownError(status, body),
+    streamEncoder: (options) => new ResponsesEncoder({ model: options.model, passthrough: options.passthrough, request: codecRequest(request) }),
+    check: (body) => {
+      const refused = codec.check('responses', body);
+      return refused ? { status: refused.status, body: refused.error } : undefined;
+    },
+    forRequest: (bound) => responsesFormatting(bound),
+  };
+}
 
 function anthropicError(status: number, body: unknown): JsonObject {
   const { type, error } = openAIErrorToAnthropic(status, body);

@@ -21,7 +21,8 @@ import { discardAnswer, upstreamAttempt, type AttemptRequest, type JsonAnswer, t
 import type { ContinuationHooks } from '../upstream/continuation.ts';
 import { isJsonObject, type Endpoint, type JsonObject } from '../wire/openai-chat/upstream.ts';
 import type { CallerRequest } from '../upstream/wire.ts';
-import { anthropicCaller, openAICaller, type CallerFormatting } from './callers.ts';
+import { anthropicCaller, openAICaller, responsesCallerFormatting, type CallerFormatting } from './callers.ts';
+import { decodeRequest } from '../wire/openai-responses/caller.ts';
 import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
 import { redactHeaders, sendText } from './http-io.ts';
@@ -54,7 +55,7 @@ export interface HandlerDeps {
 export type ChainRoute = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /** The routes chains serve, as the request log names them. */
-export type Route = Endpoint | 'messages';
+export type Route = Endpoint | 'messages' | 'responses';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -95,6 +96,14 @@ export function messagesHandler(deps: HandlerDeps): ChainRoute {
   });
 }
 
+/** Responses API callers: POST /v1/responses. */
+export function responsesHandler(deps: HandlerDeps): ChainRoute {
+  return handler('responses', responsesCallerFormatting, deps, (body) => {
+    const decoded = decodeRequest('responses', body);
+    return { format: 'openai-responses', endpoint: 'chat', body, stream: decoded.stream, chat: decoded.canonical, passHeaders: {} };
+  });
+}
+
 function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCall: (body: JsonObject, req: IncomingMessage) => CallerRequest): ChainRoute {
   return async (req, res) => {
     const startedAt = deps.clock.now();
@@ -112,8 +121,9 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
     }
     const snapshot = deps.store.current;
     const problem = snapshot ? checkRequest(route, read.value, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
-    if (problem || !snapshot) {
-      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets);
+    const refusal = problem ?? (snapshot ? caller.check?.(read.value as JsonObject) : undefined);
+    if (refusal || !snapshot) {
+      sendError(res, refusal ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets);
       return;
     }
     const body = read.value as JsonObject;
@@ -134,7 +144,7 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
     }
     deps.inflight.enter();
     try {
-      await serveChain({ route, request, caller, chain, snapshot, requestId, startedAt, req, res }, deps);
+      await serveChain({ route, request, caller: caller.forRequest?.(request) ?? caller, chain, snapshot, requestId, startedAt, req, res }, deps);
     } finally {
       deps.inflight.leave();
     }

@@ -5,12 +5,20 @@ import { capOutputTokens } from '../wire/openai-chat/output-cap.ts';
 import { anthropicAdapter } from '../wire/anthropic/upstream.ts';
 import { geminiAdapter } from '../wire/gemini/upstream.ts';
 import { openAIAdapter } from '../wire/openai-chat/upstream.ts';
-import type { CallerRequest, PreparedRequest, WireAdapter } from './wire.ts';
+import { responsesUpstream } from '../wire/openai-responses/upstream.ts';
+import { codecRequest, type CallerRequest, type PreparedRequest, type WireAdapter } from './wire.ts';
 
 const ADAPTERS: Record<ApiFormat, WireAdapter> = {
   openai: openAIAdapter,
   anthropic: anthropicAdapter,
   gemini: geminiAdapter,
+  'openai-responses': {
+    api: 'openai-responses',
+    prepare: (call, step) => responsesUpstream.prepare(codecRequest(call), step),
+    toCanonical: responsesUpstream.toCanonical,
+    streamDecoder: responsesUpstream.streamDecoder,
+    errorToOpenAI: responsesUpstream.errorToCanonical,
+  },
 };
 
 export function adapterFor(api: ApiFormat): WireAdapter {
@@ -66,7 +74,11 @@ function withStepCap(call: CallerRequest, step: Step): CallerRequest {
   if (step.maxOutputTokens === undefined) return call;
   const options = { endpoint: call.endpoint, provider: step.provider };
   const chat = call.chat instanceof UnservableRequest ? call.chat : { ...call.chat, value: capOutputTokens(call.chat.value, step.maxOutputTokens, options) };
-  return { ...call, body: capOutputTokens(call.body, step.maxOutputTokens, options), chat };
+  // A Responses caller's body goes only to Responses upstreams (passthrough): its limit is max_output_tokens.
+  const body = call.format === 'openai-responses'
+    ? responsesUpstream.capOutput(call.body, step.maxOutputTokens, { operation: 'responses', baseURL: step.provider.baseURL })
+    : capOutputTokens(call.body, step.maxOutputTokens, options);
+  return { ...call, body, chat };
 }
 
 function prepare(call: CallerRequest, step: Step): StepPlan {

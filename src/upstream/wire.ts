@@ -8,9 +8,11 @@ import type { ApiFormat, Step } from '../core/types.ts';
 import type { ChatRequest, JsonObject, OpenAIErrorBody } from '../wire/openai-chat/types.ts';
 import type { Translated, UnservableRequest } from '../wire/errors.ts';
 import type { Endpoint } from '../wire/openai-chat/upstream.ts';
+import type { CallerRequest as CodecRequest } from '../wire/codec.ts';
+import { requestFacts } from '../routing/estimate.ts';
 
 /** The wire formats callers may speak: OpenAI (/v1/chat/completions…) and Anthropic (/v1/messages). */
-export type CallerFormat = Extract<ApiFormat, 'openai' | 'anthropic'>;
+export type CallerFormat = Extract<ApiFormat, 'openai' | 'anthropic' | 'openai-responses'>;
 
 /** What the caller sent, as every adapter needs it. */
 export interface CallerRequest {
@@ -103,4 +105,27 @@ export function parseEventData(data: string): unknown {
 export function canonicalOf(call: CallerRequest): Translated<ChatRequest> {
   if (call.chat instanceof Error) throw call.chat;
   return call.chat;
+}
+
+/** The request as the wire codecs (src/wire/codec.ts) take it, for the formats already written against them. */
+export function codecRequest(call: CallerRequest): CodecRequest {
+  const facts = requestFacts(call.body, call.endpoint);
+  return {
+    format: call.format,
+    operation: call.format === 'openai-responses' ? 'responses' : call.endpoint,
+    body: call.body,
+    stream: call.stream,
+    canonical: call.chat,
+    passHeaders: call.passHeaders,
+    facts: {
+      get inputTokens(): number {
+        return facts.inputTokens;
+      },
+      ...(facts.requestedMaxOutput !== undefined ? { requestedMaxOutput: facts.requestedMaxOutput } : {}),
+      choices: facts.choices,
+      producesOutput: facts.producesOutput,
+      stream: call.stream,
+      tools: Array.isArray(call.body['tools']) && call.body['tools'].length > 0,
+    },
+  };
 }
