@@ -56,9 +56,11 @@ function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler
   app.disable('x-powered-by');
   app.set('etag', false);
   for (const [path, route] of routes) app.post(path, (req: Request, res: Response) => void route(req, res));
-  // The chains are the models: listed here even when a default upstream serves the rest of /v1.
-  app.get('/v1/models', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => listModels(snapshot, anthropic)));
-  app.get('/v1/models/:id', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => retrieveModel(snapshot, String(req.params['id']), anthropic)));
+  // Without a default upstream the chains are the models; with one, its own list is passed through as before.
+  if (!passThrough) {
+    app.get('/v1/models', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => listModels(snapshot, anthropic)));
+    app.get('/v1/models/:id', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => retrieveModel(snapshot, String(req.params['id']), anthropic)));
+  }
   // A stored response (retrieve, delete, cancel, input items) needs state the sidecar does not keep.
   app.all(/^\/v1\/responses\/.+/, (req: Request, res: Response) => {
     sendError(res, openAIError(400, statelessMessage(`${req.method} ${req.path} reads a response stored on the server`), STATEFUL_REQUEST_CODE, 'invalid_request_error', 'response_id'), responsesCallerFormatting, deps.secrets);
