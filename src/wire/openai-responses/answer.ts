@@ -74,7 +74,7 @@ export function chatResponseToResponses(chat: ChatResponse, request: JsonObject)
   if (typeof message.content === 'string' && message.content !== '') content.push({ type: 'output_text', text: message.content, annotations: [], logprobs: [] });
   if (typeof message.refusal === 'string' && message.refusal !== '') content.push({ type: 'refusal', refusal: message.refusal });
   if (content.length > 0) output.push({ id: itemId('msg', seed), type: 'message', role: 'assistant', status: itemStatus, content });
-  for (const [index, call] of (message.tool_calls ?? []).entries()) output.push(functionCallItem(call, seed, index));
+  for (const [index, call] of (message.tool_calls ?? []).entries()) output.push(functionCallItem(call, index));
   return {
     id: itemId('resp', seed),
     object: 'response',
@@ -89,10 +89,10 @@ export function chatResponseToResponses(chat: ChatResponse, request: JsonObject)
   };
 }
 
-function functionCallItem(call: ToolCall, seed: string, index: number): FunctionCallItem {
+function functionCallItem(call: ToolCall, index: number): FunctionCallItem {
   if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== 'string') throw new MalformedUpstream('a tool call without a function name');
   return {
-    id: itemId('fc', `${seed}${call.id}`, index),
+    id: itemId('fc', call.id, index),
     type: 'function_call',
     status: 'completed',
     call_id: call.id,
@@ -135,7 +135,8 @@ export function responsesResponseToChat(body: JsonObject, model: string): ChatRe
     const error = isRecord(body['error']) ? body['error'] : {};
     throw new MalformedUpstream(`the response failed: ${String(error['code'] ?? '')} ${String(error['message'] ?? '')}`.trim());
   }
-  let text = '';
+  /** null when the response has no text part at all (only tool calls, a refusal, or nothing). */
+  let text: string | null = null;
   let refusal = '';
   const calls: ToolCall[] = [];
   for (const item of body['output']) {
@@ -143,7 +144,7 @@ export function responsesResponseToChat(body: JsonObject, model: string): ChatRe
     if (item['type'] === 'message' && Array.isArray(item['content'])) {
       for (const part of item['content']) {
         if (!isRecord(part)) continue;
-        if (part['type'] === 'output_text' && typeof part['text'] === 'string') text += part['text'];
+        if (part['type'] === 'output_text' && typeof part['text'] === 'string') text = (text ?? '') + part['text'];
         else if (part['type'] === 'refusal' && typeof part['refusal'] === 'string') refusal += part['refusal'];
       }
     } else if (item['type'] === 'function_call') {
@@ -160,7 +161,7 @@ export function responsesResponseToChat(body: JsonObject, model: string): ChatRe
     model: typeof body['model'] === 'string' && body['model'] !== '' ? body['model'] : model,
     choices: [{
       index: 0,
-      message: { role: 'assistant', content: text === '' && (calls.length > 0 || refusal !== '') ? null : text, ...(refusal !== '' ? { refusal } : {}), ...(calls.length > 0 ? { tool_calls: calls } : {}) },
+      message: { role: 'assistant', content: text, ...(refusal !== '' ? { refusal } : {}), ...(calls.length > 0 ? { tool_calls: calls } : {}) },
       finish_reason: finishOf(body, calls.length > 0),
       logprobs: null,
     }],

@@ -198,8 +198,8 @@ function toolsToChat(tools: unknown): ToolDefinition[] {
     const fn: ToolDefinition['function'] = { name: tool['name'] };
     if (typeof tool['description'] === 'string') fn.description = tool['description'];
     if (isRecord(tool['parameters'])) fn.parameters = tool['parameters'];
-    // The Responses API makes function tools strict unless told otherwise; Chat's default is not.
-    fn.strict = tool['strict'] !== false;
+    // Kept only when the caller said so: a loose schema sent as strict would be refused by Chat upstreams.
+    if (typeof tool['strict'] === 'boolean') fn.strict = tool['strict'];
     return { type: 'function', function: fn };
   });
 }
@@ -230,6 +230,9 @@ function textFormatToChat(text: unknown, dropped: DroppedFields): ResponseFormat
 // ---------------------------------------------------------------------------------------
 // Upstream side
 
+/** The smallest max_output_tokens the Responses API takes. */
+export const MIN_OUTPUT_TOKENS = 16;
+
 /** Chat fields a Responses request has no place for, dropped when they are set to something that matters. */
 const CHAT_ONLY = ['stop', 'seed', 'presence_penalty', 'frequency_penalty', 'logprobs', 'top_logprobs', 'logit_bias', 'audio', 'modalities', 'prediction', 'web_search_options', 'top_k'];
 
@@ -241,7 +244,11 @@ export function chatRequestToResponses(chat: ChatRequest): Translated<JsonObject
   for (const message of chat.messages) appendChatMessage(input, message);
   const out: JsonObject = { model: chat.model, input, store: false };
   const max = chat.max_completion_tokens ?? chat.max_tokens;
-  if (typeof max === 'number') out['max_output_tokens'] = max;
+  if (typeof max === 'number') {
+    // The API refuses smaller limits; raising it would let the answer run longer than the caller allowed.
+    if (max < MIN_OUTPUT_TOKENS) throw new UnservableRequest(`an output limit of ${max} tokens: the Responses API's smallest max_output_tokens is ${MIN_OUTPUT_TOKENS}`);
+    out['max_output_tokens'] = max;
+  }
   if (typeof chat.temperature === 'number') out['temperature'] = chat.temperature;
   if (typeof chat.top_p === 'number') out['top_p'] = chat.top_p;
   if (typeof chat.parallel_tool_calls === 'boolean') out['parallel_tool_calls'] = chat.parallel_tool_calls;

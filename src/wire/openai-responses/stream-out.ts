@@ -126,7 +126,7 @@ export class ChatStreamToResponses {
       // A new call: the message before it is finished (parallel calls stay open side by side).
       for (const other of this.#items) if (other.item.type === 'message') this.#close(other, out);
       const callId = typeof call.id === 'string' ? call.id : `call_${this.#items.length}`;
-      const item: FunctionCallItem = { id: itemId('fc', `${this.#id ?? ''}${callId}`, this.#items.length), type: 'function_call', status: 'in_progress', call_id: callId, name: call.function?.name ?? '', arguments: '' };
+      const item: FunctionCallItem = { id: itemId('fc', callId, this.#items.length), type: 'function_call', status: 'in_progress', call_id: callId, name: call.function?.name ?? '', arguments: '' };
       open = { item, open: true, toolIndex: call.index };
       this.#items.push(open);
       out.push(this.#event('response.output_item.added', { output_index: this.#items.length - 1, item: structuredClone(item) }));
