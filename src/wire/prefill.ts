@@ -22,6 +22,8 @@ export function canPrefill(call: CallerRequest): boolean {
   const n = call.body['n'];
   if (n !== undefined && n !== null && n !== 1) return false;
   if (call.endpoint === 'completions') return typeof call.body['prompt'] === 'string';
+  // A Responses caller's answer is carried on in the canonical form (its own body has no messages to append to).
+  if (call.format === 'openai-responses') return !(call.chat instanceof Error);
   return call.endpoint === 'chat' && Array.isArray(call.body['messages']);
 }
 
@@ -33,7 +35,7 @@ export function canPrefill(call: CallerRequest): boolean {
 export function withPrefill(call: CallerRequest, delivered: string, deliveredTokens: number): CallerRequest {
   const text = prefillText(delivered);
   if (call.endpoint === 'completions') return { ...call, body: lowerLimits({ ...call.body, prompt: `${String(call.body['prompt'])}${text}` }, deliveredTokens) };
-  const body = lowerLimits({ ...call.body, messages: appendAssistant(call.body['messages'], text) }, deliveredTokens);
+  const body = Array.isArray(call.body['messages']) ? lowerLimits({ ...call.body, messages: appendAssistant(call.body['messages'], text) }, deliveredTokens) : call.body;
   const chat = call.chat instanceof Error ? call.chat : { ...call.chat, value: lowerLimits({ ...call.chat.value, messages: appendAssistant(call.chat.value.messages, text) }, deliveredTokens) as ChatRequest };
   return { ...call, body, chat };
 }

@@ -35,6 +35,7 @@ chain('fallback-to-responses', [{ upstream: 'openai', fault: '503' }, { upstream
 chain('responses-then-anthropic', [{ upstream: 'responses', fault: '500' }, { upstream: 'anthropic', fault: 'ok' }]);
 chain('responses-breaks', [{ upstream: 'responses', fault: 'error-after-5' }]);
 chain('chat-breaks', [{ upstream: 'openai', fault: 'cut-after-3' }]);
+chain('resumed', [{ upstream: 'openai', fault: 'cut-after-3' }, { upstream: 'responses', fault: 'ok' }]);
 chain('responses-429', [{ upstream: 'responses', fault: '429' }]);
 
 function chainDocument(name: string, steps: Array<{ upstream: Upstream; fault: string }>): string {
@@ -197,6 +198,15 @@ describe('POST /v1/responses with the official SDK', { timeout: 30_000 }, () => 
       assert.equal(last.response.status, 'failed');
       assert.match(last.response.error.code, /^upstream_/);
     }
+  });
+
+  test('a stream cut mid-answer is carried on by the next step inside the same typed stream', async () => {
+    const events = await rawStream({ model: 'resumed', input: 'hi' });
+    const text = events.filter((e) => e['type'] === 'response.output_text.delta').map((e) => String(e['delta'])).join('');
+    assert.equal(events.at(-1)?.['type'], 'response.completed', JSON.stringify(events.slice(-1)));
+    // The restart was verified against what was delivered, so the caller's text is one answer, not two.
+    assert.ok(text.startsWith('Hello from '), text);
+    assert.equal((events.at(-1)?.['response'] as { output: unknown[] }).output.length, 1);
   });
 
   test('previous_response_id is a clear 400 in the Responses error shape; so is GET /v1/responses/{id}', async () => {

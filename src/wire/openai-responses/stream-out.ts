@@ -79,7 +79,15 @@ export class ChatStreamToResponses {
     const out: ResponsesEvent[] = [];
     this.#begin(undefined, out);
     this.#ended = true;
-    for (const open of this.#items) if (open.open) open.item.status = 'incomplete';
+    for (const open of this.#items) {
+      if (!open.open) continue;
+      open.item.status = 'incomplete';
+      // What was delivered of the open part, so the failed response holds the partial answer.
+      const part = open.part;
+      const content = part && open.item.type === 'message' ? open.item.content[part.index] : undefined;
+      if (part && content?.type === 'output_text') content.text = part.text;
+      else if (part && content?.type === 'refusal') content.refusal = part.text;
+    }
     const response: ResponseObject = { ...this.#response({ status: 'failed', incomplete_details: null }), error: { code, message } };
     out.push(this.#event('response.failed', { response }));
     return out;
