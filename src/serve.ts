@@ -10,7 +10,7 @@ import { urlSecrets } from './core/credentials.ts';
 import type { Chain } from './core/types.ts';
 import { BreakerRegistry } from './engine/breakers.ts';
 import { systemClock, type Clock } from './engine/clock.ts';
-import { routeRows } from './engine/route-view.ts';
+import { routeRows } from './observability/route-view.ts';
 import type { KnownSecrets } from './observability/known-secrets.ts';
 import type { Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';

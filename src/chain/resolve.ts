@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
-import { prefillDefault, targetKey, type Chain, type Price, type Provider, type Step, type StreamCommit } from '../core/types.ts';
+import { prefillByDefault } from '../wire/registry.ts';
+import { targetKey, type Chain, type Price, type Provider, type Target, type StreamCommit } from '../core/types.ts';
 import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
 import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
 import type { ApiKeyRef, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
@@ -21,14 +22,14 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
   const binding = readHostBinding(keys.credentialsDir);
   const providers = new Map(spec.providers.map((p) => [p.name, resolveProvider(p, keys, binding)]));
   const providerSpecs = new Map(spec.providers.map((p) => [p.name, p]));
-  const steps: Step[] = spec.steps.flatMap((s, index) => {
+  const steps: Target[] = spec.steps.flatMap((s, index) => {
     // A plain step is a group of one target.
     const targets: TargetSpec[] = s.targets ?? [{ provider: s.provider ?? '', model: s.model ?? '', weight: 1 }];
     return targets.map((t) => {
       const provider = providers.get(t.provider);
       // validateChainDocument guarantees every step's provider exists.
       if (!provider) throw new Error(`step ${index} names unknown provider ${t.provider}`);
-      const step: Step = {
+      const step: Target = {
         index,
         provider,
         model: t.model,
@@ -36,7 +37,7 @@ export function resolveChain(doc: FallbackChainDoc, source: string, keys: KeySou
         timeouts: s.timeouts,
         ...priceOf(t.price ?? s.price, t.model),
         target: targetKey(provider, t.model),
-        prefill: s.prefill ?? providerSpecs.get(t.provider)?.prefill ?? prefillDefault(provider.api),
+        prefill: s.prefill ?? providerSpecs.get(t.provider)?.prefill ?? (prefillByDefault(provider.api) ? 'supported' : 'unsupported'),
       };
       if (s.targets) step.weight = t.weight;
       const limits = t.limits ?? s.limits;
@@ -78,7 +79,7 @@ function commitOf(stream: FallbackChainDoc['spec']['policy']['stream']): StreamC
 }
 
 /** The configured price (missing rates are 0), else the built-in table's for the model. */
-function priceOf(configured: Partial<Price> | undefined, model: string): Pick<Step, 'price' | 'priceSource'> {
+function priceOf(configured: Partial<Price> | undefined, model: string): Pick<Target, 'price' | 'priceSource'> {
   if (configured) {
     return { price: { inputPerMTok: configured.inputPerMTok ?? 0, outputPerMTok: configured.outputPerMTok ?? 0, cachedInputPerMTok: configured.cachedInputPerMTok }, priceSource: 'config' };
   }

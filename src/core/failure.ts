@@ -1,3 +1,4 @@
+import { isJsonObject } from './json.ts';
 import type { FailureClass } from './types.ts';
 
 /** What we could learn from an upstream error body, whatever its shape. */
@@ -12,8 +13,8 @@ export interface ErrorInfo {
 // Gemini's OpenAI-compatible endpoint wraps in a one-element array.
 export function extractErrorInfo(body: unknown): ErrorInfo {
   if (Array.isArray(body) && body.length === 1) return extractErrorInfo(body[0]);
-  if (!isRecord(body)) return {};
-  const inner = isRecord(body['error']) ? body['error'] : body;
+  if (!isJsonObject(body)) return {};
+  const inner = isJsonObject(body['error']) ? body['error'] : body;
   return {
     code: stringOf(inner['code']),
     type: stringOf(inner['type']) ?? stringOf(inner['status']),
@@ -92,10 +93,6 @@ export function isContentFilterFinish(finishReason: unknown): boolean {
 export function countsAgainstBreaker(failure: FailureClass): boolean {
   return failure === 'rateLimited' || failure === 'serverError' || failure === 'timeout'
     || failure === 'connection' || failure === 'authFailed';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stringOf(value: unknown): string | undefined {

@@ -13,7 +13,9 @@ export const FAILURE_CLASSES = [
 ] as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[number];
 
-export type ApiFormat = 'openai' | 'anthropic' | 'gemini' | 'openai-responses';
+/** A provider's `api:`: the wire formats with an upstream codec (src/wire/registry.ts). */
+export type { ApiFormat } from '../wire/registry.ts';
+import type { ApiFormat } from '../wire/registry.ts';
 
 export interface Price {
   inputPerMTok: number;
@@ -86,7 +88,7 @@ export interface Provider {
  * of equivalent deployments or keys) has several, all with the same `index`, consecutive in
  * Chain.steps. Attempts, breakers and routing state work on targets.
  */
-export interface Step {
+export interface Target {
   /** The step of the document this target belongs to. */
   index: number;
   provider: Provider;
@@ -105,9 +107,16 @@ export interface Step {
   limits?: Limits;
   /** Largest answer (in tokens) this step may produce: sent upstream and used for worst-case cost. */
   maxOutputTokens?: number;
-  /** The step's, else the provider's, else the default of its wire format (see prefillDefault). */
+  /** The step's, else the provider's, else the default of its wire format (the format's prefillByDefault, src/wire/). */
   prefill?: PrefillSupport;
 }
+
+/**
+ * The old name of Target (it meant a target, not a document step). Kept only so branches
+ * written against it (the Responses API unit) merge; remove once they have.
+ * @deprecated use Target
+ */
+export type Step = Target;
 
 export interface Backoff {
   baseMs: number;
@@ -144,7 +153,7 @@ export interface Chain {
   namespace?: string;
   /** The model name the app asks for. */
   model: string;
-  steps: Step[];
+  steps: Target[];
   policy: Policy;
   breaker: BreakerSettings;
   maxCostPerRequestUSD?: number;
@@ -157,14 +166,6 @@ export interface Usage {
   inputTokens: number;
   outputTokens: number;
   cachedInputTokens: number;
-}
-
-/**
- * Anthropic's Messages API continues from a trailing assistant message; OpenAI's Chat API
- * answers it as a new turn, and Gemini does not promise a continuation, so those restart.
- */
-export function prefillDefault(api: ApiFormat): PrefillSupport {
-  return api === 'anthropic' ? 'supported' : 'unsupported';
 }
 
 export function targetKey(provider: Pick<Provider, 'name' | 'baseURL'>, model: string): string {

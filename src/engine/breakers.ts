@@ -4,7 +4,7 @@
 // classes that say something about the target's health, inside a rolling window.
 import CircuitBreaker from 'opossum';
 import { countsAgainstBreaker } from '../core/failure.ts';
-import type { BreakerSettings, FailureClass, Step } from '../core/types.ts';
+import type { BreakerSettings, FailureClass, Target } from '../core/types.ts';
 import type { AttemptOutcome } from './outcome.ts';
 import { RoutingState } from './routing-state.ts';
 
@@ -69,7 +69,7 @@ export class BreakerRegistry {
   }
 
   /** Runs the attempt through the target's breaker, or reports that its circuit is open. */
-  async run<T>(step: Step, settings: BreakerSettings, attempt: () => Promise<AttemptOutcome<T>>): Promise<Gated<T>> {
+  async run<T>(step: Target, settings: BreakerSettings, attempt: () => Promise<AttemptOutcome<T>>): Promise<Gated<T>> {
     const entry = this.#entry(step, settings);
     const action: Action = async () => {
       const probing = entry.breaker.halfOpen;
@@ -96,7 +96,7 @@ export class BreakerRegistry {
    * that broke after its first event. It counts like any other; a half-open probe that
    * broke this way proved nothing, so its circuit opens again.
    */
-  recordLateFailure(step: Step, settings: BreakerSettings, failure: FailureClass, wasProbe: boolean): void {
+  recordLateFailure(step: Target, settings: BreakerSettings, failure: FailureClass, wasProbe: boolean): void {
     if (!countsAgainstBreaker(failure)) return;
     const entry = this.#entry(step, settings);
     if (!entry.breaker.closed) return;
@@ -133,7 +133,7 @@ export class BreakerRegistry {
     this.retain(new Set());
   }
 
-  #entry(step: Step, settings: BreakerSettings): Entry {
+  #entry(step: Target, settings: BreakerSettings): Entry {
     const existing = this.#entries.get(step.target);
     if (existing && sameSettings(existing.settings, settings)) return existing;
     const entry = this.#create(step, settings);
@@ -146,7 +146,7 @@ export class BreakerRegistry {
     return entry;
   }
 
-  #create(step: Step, settings: BreakerSettings): Entry {
+  #create(step: Target, settings: BreakerSettings): Entry {
     const labels = { provider: step.provider.name, model: step.model };
     const breaker = new CircuitBreaker<[Action], unknown>((action: Action) => action(), {
       name: step.target,

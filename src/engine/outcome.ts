@@ -1,5 +1,5 @@
 import type { HeaderBag } from '../core/retry-after.ts';
-import type { FailureClass, Usage } from '../core/types.ts';
+import type { FailureClass, Target, Usage } from '../core/types.ts';
 
 /** An upstream failure as the engine decides on it. */
 export interface UpstreamFailure {
@@ -9,8 +9,13 @@ export interface UpstreamFailure {
   retryAfterMs?: number;
   /** The upstream's response headers, when it answered (rate-limit headers mark the target for every request). */
   headers?: HeaderBag;
-  /** The upstream's own error response, returned as it came when it is the last word. */
-  response?: { status: number; contentType: string; body: string };
+  /**
+   * The upstream's own error response, returned when it is the last word: as it came
+   * (`body`), or, from an upstream of another format than the caller's, as `error` in the
+   * canonical error shape, which the caller's codec writes at the server edge (`body` then
+   * holds the same error as JSON, for logs and tests).
+   */
+  response?: { status: number; contentType: string; body: string; error?: { error: { [key: string]: unknown } } };
   /** Tokens billed even though the attempt failed (e.g. a content_filter finish). */
   usage?: Usage;
 }
@@ -54,3 +59,18 @@ export interface AttemptRecord {
   costUSD: number;
   usage?: Usage;
 }
+
+export interface AttemptContext {
+  /** 1-based attempt number on this step. */
+  attempt: number;
+  /** Clock.now() value by which the whole request must be over. */
+  deadlineAt: number;
+  /**
+   * Aborts when the caller goes away, or when the engine cancels this attempt (another one
+   * answered first). Each attempt has its own; aborting it must close the upstream connection.
+   */
+  signal: AbortSignal;
+}
+
+/** The engine's attempt port: one call of a step, however the protocol goes (src/upstream/attempt.ts). */
+export type AttemptFn<T> = (step: Target, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;

@@ -9,35 +9,25 @@
 import { decideAfterFailure } from '../core/decide.ts';
 import { costOf } from '../core/cost.ts';
 import type { HeaderBag } from '../core/retry-after.ts';
-import type { Chain, Step, Usage } from '../core/types.ts';
-import { requestFacts, tokensForLimits, worstCaseCost, type RequestFacts } from '../routing/estimate.ts';
+import type { Chain, Target, Usage } from '../core/types.ts';
+import { tokensForLimits, worstCaseCost, type RequestFacts } from '../routing/estimate.ts';
 import { anyAffordable, hedgeDecision, overBudget } from '../routing/gates.ts';
 import { combine, demotionReason, type HealthSample } from '../routing/health.ts';
 import { choosePriority, groupsOf, planOrder, stepsToDemote, type PlannedTarget, type StepGroup } from '../routing/plan.ts';
 import { rateLimitMark, type RateFacts } from '../routing/rate-limit-headers.ts';
 import type { BreakerRegistry, Gated } from './breakers.ts';
 import type { Clock } from './clock.ts';
-import type { AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, UpstreamFailure } from './outcome.ts';
+import type { AttemptContext, AttemptFn, AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, UpstreamFailure } from './outcome.ts';
 import type { RoutingState } from './routing-state.ts';
 
-export interface AttemptContext {
-  /** 1-based attempt number on this step. */
-  attempt: number;
-  /** Clock.now() value by which the whole request must be over. */
-  deadlineAt: number;
-  /**
-   * Aborts when the caller goes away, or when the engine cancels this attempt (another one
-   * answered first). Each attempt has its own; aborting it must close the upstream connection.
-   */
-  signal: AbortSignal;
-}
 
 /** What routing needs to know about the request itself. */
+/** An engine run without a request (tests, probes): the estimate of an empty body. */
+const NO_REQUEST: RequestFacts = Object.freeze({ inputTokens: 1, choices: 1, producesOutput: true });
+
 export interface RequestInfo {
-  /** The caller's body: input tokens are estimated from it, max_tokens bounds the output. */
-  body: unknown;
-  /** 'embeddings' produce no output tokens. */
-  endpoint?: string;
+  /** What the caller codec learnt of the request: input estimate, output limit, choices (never a wire field). */
+  facts: RequestFacts;
   /** The x-llm-fallback-priority header as sent (speed | quality | cheapest). */
   priority?: string;
 }
@@ -48,7 +38,7 @@ export interface EngineDeps<T> {
   breakers: BreakerRegistry;
   attempt: AttemptFn<T>;
   /** Reasons to skip a step without calling it (missing key, unsupported format…); undefined to try it. */
-  skipReason: (step: Step) => string | CodedSkip | undefined;
+  skipReason: (step: Target) => string | CodedSkip | undefined;
   /** Usage of a successful value, for the attempt's cost; streams report it later. */
   usageOf?: (value: T) => Usage | undefined;
   /** The request, for budgets, local limits and the priority header; without it those see an empty request. */
@@ -65,7 +55,6 @@ export interface EngineDeps<T> {
 export type ChainEnd = 'badRequest' | 'exhausted' | 'deadline' | 'aborted' | 'overBudget';
 
 /** One attempt on a target: what the engine calls for every try. */
-export type AttemptFn<T> = (step: Step, ctx: AttemptContext) => Promise<AttemptOutcome<T>>;
 
 /**
  * Goes on down the chain after the answer that won failed later (a stream that broke after
@@ -80,7 +69,7 @@ export type FailLater = (failure: UpstreamFailure, why: string) => void;
 
 /** On success the winner's record is the last of `attempts` (a stream's usage is added to it later). */
 export type ChainResult<T> =
-  | { kind: 'success'; value: T; step: Step; attempts: AttemptRecord[]; resume: Resume<T>; failLater: FailLater }
+  | { kind: 'success'; value: T; step: Target; attempts: AttemptRecord[]; resume: Resume<T>; failLater: FailLater }
   | { kind: 'failure'; end: ChainEnd; last?: UpstreamFailure; lastAnswered?: UpstreamFailure; attempts: AttemptRecord[] };
 
 export async function runChain<T>(chain: Chain, deps: EngineDeps<T>, startedAt: number, signal: AbortSignal): Promise<ChainResult<T>> {
@@ -132,7 +121,7 @@ class ChainRun<T> {
     this.#signal = signal;
     this.#deadlineAt = startedAt + chain.policy.deadlineMs;
     this.#routing = deps.routing ?? deps.breakers.routing;
-    this.#facts = requestFacts(deps.request?.body ?? {}, deps.request?.endpoint);
+    this.#facts = deps.request?.facts ?? NO_REQUEST;
     this.#attempt = deps.attempt;
   }
 
@@ -204,7 +193,7 @@ class ChainRun<T> {
   // Starting attempts
 
   /** Why a target cannot be called now, checked in the order that wastes nothing (the bucket is taken last). */
-  #gate(step: Step): string | CodedSkip | undefined {
+  #gate(step: Target): string | CodedSkip | undefined {
     const { clock, breakers } = this.#deps;
     const now = clock.now();
     const skip = this.#deps.skipReason(step);
@@ -486,12 +475,12 @@ class ChainRun<T> {
   // ---------------------------------------------------------------------------------------
   // Bookkeeping
 
-  #observe(step: Step, sample: HealthSample): void {
+  #observe(step: Target, sample: HealthSample): void {
     this.#routing.observe(step.target, sample);
   }
 
   /** A 429's Retry-After or an exhausted quota keeps every request away from the target until then. */
-  #markFrom(step: Step, facts: RateFacts): void {
+  #markFrom(step: Target, facts: RateFacts): void {
     const { clock } = this.#deps;
     const mark = rateLimitMark(facts, clock.epochMs());
     if (mark) this.#routing.mark(step.target, clock.now(), clock.epochMs(), mark.delayMs, mark.reason);
@@ -523,7 +512,7 @@ class ChainRun<T> {
   }
 }
 
-function skipped(step: Step, why: string | CodedSkip, route?: string): AttemptRecord {
+function skipped(step: Target, why: string | CodedSkip, route?: string): AttemptRecord {
   const reason = typeof why === 'string' ? why : `${why.code}: ${why.message}`;
   const record: AttemptRecord = { step: step.index, provider: step.provider.name, model: step.model, attempt: 0, outcome: 'skipped', reason, ms: 0, costUSD: 0 };
   if (typeof why !== 'string') record.skipCode = why.code;
@@ -531,7 +520,7 @@ function skipped(step: Step, why: string | CodedSkip, route?: string): AttemptRe
   return record;
 }
 
-function failedRecord(base: Omit<AttemptRecord, 'outcome'>, step: Step, failure: UpstreamFailure, decision: string, hedge: HedgeResult | undefined): AttemptRecord {
+function failedRecord(base: Omit<AttemptRecord, 'outcome'>, step: Target, failure: UpstreamFailure, decision: string, hedge: HedgeResult | undefined): AttemptRecord {
   const record: AttemptRecord = {
     ...base,
     outcome: failure.class,

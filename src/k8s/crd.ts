@@ -16,8 +16,8 @@ export { CHAIN_CRD_NAME as CRD_NAME };
  * cannot state types inside anyOf. validateChainDocument (the controller's status, the
  * sidecar, `validate`) still checks the union.
  */
-export function crdSchema(): JsonObject {
-  const copy = withoutTypeUnions(structuredClone(schema)) as JsonObject;
+export function crdSchema(fileSchema: object = schema): JsonObject {
+  const copy = withoutTypeUnions(structuredClone(fileSchema)) as JsonObject;
   const properties = copy['properties'] as JsonObject;
   properties['metadata'] = { type: 'object' };
   return copy;
@@ -35,7 +35,8 @@ function withoutTypeUnions(node: unknown): unknown {
   return out;
 }
 
-export function buildCrd(): JsonObject {
+/** The CRD of the schema file (or of `fileSchema`: gen:crd's freshly generated one). */
+export function buildCrd(fileSchema: object = schema): JsonObject {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -68,7 +69,7 @@ export function buildCrd(): JsonObject {
             { name: 'Steps', type: 'integer', jsonPath: '.status.steps', description: 'Number of steps in the chain.' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
-          schema: { openAPIV3Schema: crdSchema() },
+          schema: { openAPIV3Schema: crdSchema(fileSchema) },
         },
       ],
     },

@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config/options.ts';
 import { NO_SECRETS } from '../core/redact.ts';
+import { SECRET_HEADERS } from '../wire/registry.ts';
 import type { KnownSecrets } from './known-secrets.ts';
 
 export type { Logger };
@@ -9,9 +10,11 @@ export type { Logger };
 // in docs/bench/findings.md). Keys never enter logged objects by construction, and every
 // line, whatever its level, passes the known secrets' redactor on its way out (streamWrite),
 // which finds a key in any encoding anywhere in the line. These paths only blank fields
-// named like credentials whose values are not known secrets (e.g. a caller's own).
+// named like credentials whose values are not known secrets (e.g. a caller's own); the
+// header names are every upstream codec's secretHeaders (src/wire/registry.ts).
 const REDACT_PATHS = [
-  'apiKey', 'authorization', 'headers.authorization', 'headers["x-api-key"]', 'headers["x-goog-api-key"]',
+  'apiKey', 'authorization',
+  ...SECRET_HEADERS.map((name) => (/^[a-z]+$/.test(name) ? `headers.${name}` : `headers["${name}"]`)),
 ];
 
 /** A JSON logger; with `secrets`, every line is redacted with the credentials known when it is written. */

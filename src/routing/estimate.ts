@@ -3,7 +3,7 @@
 // worst-case cost of sending it to a target. Budgets, token buckets and the cheapest-first
 // order all start from here.
 import { costOf } from '../core/cost.ts';
-import type { Price, Step } from '../core/types.ts';
+import type { Price, Target } from '../core/types.ts';
 
 /**
  * Input tokens are estimated as characters / 4 of the request body's JSON (the usual rule of
@@ -17,10 +17,14 @@ export const CHARS_PER_TOKEN = 4;
 /** Output assumed for ordering by price when neither the request nor the step bounds it. */
 export const NOMINAL_OUTPUT_TOKENS = 1000;
 
+/**
+ * What routing knows about a request. The caller codec computes it (src/wire/facts.ts);
+ * routing never reads a wire field.
+ */
 export interface RequestFacts {
   /** Estimated input tokens. */
-  inputTokens: number;
-  /** max_completion_tokens / max_tokens / max_output_tokens of the request, if it set one. */
+  readonly inputTokens: number;
+  /** The request's own output limit (max_tokens, max_output_tokens…), if it set one. */
   requestedMaxOutput?: number;
   /** Number of choices asked for (n); each may be as long as the limit. */
   choices: number;
@@ -28,40 +32,8 @@ export interface RequestFacts {
   producesOutput: boolean;
 }
 
-function positiveInt(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
-}
-
-/** The routing facts of a request body (OpenAI or Anthropic shape) for an endpoint. */
-export function requestFacts(body: unknown, endpoint?: string): RequestFacts {
-  const record = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-  const generation = typeof record['generation_config'] === 'object' && record['generation_config'] !== null ? (record['generation_config'] as Record<string, unknown>) : {};
-  const requested = positiveInt(record['max_completion_tokens']) ?? positiveInt(record['max_tokens']) ?? positiveInt(record['max_output_tokens']) ?? positiveInt(generation['maxOutputTokens']);
-  // Serialising a long prompt costs real time, and only budgets, tpm limits and the
-  // "cheapest" order read the estimate: it is computed on first use, once.
-  let inputTokens: number | undefined;
-  const facts: RequestFacts = {
-    get inputTokens(): number {
-      inputTokens ??= Math.ceil(safeJson(body).length / CHARS_PER_TOKEN);
-      return inputTokens;
-    },
-    choices: positiveInt(record['n']) ?? 1,
-    producesOutput: endpoint !== 'embeddings',
-  };
-  if (requested !== undefined) facts.requestedMaxOutput = requested;
-  return facts;
-}
-
-function safeJson(body: unknown): string {
-  try {
-    return JSON.stringify(body) ?? '';
-  } catch {
-    return '';
-  }
-}
-
 /** The most output tokens a target may produce for the request, or undefined when nothing bounds it. */
-export function outputBound(step: Pick<Step, 'maxOutputTokens'>, facts: RequestFacts): number | undefined {
+export function outputBound(step: Pick<Target, 'maxOutputTokens'>, facts: RequestFacts): number | undefined {
   if (!facts.producesOutput) return 0;
   const caps = [facts.requestedMaxOutput, step.maxOutputTokens].filter((v): v is number => v !== undefined);
   if (caps.length === 0) return undefined;
@@ -78,7 +50,7 @@ export type WorstCase =
  * the output bound at the output rate. Unbounded when output is not bounded and costs money;
  * unpriced when no price is known (such a target is never refused for its cost).
  */
-export function worstCaseCost(step: Pick<Step, 'maxOutputTokens' | 'price'>, facts: RequestFacts): WorstCase {
+export function worstCaseCost(step: Pick<Target, 'maxOutputTokens' | 'price'>, facts: RequestFacts): WorstCase {
   const price: Price | undefined = step.price;
   if (!price) return { kind: 'unpriced' };
   const outputTokens = outputBound(step, facts);
@@ -89,14 +61,14 @@ export function worstCaseCost(step: Pick<Step, 'maxOutputTokens' | 'price'>, fac
 }
 
 /** A cost to sort by (cheapest first): the bounded worst case, or nominal output when unbounded; undefined when unpriced. */
-export function orderingCost(step: Pick<Step, 'maxOutputTokens' | 'price'>, facts: RequestFacts): number | undefined {
+export function orderingCost(step: Pick<Target, 'maxOutputTokens' | 'price'>, facts: RequestFacts): number | undefined {
   if (!step.price) return undefined;
   const out = outputBound(step, facts) ?? NOMINAL_OUTPUT_TOKENS * facts.choices;
   return costOf({ inputTokens: facts.inputTokens, outputTokens: out, cachedInputTokens: 0 }, step.price);
 }
 
 /** Tokens a request takes from a target's tokens-per-minute bucket: input estimate plus the output bound (or nothing when unbounded). */
-export function tokensForLimits(step: Pick<Step, 'maxOutputTokens'>, facts: RequestFacts): number {
+export function tokensForLimits(step: Pick<Target, 'maxOutputTokens'>, facts: RequestFacts): number {
   return facts.inputTokens + (outputBound(step, facts) ?? 0);
 }
 

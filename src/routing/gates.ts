@@ -1,7 +1,7 @@
 // Decisions taken just before a target is called: does it fit the budget, and is it time to
 // hedge (start the next target in parallel because the current one is silent)? Pure.
 import { usd, worstCaseCost, type RequestFacts, type WorstCase } from './estimate.ts';
-import type { Step } from '../core/types.ts';
+import type { Target } from '../core/types.ts';
 
 /**
  * Why a target does not fit the request's budget, or undefined when it does. `committedUSD` is
@@ -18,7 +18,7 @@ export function overBudget(worst: WorstCase, maxCostUSD: number | undefined, com
 }
 
 /** Whether the request can be served at all within its budget: some target fits an untouched budget. */
-export function anyAffordable(steps: readonly Step[], facts: RequestFacts, maxCostUSD: number | undefined): boolean {
+export function anyAffordable(steps: readonly Target[], facts: RequestFacts, maxCostUSD: number | undefined): boolean {
   return maxCostUSD === undefined || steps.some((s) => overBudget(worstCaseCost(s, facts), maxCostUSD, 0) === undefined);
 }
 

@@ -4,7 +4,7 @@
 // circuit is closed. Pure: health, breaker states, demotions and randomness come in as values.
 // Every target gets a note saying why it sits where it does, unless nothing but the listed
 // order put it there.
-import { PRIORITIES, type Priority, type Step } from '../core/types.ts';
+import { PRIORITIES, type Priority, type Target } from '../core/types.ts';
 import { combine, type Health } from './health.ts';
 import { orderingCost, usd, type RequestFacts } from './estimate.ts';
 
@@ -27,11 +27,11 @@ export type CircuitState = 'closed' | 'open' | 'halfOpen';
 /** One step of the document: its targets (one for a plain step), in listed order. */
 export interface StepGroup {
   index: number;
-  targets: Step[];
+  targets: Target[];
 }
 
 /** Chain.steps holds targets; those of one step share its index and are consecutive. */
-export function groupsOf(steps: readonly Step[]): StepGroup[] {
+export function groupsOf(steps: readonly Target[]): StepGroup[] {
   const groups: StepGroup[] = [];
   for (const step of steps) {
     const last = groups[groups.length - 1];
@@ -53,7 +53,7 @@ export interface PlanInput {
 }
 
 export interface PlannedTarget {
-  step: Step;
+  step: Target;
   /** Why this target is tried where it is; undefined for plain listed order. */
   route?: string;
 }
@@ -113,13 +113,13 @@ export function orderTargets(group: StepGroup, circuit: PlanInput['circuit'], ra
     let r = random() * poolWeight;
     let pick = pool.length - 1;
     for (let i = 0; i < pool.length; i++) {
-      r -= weightOf(pool[i] as Step);
+      r -= weightOf(pool[i] as Target);
       if (r < 0) {
         pick = i;
         break;
       }
     }
-    const [step] = pool.splice(pick, 1) as [Step];
+    const [step] = pool.splice(pick, 1) as [Target];
     out.push({ step, route: `weighted pick: weight ${weightOf(step)} of ${total}` });
   }
   for (const step of standby) out.push({ step, route: 'weight 0: standby after the weighted targets' });
@@ -127,7 +127,7 @@ export function orderTargets(group: StepGroup, circuit: PlanInput['circuit'], ra
   return out;
 }
 
-export function weightOf(step: Step): number {
+export function weightOf(step: Target): number {
   return step.weight ?? 1;
 }
 

@@ -7,7 +7,7 @@ import type { ConfigStore } from '../chain/store.ts';
 import { redactURL } from '../core/credentials.ts';
 import type { Chain } from '../core/types.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
-import { describeTarget, effectiveOrder } from '../engine/route-view.ts';
+import { describeTarget, effectiveOrder } from '../observability/route-view.ts';
 import type { KnownSecrets } from '../observability/known-secrets.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { browserRefusal, loopbackOnlyRefusal, type Refusal } from './request-guard.ts';

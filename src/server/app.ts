@@ -1,10 +1,12 @@
-// The API the app calls: chain endpoints (OpenAI's and Anthropic's /v1/messages),
-// pass-through for the rest of /v1, and errors in the caller's shape (Anthropic's on
-// /v1/messages, OpenAI's elsewhere) for everything that goes wrong before a chain runs.
+// The API the app calls: the chain routes of every caller codec in the wire registry
+// (OpenAI's, Anthropic's /v1/messages…), pass-through for the rest of /v1, and errors in the
+// caller's shape (the codec claiming the path: Anthropic's on /v1/messages, OpenAI's
+// elsewhere) for everything that goes wrong before a chain runs.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Request, type RequestHandler, type Response } from 'express';
-import { anthropicCaller, openAICaller, responsesCallerFormatting, type CallerFormatting } from './callers.ts';
-import { chainHandler, messagesHandler, responsesHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
+import type { CallerCodec } from '../wire/codec.ts';
+import { CALLER_ROUTES, callerForPath } from '../wire/registry.ts';
+import { chainHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
 import { openAIError } from './openai-errors.ts';
 import type { ConfigSnapshot } from '../chain/store.ts';
 import { statelessMessage, STATEFUL_REQUEST_CODE } from '../wire/openai-responses/request.ts';
@@ -26,13 +28,7 @@ export interface AppOptions {
  * chain routes' spelling variants, with the same handlers).
  */
 export async function createApiApp(deps: HandlerDeps, options: AppOptions): Promise<RequestListener> {
-  const routes = new Map<string, ChainRoute>([
-    ['/v1/chat/completions', guarded(chainHandler('chat', deps), deps, openAICaller)],
-    ['/v1/completions', guarded(chainHandler('completions', deps), deps, openAICaller)],
-    ['/v1/embeddings', guarded(chainHandler('embeddings', deps), deps, openAICaller)],
-    ['/v1/messages', guarded(messagesHandler(deps), deps, anthropicCaller)],
-    ['/v1/responses', guarded(responsesHandler(deps), deps, responsesCallerFormatting)],
-  ]);
+  const routes = new Map<string, ChainRoute>(CALLER_ROUTES.map((route) => [route.path, guarded(chainHandler(route, deps), deps, route.caller)]));
   // http-proxy-middleware is loaded only when there is a default upstream (~2 MB of RSS otherwise).
   const passThrough = options.defaultUpstream ? (await import('./pass-through.ts')).passThrough(options.defaultUpstream, deps.logger) : undefined;
   const app = expressApp(routes, passThrough, options, deps);
@@ -42,7 +38,7 @@ export async function createApiApp(deps: HandlerDeps, options: AppOptions): Prom
     // Before anything else, on every path (the pass-through too): no browser may drive the proxy.
     const refused = browserRefusal({ headers: req.headers, peer: req.socket.remoteAddress }, allowedHosts);
     if (refused) {
-      refuse(res, refused, path.startsWith('/v1/messages') ? anthropicCaller : openAICaller, deps);
+      refuse(res, refused, callerForPath(path), deps);
       return;
     }
     const route = req.method === 'POST' ? routes.get(path) : undefined;
@@ -63,13 +59,19 @@ function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler
   }
   // A stored response (retrieve, delete, cancel, input items) needs state the sidecar does not keep.
   app.all(/^\/v1\/responses\/.+/, (req: Request, res: Response) => {
-    sendError(res, openAIError(400, statelessMessage(`${req.method} ${req.path} reads a response stored on the server`), STATEFUL_REQUEST_CODE, 'invalid_request_error', 'response_id'), responsesCallerFormatting, deps.secrets);
+    sendError(res, openAIError(400, statelessMessage(`${req.method} ${req.path} reads a response stored on the server`), STATEFUL_REQUEST_CODE, 'invalid_request_error', 'response_id'), callerForPath(req.path), deps.secrets);
   });
   if (passThrough) app.use('/v1', passThrough);
   app.use((req: Request, res: Response) => {
-    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages and /v1/responses, and GET /v1/models${options.defaultUpstream ? '' : ', and no default upstream is configured for anything else'}`, 'not_found'), openAICaller, deps.secrets);
+    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST ${routeList()}${options.defaultUpstream ? '' : ' and GET /v1/models, and no default upstream is configured for anything else'}`, 'not_found'), callerForPath('/'), deps.secrets);
   });
   return app;
+}
+
+/** "/v1/chat/completions, /v1/completions, /v1/embeddings and /v1/messages" */
+function routeList(): string {
+  const paths = CALLER_ROUTES.map((route) => route.path);
+  return paths.length > 1 ? `${paths.slice(0, -1).join(', ')} and ${paths[paths.length - 1]}` : (paths[0] ?? '');
 }
 
 /** GET /v1/models…: Anthropic's shape for Anthropic clients (they send anthropic-version), OpenAI's otherwise. */
@@ -77,7 +79,7 @@ function models(req: Request, res: Response, deps: HandlerDeps, reply: (snapshot
   const anthropic = req.headers['anthropic-version'] !== undefined;
   const snapshot = deps.store.current;
   if (!snapshot) {
-    sendError(res, openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), anthropic ? anthropicCaller : openAICaller, deps.secrets);
+    sendError(res, openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), callerForPath(anthropic ? '/v1/messages' : '/'), deps.secrets);
     return;
   }
   const { status, body } = reply(snapshot, anthropic);
@@ -90,7 +92,7 @@ function pathOf(url: string | undefined): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-function refuse(res: ServerResponse, refusal: Refusal, caller: CallerFormatting, deps: HandlerDeps): void {
+function refuse(res: ServerResponse, refusal: Refusal, caller: CallerCodec, deps: HandlerDeps): void {
   sendError(res, openAIError(refusal.status, refusal.message, refusal.code), caller, deps.secrets);
 }
 
@@ -99,7 +101,7 @@ function refuse(res: ServerResponse, refusal: Refusal, caller: CallerFormatting,
  * A bug in a handler answers 500 in the caller's shape (when nothing was sent yet) and is
  * logged, never crashes the sidecar.
  */
-function guarded(route: ChainRoute, deps: HandlerDeps, caller: CallerFormatting): ChainRoute {
+function guarded(route: ChainRoute, deps: HandlerDeps, caller: CallerCodec): ChainRoute {
   return async (req: IncomingMessage, res: ServerResponse) => {
     const refused = contentTypeRefusal(req.headers);
     if (refused) {

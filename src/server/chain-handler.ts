@@ -1,28 +1,27 @@
-// POST /v1/chat/completions, /v1/completions, /v1/embeddings (OpenAI callers) and
-// POST /v1/messages (Anthropic callers): pick the chain by the request's model, run it, and
-// answer in the caller's format whatever format the winning upstream spoke.
+// POST on every caller codec's routes (OpenAI's /v1/chat/completions, /v1/completions,
+// /v1/embeddings, Anthropic's /v1/messages, whatever the wire registry lists): pick the chain
+// by the request's model, run it, and answer in the caller's format whatever format the
+// winning upstream spoke. The caller's codec writes every reply (success, upstream error,
+// own error, stream failure); this module decides which one.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isJsonObject, type JsonObject } from '../core/json.ts';
 import { header } from '../core/retry-after.ts';
-import type { Chain, Step } from '../core/types.ts';
+import type { Chain, Target } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
 import type { Clock } from '../engine/clock.ts';
-import type { AttemptRecord, CodedSkip } from '../engine/outcome.ts';
+import type { CodedSkip, UpstreamFailure } from '../engine/outcome.ts';
 import { runChain, type ChainResult } from '../engine/run-chain.ts';
-import { anthropicRequestToChat } from '../wire/anthropic/translate.ts';
-import type { ChatRequest } from '../wire/openai-chat/types.ts';
-import { InvalidRequest, UnservableRequest, type Translated } from '../wire/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { KnownSecrets } from '../observability/known-secrets.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RequestPlan } from '../upstream/request-plan.ts';
 import { discardAnswer, upstreamAttempt, type AttemptRequest, type JsonAnswer, type UpstreamAnswer } from '../upstream/attempt.ts';
 import type { ContinuationHooks } from '../upstream/continuation.ts';
-import { isJsonObject, type Endpoint, type JsonObject } from '../wire/openai-chat/upstream.ts';
-import type { CallerRequest } from '../upstream/wire.ts';
-import { anthropicCaller, openAICaller, responsesCallerFormatting, type CallerFormatting } from './callers.ts';
-import { decodeRequest } from '../wire/openai-responses/caller.ts';
+import type { CallerCodec, CallerRequest, CanonicalError } from '../wire/codec.ts';
+import { InvalidRequest } from '../wire/errors.ts';
+import type { MountedRoute } from '../wire/registry.ts';
 import { failureReply } from './failure-reply.ts';
 import { costHeader, fallbackHeaders } from './headers.ts';
 import { redactHeaders, sendText } from './http-io.ts';
@@ -54,57 +53,14 @@ export interface HandlerDeps {
 /** A chain route: Node's request and response (Express's work too). */
 export type ChainRoute = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-/** The routes chains serve, as the request log names them. */
-export type Route = Endpoint | 'messages' | 'responses';
+/** The routes chains serve, as the request log names them: the caller routes' operations. */
+export type Route = string;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-// Caller headers an upstream of the caller's own format needs to serve the request as asked.
-const PASSED_ANTHROPIC_HEADERS = ['anthropic-beta'];
-
-/** OpenAI callers. */
-export function chainHandler(endpoint: Endpoint, deps: HandlerDeps): ChainRoute {
-  return handler(endpoint, openAICaller, deps, (body) => ({
-    format: 'openai',
-    endpoint,
-    body,
-    stream: body['stream'] === true,
-    chat: endpoint === 'chat'
-      ? { value: body as ChatRequest, dropped: [] }
-      : new UnservableRequest(`OpenAI's /v1/${endpoint} endpoint is served by OpenAI-format upstreams only`),
-    passHeaders: {},
-  }));
-}
-
-/** Anthropic callers: POST /v1/messages. */
-export function messagesHandler(deps: HandlerDeps): ChainRoute {
-  return handler('messages', anthropicCaller, deps, (body, req) => {
-    let chat: Translated<ChatRequest> | UnservableRequest;
-    try {
-      chat = anthropicRequestToChat(body);
-    } catch (error) {
-      // Only an Anthropic upstream can serve it (document blocks, server tools…): the other steps are skipped.
-      if (!(error instanceof UnservableRequest)) throw error;
-      chat = error;
-    }
-    const passHeaders: Record<string, string> = {};
-    for (const name of PASSED_ANTHROPIC_HEADERS) {
-      const value = header(req.headers, name);
-      if (value) passHeaders[name] = value;
-    }
-    return { format: 'anthropic', endpoint: 'chat', body, stream: body['stream'] === true, chat, passHeaders };
-  });
-}
-
-/** Responses API callers: POST /v1/responses. */
-export function responsesHandler(deps: HandlerDeps): ChainRoute {
-  return handler('responses', responsesCallerFormatting, deps, (body) => {
-    const decoded = decodeRequest('responses', body);
-    return { format: 'openai-responses', endpoint: 'chat', body, stream: decoded.stream, chat: decoded.canonical, passHeaders: {} };
-  });
-}
-
-function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCall: (body: JsonObject, req: IncomingMessage) => CallerRequest): ChainRoute {
+/** A caller route of the wire registry, served by its caller codec. */
+export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute {
+  const { caller, operation } = route;
   return async (req, res) => {
     const startedAt = deps.clock.now();
     const given = header(req.headers, 'x-request-id');
@@ -120,23 +76,22 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
       return;
     }
     const snapshot = deps.store.current;
-    const problem = snapshot ? checkRequest(route, read.value, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
-    const refusal = problem ?? (snapshot ? caller.check?.(read.value as JsonObject) : undefined);
-    if (refusal || !snapshot) {
-      sendError(res, refusal ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets);
+    const problem = snapshot ? checkRequest(operation, caller, read.value, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
+    if (problem || !snapshot) {
+      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets);
       return;
     }
     const body = read.value as JsonObject;
     const chain = snapshot.chains.get(body['model'] as string) as Chain;
     // Before any copy is made: the copies serving the request on this chain must fit too.
-    const held = holdCopies(share, read.bytes, chain, caller.format !== 'openai');
+    const held = holdCopies(share, read.bytes, chain, caller.translationCopies);
     if (held) {
       refuse(res, held, caller, deps);
       return;
     }
     let request: CallerRequest;
     try {
-      request = toCall(body, req);
+      request = caller.decode(operation, body, req.headers);
     } catch (error) {
       if (!(error instanceof InvalidRequest)) throw error;
       sendError(res, openAIError(400, error.message, 'invalid_request'), caller, deps.secrets);
@@ -144,7 +99,7 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
     }
     deps.inflight.enter();
     try {
-      await serveChain({ route, request, caller: caller.forRequest?.(request) ?? caller, chain, snapshot, requestId, startedAt, req, res }, deps);
+      await serveChain({ route: operation, request, caller, chain, snapshot, requestId, startedAt, req, res }, deps);
     } finally {
       deps.inflight.leave();
     }
@@ -154,7 +109,7 @@ function handler(route: Route, caller: CallerFormatting, deps: HandlerDeps, toCa
 interface Call {
   route: Route;
   request: CallerRequest;
-  caller: CallerFormatting;
+  caller: CallerCodec;
   chain: Chain;
   snapshot: ConfigSnapshot;
   requestId: string;
@@ -163,8 +118,8 @@ interface Call {
   res: ServerResponse;
 }
 
-/** Bad input gets a clear 400/404 (in OpenAI's shape here; the caller's shape when sent) before any upstream is called. */
-function checkRequest(route: Route, body: unknown, snapshot: ConfigSnapshot): ErrorReply | undefined {
+/** Bad input gets a clear 400/404 (made in the canonical shape, written in the caller's) before any upstream is called. */
+function checkRequest(operation: string, caller: CallerCodec, body: unknown, snapshot: ConfigSnapshot): ErrorReply | undefined {
   if (!isJsonObject(body)) return openAIError(400, 'the request body must be a JSON object', 'invalid_body');
   const model = body['model'];
   if (typeof model !== 'string' || model === '') return openAIError(400, 'the request must name a model (a string): the chain to use', 'missing_model', 'invalid_request_error', 'model');
@@ -173,8 +128,8 @@ function checkRequest(route: Route, body: unknown, snapshot: ConfigSnapshot): Er
     return openAIError(404, `The model \`${model}\` does not exist: no fallback chain serves it. Known chains: ${known}`, 'model_not_found', 'invalid_request_error', 'model');
   }
   if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') return openAIError(400, '`stream` must be true or false', 'invalid_stream', 'invalid_request_error', 'stream');
-  if (route === 'embeddings' && body['stream'] === true) return openAIError(400, 'embeddings cannot be streamed', 'invalid_stream', 'invalid_request_error', 'stream');
-  return undefined;
+  const refused = caller.check(operation, body);
+  return refused ? { status: refused.status, body: refused.error as ErrorReply['body'] } : undefined;
 }
 
 async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
@@ -205,7 +160,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
     skipReason: (step) => skipReason(step, plan),
     attempt: upstreamAttempt(attemptRequest, hooks),
     usageOf: (answer) => (answer.kind === 'json' ? answer.usage : undefined),
-    request: { body: call.request.body, endpoint: call.route, priority: header(call.req.headers, 'x-llm-fallback-priority') },
+    request: { facts: call.request.facts, priority: header(call.req.headers, 'x-llm-fallback-priority') },
     headersOf: (answer) => answer.headers,
     discard: discardAnswer,
   }, call.startedAt, abort.signal);
@@ -232,7 +187,7 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
 }
 
 /** Steps that cannot be called at all, or cannot serve this request faithfully, are skipped with a reason, never tried. */
-function skipReason(step: Step, plan: RequestPlan): string | CodedSkip | undefined {
+function skipReason(step: Target, plan: RequestPlan): string | CodedSkip | undefined {
   const { keyProblem, keyProblemCode } = step.provider;
   if (keyProblem) return keyProblemCode ? { code: keyProblemCode, message: `no API key: ${keyProblem}` } : `no API key: ${keyProblem}`;
   const stepPlan = plan.forStep(step);
@@ -240,7 +195,7 @@ function skipReason(step: Step, plan: RequestPlan): string | CodedSkip | undefin
   return undefined;
 }
 
-function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
+function replyJson(call: Call, answer: JsonAnswer, step: Target, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts, costUSD: totalCost(base.attempts) });
   sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step), deps.secrets.redactor, true);
   const elapsed = deps.clock.now() - call.startedAt;
@@ -248,7 +203,7 @@ function replyJson(call: Call, answer: JsonAnswer, step: Step, base: Omit<Reques
 }
 
 /** The answer as the caller gets it: the upstream's own bytes when nothing in them needs changing (no re-serialisation). */
-function answerText(answer: JsonAnswer, step: Step): string {
+function answerText(answer: JsonAnswer, step: Target): string {
   const body = answer.body;
   const named = typeof body['model'] === 'string' && body['model'] !== '';
   if (named && answer.raw !== undefined) return answer.raw;
@@ -264,29 +219,39 @@ function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, {
   }
   // Nothing was tried and no step could carry the request at all (not: circuits open, keys missing): the caller's error.
   const unservable = result.end === 'exhausted' && !result.last && call.chain.steps.every((step) => plan.forStep(step).kind === 'unservable');
-  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: result.lastAnswered, attempts: result.attempts, unservable }, deps.secrets.redactor);
-  // An upstream's error was put in the caller's shape by the attempt; the proxy's own errors are made in OpenAI's.
-  const own = !result.lastAnswered?.response;
-  const body = own && call.caller.format !== 'openai' ? JSON.stringify(call.caller.ownError(reply.status, JSON.parse(reply.body) as ErrorReply['body'])) : reply.body;
+  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: inCallerShape(result.lastAnswered, call.caller), attempts: result.attempts, unservable }, deps.secrets.redactor);
+  // The upstream's error is in the caller's shape now (inCallerShape); the proxy's own is written here.
+  const body = reply.own ? JSON.stringify(call.caller.ownError(reply.status, reply.own)) : reply.body;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, attempts: result.attempts, costUSD: totalCost(result.attempts) });
   sendText(call.res, reply.status, headers, reply.contentType, body, deps.secrets.redactor);
   report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' || unservable ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
 }
 
-function malformed(deps: HandlerDeps, call: Call, step: Step, data: string): void {
+/**
+ * The last upstream error as the caller gets it: as it came from an upstream of the caller's
+ * format, else written by the caller's codec from its canonical shape.
+ */
+function inCallerShape(failure: UpstreamFailure | undefined, caller: CallerCodec): UpstreamFailure | undefined {
+  const response = failure?.response;
+  if (!failure || !response?.error) return failure;
+  const body = JSON.stringify(caller.upstreamError(response.status, response.error as CanonicalError));
+  return { ...failure, response: { status: response.status, contentType: response.contentType, body } };
+}
+
+function malformed(deps: HandlerDeps, call: Call, step: Target, data: string): void {
   deps.metrics.malformedEvents.inc({ provider: step.provider.name, model: step.model });
   // Redacted before it is shortened: a cut through a key would leave part of it unrecognisable.
   deps.logger.warn({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, data: deps.secrets.redact(data).slice(0, 200) }, 'dropped a malformed stream event');
 }
 
 /** An error made before (or instead of) running a chain, in the caller's shape. */
-export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerFormatting, secrets: KnownSecrets, headers: Record<string, string> = {}): void {
+export function sendError(res: ServerResponse, reply: ErrorReply, caller: CallerCodec, secrets: KnownSecrets, headers: Record<string, string> = {}): void {
   sendText(res, reply.status, headers, 'application/json', JSON.stringify(caller.ownError(reply.status, reply.body)), secrets.redactor);
 }
 
 /** Grows the request's share by the copies of its body that serving it on this chain makes; the refusal when it cannot. */
-function holdCopies(share: BodyShare, bytes: number, chain: Chain, translated: boolean): Rejection | undefined {
-  const copies = copiesInFlight({ ...chain.policy, translated });
+function holdCopies(share: BodyShare, bytes: number, chain: Chain, translationCopies: number): Rejection | undefined {
+  const copies = copiesInFlight({ ...chain.policy, translated: translationCopies > 0 });
   const weight = share.bytes + bytes * copies;
   if (!share.couldFit(weight)) return neverFits(weight, `while chain "${chain.name}" serves it (${copies} cop${copies === 1 ? 'y' : 'ies'} in flight: hedges and translations)`);
   return share.resize(weight) ? undefined : overBudget();
@@ -295,7 +260,7 @@ function holdCopies(share: BodyShare, bytes: number, chain: Chain, translated: b
 type Rejection = Extract<BodyRead, { kind: 'rejected' }>;
 
 /** A request refused before its chain runs, counted by code, in the caller's shape. */
-function refuse(res: ServerResponse, rejection: Rejection, caller: CallerFormatting, deps: HandlerDeps): void {
+function refuse(res: ServerResponse, rejection: Rejection, caller: CallerCodec, deps: HandlerDeps): void {
   deps.metrics.rejectedRequests.inc({ code: rejection.code });
   sendError(res, openAIError(rejection.status, rejection.message, rejection.code, rejection.status >= 500 ? 'server_error' : 'invalid_request_error'), caller, deps.secrets, rejectionHeaders(rejection));
 }

@@ -4,12 +4,14 @@
 import type { Redactor } from '../core/redact.ts';
 import type { AttemptRecord, UpstreamFailure } from '../engine/outcome.ts';
 import type { ChainEnd } from '../engine/run-chain.ts';
-import { openAIError } from './openai-errors.ts';
+import { openAIError, type ErrorReply } from './openai-errors.ts';
 
 export interface FailureReply {
   status: number;
   contentType: string;
   body: string;
+  /** The proxy's own error (no upstream answered), as an object: the caller codec writes it in the caller's shape. */
+  own?: ErrorReply['body'];
 }
 
 export interface ChainFailure {
@@ -36,7 +38,7 @@ export function failureReply(f: ChainFailure, redactor: Redactor): FailureReply 
   }
   const own = f.unservable ? unservableError(chain) : ownError(chain, end, last);
   own.body.error['llm_fallback'] = { chain, attempts: listed };
-  return { status: own.status, contentType: 'application/json', body: JSON.stringify(own.body) };
+  return { status: own.status, contentType: 'application/json', body: JSON.stringify(own.body), own: own.body };
 }
 
 /**

@@ -1,4 +1,5 @@
-// Errors in OpenAI's own shape, so SDKs raise them as they would for OpenAI.
+// The proxy's own errors, made in the canonical (OpenAI) error shape; each caller codec
+// writes them in its caller's shape (CallerCodec.ownError).
 
 export interface ErrorReply {
   status: number;
@@ -7,9 +8,4 @@ export interface ErrorReply {
 
 export function openAIError(status: number, message: string, code: string | null, type = 'invalid_request_error', param: string | null = null): ErrorReply {
   return { status, body: { error: { message, type, param, code } } };
-}
-
-/** An SSE event that ends a broken stream: the SDKs raise on `data: {"error": …}`. */
-export function streamErrorEvent(message: string, code: string): string {
-  return `data: ${JSON.stringify({ error: { message, type: 'server_error', param: null, code } })}\n\n`;
 }

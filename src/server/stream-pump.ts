@@ -11,9 +11,9 @@ import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { classifyErrorEvent } from '../core/failure.ts';
 import type { FailureClass } from '../core/types.ts';
+import { isJsonObject } from '../core/json.ts';
 import type { StreamAnswer } from '../upstream/attempt.ts';
-import { isJsonObject, type JsonObject } from '../wire/openai-chat/upstream.ts';
-import type { StreamPiece } from '../upstream/wire.ts';
+import type { StreamPiece } from '../wire/codec.ts';
 
 /** Codes of the error event that ends a broken stream (stable: callers and dashboards read them). */
 export const STREAM_FAILURE_CODES = ['upstream_stream_cut', 'upstream_stalled', 'upstream_timeout', 'upstream_error', 'upstream_stream_truncated'] as const;
@@ -36,33 +36,11 @@ export type StreamEnd =
   | { kind: 'refused'; reason: string }
   | { kind: 'aborted' };
 
-/** Writes the caller's wire format: OpenAI's `data: …`, Anthropic's `event: …\ndata: …`. */
-export interface StreamEncoder {
-  /** The SSE text for one upstream event; '' when nothing of it goes to the caller. */
-  encode(piece: StreamPiece): string;
-  /** What ends a complete stream (`data: [DONE]`, or the message_delta/message_stop still owed). */
-  complete(): string;
-  /** What ends a failed stream: an error event in the caller's format, and no terminator. */
-  fail(end: FailedEnd): string;
-  /** The rest of the answer will come from another upstream (canonical chunks); false when it cannot be joined on faithfully. */
-  continueAnswer(): boolean;
-}
-
 /**
  * What readStream hands each event to. `{refuse}` stops reading: the stream is not used
  * further (a restart that diverged); `{fail}` ends it as that failure (a refusal in a held answer).
  */
 export type PieceHandler = (piece: StreamPiece) => Promise<void | { refuse: string } | { fail: FailedEnd }>;
-
-/** Adapts one OpenAI chunk for an OpenAI caller; undefined when it must not be forwarded. */
-export function chunkForCaller(chunk: JsonObject, answeredBy: string, callerWantsUsage: boolean): JsonObject | undefined {
-  const usageOnly = Array.isArray(chunk['choices']) && chunk['choices'].length === 0 && isJsonObject(chunk['usage']);
-  if (usageOnly && !callerWantsUsage) return undefined;
-  const out: JsonObject = { ...chunk };
-  if (typeof out['model'] !== 'string' || out['model'] === '') out['model'] = answeredBy;
-  if (!callerWantsUsage) delete out['usage'];
-  return out;
-}
 
 /** Reads one attempt's stream (the events read before it won first) to its end; the connection is closed after. */
 export async function readStream(answer: StreamAnswer, onPiece: PieceHandler, onMalformed: (data: string) => void): Promise<StreamEnd> {

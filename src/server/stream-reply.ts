@@ -10,7 +10,7 @@ import type { Redactor } from '../core/redact.ts';
 import type { ServerResponse } from 'node:http';
 import { addUsage, costOf, NO_USAGE } from '../core/cost.ts';
 import { isContentFilterFinish } from '../core/failure.ts';
-import { DEFAULT_STREAM_POLICY, type Chain, type Step, type StreamCommit, type Usage } from '../core/types.ts';
+import { DEFAULT_STREAM_POLICY, type Chain, type Target, type StreamCommit, type Usage } from '../core/types.ts';
 import type { UpstreamFailure } from '../engine/outcome.ts';
 import type { ChainResult } from '../engine/run-chain.ts';
 import type { RoutingState } from '../engine/routing-state.ts';
@@ -20,19 +20,19 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptRequest, UpstreamAnswer } from '../upstream/attempt.ts';
 import { continuationAttempt, type ContinuationHooks } from '../upstream/continuation.ts';
-import { finishReasons, isJsonObject, usageFromOpenAI } from '../wire/openai-chat/upstream.ts';
-import type { StreamPiece } from '../upstream/wire.ts';
-import type { CallerFormatting } from './callers.ts';
+import { isJsonObject } from '../core/json.ts';
+import type { CallerCodec, StreamEncoder, StreamPiece } from '../wire/codec.ts';
+import { finishReasons, usageFromOpenAI } from '../wire/openai-chat/upstream.ts';
 import { attemptsHeader, costHeader, fallbackHeaders } from './headers.ts';
 import { report, totalCost, type RequestReport, type StreamResumeOutcome } from './request-report.ts';
-import { CallerStream, readStream, type FailedEnd, type StreamEncoder, type StreamEnd } from './stream-pump.ts';
+import { CallerStream, readStream, type FailedEnd, type StreamEnd } from './stream-pump.ts';
 
 type Won = Extract<ChainResult<UpstreamAnswer>, { kind: 'success' }>;
 type Lost = Extract<ChainResult<UpstreamAnswer>, { kind: 'failure' }>;
 
 export interface StreamCall {
   chain: Chain;
-  caller: CallerFormatting;
+  caller: CallerCodec;
   requestId: string;
   startedAt: number;
   res: ServerResponse;
@@ -46,7 +46,7 @@ export interface StreamReplyDeps {
   metrics: Metrics;
   routing: RoutingState;
   hooks: ContinuationHooks;
-  onMalformed: (step: Step, data: string) => void;
+  onMalformed: (step: Target, data: string) => void;
   /** The chain failed before anything was sent: the ordinary error reply. */
   replyFailure: (result: Lost) => void;
   /** The credentials known now: nothing the caller reads may carry one. */
@@ -64,10 +64,9 @@ class StreamReply {
   readonly #commit: StreamCommit;
   readonly #out: CallerStream;
   readonly #transcript = new Transcript();
-  readonly #callerWantsUsage: boolean;
   #result: ChainResult<UpstreamAnswer>;
   /** The step whose answer the caller is reading now (headers, trailers, winner). */
-  #answering: Step;
+  #answering: Target;
   /** Set at the commit point: the caller's encoder, for the rest of the stream whoever sends it. */
   #encoder: StreamEncoder | undefined;
   #ttfbMs: number | undefined;
@@ -86,8 +85,6 @@ class StreamReply {
     this.#answering = won.step;
     const policy = call.chain.policy.stream ?? DEFAULT_STREAM_POLICY;
     this.#commit = policy.commit;
-    const options = call.attemptRequest.plan.call.body['stream_options'];
-    this.#callerWantsUsage = isJsonObject(options) && options['include_usage'] === true;
     const headers = () => fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: this.#answering.provider.name, model: this.#answering.model, attempts: base.attempts });
     this.#out = new CallerStream(call.res, headers, policy.heartbeatMs, deps.redactor);
   }
@@ -166,9 +163,9 @@ class StreamReply {
   }
 
   /** The commit point: the caller's stream begins with everything held. */
-  async #commitTo(step: Step, passthrough: boolean, held: StreamPiece[]): Promise<void> {
+  async #commitTo(step: Target, passthrough: boolean, held: StreamPiece[]): Promise<void> {
     this.#answering = step;
-    this.#encoder = this.#call.caller.streamEncoder({ model: step.model, passthrough, callerWantsUsage: this.#callerWantsUsage });
+    this.#encoder = this.#call.caller.streamEncoder({ model: step.model, passthrough, request: this.#call.attemptRequest.plan.call });
     this.#ttfbMs = this.#deps.clock.now() - this.#call.startedAt;
     for (const piece of held.splice(0)) await this.#deliver(piece);
   }
@@ -214,7 +211,7 @@ class StreamReply {
     if (outcome === 'aborted') {
       this.#out.finish('', this.#trailers());
     } else {
-      const encoder = this.#encoder ?? this.#call.caller.streamEncoder({ model: this.#answering.model, passthrough: false, callerWantsUsage: this.#callerWantsUsage });
+      const encoder = this.#encoder ?? this.#call.caller.streamEncoder({ model: this.#answering.model, passthrough: false, request: this.#call.attemptRequest.plan.call });
       this.#out.finish(end ? encoder.fail(end) : '', this.#trailers());
     }
     this.#report(outcome, resume, end);

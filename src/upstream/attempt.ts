@@ -2,22 +2,23 @@
 // safe to commit to the caller: the whole JSON body (already in the caller's format), or
 // the first stream event that carries something. Everything that goes wrong before that
 // point, translation included, becomes a classified failure, so the engine can still fall
-// back. The wire format itself is the adapter's business (wire.ts).
+// back. The wire format itself is its codec's business (src/wire/). An upstream's error is
+// kept as it came (same format as the caller) or in the canonical shape; the caller's codec
+// writes it at the server edge, if it ends up the caller's answer.
 import { classifyErrorEvent, classifyHttpStatus, extractErrorInfo, isConnectionErrorCode, isContentFilterFinish } from '../core/failure.ts';
 import { parseRetryAfter, type HeaderBag } from '../core/retry-after.ts';
-import type { Step, Usage } from '../core/types.ts';
+import type { Target, Usage } from '../core/types.ts';
 import type { Clock } from '../engine/clock.ts';
-import type { AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
-import type { AttemptContext } from '../engine/run-chain.ts';
-import type { OpenAIErrorBody } from '../wire/openai-chat/types.ts';
+import type { AttemptContext, AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
 import type { SpliceMode } from '../wire/stream-splice.ts';
 import { MalformedUpstream } from '../wire/errors.ts';
 import type { RequestPlan } from './request-plan.ts';
 import { AttemptScope } from './attempt-scope.ts';
 import { readText, sendUpstream, type UpstreamResponse } from './http.ts';
-import { finishReasons, isJsonObject, usageFromOpenAI, type JsonObject } from '../wire/openai-chat/upstream.ts';
+import { isJsonObject, parseJson, type JsonObject } from '../core/json.ts';
+import { finishReasons, usageFromOpenAI } from '../wire/openai-chat/upstream.ts';
 import { SseReader } from './sse.ts';
-import { parseEventData, type CallerSide, type PreparedRequest, type StreamDecoder, type StreamPiece, type WireAdapter } from './wire.ts';
+import type { CallerCodec, CallerRequest, CanonicalAnswer, CanonicalError, PreparedRequest, StreamDecoder, StreamPiece, UpstreamCodec } from '../wire/codec.ts';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 const SUCCESS_BODY_LIMIT = 64 * 1024 * 1024;
@@ -25,7 +26,8 @@ const SUCCESS_BODY_LIMIT = 64 * 1024 * 1024;
 export interface AttemptRequest {
   /** The request's translation for each step (shared with the skip decision). */
   plan: RequestPlan;
-  caller: CallerSide;
+  /** Writes a translated answer in the caller's shape before it is committed: a translation that fails is still a fallback. */
+  caller: CallerCodec;
   /**
    * contentFiltered is in the chain's fallbackOn: a refusal (content_filter finish) is a
    * failure that falls back. Otherwise it is the provider's answer, and goes to the caller.
@@ -55,7 +57,7 @@ export interface StreamAnswer {
   reader: SseReader;
   /** Owns the connection and the attempt's total time limit until the stream ends. */
   scope: AttemptScope;
-  step: Step;
+  step: Target;
   /** The upstream speaks the caller's format: its raw events can go out as they came. */
   passthrough: boolean;
   /** Set on an attempt that carries on a stream another attempt began (see continuation.ts). */
@@ -67,9 +69,9 @@ export type UpstreamAnswer = JsonAnswer | StreamAnswer;
 export interface AttemptHooks {
   clock: Clock;
   /** A stream event that is not JSON: dropped, and reported here. */
-  onMalformedEvent: (step: Step, data: string) => void;
+  onMalformedEvent: (step: Target, data: string) => void;
   /** The caller's fields a step cannot honour, reported once per request and step, before its first attempt. */
-  onDropped?: (step: Step, dropped: string[]) => void;
+  onDropped?: (step: Target, dropped: string[]) => void;
   /**
    * Removes credentials from upstream text kept in a failure's message. Applied before the
    * message is shortened, so a cut can never leave part of a key behind.
@@ -81,26 +83,28 @@ type Outcome = AttemptOutcome<UpstreamAnswer>;
 
 /** What one attempt works with, besides the step. */
 interface Exchange {
-  step: Step;
+  step: Target;
   stream: boolean;
-  adapter: WireAdapter;
+  /** The caller's request, as its codec decoded it. */
+  request: CallerRequest;
+  codec: UpstreamCodec;
   prepared: PreparedRequest;
-  caller: CallerSide;
+  caller: CallerCodec;
   hooks: AttemptHooks;
   refusalsFallBack: boolean;
 }
 
 export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
-  return async (step: Step, ctx: AttemptContext): Promise<Outcome> => {
+  return async (step: Target, ctx: AttemptContext): Promise<Outcome> => {
     const plan = request.plan.forStep(step);
-    if (plan.kind === 'invalid') return invalidRequest(plan.message, request.caller);
+    if (plan.kind === 'invalid') return invalidRequest(plan.message);
     // Steps that cannot serve the request are skipped before any attempt (skipReason); should
     // one get here anyway, it fails like a request that does not fit the step: no retry, no
     // breaker count, the next step is tried.
     if (plan.kind === 'unservable') return failure({ class: 'contextLength', message: `cannot be served by this step: ${plan.reason}` });
     const dropped = request.plan.droppedOnce(step);
     if (dropped.length > 0) hooks.onDropped?.(step, dropped);
-    const x: Exchange = { step, stream: request.plan.call.stream, adapter: plan.adapter, prepared: plan.request, caller: request.caller, hooks, refusalsFallBack: request.refusalsFallBack ?? true };
+    const x: Exchange = { step, stream: request.plan.call.stream, request: request.plan.call, codec: plan.codec, prepared: plan.request, caller: request.caller, hooks, refusalsFallBack: request.refusalsFallBack ?? true };
     const { clock } = hooks;
     const scope = new AttemptScope(clock.now, Math.min(ctx.deadlineAt, clock.now() + step.timeouts.totalMs), ctx.signal);
     // A stream's first-byte limit runs from the request, so an upstream that never even
@@ -146,21 +150,21 @@ async function readAnswer(x: Exchange, response: UpstreamResponse, scope: Attemp
 async function readJson(x: Exchange, response: UpstreamResponse, headers: HeaderBag): Promise<Outcome> {
   const status = response.statusCode;
   const text = await readText(response.body, SUCCESS_BODY_LIMIT);
-  const body = parseEventData(text);
+  const body = parseJson(text);
   if (!isJsonObject(body)) {
     return failure({ class: 'serverError', status, message: `upstream sent a 200 whose body is not a JSON object (${text.length} bytes)` });
   }
   // Some upstreams report errors inside a 200 (or answer a stream request with JSON).
   if (isJsonObject(body['error'])) {
-    const reply = x.prepared.passthrough ? jsonResponse(status, text) : callerError(x, 502, x.adapter.errorToOpenAI(502, body));
+    const reply = x.prepared.passthrough ? jsonResponse(status, text) : canonicalError(502, x.codec.errorToCanonical(502, body));
     return failure({ class: classifyErrorEvent(body), status, message: describeError(body, x.hooks.redact), response: reply });
   }
   if (x.stream) return failure({ class: 'serverError', status, message: 'asked for a stream, upstream answered with JSON' });
   let canonical: JsonObject;
   let answer: JsonObject;
   try {
-    canonical = x.adapter.toCanonical(body, x.step);
-    answer = x.prepared.passthrough ? body : x.caller.answerFromCanonical(canonical);
+    canonical = x.codec.toCanonical(body, x.step);
+    answer = x.prepared.passthrough ? body : x.caller.answer(canonical as unknown as CanonicalAnswer, x.request);
   } catch (error) {
     if (!(error instanceof MalformedUpstream)) throw error;
     return failure({ class: 'serverError', status, message: `upstream sent a 200 that is not an answer: ${error.message}` });
@@ -176,7 +180,7 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
   const { step, hooks } = x;
   const status = response.statusCode;
   const reader = new SseReader(response.body);
-  const decoder = x.adapter.streamDecoder(step);
+  const decoder = x.codec.streamDecoder(step);
   // Events that carry nothing yet (Anthropic's message_start and ping) wait for the first
   // one that does: until then the caller has seen nothing and another step can still answer.
   const pending: StreamPiece[] = [];
@@ -202,7 +206,7 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
     if (piece.chunks.length === 0) continue;
     for (const chunk of piece.chunks) {
       if (isJsonObject(chunk['error'])) {
-        const reply = x.prepared.passthrough ? jsonResponse(502, read.message.data) : callerError(x, 502, { error: chunk['error'] } as OpenAIErrorBody);
+        const reply = x.prepared.passthrough ? jsonResponse(502, read.message.data) : canonicalError(502, { error: chunk['error'] } as CanonicalError);
         return failure({ class: classifyErrorEvent(chunk), status, message: describeError(chunk, hooks.redact), response: reply });
       }
     }
@@ -216,14 +220,14 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
 }
 
 function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: string): Outcome {
-  const body = parseEventData(text);
+  const body = parseJson(text);
   const failureClass = classifyHttpStatus(status, body) ?? 'serverError';
   const contentType = String(headers['content-type'] ?? 'application/json');
   // The upstream's error goes back to the caller as it came when they speak the same format;
   // otherwise it is rewritten in the caller's shape (status kept).
   const response = x.prepared.passthrough
     ? { status, contentType, body: text }
-    : callerError(x, status, x.adapter.errorToOpenAI(status, body ?? text));
+    : canonicalError(status, x.codec.errorToCanonical(status, body ?? text));
   const described = describeError(body, x.hooks.redact);
   return failure({
     class: failureClass,
@@ -237,18 +241,19 @@ function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: stri
 }
 
 /** A request found invalid while translating it: the 400 the upstream would have sent, without sending it. */
-function invalidRequest(message: string, caller: CallerSide): Outcome {
-  const body: OpenAIErrorBody = { error: { message, type: 'invalid_request_error', param: null, code: 'invalid_request' } };
+function invalidRequest(message: string): Outcome {
+  const body: CanonicalError = { error: { message, type: 'invalid_request_error', param: null, code: 'invalid_request' } };
   return failure({
     class: 'badRequest',
     status: 400,
     message: `invalid request: ${message}`,
-    response: { status: 400, contentType: 'application/json', body: JSON.stringify(caller.errorFromCanonical(400, body)) },
+    response: canonicalError(400, body),
   });
 }
 
-function callerError(x: Exchange, status: number, body: OpenAIErrorBody): UpstreamFailure['response'] {
-  return { status, contentType: 'application/json', body: JSON.stringify(x.caller.errorFromCanonical(status, body)) };
+/** An upstream's error in the canonical shape: the caller's codec writes it (server/chain-handler.ts), only if it is the last word. */
+function canonicalError(status: number, error: CanonicalError): UpstreamFailure['response'] {
+  return { status, contentType: 'application/json', body: JSON.stringify(error), error };
 }
 
 /** Releases an answer that will not be used (another attempt won): a stream's connection is closed. */

@@ -4,9 +4,8 @@
 // caller's side then verifies against what was delivered. Whether a target can is its
 // `prefill` capability; `auto` tries prefill and, on a rejection, restarts at once and
 // remembers it. A prefill rejection is never the caller's final error.
-import type { Step } from '../core/types.ts';
-import type { AttemptOutcome } from '../engine/outcome.ts';
-import type { AttemptContext, AttemptFn } from '../engine/run-chain.ts';
+import type { Target } from '../core/types.ts';
+import type { AttemptContext, AttemptFn, AttemptOutcome } from '../engine/outcome.ts';
 import type { RoutingState } from '../engine/routing-state.ts';
 import { withPrefill } from '../wire/prefill.ts';
 import type { SpliceMode } from '../wire/stream-splice.ts';
@@ -15,11 +14,11 @@ import { upstreamAttempt, type AttemptHooks, type AttemptRequest, type UpstreamA
 
 export interface ContinuationHooks extends AttemptHooks {
   /** A target rejected the prefilled request: it is restarted instead (logged; `auto` remembers it). */
-  onPrefillRejected: (step: Step, message: string) => void;
+  onPrefillRejected: (step: Target, message: string) => void;
 }
 
 /** Whether a target is sent the delivered text as prefill (true) or asked to restart (false). */
-export function continuesByPrefill(step: Step, memory: Pick<RoutingState, 'rejectsPrefill'>): boolean {
+export function continuesByPrefill(step: Target, memory: Pick<RoutingState, 'rejectsPrefill'>): boolean {
   const support = step.prefill ?? 'unsupported';
   if (support === 'auto') return !memory.rejectsPrefill(step.target);
   return support === 'supported';
@@ -29,7 +28,7 @@ export function continuesByPrefill(step: Step, memory: Pick<RoutingState, 'rejec
 export function continuationAttempt(request: AttemptRequest, delivered: { text: string; tokens: number }, memory: RoutingState, hooks: ContinuationHooks): AttemptFn<UpstreamAnswer> {
   const restart = upstreamAttempt(request, hooks);
   const prefilled = upstreamAttempt({ ...request, plan: new RequestPlan(withPrefill(request.plan.call, delivered.text, delivered.tokens)) }, hooks);
-  return async (step: Step, ctx: AttemptContext) => {
+  return async (step: Target, ctx: AttemptContext) => {
     if (!continuesByPrefill(step, memory)) return tagged(await restart(step, ctx), 'restart');
     const outcome = await prefilled(step, ctx);
     // A 4xx that is not about the target's health or the prompt's size: the target does not

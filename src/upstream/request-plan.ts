@@ -1,32 +1,13 @@
-// Which adapter serves a provider's `api:`, and the per-request, per-step translation cache.
-import type { ApiFormat, Step } from '../core/types.ts';
+// The per-request, per-step translation cache: which upstream codec serves a step (its
+// provider's `api:`, looked up in the wire registry) and the request it sends.
+import type { Target } from '../core/types.ts';
+import type { CallerRequest, PreparedRequest, UpstreamCodec } from '../wire/codec.ts';
 import { InvalidRequest, UnservableRequest } from '../wire/errors.ts';
 import { capOutputTokens } from '../wire/openai-chat/output-cap.ts';
-import { anthropicAdapter } from '../wire/anthropic/upstream.ts';
-import { geminiAdapter } from '../wire/gemini/upstream.ts';
-import { openAIAdapter } from '../wire/openai-chat/upstream.ts';
-import { responsesUpstream } from '../wire/openai-responses/upstream.ts';
-import { codecRequest, type CallerRequest, type PreparedRequest, type WireAdapter } from './wire.ts';
-
-const ADAPTERS: Record<ApiFormat, WireAdapter> = {
-  openai: openAIAdapter,
-  anthropic: anthropicAdapter,
-  gemini: geminiAdapter,
-  'openai-responses': {
-    api: 'openai-responses',
-    prepare: (call, step) => responsesUpstream.prepare(codecRequest(call), step),
-    toCanonical: responsesUpstream.toCanonical,
-    streamDecoder: responsesUpstream.streamDecoder,
-    errorToOpenAI: responsesUpstream.errorToCanonical,
-  },
-};
-
-export function adapterFor(api: ApiFormat): WireAdapter {
-  return ADAPTERS[api];
-}
+import { upstreamCodec, upstreamCodecOf } from '../wire/registry.ts';
 
 export type StepPlan =
-  | { kind: 'ready'; adapter: WireAdapter; request: PreparedRequest }
+  | { kind: 'ready'; codec: UpstreamCodec; request: PreparedRequest }
   /** This step's format cannot serve the request faithfully: the step is skipped with `reason`. */
   | { kind: 'unservable'; reason: string }
   /** The request is not valid (found while translating it): a 400, as the upstream would have said. */
@@ -42,15 +23,15 @@ export type StepPlan =
 export class RequestPlan {
   readonly call: CallerRequest;
   /** Steps that cannot be served, with why: kept for the whole request (they hold no body). */
-  readonly #refused = new Map<Step, StepPlan>();
-  #latest: { step: Step; plan: StepPlan } | undefined;
-  readonly #reported = new Set<Step>();
+  readonly #refused = new Map<Target, StepPlan>();
+  #latest: { step: Target; plan: StepPlan } | undefined;
+  readonly #reported = new Set<Target>();
 
   constructor(call: CallerRequest) {
     this.call = call;
   }
 
-  forStep(step: Step): StepPlan {
+  forStep(step: Target): StepPlan {
     if (this.#latest?.step === step) return this.#latest.plan;
     const refused = this.#refused.get(step);
     if (refused) return refused;
@@ -61,7 +42,7 @@ export class RequestPlan {
   }
 
   /** The fields this step drops, the first time it is asked for the step; [] afterwards. */
-  droppedOnce(step: Step): string[] {
+  droppedOnce(step: Target): string[] {
     const plan = this.forStep(step);
     if (plan.kind !== 'ready' || this.#reported.has(step)) return [];
     this.#reported.add(step);
@@ -69,22 +50,26 @@ export class RequestPlan {
   }
 }
 
-/** The request with the step's maxOutputTokens applied, in the caller's body and in its canonical form. */
-function withStepCap(call: CallerRequest, step: Step): CallerRequest {
-  if (step.maxOutputTokens === undefined) return call;
-  const options = { endpoint: call.endpoint, provider: step.provider };
-  const chat = call.chat instanceof UnservableRequest ? call.chat : { ...call.chat, value: capOutputTokens(call.chat.value, step.maxOutputTokens, options) };
-  // A Responses caller's body goes only to Responses upstreams (passthrough): its limit is max_output_tokens.
-  const body = call.format === 'openai-responses'
-    ? responsesUpstream.capOutput(call.body, step.maxOutputTokens, { operation: 'responses', baseURL: step.provider.baseURL })
-    : capOutputTokens(call.body, step.maxOutputTokens, options);
-  return { ...call, body, chat };
+/**
+ * The request with the step's maxOutputTokens applied: in its canonical form (OpenAI's
+ * rules), and in the caller's body by the rules of the caller's format (that body is sent
+ * only to an upstream of the caller's format).
+ */
+function withStepCap(call: CallerRequest, step: Target): CallerRequest {
+  const cap = step.maxOutputTokens;
+  if (cap === undefined || !call.facts.producesOutput) return call;
+  const canonical = call.canonical instanceof UnservableRequest
+    ? call.canonical
+    : { ...call.canonical, value: capOutputTokens(call.canonical.value, cap, { endpoint: 'chat', provider: step.provider }) };
+  const own = upstreamCodecOf(call.format);
+  const body = own ? own.capOutput(call.body, cap, { operation: call.operation, baseURL: step.provider.baseURL }) : call.body;
+  return { ...call, body, canonical };
 }
 
-function prepare(call: CallerRequest, step: Step): StepPlan {
-  const adapter = adapterFor(step.provider.api);
+function prepare(call: CallerRequest, step: Target): StepPlan {
+  const codec = upstreamCodec(step.provider.api);
   try {
-    return { kind: 'ready', adapter, request: adapter.prepare(withStepCap(call, step), step) };
+    return { kind: 'ready', codec, request: codec.prepare(withStepCap(call, step), step) };
   } catch (error) {
     if (error instanceof UnservableRequest) return { kind: 'unservable', reason: error.message };
     if (error instanceof InvalidRequest) return { kind: 'invalid', message: error.message };

@@ -11,12 +11,14 @@
 //
 // Types only: no code runs from this file.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Step } from '../core/types.ts';
-import type { ChatChunk, ChatRequest, ChatResponse, JsonObject, OpenAIErrorBody } from './openai-chat/types.ts';
+import type { Target } from '../core/types.ts';
+import type { JsonObject } from '../core/json.ts';
+import type { RequestFacts as RoutingFacts } from '../routing/estimate.ts';
 import type { Translated, UnservableRequest } from './errors.ts';
+import type { ChatChunk, ChatRequest, ChatResponse, OpenAIErrorBody } from './openai-chat/types.ts';
 
 export type { JsonObject, Translated, UnservableRequest };
-// The error classes a codec throws (values, from ../formats/translation.ts):
+// The error classes a codec throws (values, from ./errors.ts):
 //   UnservableRequest: this format cannot carry the request faithfully (the step is skipped, with the message);
 //   InvalidRequest: the request is not valid (a 400 in the caller's shape, no upstream called);
 //   MalformedUpstream: a 2xx body that is not an answer (a serverError failure: the next attempt).
@@ -40,15 +42,11 @@ export type CanonicalError = OpenAIErrorBody;
  * The facts of a request that routing, budgets, rate limits and the engine read. They never
  * read a wire field: the caller codec computes these once, when it decodes the request.
  */
-export interface RequestFacts {
-  /** Estimated input tokens (computed lazily by the codec: only budgets, tpm limits and the cheapest order read it). */
-  readonly inputTokens: number;
-  /** The caller's own output limit (max_tokens, max_output_tokens…), when it set one. */
-  requestedMaxOutput?: number;
-  /** Answers asked for (OpenAI's `n`); each may be as long as the limit. */
-  choices: number;
-  /** False for requests that produce no output tokens (embeddings). */
-  producesOutput: boolean;
+export interface RequestFacts extends RoutingFacts {
+  // From RoutingFacts (routing/estimate.ts), what budgets, limits and the order read:
+  //   inputTokens: estimated input tokens (lazy: see wire/facts.ts);
+  //   requestedMaxOutput?: the caller's own output limit (max_tokens, max_output_tokens…);
+  //   choices: answers asked for (OpenAI's `n`); producesOutput: false for embeddings.
   /** The caller asked for a stream. */
   stream: boolean;
   /** The request declares tools (function definitions). */
@@ -216,13 +214,13 @@ export interface UpstreamCodec {
    * Throws UnservableRequest when this format cannot serve the request faithfully (the step
    * is skipped) and InvalidRequest when the request is not valid.
    */
-  prepare(request: CallerRequest, step: Step): PreparedRequest;
+  prepare(request: CallerRequest, step: Target): PreparedRequest;
   /** A 2xx JSON answer -> the canonical answer. Throws MalformedUpstream for a body that is not an answer. */
-  toCanonical(body: JsonObject, step: Step): JsonObject;
+  toCanonical(body: JsonObject, step: Target): JsonObject;
   /** How the stream body is framed (the reader the attempt uses). */
   readonly streamFraming: StreamFraming;
   /** A decoder for one streamed attempt. */
-  streamDecoder(step: Step): StreamDecoder;
+  streamDecoder(step: Target): StreamDecoder;
   /** An error body (parsed JSON, or the text when it is not JSON) -> the canonical error shape. */
   errorToCanonical(status: number, body: unknown): CanonicalError;
   /**
@@ -253,3 +251,12 @@ export interface WireFormat<Api extends string = string> {
   /** Present when a chain's provider may speak it (`api: <api>`). */
   readonly upstream?: UpstreamCodec;
 }
+// ---------------------------------------------------------------------------------------
+// Registering a unit (src/wire/registry.ts)
+//
+//   import { openAIResponses } from './openai-responses/index.ts';
+//   export const WIRE_FORMATS = [openAIChat, anthropic, gemini, openAIResponses] as const satisfies readonly WireFormat[];
+//
+// `ApiFormat` (a provider's `api:`) and `CallerFormat` are derived from that list; the server
+// mounts CALLER_ROUTES, errors on unmatched paths use callerForPath(), redaction reads
+// SECRET_HEADERS, the request plan reads upstreamCodec(api).

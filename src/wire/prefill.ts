@@ -2,8 +2,9 @@
 // plus the delivered text as a trailing assistant message (prefill). The same request in
 // every form a step may send it in: the caller's own body (for an upstream of the caller's
 // format) and the canonical one (translated for the others). Pure.
-import type { CallerRequest } from '../upstream/wire.ts';
-import type { ChatRequest, JsonObject } from './openai-chat/types.ts';
+import type { JsonObject } from '../core/json.ts';
+import type { CallerRequest } from './codec.ts';
+import type { ChatRequest } from './openai-chat/types.ts';
 
 /**
  * The text sent as prefill for `delivered`. Anthropic rejects a final assistant message that
@@ -21,10 +22,10 @@ export function prefillText(delivered: string): string {
 export function canPrefill(call: CallerRequest): boolean {
   const n = call.body['n'];
   if (n !== undefined && n !== null && n !== 1) return false;
-  if (call.endpoint === 'completions') return typeof call.body['prompt'] === 'string';
-  // A Responses caller's answer is carried on in the canonical form (its own body has no messages to append to).
-  if (call.format === 'openai-responses') return !(call.chat instanceof Error);
-  return call.endpoint === 'chat' && Array.isArray(call.body['messages']);
+  if (call.operation === 'completions') return typeof call.body['prompt'] === 'string';
+  // OpenAI chat and Anthropic messages bodies alike; a format whose body has no `messages`
+  // (and so cannot carry the delivered text to an upstream of its own format) is not resumed.
+  return Array.isArray(call.body['messages']);
 }
 
 /**
@@ -34,10 +35,10 @@ export function canPrefill(call: CallerRequest): boolean {
  */
 export function withPrefill(call: CallerRequest, delivered: string, deliveredTokens: number): CallerRequest {
   const text = prefillText(delivered);
-  if (call.endpoint === 'completions') return { ...call, body: lowerLimits({ ...call.body, prompt: `${String(call.body['prompt'])}${text}` }, deliveredTokens) };
-  const body = Array.isArray(call.body['messages']) ? lowerLimits({ ...call.body, messages: appendAssistant(call.body['messages'], text) }, deliveredTokens) : call.body;
-  const chat = call.chat instanceof Error ? call.chat : { ...call.chat, value: lowerLimits({ ...call.chat.value, messages: appendAssistant(call.chat.value.messages, text) }, deliveredTokens) as ChatRequest };
-  return { ...call, body, chat };
+  if (call.operation === 'completions') return { ...call, body: lowerLimits({ ...call.body, prompt: `${String(call.body['prompt'])}${text}` }, deliveredTokens) };
+  const body = lowerLimits({ ...call.body, messages: appendAssistant(call.body['messages'], text) }, deliveredTokens);
+  const canonical = call.canonical instanceof Error ? call.canonical : { ...call.canonical, value: lowerLimits({ ...call.canonical.value, messages: appendAssistant(call.canonical.value.messages, text) }, deliveredTokens) as ChatRequest };
+  return { ...call, body, canonical };
 }
 
 const LIMIT_FIELDS = ['max_tokens', 'max_completion_tokens'];

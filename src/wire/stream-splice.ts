@@ -3,7 +3,7 @@
 // adapted (Splice) so the caller sees one answer: one id, one role chunk, no text twice.
 // Pure: no I/O, canonical (OpenAI Chat) chunks in and out.
 import type { Usage } from '../core/types.ts';
-import { isJsonObject, type JsonObject } from './openai-chat/upstream.ts';
+import { isJsonObject, type JsonObject } from '../core/json.ts';
 import { prefillText } from './prefill.ts';
 
 /** What of the answer has reached the caller. */

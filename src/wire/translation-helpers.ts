@@ -1,9 +1,8 @@
 // Small helpers shared by the format translators.
-import type { JsonObject } from './openai-chat/types.ts';
+import { isJsonObject, type JsonObject } from '../core/json.ts';
 
-export function isRecord(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+/** The translators' name for isJsonObject (core/json.ts). */
+export const isRecord = isJsonObject;
 
 export function stringOr(value: unknown, fallback: string): string {
   return typeof value === 'string' ? value : fallback;

@@ -4,9 +4,9 @@ import { afterEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BreakerRegistry, recordFailure, type BreakerLabels, type BreakerState, type Gated } from '../../src/engine/breakers.ts';
 import type { AttemptOutcome } from '../../src/engine/outcome.ts';
-import { targetKey, type BreakerSettings, type FailureClass, type Provider, type Step } from '../../src/core/types.ts';
+import { targetKey, type BreakerSettings, type FailureClass, type Provider, type Target } from '../../src/core/types.ts';
 
-function fakeStep(providerName = 'p', model = 'm'): Step {
+function fakeStep(providerName = 'p', model = 'm'): Target {
   const provider: Provider = { name: providerName, api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: undefined, keySource: 'none', headers: {} };
   return { index: 0, provider, model, retries: 0, timeouts: { firstByteMs: 1000, idleMs: 1000, totalMs: 1000 }, target: targetKey(provider, model) };
 }
@@ -63,7 +63,7 @@ describe('BreakerRegistry', () => {
 
   const settings: BreakerSettings = { failureThreshold: 3, windowMs: 10_000, cooldownMs: 5_000 };
 
-  async function openCircuit(reg: BreakerRegistry, step: Step, s: BreakerSettings = settings): Promise<void> {
+  async function openCircuit(reg: BreakerRegistry, step: Target, s: BreakerSettings = settings): Promise<void> {
     const failing = scripted(failed('serverError'));
     for (let i = 0; i < s.failureThreshold; i++) await reg.run(step, s, failing.attempt);
     assert.equal(reg.state(step.target), 'open');

@@ -6,10 +6,11 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runChain, type ChainEnd, type ChainResult, type EngineDeps, type RequestInfo } from '../../src/engine/run-chain.ts';
+import { requestFacts } from '../../src/wire/openai-chat/facts.ts';
 import { BreakerRegistry } from '../../src/engine/breakers.ts';
 import type { AttemptOutcome, AttemptRecord, UpstreamFailure } from '../../src/engine/outcome.ts';
 import { DEMOTION_MS, MIN_SAMPLES } from '../../src/routing/health.ts';
-import { FAILURE_CLASSES, targetKey, type Chain, type FailureClass, type Limits, type Policy, type Price, type Provider, type Step, type Usage } from '../../src/core/types.ts';
+import { FAILURE_CLASSES, targetKey, type Chain, type FailureClass, type Limits, type Policy, type Price, type Provider, type Target, type Usage } from '../../src/core/types.ts';
 import type { HeaderBag } from '../../src/core/retry-after.ts';
 import { FakeClock, FAKE_START } from '../support/fake-clock.ts';
 
@@ -38,7 +39,7 @@ interface StepShape {
 }
 
 function buildChain(shapes: StepShape[], policy: Partial<Policy> = {}, extra: { budget?: number; failureThreshold?: number } = {}): Chain {
-  const steps: Step[] = shapes.flatMap((s, index) => (s.targets ?? [{ model: s.model ?? `m${index}` }]).map((t): Step => ({
+  const steps: Target[] = shapes.flatMap((s, index) => (s.targets ?? [{ model: s.model ?? `m${index}` }]).map((t): Target => ({
     index,
     provider,
     model: t.model,
@@ -269,7 +270,7 @@ describe('hedging', () => {
 describe('budget', () => {
   const EXPENSIVE: Price = { inputPerMTok: 100, outputPerMTok: 100 };
   const CHEAP: Price = { inputPerMTok: 0.1, outputPerMTok: 0.1 };
-  const body = (maxTokens?: number): RequestInfo => ({ body: { model: 'chat', messages: [{ role: 'user', content: 'x'.repeat(400) }], ...(maxTokens ? { max_tokens: maxTokens } : {}) } });
+  const body = (maxTokens?: number): RequestInfo => ({ facts: requestFacts({ model: 'chat', messages: [{ role: 'user', content: 'x'.repeat(400) }], ...(maxTokens ? { max_tokens: maxTokens } : {}) }) });
 
   // A step whose worst case exceeds the budget is skipped with the numbers; the next one serves.
   test('an expensive step is skipped, a cheap one serves', async () => {
@@ -363,7 +364,7 @@ describe('rate awareness', () => {
   test('tokens per minute', async () => {
     const w = newWorld().script('a', ok('a', 10)).script('b', ok('b', 10));
     const chain = buildChain([{ model: 'a', limits: { tpm: 500 } }, { model: 'b' }]);
-    const result = await w.run(chain, { body: { messages: [{ role: 'user', content: 'x'.repeat(4000) }] } });
+    const result = await w.run(chain, { facts: requestFacts({ messages: [{ role: 'user', content: 'x'.repeat(4000) }] }) });
     assert.deepEqual(summary(result.attempts), ['a=skipped', 'b=ok']);
     assert.match(result.attempts[0]?.reason ?? '', /local limit tpm 500: this request needs ~10\d\d tokens/);
   });
@@ -385,7 +386,7 @@ describe('the token estimate', () => {
       let serialisations = 0;
       const body = { model: 'chat', max_tokens: 10, messages: [], toJSON: () => (serialisations++, {}) };
       const w = newWorld().script('a', ok('a', 10));
-      const result = await w.run(buildChain(row.steps, {}, row.budget === undefined ? {} : { budget: row.budget }), { body });
+      const result = await w.run(buildChain(row.steps, {}, row.budget === undefined ? {} : { budget: row.budget }), { facts: requestFacts(body) });
       assert.deepEqual(summary(result.attempts), ['a=ok']);
       assert.equal(serialisations > 0, row.serialised);
     });
@@ -426,7 +427,7 @@ describe('priority', () => {
   // cheapest: the cheaper step first, with the reason recorded.
   test('x-llm-fallback-priority: cheapest', async () => {
     const w = newWorld().script('budget', ok('budget', 10));
-    const result = await w.run(chain(), { body: { max_tokens: 10 }, priority: 'cheapest' });
+    const result = await w.run(chain(), { facts: requestFacts({ max_tokens: 10 }), priority: 'cheapest' });
     assert.deepEqual(summary(result.attempts), ['budget=ok']);
     assert.match(result.attempts[0]?.route ?? '', /^priority cheapest: ~\$/);
   });
@@ -442,14 +443,14 @@ describe('priority', () => {
     const fast = await w.run(c);
     assert.deepEqual(summary(fast.attempts), ['budget=ok'], 'the chain default (speed): 100 ms before 900 ms');
     assert.match(fast.attempts[0]?.route ?? '', /^priority speed: 100ms EWMA$/);
-    const listed = await w.run(c, { body: {}, priority: 'quality' });
+    const listed = await w.run(c, { facts: requestFacts({}), priority: 'quality' });
     assert.deepEqual(summary(listed.attempts), ['premium=ok'], 'the header overrides the chain default');
   });
 
   // An unknown header value is noted, never refused.
   test('unknown priority noted on the first attempt', async () => {
     const w = newWorld().script('premium', ok('premium', 10));
-    const result = await w.run(chain(), { body: {}, priority: 'turbo' });
+    const result = await w.run(chain(), { facts: requestFacts({}), priority: 'turbo' });
     assert.match(result.attempts[0]?.route ?? '', /"turbo" is not one of speed, quality, cheapest; quality used/);
   });
 });

@@ -3,11 +3,12 @@
 // the loop must record, return and sleep.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runChain, type AttemptContext, type ChainEnd, type ChainResult } from '../../src/engine/run-chain.ts';
+import type { AttemptContext } from '../../src/engine/outcome.ts';
+import { runChain, type ChainEnd, type ChainResult } from '../../src/engine/run-chain.ts';
 import { BreakerRegistry } from '../../src/engine/breakers.ts';
 import type { Clock } from '../../src/engine/clock.ts';
 import type { AttemptOutcome, AttemptVerdict, UpstreamFailure } from '../../src/engine/outcome.ts';
-import { FAILURE_CLASSES, targetKey, type Chain, type FailureClass, type Price, type Provider, type Step, type Usage } from '../../src/core/types.ts';
+import { FAILURE_CLASSES, targetKey, type Chain, type FailureClass, type Price, type Provider, type Target, type Usage } from '../../src/core/types.ts';
 
 /** What a successful fake attempt hands back. */
 interface Answer { text: string; usage?: Usage }
@@ -44,7 +45,7 @@ interface StepShape { retries?: number; price?: Price }
 
 function buildChain(shape: StepShape[], options: { deadlineMs?: number; failureThreshold?: number } = {}): Chain {
   const provider: Provider = { name: 'mock', api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: 'sk-test-key', keySource: 'env:K', headers: {} };
-  const steps: Step[] = shape.map((s, index) => ({
+  const steps: Target[] = shape.map((s, index) => ({
     index,
     provider,
     model: `model-${index}`,
@@ -321,7 +322,7 @@ describe('runChain', () => {
           clock,
           random: () => 0.5,
           breakers,
-          attempt: async (step: Step, ctx: AttemptContext) => {
+          attempt: async (step: Target, ctx: AttemptContext) => {
             calls.push([step.index, ctx.attempt]);
             assert.equal(ctx.deadlineAt, START + chain.policy.deadlineMs, 'the deadline counts from startedAt');
             // Each attempt has its own signal (the engine can cancel it) that follows the caller's.
@@ -385,7 +386,7 @@ describe('runChain: a winner that fails later', () => {
       }, START, new AbortController().signal);
       assert.ok(result.kind === 'success');
       const continued: number[] = [];
-      const next = await result.resume(cut, async (step: Step, _ctx: AttemptContext) => {
+      const next = await result.resume(cut, async (step: Target, _ctx: AttemptContext) => {
         continued.push(step.index);
         return { kind: 'success', value: { text: 'the rest' }, status: 200 };
       });

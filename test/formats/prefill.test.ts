@@ -5,10 +5,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canPrefill, prefillText, withPrefill } from '../../src/wire/prefill.ts';
 import type { ChatRequest } from '../../src/wire/openai-chat/types.ts';
-import type { CallerRequest } from '../../src/upstream/wire.ts';
+import type { CallerRequest } from '../../src/wire/codec.ts';
+import { requestFacts } from '../../src/wire/openai-chat/facts.ts';
+
+const facts = { ...requestFacts({}), stream: true, tools: false };
 
 function openAICall(body: Record<string, unknown>): CallerRequest {
-  return { format: 'openai', endpoint: 'chat', body, stream: true, chat: { value: body as unknown as ChatRequest, dropped: [] }, passHeaders: {} };
+  return { format: 'openai', operation: 'chat', body, stream: true, facts, canonical: { value: body as unknown as ChatRequest, dropped: [] }, passHeaders: {} };
 }
 
 describe('withPrefill', () => {
@@ -17,21 +20,21 @@ describe('withPrefill', () => {
     const out = withPrefill(call, 'Once upon', 2);
     const want = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Once upon' }];
     assert.deepEqual(out.body['messages'], want);
-    assert.ok(!(out.chat instanceof Error));
-    assert.deepEqual(out.chat.value.messages, want);
+    assert.ok(!(out.canonical instanceof Error));
+    assert.deepEqual(out.canonical.value.messages, want);
     assert.deepEqual(call.body['messages'], [{ role: 'user', content: 'hi' }], 'the original request is left as it was');
   });
 
   test("the caller's own prefill is continued, not followed by a second assistant message", () => {
     const anthropic: CallerRequest = {
-      format: 'anthropic', endpoint: 'chat', stream: true, passHeaders: {},
+      format: 'anthropic', operation: 'messages', stream: true, passHeaders: {}, facts,
       body: { model: 'c', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'Sure:' }] }] },
-      chat: { value: { model: 'c', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Sure:' }] } as ChatRequest, dropped: [] },
+      canonical: { value: { model: 'c', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Sure:' }] } as ChatRequest, dropped: [] },
     };
     const out = withPrefill(anthropic, ' one', 1);
     assert.deepEqual((out.body['messages'] as unknown[])[1], { role: 'assistant', content: [{ type: 'text', text: 'Sure:' }, { type: 'text', text: ' one' }] });
-    assert.ok(!(out.chat instanceof Error));
-    assert.deepEqual(out.chat.value.messages[1], { role: 'assistant', content: 'Sure: one' });
+    assert.ok(!(out.canonical instanceof Error));
+    assert.deepEqual(out.canonical.value.messages[1], { role: 'assistant', content: 'Sure: one' });
   });
 
   test('output limits are lowered by the tokens already delivered (never below 1)', () => {
@@ -47,7 +50,7 @@ describe('withPrefill', () => {
   });
 
   test('a legacy completion continues its prompt', () => {
-    const call: CallerRequest = { format: 'openai', endpoint: 'completions', body: { model: 'c', prompt: 'Say: ' }, stream: true, chat: new Error('n/a') as never, passHeaders: {} };
+    const call: CallerRequest = { format: 'openai', operation: 'completions', body: { model: 'c', prompt: 'Say: ' }, stream: true, canonical: new Error('n/a') as never, passHeaders: {}, facts };
     assert.equal(withPrefill(call, 'one two', 2).body['prompt'], 'Say: one two');
   });
 });
@@ -57,8 +60,8 @@ describe('canPrefill', () => {
     { name: 'chat with one choice', call: openAICall({ messages: [] }), want: true },
     // Several choices are interleaved in one stream: which text to continue is not one answer.
     { name: 'n > 1', call: openAICall({ messages: [], n: 2 }), want: false },
-    { name: 'a completion of a string prompt', call: { ...openAICall({ prompt: 'x' }), endpoint: 'completions' }, want: true },
-    { name: 'a completion of several prompts', call: { ...openAICall({ prompt: ['x', 'y'] }), endpoint: 'completions' }, want: false },
+    { name: 'a completion of a string prompt', call: { ...openAICall({ prompt: 'x' }), operation: 'completions' }, want: true },
+    { name: 'a completion of several prompts', call: { ...openAICall({ prompt: ['x', 'y'] }), operation: 'completions' }, want: false },
   ];
   for (const c of cases) test(c.name, () => assert.equal(canPrefill(c.call), c.want));
 });

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { contentEvents, Splice, Transcript } from '../../src/wire/stream-splice.ts';
-import type { JsonObject } from '../../src/wire/openai-chat/upstream.ts';
+import type { JsonObject } from '../../src/core/json.ts';
 
 const chunk = (id: string, delta: JsonObject, finish: string | null = null): JsonObject => ({ id, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] });
 

@@ -200,13 +200,12 @@ describe('POST /v1/responses with the official SDK', { timeout: 30_000 }, () => 
     }
   });
 
-  test('a stream cut mid-answer is carried on by the next step inside the same typed stream', async () => {
+  test('a stream cut mid-answer is not resumed (a Responses body carries no messages to continue): response.failed, not a truncated answer', async () => {
     const events = await rawStream({ model: 'resumed', input: 'hi' });
-    const text = events.filter((e) => e['type'] === 'response.output_text.delta').map((e) => String(e['delta'])).join('');
-    assert.equal(events.at(-1)?.['type'], 'response.completed', JSON.stringify(events.slice(-1)));
-    // The restart was verified against what was delivered, so the caller's text is one answer, not two.
-    assert.ok(text.startsWith('Hello from '), text);
-    assert.equal((events.at(-1)?.['response'] as { output: unknown[] }).output.length, 1);
+    const last = events.at(-1) as { type: string; response: { error: { code: string }; output: Array<{ content: Array<{ text: string }> }> } };
+    assert.equal(last.type, 'response.failed');
+    assert.equal(last.response.error.code, 'upstream_stream_cut');
+    assert.equal(last.response.output[0]?.content[0]?.text, 'Hello from', 'the failed response holds what was delivered');
   });
 
   test('previous_response_id is a clear 400 in the Responses error shape; so is GET /v1/responses/{id}', async () => {

@@ -2,7 +2,8 @@
 // JSON), the output bound (max_tokens and the step's cap, times n), and the worst case.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHARS_PER_TOKEN, NOMINAL_OUTPUT_TOKENS, orderingCost, outputBound, requestFacts, tokensForLimits, usd, worstCaseCost, type RequestFacts } from '../../src/routing/estimate.ts';
+import { CHARS_PER_TOKEN, NOMINAL_OUTPUT_TOKENS, orderingCost, outputBound, tokensForLimits, usd, worstCaseCost, type RequestFacts } from '../../src/routing/estimate.ts';
+import { requestFacts } from '../../src/wire/openai-chat/facts.ts';
 import type { Price } from '../../src/core/types.ts';
 
 const PRICE: Price = { inputPerMTok: 2, outputPerMTok: 10 };

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { anyAffordable, hedgeDecision, overBudget, type HedgeFacts } from '../../src/routing/gates.ts';
 import type { WorstCase } from '../../src/routing/estimate.ts';
-import { targetKey, type Provider, type Step } from '../../src/core/types.ts';
+import { targetKey, type Provider, type Target } from '../../src/core/types.ts';
 
 describe('overBudget', () => {
   const bounded = (usd: number): WorstCase => ({ kind: 'bounded', usd, inputTokens: 100, outputTokens: 200 });
@@ -35,7 +35,7 @@ describe('overBudget', () => {
   // The up-front check: any one target that fits an untouched budget is enough.
   test('anyAffordable', () => {
     const provider: Provider = { name: 'p', api: 'openai', baseURL: 'http://x/v1', apiKey: 'k', keySource: 'env:K', headers: {} };
-    const step = (model: string, outputPerMTok: number): Step => ({ index: 0, provider, model, retries: 0, timeouts: { firstByteMs: 1, idleMs: 1, totalMs: 1 }, target: targetKey(provider, model), price: { inputPerMTok: 1, outputPerMTok } });
+    const step = (model: string, outputPerMTok: number): Target => ({ index: 0, provider, model, retries: 0, timeouts: { firstByteMs: 1, idleMs: 1, totalMs: 1 }, target: targetKey(provider, model), price: { inputPerMTok: 1, outputPerMTok } });
     const facts = { inputTokens: 1000, requestedMaxOutput: 1000, choices: 1, producesOutput: true };
     assert.equal(anyAffordable([step('a', 100), step('b', 1)], facts, 0.005), true, 'b costs $0.002');
     assert.equal(anyAffordable([step('a', 100), step('b', 50)], facts, 0.005), false, 'both above');

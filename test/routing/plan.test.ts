@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { choosePriority, groupsOf, orderSteps, orderTargets, planOrder, stepsToDemote, type CircuitState, type PlanInput, type StepGroup } from '../../src/routing/plan.ts';
 import { NO_HEALTH, demotionReason, type Health } from '../../src/routing/health.ts';
 import type { RequestFacts } from '../../src/routing/estimate.ts';
-import { targetKey, type Price, type Priority, type Provider, type Step } from '../../src/core/types.ts';
+import { targetKey, type Price, type Priority, type Provider, type Target } from '../../src/core/types.ts';
 import { seeded } from '../support/seeded-random.ts';
 
 const provider: Provider = { name: 'p', api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: 'k', keySource: 'env:K', headers: {} };
 
-function target(index: number, model: string, extra: Partial<Step> = {}): Step {
+function target(index: number, model: string, extra: Partial<Target> = {}): Target {
   return { index, provider, model, retries: 0, timeouts: { firstByteMs: 1000, idleMs: 1000, totalMs: 1000 }, target: targetKey(provider, model), ...extra };
 }
 

@@ -1,15 +1,15 @@
 // The Anthropic Messages wire format (api: anthropic): POST ${baseURL}/messages with
 // x-api-key and anthropic-version. Anthropic callers are passed through; everyone else's
 // request is translated from the canonical format, and the answers back into it.
-import type { Step } from '../../core/types.ts';
+import { isJsonObject, parseJson, type JsonObject } from '../../core/json.ts';
+import type { Target } from '../../core/types.ts';
+import { canonicalOf } from '../canonical.ts';
+import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
+import { capOutputTokens } from '../openai-chat/output-cap.ts';
 import { ANTHROPIC_VERSION, AnthropicStreamToChat, anthropicErrorToOpenAI, anthropicResponseToChat, chatRequestToAnthropic } from './translate.ts';
-import type { JsonObject } from '../openai-chat/types.ts';
-import { isJsonObject } from '../openai-chat/upstream.ts';
-import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from '../../upstream/wire.ts';
 
-export const anthropicAdapter: WireAdapter = {
-  api: 'anthropic',
-  prepare(call: CallerRequest, step: Step): PreparedRequest {
+export const anthropicUpstream: UpstreamCodec = {
+  prepare(call: CallerRequest, step: Target): PreparedRequest {
     const passthrough = call.format === 'anthropic';
     let body: JsonObject;
     let dropped: string[] = [];
@@ -32,9 +32,14 @@ export const anthropicAdapter: WireAdapter = {
     if (step.provider.apiKey) headers['x-api-key'] = step.provider.apiKey;
     return { url: `${step.provider.baseURL}/messages`, headers, body: JSON.stringify(body), dropped, passthrough };
   },
-  toCanonical: (body, step) => anthropicResponseToChat(body, step.model),
+  toCanonical: (body, step) => anthropicResponseToChat(body, step.model) as unknown as JsonObject,
+  streamFraming: 'sse',
   streamDecoder: (step) => new AnthropicStreamDecoder(step.model),
-  errorToOpenAI: (_status, body) => anthropicErrorToOpenAI(body),
+  errorToCanonical: (_status, body) => anthropicErrorToOpenAI(body),
+  // max_tokens, required by the Messages API, is lowered to the cap.
+  capOutput: (body, cap) => capOutputTokens(body, cap, { endpoint: 'chat' }),
+  secretHeaders: ['x-api-key'],
+  prefillByDefault: true,
 };
 
 class AnthropicStreamDecoder implements StreamDecoder {
@@ -50,7 +55,7 @@ class AnthropicStreamDecoder implements StreamDecoder {
   }
 
   decode(message: { event?: string | undefined; data: string }): Decoded {
-    const data = parseEventData(message.data);
+    const data = parseJson(message.data);
     if (!isJsonObject(data)) return { kind: 'malformed' };
     const chunks = this.#translator.push(message.event ?? '', data);
     return { kind: 'piece', piece: { chunks, raw: { ...(message.event ? { event: message.event } : {}), data: message.data } } };

@@ -1,13 +1,14 @@
 // Google's Gemini API (api: gemini): POST ${baseURL}/models/<model>:generateContent, or
 // :streamGenerateContent?alt=sse for streams, with x-goog-api-key. No caller speaks
 // Gemini's format, so every request is translated from the canonical one.
-import type { Step } from '../../core/types.ts';
+import { parseJson, type JsonObject } from '../../core/json.ts';
+import type { Target } from '../../core/types.ts';
+import { canonicalOf } from '../canonical.ts';
+import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
 import { GeminiStreamToChat, chatRequestToGemini, geminiErrorToOpenAI, geminiResponseToChat } from './translate.ts';
-import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from '../../upstream/wire.ts';
 
-export const geminiAdapter: WireAdapter = {
-  api: 'gemini',
-  prepare(call: CallerRequest, step: Step): PreparedRequest {
+export const geminiUpstream: UpstreamCodec = {
+  prepare(call: CallerRequest, step: Target): PreparedRequest {
     const chat = canonicalOf(call);
     const translated = chatRequestToGemini({ ...chat.value, model: step.model }, call.stream);
     const headers: Record<string, string> = {
@@ -24,9 +25,14 @@ export const geminiAdapter: WireAdapter = {
       passthrough: false,
     };
   },
-  toCanonical: (body, step) => geminiResponseToChat(body, step.model),
+  toCanonical: (body, step) => geminiResponseToChat(body, step.model) as unknown as JsonObject,
+  streamFraming: 'sse',
   streamDecoder: (step) => new GeminiStreamDecoder(step.model),
-  errorToOpenAI: geminiErrorToOpenAI,
+  errorToCanonical: geminiErrorToOpenAI,
+  // No caller speaks Gemini: its bodies are always built from the (already capped) canonical request.
+  capOutput: (body) => body,
+  secretHeaders: ['x-goog-api-key'],
+  prefillByDefault: false,
 };
 
 class GeminiStreamDecoder implements StreamDecoder {
@@ -42,7 +48,7 @@ class GeminiStreamDecoder implements StreamDecoder {
   }
 
   decode(message: { event?: string | undefined; data: string }): Decoded {
-    const data = parseEventData(message.data);
+    const data = parseJson(message.data);
     if (typeof data !== 'object' || data === null) return { kind: 'malformed' };
     return { kind: 'piece', piece: { chunks: this.#translator.push(data), raw: { data: message.data } } };
   }

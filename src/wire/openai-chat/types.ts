@@ -2,7 +2,8 @@
 // translators map (request, response, stream chunk). Bodies come from the wire, so every
 // object tolerates extra fields; the translators read them defensively at run time.
 
-export type JsonObject = { [key: string]: unknown };
+export type { JsonObject } from '../../core/json.ts';
+import type { JsonObject } from '../../core/json.ts';
 
 export interface TextPart {
   type: 'text';

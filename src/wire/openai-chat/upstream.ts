@@ -1,8 +1,12 @@
-// The OpenAI wire format (OpenAI, DeepSeek, GLM, Kimi, Qwen, Mistral, vLLM…):
-// how to address an upstream and read its answers.
-import type { Step, Usage } from '../../core/types.ts';
+// The OpenAI Chat Completions wire format as an upstream (OpenAI, DeepSeek, GLM, Kimi, Qwen,
+// Mistral, vLLM…): how to address it and read its answers. Its answers are the canonical
+// format already; OpenAI callers' bodies are replayed as sent (model substituted).
+import { isJsonObject, parseJson, type JsonObject } from '../../core/json.ts';
+import type { Target, Usage } from '../../core/types.ts';
+import { canonicalOf } from '../canonical.ts';
+import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
+import { capOutputTokens } from './output-cap.ts';
 import type { OpenAIErrorBody } from './types.ts';
-import { canonicalOf, parseEventData, type CallerRequest, type Decoded, type PreparedRequest, type StreamDecoder, type WireAdapter } from '../../upstream/wire.ts';
 
 export type Endpoint = 'chat' | 'completions' | 'embeddings';
 
@@ -12,8 +16,6 @@ export const ENDPOINT_PATHS: Record<Endpoint, string> = {
   embeddings: '/embeddings',
 };
 
-export type JsonObject = Record<string, unknown>;
-
 export interface BuiltRequest {
   url: string;
   headers: Record<string, string>;
@@ -21,7 +23,7 @@ export interface BuiltRequest {
 }
 
 /** The caller's body, replayed with the step's model and the provider's key (never the caller's). */
-export function buildOpenAIRequest(endpoint: Endpoint, callerBody: JsonObject, step: Step, stream: boolean): BuiltRequest {
+export function buildOpenAIRequest(endpoint: Endpoint, callerBody: JsonObject, step: Target, stream: boolean): BuiltRequest {
   const body: JsonObject = { ...callerBody, model: step.model };
   if (stream) {
     // Always ask for usage so cost is known; the extra chunk is stripped again if the caller did not ask.
@@ -56,10 +58,6 @@ export function finishReasons(body: JsonObject): unknown[] {
   return choices.map((c: unknown) => (typeof c === 'object' && c !== null ? (c as JsonObject)['finish_reason'] : undefined));
 }
 
-export function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function numberOr0(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : 0;
 }
@@ -67,20 +65,28 @@ function numberOr0(value: unknown): number {
 // ---------------------------------------------------------------------------------------
 // The adapter
 
+/** The OpenAI endpoint an operation of an OpenAI caller maps to ('messages', 'responses'… of other callers: chat). */
+export function endpointOf(operation: string): Endpoint {
+  return operation === 'completions' || operation === 'embeddings' ? operation : 'chat';
+}
+
 /** OpenAI-format upstreams: the caller's body replayed for OpenAI callers, the canonical request otherwise. */
-export const openAIAdapter: WireAdapter = {
-  api: 'openai',
-  prepare(call: CallerRequest, step: Step): PreparedRequest {
+export const openAIUpstream: UpstreamCodec = {
+  prepare(call: CallerRequest, step: Target): PreparedRequest {
     if (call.format === 'openai') {
-      return { ...buildOpenAIRequest(call.endpoint, call.body, step, call.stream), dropped: [], passthrough: true };
+      return { ...buildOpenAIRequest(endpointOf(call.operation), call.body, step, call.stream), dropped: [], passthrough: true };
     }
     const chat = canonicalOf(call);
     return { ...buildOpenAIRequest('chat', chat.value, step, call.stream), dropped: chat.dropped, passthrough: false };
   },
   // The canonical format is OpenAI's own (completions and embeddings answers included: they are only ever passed through).
   toCanonical: (body) => body,
+  streamFraming: 'sse',
   streamDecoder: () => new OpenAIStreamDecoder(),
-  errorToOpenAI: openAIErrorBody,
+  errorToCanonical: openAIErrorBody,
+  capOutput: (body, cap, context) => capOutputTokens(body, cap, { endpoint: endpointOf(context.operation), provider: { baseURL: context.baseURL } }),
+  secretHeaders: ['authorization'],
+  prefillByDefault: false,
 };
 
 class OpenAIStreamDecoder implements StreamDecoder {
@@ -92,7 +98,7 @@ class OpenAIStreamDecoder implements StreamDecoder {
 
   decode(message: { event?: string | undefined; data: string }): Decoded {
     if (message.data === '[DONE]') return { kind: 'done' };
-    const chunk = parseEventData(message.data);
+    const chunk = parseJson(message.data);
     if (!isJsonObject(chunk)) return { kind: 'malformed' };
     if (finishReasons(chunk).some((r) => typeof r === 'string')) this.#finished = true;
     return { kind: 'piece', piece: { chunks: [chunk], raw: { data: message.data } } };

@@ -8,15 +8,13 @@ import type { ChatChunk, JsonObject } from '../openai-chat/types.ts';
 import { UnservableRequest, type Translated } from '../errors.ts';
 import type { ChatRequest } from '../openai-chat/types.ts';
 import { isRecord } from '../translation-helpers.ts';
+import { positiveInt, withInputEstimate } from '../facts.ts';
 import { chatResponseToResponses } from './answer.ts';
 import { responsesRequestToChat, STATEFUL_REQUEST_CODE, statefulUse } from './request.ts';
 import { ChatStreamToResponses, sseOf } from './stream-out.ts';
 
 export const RESPONSES_PATH = '/v1/responses';
 export const RESPONSES_OPERATION = 'responses';
-
-/** Input tokens are estimated as characters / 4 of the body's JSON, as for every format. */
-const CHARS_PER_TOKEN = 4;
 
 export const responsesCaller: CallerCodec = {
   routes: [{ path: RESPONSES_PATH, operation: RESPONSES_OPERATION }],
@@ -51,19 +49,9 @@ export function decodeRequest(operation: string, body: JsonObject): CallerReques
 }
 
 function factsOf(body: JsonObject, stream: boolean): RequestFacts {
-  let inputTokens: number | undefined;
-  const max = body['max_output_tokens'];
-  return {
-    get inputTokens(): number {
-      inputTokens ??= Math.ceil(JSON.stringify(body).length / CHARS_PER_TOKEN);
-      return inputTokens;
-    },
-    ...(typeof max === 'number' && Number.isInteger(max) && max > 0 ? { requestedMaxOutput: max } : {}),
-    choices: 1,
-    producesOutput: true,
-    stream,
-    tools: Array.isArray(body['tools']) && body['tools'].length > 0,
-  };
+  const requested = positiveInt(body['max_output_tokens']);
+  const tools = Array.isArray(body['tools']) && body['tools'].length > 0;
+  return withInputEstimate(body, { ...(requested === undefined ? {} : { requestedMaxOutput: requested }), choices: 1, producesOutput: true, stream, tools });
 }
 
 /**

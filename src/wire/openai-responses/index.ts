@@ -4,9 +4,9 @@ import type { WireFormat } from '../codec.ts';
 import { responsesCaller } from './caller.ts';
 import { responsesUpstream } from './upstream.ts';
 
-export const openAIResponses: WireFormat<'openai-responses'> = {
+export const openAIResponses = {
   api: 'openai-responses',
   description: 'OpenAI Responses API (POST /v1/responses)',
   caller: responsesCaller,
   upstream: responsesUpstream,
-};
+} as const satisfies WireFormat<'openai-responses'>;

@@ -2,7 +2,7 @@
 // `Authorization: Bearer <key>`. A Responses caller's body is passed through (store forced
 // to false: the sidecar keeps nothing and asks the provider to keep nothing either); every
 // other caller's request is translated from the canonical one, and the answers back into it.
-import type { Step } from '../../core/types.ts';
+import type { Target } from '../../core/types.ts';
 import type { CallerRequest, CanonicalError, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
 import type { JsonObject } from '../openai-chat/types.ts';
 import { isRecord } from '../translation-helpers.ts';
@@ -11,7 +11,7 @@ import { chatRequestToResponses } from './request.ts';
 import { ResponsesStreamToChat } from './stream-in.ts';
 
 export const responsesUpstream: UpstreamCodec = {
-  prepare(request: CallerRequest, step: Step): PreparedRequest {
+  prepare(request: CallerRequest, step: Target): PreparedRequest {
     const passthrough = request.format === 'openai-responses';
     let body: JsonObject;
     let dropped: string[] = [];

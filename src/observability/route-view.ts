@@ -1,12 +1,12 @@
 // What an operator sees of routing (admin /config and the route metrics): each chain's
 // effective order for its default priority, with adaptive demotions applied, and each target's
 // health and rate-limit mark. The order is the planner's own, for a nominal request.
-import type { Chain, Step } from '../core/types.ts';
+import type { Chain, Target } from '../core/types.ts';
 import { NOMINAL_OUTPUT_TOKENS, type RequestFacts } from '../routing/estimate.ts';
 import { groupsOf, planOrder } from '../routing/plan.ts';
-import type { BreakerRegistry } from './breakers.ts';
-import { systemClock } from './clock.ts';
-import type { RouteRow } from '../observability/metrics.ts';
+import type { BreakerRegistry } from '../engine/breakers.ts';
+import { systemClock } from '../engine/clock.ts';
+import type { RouteRow } from './metrics.ts';
 
 /** The request the order is shown for: 1000 tokens in, 1000 out. */
 const NOMINAL: RequestFacts = { inputTokens: 1000, requestedMaxOutput: NOMINAL_OUTPUT_TOKENS, choices: 1, producesOutput: true };
@@ -52,7 +52,7 @@ export function effectiveOrder(chain: Chain, breakers: BreakerRegistry, now: num
 }
 
 /** Routing details of one target for /config: its settings and what routing knows of it now. */
-export function describeTarget(step: Step, breakers: BreakerRegistry, now: number = systemClock.now()): Record<string, unknown> {
+export function describeTarget(step: Target, breakers: BreakerRegistry, now: number = systemClock.now()): Record<string, unknown> {
   const view = breakers.routing.view(step.target, now);
   return {
     step: step.index,

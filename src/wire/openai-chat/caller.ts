@@ -1,0 +1,96 @@
+// OpenAI callers (/v1/chat/completions, /v1/completions, /v1/embeddings): their requests are
+// the canonical format (chat) or only servable by OpenAI-format upstreams (the other two),
+// and everything they get back is written here: answers, errors, stream events, a stream's
+// failure.
+import { isJsonObject, type JsonObject } from '../../core/json.ts';
+import type { CallerCodec, CallerRequest, EncoderOptions, StreamEncoder, StreamFailure, StreamPiece } from '../codec.ts';
+import { UnservableRequest } from '../errors.ts';
+import { openAIFacts } from './facts.ts';
+import type { ChatRequest } from './types.ts';
+
+export const openAIChatCaller: CallerCodec = {
+  routes: [
+    { path: '/v1/chat/completions', operation: 'chat' },
+    { path: '/v1/completions', operation: 'completions' },
+    { path: '/v1/embeddings', operation: 'embeddings' },
+  ],
+  // The default format of errors: every path no other caller codec claims.
+  errorPathPrefixes: ['/'],
+  check(operation, body) {
+    if (operation === 'embeddings' && body['stream'] === true) {
+      return { status: 400, error: { error: { message: 'embeddings cannot be streamed', type: 'invalid_request_error', param: 'stream', code: 'invalid_stream' } } };
+    }
+    return undefined;
+  },
+  decode(operation, body): CallerRequest {
+    return {
+      format: 'openai',
+      operation,
+      body,
+      stream: body['stream'] === true,
+      canonical: operation === 'chat'
+        ? { value: body as ChatRequest, dropped: [] }
+        : new UnservableRequest(`OpenAI's /v1/${operation} endpoint is served by OpenAI-format upstreams only`),
+      passHeaders: {},
+      facts: openAIFacts(body, operation),
+    };
+  },
+  answer: (canonical) => canonical as JsonObject,
+  upstreamError: (_status, error) => ({ error: error.error }),
+  ownError: (_status, error) => ({ error: error.error }),
+  streamEncoder: (options) => new OpenAIEncoder(options),
+  translationCopies: 0,
+};
+
+/** Whether an OpenAI caller asked for the usage chunk (stream_options.include_usage). */
+export function wantsUsage(request: CallerRequest): boolean {
+  const options = request.body['stream_options'];
+  return isJsonObject(options) && options['include_usage'] === true;
+}
+
+/** Adapts one canonical chunk for an OpenAI caller; undefined when it must not be forwarded. */
+export function chunkForCaller(chunk: JsonObject, answeredBy: string, callerWantsUsage: boolean): JsonObject | undefined {
+  const usageOnly = Array.isArray(chunk['choices']) && chunk['choices'].length === 0 && isJsonObject(chunk['usage']);
+  if (usageOnly && !callerWantsUsage) return undefined;
+  const out: JsonObject = { ...chunk };
+  if (typeof out['model'] !== 'string' || out['model'] === '') out['model'] = answeredBy;
+  if (!callerWantsUsage) delete out['usage'];
+  return out;
+}
+
+/** An SSE event that ends a broken stream: the SDKs raise on `data: {"error": …}`. */
+export function streamErrorEvent(message: string, code: string): string {
+  return `data: ${JSON.stringify({ error: { message, type: 'server_error', param: null, code } })}\n\n`;
+}
+
+class OpenAIEncoder implements StreamEncoder {
+  readonly #model: string;
+  readonly #callerWantsUsage: boolean;
+
+  constructor(options: EncoderOptions) {
+    this.#model = options.model;
+    this.#callerWantsUsage = wantsUsage(options.request);
+  }
+
+  encode(piece: StreamPiece): string {
+    let text = '';
+    for (const chunk of piece.chunks) {
+      const out = chunkForCaller(chunk, this.#model, this.#callerWantsUsage);
+      if (out) text += `data: ${JSON.stringify(out)}\n\n`;
+    }
+    return text;
+  }
+
+  complete(): string {
+    return 'data: [DONE]\n\n';
+  }
+
+  /** Every chunk is written from its canonical form, whoever sends it next. */
+  continueAnswer(): boolean {
+    return true;
+  }
+
+  fail(failure: StreamFailure): string {
+    return streamErrorEvent(failure.message, failure.code);
+  }
+}
