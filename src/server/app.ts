@@ -8,6 +8,10 @@ import type { CallerCodec } from '../wire/codec.ts';
 import { CALLER_ROUTES, callerForPath } from '../wire/registry.ts';
 import { chainHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
 import { openAIError } from './openai-errors.ts';
+import type { ConfigSnapshot } from '../chain/store.ts';
+import { statelessMessage, STATEFUL_REQUEST_CODE } from '../wire/openai-responses/request.ts';
+import { sendText } from './http-io.ts';
+import { listModels, retrieveModel, type ModelsReply } from './models.ts';
 import { browserRefusal, contentTypeRefusal, type Refusal } from './request-guard.ts';
 
 export interface AppOptions {
@@ -48,9 +52,18 @@ function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler
   app.disable('x-powered-by');
   app.set('etag', false);
   for (const [path, route] of routes) app.post(path, (req: Request, res: Response) => void route(req, res));
+  // Without a default upstream the chains are the models; with one, its own list is passed through as before.
+  if (!passThrough) {
+    app.get('/v1/models', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => listModels(snapshot, anthropic)));
+    app.get('/v1/models/:id', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => retrieveModel(snapshot, String(req.params['id']), anthropic)));
+  }
+  // A stored response (retrieve, delete, cancel, input items) needs state the sidecar does not keep.
+  app.all(/^\/v1\/responses\/.+/, (req: Request, res: Response) => {
+    sendError(res, openAIError(400, statelessMessage(`${req.method} ${req.path} reads a response stored on the server`), STATEFUL_REQUEST_CODE, 'invalid_request_error', 'response_id'), callerForPath(req.path), deps.secrets);
+  });
   if (passThrough) app.use('/v1', passThrough);
   app.use((req: Request, res: Response) => {
-    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST ${routeList()}${options.defaultUpstream ? '' : ', and no default upstream is configured for anything else'}`, 'not_found'), callerForPath('/'), deps.secrets);
+    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST ${routeList()}${options.defaultUpstream ? '' : ' and GET /v1/models, and no default upstream is configured for anything else'}`, 'not_found'), callerForPath('/'), deps.secrets);
   });
   return app;
 }
@@ -59,6 +72,18 @@ function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler
 function routeList(): string {
   const paths = CALLER_ROUTES.map((route) => route.path);
   return paths.length > 1 ? `${paths.slice(0, -1).join(', ')} and ${paths[paths.length - 1]}` : (paths[0] ?? '');
+}
+
+/** GET /v1/models…: Anthropic's shape for Anthropic clients (they send anthropic-version), OpenAI's otherwise. */
+function models(req: Request, res: Response, deps: HandlerDeps, reply: (snapshot: ConfigSnapshot, anthropic: boolean) => ModelsReply): void {
+  const anthropic = req.headers['anthropic-version'] !== undefined;
+  const snapshot = deps.store.current;
+  if (!snapshot) {
+    sendError(res, openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), callerForPath(anthropic ? '/v1/messages' : '/'), deps.secrets);
+    return;
+  }
+  const { status, body } = reply(snapshot, anthropic);
+  sendText(res, status, {}, 'application/json', JSON.stringify(body), deps.secrets.redactor);
 }
 
 function pathOf(url: string | undefined): string {

@@ -6,11 +6,13 @@ import type { CallerCodec, CallerRoute, UpstreamCodec, WireFormat } from './code
 import { anthropic } from './anthropic/index.ts';
 import { gemini } from './gemini/index.ts';
 import { openAIChat } from './openai-chat/index.ts';
+import { openAIResponses } from './openai-responses/index.ts';
 
 export const WIRE_FORMATS = [
   openAIChat,
   anthropic,
   gemini,
+  openAIResponses,
 ] as const satisfies readonly WireFormat[];
 
 type Registered = (typeof WIRE_FORMATS)[number];

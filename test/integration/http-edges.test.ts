@@ -153,12 +153,12 @@ describe('how a chain request may be sent', () => {
 });
 
 describe('GET /v1/models', () => {
-  test('without a default upstream: 404 in OpenAI shape', async () => {
+  test('without a default upstream: the chains, in OpenAI\'s list shape (issue 14; models.test.ts has the SDKs)', async () => {
     const res = await fetch(`${proxy.baseURL}/models`);
-    assert.equal(res.status, 404);
-    const error = openAIErrorOf(await res.json());
-    assert.equal(error['code'], 'not_found');
-    assert.match(String(error['message']), /no default upstream is configured/);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as Json;
+    assert.equal(body['object'], 'list');
+    assert.ok((body['data'] as Json[]).some((m) => m['id'] === 'edge'));
   });
 
   test('with --default-upstream: passed through, returning the upstream list', async () => {

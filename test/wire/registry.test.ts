@@ -10,6 +10,7 @@ import { schemaFile } from '../../scripts/gen-crd.ts';
 import { CALLER_ROUTES, callerForPath, SECRET_HEADERS, UPSTREAM_APIS, WIRE_FORMATS } from '../../src/wire/registry.ts';
 import { anthropic } from '../../src/wire/anthropic/index.ts';
 import { openAIChat } from '../../src/wire/openai-chat/index.ts';
+import { openAIResponses } from '../../src/wire/openai-responses/index.ts';
 
 function at(node: unknown, path: readonly string[]): unknown {
   return path.reduce<unknown>((n, key) => (n as Record<string, unknown>)[key], node);
@@ -18,7 +19,7 @@ function at(node: unknown, path: readonly string[]): unknown {
 describe('wire registry', () => {
   test("the schema's api enum is the registered upstream formats, and the schema file is what gen:crd writes", () => {
     assert.deepEqual(at(schema, API_PROPERTY_PATH) as Record<string, unknown>, { ...(at(schema, API_PROPERTY_PATH) as object), enum: [...UPSTREAM_APIS] });
-    assert.deepEqual(UPSTREAM_APIS, ['openai', 'anthropic', 'gemini']);
+    assert.deepEqual(UPSTREAM_APIS, ['openai', 'anthropic', 'gemini', 'openai-responses']);
     assert.ok(readFileSync(schemaFile, 'utf8') === renderSchema(schema), 'fallbackchain.schema.json is stale: run `npm run gen:crd` and commit the result');
   });
 
@@ -33,8 +34,9 @@ describe('wire registry', () => {
       ['/v1/completions', 'completions'],
       ['/v1/embeddings', 'embeddings'],
       ['/v1/messages', 'messages'],
+      ['/v1/responses', 'responses'],
     ]);
-    for (const route of CALLER_ROUTES) assert.ok(route.caller === openAIChat.caller || route.caller === anthropic.caller);
+    for (const route of CALLER_ROUTES) assert.ok(route.caller === openAIChat.caller || route.caller === anthropic.caller || route.caller === openAIResponses.caller);
   });
 
   test('errors take the shape of the codec claiming the path (the longest prefix), OpenAI\'s by default', () => {
