@@ -106,7 +106,8 @@ async function readyFalse(name: string): Promise<string> {
   return message;
 }
 const appPod = async (): Promise<PodJson> => {
-  const pods = (await podsOf(APP_NS, 'app=app')).filter((p) => p.status.phase === 'Running');
+  // A pod being replaced (rollout restart) still reads Running until it is gone: not the app any more.
+  const pods = (await podsOf(APP_NS, 'app=app')).filter((p) => p.status.phase === 'Running' && p.metadata.deletionTimestamp === undefined);
   assert.equal(pods.length, 1, `one running app pod, got ${pods.map((p) => p.metadata.name).join(', ')}`);
   return pods[0] as PodJson;
 };
@@ -397,7 +398,7 @@ spec:
     });
     await kubectl('-n', APP_NS, 'rollout', 'restart', 'deployment/while-down');
     await kubectl('-n', APP_NS, 'rollout', 'status', 'deployment/while-down', '--timeout=180s');
-    const back = (await podsOf(APP_NS, 'app=while-down')).filter((p) => p.status.phase === 'Running' && sidecarOf(p));
+    const back = (await podsOf(APP_NS, 'app=while-down')).filter((p) => p.status.phase === 'Running' && p.metadata.deletionTimestamp === undefined && sidecarOf(p));
     assert.equal(back.length, 1, 'restarted once the controller is back: injected');
   });
 
