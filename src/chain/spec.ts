@@ -1,67 +1,28 @@
 // TypeScript view of a FallbackChain document after schema validation and defaults.
-// fallbackchain.schema.json is the source of truth; these types mirror it.
-import type { ApiFormat, FailureClass, Limits, PrefillSupport, Price, Priority } from '../core/types.ts';
+// The types of `spec` are generated from fallbackchain.schema.json (npm run gen:types writes
+// spec.generated.ts); only the document envelope, whose metadata Kubernetes owns, is written here.
+import type { ApiFormat, FailureClass, PrefillSupport, Priority } from '../core/types.ts';
+import type { FallbackChainSpec, PolicySpec, ProviderSpec } from './spec.generated.ts';
+
+export type {
+  ApiKeyRef,
+  BudgetSpec,
+  ChainCondition,
+  CircuitBreakerSpec,
+  FallbackChainSpec,
+  FallbackChainStatus,
+  HeaderValueSpec,
+  LimitsSpec,
+  PolicySpec,
+  PriceSpec,
+  ProviderSpec,
+  StepSpec,
+  StepTimeoutsSpec,
+  TargetSpec,
+} from './spec.generated.ts';
 
 export const API_VERSION = 'llmfallback.io/v1alpha1';
 export const KIND = 'FallbackChain';
-
-export interface ApiKeyRef {
-  secretKey?: string;
-  env?: string;
-  file?: string;
-}
-
-/** A header value: literal, or read from the credentials Secret (then it is a credential). */
-export type HeaderValueSpec = string | { valueFrom: { secretKey: string } };
-
-export interface ProviderSpec {
-  name: string;
-  api: ApiFormat;
-  baseURL: string;
-  apiKey?: ApiKeyRef;
-  headers?: Record<string, HeaderValueSpec>;
-  prefill?: PrefillSupport;
-}
-
-/** One target of a step group. */
-export interface TargetSpec {
-  provider: string;
-  model: string;
-  weight: number;
-  price?: Partial<Price>;
-  limits?: Limits;
-}
-
-/** A step names either provider and model, or targets (checked by the CEL rule and checkCrossFieldRules). */
-export interface StepSpec {
-  provider?: string;
-  model?: string;
-  targets?: TargetSpec[];
-  retries: number;
-  timeouts: { firstByteMs: number; idleMs: number; totalMs: number };
-  price?: Partial<Price>;
-  maxOutputTokens?: number;
-  limits?: Limits;
-  prefill?: PrefillSupport;
-}
-
-export interface FallbackChainSpec {
-  model?: string;
-  providers: ProviderSpec[];
-  steps: StepSpec[];
-  policy: {
-    retryOn: FailureClass[];
-    fallbackOn: FailureClass[];
-    backoff: { baseMs: number; maxMs: number; jitter: 'full' | 'none' };
-    deadlineMs: number;
-    hedge: { afterMs: number; maxInFlight: number };
-    adaptive: boolean;
-    priority: Priority;
-    stream: { commit: 'firstEvent' | 'tokens' | 'complete'; tokens: number; heartbeatMs: number };
-  };
-  circuitBreaker: { failureThreshold: number; windowSeconds: number; cooldownSeconds: number };
-  budget?: { maxCostPerRequestUSD?: number };
-}
 
 export interface FallbackChainDoc {
   apiVersion: string;
@@ -69,3 +30,14 @@ export interface FallbackChainDoc {
   metadata: { name: string; namespace?: string; generation?: number; [key: string]: unknown };
   spec: FallbackChainSpec;
 }
+
+// Compile-time: the schema's enums are the core's unions, so tsc fails when one changes alone.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type SchemaMatchesCore = [
+  Assert<Same<ProviderSpec['api'], ApiFormat>>,
+  Assert<Same<NonNullable<ProviderSpec['prefill']>, PrefillSupport>>,
+  Assert<Same<PolicySpec['priority'], Priority>>,
+  // Every class but badRequest (a caller's own error) may move on to the next step.
+  Assert<Same<PolicySpec['fallbackOn'][number], Exclude<FailureClass, 'badRequest'>>>,
+];

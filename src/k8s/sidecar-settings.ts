@@ -22,7 +22,7 @@ export interface SidecarSettings {
    */
   allowLocalCredentials: boolean;
   /**
-   * OpenTelemetry's standard OTEL_* variables for the sidecar (traces: README "Traces"); absent
+   * OpenTelemetry's standard OTEL_* variables for the sidecar (traces: docs/observability.md#traces); absent
    * or empty: tracing off. Checked here as the sidecar will read them, so a mistake stops the
    * controller at start instead of every injected pod.
    */

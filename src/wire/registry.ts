@@ -1,5 +1,5 @@
 // Every wire format the proxy speaks, in one list. Adding a format is one folder and one
-// entry here (see README.md): the schema's `api` enum (npm run gen:crd), the API's routes,
+// entry here (see src/wire/README.md and docs/architecture.md): the schema's `api` enum (npm run gen:crd), the API's routes,
 // the redaction of credential headers and the upstream codec of a provider's `api` are all
 // read from this list.
 import type { CallerCodec, CallerRoute, UpstreamCodec, WireFormat } from './codec.ts';
