@@ -1,7 +1,8 @@
 // `node bench/startup.ts`: what a pod pays before and while it idles, side by side with a bare
 // Node HTTP server: time from spawn to /readyz answering 200 (files mode, the examples' kind of
 // config), and the idle RSS one second after ready. Compiled JavaScript (npm run build first)
-// with the image's NODE_OPTIONS, pinned to one core like the benchmark's proxies.
+// with the image's NODE_OPTIONS, pinned to one core like the benchmark's proxies. The CPU time
+// the process used until ready is printed too: on a busy machine it is the steadier figure.
 //
 //   node bench/startup.ts [--runs 7] [--dist dist]
 //
@@ -39,6 +40,13 @@ function rssMB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 }
 
+/** User + system CPU time the process has used, in ms: what starting costs, whatever else the machine runs. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
 function start(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const [command, argv] = canPin() ? ['taskset', ['-c', '0', process.execPath, ...IMAGE_FLAGS, ...args]] : [process.execPath, [...IMAGE_FLAGS, ...args]];
   return spawn(command, argv, { env, stdio: 'ignore' });
@@ -46,6 +54,7 @@ function start(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
 
 async function measure(label: string, launch: (port: number, admin: number) => ChildProcess, probe: { admin: boolean; path: string }): Promise<void> {
   const ready: number[] = [];
+  const cpu: number[] = [];
   const idle: number[] = [];
   for (let i = 0; i < runs; i++) {
     const port = await freePort();
@@ -58,6 +67,7 @@ async function measure(label: string, launch: (port: number, admin: number) => C
         await delay(2);
       }
       ready.push(performance.now() - began);
+      cpu.push(cpuMs(child.pid ?? 0));
       await delay(1000);
       idle.push(rssMB(child.pid ?? 0));
     } finally {
@@ -66,7 +76,7 @@ async function measure(label: string, launch: (port: number, admin: number) => C
     }
   }
   const list = (xs: number[], digits: number): string => xs.map((x) => x.toFixed(digits)).join(' ');
-  console.log(`${label.padEnd(34)} start to ready: median ${median(ready).toFixed(0)} ms (${list(ready, 0)})   idle RSS: median ${median(idle).toFixed(1)} MB (${list(idle, 1)})`);
+  console.log(`${label.padEnd(34)} start to ready: median ${median(ready).toFixed(0)} ms (${list(ready, 0)}), CPU until ready ${median(cpu).toFixed(0)} ms (${list(cpu, 0)})   idle RSS: median ${median(idle).toFixed(1)} MB (${list(idle, 1)})`);
 }
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'llm-fallback-startup-'));
