@@ -1,8 +1,8 @@
 // Validation of FallbackChain documents: the CRD's JSON Schema (with its defaults)
 // plus the cross-field rules a schema cannot state. Used by the file loader,
 // `llm-fallback validate` and (later) the controller, so all of them agree.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import schema from './fallbackchain.schema.json' with { type: 'json' };
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import generatedValidator from './fallbackchain.validator.ts';
 import { API_VERSION, KIND, type FallbackChainDoc } from './spec.ts';
 import type { JsonObject } from '../core/json.ts';
 
@@ -17,42 +17,16 @@ export type ValidationResult =
   | { ok: false; problems: Problem[] };
 
 
-// Kubernetes prunes unknown fields silently; a file loader should not: a typo such
-// as `retires: 3` must be an error. So the file view of the schema closes every
-// object that lists its properties (metadata stays open, as in Kubernetes).
-function closeObjects(node: unknown, pathKey = ''): unknown {
-  if (Array.isArray(node)) return node.map((n) => closeObjects(n, pathKey));
-  if (typeof node !== 'object' || node === null) return node;
-  const out: JsonObject = {};
-  for (const [key, value] of Object.entries(node)) out[key] = closeObjects(value, key);
-  const hasProps = typeof out['properties'] === 'object' && out['properties'] !== null;
-  if (out['type'] === 'object' && hasProps && pathKey !== 'metadata' && !('additionalProperties' in out)) {
-    out['additionalProperties'] = false;
-  }
-  return out;
-}
-
-let compiled: ValidateFunction | undefined;
-function schemaValidator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
-    ajv.addKeyword('x-kubernetes-validations');
-    ajv.addKeyword('x-kubernetes-preserve-unknown-fields');
-    // Server-side-apply merge hints; the uniqueness they imply is checked by checkCrossFieldRules.
-    ajv.addKeyword('x-kubernetes-list-type');
-    ajv.addKeyword('x-kubernetes-list-map-keys');
-    compiled = ajv.compile(closeObjects(schema) as object);
-  }
-  return compiled;
-}
+// The schema's validator is compiled ahead of time (npm run gen:validator, from the file view
+// of the schema in schema-compile.ts): no Ajv compiler is loaded and nothing compiled at startup.
+const schemaValidator = generatedValidator as unknown as ValidateFunction;
 
 /** Validate one parsed document; on success the returned doc has every default filled in. */
 export function validateChainDocument(input: unknown): ValidationResult {
   const problems = checkEnvelope(input);
   if (problems.length > 0) return { ok: false, problems };
   const doc = structuredClone(input) as JsonObject;
-  const validate = schemaValidator();
-  if (!validate(doc)) return { ok: false, problems: (validate.errors ?? []).map(describeAjvError) };
+  if (!schemaValidator(doc)) return { ok: false, problems: (schemaValidator.errors ?? []).map(describeAjvError) };
   const typed = doc as unknown as FallbackChainDoc;
   const semantic = checkCrossFieldRules(typed);
   return semantic.length > 0 ? { ok: false, problems: semantic } : { ok: true, doc: typed };

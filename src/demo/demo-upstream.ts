@@ -4,7 +4,8 @@
 // it answers "Hello from <model>" for chat completions (plain and streamed) and embeddings,
 // and a model named `fault:503` fails its first request with 503 (the demo-flaky chain).
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type { AddressInfo } from 'node:net';
 
 export interface DemoUpstream {
@@ -18,7 +19,7 @@ export const DEMO_UPSTREAM_VARIABLE = 'DEMO_UPSTREAM_URL';
 
 export async function startDemoUpstream(): Promise<DemoUpstream> {
   const seen = new Map<string, number>();
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     readJson(req).then(
       (body) => answer(req, res, body, seen),
       () => send(res, 400, { error: { message: 'the demo upstream reads JSON bodies only', type: 'invalid_request_error', code: null, param: null } }),

@@ -254,8 +254,13 @@ class ChainRun<T> {
   #start(planned: PlannedTarget, attempt: number, hedge: boolean, route: string | undefined): void {
     const { clock, breakers } = this.#deps;
     const step = planned.step;
+    // The request's abort reaches the attempt through the lane's own controller (for the
+    // request's lifetime, streams included): AbortSignal.any would build a composite signal
+    // with weak references on every attempt (profiled in docs/bench/findings.md).
     const controller = new AbortController();
-    const signal = AbortSignal.any([this.#signal, controller.signal]);
+    const signal = controller.signal;
+    if (this.#signal.aborted) controller.abort(this.#signal.reason);
+    else this.#signal.addEventListener('abort', () => controller.abort(this.#signal.reason), { once: true });
     const worst = worstCaseCost(step, this.#facts);
     const circuit = breakers.state(step.target) ?? 'closed';
     const lane: Lane<T> = {

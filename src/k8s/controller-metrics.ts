@@ -1,7 +1,7 @@
 // Prometheus metrics of `llm-fallback controller`, served on its health port (/metrics), in a
 // private registry like the sidecar's. Label values are constants (outcomes, skip codes,
 // condition statuses), never pod or namespace names, so cardinality stays bounded.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from '../observability/prom.ts';
 
 export class ControllerMetrics {
   readonly registry = new Registry();

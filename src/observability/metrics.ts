@@ -1,6 +1,7 @@
 // Prometheus metrics in a private registry (a library embedding us must not see ours
 // in its default registry), named as in the design.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.ts';
+import type * as Prom from 'prom-client';
 import type { BreakerState } from '../engine/breakers.ts';
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
@@ -38,7 +39,7 @@ export class Metrics {
   readonly targetLatency = new Gauge({ name: 'llm_fallback_target_latency_seconds', help: 'EWMA time to the answer (streams: to the first event) per target and chain.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry], collect: () => this.#collectRoutes() });
   #routes: (() => RouteRow[]) | undefined;
   readonly rejectedRequests = new Counter({ name: 'llm_fallback_rejected_requests_total', help: 'Requests refused before a chain ran, by code (body_too_large, body_budget_exhausted, body_timeout, json_too_deep…).', labelNames: ['code'], registers: [this.registry] });
-  readonly bodyBudgetHeld: Gauge = new Gauge({ name: 'llm_fallback_body_budget_held_bytes', help: 'Bytes of the request body budget held by requests in flight.', registers: [this.registry], collect: (): void => this.bodyBudgetHeld.set(this.#bodyBudgetHeld?.() ?? 0) });
+  readonly bodyBudgetHeld: Prom.Gauge = new Gauge({ name: 'llm_fallback_body_budget_held_bytes', help: 'Bytes of the request body budget held by requests in flight.', registers: [this.registry], collect: (): void => this.bodyBudgetHeld.set(this.#bodyBudgetHeld?.() ?? 0) });
   #bodyBudgetHeld: (() => number) | undefined;
   readonly malformedEvents = new Counter({ name: 'llm_fallback_malformed_events_total', help: 'Upstream stream events dropped because they were not JSON.', labelNames: ['provider', 'model'], registers: [this.registry] });
 

@@ -2,7 +2,8 @@
 // then sends nothing, trickles its headers or body, or opens connections without end:
 // Node's defaults (no request timeout on the API port, 300 s on the admin port, no cap on
 // connections) let any of these hold the sidecar's sockets and memory for as long as it likes.
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import type { IncomingMessage, RequestListener, Server } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type { Socket } from 'node:net';
 
 export interface ServerLimits {
@@ -25,7 +26,7 @@ const KEEP_ALIVE_MS = 5_000;
 
 export function limitedServer(listener: RequestListener, limits: ServerLimits): Server {
   const timeout = limits.requestTimeoutMs;
-  const server = createServer({
+  const server = http.createServer({
     headersTimeout: timeout,
     // The chain routes' own limit runs from the headers: twice the time, plus a check, leaves them the first word.
     requestTimeout: timeout === 0 ? 0 : limits.routesTimeBodies ? 2 * timeout + checkEvery(timeout) : timeout,

@@ -4,8 +4,8 @@
 // ~18 MB at peak, for no gain in per-request CPU on the benchmark; docs/bench/findings.md).
 // No socket timeouts are set here because every attempt enforces its first-byte/idle/total
 // limits itself and aborts the request through `signal`, which destroys the connection.
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { http, https } from '../core/node-http.ts';
 import { currentTraceHeaders } from '../observability/outgoing-trace.ts';
 
 const AGENT_OPTIONS = {
@@ -16,7 +16,7 @@ const AGENT_OPTIONS = {
 } as const;
 
 const httpAgent = new http.Agent(AGENT_OPTIONS);
-const httpsAgent = new https.Agent(AGENT_OPTIONS);
+let httpsAgent: Agent | undefined;
 
 export interface UpstreamRequest {
   url: string;
@@ -36,12 +36,13 @@ export interface UpstreamResponse {
 export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
     const target = targetOf(req.url);
-    const outgoing = (target.secure ? https : http).request({
+    const client = target.secure ? https() : http;
+    const outgoing = client.request({
       ...target.options,
       method: 'POST',
       // A traced attempt's traceparent continues the caller's trace at the upstream.
       headers: { ...req.headers, ...currentTraceHeaders(), 'content-length': String(Buffer.byteLength(req.body)) },
-      agent: target.secure ? httpsAgent : httpAgent,
+      agent: target.secure ? (httpsAgent ??= new (https().Agent)(AGENT_OPTIONS)) : httpAgent,
       signal: req.signal,
     }, (response) => resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: response }));
     outgoing.on('error', reject);

@@ -1,0 +1,97 @@
+// `node bench/startup.ts`: what a pod pays before and while it idles, side by side with a bare
+// Node HTTP server: time from spawn to /readyz answering 200 (files mode, the examples' kind of
+// config), and the idle RSS one second after ready. Compiled JavaScript (npm run build first)
+// with the image's NODE_OPTIONS, pinned to one core like the benchmark's proxies. The CPU time
+// the process used until ready is printed too: on a busy machine it is the steadier figure.
+//
+//   node bench/startup.ts [--runs 7] [--dist dist]
+//
+// Binds 127.0.0.1 only; every process is stopped by PID before the next starts.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { canPin, freePort } from './lib/procs.ts';
+import { median } from './lib/stats.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const IMAGE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
+const { values } = parseArgs({ options: { runs: { type: 'string' }, dist: { type: 'string' } }, strict: true });
+const runs = Number(values.runs ?? 7);
+const dist = path.resolve(values.dist ?? path.join(ROOT, 'dist'));
+
+const BARE_SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.argv[1]), '127.0.0.1');`;
+
+function status(port: number, urlPath: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+  });
+}
+
+function rssMB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
+/** User + system CPU time the process has used, in ms: what starting costs, whatever else the machine runs. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
+function start(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const [command, argv] = canPin() ? ['taskset', ['-c', '0', process.execPath, ...IMAGE_FLAGS, ...args]] : [process.execPath, [...IMAGE_FLAGS, ...args]];
+  return spawn(command, argv, { env, stdio: 'ignore' });
+}
+
+async function measure(label: string, launch: (port: number, admin: number) => ChildProcess, probe: { admin: boolean; path: string }): Promise<void> {
+  const ready: number[] = [];
+  const cpu: number[] = [];
+  const idle: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const port = await freePort();
+    const admin = await freePort();
+    const began = performance.now();
+    const child = launch(port, admin);
+    try {
+      while ((await status(probe.admin ? admin : port, probe.path)) !== 200) {
+        if (child.exitCode !== null) throw new Error(`${label} exited with ${child.exitCode}`);
+        await delay(2);
+      }
+      ready.push(performance.now() - began);
+      cpu.push(cpuMs(child.pid ?? 0));
+      await delay(1000);
+      idle.push(rssMB(child.pid ?? 0));
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+    }
+  }
+  const list = (xs: number[], digits: number): string => xs.map((x) => x.toFixed(digits)).join(' ');
+  console.log(`${label.padEnd(34)} start to ready: median ${median(ready).toFixed(0)} ms (${list(ready, 0)}), CPU until ready ${median(cpu).toFixed(0)} ms (${list(cpu, 0)})   idle RSS: median ${median(idle).toFixed(1)} MB (${list(idle, 1)})`);
+}
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'llm-fallback-startup-'));
+try {
+  const config = path.join(scratch, 'config');
+  mkdirSync(config);
+  writeFileSync(path.join(config, 'chains.yaml'), JSON.stringify({
+    apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name: 'bench' },
+    spec: { providers: [{ name: 'mock', api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: { env: 'BENCH_API_KEY' } }], steps: [{ provider: 'mock', model: 'bench-ok' }] },
+  }));
+  const env = { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production' };
+  console.log(`${runs} runs each, pinned to core 0: ${canPin()}, node flags ${IMAGE_FLAGS.join(' ')}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  await measure('bare Node HTTP server', (port) => start(['-e', BARE_SERVER, String(port)], env), { admin: false, path: '/' });
+  await measure('llm-fallback serve --config', (port, admin) => start([path.join(dist, 'src', 'cli.js'), 'serve', '--config', config, '--host', '127.0.0.1',
+    '--port', String(port), '--admin-port', String(admin), '--credentials-dir', path.join(scratch, 'none'), '--log-level', 'info'], env), { admin: true, path: '/readyz' });
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
