@@ -5,6 +5,7 @@ import net from 'node:net';
 
 type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this), as the original listen expects
 const original = net.Server.prototype.listen as unknown as Listen;
 
 function patched(this: net.Server, ...args: unknown[]): net.Server {
@@ -21,4 +22,4 @@ function patched(this: net.Server, ...args: unknown[]): net.Server {
   return original.call(this, ...args);
 }
 
-net.Server.prototype.listen = patched as unknown as typeof net.Server.prototype.listen;
+net.Server.prototype.listen = patched;

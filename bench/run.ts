@@ -250,7 +250,7 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   await waitForPort(port, proc, 20_000);
   await waitForPort(adminPort, proc, 5_000);
   const url = `http://127.0.0.1:${port}/v1/chat/completions`;
-  setup.version = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string;
+  setup.version = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   setup.plain = { url, model: 'bench', headers: {} };
   setup.stream = setup.plain;
   setup.slow = { url, model: 'bench-slow', headers: {} };
@@ -282,7 +282,7 @@ async function startPortkey(ctx: Context): Promise<CaseSetup> {
     setup.reason = '@portkey-ai/gateway is not installed (npm i -D @portkey-ai/gateway)';
     return setup;
   }
-  setup.version = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version as string;
+  setup.version = (JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string }).version;
   setup.label = `Portkey ${setup.version}`;
   const port = await freePort();
   // Its start-server takes --port= only and binds every interface: the preload binds it to 127.0.0.1.

@@ -44,7 +44,7 @@ export function parseHostBinding(text: string): HostBinding {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { kind: 'invalid', problem: `${ALLOWED_HOSTS_KEY} must be a mapping of Secret key to a list of hosts` };
   const hosts = new Map<string, string[]>();
   for (const [key, value] of Object.entries(raw)) {
-    const list = typeof value === 'string' ? value.split(',') : value;
+    const list: unknown = typeof value === 'string' ? value.split(',') : value;
     if (!Array.isArray(list) || !list.every((h) => typeof h === 'string' && h.trim() !== '')) {
       return { kind: 'invalid', problem: `${ALLOWED_HOSTS_KEY}: "${key}" must list host names` };
     }

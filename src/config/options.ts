@@ -233,7 +233,7 @@ type FlagValues = Record<string, string | boolean | undefined>;
 
 function parseCommandFlags(argv: string[], flags: CommandFlags): FlagValues {
   try {
-    return parseArgs({ args: argv, options: flags, strict: true, allowPositionals: false }).values as FlagValues;
+    return parseArgs({ args: argv, options: flags, strict: true, allowPositionals: false }).values;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError((error as Error).message);

@@ -91,8 +91,20 @@ export function isContentFilterFinish(finishReason: unknown): boolean {
  * malformed request) say nothing about the upstream and must not open its circuit.
  */
 export function countsAgainstBreaker(failure: FailureClass): boolean {
-  return failure === 'rateLimited' || failure === 'serverError' || failure === 'timeout'
-    || failure === 'connection' || failure === 'authFailed';
+  // A switch, not an `||` chain, so that a new failure class is a lint error here
+  // (switch-exhaustiveness-check) until someone decides which side it belongs on.
+  switch (failure) {
+    case 'rateLimited':
+    case 'serverError':
+    case 'timeout':
+    case 'connection':
+    case 'authFailed':
+      return true;
+    case 'contextLength':
+    case 'contentFiltered':
+    case 'badRequest':
+      return false;
+  }
 }
 
 function stringOf(value: unknown): string | undefined {

@@ -82,7 +82,7 @@ export class BreakerRegistry {
     try {
       return (await entry.breaker.fire(action)) as AttemptOutcome<T>;
     } catch (error) {
-      if (error instanceof CountedFailure) return error.outcome as AttemptOutcome<T>;
+      if (error instanceof CountedFailure) return error.outcome;
       if (error instanceof UnprovenProbe) return error.outcome as AttemptOutcome<T>;
       if (CircuitBreaker.isOurError(error as Error)) {
         return { kind: 'circuitOpen', reason: entry.breaker.halfOpen ? 'circuit half-open, probe in flight' : 'circuit open' };

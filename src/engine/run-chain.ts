@@ -17,7 +17,7 @@ import { choosePriority, groupsOf, planOrder, stepsToDemote, type PlannedTarget,
 import { rateLimitMark, type RateFacts } from '../routing/rate-limit-headers.ts';
 import type { BreakerRegistry, Gated } from './breakers.ts';
 import type { Clock } from './clock.ts';
-import type { AttemptContext, AttemptFn, AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, UpstreamFailure } from './outcome.ts';
+import type { AttemptFn, AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, UpstreamFailure } from './outcome.ts';
 import type { ChainObserver, ObservedAttempt } from './observer.ts';
 import type { RoutingState } from './routing-state.ts';
 

@@ -41,7 +41,7 @@ export function injectManifest(input: unknown, settings: SidecarSettings, contex
     return { object: { ...input, items: injected }, reports };
   }
   if (kind === 'Pod') {
-    const result = injectPod(input as PodLike, settings, context);
+    const result = injectPod(input, settings, context);
     return { object: result.pod, reports: [{ ref, outcome: result.outcome, reason: result.reason }] };
   }
   const path = TEMPLATE_PATHS[kind];

@@ -24,8 +24,8 @@ import type { CallerCodec, CallerRequest, CanonicalError } from '../wire/codec.t
 import { InvalidRequest } from '../wire/errors.ts';
 import type { MountedRoute } from '../wire/registry.ts';
 import { failureReply } from './failure-reply.ts';
-import { costHeader, fallbackHeaders } from './headers.ts';
-import { redactHeaders, sendText } from './http-io.ts';
+import { fallbackHeaders } from './headers.ts';
+import { sendText } from './http-io.ts';
 import { openAIError, type ErrorReply } from './openai-errors.ts';
 import { copiesInFlight, type BodyBudget, type BodyShare } from './body-budget.ts';
 import { neverFits, overBudget, readJsonBody, type BodyRead } from './request-body.ts';
@@ -132,7 +132,7 @@ function checkRequest(operation: string, caller: CallerCodec, body: unknown, sna
   }
   if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') return openAIError(400, '`stream` must be true or false', 'invalid_stream', 'invalid_request_error', 'stream');
   const refused = caller.check(operation, body);
-  return refused ? { status: refused.status, body: refused.error as ErrorReply['body'] } : undefined;
+  return refused ? { status: refused.status, body: refused.error } : undefined;
 }
 
 async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {

@@ -20,7 +20,6 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptRequest, UpstreamAnswer } from '../upstream/attempt.ts';
 import { continuationAttempt, type ContinuationHooks } from '../upstream/continuation.ts';
-import { isJsonObject } from '../core/json.ts';
 import type { CallerCodec, StreamEncoder, StreamPiece } from '../wire/codec.ts';
 import { finishReasons, usageFromOpenAI } from '../wire/openai-chat/upstream.ts';
 import { attemptsHeader, costHeader, fallbackHeaders, headerSafe } from './headers.ts';

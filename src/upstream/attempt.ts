@@ -106,7 +106,7 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
     if (dropped.length > 0) hooks.onDropped?.(step, dropped);
     const x: Exchange = { step, stream: request.plan.call.stream, request: request.plan.call, codec: plan.codec, prepared: plan.request, caller: request.caller, hooks, refusalsFallBack: request.refusalsFallBack ?? true };
     const { clock } = hooks;
-    const scope = new AttemptScope(clock.now, Math.min(ctx.deadlineAt, clock.now() + step.timeouts.totalMs), ctx.signal);
+    const scope = new AttemptScope(() => clock.now(), Math.min(ctx.deadlineAt, clock.now() + step.timeouts.totalMs), ctx.signal);
     // A stream's first-byte limit runs from the request, so an upstream that never even
     // sends its response headers is given up on as soon as one that sends only headers.
     const firstByteBy = clock.now() + step.timeouts.firstByteMs;

@@ -23,7 +23,7 @@ export type ApiFormat = Extract<Registered, { upstream: UpstreamCodec }>['api'];
 export type CallerFormat = Extract<Registered, { caller: CallerCodec }>['api'];
 
 /** The schema's `api` enum, in registry order (scripts/gen-crd.ts writes it into the schema). */
-export const UPSTREAM_APIS: readonly ApiFormat[] = WIRE_FORMATS.flatMap((f) => ('upstream' in f ? [f.api as ApiFormat] : []));
+export const UPSTREAM_APIS: readonly ApiFormat[] = WIRE_FORMATS.flatMap((f) => ('upstream' in f ? [f.api] : []));
 
 const UPSTREAMS = new Map<string, UpstreamCodec>(WIRE_FORMATS.flatMap((f): Array<[string, UpstreamCodec]> => ('upstream' in f ? [[f.api, f.upstream]] : [])));
 const CALLERS = new Map<string, CallerCodec>(WIRE_FORMATS.flatMap((f): Array<[string, CallerCodec]> => ('caller' in f ? [[f.api, f.caller]] : [])));

@@ -45,7 +45,8 @@ export function renderChart(options: RenderOptions = {}): Promise<string> {
 export function parseObjects(text: string): K8sObject[] {
   const out: K8sObject[] = [];
   for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) throw doc.errors[0];
+    const [firstError] = doc.errors;
+    if (firstError) throw firstError;
     const value: unknown = doc.toJS();
     if (value !== null && value !== undefined) out.push(value as K8sObject);
   }

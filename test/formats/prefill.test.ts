@@ -29,7 +29,7 @@ describe('withPrefill', () => {
     const anthropic: CallerRequest = {
       format: 'anthropic', operation: 'messages', stream: true, passHeaders: {}, facts,
       body: { model: 'c', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'Sure:' }] }] },
-      canonical: { value: { model: 'c', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Sure:' }] } as ChatRequest, dropped: [] },
+      canonical: { value: { model: 'c', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Sure:' }] }, dropped: [] },
     };
     const out = withPrefill(anthropic, ' one', 1);
     assert.deepEqual((out.body['messages'] as unknown[])[1], { role: 'assistant', content: [{ type: 'text', text: 'Sure:' }, { type: 'text', text: ' one' }] });

@@ -105,7 +105,7 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
     const chunked = await new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
       const req = httpRequest(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
         res.resume();
-        resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined });
+        resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] });
       });
       req.on('error', reject);
       req.end(chatBody('ok', 1000));
@@ -201,7 +201,7 @@ describe('finding 6: timeouts and connection caps on both ports', { timeout: 30_
       first.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
       assert.match(await answered, /^HTTP\/1\.1 (200|404) /);
       for (const socket of kept) socket.destroy();
-      await Promise.all(kept.map((s) => (s.closed ? undefined : once(s, 'close'))));
+      await Promise.all(kept.filter((s) => !s.closed).map((s) => once(s, 'close')));
     }
     // The server learns of the closes a moment later, with no event a client can wait on.
     const metrics = await eventually('the admin port to take connections again', async () => (await fetch(`${capped.adminUrl}/metrics`)).text());

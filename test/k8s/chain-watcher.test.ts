@@ -73,7 +73,7 @@ function fc(name: string, o: { rv?: string; step?: string; namespace?: string; i
       steps: [{ provider: o.invalid ? 'nobody' : 'up', model: o.step ?? 'fault:ok' }],
     },
   };
-  return object as FallbackChainObject;
+  return object;
 }
 
 const forbidden = Object.assign(new Error('HTTP-Code: 403'), { code: 403 });

@@ -67,7 +67,7 @@ function plain(value: unknown): unknown {
 }
 
 function statusOf(object: Json): { observedGeneration?: number; conditions?: Array<Record<string, string>> } {
-  return (object['status'] ?? {}) as { observedGeneration?: number; conditions?: Array<Record<string, string>> };
+  return (object['status'] ?? {});
 }
 
 /** Field managers that wrote the status subresource of an object. */

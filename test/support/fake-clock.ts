@@ -42,6 +42,7 @@ export class FakeClock implements Clock {
   after(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (signal.aborted) {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the abort reason, as node:timers/promises rejects
         reject(signal.reason);
         return;
       }
@@ -56,6 +57,7 @@ export class FakeClock implements Clock {
       const onAbort = (): void => {
         const i = this.#timers.indexOf(timer);
         if (i >= 0) this.#timers.splice(i, 1);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the abort reason, as node:timers/promises rejects
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });

@@ -297,7 +297,7 @@ function kubeconfigYaml(server: string, user: string, token: string, namespace =
 
 function statusCode(error: unknown): number | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error as { code: unknown }).code;
+    const code = (error).code;
     if (typeof code === 'number') return code;
   }
   return undefined;

@@ -12,7 +12,7 @@ export interface LogCapture {
   sink: Writable;
   logs: LogLine[];
   /** Resolves with the first line (already written or still to come) that matches. */
-  waitForLog(match: (line: LogLine) => boolean): Promise<LogLine>;
+  waitForLog: (match: (line: LogLine) => boolean) => Promise<LogLine>;
 }
 
 export function captureLogs(): LogCapture {

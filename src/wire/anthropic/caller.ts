@@ -7,7 +7,7 @@ import { isJsonObject, parseJson, type JsonObject } from '../../core/json.ts';
 import type { CallerCodec, CallerRequest, CanonicalError, EncoderOptions, StreamEncoder, StreamFailure, StreamPiece } from '../codec.ts';
 import { UnservableRequest, type Translated } from '../errors.ts';
 import { positiveInt, withInputEstimate } from '../facts.ts';
-import type { ChatChunk, ChatRequest, ChatResponse } from '../openai-chat/types.ts';
+import type { ChatChunk, ChatRequest } from '../openai-chat/types.ts';
 import { anthropicRequestToChat, anthropicStreamError, chatResponseToAnthropic, ChatStreamToAnthropic, openAIErrorToAnthropic, type AnthropicSseEvent } from './translate.ts';
 
 // Caller headers an upstream of the caller's own format needs to serve the request as asked.
@@ -40,7 +40,7 @@ export const anthropicCaller: CallerCodec = {
     };
   },
   // The canonical answer is an OpenAI Chat response (the translators made it, or an OpenAI-format upstream sent it).
-  answer: (canonical) => chatResponseToAnthropic(canonical as ChatResponse) as unknown as JsonObject,
+  answer: (canonical) => chatResponseToAnthropic(canonical),
   upstreamError: anthropicError,
   ownError: anthropicError,
   streamEncoder: (options) => new AnthropicEncoder(options),

@@ -20,7 +20,7 @@ import type {
   ToolDefinition,
 } from '../openai-chat/types.ts';
 import { InvalidRequest, MalformedUpstream, UnservableRequest, type Translated } from '../errors.ts';
-import { DroppedFields, isRecord, isUnsetOrDefault, numberOr0, nowSeconds, parseArguments, parseDataUrl, stringOr, textOf } from '../translation-helpers.ts';
+import { DroppedFields, isRecord, isUnsetOrDefault, numberOr0, nowSeconds, parseArguments, parseDataUrl, shownInMessage, stringOr, textOf } from '../translation-helpers.ts';
 
 export { InvalidRequest, MalformedUpstream, UnservableRequest } from '../errors.ts';
 
@@ -363,7 +363,7 @@ function anthropicToolToChat(tool: unknown, i: number, dropped: DroppedFields): 
   if (!isRecord(tool)) throw new InvalidRequest(`tools.${i}: Input should be an object`);
   const type = tool['type'];
   if (type !== undefined && type !== null && type !== 'custom') {
-    throw new UnservableRequest(`server tool ${String(type)} runs at Anthropic and has no OpenAI Chat equivalent`);
+    throw new UnservableRequest(`server tool ${shownInMessage(type)} runs at Anthropic and has no OpenAI Chat equivalent`);
   }
   const name = requireString(tool, 'name', `tools.${i}`);
   const schema = tool['input_schema'];
@@ -984,7 +984,7 @@ export function anthropicErrorToOpenAI(body: unknown): OpenAIErrorBody {
  * for Anthropic callers. Extra fields of the error object (e.g. llm_fallback) are kept.
  */
 export function openAIErrorToAnthropic(status: number, body: unknown): AnthropicErrorBody {
-  const inner = Array.isArray(body) && body.length === 1 ? body[0] : body;
+  const inner: unknown = Array.isArray(body) && body.length === 1 ? body[0] : body;
   const error = isRecord(inner) && isRecord(inner['error']) ? inner['error'] : {};
   const message = typeof inner === 'string' && inner !== '' ? inner : stringOr(error['message'], `upstream error (HTTP ${status})`);
   const extra: JsonObject = {};

@@ -32,7 +32,7 @@ export const anthropicUpstream: UpstreamCodec = {
     if (step.provider.apiKey) headers['x-api-key'] = step.provider.apiKey;
     return { url: `${step.provider.baseURL}/messages`, headers, body: JSON.stringify(body), dropped, passthrough };
   },
-  toCanonical: (body, step) => anthropicResponseToChat(body, step.model) as unknown as JsonObject,
+  toCanonical: (body, step) => anthropicResponseToChat(body, step.model),
   streamFraming: 'sse',
   streamDecoder: (step) => new AnthropicStreamDecoder(step.model),
   errorToCanonical: (_status, body) => anthropicErrorToOpenAI(body),

@@ -259,7 +259,7 @@ function imageUrlToGemini(url: string): GeminiPart {
   const data = parseDataUrl(url);
   if (data) return { inlineData: { mimeType: data.mimeType, data: data.data } };
   if (!/^https?:\/\//i.test(url)) throw new UnservableRequest('image_url must be a data: URL or an http(s) URL');
-  let extension = '';
+  let extension: string;
   try {
     extension = new URL(url).pathname.split('.').pop()?.toLowerCase() ?? '';
   } catch {
@@ -510,7 +510,7 @@ function openAITypeFor(status: number): string {
  * invalid_api_key); otherwise it is Gemini's status in lower case.
  */
 export function geminiErrorToOpenAI(status: number, body: unknown): OpenAIErrorBody {
-  const inner = Array.isArray(body) && body.length === 1 ? body[0] : body;
+  const inner: unknown = Array.isArray(body) && body.length === 1 ? body[0] : body;
   const error = isRecord(inner) && isRecord(inner['error']) ? inner['error'] : {};
   const message = typeof inner === 'string' && inner !== '' ? inner : stringOr(error['message'], `Gemini upstream error (HTTP ${status})`);
   const geminiStatus = stringOr(error['status'], '');

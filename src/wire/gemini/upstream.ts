@@ -1,7 +1,7 @@
 // Google's Gemini API (api: gemini): POST ${baseURL}/models/<model>:generateContent, or
 // :streamGenerateContent?alt=sse for streams, with x-goog-api-key. No caller speaks
 // Gemini's format, so every request is translated from the canonical one.
-import { parseJson, type JsonObject } from '../../core/json.ts';
+import { parseJson } from '../../core/json.ts';
 import type { Target } from '../../core/types.ts';
 import { canonicalOf } from '../canonical.ts';
 import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
@@ -25,7 +25,7 @@ export const geminiUpstream: UpstreamCodec = {
       passthrough: false,
     };
   },
-  toCanonical: (body, step) => geminiResponseToChat(body, step.model) as unknown as JsonObject,
+  toCanonical: (body, step) => geminiResponseToChat(body, step.model),
   streamFraming: 'sse',
   streamDecoder: (step) => new GeminiStreamDecoder(step.model),
   errorToCanonical: geminiErrorToOpenAI,

@@ -35,7 +35,7 @@ export const openAIChatCaller: CallerCodec = {
       facts: openAIFacts(body, operation),
     };
   },
-  answer: (canonical) => canonical as JsonObject,
+  answer: (canonical) => canonical,
   upstreamError: (_status, error) => ({ error: error.error }),
   ownError: (_status, error) => ({ error: error.error }),
   streamEncoder: (options) => new OpenAIEncoder(options),

@@ -107,7 +107,7 @@ class OpenAIStreamDecoder implements StreamDecoder {
 
 /** Any error body an OpenAI-compatible upstream (or a gateway in front of it) may send -> OpenAI's shape. */
 export function openAIErrorBody(status: number, body: unknown): OpenAIErrorBody {
-  const inner = Array.isArray(body) && body.length === 1 ? body[0] : body;
+  const inner: unknown = Array.isArray(body) && body.length === 1 ? body[0] : body;
   const error = isJsonObject(inner) && isJsonObject(inner['error']) ? inner['error'] : undefined;
   const fallbackType = status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
   if (!error) {

@@ -4,7 +4,7 @@
 //   upstream side: a `response` object -> a Chat completion.
 import type { ChatResponse, ChatUsage, FinishReason, JsonObject, ToolCall } from '../openai-chat/types.ts';
 import { MalformedUpstream } from '../errors.ts';
-import { isRecord, numberOr0, nowSeconds } from '../translation-helpers.ts';
+import { isRecord, numberOr0, nowSeconds, shownInMessage } from '../translation-helpers.ts';
 import type { FunctionCallItem, OutputItem, OutputMessageItem, ResponseObject, ResponsesUsage } from './types.ts';
 
 /** Ids the proxy makes for what it writes: the real API's prefixes, so callers that look at them are not surprised. */
@@ -133,7 +133,7 @@ export function responsesResponseToChat(body: JsonObject, model: string): ChatRe
   if (body['object'] !== 'response' || !Array.isArray(body['output'])) throw new MalformedUpstream('the answer is not a response object (object: "response" with an output array)');
   if (body['status'] === 'failed') {
     const error = isRecord(body['error']) ? body['error'] : {};
-    throw new MalformedUpstream(`the response failed: ${String(error['code'] ?? '')} ${String(error['message'] ?? '')}`.trim());
+    throw new MalformedUpstream(`the response failed: ${shownInMessage(error['code'] ?? '')} ${shownInMessage(error['message'] ?? '')}`.trim());
   }
   /** null when the response has no text part at all (only tool calls, a refusal, or nothing). */
   let text: string | null = null;

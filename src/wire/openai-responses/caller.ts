@@ -3,7 +3,7 @@
 // (`{error: {message, type, param, code}}`, which is the Responses API's own); a stream that
 // breaks ends with response.failed.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { CallerCodec, CallerRefusal, CallerRequest, CanonicalAnswer, CanonicalError, EncoderOptions, RequestFacts, StreamEncoder, StreamFailure, StreamPiece } from '../codec.ts';
+import type { CallerCodec, CallerRefusal, CallerRequest, CanonicalAnswer, EncoderOptions, RequestFacts, StreamEncoder, StreamFailure, StreamPiece } from '../codec.ts';
 import type { ChatChunk, JsonObject } from '../openai-chat/types.ts';
 import { UnservableRequest, type Translated } from '../errors.ts';
 import type { ChatRequest } from '../openai-chat/types.ts';
@@ -21,7 +21,7 @@ export const responsesCaller: CallerCodec = {
   errorPathPrefixes: [RESPONSES_PATH],
   check: (_operation, body) => statefulRefusal(body),
   decode: (operation, body, _headers: IncomingHttpHeaders) => decodeRequest(operation, body),
-  answer: (canonical: CanonicalAnswer, request: CallerRequest) => chatResponseToResponses(canonical, request.body) as unknown as JsonObject,
+  answer: (canonical: CanonicalAnswer, request: CallerRequest) => chatResponseToResponses(canonical, request.body),
   upstreamError: (_status, error) => ({ error: error.error }),
   ownError: (_status, error) => ({ error: error.error }),
   streamEncoder: (options) => new ResponsesEncoder(options),

@@ -8,7 +8,7 @@
 // refused (statefulUse): a sidecar keeps none, so the caller gets a 400 saying so.
 import type { AssistantMessage, ChatMessage, ChatRequest, ContentPart, JsonObject, ResponseFormat, TextPart, ToolCall, ToolChoice, ToolDefinition } from '../openai-chat/types.ts';
 import { InvalidRequest, UnservableRequest, type Translated } from '../errors.ts';
-import { DroppedFields, isRecord, isUnsetOrDefault } from '../translation-helpers.ts';
+import { DroppedFields, isRecord, isUnsetOrDefault, shownInMessage } from '../translation-helpers.ts';
 
 /** The Responses error code for a request that needs state the sidecar does not keep. */
 export const STATEFUL_REQUEST_CODE = 'stateful_request_not_supported';
@@ -105,7 +105,7 @@ function appendItems(messages: ChatMessage[], items: unknown[], dropped: Dropped
     else if (type === 'function_call_output') messages.push(toolOutputToChat(item, index));
     // Reasoning from earlier turns is the model's own scratch work: another model cannot use it.
     else if (type === 'reasoning') dropped.add('input[].reasoning');
-    else throw new UnservableRequest(`input[${index}] is a ${String(type)} item, which Responses-API upstreams only can take`);
+    else throw new UnservableRequest(`input[${index}] is a ${shownInMessage(type)} item, which Responses-API upstreams only can take`);
   }
 }
 

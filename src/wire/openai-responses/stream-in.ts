@@ -3,7 +3,7 @@
 // bookkeeping events (response.created, content_part.*, *.done…) carry nothing new. Pure:
 // one instance per attempt.
 import type { ChatChunk, ChunkDelta, JsonObject } from '../openai-chat/types.ts';
-import { isRecord, nowSeconds } from '../translation-helpers.ts';
+import { isRecord, nowSeconds, stringOr } from '../translation-helpers.ts';
 import { finishOf, usageToChat } from './answer.ts';
 
 export class ResponsesStreamToChat {
@@ -41,7 +41,7 @@ export class ResponsesStreamToChat {
         const index = this.#tools.size;
         this.#tools.set(event['output_index'], index);
         const args = typeof item['arguments'] === 'string' ? item['arguments'] : '';
-        return [this.#chunk({ tool_calls: [{ index, id: String(item['call_id'] ?? ''), type: 'function', function: { name: String(item['name'] ?? ''), arguments: args } }] })];
+        return [this.#chunk({ tool_calls: [{ index, id: stringOr(item['call_id'], ''), type: 'function', function: { name: stringOr(item['name'], ''), arguments: args } }] })];
       }
       case 'response.function_call_arguments.delta': {
         const index = typeof event['output_index'] === 'number' ? this.#tools.get(event['output_index']) : undefined;

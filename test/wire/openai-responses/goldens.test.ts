@@ -64,7 +64,7 @@ const casesIn = (direction: string, ext: string): string[] => readdirSync(`${FIX
 for (const file of casesIn('chat-to-responses-response', '.in.json')) {
   test(`round trip: ${file.split('/').slice(-1)[0]}: a canonical answer through the Responses API and back`, () => {
     const chat = JSON.parse(readFileSync(file, 'utf8')) as ChatResponse;
-    const back = responsesResponseToChat(chatResponseToResponses(chat, REQUEST) as unknown as JsonObject, 'step-model');
+    const back = responsesResponseToChat(chatResponseToResponses(chat, REQUEST), 'step-model');
     const message = chat.choices[0]?.message;
     const returned = back.choices[0]?.message;
     assert.equal(returned?.content ?? null, message?.content === '' ? null : (message?.content ?? null));
