@@ -114,6 +114,7 @@ function resolveProvider(spec: ProviderSpec, keys: KeySources, binding: HostBind
   };
   if (problem?.code) provider.keyProblemCode = problem.code;
   if (secretHeaders.length > 0) provider.secretHeaders = secretHeaders;
+  if (spec.apiVersion !== undefined) provider.apiVersion = spec.apiVersion;
   return provider;
 }
 

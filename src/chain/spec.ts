@@ -21,6 +21,8 @@ export interface ProviderSpec {
   apiKey?: ApiKeyRef;
   headers?: Record<string, HeaderValueSpec>;
   prefill?: PrefillSupport;
+  /** Azure OpenAI's api-version query value (api: azure-openai). */
+  apiVersion?: string;
 }
 
 /** One target of a step group. */

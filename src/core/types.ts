@@ -81,6 +81,8 @@ export interface Provider {
   headers: Record<string, string>;
   /** Names of headers whose values come from the credentials Secret: credentials, redacted like the key. */
   secretHeaders?: readonly string[];
+  /** Azure OpenAI's api-version (api: azure-openai); its unit's default when unset. */
+  apiVersion?: string;
 }
 
 /**

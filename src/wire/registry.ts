@@ -4,6 +4,7 @@
 // read from this list.
 import type { CallerCodec, CallerRoute, UpstreamCodec, WireFormat } from './codec.ts';
 import { anthropic } from './anthropic/index.ts';
+import { azureOpenAI } from './azure-openai/index.ts';
 import { gemini } from './gemini/index.ts';
 import { openAIChat } from './openai-chat/index.ts';
 
@@ -11,6 +12,7 @@ export const WIRE_FORMATS = [
   openAIChat,
   anthropic,
   gemini,
+  azureOpenAI,
 ] as const satisfies readonly WireFormat[];
 
 type Registered = (typeof WIRE_FORMATS)[number];
