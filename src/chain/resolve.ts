@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
 import { prefillByDefault } from '../wire/registry.ts';
-import { targetKey, type Chain, type Price, type Provider, type Target, type StreamCommit } from '../core/types.ts';
+import { targetKey, type AwsCredentialSource, type Chain, type Price, type Provider, type Target, type StreamCommit } from '../core/types.ts';
 import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
-import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
-import type { ApiKeyRef, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
+import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, WORKLOAD_IDENTITY_REFUSED_MESSAGE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
+import type { ApiKeyRef, AwsAuthSpec, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
 
 export interface KeySources {
   env: Readonly<Record<string, string | undefined>>;
@@ -115,10 +115,44 @@ function resolveProvider(spec: ProviderSpec, keys: KeySources, binding: HostBind
   if (problem?.code) provider.keyProblemCode = problem.code;
   if (secretHeaders.length > 0) provider.secretHeaders = secretHeaders;
   if (spec.apiVersion !== undefined) provider.apiVersion = spec.apiVersion;
+  if (spec.auth?.aws) {
+    const aws = resolveAws(spec.auth.aws, keys, secret);
+    if ('problem' in aws) {
+      if (!provider.keyProblem) {
+        provider.keyProblem = aws.problem;
+        if (aws.code) provider.keyProblemCode = aws.code;
+      }
+    } else provider.aws = aws;
+    provider.keySource = spec.auth.aws.webIdentity === true ? 'aws:webIdentity' : `aws:${describeKeySource(spec.auth.aws.accessKeyId)}`;
+  }
   return provider;
 }
 
 interface KeyRead { value?: string; problem?: string; code?: CredentialProblemCode }
+
+/**
+ * A Bedrock provider's AWS credentials. The key pair is read like an apiKey (each part from
+ * its own source, under the same policy); webIdentity takes the role and token file from the
+ * sidecar's environment (set by EKS for IRSA), never from the chain, and only when the policy
+ * allows the pod's own credentials (see credential-rules.ts).
+ */
+function resolveAws(spec: AwsAuthSpec, keys: KeySources, secret: SecretRead): AwsCredentialSource | { problem: string; code?: CredentialProblemCode } {
+  if (spec.webIdentity === true) {
+    if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY)) return { problem: `auth.aws.webIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
+    const roleArn = keys.env['AWS_ROLE_ARN'];
+    const tokenFile = keys.env['AWS_WEB_IDENTITY_TOKEN_FILE'];
+    if (!roleArn || !tokenFile) return { problem: 'auth.aws.webIdentity: AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are not both set (is IRSA configured for the pod\'s service account?)', code: CREDENTIAL_PROBLEM.unavailable };
+    const stsURL = (keys.env['AWS_ENDPOINT_URL_STS'] ?? `https://sts.${spec.region}.amazonaws.com`).replace(/\/+$/, '');
+    return { region: spec.region, credentials: { kind: 'webIdentity', roleArn, tokenFile, stsURL } };
+  }
+  const id = readKey(spec.accessKeyId, keys, secret);
+  const key = readKey(spec.secretAccessKey, keys, secret);
+  const token = spec.sessionToken ? readKey(spec.sessionToken, keys, secret) : {};
+  const problem = [['accessKeyId', id], ['secretAccessKey', key], ['sessionToken', token]].find(([, read]) => (read as KeyRead).problem !== undefined) as [string, KeyRead] | undefined;
+  if (problem) return { problem: `auth.aws.${problem[0]}: ${problem[1].problem ?? ''}`, ...(problem[1].code ? { code: problem[1].code } : {}) };
+  if (!id.value || !key.value) return { problem: 'auth.aws needs accessKeyId and secretAccessKey', code: CREDENTIAL_PROBLEM.unavailable };
+  return { region: spec.region, credentials: { kind: 'static', accessKeyId: id.value, secretAccessKey: key.value, ...(token.value ? { sessionToken: token.value } : {}) } };
+}
 type SecretRead = (secretKey: string) => KeyRead;
 
 // A missing key is not a config error: the step is skipped with this reason, so a

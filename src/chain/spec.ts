@@ -23,6 +23,21 @@ export interface ProviderSpec {
   prefill?: PrefillSupport;
   /** Azure OpenAI's api-version query value (api: azure-openai). */
   apiVersion?: string;
+  /** Credentials that are more than one string (api: bedrock). */
+  auth?: AuthSpec;
+}
+
+/** AWS credentials: a key pair (and session token) from credential sources, or the pod's IRSA web identity. */
+export interface AwsAuthSpec {
+  region: string;
+  accessKeyId?: ApiKeyRef;
+  secretAccessKey?: ApiKeyRef;
+  sessionToken?: ApiKeyRef;
+  webIdentity?: boolean;
+}
+
+export interface AuthSpec {
+  aws?: AwsAuthSpec;
 }
 
 /** One target of a step group. */

@@ -2,6 +2,7 @@
 // plus the cross-field rules a schema cannot state. Used by the file loader,
 // `llm-fallback validate` and (later) the controller, so all of them agree.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { AWS_CREDENTIAL_FIELDS } from './credential-rules.ts';
 import schema from './fallbackchain.schema.json' with { type: 'json' };
 import { API_VERSION, KIND, type FallbackChainDoc } from './spec.ts';
 import type { JsonObject } from '../core/json.ts';
@@ -105,6 +106,16 @@ export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
     const secretKey = provider.apiKey?.secretKey;
     if (secretKey !== undefined && (secretKey === '.' || secretKey.includes('..'))) {
       problems.push({ path: `/spec/providers/${i}/apiKey/secretKey`, message: 'secretKey must be a Secret key name: not "." and no ".."' });
+    }
+    const aws = provider.auth?.aws;
+    if (aws) {
+      for (const field of AWS_CREDENTIAL_FIELDS) {
+        const ref = aws[field];
+        if (ref !== undefined && Object.keys(ref).length !== 1) problems.push({ path: `/spec/providers/${i}/auth/aws/${field}`, message: 'the credential must set exactly one of secretKey, env, file' });
+      }
+      const pair = aws.accessKeyId !== undefined && aws.secretAccessKey !== undefined;
+      const valid = aws.webIdentity === true ? aws.accessKeyId === undefined && aws.secretAccessKey === undefined && aws.sessionToken === undefined : pair;
+      if (!valid) problems.push({ path: `/spec/providers/${i}/auth/aws`, message: 'aws needs accessKeyId and secretAccessKey, or webIdentity: true alone' });
     }
   });
   steps.forEach((step, i) => {

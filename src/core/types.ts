@@ -83,6 +83,17 @@ export interface Provider {
   secretHeaders?: readonly string[];
   /** Azure OpenAI's api-version (api: azure-openai); its unit's default when unset. */
   apiVersion?: string;
+  /** AWS credentials (api: bedrock), resolved; absent when they could not be read (see keyProblem). */
+  aws?: AwsCredentialSource;
+}
+
+/** Where a Bedrock provider's SigV4 credentials come from. Every string but the region and role ARN is a secret. */
+export interface AwsCredentialSource {
+  region: string;
+  credentials:
+    | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+    /** IRSA: the pod's role, exchanged through STS AssumeRoleWithWebIdentity (cached until expiry). */
+    | { kind: 'webIdentity'; roleArn: string; tokenFile: string; stsURL: string };
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { CallerCodec, CallerRoute, UpstreamCodec, WireFormat } from './codec.ts';
 import { anthropic } from './anthropic/index.ts';
 import { azureOpenAI } from './azure-openai/index.ts';
+import { bedrock } from './bedrock/index.ts';
 import { gemini } from './gemini/index.ts';
 import { openAIChat } from './openai-chat/index.ts';
 
@@ -13,6 +14,7 @@ export const WIRE_FORMATS = [
   anthropic,
   gemini,
   azureOpenAI,
+  bedrock,
 ] as const satisfies readonly WireFormat[];
 
 type Registered = (typeof WIRE_FORMATS)[number];
