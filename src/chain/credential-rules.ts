@@ -45,7 +45,8 @@ export const LOCAL_REFUSED_MESSAGE = 'is refused in Kubernetes: a FallbackChain 
 export const AWS_CREDENTIAL_FIELDS = ['accessKeyId', 'secretAccessKey', 'sessionToken'] as const;
 
 /**
- * The pod's own cloud identity (IRSA's AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) is the
+ * The pod's own cloud identity (IRSA's AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, GKE's
+ * metadata server) is the
  * pod owner's, like its files and environment: a chain may name it (webIdentity: true) but
  * never the file, and in Kubernetes only when the operator passed --allow-local-credentials.
  */
@@ -80,6 +81,12 @@ export function credentialProblems(doc: FallbackChainDoc, policy: CredentialPoli
       const at = `/spec/providers/${i}/auth/aws/${field}`;
       if (awsRef.secretKey !== undefined && !isSecretKeyName(awsRef.secretKey)) problems.push({ path: `${at}/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
       if (!localSourceAllowed(policy) && (awsRef.file !== undefined || awsRef.env !== undefined)) problems.push({ path: at, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.aws.${field} file/env ${LOCAL_REFUSED_MESSAGE}` });
+    }
+    const sa = provider.auth?.gcpServiceAccount;
+    if (sa?.secretKey !== undefined && !isSecretKeyName(sa.secretKey)) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
+    if (sa && !localSourceAllowed(policy) && (sa.file !== undefined || sa.env !== undefined)) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.gcpServiceAccount file/env ${LOCAL_REFUSED_MESSAGE}` });
+    if (provider.auth?.gcpWorkloadIdentity === true && !localSourceAllowed(policy)) {
+      problems.push({ path: `/spec/providers/${i}/auth/gcpWorkloadIdentity`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.gcpWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}` });
     }
     if (aws?.webIdentity === true && !localSourceAllowed(policy)) {
       problems.push({ path: `/spec/providers/${i}/auth/aws/webIdentity`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.aws.webIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}` });

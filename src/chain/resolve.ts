@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
 import { prefillByDefault } from '../wire/registry.ts';
-import { targetKey, type AwsCredentialSource, type Chain, type Price, type Provider, type Target, type StreamCommit } from '../core/types.ts';
+import { targetKey, type AwsCredentialSource, type Chain, type GcpCredentialSource, type Price, type Provider, type Target, type StreamCommit } from '../core/types.ts';
 import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
 import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, WORKLOAD_IDENTITY_REFUSED_MESSAGE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
-import type { ApiKeyRef, AwsAuthSpec, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
+import type { ApiKeyRef, AuthSpec, AwsAuthSpec, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
 
 export interface KeySources {
   env: Readonly<Record<string, string | undefined>>;
@@ -125,10 +125,47 @@ function resolveProvider(spec: ProviderSpec, keys: KeySources, binding: HostBind
     } else provider.aws = aws;
     provider.keySource = spec.auth.aws.webIdentity === true ? 'aws:webIdentity' : `aws:${describeKeySource(spec.auth.aws.accessKeyId)}`;
   }
+  if (spec.auth?.gcpServiceAccount !== undefined || spec.auth?.gcpWorkloadIdentity === true) {
+    const gcp = resolveGcp(spec.auth, keys, secret);
+    if ('problem' in gcp) {
+      if (!provider.keyProblem) {
+        provider.keyProblem = gcp.problem;
+        if (gcp.code) provider.keyProblemCode = gcp.code;
+      }
+    } else provider.gcp = gcp;
+    provider.keySource = spec.auth.gcpServiceAccount ? `gcpServiceAccount:${describeKeySource(spec.auth.gcpServiceAccount)}` : 'gcp:workloadIdentity';
+  }
   return provider;
 }
 
 interface KeyRead { value?: string; problem?: string; code?: CredentialProblemCode }
+
+/**
+ * A Vertex provider's Google credentials: a service-account JSON key read like an apiKey, or
+ * the pod's workload identity (the metadata server; GCE_METADATA_HOST overrides its address,
+ * as Google's client libraries read it), only when the policy allows the pod's own identity.
+ */
+function resolveGcp(auth: AuthSpec, keys: KeySources, secret: SecretRead): GcpCredentialSource | { problem: string; code?: CredentialProblemCode } {
+  if (auth.gcpWorkloadIdentity === true) {
+    if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY)) return { problem: `auth.gcpWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
+    const host = keys.env['GCE_METADATA_HOST'] ?? 'metadata.google.internal';
+    return { kind: 'metadata', metadataURL: `http://${host}/computeMetadata/v1/instance/service-accounts/default/token` };
+  }
+  const read = readKey(auth.gcpServiceAccount, keys, secret);
+  if (read.problem !== undefined || read.value === undefined) return { problem: `auth.gcpServiceAccount: ${read.problem ?? 'no value'}`, ...(read.code ? { code: read.code } : {}) };
+  let key: unknown;
+  try {
+    key = JSON.parse(read.value);
+  } catch {
+    return { problem: 'auth.gcpServiceAccount is not a service-account JSON key (not JSON)', code: CREDENTIAL_PROBLEM.unavailable };
+  }
+  const field = (name: string): string | undefined => (typeof key === 'object' && key !== null && typeof (key as Record<string, unknown>)[name] === 'string' ? ((key as Record<string, unknown>)[name] as string) : undefined);
+  const clientEmail = field('client_email');
+  const privateKey = field('private_key');
+  if (field('type') !== 'service_account' || !clientEmail || !privateKey) return { problem: 'auth.gcpServiceAccount is not a service-account JSON key (type service_account, client_email, private_key)', code: CREDENTIAL_PROBLEM.unavailable };
+  const privateKeyId = field('private_key_id');
+  return { kind: 'serviceAccount', clientEmail, privateKey, ...(privateKeyId ? { privateKeyId } : {}), tokenURI: field('token_uri') ?? 'https://oauth2.googleapis.com/token', keyJson: read.value };
+}
 
 /**
  * A Bedrock provider's AWS credentials. The key pair is read like an apiKey (each part from

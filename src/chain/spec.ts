@@ -38,6 +38,10 @@ export interface AwsAuthSpec {
 
 export interface AuthSpec {
   aws?: AwsAuthSpec;
+  /** A Google service-account JSON key (api: vertex). */
+  gcpServiceAccount?: ApiKeyRef;
+  /** The pod's GKE workload identity, through the metadata server (api: vertex). */
+  gcpWorkloadIdentity?: boolean;
 }
 
 /** One target of a step group. */

@@ -117,6 +117,12 @@ export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
       const valid = aws.webIdentity === true ? aws.accessKeyId === undefined && aws.secretAccessKey === undefined && aws.sessionToken === undefined : pair;
       if (!valid) problems.push({ path: `/spec/providers/${i}/auth/aws`, message: 'aws needs accessKeyId and secretAccessKey, or webIdentity: true alone' });
     }
+    const auth = provider.auth;
+    if (auth) {
+      const kinds = (auth.aws ? 1 : 0) + (auth.gcpServiceAccount ? 1 : 0) + (auth.gcpWorkloadIdentity === true ? 1 : 0);
+      if (kinds > 1) problems.push({ path: `/spec/providers/${i}/auth`, message: 'auth sets at most one of aws, gcpServiceAccount, gcpWorkloadIdentity' });
+      if (auth.gcpServiceAccount && Object.keys(auth.gcpServiceAccount).length !== 1) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount`, message: 'the credential must set exactly one of secretKey, env, file' });
+    }
   });
   steps.forEach((step, i) => {
     const hasTargets = step.targets !== undefined;

@@ -19,6 +19,8 @@ export function providerSecrets(provider: Provider): string[] {
     values.push(aws.accessKeyId, aws.secretAccessKey);
     if (aws.sessionToken) values.push(aws.sessionToken);
   }
+  // A service-account key: the whole file as read, and its private key alone (the part an echo would quote).
+  if (provider.gcp?.kind === 'serviceAccount') values.push(provider.gcp.keyJson, provider.gcp.privateKey, provider.gcp.privateKey.replaceAll('\n', '\\n'));
   return values;
 }
 

@@ -85,7 +85,16 @@ export interface Provider {
   apiVersion?: string;
   /** AWS credentials (api: bedrock), resolved; absent when they could not be read (see keyProblem). */
   aws?: AwsCredentialSource;
+  /** Google credentials (api: vertex), resolved; absent when they could not be read (see keyProblem). */
+  gcp?: GcpCredentialSource;
 }
+
+/** Where a Vertex provider's OAuth2 access token comes from. The private key is a secret, and so is every token. */
+export type GcpCredentialSource =
+  /** A service-account key: a JWT signed with it is exchanged at its token_uri (the JWT bearer grant). */
+  | { kind: 'serviceAccount'; clientEmail: string; privateKey: string; privateKeyId?: string; tokenURI: string; keyJson: string }
+  /** GKE workload identity: the metadata server hands out the pod's service account token. */
+  | { kind: 'metadata'; metadataURL: string };
 
 /** Where a Bedrock provider's SigV4 credentials come from. Every string but the region and role ARN is a secret. */
 export interface AwsCredentialSource {

@@ -6,6 +6,7 @@ import type { CallerCodec, CallerRoute, UpstreamCodec, WireFormat } from './code
 import { anthropic } from './anthropic/index.ts';
 import { azureOpenAI } from './azure-openai/index.ts';
 import { bedrock } from './bedrock/index.ts';
+import { vertex } from './vertex/index.ts';
 import { gemini } from './gemini/index.ts';
 import { openAIChat } from './openai-chat/index.ts';
 
@@ -15,6 +16,7 @@ export const WIRE_FORMATS = [
   gemini,
   azureOpenAI,
   bedrock,
+  vertex,
 ] as const satisfies readonly WireFormat[];
 
 type Registered = (typeof WIRE_FORMATS)[number];

@@ -30,6 +30,7 @@ function doc(provider: Json): FallbackChainDoc {
   return result.doc;
 }
 
+const SA = { type: 'service_account', project_id: 'p', private_key_id: 'kid1', private_key: '-----BEGIN PRIVATE KEY-----\nMIIfake\n-----END PRIVATE KEY-----\n', client_email: 'sa@p.iam.gserviceaccount.com', token_uri: 'https://oauth2.googleapis.com/token' };
 const PAIR = { region: 'us-east-1', accessKeyId: { secretKey: 'aws-access-key-id' }, secretAccessKey: { secretKey: 'aws-secret-access-key' }, sessionToken: { secretKey: 'aws-session-token' } };
 
 describe('auth.aws credentials', () => {
@@ -44,6 +45,7 @@ describe('auth.aws credentials', () => {
     await writeFile(path.join(credentialsDir, 'aws-access-key-id'), 'AKIAFROMSECRET\n');
     await writeFile(path.join(credentialsDir, 'aws-secret-access-key'), 'secret-from-the-secret\n');
     await writeFile(path.join(credentialsDir, 'aws-session-token'), 'session-from-the-secret\n');
+    await writeFile(path.join(credentialsDir, 'vertex-sa.json'), JSON.stringify(SA));
   });
   after(async () => {
     await rm(root, { recursive: true, force: true });
@@ -89,5 +91,21 @@ describe('auth.aws credentials', () => {
     assert.deepEqual(allowed.aws, { region: 'eu-west-1', credentials: { kind: 'webIdentity', roleArn: env.AWS_ROLE_ARN, tokenFile: env.AWS_WEB_IDENTITY_TOKEN_FILE, stsURL: 'https://sts.eu-west-1.amazonaws.com' } });
     const local = resolveChain(d, 'chat.yaml', { env: {}, credentialsDir, policy: LOCAL_POLICY }).steps[0]!.provider;
     assert.equal(local.keyProblemCode, CREDENTIAL_PROBLEM.unavailable, 'without IRSA in the environment the step is skipped with why');
+  });
+
+  test('gcpServiceAccount: the JSON key from the Secret; the file and its private key are secrets', () => {
+    const provider = resolveChain(doc({ api: 'vertex', auth: { gcpServiceAccount: { secretKey: 'vertex-sa.json' } } }), 'ns/chat', kube()).steps[0]!.provider;
+    assert.equal(provider.keyProblem, undefined);
+    assert.equal(provider.gcp?.kind, 'serviceAccount');
+    assert.ok(providerSecrets(provider).includes(SA.private_key));
+    assert.ok(providerSecrets(provider).includes(JSON.stringify(SA)));
+    assert.equal(validate({ api: 'vertex', auth: { gcpServiceAccount: { secretKey: 'a' }, gcpWorkloadIdentity: true } }).ok, false, 'one kind of auth');
+  });
+
+  test('gcpWorkloadIdentity is the pod identity: refused in Kubernetes unless --allow-local-credentials', () => {
+    const d = doc({ api: 'vertex', auth: { gcpWorkloadIdentity: true } });
+    assert.equal(resolveChain(d, 'ns/chat', kube()).steps[0]!.provider.keyProblemCode, CREDENTIAL_PROBLEM.localRefused);
+    assert.deepEqual(credentialProblems(d, KUBERNETES_POLICY).map((p) => p.path), ['/spec/providers/0/auth/gcpWorkloadIdentity']);
+    assert.deepEqual(resolveChain(d, 'ns/chat', kube(true)).steps[0]!.provider.gcp, { kind: 'metadata', metadataURL: 'http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token' });
   });
 });
