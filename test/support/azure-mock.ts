@@ -5,7 +5,8 @@
 // path or a missing api-version: Azure's 404 "Resource not found"). The deployment name picks
 // the behaviour: `ok…` (an answer, or OpenAI chunks with Azure's prompt_filter_results first
 // chunk and content_filter_results), `throttled…` (429 with retry-after-ms and a long
-// retry-after, the first time only), `filtered…` (Azure's 400 content_filter body).
+// retry-after, the first time only), `filtered…` (Azure's 400 content_filter body), `down…`
+// (503 ServiceUnavailable).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
@@ -46,6 +47,9 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150): Promis
         res.setHeader('retry-after-ms', String(retryAfterMs));
         res.setHeader('retry-after', '60');
         return send(res, 429, { error: { code: '429', message: 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.' } });
+      }
+      if (deployment.startsWith('down')) {
+        return send(res, 503, { error: { code: 'ServiceUnavailable', message: 'The service is temporarily unable to process your request. Please try again later.' } });
       }
       if (deployment.startsWith('filtered')) {
         return send(res, 400, {
