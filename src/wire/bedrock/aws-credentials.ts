@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { rememberDerivedSecrets } from '../../core/credentials.ts';
 import type { AwsCredentialSource } from '../../core/types.ts';
 import { CredentialUnavailable } from '../errors.ts';
+import { ExpiringCache, type Expiring } from '../expiring-cache.ts';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -13,34 +14,19 @@ export interface AwsCredentials {
   sessionToken?: string;
 }
 
-/** Session credentials are renewed this long before they expire (an attempt in flight must not outlive them). */
-export const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
 const SESSION_SECONDS = 3600;
+const EXCHANGE_TIMEOUT_MS = 10_000;
 
-interface Cached { credentials: AwsCredentials; expiresAt: number }
 // Keyed by role, token file and STS endpoint: one session per identity, shared by every chain that uses it.
-const sessions = new Map<string, Promise<Cached>>();
+const sessions = new ExpiringCache<AwsCredentials>();
 
 /** The credentials to sign an attempt with; session credentials are fetched once and reused until near expiry. */
-export async function awsCredentials(source: AwsCredentialSource, signal: AbortSignal, now: () => number = Date.now): Promise<AwsCredentials> {
+export async function awsCredentials(source: AwsCredentialSource, _signal: AbortSignal, now: () => number = Date.now): Promise<AwsCredentials> {
   const c = source.credentials;
   // The resolved source itself (the same object for the config snapshot's life: the signer cache keys on it).
   if (c.kind === 'static') return c;
-  const key = JSON.stringify([c.roleArn, c.tokenFile, c.stsURL]);
-  const cached = sessions.get(key);
-  if (cached) {
-    const session = await cached.catch(() => undefined);
-    if (session && session.expiresAt - REFRESH_BEFORE_EXPIRY_MS > now()) return session.credentials;
-    if (sessions.get(key) === cached) sessions.delete(key);
-  }
-  let pending = sessions.get(key);
-  if (!pending) {
-    // One exchange at a time per identity; its failure is not cached (the next attempt tries again).
-    pending = assumeRoleWithWebIdentity(c, signal, now);
-    sessions.set(key, pending);
-    pending.catch(() => sessions.get(key) === pending && sessions.delete(key));
-  }
-  return (await pending).credentials;
+  // The exchange is shared by every attempt waiting for it, so it runs under its own time limit, not one attempt's.
+  return sessions.get(JSON.stringify([c.roleArn, c.tokenFile, c.stsURL]), () => assumeRoleWithWebIdentity(c, AbortSignal.timeout(EXCHANGE_TIMEOUT_MS), now));
 }
 
 /** Forgets every cached session (tests). */
@@ -48,7 +34,7 @@ export function clearAwsSessions(): void {
   sessions.clear();
 }
 
-async function assumeRoleWithWebIdentity(c: Extract<AwsCredentialSource['credentials'], { kind: 'webIdentity' }>, signal: AbortSignal, now: () => number): Promise<Cached> {
+async function assumeRoleWithWebIdentity(c: Extract<AwsCredentialSource['credentials'], { kind: 'webIdentity' }>, signal: AbortSignal, now: () => number): Promise<Expiring<AwsCredentials>> {
   let token: string;
   try {
     // Read on every exchange: the kubelet rotates the projected token.
@@ -81,7 +67,7 @@ async function assumeRoleWithWebIdentity(c: Extract<AwsCredentialSource['credent
   const expiration = Date.parse(tag(text, 'Expiration') ?? '');
   if (!accessKeyId || !secretAccessKey || !sessionToken || Number.isNaN(expiration)) throw new CredentialUnavailable('STS AssumeRoleWithWebIdentity answered without complete credentials');
   rememberDerivedSecrets([accessKeyId, secretAccessKey, sessionToken]);
-  return { credentials: { accessKeyId, secretAccessKey, sessionToken }, expiresAt: expiration };
+  return { value: { accessKeyId, secretAccessKey, sessionToken }, expiresAt: expiration };
 }
 
 // STS answers in XML; the four fields read here are leaf elements with text only.

@@ -7,33 +7,23 @@ import { createHash } from 'node:crypto';
 import { rememberDerivedSecrets } from '../../core/credentials.ts';
 import type { GcpCredentialSource } from '../../core/types.ts';
 import { CredentialUnavailable } from '../errors.ts';
+import { ExpiringCache, type Expiring } from '../expiring-cache.ts';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
-/** Tokens are renewed this long before they expire, so an attempt in flight never carries an expired one. */
-export const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
 const ASSERTION_SECONDS = 3600;
+const EXCHANGE_TIMEOUT_MS = 10_000;
 
-interface Cached { token: string; expiresAt: number }
-const tokens = new Map<string, Promise<Cached>>();
+const tokens = new ExpiringCache<string>();
 
 /** A valid access token for the source: the cached one, or a new one (one exchange at a time per identity). */
-export async function googleAccessToken(source: GcpCredentialSource, signal: AbortSignal, now: () => number = Date.now): Promise<string> {
+export async function googleAccessToken(source: GcpCredentialSource, _signal: AbortSignal, now: () => number = Date.now): Promise<string> {
   // A service account's tokens are keyed by its key itself (hashed), so a replaced key never reuses the old key's token.
   const key = source.kind === 'serviceAccount' ? JSON.stringify([source.clientEmail, source.tokenURI, createHash('sha256').update(source.privateKey).digest('hex')]) : source.metadataURL;
-  const cached = tokens.get(key);
-  if (cached) {
-    const entry = await cached.catch(() => undefined);
-    if (entry && entry.expiresAt - REFRESH_BEFORE_EXPIRY_MS > now()) return entry.token;
-    if (tokens.get(key) === cached) tokens.delete(key);
-  }
-  let pending = tokens.get(key);
-  if (!pending) {
-    pending = source.kind === 'serviceAccount' ? jwtBearerGrant(source, signal, now) : metadataToken(source.metadataURL, signal, now);
-    tokens.set(key, pending);
-    // A failure is not cached: the next attempt asks again.
-    pending.catch(() => tokens.get(key) === pending && tokens.delete(key));
-  }
-  return (await pending).token;
+  // The exchange is shared by every attempt waiting for it, so it runs under its own time limit, not one attempt's.
+  return tokens.get(key, () => {
+    const signal = AbortSignal.timeout(EXCHANGE_TIMEOUT_MS);
+    return source.kind === 'serviceAccount' ? jwtBearerGrant(source, signal, now) : metadataToken(source.metadataURL, signal, now);
+  });
 }
 
 /** Forgets every cached token (tests). */
@@ -41,7 +31,7 @@ export function clearGoogleTokens(): void {
   tokens.clear();
 }
 
-async function jwtBearerGrant(source: Extract<GcpCredentialSource, { kind: 'serviceAccount' }>, signal: AbortSignal, now: () => number): Promise<Cached> {
+async function jwtBearerGrant(source: Extract<GcpCredentialSource, { kind: 'serviceAccount' }>, signal: AbortSignal, now: () => number): Promise<Expiring<string>> {
   const { SignJWT, importPKCS8 } = await import('jose');
   let assertion: string;
   try {
@@ -61,11 +51,11 @@ async function jwtBearerGrant(source: Extract<GcpCredentialSource, { kind: 'serv
   return exchange(source.tokenURI, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString(), signal }, now);
 }
 
-function metadataToken(url: string, signal: AbortSignal, now: () => number): Promise<Cached> {
+function metadataToken(url: string, signal: AbortSignal, now: () => number): Promise<Expiring<string>> {
   return exchange(url, { method: 'GET', headers: { 'metadata-flavor': 'Google' }, signal }, now);
 }
 
-async function exchange(url: string, init: RequestInit, now: () => number): Promise<Cached> {
+async function exchange(url: string, init: RequestInit, now: () => number): Promise<Expiring<string>> {
   let response: Response;
   try {
     response = await fetch(url, init);
@@ -85,5 +75,5 @@ async function exchange(url: string, init: RequestInit, now: () => number): Prom
   const expiresIn = record['expires_in'];
   if (typeof token !== 'string' || token === '' || typeof expiresIn !== 'number') throw new CredentialUnavailable(`the token endpoint ${url} answered without an access_token and expires_in`);
   rememberDerivedSecrets([token]);
-  return { token, expiresAt: now() + expiresIn * 1000 };
+  return { value: token, expiresAt: now() + expiresIn * 1000 };
 }
