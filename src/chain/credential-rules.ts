@@ -46,7 +46,7 @@ export const AWS_CREDENTIAL_FIELDS = ['accessKeyId', 'secretAccessKey', 'session
 
 /**
  * The pod's own cloud identity (IRSA's AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, GKE's
- * metadata server) is the
+ * metadata server, AKS's federated token) is the
  * pod owner's, like its files and environment: a chain may name it (webIdentity: true) but
  * never the file, and in Kubernetes only when the operator passed --allow-local-credentials.
  */
@@ -87,6 +87,9 @@ export function credentialProblems(doc: FallbackChainDoc, policy: CredentialPoli
     if (sa && !localSourceAllowed(policy) && (sa.file !== undefined || sa.env !== undefined)) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.gcpServiceAccount file/env ${LOCAL_REFUSED_MESSAGE}` });
     if (provider.auth?.gcpWorkloadIdentity === true && !localSourceAllowed(policy)) {
       problems.push({ path: `/spec/providers/${i}/auth/gcpWorkloadIdentity`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.gcpWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}` });
+    }
+    if (provider.auth?.azureWorkloadIdentity === true && !localSourceAllowed(policy)) {
+      problems.push({ path: `/spec/providers/${i}/auth/azureWorkloadIdentity`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.azureWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}` });
     }
     if (aws?.webIdentity === true && !localSourceAllowed(policy)) {
       problems.push({ path: `/spec/providers/${i}/auth/aws/webIdentity`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.aws.webIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}` });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
 import { prefillByDefault } from '../wire/registry.ts';
-import { targetKey, type AwsCredentialSource, type Chain, type GcpCredentialSource, type Price, type Provider, type Target, type StreamCommit } from '../core/types.ts';
+import { targetKey, type AwsCredentialSource, type AzureCredentialSource, type Chain, type GcpCredentialSource, type Price, type Provider, type Target, type StreamCommit } from '../core/types.ts';
 import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
 import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, WORKLOAD_IDENTITY_REFUSED_MESSAGE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
 import type { ApiKeyRef, AuthSpec, AwsAuthSpec, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
@@ -125,6 +125,16 @@ function resolveProvider(spec: ProviderSpec, keys: KeySources, binding: HostBind
     } else provider.aws = aws;
     provider.keySource = spec.auth.aws.webIdentity === true ? 'aws:webIdentity' : `aws:${describeKeySource(spec.auth.aws.accessKeyId)}`;
   }
+  if (spec.auth?.azureWorkloadIdentity === true) {
+    const azure = resolveAzure(keys);
+    if ('problem' in azure) {
+      if (!provider.keyProblem) {
+        provider.keyProblem = azure.problem;
+        if (azure.code) provider.keyProblemCode = azure.code;
+      }
+    } else provider.azure = azure;
+    provider.keySource = 'azure:workloadIdentity';
+  }
   if (spec.auth?.gcpServiceAccount !== undefined || spec.auth?.gcpWorkloadIdentity === true) {
     const gcp = resolveGcp(spec.auth, keys, secret);
     if ('problem' in gcp) {
@@ -139,6 +149,21 @@ function resolveProvider(spec: ProviderSpec, keys: KeySources, binding: HostBind
 }
 
 interface KeyRead { value?: string; problem?: string; code?: CredentialProblemCode }
+
+/**
+ * An Azure OpenAI provider's Entra workload identity: the client, tenant and federated token
+ * file from the sidecar's environment (set by AKS's workload identity webhook), never from the
+ * chain, and only when the policy allows the pod's own identity.
+ */
+function resolveAzure(keys: KeySources): AzureCredentialSource | { problem: string; code?: CredentialProblemCode } {
+  if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY)) return { problem: `auth.azureWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
+  const tenantId = keys.env['AZURE_TENANT_ID'];
+  const clientId = keys.env['AZURE_CLIENT_ID'];
+  const tokenFile = keys.env['AZURE_FEDERATED_TOKEN_FILE'];
+  if (!tenantId || !clientId || !tokenFile) return { problem: 'auth.azureWorkloadIdentity: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE are not all set (is workload identity enabled for the pod\'s service account?)', code: CREDENTIAL_PROBLEM.unavailable };
+  const authority = (keys.env['AZURE_AUTHORITY_HOST'] ?? 'https://login.microsoftonline.com/').replace(/\/*$/, '/');
+  return { tenantId, clientId, tokenFile, tokenURL: `${authority}${encodeURIComponent(tenantId)}/oauth2/v2.0/token` };
+}
 
 /**
  * A Vertex provider's Google credentials: a service-account JSON key read like an apiKey, or

@@ -42,6 +42,8 @@ export interface AuthSpec {
   gcpServiceAccount?: ApiKeyRef;
   /** The pod's GKE workload identity, through the metadata server (api: vertex). */
   gcpWorkloadIdentity?: boolean;
+  /** The pod's Microsoft Entra workload identity (api: azure-openai). */
+  azureWorkloadIdentity?: boolean;
 }
 
 /** One target of a step group. */

@@ -119,8 +119,8 @@ export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
     }
     const auth = provider.auth;
     if (auth) {
-      const kinds = (auth.aws ? 1 : 0) + (auth.gcpServiceAccount ? 1 : 0) + (auth.gcpWorkloadIdentity === true ? 1 : 0);
-      if (kinds > 1) problems.push({ path: `/spec/providers/${i}/auth`, message: 'auth sets at most one of aws, gcpServiceAccount, gcpWorkloadIdentity' });
+      const kinds = (auth.aws ? 1 : 0) + (auth.gcpServiceAccount ? 1 : 0) + (auth.gcpWorkloadIdentity === true ? 1 : 0) + (auth.azureWorkloadIdentity === true ? 1 : 0);
+      if (kinds > 1) problems.push({ path: `/spec/providers/${i}/auth`, message: 'auth sets at most one of aws, gcpServiceAccount, gcpWorkloadIdentity, azureWorkloadIdentity' });
       if (auth.gcpServiceAccount && Object.keys(auth.gcpServiceAccount).length !== 1) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount`, message: 'the credential must set exactly one of secretKey, env, file' });
     }
   });

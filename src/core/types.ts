@@ -87,6 +87,17 @@ export interface Provider {
   aws?: AwsCredentialSource;
   /** Google credentials (api: vertex), resolved; absent when they could not be read (see keyProblem). */
   gcp?: GcpCredentialSource;
+  /** Microsoft Entra workload identity (api: azure-openai): a bearer token instead of the api-key. */
+  azure?: AzureCredentialSource;
+}
+
+/** AKS workload identity: the federated service-account token exchanged at Entra's token endpoint (client credentials with a client assertion). */
+export interface AzureCredentialSource {
+  tenantId: string;
+  clientId: string;
+  tokenFile: string;
+  /** {authorityHost}{tenantId}/oauth2/v2.0/token */
+  tokenURL: string;
 }
 
 /** Where a Vertex provider's OAuth2 access token comes from. The private key is a secret, and so is every token. */

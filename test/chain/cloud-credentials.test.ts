@@ -108,4 +108,14 @@ describe('auth.aws credentials', () => {
     assert.deepEqual(credentialProblems(d, KUBERNETES_POLICY).map((p) => p.path), ['/spec/providers/0/auth/gcpWorkloadIdentity']);
     assert.deepEqual(resolveChain(d, 'ns/chat', kube(true)).steps[0]!.provider.gcp, { kind: 'metadata', metadataURL: 'http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token' });
   });
+
+  test('azureWorkloadIdentity is the pod identity: refused in Kubernetes unless --allow-local-credentials; client, tenant and token file from the environment', () => {
+    const d = doc({ api: 'azure-openai', auth: { azureWorkloadIdentity: true } });
+    assert.equal(resolveChain(d, 'ns/chat', kube()).steps[0]!.provider.keyProblemCode, CREDENTIAL_PROBLEM.localRefused);
+    assert.deepEqual(credentialProblems(d, KUBERNETES_POLICY).map((p) => p.path), ['/spec/providers/0/auth/azureWorkloadIdentity']);
+    const aks = { AZURE_TENANT_ID: 't1', AZURE_CLIENT_ID: 'c1', AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token' };
+    const allowed = resolveChain(d, 'ns/chat', { env: aks, credentialsDir, policy: { kubernetes: true, allowLocalCredentials: true } }).steps[0]!.provider;
+    assert.deepEqual(allowed.azure, { tenantId: 't1', clientId: 'c1', tokenFile: aks.AZURE_FEDERATED_TOKEN_FILE, tokenURL: 'https://login.microsoftonline.com/t1/oauth2/v2.0/token' });
+    assert.equal(resolveChain(d, 'chat.yaml', { env: {}, credentialsDir, policy: LOCAL_POLICY }).steps[0]!.provider.keyProblemCode, CREDENTIAL_PROBLEM.unavailable);
+  });
 });

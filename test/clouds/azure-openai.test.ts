@@ -4,6 +4,9 @@
 // retry-after, and its content_filter 400 classified as a refusal (not routed around unless
 // the chain opts in).
 import { test, before, after } from 'node:test';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
@@ -15,14 +18,16 @@ let azure: AzureMock;
 let proxy: ProxyHarness;
 let openai: OpenAI;
 let anthropic: Anthropic;
+let tokenDir: string;
+const ENTRA = { tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47', clientId: '00000000-1111-2222-3333-444444444444', federatedToken: 'eyJhbGciOiJSUzI1NiJ9.aks-projected-token.sig' };
 
-function chain(name: string, models: string[], options: { baseURL?: string; fallbackOn?: string[]; apiVersion?: string } = {}): object {
+function chain(name: string, models: string[], options: { baseURL?: string; fallbackOn?: string[]; apiVersion?: string; entra?: boolean } = {}): object {
   return {
     apiVersion: 'llmfallback.io/v1alpha1',
     kind: 'FallbackChain',
     metadata: { name },
     spec: {
-      providers: [{ name: 'azure', api: 'azure-openai', baseURL: options.baseURL ?? azure.endpoint, apiKey: { env: 'AZURE_OPENAI_KEY' }, ...(options.apiVersion ? { apiVersion: options.apiVersion } : {}) }],
+      providers: [{ name: 'azure', api: 'azure-openai', baseURL: options.baseURL ?? azure.endpoint, ...(options.entra ? { auth: { azureWorkloadIdentity: true } } : { apiKey: { env: 'AZURE_OPENAI_KEY' } }), ...(options.apiVersion ? { apiVersion: options.apiVersion } : {}) }],
       steps: models.map((model) => ({ provider: 'azure', model, retries: 1 })),
       policy: { backoff: { baseMs: 1, maxMs: 1000 }, deadlineMs: 10000, ...(options.fallbackOn ? { fallbackOn: options.fallbackOn } : {}) },
     },
@@ -30,16 +35,19 @@ function chain(name: string, models: string[], options: { baseURL?: string; fall
 }
 
 before(async () => {
-  azure = await startAzureMock(KEY);
+  azure = await startAzureMock(KEY, 150, ENTRA);
+  tokenDir = await mkdtemp(path.join(tmpdir(), 'llmfb-aks-'));
+  await writeFile(path.join(tokenDir, 'azure-identity-token'), `${ENTRA.federatedToken}\n`);
   const docs = [
     chain('az-plain', ['ok-gpt4o']),
     chain('az-preview', ['ok-preview'], { apiVersion: '2025-01-01-preview' }),
     chain('az-v1', ['ok-v1-deployment'], { baseURL: `${azure.endpoint}/openai/v1` }),
     chain('az-throttled', ['throttled-1', 'ok-next']),
     chain('az-filtered', ['filtered-1', 'ok-after-filter']),
+    chain('az-entra', ['ok-entra'], { entra: true }),
     chain('az-filtered-opted-in', ['filtered-2', 'ok-after-filter-2'], { fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered'] }),
   ];
-  proxy = await startProxy({ config: docs.map((d) => JSON.stringify(d)).join('\n---\n'), env: { AZURE_OPENAI_KEY: KEY } });
+  proxy = await startProxy({ config: docs.map((d) => JSON.stringify(d)).join('\n---\n'), env: { AZURE_OPENAI_KEY: KEY, AZURE_TENANT_ID: ENTRA.tenantId, AZURE_CLIENT_ID: ENTRA.clientId, AZURE_FEDERATED_TOKEN_FILE: path.join(tokenDir, 'azure-identity-token'), AZURE_AUTHORITY_HOST: azure.authorityHost } });
   openai = new OpenAI({ baseURL: proxy.baseURL, apiKey: 'caller-key', maxRetries: 0 });
   anthropic = new Anthropic({ baseURL: proxy.apiUrl, apiKey: 'caller-key', maxRetries: 0 });
 });
@@ -47,6 +55,7 @@ before(async () => {
 after(async () => {
   await proxy.close();
   await azure.close();
+  await rm(tokenDir, { recursive: true, force: true });
 });
 
 const lastRequest = (deployment: string) => {
@@ -122,4 +131,18 @@ test('the Azure key is redacted in /config', async () => {
   const config = await (await fetch(`${proxy.adminUrl}/config`)).text();
   assert.ok(!config.includes(KEY));
   assert.ok(config.includes('azure-openai'));
+});
+
+test('workload identity: the federated token exchanged at Entra once, the bearer token sent instead of api-key, and redacted', async () => {
+  for (let i = 0; i < 2; i++) {
+    const answer = await openai.chat.completions.create({ model: 'az-entra', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(answer.choices[0]?.message.content, 'Hello from azure ok-entra');
+  }
+  assert.deepEqual(azure.entraGrants, [{ ok: true }], 'one exchange, accepted (tenant, client, scope, assertion)');
+  const seen = lastRequest('ok-entra');
+  assert.equal(seen.headers['authorization'], `Bearer ${azure.issued[0]}`);
+  assert.equal(seen.headers['api-key'], undefined);
+  const config = await (await fetch(`${proxy.adminUrl}/config`)).text();
+  const logs = JSON.stringify(proxy.logs);
+  assert.ok(!config.includes(azure.issued[0]!) && !logs.includes(azure.issued[0]!));
 });

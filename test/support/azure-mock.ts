@@ -1,7 +1,8 @@
 // A strict Azure OpenAI data plane on 127.0.0.1, checking what Azure checks before it answers:
 //   POST /openai/deployments/{deployment}/chat/completions?api-version=<known version>
 //   POST /openai/v1/chat/completions (the v1 API: no api-version, the deployment in `model`)
-// with the resource key in `api-key` (a wrong or missing key: Azure's 401 body; an unknown
+// with the resource key in `api-key`, or an Entra token this mock's token endpoint issued in
+// `Authorization: Bearer` (a wrong or missing key: Azure's 401 body; an unknown
 // path or a missing api-version: Azure's 404 "Resource not found"). The deployment name picks
 // the behaviour: `ok…` (an answer, or OpenAI chunks with Azure's prompt_filter_results first
 // chunk and content_filter_results), `throttled…` (429 with retry-after-ms and a long
@@ -15,21 +16,47 @@ export interface AzureRequest { path: string; query: URLSearchParams; headers: I
 
 export interface AzureMock {
   endpoint: string;
+  /** AZURE_AUTHORITY_HOST for the Entra token endpoint on this mock. */
+  authorityHost: string;
   requests: AzureRequest[];
+  /** Entra token exchanges, with why one was refused. */
+  entraGrants: Array<{ ok: boolean; why?: string }>;
+  /** Access tokens Entra handed out (accepted as Authorization: Bearer). */
+  issued: string[];
   close(): Promise<void>;
 }
 
 const KNOWN_VERSIONS = new Set(['2024-10-21', '2025-01-01-preview', '2024-06-01']);
 const FILTER_OK = { hate: { filtered: false, severity: 'safe' }, self_harm: { filtered: false, severity: 'safe' }, sexual: { filtered: false, severity: 'safe' }, violence: { filtered: false, severity: 'safe' } };
 
-export async function startAzureMock(apiKey: string, retryAfterMs = 150): Promise<AzureMock> {
+export interface EntraIdentity { tenantId: string; clientId: string; federatedToken: string }
+
+export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?: EntraIdentity): Promise<AzureMock> {
   const requests: AzureRequest[] = [];
+  const entraGrants: AzureMock['entraGrants'] = [];
+  const issued: string[] = [];
   const throttled = new Set<string>();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://azure');
+      // Entra: POST /{tenant}/oauth2/v2.0/token, client credentials with the federated token as the client assertion.
+      const tokenPath = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
+      if (tokenPath && req.method === 'POST') {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+        const why = !entra || tokenPath[1] !== entra.tenantId ? 'AADSTS90002: Tenant not found.'
+          : form.get('grant_type') !== 'client_credentials' ? 'AADSTS70003: unsupported grant_type'
+          : form.get('client_id') !== entra.clientId ? 'AADSTS700016: Application not found in the directory.'
+          : form.get('scope') !== 'https://cognitiveservices.azure.com/.default' ? 'AADSTS70011: The provided value for the input parameter \'scope\' is not valid.'
+          : form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' || form.get('client_assertion') !== entra.federatedToken ? 'AADSTS700211: No matching federated identity record found for presented assertion.'
+          : undefined;
+        entraGrants.push(why ? { ok: false, why } : { ok: true });
+        if (why) return send(res, 400, { error: why.startsWith('AADSTS90002') ? 'invalid_request' : 'invalid_client', error_description: why, error_codes: [Number(/\d+/.exec(why)?.[0])] });
+        const token = `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.mock-entra-${issued.length + 1}-${Math.random().toString(36).slice(2)}`;
+        issued.push(token);
+        return send(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
+      }
       let body: Record<string, unknown> = {};
       try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>; } catch { return send(res, 400, { error: { code: 'BadRequest', message: 'invalid JSON' } }); }
       const deploymentPath = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(url.pathname);
@@ -37,7 +64,8 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150): Promis
       if (req.method !== 'POST' || (!deploymentPath && !v1) || (deploymentPath && !KNOWN_VERSIONS.has(url.searchParams.get('api-version') ?? ''))) {
         return send(res, 404, { error: { code: '404', message: 'Resource not found' } });
       }
-      if (req.headers['api-key'] !== apiKey) {
+      const bearer = /^Bearer (.+)$/.exec(String(req.headers['authorization'] ?? ''))?.[1];
+      if (req.headers['api-key'] !== apiKey && !(bearer !== undefined && issued.includes(bearer))) {
         return send(res, 401, { error: { code: '401', message: 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.' } });
       }
       const deployment = deploymentPath ? decodeURIComponent(deploymentPath[1] ?? '') : String(body['model']);
@@ -86,7 +114,10 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150): Promis
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    authorityHost: `http://127.0.0.1:${port}/`,
     requests,
+    entraGrants,
+    issued,
     close: async () => { server.closeAllConnections(); server.close(); await once(server, 'close'); },
   };
 }

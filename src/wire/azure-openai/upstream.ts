@@ -4,12 +4,14 @@
 //   {endpoint}/openai/deployments/{deployment}/chat/completions?api-version={apiVersion}
 // A baseURL that already ends in /openai/v1 is the newer v1 API (no api-version, the
 // deployment goes in the body's `model`): {endpoint}/openai/v1/chat/completions.
-// The key goes in `api-key` (never `Authorization`). Answers, streams and errors are OpenAI's;
+// The key goes in `api-key` (never `Authorization`), or, with auth.azureWorkloadIdentity, an
+// Entra token (AKS workload identity) in `Authorization: Bearer`. Answers, streams and errors are OpenAI's;
 // Azure's content-filter 400 (`code: content_filter`) and its `retry-after-ms` are read by
 // the generic rules (core/failure.ts, core/retry-after.ts).
 import type { Target } from '../../core/types.ts';
 import { canonicalOf } from '../canonical.ts';
 import type { CallerRequest, PreparedRequest, UpstreamCodec } from '../codec.ts';
+import { entraAccessToken } from './entra-token.ts';
 import { buildOpenAIRequest, endpointOf, openAIUpstream, type Endpoint } from '../openai-chat/upstream.ts';
 
 /** The GA data-plane version used when the provider names none (its `apiVersion`). */
@@ -42,6 +44,12 @@ export const azureOpenAIUpstream: UpstreamCodec = {
       dropped: chat ? chat.dropped : [],
       passthrough,
     };
+  },
+  // With workload identity (auth.azureWorkloadIdentity) an Entra bearer token replaces the api-key.
+  async authorize(_request, step): Promise<Record<string, string>> {
+    const source = step.provider.azure;
+    if (!source) return {};
+    return { authorization: `Bearer ${await entraAccessToken(source)}` };
   },
   secretHeaders: ['api-key', 'authorization'],
 };
