@@ -225,7 +225,7 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
 
 function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: string): Outcome {
   const body = parseJson(text);
-  const failureClass = classifyHttpStatus(status, body) ?? 'serverError';
+  const failureClass = x.codec.classifyError?.(status, body, headers) ?? classifyHttpStatus(status, body) ?? 'serverError';
   const contentType = String(headers['content-type'] ?? 'application/json');
   // The upstream's error goes back to the caller as it came when they speak the same format;
   // otherwise it is rewritten in the caller's shape (status kept).

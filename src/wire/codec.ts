@@ -11,7 +11,7 @@
 //
 // Types only: no code runs from this file.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Target } from '../core/types.ts';
+import type { FailureClass, Target } from '../core/types.ts';
 import type { JsonObject } from '../core/json.ts';
 import type { RequestFacts as RoutingFacts } from '../routing/estimate.ts';
 import type { Translated, UnservableRequest } from './errors.ts';
@@ -243,6 +243,12 @@ export interface UpstreamCodec {
    * static header (prepare adds it). Throws CredentialUnavailable (../errors.ts) when no credential can be had.
    */
   authorize?(request: PreparedRequest, step: Target, signal: AbortSignal): Promise<Record<string, string>>;
+  /**
+   * A failure class for an error status the generic rules (core/failure.ts) would misread,
+   * e.g. Bedrock's 424 ModelErrorException (the model failed: the next step may not); undefined
+   * leaves it to them.
+   */
+  classifyError?(status: number, body: unknown, headers: Readonly<Record<string, string | string[] | undefined>>): FailureClass | undefined;
   /** An error body with the response headers (some APIs put the error's type in a header, e.g. x-amzn-ErrorType). */
   errorWithHeaders?(status: number, body: unknown, headers: Readonly<Record<string, string | string[] | undefined>>): CanonicalError;
 }

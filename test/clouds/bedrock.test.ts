@@ -58,6 +58,8 @@ before(async () => {
     chain('br-temp', [{ auth: 'temp', model: 'ok-temp' }]),
     chain('br-wrong-key', [{ auth: 'wrong', model: 'ok-wrong' }, { model: 'ok-after-wrong' }]),
     chain('br-errors', [{ model: 'throttled' }, { model: 'not-ready' }, { model: 'unavailable' }, { model: 'too-long' }, { model: 'ok-last' }]),
+    chain('br-too-long', [{ model: 'too-long-only' }]),
+    chain('br-model-errors', [{ model: 'model-error' }, { model: 'quota' }, { model: 'ok-final' }]),
     chain('br-stream-exception', [{ model: 'stream-exception' }, { model: 'ok-after-exception' }]),
     chain('br-guardrail', [{ model: 'guardrail-1' }, { model: 'ok-after-refusal' }]),
     chain('br-guardrail-opted-in', [{ model: 'guardrail-2' }, { model: 'ok-after-refusal-2' }], ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered']),
@@ -211,6 +213,22 @@ test('IRSA: one STS AssumeRoleWithWebIdentity for many requests, signed with the
     assert.equal(error.status, 400);
     assert.ok(!error.message.includes(session.sessionToken!), error.message);
     assert.match(error.message, /The security token \[REDACTED\] is not valid/);
+    return true;
+  });
+});
+
+test('a 424 ModelErrorException is the model failing (serverError), a 400 ServiceQuotaExceededException a quota (rateLimited): both fall back', async () => {
+  const { response } = await openai.chat.completions.create({ model: 'br-model-errors', messages: [user('hi')] }).withResponse();
+  assert.equal(response.headers.get('x-llm-fallback-attempts'), 'bedrock-key/model-error=serverError, bedrock-key/quota=rateLimited, bedrock-key/ok-final=ok');
+});
+
+test("when every step fails the caller gets Bedrock's error with its bare type (from x-amzn-ErrorType)", async () => {
+  await assert.rejects(openai.chat.completions.create({ model: 'br-too-long', messages: [user('hi')] }), (error: unknown) => {
+    assert.ok(error instanceof OpenAI.APIError);
+    assert.equal(error.status, 400);
+    assert.equal(error.type, 'ValidationException');
+    assert.equal(error.code, 'context_length_exceeded');
+    assert.match(error.message, /Input is too long for requested model/);
     return true;
   });
 });

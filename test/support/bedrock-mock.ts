@@ -10,7 +10,8 @@
 // The model id picks the behaviour: `…ok…` an answer, `…tool…` a toolUse of the first tool (then
 // "Tool said: <result>"), `…throttled…` 429 ThrottlingException, `…unavailable…` 503
 // ServiceUnavailableException, `…not-ready…` 429 ModelNotReadyException, `…too-long…` 400
-// ValidationException (context length), `…guardrail…` stopReason guardrail_intervened,
+// ValidationException (context length), `…model-error…` 424 ModelErrorException, `…quota…` 400
+// ServiceQuotaExceededException, `…guardrail…` stopReason guardrail_intervened,
 // `…stream-exception…` a throttlingException event before any content, `…echo-credentials…` a
 // 400 whose message quotes the session token (as a misbehaving gateway might).
 //
@@ -78,6 +79,8 @@ export async function startBedrockMock(options: { region: string; keys: AwsKey[]
     if (modelId.includes('throttled')) return awsError(res, 429, 'ThrottlingException', 'Too many requests, please wait before trying again.');
     if (modelId.includes('not-ready')) return awsError(res, 429, 'ModelNotReadyException', 'Model is not ready to serve inference requests. The AWS SDK will automatically retry the operation up to 5 times.');
     if (modelId.includes('unavailable')) return awsError(res, 503, 'ServiceUnavailableException', 'Bedrock is unable to process your request.');
+    if (modelId.includes('model-error')) return awsError(res, 424, 'ModelErrorException', 'The system encountered an unexpected error during processing. Try your request again.');
+    if (modelId.includes('quota')) return awsError(res, 400, 'ServiceQuotaExceededException', 'Your request exceeds the service quota for your account.');
     if (modelId.includes('too-long')) return awsError(res, 400, 'ValidationException', 'Input is too long for requested model.');
     const answer = answerFor(modelId, body);
     if (!stream) {

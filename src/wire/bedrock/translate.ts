@@ -6,6 +6,7 @@
 //   stream   messageStart, contentBlockStart, contentBlockDelta, contentBlockStop, messageStop, metadata
 //            (and exceptions: throttlingException, serviceUnavailableException, …)
 import type { JsonObject } from '../../core/json.ts';
+import type { FailureClass } from '../../core/types.ts';
 import type { Translated } from '../errors.ts';
 import { InvalidRequest, MalformedUpstream, UnservableRequest } from '../errors.ts';
 import type { ChatChunk, ChatRequest, ChatResponse, ChatUsage, FinishReason, OpenAIErrorBody, ToolCall } from '../openai-chat/types.ts';
@@ -235,7 +236,24 @@ function exceptionCode(name: string): string {
 export function bedrockErrorToOpenAI(status: number, body: unknown, errorType?: string): OpenAIErrorBody {
   const record = isRecord(body) ? body : {};
   const message = stringOr(record['message'] ?? record['Message'], typeof body === 'string' && body.trim() !== '' ? body.trim().slice(0, 1000) : `Bedrock error (HTTP ${status})`);
-  const type = (errorType ?? stringOr(record['__type'], '')).split(/[:#]/).filter(Boolean).pop() ?? '';
+  const type = errorTypeName(errorType ?? stringOr(record['__type'], ''));
   const fallback = status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
   return { error: { message, type: type || fallback, param: null, code: type === 'ValidationException' && /too long|too many|context/i.test(message) ? 'context_length_exceeded' : type || null } };
+}
+
+/**
+ * The Bedrock errors whose status alone says the wrong thing: 424 ModelErrorException (the
+ * model failed while answering) is the target's fault, not the request's; 400
+ * ServiceQuotaExceededException is a quota, like a 429. Everything else: the generic rules.
+ */
+export function bedrockFailureClass(errorType: string | undefined): FailureClass | undefined {
+  const type = errorTypeName(errorType ?? '');
+  if (type === 'ModelErrorException' || type === 'ModelStreamErrorException') return 'serverError';
+  if (type === 'ServiceQuotaExceededException') return 'rateLimited';
+  return undefined;
+}
+
+/** The bare error name of `x-amzn-ErrorType` (`Name:http://…`) or `__type` (`namespace#Name`). */
+export function errorTypeName(raw: string): string {
+  return (raw.split(':')[0] ?? '').split('#').pop() ?? '';
 }

@@ -10,7 +10,7 @@ import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCo
 import { CredentialUnavailable } from '../errors.ts';
 import { awsCredentials } from './aws-credentials.ts';
 import { sigV4Headers } from './sigv4.ts';
-import { ConverseStreamToChat, bedrockErrorToOpenAI, chatRequestToConverse, conversePath, converseResponseToChat } from './translate.ts';
+import { ConverseStreamToChat, bedrockErrorToOpenAI, bedrockFailureClass, chatRequestToConverse, conversePath, converseResponseToChat } from './translate.ts';
 
 export const bedrockUpstream: UpstreamCodec = {
   prepare(call: CallerRequest, step: Target): PreparedRequest {
@@ -38,6 +38,10 @@ export const bedrockUpstream: UpstreamCodec = {
   streamFraming: 'aws-eventstream',
   streamDecoder: (step) => new ConverseStreamDecoder(step.model),
   errorToCanonical: (status, body) => bedrockErrorToOpenAI(status, body),
+  classifyError: (_status, _body, headers) => {
+    const type = headers['x-amzn-errortype'];
+    return bedrockFailureClass(Array.isArray(type) ? type[0] : type);
+  },
   errorWithHeaders: (status, body, headers) => {
     const type = headers['x-amzn-errortype'];
     return bedrockErrorToOpenAI(status, body, Array.isArray(type) ? type[0] : type);
