@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from './chain/config-source.ts';
 import { ConfigStore, targetsOf } from './chain/store.ts';
 import { EXAMPLES_DIR, type ServeOptions } from './config/options.ts';
-import { urlSecrets } from './core/credentials.ts';
+import { onDerivedSecrets, urlSecrets } from './core/credentials.ts';
 import { DEMO_UPSTREAM_VARIABLE, startDemoUpstream, type DemoUpstream } from './demo/demo-upstream.ts';
 import type { Chain } from './core/types.ts';
 import { BreakerRegistry } from './engine/breakers.ts';
@@ -57,6 +57,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   store.onApply((snapshot) => deps.secrets.remember(snapshot.secrets));
   // Credentials in --default-upstream's URL reach the pass-through's log lines otherwise.
   if (options.defaultUpstream) deps.secrets.remember(urlSecrets(options.defaultUpstream));
+  // Tokens made at run time (STS session credentials, OAuth access tokens) are secrets from the moment they exist.
+  const stopDerived = onDerivedSecrets((values) => deps.secrets.remember(values));
   store.onApply((snapshot) => breakers.retain(targetsOf(snapshot)));
   const clock = deps.clock ?? systemClock;
   metrics.trackRoutes(() => routeRows(store.current?.chains.values() ?? [], breakers, clock.now()));
@@ -125,6 +127,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     adminServer.close();
     adminServer.closeAllConnections();
     breakers.shutdown();
+    stopDerived();
     // The spans of the requests just drained go out before the process ends (bounded by the export timeout).
     await tracing.shutdown();
     await demo?.close();

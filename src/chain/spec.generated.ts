@@ -24,7 +24,7 @@ export interface ProviderSpec {
   /** Name that steps refer to; lowercase letters, digits and dashes. */
   name: string;
   /** Wire format the upstream speaks. Default: "openai". */
-  api: 'openai' | 'anthropic' | 'gemini' | 'openai-responses';
+  api: 'openai' | 'anthropic' | 'gemini' | 'openai-responses' | 'azure-openai' | 'bedrock' | 'vertex';
   /** Base URL of the upstream API, e.g. https://api.deepseek.com/v1. */
   baseURL: string;
   /** Where the provider's API key comes from; exactly one of secretKey, env, file. */
@@ -35,6 +35,58 @@ export interface ProviderSpec {
   };
   /** Whether this upstream can continue an answer from a trailing assistant message (prefill), which resumes a stream broken mid-way by continuation. supported: send the delivered text as prefill; unsupported: ask for the whole answer again and verify it begins with the delivered text; auto: try prefill and fall back to the verified restart (remembered per target) when the upstream rejects it. Default per wire format: anthropic supported, openai, openai-responses and gemini unsupported. */
   prefill?: 'supported' | 'unsupported' | 'auto';
+  /** Azure OpenAI's api-version query value (api: azure-openai; default 2024-10-21). Not used with an /openai/v1 baseURL. */
+  apiVersion?: string;
+  /** Credentials that are more than one string: aws (api: bedrock), gcpServiceAccount or gcpWorkloadIdentity (api: vertex), azureWorkloadIdentity (api: azure-openai). Every value, and every token derived from one, is a secret: redacted everywhere, like apiKey. */
+  auth?: {
+    /** AWS credentials for SigV4 (api: bedrock): an access key pair (and optional session token) from the credentials Secret, or webIdentity: the pod's IRSA role (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE of the sidecar, through STS AssumeRoleWithWebIdentity; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+    aws?: {
+      /** The AWS region, e.g. us-east-1 (part of the signature). */
+      region: string;
+      /** The access key id. Exactly one of secretKey, env, file (env and file: local runs, or with --allow-local-credentials). */
+      accessKeyId?: {
+        /** A key of the credentials Secret mounted into the sidecar (a Secret key name: letters, digits, "-", "_", "."; not "." and no ".."). */
+        secretKey?: string;
+        /** An environment variable of the sidecar (local runs; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+        env?: string;
+        /** A file whose contents are the key (local runs; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+        file?: string;
+      };
+      /** The secret access key. Exactly one of secretKey, env, file (env and file: local runs, or with --allow-local-credentials). */
+      secretAccessKey?: {
+        /** A key of the credentials Secret mounted into the sidecar (a Secret key name: letters, digits, "-", "_", "."; not "." and no ".."). */
+        secretKey?: string;
+        /** An environment variable of the sidecar (local runs; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+        env?: string;
+        /** A file whose contents are the key (local runs; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+        file?: string;
+      };
+      /** A session token (temporary credentials). Exactly one of secretKey, env, file (env and file: local runs, or with --allow-local-credentials). */
+      sessionToken?: {
+        /** A key of the credentials Secret mounted into the sidecar (a Secret key name: letters, digits, "-", "_", "."; not "." and no ".."). */
+        secretKey?: string;
+        /** An environment variable of the sidecar (local runs; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+        env?: string;
+        /** A file whose contents are the key (local runs; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+        file?: string;
+      };
+      /** Use the pod's IRSA web identity instead of a key pair. */
+      webIdentity?: boolean;
+    };
+    /** A Google service-account JSON key (the whole file, as Google issues it): its private key signs the JWT bearer grant at its token_uri (api: vertex). Exactly one of secretKey, env, file (env and file: local runs, or with --allow-local-credentials). */
+    gcpServiceAccount?: {
+      /** A key of the credentials Secret mounted into the sidecar (a Secret key name: letters, digits, "-", "_", "."; not "." and no ".."). */
+      secretKey?: string;
+      /** An environment variable of the sidecar (local runs; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+      env?: string;
+      /** A file whose contents are the key (local runs; refused in Kubernetes unless the sidecar runs with --allow-local-credentials). */
+      file?: string;
+    };
+    /** Use the pod's GKE workload identity (the metadata server's token for its Google service account) instead of a key (api: vertex); refused in Kubernetes unless the sidecar runs with --allow-local-credentials. */
+    gcpWorkloadIdentity?: boolean;
+    /** Use the pod's Microsoft Entra workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE of the sidecar) for a bearer token instead of an api-key (api: azure-openai); refused in Kubernetes unless the sidecar runs with --allow-local-credentials. */
+    azureWorkloadIdentity?: boolean;
+  };
 }
 
 export interface PriceSpec {

@@ -21,6 +21,10 @@ export type {
   TargetSpec,
 } from './spec.generated.ts';
 
+/** Credentials of more than one string (`auth:`; clouds.md), as the generated types name them by path. */
+export type AuthSpec = NonNullable<ProviderSpec['auth']>;
+export type AwsAuthSpec = NonNullable<AuthSpec['aws']>;
+
 export const API_VERSION = 'llmfallback.io/v1alpha1';
 export const KIND = 'FallbackChain';
 

@@ -3,6 +3,7 @@
 // `llm-fallback validate` and (later) the controller, so all of them agree.
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import generatedValidator from './fallbackchain.validator.ts';
+import { AWS_CREDENTIAL_FIELDS } from './credential-rules.ts';
 import { API_VERSION, KIND, type FallbackChainDoc } from './spec.ts';
 import type { JsonObject } from '../core/json.ts';
 
@@ -79,6 +80,22 @@ export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
     const secretKey = provider.apiKey?.secretKey;
     if (secretKey !== undefined && (secretKey === '.' || secretKey.includes('..'))) {
       problems.push({ path: `/spec/providers/${i}/apiKey/secretKey`, message: 'secretKey must be a Secret key name: not "." and no ".."' });
+    }
+    const aws = provider.auth?.aws;
+    if (aws) {
+      for (const field of AWS_CREDENTIAL_FIELDS) {
+        const ref = aws[field];
+        if (ref !== undefined && Object.keys(ref).length !== 1) problems.push({ path: `/spec/providers/${i}/auth/aws/${field}`, message: 'the credential must set exactly one of secretKey, env, file' });
+      }
+      const pair = aws.accessKeyId !== undefined && aws.secretAccessKey !== undefined;
+      const valid = aws.webIdentity === true ? aws.accessKeyId === undefined && aws.secretAccessKey === undefined && aws.sessionToken === undefined : pair;
+      if (!valid) problems.push({ path: `/spec/providers/${i}/auth/aws`, message: 'aws needs accessKeyId and secretAccessKey, or webIdentity: true alone' });
+    }
+    const auth = provider.auth;
+    if (auth) {
+      const kinds = (auth.aws ? 1 : 0) + (auth.gcpServiceAccount ? 1 : 0) + (auth.gcpWorkloadIdentity === true ? 1 : 0) + (auth.azureWorkloadIdentity === true ? 1 : 0);
+      if (kinds > 1) problems.push({ path: `/spec/providers/${i}/auth`, message: 'auth sets at most one of aws, gcpServiceAccount, gcpWorkloadIdentity, azureWorkloadIdentity' });
+      if (auth.gcpServiceAccount && Object.keys(auth.gcpServiceAccount).length !== 1) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount`, message: 'the credential must set exactly one of secretKey, env, file' });
     }
   });
   steps.forEach((step, i) => {

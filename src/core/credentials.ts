@@ -1,7 +1,9 @@
 // What counts as a credential in a provider's settings. Every value that can authorise a
 // request is treated as a secret, whatever its source: the resolved API key, every value
 // of provider.headers (Azure's `api-key`, a gateway's token; Secret-sourced or not), and
-// credentials written into baseURL (`https://user:pass@host`, `?key=…`). Pure.
+// credentials written into baseURL (`https://user:pass@host`, `?key=…`), and AWS key pairs and
+// session tokens. Tokens derived at run time (STS session credentials) are remembered where
+// they are made (wire/bedrock/aws-credentials.ts). Pure.
 import type { Chain, Provider } from './types.ts';
 import { REDACTED } from './redact.ts';
 
@@ -11,6 +13,14 @@ export function providerSecrets(provider: Provider): string[] {
   if (provider.apiKey) values.push(provider.apiKey);
   for (const value of Object.values(provider.headers)) values.push(value);
   values.push(...urlSecrets(provider.baseURL));
+  const aws = provider.aws?.credentials;
+  if (aws?.kind === 'static') {
+    // The key id is not a secret by AWS's rules, but it names the account's key: kept out of logs too.
+    values.push(aws.accessKeyId, aws.secretAccessKey);
+    if (aws.sessionToken) values.push(aws.sessionToken);
+  }
+  // A service-account key: the whole file as read, and its private key alone (the part an echo would quote).
+  if (provider.gcp?.kind === 'serviceAccount') values.push(provider.gcp.keyJson, provider.gcp.privateKey, provider.gcp.privateKey.replaceAll('\n', '\\n'));
   return values;
 }
 
@@ -60,4 +70,25 @@ function safeDecode(text: string): string {
   } catch {
     return text;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Derived credentials: tokens made at run time from a configured credential (STS session
+// credentials, OAuth access tokens). They authorise requests like a key, so the redactor must
+// know them as soon as they exist; the process's KnownSecrets subscribes here (serve.ts).
+
+type DerivedSecretListener = (values: readonly string[]) => void;
+const derivedListeners = new Set<DerivedSecretListener>();
+
+/** Reports newly derived credential values to every subscriber (the redactor). */
+export function rememberDerivedSecrets(values: readonly string[]): void {
+  const present = values.filter((v) => v !== '');
+  if (present.length === 0) return;
+  for (const listener of derivedListeners) listener(present);
+}
+
+/** Subscribes to derived credentials; returns the unsubscribe function. */
+export function onDerivedSecrets(listener: DerivedSecretListener): () => void {
+  derivedListeners.add(listener);
+  return () => derivedListeners.delete(listener);
 }

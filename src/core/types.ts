@@ -81,6 +81,39 @@ export interface Provider {
   headers: Record<string, string>;
   /** Names of headers whose values come from the credentials Secret: credentials, redacted like the key. */
   secretHeaders?: readonly string[];
+  /** Azure OpenAI's api-version (api: azure-openai); its unit's default when unset. */
+  apiVersion?: string;
+  /** AWS credentials (api: bedrock), resolved; absent when they could not be read (see keyProblem). */
+  aws?: AwsCredentialSource;
+  /** Google credentials (api: vertex), resolved; absent when they could not be read (see keyProblem). */
+  gcp?: GcpCredentialSource;
+  /** Microsoft Entra workload identity (api: azure-openai): a bearer token instead of the api-key. */
+  azure?: AzureCredentialSource;
+}
+
+/** AKS workload identity: the federated service-account token exchanged at Entra's token endpoint (client credentials with a client assertion). */
+export interface AzureCredentialSource {
+  tenantId: string;
+  clientId: string;
+  tokenFile: string;
+  /** {authorityHost}{tenantId}/oauth2/v2.0/token */
+  tokenURL: string;
+}
+
+/** Where a Vertex provider's OAuth2 access token comes from. The private key is a secret, and so is every token. */
+export type GcpCredentialSource =
+  /** A service-account key: a JWT signed with it is exchanged at its token_uri (the JWT bearer grant). */
+  | { kind: 'serviceAccount'; clientEmail: string; privateKey: string; privateKeyId?: string; tokenURI: string; keyJson: string }
+  /** GKE workload identity: the metadata server hands out the pod's service account token. */
+  | { kind: 'metadata'; metadataURL: string };
+
+/** Where a Bedrock provider's SigV4 credentials come from. Every string but the region and role ARN is a secret. */
+export interface AwsCredentialSource {
+  region: string;
+  credentials:
+    | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+    /** IRSA: the pod's role, exchanged through STS AssumeRoleWithWebIdentity (cached until expiry). */
+    | { kind: 'webIdentity'; roleArn: string; tokenFile: string; stsURL: string };
 }
 
 /**

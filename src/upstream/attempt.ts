@@ -11,7 +11,8 @@ import type { Target, Usage } from '../core/types.ts';
 import type { Clock } from '../engine/clock.ts';
 import type { AttemptContext, AttemptOutcome, UpstreamFailure } from '../engine/outcome.ts';
 import type { SpliceMode } from '../wire/stream-splice.ts';
-import { MalformedUpstream } from '../wire/errors.ts';
+import { CredentialUnavailable, MalformedUpstream } from '../wire/errors.ts';
+import { awsEventStreamAsSse } from './aws-eventstream.ts';
 import type { RequestPlan } from './request-plan.ts';
 import { AttemptScope } from './attempt-scope.ts';
 import { readText, sendUpstream, type UpstreamResponse } from './http.ts';
@@ -113,9 +114,12 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
     const firstByteTimer = x.stream ? setTimeout(() => scope.timeOut(), step.timeouts.firstByteMs) : undefined;
     let response: UpstreamResponse;
     try {
-      response = await sendUpstream({ url: x.prepared.url, headers: x.prepared.headers, body: x.prepared.body, signal: scope.signal });
+      // Signed or token-bearing formats authorise each attempt (a signature is bound to its time).
+      const headers = x.codec.authorize ? { ...x.prepared.headers, ...(await x.codec.authorize(x.prepared, step, scope.signal)) } : x.prepared.headers;
+      response = await sendUpstream({ url: x.prepared.url, headers, body: x.prepared.body, signal: scope.signal });
     } catch (error) {
       scope.dispose();
+      if (error instanceof CredentialUnavailable && scope.cause === undefined) return failure({ class: 'authFailed', message: `no credentials: ${hooks.redact(error.message)}`.slice(0, 300) });
       return transportFailure(scope, error);
     } finally {
       clearTimeout(firstByteTimer);
@@ -141,7 +145,7 @@ async function readAnswer(x: Exchange, response: UpstreamResponse, scope: Attemp
     return httpFailure(x, response.statusCode, headers, await readText(response.body, ERROR_BODY_LIMIT));
   }
   const contentType = String(headers['content-type'] ?? '');
-  if (x.stream && contentType.includes('text/event-stream')) {
+  if (x.stream && (contentType.includes('text/event-stream') || (x.codec.streamFraming === 'aws-eventstream' && contentType.includes('application/vnd.amazon.eventstream')))) {
     return readFirstEvent(x, response, scope, firstByteBy);
   }
   return readJson(x, response, headers);
@@ -179,7 +183,7 @@ async function readJson(x: Exchange, response: UpstreamResponse, headers: Header
 async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: AttemptScope, firstByteBy: number): Promise<Outcome> {
   const { step, hooks } = x;
   const status = response.statusCode;
-  const reader = new SseReader(response.body);
+  const reader = new SseReader(x.codec.streamFraming === 'aws-eventstream' ? await awsEventStreamAsSse(response.body) : response.body);
   const decoder = x.codec.streamDecoder(step);
   // Events that carry nothing yet (Anthropic's message_start and ping) wait for the first
   // one that does: until then the caller has seen nothing and another step can still answer.
@@ -221,13 +225,13 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
 
 function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: string): Outcome {
   const body = parseJson(text);
-  const failureClass = classifyHttpStatus(status, body) ?? 'serverError';
+  const failureClass = x.codec.classifyError?.(status, body, headers) ?? classifyHttpStatus(status, body) ?? 'serverError';
   const contentType = String(headers['content-type'] ?? 'application/json');
   // The upstream's error goes back to the caller as it came when they speak the same format;
   // otherwise it is rewritten in the caller's shape (status kept).
   const response = x.prepared.passthrough
     ? { status, contentType, body: text }
-    : canonicalError(status, x.codec.errorToCanonical(status, body ?? text));
+    : canonicalError(status, x.codec.errorWithHeaders ? x.codec.errorWithHeaders(status, body ?? text, headers) : x.codec.errorToCanonical(status, body ?? text));
   const described = describeError(body, x.hooks.redact);
   return failure({
     class: failureClass,

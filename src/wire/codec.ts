@@ -11,7 +11,7 @@
 //
 // Types only: no code runs from this file.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Target } from '../core/types.ts';
+import type { FailureClass, Target } from '../core/types.ts';
 import type { JsonObject } from '../core/json.ts';
 import type { RequestFacts as RoutingFacts } from '../routing/estimate.ts';
 import type { Translated, UnservableRequest } from './errors.ts';
@@ -200,8 +200,13 @@ export interface StreamDecoder {
   readonly finished: boolean;
 }
 
-/** How an upstream's stream body is framed. Only 'sse' exists today; a new framing adds a reader in upstream/. */
-export type StreamFraming = 'sse';
+/**
+ * How an upstream's stream body is framed: server-sent events, or AWS's binary event stream
+ * (application/vnd.amazon.eventstream, Bedrock), which upstream/aws-eventstream.ts turns into
+ * the same messages (`event` = the event or exception type, `data` = its JSON payload).
+ */
+export type StreamFraming = 'sse' | 'aws-eventstream';
+
 
 /**
  * An upstream codec: everything about calling one upstream API. Failure classification stays
@@ -232,6 +237,20 @@ export interface UpstreamCodec {
   readonly secretHeaders: readonly string[];
   /** Whether the API continues a trailing assistant message (prefill) by default. */
   readonly prefillByDefault: boolean;
+  /**
+   * Headers that authorise one attempt, computed just before it is sent: a signature over the
+   * final request (SigV4) or a cached, refreshed token. Absent for formats whose key is a
+   * static header (prepare adds it). Throws CredentialUnavailable (../errors.ts) when no credential can be had.
+   */
+  authorize?(request: PreparedRequest, step: Target, signal: AbortSignal): Promise<Record<string, string>>;
+  /**
+   * A failure class for an error status the generic rules (core/failure.ts) would misread,
+   * e.g. Bedrock's 424 ModelErrorException (the model failed: the next step may not); undefined
+   * leaves it to them.
+   */
+  classifyError?(status: number, body: unknown, headers: Readonly<Record<string, string | string[] | undefined>>): FailureClass | undefined;
+  /** An error body with the response headers (some APIs put the error's type in a header, e.g. x-amzn-ErrorType). */
+  errorWithHeaders?(status: number, body: unknown, headers: Readonly<Record<string, string | string[] | undefined>>): CanonicalError;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -36,3 +36,12 @@ export class MalformedUpstream extends Error {
   readonly code = 'MALFORMED_UPSTREAM';
   override readonly name = 'MalformedUpstream';
 }
+
+/**
+ * No credential could be obtained for an attempt (a token endpoint that refuses or is down,
+ * an unreadable token file): an authFailed failure of the step, never a crash.
+ */
+export class CredentialUnavailable extends Error {
+  readonly code = 'credential_unavailable';
+  override readonly name = 'CredentialUnavailable';
+}

@@ -4,6 +4,9 @@
 // read from this list.
 import type { CallerCodec, CallerRoute, UpstreamCodec, WireFormat } from './codec.ts';
 import { anthropic } from './anthropic/index.ts';
+import { azureOpenAI } from './azure-openai/index.ts';
+import { bedrock } from './bedrock/index.ts';
+import { vertex } from './vertex/index.ts';
 import { gemini } from './gemini/index.ts';
 import { openAIChat } from './openai-chat/index.ts';
 import { openAIResponses } from './openai-responses/index.ts';
@@ -13,6 +16,9 @@ export const WIRE_FORMATS = [
   anthropic,
   gemini,
   openAIResponses,
+  azureOpenAI,
+  bedrock,
+  vertex,
 ] as const satisfies readonly WireFormat[];
 
 type Registered = (typeof WIRE_FORMATS)[number];

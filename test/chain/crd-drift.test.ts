@@ -137,7 +137,7 @@ describe('schema documentation', () => {
       for (const child of Object.values(node as Json)) collect(child);
     };
     collect(schema);
-    assert.equal(rules.length, 8, 'steps (and step targets) name declared providers, unique provider names, one apiKey source, a Secret key name, baseMs <= maxMs, provider+model or targets, no target twice in a step');
+    assert.equal(rules.length, 18, 'steps (and step targets) name declared providers, unique provider names, one apiKey source, a Secret key name, baseMs <= maxMs, provider+model or targets, no target twice in a step; auth.aws: one source and a Secret key name for each of its three credentials, and a key pair or webIdentity; auth.gcpServiceAccount: one source and a Secret key name; auth: one kind');
     for (const rule of rules) assert.match(String(rule['message']), /^[a-z].{20,}$/, JSON.stringify(rule));
   });
 });

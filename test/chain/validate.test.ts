@@ -82,7 +82,7 @@ spec:
     // Unknown fields are refused at every level that lists its properties.
     { name: 'unknown field in spec', doc: (d) => { spec(d)['polcy'] = {}; }, problems: [['/spec/polcy', 'unknown field']] },
     // api is an enum.
-    { name: 'bad enum api', doc: (d) => { at(spec(d)['providers'], 0)['api'] = 'azure'; }, problems: [['/spec/providers/0/api', 'must be one of "openai", "anthropic", "gemini"']] },
+    { name: 'bad enum api', doc: (d) => { at(spec(d)['providers'], 0)['api'] = 'azure'; }, problems: [['/spec/providers/0/api', 'must be one of "openai", "anthropic", "gemini", "azure-openai", "bedrock", "vertex"']] },
     // retries is capped at 10.
     { name: 'retries out of range (11)', doc: (d) => { at(spec(d)['steps'], 0)['retries'] = 11; }, problems: [['/spec/steps/0/retries', 'must be <= 10']] },
     // retries may not be negative.

@@ -170,7 +170,7 @@ spec:
         args: ['validate', bad],
         code: 1,
         stderrLines: [
-          `${bad} (document 1) /spec/providers/0/api: must be one of "openai", "anthropic", "gemini", "openai-responses"`,
+          `${bad} (document 1) /spec/providers/0/api: must be one of "openai", "anthropic", "gemini", "openai-responses", "azure-openai", "bedrock", "vertex"`,
           `${bad} (document 1) /spec/steps/0/retires: unknown field`,
           `${bad} (document 2) /spec/steps/0/provider: step names provider "ghost", which spec.providers does not declare`,
           '3 problem(s)',
