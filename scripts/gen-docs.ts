@@ -100,7 +100,7 @@ function rules(node: unknown, at: string, out: string[]): string[] {
   if (!isObject(node)) return out;
   const found = node['x-kubernetes-validations'];
   if (Array.isArray(found)) {
-    for (const rule of found.filter(isObject)) out.push(`| \`${at || '.'}\` | ${cell(String(rule['message'] ?? rule['messageExpression'] ?? ''))} | \`${cell(String(rule['rule']))}\` |`);
+    for (const rule of found.filter(isObject)) out.push(`| \`${at || '.'}\` | ${cell(text(rule['message'] ?? rule['messageExpression']))} | \`${cell(String(rule['rule']))}\` |`);
   }
   if (isObject(node['properties'])) for (const [name, child] of Object.entries(node['properties'])) rules(child, at === '' ? name : `${at}.${name}`, out);
   if (isObject(node['items'])) rules(node['items'], `${at}[]`, out);
@@ -148,4 +148,9 @@ export function renderConfigurationDoc(source: object = schema): string {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   await writeFile(configurationDocFile, renderConfigurationDoc());
   console.log(`wrote ${path.relative(process.cwd(), configurationDocFile)}`);
+}
+
+/** A schema value shown in a table cell: strings as they are, anything else as JSON. */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
 }

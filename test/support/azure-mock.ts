@@ -57,7 +57,7 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?:
         issued.push(token);
         return send(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
       }
-      let body: Record<string, unknown> = {};
+      let body: Record<string, unknown>;
       try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>; } catch { return send(res, 400, { error: { code: 'BadRequest', message: 'invalid JSON' } }); }
       const deploymentPath = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(url.pathname);
       const v1 = url.pathname === '/openai/v1/chat/completions';

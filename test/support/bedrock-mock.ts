@@ -98,7 +98,7 @@ export async function startBedrockMock(options: { region: string; keys: AwsKey[]
     frames.push(frame('event', 'messageStart', { role: 'assistant', p: 'abc' }));
     answer.content.forEach((block, index) => {
       if (typeof block['text'] === 'string') {
-        for (const piece of (block['text'] as string).split(/(?= )/)) frames.push(frame('event', 'contentBlockDelta', { contentBlockIndex: index, delta: { text: piece }, p: 'abcdef' }));
+        for (const piece of (block['text']).split(/(?= )/)) frames.push(frame('event', 'contentBlockDelta', { contentBlockIndex: index, delta: { text: piece }, p: 'abcdef' }));
       } else {
         const use = block['toolUse'] as { toolUseId: string; name: string; input: object };
         frames.push(frame('event', 'contentBlockStart', { contentBlockIndex: index, start: { toolUse: { toolUseId: use.toolUseId, name: use.name } } }));

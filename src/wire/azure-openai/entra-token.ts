@@ -3,6 +3,7 @@
 // it) is the client assertion of a client-credentials grant at Entra's token endpoint, scope
 // https://cognitiveservices.azure.com/.default. Tokens are cached per identity until shortly
 // before they expire and reported to the redactor the moment they are received.
+import { shownInMessage } from '../translation-helpers.ts';
 import { readFile } from 'node:fs/promises';
 import { rememberDerivedSecrets } from '../../core/credentials.ts';
 import type { AzureCredentialSource } from '../../core/types.ts';
@@ -47,7 +48,7 @@ async function exchange(source: AzureCredentialSource, signal: AbortSignal, now:
   } catch {
     // not JSON: reported below
   }
-  if (!response.ok) throw new CredentialUnavailable(`the Entra token endpoint refused (HTTP ${response.status}): ${String(body['error'] ?? '')} ${String(body['error_description'] ?? '').split('\n')[0] ?? ''}`.trim());
+  if (!response.ok) throw new CredentialUnavailable(`the Entra token endpoint refused (HTTP ${response.status}): ${shownInMessage(body['error'] ?? '')} ${shownInMessage(body['error_description'] ?? '').split('\n')[0] ?? ''}`.trim());
   const token = body['access_token'];
   const expiresIn = Number(body['expires_in']);
   if (typeof token !== 'string' || token === '' || !Number.isFinite(expiresIn)) throw new CredentialUnavailable('the Entra token endpoint answered without an access_token and expires_in');

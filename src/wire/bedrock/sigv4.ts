@@ -9,7 +9,7 @@ const signers = new WeakMap<AwsCredentials, Map<string, Promise<Signer>>>();
 
 function signerFor(region: string, credentials: AwsCredentials): Promise<Signer> {
   let byRegion = signers.get(credentials);
-  if (!byRegion) signers.set(credentials, (byRegion = new Map()));
+  if (!byRegion) signers.set(credentials, (byRegion = new Map<string, Promise<Signer>>()));
   let signer = byRegion.get(region);
   if (!signer) {
     signer = Promise.all([import('@smithy/signature-v4'), import('@aws-crypto/sha256-js')]).then(([{ SignatureV4 }, { Sha256 }]) => new SignatureV4({ service: 'bedrock', region, credentials, sha256: Sha256 }));

@@ -3,7 +3,7 @@
 // SigV4-signed for service `bedrock` in the provider's auth.aws.region. The baseURL is the
 // runtime endpoint, https://bedrock-runtime.{region}.amazonaws.com. No caller speaks
 // Converse, so every request is translated from the canonical one.
-import { isJsonObject, parseJson, type JsonObject } from '../../core/json.ts';
+import { isJsonObject, parseJson } from '../../core/json.ts';
 import type { Target } from '../../core/types.ts';
 import { canonicalOf } from '../canonical.ts';
 import type { CallerRequest, Decoded, PreparedRequest, StreamDecoder, UpstreamCodec } from '../codec.ts';
@@ -34,7 +34,7 @@ export const bedrockUpstream: UpstreamCodec = {
     const credentials = await awsCredentials(source, signal);
     return sigV4Headers(request.url, request.headers, request.body, source.region, credentials);
   },
-  toCanonical: (body, step) => converseResponseToChat(body, step.model) as unknown as JsonObject,
+  toCanonical: (body, step) => converseResponseToChat(body, step.model),
   streamFraming: 'aws-eventstream',
   streamDecoder: (step) => new ConverseStreamDecoder(step.model),
   errorToCanonical: (status, body) => bedrockErrorToOpenAI(status, body),
@@ -68,6 +68,6 @@ class ConverseStreamDecoder implements StreamDecoder {
   decode(message: { event?: string | undefined; data: string }): Decoded {
     const payload = parseJson(message.data);
     if (!isJsonObject(payload) || message.event === undefined) return { kind: 'malformed' };
-    return { kind: 'piece', piece: { chunks: this.#translator.push(message.event, payload) as unknown as JsonObject[], raw: { event: message.event, data: message.data } } };
+    return { kind: 'piece', piece: { chunks: this.#translator.push(message.event, payload), raw: { event: message.event, data: message.data } } };
   }
 }

@@ -3,6 +3,7 @@
 //   at the key's token_uri by the JWT bearer grant (RFC 7523), scope cloud-platform;
 //   GKE workload identity: the metadata server's token for the pod's service account.
 // Every access token is reported to the redactor the moment it is received.
+import { shownInMessage } from '../translation-helpers.ts';
 import { createHash } from 'node:crypto';
 import { rememberDerivedSecrets } from '../../core/credentials.ts';
 import type { GcpCredentialSource } from '../../core/types.ts';
@@ -70,7 +71,7 @@ async function exchange(url: string, init: RequestInit, now: () => number): Prom
     parsed = undefined;
   }
   const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
-  if (!response.ok) throw new CredentialUnavailable(`the token endpoint ${url} refused (HTTP ${response.status}): ${String(record['error'] ?? '')} ${String(record['error_description'] ?? '')}`.trim());
+  if (!response.ok) throw new CredentialUnavailable(`the token endpoint ${url} refused (HTTP ${response.status}): ${shownInMessage(record['error'] ?? '')} ${shownInMessage(record['error_description'] ?? '')}`.trim());
   const token = record['access_token'];
   const expiresIn = record['expires_in'];
   if (typeof token !== 'string' || token === '' || typeof expiresIn !== 'number') throw new CredentialUnavailable(`the token endpoint ${url} answered without an access_token and expires_in`);
