@@ -33,7 +33,10 @@ const event = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`;
 
 function chunk(delta: Record<string, string>, finish: string | null, withUsage: boolean): unknown {
   return {
-    id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: CREATED, model: 'mock',
+    id: 'chatcmpl-bench',
+    object: 'chat.completion.chunk',
+    created: CREATED,
+    model: 'mock',
     choices: [{ index: 0, delta, finish_reason: finish }],
     ...(withUsage ? { usage: null } : {}),
   };
@@ -65,7 +68,10 @@ function buildBodies(o: MockOptions): Bodies {
   const content = Array.from({ length: o.streamChunks }, (_, i) => ` tok${i}`).join('');
   return {
     completion: json({
-      id: 'chatcmpl-bench', object: 'chat.completion', created: CREATED, model: 'mock',
+      id: 'chatcmpl-bench',
+      object: 'chat.completion',
+      created: CREATED,
+      model: 'mock',
       choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
       usage: USAGE,
     }),
@@ -80,7 +86,11 @@ function buildBodies(o: MockOptions): Bodies {
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
 
-interface Parsed { model: string; stream: boolean; includeUsage: boolean }
+interface Parsed {
+  model: string;
+  stream: boolean;
+  includeUsage: boolean;
+}
 
 function parseBody(raw: string): Parsed | undefined {
   try {
@@ -118,7 +128,13 @@ function slowStream(res: ServerResponse, events: Buffer[], intervalMs: number): 
 }
 
 function answer(res: ServerResponse, parsed: Parsed | undefined, bodies: Bodies, o: MockOptions): void {
-  if (parsed === undefined) return sendBuffer(res, 400, JSON_HEADERS, json({ error: { message: 'mock upstream: body is not JSON', type: 'invalid_request_error', param: null, code: null } }));
+  if (parsed === undefined)
+    return sendBuffer(
+      res,
+      400,
+      JSON_HEADERS,
+      json({ error: { message: 'mock upstream: body is not JSON', type: 'invalid_request_error', param: null, code: null } }),
+    );
   if (parsed.model.startsWith('fail-503')) return sendBuffer(res, 503, JSON_HEADERS, bodies.error503);
   if (!parsed.stream) return sendBuffer(res, 200, JSON_HEADERS, bodies.completion);
   if (parsed.model.startsWith('slow-stream')) return slowStream(res, parsed.includeUsage ? bodies.slowWithUsage : bodies.slow, o.slowIntervalMs);
@@ -159,10 +175,11 @@ export async function startMockUpstream(o: MockOptions): Promise<RunningMock> {
   const { port } = server.address() as AddressInfo;
   return {
     port,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

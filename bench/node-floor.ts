@@ -29,13 +29,18 @@ const server = http.createServer((req, res) => {
     // A slow-stream request keeps its own model; everything else goes to the configured one.
     if (body['model'] !== 'slow-stream') body['model'] = model;
     const payload = Buffer.from(JSON.stringify(body));
-    const outgoing = http.request(upstream, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': String(payload.length), authorization: 'Bearer sk-bench-not-a-secret' },
-    }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/json' });
-      answer.pipe(res);
-    });
+    const outgoing = http.request(
+      upstream,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': String(payload.length), authorization: 'Bearer sk-bench-not-a-secret' },
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/json' });
+        answer.pipe(res);
+      },
+    );
     outgoing.on('error', () => {
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
       res.end();

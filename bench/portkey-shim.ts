@@ -19,9 +19,7 @@ type ResponseClass = typeof Response;
 function wrap(Inner: ResponseClass): ResponseClass {
   return class extends Inner {
     constructor(body?: ConstructorParameters<ResponseClass>[0], init?: ResponseInit) {
-      const copied = init instanceof NativeResponse
-        ? { status: init.status, statusText: init.statusText, headers: new Headers(init.headers) }
-        : init;
+      const copied = init instanceof NativeResponse ? { status: init.status, statusText: init.statusText, headers: new Headers(init.headers) } : init;
       super(body, copied);
     }
   };

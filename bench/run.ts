@@ -24,8 +24,33 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { concurrentStreams, requestBody, runAutocannon, runWrk, sequentialStreams, type LoadGenerator, type LoadResult, type StreamSample, type Target } from './lib/load.ts';
-import { canPin, cpuCount, cpuSecondsOf, freePort, killAllSync, memoryOf, pinSelf, spawnPinned, stop, stopAll, tail, waitForPort, which, type Proc } from './lib/procs.ts';
+import {
+  concurrentStreams,
+  requestBody,
+  runAutocannon,
+  runWrk,
+  sequentialStreams,
+  type LoadGenerator,
+  type LoadResult,
+  type StreamSample,
+  type Target,
+} from './lib/load.ts';
+import {
+  canPin,
+  cpuCount,
+  cpuSecondsOf,
+  freePort,
+  killAllSync,
+  memoryOf,
+  pinSelf,
+  spawnPinned,
+  stop,
+  stopAll,
+  tail,
+  waitForPort,
+  which,
+  type Proc,
+} from './lib/procs.ts';
 import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Measured, type Results, type TargetCheck } from './lib/report.ts';
 import { median, percentile, round } from './lib/stats.ts';
 
@@ -115,11 +140,13 @@ function parseOptions(argv: string[]): Options {
     cpuProf: values['cpu-prof'] === true,
     llmFallbackLogLevel: values['llm-fallback-log-level'] ?? 'info',
     llmFallbackNodeOptions: (values['llm-fallback-node-options'] ?? '').split(/\s+/).filter(Boolean),
-    llmFallbackEnv: Object.fromEntries((values['llm-fallback-env'] ?? []).map((pair) => {
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new Error(`--llm-fallback-env: "${pair}" is not NAME=VALUE`);
-      return [pair.slice(0, eq), pair.slice(eq + 1)];
-    })),
+    llmFallbackEnv: Object.fromEntries(
+      (values['llm-fallback-env'] ?? []).map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new Error(`--llm-fallback-env: "${pair}" is not NAME=VALUE`);
+        return [pair.slice(0, eq), pair.slice(eq + 1)];
+      }),
+    ),
     note: values.note ?? '',
     render: values.render === true,
     ttfbRequests: quick ? 50 : 300,
@@ -197,13 +224,23 @@ interface Context {
 }
 
 async function startMock(ctx: Context): Promise<Proc> {
-  const proc = spawnPinned('mock-upstream', LOAD_CORE, ctx.node, [
-    path.join(ROOT, 'bench', 'mock-upstream.ts'),
-    '--port', String(ctx.mockPort),
-    '--latency-ms', String(ctx.opts.upstreamLatencyMs),
-    '--slow-chunks', String(ctx.opts.slow.chunks),
-    '--slow-interval-ms', String(ctx.opts.slow.intervalMs),
-  ], { logFile: path.join(ctx.scratch, 'mock.log') });
+  const proc = spawnPinned(
+    'mock-upstream',
+    LOAD_CORE,
+    ctx.node,
+    [
+      path.join(ROOT, 'bench', 'mock-upstream.ts'),
+      '--port',
+      String(ctx.mockPort),
+      '--latency-ms',
+      String(ctx.opts.upstreamLatencyMs),
+      '--slow-chunks',
+      String(ctx.opts.slow.chunks),
+      '--slow-interval-ms',
+      String(ctx.opts.slow.intervalMs),
+    ],
+    { logFile: path.join(ctx.scratch, 'mock.log') },
+  );
   await waitForPort(ctx.mockPort, proc, 15_000);
   return proc;
 }
@@ -227,14 +264,21 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   const configDir = path.join(ctx.scratch, 'llm-fallback-config');
   mkdirSync(configDir, { recursive: true });
   const mockUrl = `http://127.0.0.1:${ctx.mockPort}/v1`;
-  writeFileSync(path.join(configDir, 'chains.yaml'), [
-    chainDoc('bench', mockUrl, [{ model: 'bench-ok' }]),
-    chainDoc('bench-slow', mockUrl, [{ model: 'slow-stream' }]),
-    // Breaker effectively off (1000 failures within 0.1 s), so every request meets the 503.
-    chainDoc('bench-fallback', mockUrl, [{ model: 'fail-503-a' }, { model: 'bench-ok' }], { failureThreshold: 1000, windowSeconds: 0.1, cooldownSeconds: 0.05 }),
-    // Opens on the first failure and stays open for the whole run.
-    chainDoc('bench-open', mockUrl, [{ model: 'fail-503-b' }, { model: 'bench-ok' }], { failureThreshold: 1, windowSeconds: 3600, cooldownSeconds: 3600 }),
-  ].join('\n---\n'));
+  writeFileSync(
+    path.join(configDir, 'chains.yaml'),
+    [
+      chainDoc('bench', mockUrl, [{ model: 'bench-ok' }]),
+      chainDoc('bench-slow', mockUrl, [{ model: 'slow-stream' }]),
+      // Breaker effectively off (1000 failures within 0.1 s), so every request meets the 503.
+      chainDoc('bench-fallback', mockUrl, [{ model: 'fail-503-a' }, { model: 'bench-ok' }], {
+        failureThreshold: 1000,
+        windowSeconds: 0.1,
+        cooldownSeconds: 0.05,
+      }),
+      // Opens on the first failure and stays open for the whole run.
+      chainDoc('bench-open', mockUrl, [{ model: 'fail-503-b' }, { model: 'bench-ok' }], { failureThreshold: 1, windowSeconds: 3600, cooldownSeconds: 3600 }),
+    ].join('\n---\n'),
+  );
   const port = await freePort();
   const adminPort = await freePort();
   const profDir = path.join(ctx.opts.outDir, 'profile');
@@ -242,10 +286,33 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   if (ctx.opts.cpuProf) rmSync(profDir, { recursive: true, force: true });
   // Measure what the image ships: the compiled JavaScript (type stripping costs ~21 MB of RSS).
   execFileSync(ctx.node, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
-  const proc = spawnPinned('llm-fallback', PROXY_CORE, ctx.node, [...ctx.opts.llmFallbackNodeOptions, ...prof, path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve',
-    '--config', configDir, '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort),
-    '--credentials-dir', path.join(ctx.scratch, 'no-credentials'), '--log-level', ctx.opts.llmFallbackLogLevel],
-  { env: { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production', ...ctx.opts.llmFallbackEnv }, logFile: path.join(ctx.scratch, 'llm-fallback.log') });
+  const proc = spawnPinned(
+    'llm-fallback',
+    PROXY_CORE,
+    ctx.node,
+    [
+      ...ctx.opts.llmFallbackNodeOptions,
+      ...prof,
+      path.join(ROOT, 'dist', 'src', 'cli.js'),
+      'serve',
+      '--config',
+      configDir,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--admin-port',
+      String(adminPort),
+      '--credentials-dir',
+      path.join(ctx.scratch, 'no-credentials'),
+      '--log-level',
+      ctx.opts.llmFallbackLogLevel,
+    ],
+    {
+      env: { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production', ...ctx.opts.llmFallbackEnv },
+      logFile: path.join(ctx.scratch, 'llm-fallback.log'),
+    },
+  );
   setup.proc = proc;
   await waitForPort(port, proc, 20_000);
   await waitForPort(adminPort, proc, 5_000);
@@ -256,8 +323,11 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   setup.slow = { url, model: 'bench-slow', headers: {} };
   setup.fallback503 = { url, model: 'bench-fallback', headers: {} };
   setup.fallbackOpen = { url, model: 'bench-open', headers: {} };
-  const perRequest = ctx.opts.llmFallbackLogLevel === 'info' ? ' (one line per request, as in production)' : ' (NOT the production default: no per-request line)';
-  setup.notes.push(`pino log at level ${ctx.opts.llmFallbackLogLevel}${perRequest} written to a file; one-step chain, API key from the environment; compiled JavaScript as in the image (\`node dist/src/cli.js serve\`)`);
+  const perRequest =
+    ctx.opts.llmFallbackLogLevel === 'info' ? ' (one line per request, as in production)' : ' (NOT the production default: no per-request line)';
+  setup.notes.push(
+    `pino log at level ${ctx.opts.llmFallbackLogLevel}${perRequest} written to a file; one-step chain, API key from the environment; compiled JavaScript as in the image (\`node dist/src/cli.js serve\`)`,
+  );
   if (ctx.opts.llmFallbackNodeOptions.length > 0) setup.notes.push(`node flags: ${ctx.opts.llmFallbackNodeOptions.join(' ')}`);
   const env = Object.entries(ctx.opts.llmFallbackEnv);
   if (env.length > 0) setup.notes.push(`environment: ${env.map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -268,7 +338,9 @@ function portkeyConfig(mockUrl: string, models: Array<string | undefined>): stri
   return JSON.stringify({
     strategy: { mode: 'fallback' },
     targets: models.map((model) => ({
-      provider: 'openai', api_key: 'sk-bench-not-a-secret', custom_host: mockUrl,
+      provider: 'openai',
+      api_key: 'sk-bench-not-a-secret',
+      custom_host: mockUrl,
       ...(model ? { override_params: { model } } : {}),
     })),
   });
@@ -286,11 +358,13 @@ async function startPortkey(ctx: Context): Promise<CaseSetup> {
   setup.label = `Portkey ${setup.version}`;
   const port = await freePort();
   // Its start-server takes --port= only and binds every interface: the preload binds it to 127.0.0.1.
-  const proc = spawnPinned('portkey', PROXY_CORE, ctx.node, [
-    '--import', path.join(ROOT, 'bench', 'loopback-only.ts'),
-    '--import', path.join(ROOT, 'bench', 'portkey-shim.ts'),
-    entry, `--port=${port}`, '--headless',
-  ], { env: { ...process.env, NODE_ENV: 'production' }, logFile: path.join(ctx.scratch, 'portkey.log') });
+  const proc = spawnPinned(
+    'portkey',
+    PROXY_CORE,
+    ctx.node,
+    ['--import', path.join(ROOT, 'bench', 'loopback-only.ts'), '--import', path.join(ROOT, 'bench', 'portkey-shim.ts'), entry, `--port=${port}`, '--headless'],
+    { env: { ...process.env, NODE_ENV: 'production' }, logFile: path.join(ctx.scratch, 'portkey.log') },
+  );
   setup.proc = proc;
   try {
     await waitForPort(port, proc, 30_000);
@@ -308,9 +382,15 @@ async function startPortkey(ctx: Context): Promise<CaseSetup> {
   setup.slow = { url, model: 'slow-stream', headers: one };
   setup.fallback503 = { url, model: 'bench-ok', headers: { 'x-portkey-config': portkeyConfig(mockUrl, ['fail-503', 'bench-ok']) } };
   setup.fallbackOpenReason = 'the open-source gateway has no circuit breaker; every request tries the failing target first';
-  setup.notes.push('started from node_modules/@portkey-ai/gateway/build/start-server.js --headless with a one-target `strategy: fallback` config in the x-portkey-config header (the equivalent of a one-step chain)');
-  setup.notes.push('its stream transformer waits 25 ms before forwarding the first chunk (a setTimeout in build/start-server.js), which dominates its time to first event');
-  setup.notes.push('run with bench/portkey-shim.ts: with the @hono/node-server 1.19 that npm resolves for it, every streaming request otherwise fails with "TypeError: immutable" (HTTP 500); and bench/loopback-only.ts, because it has no bind-address option');
+  setup.notes.push(
+    'started from node_modules/@portkey-ai/gateway/build/start-server.js --headless with a one-target `strategy: fallback` config in the x-portkey-config header (the equivalent of a one-step chain)',
+  );
+  setup.notes.push(
+    'its stream transformer waits 25 ms before forwarding the first chunk (a setTimeout in build/start-server.js), which dominates its time to first event',
+  );
+  setup.notes.push(
+    'run with bench/portkey-shim.ts: with the @hono/node-server 1.19 that npm resolves for it, every streaming request otherwise fails with "TypeError: immutable" (HTTP 500); and bench/loopback-only.ts, because it has no bind-address option',
+  );
   return setup;
 }
 
@@ -360,7 +440,9 @@ http {
 `;
   const confFile = path.join(prefix, 'nginx.conf');
   writeFileSync(confFile, conf);
-  const proc = spawnPinned('nginx', PROXY_CORE, nginx, ['-p', prefix, '-c', confFile, '-e', path.join(prefix, 'logs', 'error.log')], { logFile: path.join(ctx.scratch, 'nginx.log') });
+  const proc = spawnPinned('nginx', PROXY_CORE, nginx, ['-p', prefix, '-c', confFile, '-e', path.join(prefix, 'logs', 'error.log')], {
+    logFile: path.join(ctx.scratch, 'nginx.log'),
+  });
   setup.proc = proc;
   try {
     await waitForPort(port, proc, 10_000);
@@ -370,20 +452,44 @@ http {
     setup.proc = undefined;
     return setup;
   }
-  return withoutFallback(setup, `http://127.0.0.1:${port}/v1/chat/completions`, 'bench-ok', 'a plain reverse proxy: no model fallback',
-    'one process (master_process off), upstream keepalive pool, proxy_buffering off, access_log off: the floor for an HTTP hop');
+  return withoutFallback(
+    setup,
+    `http://127.0.0.1:${port}/v1/chat/completions`,
+    'bench-ok',
+    'a plain reverse proxy: no model fallback',
+    'one process (master_process off), upstream keepalive pool, proxy_buffering off, access_log off: the floor for an HTTP hop',
+  );
 }
 
 async function startNodeFloor(ctx: Context): Promise<CaseSetup> {
   const setup: CaseSetup = { id: 'node-floor', label: 'Node floor (bench/node-floor.ts)', notes: [] };
   const port = await freePort();
-  const proc = spawnPinned('node-floor', PROXY_CORE, ctx.node, [...ctx.opts.llmFallbackNodeOptions, path.join(ROOT, 'bench', 'node-floor.ts'),
-    '--port', String(port), '--upstream', `http://127.0.0.1:${ctx.mockPort}/v1`, '--model', 'bench-ok'], { logFile: path.join(ctx.scratch, 'node-floor.log') });
+  const proc = spawnPinned(
+    'node-floor',
+    PROXY_CORE,
+    ctx.node,
+    [
+      ...ctx.opts.llmFallbackNodeOptions,
+      path.join(ROOT, 'bench', 'node-floor.ts'),
+      '--port',
+      String(port),
+      '--upstream',
+      `http://127.0.0.1:${ctx.mockPort}/v1`,
+      '--model',
+      'bench-ok',
+    ],
+    { logFile: path.join(ctx.scratch, 'node-floor.log') },
+  );
   setup.proc = proc;
   await waitForPort(port, proc, 10_000);
   setup.version = process.versions.node;
-  return withoutFallback(setup, `http://127.0.0.1:${port}/v1/chat/completions`, 'bench', 'the floor has no fallback',
-    'the least a model-routing proxy in Node does (parse the body, substitute the model, keep-alive node:http client, pipe the answer back) and nothing else: what Node itself costs on this machine, with the same node flags as llm-fallback');
+  return withoutFallback(
+    setup,
+    `http://127.0.0.1:${port}/v1/chat/completions`,
+    'bench',
+    'the floor has no fallback',
+    'the least a model-routing proxy in Node does (parse the body, substitute the model, keep-alive node:http client, pipe the answer back) and nothing else: what Node itself costs on this machine, with the same node flags as llm-fallback',
+  );
 }
 
 /** A proxy with no model fallback: the plain, stream and slow-stream targets at `url`; the fallback cases are not measured, for `reason`. */
@@ -400,11 +506,15 @@ function withoutFallback(setup: CaseSetup, url: string, model: string, reason: s
 function directSetup(ctx: Context): CaseSetup {
   const url = `http://127.0.0.1:${ctx.mockPort}/v1/chat/completions`;
   return {
-    id: 'direct', label: 'direct (no proxy)', proc: ctx.mockProc, notes: ['the mock upstream itself, on core 1 with the load generator; RSS shown is the mock\'s'],
+    id: 'direct',
+    label: 'direct (no proxy)',
+    proc: ctx.mockProc,
+    notes: ["the mock upstream itself, on core 1 with the load generator; RSS shown is the mock's"],
     plain: { url, model: 'bench-ok', headers: {} },
     stream: { url, model: 'bench-ok', headers: {} },
     slow: { url, model: 'slow-stream', headers: {} },
-    fallback503Reason: 'baseline', fallbackOpenReason: 'baseline',
+    fallback503Reason: 'baseline',
+    fallbackOpenReason: 'baseline',
   };
 }
 
@@ -469,11 +579,27 @@ async function rampStreams(ctx: Context, target: Target): Promise<LevelResult[]>
     const samples = await concurrentStreams(target, n, spreadMs, nominalMs * 3 + 5000);
     const ok = samples.filter((s) => s.ok);
     const failed = samples.length - ok.length;
-    const ttfbP99ms = percentile(samples.map((s) => (s.ttfbUs < 0 ? Infinity : s.ttfbUs / 1000)), 99);
-    const durationP99ms = percentile(samples.map((s) => s.totalUs / 1000), 99);
+    const ttfbP99ms = percentile(
+      samples.map((s) => (s.ttfbUs < 0 ? Infinity : s.ttfbUs / 1000)),
+      99,
+    );
+    const durationP99ms = percentile(
+      samples.map((s) => s.totalUs / 1000),
+      99,
+    );
     const passed = failed === 0 && ttfbP99ms <= 500 && durationP99ms <= nominalMs * 1.5;
-    out.push({ streams: n, ok: ok.length, failed, ttfbP99ms: round(ttfbP99ms, 1), durationP99ms: round(durationP99ms, 1), passed, firstError: samples.find((s) => !s.ok)?.error });
-    log(`    ${n} concurrent streams: ${ok.length} ok, ${failed} failed, p99 TTFB ${ttfbP99ms.toFixed(1)} ms, p99 duration ${durationP99ms.toFixed(0)} ms (nominal ${nominalMs}) -> ${passed ? 'sustained' : 'NOT sustained'}`);
+    out.push({
+      streams: n,
+      ok: ok.length,
+      failed,
+      ttfbP99ms: round(ttfbP99ms, 1),
+      durationP99ms: round(durationP99ms, 1),
+      passed,
+      firstError: samples.find((s) => !s.ok)?.error,
+    });
+    log(
+      `    ${n} concurrent streams: ${ok.length} ok, ${failed} failed, p99 TTFB ${ttfbP99ms.toFixed(1)} ms, p99 duration ${durationP99ms.toFixed(0)} ms (nominal ${nominalMs}) -> ${passed ? 'sustained' : 'NOT sustained'}`,
+    );
     if (!passed) break;
     await delay(500); // let the previous level's sockets close
   }
@@ -502,7 +628,11 @@ async function load(ctx: Context, wrk: string | undefined, target: Target, conne
 // ---------------------------------------------------------------------------
 // Profile summary (--cpu-prof)
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
 
 const IDLE_FRAMES = new Set(['(idle)', '(program)', '(root)']);
 
@@ -517,7 +647,10 @@ function areaOf(url: string): string {
 
 function summariseProfile(dir: string): Results['profile'] {
   if (!existsSync(dir)) return undefined;
-  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().pop();
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort()
+    .pop();
   if (!file) return undefined;
   const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
   const byFn = new Map<string, { fn: string; where: string; hits: number }>();
@@ -539,8 +672,14 @@ function summariseProfile(dir: string): Results['profile'] {
   const pct = (hits: number): number => (100 * hits) / Math.max(1, busy);
   return {
     file: path.relative(ROOT, path.join(dir, file)),
-    top: [...byFn.values()].sort((a, b) => b.hits - a.hits).slice(0, 20).map((e) => ({ selfPercent: pct(e.hits), fn: e.fn, where: e.where })),
-    byArea: [...byArea.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([area, hits]) => ({ area, selfPercent: pct(hits) })),
+    top: [...byFn.values()]
+      .sort((a, b) => b.hits - a.hits)
+      .slice(0, 20)
+      .map((e) => ({ selfPercent: pct(e.hits), fn: e.fn, where: e.where })),
+    byArea: [...byArea.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(([area, hits]) => ({ area, selfPercent: pct(hits) })),
   };
 }
 
@@ -572,14 +711,24 @@ async function main(): Promise<number> {
     return 0;
   }
   const machine = machineInfo();
-  log(`machine: ${machine.nproc} cores, ${machine.cpuModel}, node ${machine.node}, load average ${machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `machine: ${machine.nproc} cores, ${machine.cpuModel}, node ${machine.node}, load average ${machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`,
+  );
   if (!canPin()) log('WARNING: cannot pin processes (taskset missing or fewer than 2 cores): proxy and load generator share CPUs');
   pinSelf(LOAD_CORE);
 
-  const tools = ensureDebianTools([{ bin: 'wrk', pkg: 'wrk' }, { bin: 'nginx', pkg: 'nginx-light' }], opts.install);
+  const tools = ensureDebianTools(
+    [
+      { bin: 'wrk', pkg: 'wrk' },
+      { bin: 'nginx', pkg: 'nginx-light' },
+    ],
+    opts.install,
+  );
   const wrk = opts.loadgen === 'autocannon' ? undefined : tools.get('wrk');
   if (opts.loadgen === 'wrk' && !wrk) throw new Error('--loadgen wrk: wrk is not installed and could not be installed');
-  const loadGenerator = wrk ? 'wrk 4 (one thread, pinned to core 1), latencies in µs' : 'autocannon (npm): wrk unavailable; latencies have 1 ms resolution, so sub-millisecond added latency is not measurable';
+  const loadGenerator = wrk
+    ? 'wrk 4 (one thread, pinned to core 1), latencies in µs'
+    : 'autocannon (npm): wrk unavailable; latencies have 1 ms resolution, so sub-millisecond added latency is not measurable';
   log(`load generator: ${loadGenerator}`);
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'llmfb-bench-'));
@@ -636,7 +785,9 @@ async function main(): Promise<number> {
         if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, opts.latencySeconds);
         if (s.fallbackOpen) r.fbOpen = await load(ctx, wrk, s.fallbackOpen, 1, opts.latencySeconds);
         raw.get(s.id)?.push(r);
-        log(`  ${s.label}: c=1 p50 ${(r.c1.p50us / 1000).toFixed(3)} ms p99 ${(r.c1.p99us / 1000).toFixed(3)} ms; c=32 ${r.c32.rps.toFixed(0)} rps p99 ${(r.c32.p99us / 1000).toFixed(2)} ms; c=128 ${r.c128.rps.toFixed(0)} rps p99 ${(r.c128.p99us / 1000).toFixed(2)} ms; TTFB p50 ${(median(r.ttfb.map((t) => t.ttfbUs)) / 1000).toFixed(3)} ms${r.fb503 ? `; 503 fallback p50 ${(r.fb503.p50us / 1000).toFixed(3)} ms` : ''}${r.fbOpen ? `; open circuit p50 ${(r.fbOpen.p50us / 1000).toFixed(3)} ms` : ''}`);
+        log(
+          `  ${s.label}: c=1 p50 ${(r.c1.p50us / 1000).toFixed(3)} ms p99 ${(r.c1.p99us / 1000).toFixed(3)} ms; c=32 ${r.c32.rps.toFixed(0)} rps p99 ${(r.c32.p99us / 1000).toFixed(2)} ms; c=128 ${r.c128.rps.toFixed(0)} rps p99 ${(r.c128.p99us / 1000).toFixed(2)} ms; TTFB p50 ${(median(r.ttfb.map((t) => t.ttfbUs)) / 1000).toFixed(3)} ms${r.fb503 ? `; 503 fallback p50 ${(r.fb503.p50us / 1000).toFixed(3)} ms` : ''}${r.fbOpen ? `; open circuit p50 ${(r.fbOpen.p50us / 1000).toFixed(3)} ms` : ''}`,
+        );
       }
     }
     const afterLoadMemory = new Map(ready.map((s) => [s.id, s.proc ? memoryOf(s.proc.pid) : undefined]));
@@ -660,12 +811,25 @@ async function main(): Promise<number> {
     const directRuns = raw.get('direct') ?? [];
     const cases: CaseResult[] = setups.map((s) => {
       const runs = raw.get(s.id) ?? [];
-      const result: CaseResult = { id: s.id, label: s.label, available: !s.reason, reason: s.reason, version: s.version, notes: [...s.notes], errors: { requests: 0, socketErrors: 0, non2xx: 0 } };
+      const result: CaseResult = {
+        id: s.id,
+        label: s.label,
+        available: !s.reason,
+        reason: s.reason,
+        version: s.version,
+        notes: [...s.notes],
+        errors: { requests: 0, socketErrors: 0, non2xx: 0 },
+      };
       if (s.reason) return result;
       const at = (i: number): RunRaw | undefined => directRuns[i];
       const loads = runs.flatMap((r) => [r.c1, r.c32, r.c128, r.fb503, r.fbOpen]).filter((l): l is LoadResult => l !== undefined);
-      result.errors = { requests: loads.reduce((a, l) => a + l.requests, 0), socketErrors: loads.reduce((a, l) => a + l.errors, 0), non2xx: loads.reduce((a, l) => a + l.non2xx, 0) };
-      if (result.errors.socketErrors + result.errors.non2xx > 0) result.notes.push(`${result.errors.socketErrors} socket errors and ${result.errors.non2xx} non-2xx answers out of ${result.errors.requests} requests`);
+      result.errors = {
+        requests: loads.reduce((a, l) => a + l.requests, 0),
+        socketErrors: loads.reduce((a, l) => a + l.errors, 0),
+        non2xx: loads.reduce((a, l) => a + l.non2xx, 0),
+      };
+      if (result.errors.socketErrors + result.errors.non2xx > 0)
+        result.notes.push(`${result.errors.socketErrors} socket errors and ${result.errors.non2xx} non-2xx answers out of ${result.errors.requests} requests`);
       result.latencyC1 = {
         p50us: measured(runs.map((r) => r.c1?.p50us)),
         p99us: measured(runs.map((r) => r.c1?.p99us)),
@@ -673,19 +837,39 @@ async function main(): Promise<number> {
         addedP99us: measured(runs.map((r, i) => (r.c1 && at(i)?.c1 ? r.c1.p99us - (at(i)?.c1?.p99us ?? NaN) : undefined))),
       };
       const conc = (key: 'c32' | 'c128'): NonNullable<CaseResult['c32']> => ({
-        rps: measured(runs.map((r) => r[key]?.rps), 0),
+        rps: measured(
+          runs.map((r) => r[key]?.rps),
+          0,
+        ),
         p99us: measured(runs.map((r) => r[key]?.p99us)),
-        rpsRatioToDirect: measured(runs.map((r, i) => (r[key] && at(i)?.[key] ? (r[key]?.rps ?? NaN) / (at(i)?.[key]?.rps ?? NaN) : undefined)), 3),
+        rpsRatioToDirect: measured(
+          runs.map((r, i) => (r[key] && at(i)?.[key] ? (r[key]?.rps ?? NaN) / (at(i)?.[key]?.rps ?? NaN) : undefined)),
+          3,
+        ),
       });
       result.c32 = conc('c32');
-      result.cpuPerRequestUs = measured(runs.map((r) => r.cpuUsPerRequest), 0);
+      result.cpuPerRequestUs = measured(
+        runs.map((r) => r.cpuUsPerRequest),
+        0,
+      );
       result.c128 = conc('c128');
       const mem = (m: Map<CaseId, ReturnType<typeof memoryOf>>): ReturnType<typeof memoryOf> => m.get(s.id);
-      result.memory = { idleMB: round(mem(idleMemory)?.rssMB ?? NaN), afterLoadMB: round(mem(afterLoadMemory)?.rssMB ?? NaN), peakMB: round(mem(finalMemory)?.peakMB ?? NaN) };
+      result.memory = {
+        idleMB: round(mem(idleMemory)?.rssMB ?? NaN),
+        afterLoadMB: round(mem(afterLoadMemory)?.rssMB ?? NaN),
+        peakMB: round(mem(finalMemory)?.peakMB ?? NaN),
+      };
       const ttfbP50 = (r: RunRaw | undefined): number => median((r?.ttfb ?? []).filter((t) => t.ok).map((t) => t.ttfbUs));
       result.streamTtfb = {
         p50us: measured(runs.map((r) => ttfbP50(r))),
-        p99us: measured(runs.map((r) => percentile((r.ttfb ?? []).filter((t) => t.ok).map((t) => t.ttfbUs), 99))),
+        p99us: measured(
+          runs.map((r) =>
+            percentile(
+              (r.ttfb ?? []).filter((t) => t.ok).map((t) => t.ttfbUs),
+              99,
+            ),
+          ),
+        ),
         addedP50us: measured(runs.map((r, i) => ttfbP50(r) - ttfbP50(at(i)))),
         failed: runs.reduce((a, r) => a + (r.ttfb ?? []).filter((t) => !t.ok).length, 0),
       };
@@ -710,15 +894,23 @@ async function main(): Promise<number> {
       if (!c.streams) continue;
       const sustained = c.streams.sustained.median ?? 0;
       if (sustained >= top) c.streams.limitedBy = 'the highest level tried';
-      else if (c.id !== 'direct' && direct?.streams && sustained >= (direct.streams.sustained.median ?? Infinity)) c.streams.limitedBy = 'same as direct: the client and mock on core 1 are the limit';
+      else if (c.id !== 'direct' && direct?.streams && sustained >= (direct.streams.sustained.median ?? Infinity))
+        c.streams.limitedBy = 'same as direct: the client and mock on core 1 are the limit';
     }
 
     const results: Results = {
       date: new Date().toISOString(),
       machine,
       settings: {
-        mode: opts.quick ? 'quick' : 'full', runs: opts.runs, latencySeconds: opts.latencySeconds, throughputSeconds: opts.throughputSeconds,
-        upstreamLatencyMs: opts.upstreamLatencyMs, loadGenerator, streamTtfbRequests: opts.ttfbRequests, slowStream: opts.slow, note: opts.note,
+        mode: opts.quick ? 'quick' : 'full',
+        runs: opts.runs,
+        latencySeconds: opts.latencySeconds,
+        throughputSeconds: opts.throughputSeconds,
+        upstreamLatencyMs: opts.upstreamLatencyMs,
+        loadGenerator,
+        streamTtfbRequests: opts.ttfbRequests,
+        slowStream: opts.slow,
+        note: opts.note,
       },
       cases,
       targets: targetChecks(cases),
@@ -748,23 +940,40 @@ function targetChecks(cases: CaseResult[]): TargetCheck[] {
   const floor = cases.find((c) => c.id === 'node-floor' && c.available);
   const nginx = cases.find((c) => c.id === 'nginx' && c.available);
   const ms = (us: number | null | undefined): string => (us === null || us === undefined ? 'n/a' : `${(us / 1000).toFixed(3)} ms`);
-  const context = (pick: (c: CaseResult) => string): string => [floor ? `Node floor ${pick(floor)}` : '', nginx ? `nginx ${pick(nginx)}` : ''].filter(Boolean).join(', ');
+  const context = (pick: (c: CaseResult) => string): string =>
+    [floor ? `Node floor ${pick(floor)}` : '', nginx ? `nginx ${pick(nginx)}` : ''].filter(Boolean).join(', ');
   const withContext = (value: string, pick: (c: CaseResult) => string): string => (context(pick) ? `${value} (${context(pick)})` : value);
   const p50 = lf?.latencyC1?.addedP50us.median ?? null;
   const p99 = lf?.latencyC1?.addedP99us.median ?? null;
-  checks.push({ target: 'added p50 at c=1 ≤ 0.3 ms', value: p50 === null ? 'not measured' : withContext(ms(p50), (c) => ms(c.latencyC1?.addedP50us.median)), passed: p50 === null ? null : p50 <= 300 });
-  checks.push({ target: 'added p99 at c=1 ≤ 1 ms', value: p99 === null ? 'not measured' : withContext(ms(p99), (c) => ms(c.latencyC1?.addedP99us.median)), passed: p99 === null ? null : p99 <= 1000 });
+  checks.push({
+    target: 'added p50 at c=1 ≤ 0.3 ms',
+    value: p50 === null ? 'not measured' : withContext(ms(p50), (c) => ms(c.latencyC1?.addedP50us.median)),
+    passed: p50 === null ? null : p50 <= 300,
+  });
+  checks.push({
+    target: 'added p99 at c=1 ≤ 1 ms',
+    value: p99 === null ? 'not measured' : withContext(ms(p99), (c) => ms(c.latencyC1?.addedP99us.median)),
+    passed: p99 === null ? null : p99 <= 1000,
+  });
   const lfRps = lf?.c32?.rps.median ?? null;
   const pkRps = pk?.c32?.rps.median ?? null;
   checks.push({
-    target: 'RPS at c=32 ≥ 3× Portkey\'s',
+    target: "RPS at c=32 ≥ 3× Portkey's",
     value: lfRps !== null && pkRps !== null ? `${lfRps.toFixed(0)} vs ${pkRps.toFixed(0)} (${(lfRps / pkRps).toFixed(2)}×)` : 'Portkey unavailable',
     passed: lfRps !== null && pkRps !== null ? lfRps >= 3 * pkRps : null,
   });
   const rss = lf?.memory?.peakMB ?? null;
-  checks.push({ target: 'RSS ≤ 70 MB under load (peak)', value: rss === null ? 'not measured' : withContext(`${rss.toFixed(1)} MB`, (c) => `${c.memory?.peakMB?.toFixed(1) ?? 'n/a'} MB`), passed: rss === null ? null : rss <= 70 });
+  checks.push({
+    target: 'RSS ≤ 70 MB under load (peak)',
+    value: rss === null ? 'not measured' : withContext(`${rss.toFixed(1)} MB`, (c) => `${c.memory?.peakMB?.toFixed(1) ?? 'n/a'} MB`),
+    passed: rss === null ? null : rss <= 70,
+  });
   const streams = lf?.streams?.sustained.median ?? null;
-  checks.push({ target: '≥ 256 concurrent streams on one core', value: streams === null ? 'not measured' : `${streams}${lf?.streams?.limitedBy ? ` (${lf.streams.limitedBy})` : ''}`, passed: streams === null ? null : streams >= 256 });
+  checks.push({
+    target: '≥ 256 concurrent streams on one core',
+    value: streams === null ? 'not measured' : `${streams}${lf?.streams?.limitedBy ? ` (${lf.streams.limitedBy})` : ''}`,
+    passed: streams === null ? null : streams >= 256,
+  });
   return checks;
 }
 

@@ -53,7 +53,11 @@ function parseDuration(text: string): number {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({ args: argv, options: { duration: { type: 'string' }, rps: { type: 'string' }, 'stream-share': { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { duration: { type: 'string' }, rps: { type: 'string' }, 'stream-share': { type: 'string' } },
+    strict: true,
+  });
   const rps = Number(values.rps ?? 200);
   const streamShare = Number(values['stream-share'] ?? 0.5);
   if (!Number.isFinite(rps) || rps <= 0 || rps > 5000) throw new Error('--rps: 1..5000');
@@ -87,25 +91,46 @@ const PLANS: ChainPlan[] = [
   { name: 'soak-reset', weight: 2, steps: [{ fault: 'reset', retries: 1 }, { fault: 'ok' }], circuitBreaker: NEVER_OPENS },
   { name: 'soak-slow', weight: 1, steps: [{ fault: 'slow-first-token-2000', timeouts: FAST_FAIL }, { fault: 'ok' }], circuitBreaker: NEVER_OPENS },
   { name: 'soak-silent', weight: 1, steps: [{ fault: 'silent', timeouts: FAST_FAIL }, { fault: 'ok' }], circuitBreaker: NEVER_OPENS },
-  { name: 'soak-first-event', weight: 2, steps: [{ fault: 'error-event' }, { fault: 'content-filter-finish' }, { fault: 'empty-stream' }, { fault: 'ok' }], circuitBreaker: NEVER_OPENS },
+  {
+    name: 'soak-first-event',
+    weight: 2,
+    steps: [{ fault: 'error-event' }, { fault: 'content-filter-finish' }, { fault: 'empty-stream' }, { fault: 'ok' }],
+    circuitBreaker: NEVER_OPENS,
+  },
   { name: 'soak-retry-after', weight: 1, steps: [{ fault: '429-retry-after-30' }, { fault: 'ok' }], circuitBreaker: NEVER_OPENS },
   // Opens after 3 failures, half-opens after 1 s: open → skipped → probe → open again, all run long.
-  { name: 'soak-flapping', weight: 2, steps: [{ fault: '500' }, { fault: 'ok' }], circuitBreaker: { failureThreshold: 3, windowSeconds: 5, cooldownSeconds: 1 } },
+  {
+    name: 'soak-flapping',
+    weight: 2,
+    steps: [{ fault: '500' }, { fault: 'ok' }],
+    circuitBreaker: { failureThreshold: 3, windowSeconds: 5, cooldownSeconds: 1 },
+  },
 ];
 
 function chainsYaml(baseURL: string): string {
-  return PLANS.map((plan) => JSON.stringify({
-    apiVersion: 'llmfallback.io/v1alpha1',
-    kind: 'FallbackChain',
-    metadata: { name: plan.name },
-    spec: {
-      providers: [{ name: 'fault', api: 'openai', baseURL }],
-      steps: plan.steps.map((s) => ({ provider: 'fault', model: `fault:${s.fault}#${plan.name}`, retries: s.retries ?? 0, ...(s.timeouts ? { timeouts: s.timeouts } : {}) })),
-      // Refusals opted in: soak-first-event routes a content-filter finish to the next step.
-      policy: { backoff: { baseMs: 5, maxMs: 50 }, deadlineMs: 10_000, fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'] },
-      circuitBreaker: plan.circuitBreaker,
-    },
-  })).join('\n---\n');
+  return PLANS.map((plan) =>
+    JSON.stringify({
+      apiVersion: 'llmfallback.io/v1alpha1',
+      kind: 'FallbackChain',
+      metadata: { name: plan.name },
+      spec: {
+        providers: [{ name: 'fault', api: 'openai', baseURL }],
+        steps: plan.steps.map((s) => ({
+          provider: 'fault',
+          model: `fault:${s.fault}#${plan.name}`,
+          retries: s.retries ?? 0,
+          ...(s.timeouts ? { timeouts: s.timeouts } : {}),
+        })),
+        // Refusals opted in: soak-first-event routes a content-filter finish to the next step.
+        policy: {
+          backoff: { baseMs: 5, maxMs: 50 },
+          deadlineMs: 10_000,
+          fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'],
+        },
+        circuitBreaker: plan.circuitBreaker,
+      },
+    }),
+  ).join('\n---\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -195,30 +220,34 @@ function sendOne(agent: Agent, url: string, chain: string, stream: boolean, stat
       }
       resolve();
     };
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res: IncomingMessage) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        if (text.length < 64 * 1024) text += c;
-      });
-      res.once('error', (e) => settle(false, 'response error', e.message));
-      res.once('end', () => {
-        if (res.statusCode !== 200) return settle(false, `HTTP ${res.statusCode}`, text);
-        if (stream) {
-          if (/^data: \{"error"/m.test(text)) return settle(false, 'stream error event', text.slice(-300));
-          if (!text.includes('data: [DONE]')) return settle(false, 'stream without [DONE]', text.slice(-300));
-          if (!text.includes('Hello')) return settle(false, 'stream without content', text.slice(0, 300));
-          return settle(true);
-        }
-        try {
-          const parsed = JSON.parse(text) as { choices?: Array<{ message?: { content?: unknown } }> };
-          if (typeof parsed.choices?.[0]?.message?.content !== 'string') return settle(false, 'json without content', text);
-        } catch {
-          return settle(false, 'json unparsable', text);
-        }
-        settle(true);
-      });
-    });
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res: IncomingMessage) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (text.length < 64 * 1024) text += c;
+        });
+        res.once('error', (e) => settle(false, 'response error', e.message));
+        res.once('end', () => {
+          if (res.statusCode !== 200) return settle(false, `HTTP ${res.statusCode}`, text);
+          if (stream) {
+            if (/^data: \{"error"/m.test(text)) return settle(false, 'stream error event', text.slice(-300));
+            if (!text.includes('data: [DONE]')) return settle(false, 'stream without [DONE]', text.slice(-300));
+            if (!text.includes('Hello')) return settle(false, 'stream without content', text.slice(0, 300));
+            return settle(true);
+          }
+          try {
+            const parsed = JSON.parse(text) as { choices?: Array<{ message?: { content?: unknown } }> };
+            if (typeof parsed.choices?.[0]?.message?.content !== 'string') return settle(false, 'json without content', text);
+          } catch {
+            return settle(false, 'json unparsable', text);
+          }
+          settle(true);
+        });
+      },
+    );
     const timer = setTimeout(() => {
       req.destroy();
       settle(false, 'client timeout', 'no complete answer within 20 s');
@@ -231,7 +260,11 @@ function sendOne(agent: Agent, url: string, chain: string, stream: boolean, stat
 // ---------------------------------------------------------------------------
 // The proxy's process: sockets from /proc, active resources from its admin /metrics.
 
-const fmtCounts = (m: Map<string, number>): string => [...m.entries()].sort().map(([k, v]) => `${k}=${v}`).join(' ') || '(none)';
+const fmtCounts = (m: Map<string, number>): string =>
+  [...m.entries()]
+    .sort()
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ') || '(none)';
 
 function countList(list: string[]): Map<string, number> {
   const counts = new Map<string, number>();
@@ -289,7 +322,10 @@ async function waitForReady(adminUrl: string, proc: Proc, timeoutMs: number): Pr
   const until = Date.now() + timeoutMs;
   for (let i = 0; i < 10_000; i++) {
     if (!isRunning(proc)) throw new Error(`the proxy exited during start-up: ${tail(proc.logFile, 10)}`);
-    const ready = await getText(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false);
+    const ready = await getText(`${adminUrl}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) return;
     if (Date.now() > until) break;
     await delay(100);
@@ -305,7 +341,13 @@ async function exitWithin(proc: Proc, ms: number): Promise<number | null | 'time
   return result;
 }
 
-interface Sample { atS: number; rssMB: number; sent: number; inflight: number; upstreamSockets: number }
+interface Sample {
+  atS: number;
+  rssMB: number;
+  sent: number;
+  inflight: number;
+  upstreamSockets: number;
+}
 
 // ---------------------------------------------------------------------------
 
@@ -314,7 +356,9 @@ async function main(): Promise<number> {
   const durationS = opts.durationMs / 1000;
   const warmupMs = Math.min(120_000, Math.max(10_000, opts.durationMs * 0.5)); // 10 min: 2 min; 60 s: 30 s
   const sampleMs = opts.durationMs >= 120_000 ? 5000 : 1000;
-  say(`${opts.rps} RPS for ${durationS} s (${Math.round(opts.streamShare * 100)}% streams), warm-up ${warmupMs / 1000} s, proxy RSS sampled every ${sampleMs / 1000} s; chains: ${PLANS.map((p) => p.name).join(', ')}`);
+  say(
+    `${opts.rps} RPS for ${durationS} s (${Math.round(opts.streamShare * 100)}% streams), warm-up ${warmupMs / 1000} s, proxy RSS sampled every ${sampleMs / 1000} s; chains: ${PLANS.map((p) => p.name).join(', ')}`,
+  );
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'llmfb-soak-'));
   const configDir = path.join(scratch, 'config');
@@ -331,12 +375,40 @@ async function main(): Promise<number> {
     const port = await freePort();
     const adminPort = await freePort();
     const logCounts: LogCounts = { lines: 0, warn: 0, error: 0, requestsNotSuccess: 0, lastProblems: [] };
-    proc = spawnPinned('llm-fallback', undefined, process.execPath, [
-      ...PROXY_NODE_FLAGS, '--import', pathToFileURL(path.join(ROOT, 'bench', 'lib', 'exit-report.ts')).href,
-      path.join(ROOT, 'src', 'cli.ts'), 'serve', '--config', configDir,
-      '--host', '127.0.0.1', '--port', String(port), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort),
-      '--log-level', 'info', '--credentials-dir', path.join(scratch, 'no-credentials'), '--drain-timeout-ms', '15000',
-    ], { env: { ...process.env, NODE_ENV: 'production', SOAK_EXIT_REPORT: exitReportFile }, logFile: path.join(scratch, 'proxy-stderr.log'), cwd: ROOT, pipeStdout: true });
+    proc = spawnPinned(
+      'llm-fallback',
+      undefined,
+      process.execPath,
+      [
+        ...PROXY_NODE_FLAGS,
+        '--import',
+        pathToFileURL(path.join(ROOT, 'bench', 'lib', 'exit-report.ts')).href,
+        path.join(ROOT, 'src', 'cli.ts'),
+        'serve',
+        '--config',
+        configDir,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--admin-host',
+        '127.0.0.1',
+        '--admin-port',
+        String(adminPort),
+        '--log-level',
+        'info',
+        '--credentials-dir',
+        path.join(scratch, 'no-credentials'),
+        '--drain-timeout-ms',
+        '15000',
+      ],
+      {
+        env: { ...process.env, NODE_ENV: 'production', SOAK_EXIT_REPORT: exitReportFile },
+        logFile: path.join(scratch, 'proxy-stderr.log'),
+        cwd: ROOT,
+        pipeStdout: true,
+      },
+    );
     const child = proc;
     // Its log (stdout, one line per request) is counted rather than kept (a 10-minute run writes ~250k lines).
     const stdout = child.child.stdout;
@@ -388,10 +460,13 @@ async function main(): Promise<number> {
       if (now - lastSample >= sampleMs) {
         lastSample = now;
         const mem = memoryOf(child.pid);
-        if (mem && Number.isFinite(mem.rssMB)) samples.push({ atS: elapsed / 1000, rssMB: mem.rssMB, sent: stats.sent, inflight: stats.inflight, upstreamSockets: upstream.openConnections() });
+        if (mem && Number.isFinite(mem.rssMB))
+          samples.push({ atS: elapsed / 1000, rssMB: mem.rssMB, sent: stats.sent, inflight: stats.inflight, upstreamSockets: upstream.openConnections() });
         const last = samples[samples.length - 1];
         if (last && samples.length % Math.max(1, Math.round(30_000 / sampleMs)) === 0) {
-          say(`t=${last.atS.toFixed(0)}s sent ${last.sent} ok ${stats.ok} failed ${stats.failed} in flight ${last.inflight} proxy rss ${last.rssMB.toFixed(1)} MB upstream sockets ${last.upstreamSockets}`);
+          say(
+            `t=${last.atS.toFixed(0)}s sent ${last.sent} ok ${stats.ok} failed ${stats.failed} in flight ${last.inflight} proxy rss ${last.rssMB.toFixed(1)} MB upstream sockets ${last.upstreamSockets}`,
+          );
         }
       }
       await delay(10);
@@ -436,7 +511,8 @@ async function main(): Promise<number> {
     const targets = PLANS.reduce((a, p) => a + p.steps.length, 0);
     const timers = afterIdle.get('Timeout') ?? 0;
     const timerBudget = (baseline.get('Timeout') ?? 0) + 2 * targets + 10;
-    if (timers > timerBudget) failures.push(`${timers} timers alive in the proxy after the load (budget ${timerBudget}: ${targets} targets): per-request timers leaked`);
+    if (timers > timerBudget)
+      failures.push(`${timers} timers alive in the proxy after the load (budget ${timerBudget}: ${targets} targets): per-request timers leaked`);
 
     // Drain: SIGTERM; it must exit 0 within 5 s, leaving nothing of its own behind.
     const drainStarted = performance.now();
@@ -468,15 +544,26 @@ async function main(): Promise<number> {
 
     const p = (q: number): string => percentile(stats.latenciesMs, q).toFixed(1);
     say('');
-    say(`requests: ${stats.sent} sent (${achievedRps.toFixed(1)} RPS), ${stats.ok} ok, ${stats.failed} client-visible errors${stats.failed ? ` (${fmtCounts(stats.byKind)})` : ''}`);
+    say(
+      `requests: ${stats.sent} sent (${achievedRps.toFixed(1)} RPS), ${stats.ok} ok, ${stats.failed} client-visible errors${stats.failed ? ` (${fmtCounts(stats.byKind)})` : ''}`,
+    );
     say(`latency of successful requests: p50 ${p(50)} ms, p99 ${p(99)} ms, max ${p(100)} ms`);
-    say(`per chain p50/p99 ms: ${PLANS.map((plan) => {
-      const l = stats.byChain.get(plan.name) ?? [];
-      return `${plan.name} ${percentile(l, 50).toFixed(0)}/${percentile(l, 99).toFixed(0)}`;
-    }).join(', ')}`);
+    say(
+      `per chain p50/p99 ms: ${PLANS.map((plan) => {
+        const l = stats.byChain.get(plan.name) ?? [];
+        return `${plan.name} ${percentile(l, 50).toFixed(0)}/${percentile(l, 99).toFixed(0)}`;
+      }).join(', ')}`,
+    );
     say(`proxy log: ${logCounts.lines} lines, ${logCounts.warn} warn, ${logCounts.error} error, ${logCounts.requestsNotSuccess} request lines not 'success'`);
-    say(`proxy memory: RSS after warm-up ${early.toFixed(1)} MB → end ${late.toFixed(1)} MB (${(growth * 100).toFixed(1)}%, ${steady.length} samples after warm-up); peak ${endMemory?.peakMB.toFixed(1) ?? '?'} MB; samples (s: MB) ${samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 12)) === 0).map((s) => `${s.atS.toFixed(0)}:${s.rssMB.toFixed(0)}`).join(' ')}`);
-    say(`proxy sockets: ${baselineSockets} before the load, ${idleSockets} after it and an idle period; resources before ${fmtCounts(baseline)} | after idle ${fmtCounts(afterIdle)} | at exit after drain (${drainMs.toFixed(0)} ms, code ${code}) ${afterDrain}`);
+    say(
+      `proxy memory: RSS after warm-up ${early.toFixed(1)} MB → end ${late.toFixed(1)} MB (${(growth * 100).toFixed(1)}%, ${steady.length} samples after warm-up); peak ${endMemory?.peakMB.toFixed(1) ?? '?'} MB; samples (s: MB) ${samples
+        .filter((_, i) => i % Math.max(1, Math.floor(samples.length / 12)) === 0)
+        .map((s) => `${s.atS.toFixed(0)}:${s.rssMB.toFixed(0)}`)
+        .join(' ')}`,
+    );
+    say(
+      `proxy sockets: ${baselineSockets} before the load, ${idleSockets} after it and an idle period; resources before ${fmtCounts(baseline)} | after idle ${fmtCounts(afterIdle)} | at exit after drain (${drainMs.toFixed(0)} ms, code ${code}) ${afterDrain}`,
+    );
 
     for (const e of stats.examples) say(`  example error: ${e}`);
     for (const l of logCounts.lastProblems) say(`  proxy log: ${l}`);

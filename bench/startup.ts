@@ -76,22 +76,59 @@ async function measure(label: string, launch: (port: number, admin: number) => C
     }
   }
   const list = (xs: number[], digits: number): string => xs.map((x) => x.toFixed(digits)).join(' ');
-  console.log(`${label.padEnd(34)} start to ready: median ${median(ready).toFixed(0)} ms (${list(ready, 0)}), CPU until ready ${median(cpu).toFixed(0)} ms (${list(cpu, 0)})   idle RSS: median ${median(idle).toFixed(1)} MB (${list(idle, 1)})`);
+  console.log(
+    `${label.padEnd(34)} start to ready: median ${median(ready).toFixed(0)} ms (${list(ready, 0)}), CPU until ready ${median(cpu).toFixed(0)} ms (${list(cpu, 0)})   idle RSS: median ${median(idle).toFixed(1)} MB (${list(idle, 1)})`,
+  );
 }
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'llm-fallback-startup-'));
 try {
   const config = path.join(scratch, 'config');
   mkdirSync(config);
-  writeFileSync(path.join(config, 'chains.yaml'), JSON.stringify({
-    apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name: 'bench' },
-    spec: { providers: [{ name: 'mock', api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: { env: 'BENCH_API_KEY' } }], steps: [{ provider: 'mock', model: 'bench-ok' }] },
-  }));
+  writeFileSync(
+    path.join(config, 'chains.yaml'),
+    JSON.stringify({
+      apiVersion: 'llmfallback.io/v1alpha1',
+      kind: 'FallbackChain',
+      metadata: { name: 'bench' },
+      spec: {
+        providers: [{ name: 'mock', api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: { env: 'BENCH_API_KEY' } }],
+        steps: [{ provider: 'mock', model: 'bench-ok' }],
+      },
+    }),
+  );
   const env = { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production' };
-  console.log(`${runs} runs each, pinned to core 0: ${canPin()}, node flags ${IMAGE_FLAGS.join(' ')}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `${runs} runs each, pinned to core 0: ${canPin()}, node flags ${IMAGE_FLAGS.join(' ')}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   await measure('bare Node HTTP server', (port) => start(['-e', BARE_SERVER, String(port)], env), { admin: false, path: '/' });
-  await measure('llm-fallback serve --config', (port, admin) => start([path.join(dist, 'src', 'cli.js'), 'serve', '--config', config, '--host', '127.0.0.1',
-    '--port', String(port), '--admin-port', String(admin), '--credentials-dir', path.join(scratch, 'none'), '--log-level', 'info'], env), { admin: true, path: '/readyz' });
+  await measure(
+    'llm-fallback serve --config',
+    (port, admin) =>
+      start(
+        [
+          path.join(dist, 'src', 'cli.js'),
+          'serve',
+          '--config',
+          config,
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--admin-port',
+          String(admin),
+          '--credentials-dir',
+          path.join(scratch, 'none'),
+          '--log-level',
+          'info',
+        ],
+        env,
+      ),
+    { admin: true, path: '/readyz' },
+  );
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

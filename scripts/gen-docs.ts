@@ -91,7 +91,9 @@ function table(all: Row[]): string[] {
   for (const row of all) {
     const description = typeof row.node['description'] === 'string' ? row.node['description'] : '';
     // Pipes inside backticks stay escaped in GitHub tables, so the type column escapes them itself.
-    out.push(`| \`${row.path}\` | ${typeOf(row.node)} | ${row.required ? 'yes' : ''} | ${cell(defaultOf(row.node))} | ${cell(limitsOf(row.node))} | ${cell(description)} |`);
+    out.push(
+      `| \`${row.path}\` | ${typeOf(row.node)} | ${row.required ? 'yes' : ''} | ${cell(defaultOf(row.node))} | ${cell(limitsOf(row.node))} | ${cell(description)} |`,
+    );
   }
   return out;
 }
@@ -100,7 +102,8 @@ function rules(node: unknown, at: string, out: string[]): string[] {
   if (!isObject(node)) return out;
   const found = node['x-kubernetes-validations'];
   if (Array.isArray(found)) {
-    for (const rule of found.filter(isObject)) out.push(`| \`${at || '.'}\` | ${cell(text(rule['message'] ?? rule['messageExpression']))} | \`${cell(String(rule['rule']))}\` |`);
+    for (const rule of found.filter(isObject))
+      out.push(`| \`${at || '.'}\` | ${cell(text(rule['message'] ?? rule['messageExpression']))} | \`${cell(String(rule['rule']))}\` |`);
   }
   if (isObject(node['properties'])) for (const [name, child] of Object.entries(node['properties'])) rules(child, at === '' ? name : `${at}.${name}`, out);
   if (isObject(node['items'])) rules(node['items'], `${at}[]`, out);

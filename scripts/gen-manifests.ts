@@ -71,11 +71,16 @@ export async function helm(args: string[], env: Record<string, string> = {}): Pr
 export async function renderManifests(): Promise<Map<string, string>> {
   const crd = await readFile(manifestsCrdFile, 'utf8');
   const rendered = await helm([
-    'template', MANIFESTS_RELEASE, chartDir,
-    '--namespace', MANIFESTS_NAMESPACE,
-    '--kube-version', KUBE_VERSION,
+    'template',
+    MANIFESTS_RELEASE,
+    chartDir,
+    '--namespace',
+    MANIFESTS_NAMESPACE,
+    '--kube-version',
+    KUBE_VERSION,
     '--skip-tests',
-    '--values', manifestsValuesFile,
+    '--values',
+    manifestsValuesFile,
   ]);
   const body = rendered.replace(/^---\n/, '');
   return new Map([

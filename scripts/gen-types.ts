@@ -63,7 +63,10 @@ class Generator {
   inline(node: Json, at: string, indent: string): string {
     if (Array.isArray(node['enum'])) return (node['enum'] as unknown[]).map(literal).join(' | ');
     if (Array.isArray(node['anyOf'])) {
-      return (node['anyOf'] as unknown[]).filter(isObject).map((branch) => this.inline(branch, at, indent)).join(' | ');
+      return (node['anyOf'] as unknown[])
+        .filter(isObject)
+        .map((branch) => this.inline(branch, at, indent))
+        .join(' | ');
     }
     switch (node['type']) {
       case 'string':

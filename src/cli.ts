@@ -76,7 +76,8 @@ async function validate(args: string[]): Promise<number> {
   if (files.length === 0) throw new UsageError('validate needs at least one FILE');
   const { docs, problems } = await loadFiles(files, readEnvironment(), kubernetes ? { kubernetes } : {});
   for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
-  for (const { doc, source } of docs) process.stdout.write(`ok ${source} FallbackChain/${doc.metadata.name} (model ${doc.spec.model ?? doc.metadata.name}, ${doc.spec.steps.length} steps)\n`);
+  for (const { doc, source } of docs)
+    process.stdout.write(`ok ${source} FallbackChain/${doc.metadata.name} (model ${doc.spec.model ?? doc.metadata.name}, ${doc.spec.steps.length} steps)\n`);
   if (problems.length > 0) {
     process.stderr.write(`${problems.length} problem(s)\n`);
     return 1;

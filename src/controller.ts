@@ -46,14 +46,19 @@ export async function startController(options: ControllerOptions, deps: Controll
 
   const metrics = deps.metrics ?? new ControllerMetrics();
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  const namespaceLabels = new NamespaceLabelCache(async (name) => {
-    try {
-      return (await core.readNamespace({ name })).metadata?.labels ?? {};
-    } catch (error) {
-      if (error instanceof ApiException && error.code === 404) return undefined;
-      throw error;
-    }
-  }, options.namespaceCacheMs, Date.now, options.namespaceLookupTimeoutMs);
+  const namespaceLabels = new NamespaceLabelCache(
+    async (name) => {
+      try {
+        return (await core.readNamespace({ name })).metadata?.labels ?? {};
+      } catch (error) {
+        if (error instanceof ApiException && error.code === 404) return undefined;
+        throw error;
+      }
+    },
+    options.namespaceCacheMs,
+    Date.now,
+    options.namespaceLookupTimeoutMs,
+  );
   const events = new EventRecorder(
     (namespace, body) => core.createNamespacedEvent({ namespace, body }),
     logger,

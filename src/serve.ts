@@ -86,28 +86,56 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   let accepting = true;
   let inflight = 0;
   let idle: (() => void) | undefined;
-  const api = await createApiApp({
-    store, breakers, logger, metrics,
-    secrets: deps.secrets,
-    bodyLimitBytes: options.bodyLimitBytes,
-    bodyBudget,
-    bodyTimeoutMs: options.requestTimeoutMs,
-    tracing,
-    clock,
-    random: deps.random ?? Math.random,
-    inflight: {
-      enter: () => void inflight++,
-      leave: () => {
-        inflight--;
-        if (inflight === 0) idle?.();
+  const api = await createApiApp(
+    {
+      store,
+      breakers,
+      logger,
+      metrics,
+      secrets: deps.secrets,
+      bodyLimitBytes: options.bodyLimitBytes,
+      bodyBudget,
+      bodyTimeoutMs: options.requestTimeoutMs,
+      tracing,
+      clock,
+      random: deps.random ?? Math.random,
+      inflight: {
+        enter: () => void inflight++,
+        leave: () => {
+          inflight--;
+          if (inflight === 0) idle?.();
+        },
       },
     },
-  }, options);
-  const admin = createAdminApp({ store, breakers, metrics, secrets: deps.secrets, allowedHosts: options.allowedHosts, accepting: () => accepting, ...(demo ? { demoUpstream: demo.url } : {}) });
+    options,
+  );
+  const admin = createAdminApp({
+    store,
+    breakers,
+    metrics,
+    secrets: deps.secrets,
+    allowedHosts: options.allowedHosts,
+    accepting: () => accepting,
+    ...(demo ? { demoUpstream: demo.url } : {}),
+  });
   // Node's request timeout covers receiving a request, not answering it: streams of any length are not cut.
   const dropped = (port: string) => () => metrics.rejectedRequests.inc({ code: `max_connections_${port}` });
-  const apiServer = await listen(limitedServer(api, { requestTimeoutMs: options.requestTimeoutMs, routesTimeBodies: true, maxConnections: options.maxConnections, onDrop: dropped('api') }).listen(options.port, options.host));
-  const adminServer = await listen(limitedServer(admin, { requestTimeoutMs: options.requestTimeoutMs, routesTimeBodies: false, maxConnections: options.adminMaxConnections, onDrop: dropped('admin') }).listen(options.adminPort, options.adminHost));
+  const apiServer = await listen(
+    limitedServer(api, {
+      requestTimeoutMs: options.requestTimeoutMs,
+      routesTimeBodies: true,
+      maxConnections: options.maxConnections,
+      onDrop: dropped('api'),
+    }).listen(options.port, options.host),
+  );
+  const adminServer = await listen(
+    limitedServer(admin, {
+      requestTimeoutMs: options.requestTimeoutMs,
+      routesTimeBodies: false,
+      maxConnections: options.adminMaxConnections,
+      onDrop: dropped('admin'),
+    }).listen(options.adminPort, options.adminHost),
+  );
 
   const drain = async (): Promise<void> => {
     if (!accepting) return;
@@ -135,7 +163,10 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
 
   const apiUrl = urlOf(apiServer, options.host);
   const adminUrl = urlOf(adminServer, options.adminHost === '0.0.0.0' ? '127.0.0.1' : options.adminHost);
-  logger.info({ api: apiUrl, admin: adminUrl, chains: [...(store.current?.chains.keys() ?? [])], config: options.configDir ?? 'kubernetes' }, 'llm-fallback serving');
+  logger.info(
+    { api: apiUrl, admin: adminUrl, chains: [...(store.current?.chains.keys() ?? [])], config: options.configDir ?? 'kubernetes' },
+    'llm-fallback serving',
+  );
   return { apiUrl, adminUrl, store, breakers, metrics, reload, drain };
 }
 
@@ -147,7 +178,10 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
 async function demoUpstreamFor(options: ServeOptions, logger: Logger): Promise<DemoUpstream | undefined> {
   if (options.kubernetes || !options.configDir || path.resolve(options.configDir) !== EXAMPLES_DIR || options.env[DEMO_UPSTREAM_VARIABLE]) return undefined;
   const demo = await startDemoUpstream();
-  logger.info({ url: demo.url }, `embedded demo upstream: answers the examples' local steps (not a provider; set ${DEMO_UPSTREAM_VARIABLE} to use another upstream)`);
+  logger.info(
+    { url: demo.url },
+    `embedded demo upstream: answers the examples' local steps (not a provider; set ${DEMO_UPSTREAM_VARIABLE} to use another upstream)`,
+  );
   return demo;
 }
 
@@ -168,7 +202,11 @@ function applyChains(store: ConfigStore, chains: Chain[], logger: Logger, metric
   for (const chain of chains) {
     for (const step of chain.steps) {
       const { keyProblem, keyProblemCode } = step.provider;
-      if (keyProblem) logger.warn({ chain: chain.name, provider: step.provider.name, model: step.model, problem: keyProblem, problemCode: keyProblemCode }, 'step will be skipped: no API key');
+      if (keyProblem)
+        logger.warn(
+          { chain: chain.name, provider: step.provider.name, model: step.model, problem: keyProblem, problemCode: keyProblemCode },
+          'step will be skipped: no API key',
+        );
     }
   }
   logger.info({ version: snapshot.version, chains: [...snapshot.chains.keys()] }, 'config applied');

@@ -45,7 +45,8 @@ function luaString(s: string): string {
 
 function wrkScript(target: Target): string {
   const headers = Object.entries({ 'Content-Type': 'application/json', ...target.headers })
-    .map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`).join('\n');
+    .map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`)
+    .join('\n');
   return `wrk.method = "POST"
 wrk.body = ${luaString(requestBody(target.model, false))}
 ${headers}
@@ -59,8 +60,16 @@ end
 }
 
 interface WrkJson {
-  requests: number; duration_us: number; connect: number; read: number; write: number; status: number; timeout: number;
-  p50: number; p90: number; p99: number;
+  requests: number;
+  duration_us: number;
+  connect: number;
+  read: number;
+  write: number;
+  status: number;
+  timeout: number;
+  p50: number;
+  p90: number;
+  p99: number;
 }
 
 let scriptCounter = 0;
@@ -84,7 +93,9 @@ export async function runWrk(wrk: string, target: Target, connections: number, s
   const r = JSON.parse(line.slice('WRKJSON '.length)) as WrkJson;
   return {
     rps: r.requests / (r.duration_us / 1e6),
-    p50us: r.p50, p90us: r.p90, p99us: r.p99,
+    p50us: r.p50,
+    p90us: r.p90,
+    p99us: r.p99,
     requests: r.requests,
     errors: r.connect + r.read + r.write + r.timeout,
     non2xx: r.status,
@@ -116,7 +127,9 @@ export async function runAutocannon(target: Target, connections: number, seconds
   });
   return {
     rps: r.requests.total / r.duration,
-    p50us: r.latency.p50 * 1000, p90us: r.latency.p90 * 1000, p99us: r.latency.p99 * 1000,
+    p50us: r.latency.p50 * 1000,
+    p90us: r.latency.p90 * 1000,
+    p99us: r.latency.p99 * 1000,
     requests: r.requests.total,
     errors: r.errors + r.timeouts,
     non2xx: r.non2xx,
@@ -146,28 +159,32 @@ export function streamOnce(agent: Agent, target: Target, timeoutMs: number): Pro
       clearTimeout(timer);
       resolve(sample);
     };
-    const req = request(target.url, {
-      method: 'POST',
-      agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...target.headers },
-    }, (res: IncomingMessage) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        res.once('end', () => finish({ ok: false, ttfbUs, totalUs: us(), error: `HTTP ${res.statusCode}` }));
-        return;
-      }
-      res.on('data', (chunk: Buffer) => {
-        const text = chunk.toString('utf8');
-        if (ttfbUs < 0 && text.includes('data:')) ttfbUs = us();
-        if (text.includes('"error"')) sawError = true;
-        tailText = (tailText + text).slice(-64);
-      });
-      res.once('end', () => {
-        const done = tailText.includes('data: [DONE]');
-        finish({ ok: done && !sawError, ttfbUs, totalUs: us(), error: done ? (sawError ? 'error event' : undefined) : 'no [DONE]' });
-      });
-      res.once('error', (e) => finish({ ok: false, ttfbUs, totalUs: us(), error: e.message }));
-    });
+    const req = request(
+      target.url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...target.headers },
+      },
+      (res: IncomingMessage) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          res.once('end', () => finish({ ok: false, ttfbUs, totalUs: us(), error: `HTTP ${res.statusCode}` }));
+          return;
+        }
+        res.on('data', (chunk: Buffer) => {
+          const text = chunk.toString('utf8');
+          if (ttfbUs < 0 && text.includes('data:')) ttfbUs = us();
+          if (text.includes('"error"')) sawError = true;
+          tailText = (tailText + text).slice(-64);
+        });
+        res.once('end', () => {
+          const done = tailText.includes('data: [DONE]');
+          finish({ ok: done && !sawError, ttfbUs, totalUs: us(), error: done ? (sawError ? 'error event' : undefined) : 'no [DONE]' });
+        });
+        res.once('error', (e) => finish({ ok: false, ttfbUs, totalUs: us(), error: e.message }));
+      },
+    );
     const timer = setTimeout(() => {
       req.destroy();
       finish({ ok: false, ttfbUs, totalUs: us(), error: `no end within ${timeoutMs} ms` });
@@ -193,9 +210,13 @@ export async function sequentialStreams(target: Target, count: number): Promise<
 export async function concurrentStreams(target: Target, n: number, spreadMs: number, timeoutMs: number): Promise<StreamSample[]> {
   const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
   try {
-    const starts = Array.from({ length: n }, (_, i) => new Promise<StreamSample>((resolve) => {
-      setTimeout(() => void streamOnce(agent, target, timeoutMs).then(resolve), (i * spreadMs) / n);
-    }));
+    const starts = Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<StreamSample>((resolve) => {
+          setTimeout(() => void streamOnce(agent, target, timeoutMs).then(resolve), (i * spreadMs) / n);
+        }),
+    );
     return await Promise.all(starts);
   } finally {
     agent.destroy();

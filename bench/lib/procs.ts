@@ -18,7 +18,9 @@ const running = new Set<Proc>();
 /** Absolute path of a command on PATH (or in the usual sbin folders), if any. */
 export function which(name: string): string | undefined {
   try {
-    const out = execFileSync('sh', ['-c', `command -v ${name} || ls /usr/sbin/${name} /sbin/${name} 2>/dev/null`], { encoding: 'utf8' }).trim().split('\n')[0];
+    const out = execFileSync('sh', ['-c', `command -v ${name} || ls /usr/sbin/${name} /sbin/${name} 2>/dev/null`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')[0];
     return out ? out : undefined;
   } catch {
     return undefined;
@@ -47,7 +49,13 @@ export function pinSelf(core: number): void {
 }
 
 /** Output goes to logFile; with pipeStdout, stdout is a pipe (child.stdout) and only stderr goes there. */
-export function spawnPinned(name: string, core: number | undefined, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string; pipeStdout?: boolean }): Proc {
+export function spawnPinned(
+  name: string,
+  core: number | undefined,
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string; pipeStdout?: boolean },
+): Proc {
   const fd = openSync(options.logFile, 'a');
   const pinned = core !== undefined && canPin();
   const stdio: ['ignore', 'pipe' | number, number] = ['ignore', options.pipeStdout ? 'pipe' : fd, fd];

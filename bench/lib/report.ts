@@ -108,7 +108,9 @@ export function renderMarkdown(r: Results): string {
   );
 
   lines.push('## Non-streaming: hop cost and throughput', '');
-  lines.push('| case | p50 @c=1 (ms) | p99 @c=1 (ms) | added p50 | added p99 | RPS @c=32 | p99 @c=32 (ms) | RPS @c=128 | p99 @c=128 (ms) | RPS vs direct @c=32 | CPU per request @c=32 | RSS after load | peak RSS |');
+  lines.push(
+    '| case | p50 @c=1 (ms) | p99 @c=1 (ms) | added p50 | added p99 | RPS @c=32 | p99 @c=32 (ms) | RPS @c=128 | p99 @c=128 (ms) | RPS vs direct @c=32 | CPU per request @c=32 | RSS after load | peak RSS |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const c of r.cases) {
     if (!c.available) {
@@ -117,12 +119,21 @@ export function renderMarkdown(r: Results): string {
     }
     const l = c.latencyC1;
     const direct = c.id === 'direct';
-    lines.push(`| ${c.label} | ${ms(l?.p50us.median)} | ${ms(l?.p99us.median)} | ${direct ? '(baseline)' : `${fmt(l?.addedP50us.median)} µs`} | ${direct ? '(baseline)' : `${fmt(l?.addedP99us.median)} µs`} | ${fmt(c.c32?.rps.median)} | ${ms(c.c32?.p99us.median)} | ${fmt(c.c128?.rps.median)} | ${ms(c.c128?.p99us.median)} | ${fmt(c.c32?.rpsRatioToDirect.median, 2)}× | ${fmt(c.cpuPerRequestUs?.median, 0, ' µs')} | ${fmt(c.memory?.afterLoadMB, 1, ' MB')} | ${fmt(c.memory?.peakMB, 1, ' MB')} |`);
+    lines.push(
+      `| ${c.label} | ${ms(l?.p50us.median)} | ${ms(l?.p99us.median)} | ${direct ? '(baseline)' : `${fmt(l?.addedP50us.median)} µs`} | ${direct ? '(baseline)' : `${fmt(l?.addedP99us.median)} µs`} | ${fmt(c.c32?.rps.median)} | ${ms(c.c32?.p99us.median)} | ${fmt(c.c128?.rps.median)} | ${ms(c.c128?.p99us.median)} | ${fmt(c.c32?.rpsRatioToDirect.median, 2)}× | ${fmt(c.cpuPerRequestUs?.median, 0, ' µs')} | ${fmt(c.memory?.afterLoadMB, 1, ' MB')} | ${fmt(c.memory?.peakMB, 1, ' MB')} |`,
+    );
   }
-  lines.push('', 'CPU per request is the process\'s user + system time during the c=32 run (/proc/<pid>/stat) divided by the requests it served: what one request costs it, steadier than latency on a shared VM. RSS is the proxy process\'s VmRSS (after the load runs) and VmHWM (peak) from /proc/<pid>/status; for the direct case both are the mock upstream\'s.', '');
+  lines.push(
+    '',
+    "CPU per request is the process's user + system time during the c=32 run (/proc/<pid>/stat) divided by the requests it served: what one request costs it, steadier than latency on a shared VM. RSS is the proxy process's VmRSS (after the load runs) and VmHWM (peak) from /proc/<pid>/status; for the direct case both are the mock upstream's.",
+    '',
+  );
 
   lines.push('## Streaming', '');
-  lines.push(`Time to the first event at concurrency 1 (${s.streamTtfbRequests} sequential streams of ${'a fast mock stream'}), and the largest number of concurrent slow streams (${s.slowStream.chunks} chunks, one every ${s.slowStream.intervalMs} ms, started over ${s.slowStream.spreadMs} ms) served with no error, p99 time-to-first-event ≤ 500 ms and p99 stream time ≤ 1.5× its nominal length. Levels tried: ${s.slowStream.levels.join(', ')}.`, '');
+  lines.push(
+    `Time to the first event at concurrency 1 (${s.streamTtfbRequests} sequential streams of ${'a fast mock stream'}), and the largest number of concurrent slow streams (${s.slowStream.chunks} chunks, one every ${s.slowStream.intervalMs} ms, started over ${s.slowStream.spreadMs} ms) served with no error, p99 time-to-first-event ≤ 500 ms and p99 stream time ≤ 1.5× its nominal length. Levels tried: ${s.slowStream.levels.join(', ')}.`,
+    '',
+  );
   lines.push('| case | TTFB p50 (ms) | TTFB p99 (ms) | added TTFB p50 | concurrent streams sustained |');
   lines.push('|---|---|---|---|---|');
   for (const c of r.cases) {
@@ -130,12 +141,17 @@ export function renderMarkdown(r: Results): string {
     const t = c.streamTtfb;
     const direct = c.id === 'direct';
     const sustained = c.streams ? `${fmt(c.streams.sustained.median)}${c.streams.limitedBy ? ` (${c.streams.limitedBy})` : ''}` : '–';
-    lines.push(`| ${c.label} | ${ms(t?.p50us.median)} | ${ms(t?.p99us.median)} | ${direct ? '(baseline)' : `${fmt(t?.addedP50us.median)} µs`} | ${sustained} |`);
+    lines.push(
+      `| ${c.label} | ${ms(t?.p50us.median)} | ${ms(t?.p99us.median)} | ${direct ? '(baseline)' : `${fmt(t?.addedP50us.median)} µs`} | ${sustained} |`,
+    );
   }
   lines.push('');
 
   lines.push('## Fallback', '');
-  lines.push('Added time at concurrency 1 compared with the same proxy\'s one-step chain: first step answers 503 and the second succeeds; and the same with the first step\'s circuit already open (skipped without a request).', '');
+  lines.push(
+    "Added time at concurrency 1 compared with the same proxy's one-step chain: first step answers 503 and the second succeeds; and the same with the first step's circuit already open (skipped without a request).",
+    '',
+  );
   lines.push('| case | first step 503 → second step | first step circuit open |');
   lines.push('|---|---|---|');
   for (const c of r.cases) {
@@ -166,14 +182,21 @@ export function renderMarkdown(r: Results): string {
 // ---------------------------------------------------------------------------
 // SVG chart: four bar panels, drawn by hand.
 
-interface Bar { label: string; value: number | null; color: string }
+interface Bar {
+  label: string;
+  value: number | null;
+  color: string;
+}
 
 const COLORS: Record<string, string> = { direct: '#9e9e9e', 'llm-fallback': '#1f77b4', portkey: '#d62728', nginx: '#2ca02c', 'node-floor': '#ff7f0e' };
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function panel(x: number, y: number, w: number, h: number, title: string, bars: Bar[], digits: number, target?: { value: number; label: string }): string {
-  const parts: string[] = [`<g transform="translate(${x},${y})">`, `<text x="${w / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`];
+  const parts: string[] = [
+    `<g transform="translate(${x},${y})">`,
+    `<text x="${w / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
+  ];
   const top = 34;
   const bottom = h - 34;
   const left = 10;

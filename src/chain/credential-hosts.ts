@@ -18,10 +18,7 @@ import { parse as parseYaml } from 'yaml';
 
 export const ALLOWED_HOSTS_KEY = 'llmfallback.io-allowed-hosts';
 
-export type HostBinding =
-  | { kind: 'none' }
-  | { kind: 'bound'; hosts: ReadonlyMap<string, readonly string[]> }
-  | { kind: 'invalid'; problem: string };
+export type HostBinding = { kind: 'none' } | { kind: 'bound'; hosts: ReadonlyMap<string, readonly string[]> } | { kind: 'invalid'; problem: string };
 
 /** Reads the binding from the mounted Secret's folder; no file: no binding. */
 export function readHostBinding(credentialsDir: string): HostBinding {
@@ -41,14 +38,18 @@ export function parseHostBinding(text: string): HostBinding {
   } catch (error) {
     return { kind: 'invalid', problem: `${ALLOWED_HOSTS_KEY} is not YAML: ${(error as Error).message.split('\n')[0] ?? ''}` };
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { kind: 'invalid', problem: `${ALLOWED_HOSTS_KEY} must be a mapping of Secret key to a list of hosts` };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { kind: 'invalid', problem: `${ALLOWED_HOSTS_KEY} must be a mapping of Secret key to a list of hosts` };
   const hosts = new Map<string, string[]>();
   for (const [key, value] of Object.entries(raw)) {
     const list: unknown = typeof value === 'string' ? value.split(',') : value;
     if (!Array.isArray(list) || !list.every((h) => typeof h === 'string' && h.trim() !== '')) {
       return { kind: 'invalid', problem: `${ALLOWED_HOSTS_KEY}: "${key}" must list host names` };
     }
-    hosts.set(key, list.map((h: string) => h.trim().toLowerCase()));
+    hosts.set(
+      key,
+      list.map((h: string) => h.trim().toLowerCase()),
+    );
   }
   return { kind: 'bound', hosts };
 }

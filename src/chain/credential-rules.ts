@@ -39,7 +39,8 @@ export function isSecretKeyName(name: string): boolean {
   return name.length > 0 && name.length <= 253 && SECRET_KEY_NAME.test(name) && name !== '.' && !name.includes('..');
 }
 
-export const LOCAL_REFUSED_MESSAGE = 'is refused in Kubernetes: a FallbackChain may only use keys of the mounted credentials Secret (secretKey); the sidecar flag --allow-local-credentials allows file and env';
+export const LOCAL_REFUSED_MESSAGE =
+  'is refused in Kubernetes: a FallbackChain may only use keys of the mounted credentials Secret (secretKey); the sidecar flag --allow-local-credentials allows file and env';
 
 /** The credential references of `auth.aws` (each one ApiKeyRef). */
 export const AWS_CREDENTIAL_FIELDS = ['accessKeyId', 'secretAccessKey', 'sessionToken'] as const;
@@ -50,7 +51,8 @@ export const AWS_CREDENTIAL_FIELDS = ['accessKeyId', 'secretAccessKey', 'session
  * pod owner's, like its files and environment: a chain may name it (webIdentity: true) but
  * never the file, and in Kubernetes only when the operator passed --allow-local-credentials.
  */
-export const WORKLOAD_IDENTITY_REFUSED_MESSAGE = 'is refused in Kubernetes: it is the pod\'s own identity, not a key of the credentials Secret; the sidecar flag --allow-local-credentials allows it';
+export const WORKLOAD_IDENTITY_REFUSED_MESSAGE =
+  "is refused in Kubernetes: it is the pod's own identity, not a key of the credentials Secret; the sidecar flag --allow-local-credentials allows it";
 
 /** Whether a chain may use this kind of source under the policy. */
 export function localSourceAllowed(policy: CredentialPolicy): boolean {
@@ -68,7 +70,8 @@ export function credentialProblems(doc: FallbackChainDoc, policy: CredentialPoli
     const ref = provider.apiKey;
     if (ref !== undefined) {
       const at = `/spec/providers/${i}/apiKey`;
-      if (ref.secretKey !== undefined && !isSecretKeyName(ref.secretKey)) problems.push({ path: `${at}/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
+      if (ref.secretKey !== undefined && !isSecretKeyName(ref.secretKey))
+        problems.push({ path: `${at}/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
       if (!localSourceAllowed(policy)) {
         if (ref.file !== undefined) problems.push({ path: `${at}/file`, message: `${CREDENTIAL_PROBLEM.localRefused}: apiKey.file ${LOCAL_REFUSED_MESSAGE}` });
         if (ref.env !== undefined) problems.push({ path: `${at}/env`, message: `${CREDENTIAL_PROBLEM.localRefused}: apiKey.env ${LOCAL_REFUSED_MESSAGE}` });
@@ -79,25 +82,45 @@ export function credentialProblems(doc: FallbackChainDoc, policy: CredentialPoli
       const awsRef = aws?.[field];
       if (awsRef === undefined) continue;
       const at = `/spec/providers/${i}/auth/aws/${field}`;
-      if (awsRef.secretKey !== undefined && !isSecretKeyName(awsRef.secretKey)) problems.push({ path: `${at}/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
-      if (!localSourceAllowed(policy) && (awsRef.file !== undefined || awsRef.env !== undefined)) problems.push({ path: at, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.aws.${field} file/env ${LOCAL_REFUSED_MESSAGE}` });
+      if (awsRef.secretKey !== undefined && !isSecretKeyName(awsRef.secretKey))
+        problems.push({ path: `${at}/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
+      if (!localSourceAllowed(policy) && (awsRef.file !== undefined || awsRef.env !== undefined))
+        problems.push({ path: at, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.aws.${field} file/env ${LOCAL_REFUSED_MESSAGE}` });
     }
     const sa = provider.auth?.gcpServiceAccount;
-    if (sa?.secretKey !== undefined && !isSecretKeyName(sa.secretKey)) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
-    if (sa && !localSourceAllowed(policy) && (sa.file !== undefined || sa.env !== undefined)) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.gcpServiceAccount file/env ${LOCAL_REFUSED_MESSAGE}` });
+    if (sa?.secretKey !== undefined && !isSecretKeyName(sa.secretKey))
+      problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
+    if (sa && !localSourceAllowed(policy) && (sa.file !== undefined || sa.env !== undefined))
+      problems.push({
+        path: `/spec/providers/${i}/auth/gcpServiceAccount`,
+        message: `${CREDENTIAL_PROBLEM.localRefused}: auth.gcpServiceAccount file/env ${LOCAL_REFUSED_MESSAGE}`,
+      });
     if (provider.auth?.gcpWorkloadIdentity === true && !localSourceAllowed(policy)) {
-      problems.push({ path: `/spec/providers/${i}/auth/gcpWorkloadIdentity`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.gcpWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}` });
+      problems.push({
+        path: `/spec/providers/${i}/auth/gcpWorkloadIdentity`,
+        message: `${CREDENTIAL_PROBLEM.localRefused}: auth.gcpWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`,
+      });
     }
     if (provider.auth?.azureWorkloadIdentity === true && !localSourceAllowed(policy)) {
-      problems.push({ path: `/spec/providers/${i}/auth/azureWorkloadIdentity`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.azureWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}` });
+      problems.push({
+        path: `/spec/providers/${i}/auth/azureWorkloadIdentity`,
+        message: `${CREDENTIAL_PROBLEM.localRefused}: auth.azureWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`,
+      });
     }
     if (aws?.webIdentity === true && !localSourceAllowed(policy)) {
-      problems.push({ path: `/spec/providers/${i}/auth/aws/webIdentity`, message: `${CREDENTIAL_PROBLEM.localRefused}: auth.aws.webIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}` });
+      problems.push({
+        path: `/spec/providers/${i}/auth/aws/webIdentity`,
+        message: `${CREDENTIAL_PROBLEM.localRefused}: auth.aws.webIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`,
+      });
     }
     for (const [name, value] of Object.entries(provider.headers ?? {})) {
       if (typeof value === 'string') continue;
       const secretKey = value.valueFrom.secretKey;
-      if (!isSecretKeyName(secretKey)) problems.push({ path: `/spec/providers/${i}/headers/${name}/valueFrom/secretKey`, message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}` });
+      if (!isSecretKeyName(secretKey))
+        problems.push({
+          path: `/spec/providers/${i}/headers/${name}/valueFrom/secretKey`,
+          message: `${CREDENTIAL_PROBLEM.invalidSecretKey}: ${SECRET_KEY_RULE}`,
+        });
     }
   });
   return problems;

@@ -4,9 +4,7 @@ import type { Chain } from '../core/types.ts';
 import { listConfigFiles, loadFiles, type SourcedProblem } from './load-files.ts';
 import { resolveChain, type KeySources } from './resolve.ts';
 
-export type LoadOutcome =
-  | { ok: true; chains: Chain[] }
-  | { ok: false; problems: SourcedProblem[] };
+export type LoadOutcome = { ok: true; chains: Chain[] } | { ok: false; problems: SourcedProblem[] };
 
 export async function loadChainsFromDir(dir: string, keys: KeySources): Promise<LoadOutcome> {
   let files: string[];

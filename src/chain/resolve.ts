@@ -3,9 +3,29 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { builtinPrice } from '../core/prices.ts';
 import { prefillByDefault } from '../wire/registry.ts';
-import { targetKey, type AwsCredentialSource, type AzureCredentialSource, type Chain, type GcpCredentialSource, type Price, type Provider, type Target, type StreamCommit } from '../core/types.ts';
+import {
+  targetKey,
+  type AwsCredentialSource,
+  type AzureCredentialSource,
+  type Chain,
+  type GcpCredentialSource,
+  type Price,
+  type Provider,
+  type Target,
+  type StreamCommit,
+} from '../core/types.ts';
 import { hostRefusal, readHostBinding, type HostBinding } from './credential-hosts.ts';
-import { CREDENTIAL_PROBLEM, isSecretKeyName, LOCAL_POLICY, LOCAL_REFUSED_MESSAGE, localSourceAllowed, SECRET_KEY_RULE, WORKLOAD_IDENTITY_REFUSED_MESSAGE, type CredentialPolicy, type CredentialProblemCode } from './credential-rules.ts';
+import {
+  CREDENTIAL_PROBLEM,
+  isSecretKeyName,
+  LOCAL_POLICY,
+  LOCAL_REFUSED_MESSAGE,
+  localSourceAllowed,
+  SECRET_KEY_RULE,
+  WORKLOAD_IDENTITY_REFUSED_MESSAGE,
+  type CredentialPolicy,
+  type CredentialProblemCode,
+} from './credential-rules.ts';
 import type { ApiKeyRef, AuthSpec, AwsAuthSpec, FallbackChainDoc, ProviderSpec, TargetSpec } from './spec.ts';
 
 export interface KeySources {
@@ -81,7 +101,10 @@ function commitOf(stream: FallbackChainDoc['spec']['policy']['stream']): StreamC
 /** The configured price (missing rates are 0), else the built-in table's for the model. */
 function priceOf(configured: Partial<Price> | undefined, model: string): Pick<Target, 'price' | 'priceSource'> {
   if (configured) {
-    return { price: { inputPerMTok: configured.inputPerMTok ?? 0, outputPerMTok: configured.outputPerMTok ?? 0, cachedInputPerMTok: configured.cachedInputPerMTok }, priceSource: 'config' };
+    return {
+      price: { inputPerMTok: configured.inputPerMTok ?? 0, outputPerMTok: configured.outputPerMTok ?? 0, cachedInputPerMTok: configured.cachedInputPerMTok },
+      priceSource: 'config',
+    };
   }
   const builtin = builtinPrice(model);
   return builtin ? { price: builtin, priceSource: 'builtin' } : {};
@@ -148,7 +171,11 @@ function resolveProvider(spec: ProviderSpec, keys: KeySources, binding: HostBind
   return provider;
 }
 
-interface KeyRead { value?: string; problem?: string; code?: CredentialProblemCode }
+interface KeyRead {
+  value?: string;
+  problem?: string;
+  code?: CredentialProblemCode;
+}
 
 /**
  * An Azure OpenAI provider's Entra workload identity: the client, tenant and federated token
@@ -156,11 +183,17 @@ interface KeyRead { value?: string; problem?: string; code?: CredentialProblemCo
  * chain, and only when the policy allows the pod's own identity.
  */
 function resolveAzure(keys: KeySources): AzureCredentialSource | { problem: string; code?: CredentialProblemCode } {
-  if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY)) return { problem: `auth.azureWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
+  if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY))
+    return { problem: `auth.azureWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
   const tenantId = keys.env['AZURE_TENANT_ID'];
   const clientId = keys.env['AZURE_CLIENT_ID'];
   const tokenFile = keys.env['AZURE_FEDERATED_TOKEN_FILE'];
-  if (!tenantId || !clientId || !tokenFile) return { problem: 'auth.azureWorkloadIdentity: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE are not all set (is workload identity enabled for the pod\'s service account?)', code: CREDENTIAL_PROBLEM.unavailable };
+  if (!tenantId || !clientId || !tokenFile)
+    return {
+      problem:
+        "auth.azureWorkloadIdentity: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE are not all set (is workload identity enabled for the pod's service account?)",
+      code: CREDENTIAL_PROBLEM.unavailable,
+    };
   const authority = (keys.env['AZURE_AUTHORITY_HOST'] ?? 'https://login.microsoftonline.com/').replace(/\/*$/, '/');
   return { tenantId, clientId, tokenFile, tokenURL: `${authority}${encodeURIComponent(tenantId)}/oauth2/v2.0/token` };
 }
@@ -172,24 +205,40 @@ function resolveAzure(keys: KeySources): AzureCredentialSource | { problem: stri
  */
 function resolveGcp(auth: AuthSpec, keys: KeySources, secret: SecretRead): GcpCredentialSource | { problem: string; code?: CredentialProblemCode } {
   if (auth.gcpWorkloadIdentity === true) {
-    if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY)) return { problem: `auth.gcpWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
+    if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY))
+      return { problem: `auth.gcpWorkloadIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
     const host = keys.env['GCE_METADATA_HOST'] ?? 'metadata.google.internal';
     return { kind: 'metadata', metadataURL: `http://${host}/computeMetadata/v1/instance/service-accounts/default/token` };
   }
   const read = readKey(auth.gcpServiceAccount, keys, secret);
-  if (read.problem !== undefined || read.value === undefined) return { problem: `auth.gcpServiceAccount: ${read.problem ?? 'no value'}`, ...(read.code ? { code: read.code } : {}) };
+  if (read.problem !== undefined || read.value === undefined)
+    return { problem: `auth.gcpServiceAccount: ${read.problem ?? 'no value'}`, ...(read.code ? { code: read.code } : {}) };
   let key: unknown;
   try {
     key = JSON.parse(read.value);
   } catch {
     return { problem: 'auth.gcpServiceAccount is not a service-account JSON key (not JSON)', code: CREDENTIAL_PROBLEM.unavailable };
   }
-  const field = (name: string): string | undefined => (typeof key === 'object' && key !== null && typeof (key as Record<string, unknown>)[name] === 'string' ? ((key as Record<string, unknown>)[name] as string) : undefined);
+  const field = (name: string): string | undefined =>
+    typeof key === 'object' && key !== null && typeof (key as Record<string, unknown>)[name] === 'string'
+      ? ((key as Record<string, unknown>)[name] as string)
+      : undefined;
   const clientEmail = field('client_email');
   const privateKey = field('private_key');
-  if (field('type') !== 'service_account' || !clientEmail || !privateKey) return { problem: 'auth.gcpServiceAccount is not a service-account JSON key (type service_account, client_email, private_key)', code: CREDENTIAL_PROBLEM.unavailable };
+  if (field('type') !== 'service_account' || !clientEmail || !privateKey)
+    return {
+      problem: 'auth.gcpServiceAccount is not a service-account JSON key (type service_account, client_email, private_key)',
+      code: CREDENTIAL_PROBLEM.unavailable,
+    };
   const privateKeyId = field('private_key_id');
-  return { kind: 'serviceAccount', clientEmail, privateKey, ...(privateKeyId ? { privateKeyId } : {}), tokenURI: field('token_uri') ?? 'https://oauth2.googleapis.com/token', keyJson: read.value };
+  return {
+    kind: 'serviceAccount',
+    clientEmail,
+    privateKey,
+    ...(privateKeyId ? { privateKeyId } : {}),
+    tokenURI: field('token_uri') ?? 'https://oauth2.googleapis.com/token',
+    keyJson: read.value,
+  };
 }
 
 /**
@@ -200,20 +249,32 @@ function resolveGcp(auth: AuthSpec, keys: KeySources, secret: SecretRead): GcpCr
  */
 function resolveAws(spec: AwsAuthSpec, keys: KeySources, secret: SecretRead): AwsCredentialSource | { problem: string; code?: CredentialProblemCode } {
   if (spec.webIdentity === true) {
-    if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY)) return { problem: `auth.aws.webIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
+    if (!localSourceAllowed(keys.policy ?? LOCAL_POLICY))
+      return { problem: `auth.aws.webIdentity ${WORKLOAD_IDENTITY_REFUSED_MESSAGE}`, code: CREDENTIAL_PROBLEM.localRefused };
     const roleArn = keys.env['AWS_ROLE_ARN'];
     const tokenFile = keys.env['AWS_WEB_IDENTITY_TOKEN_FILE'];
-    if (!roleArn || !tokenFile) return { problem: 'auth.aws.webIdentity: AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are not both set (is IRSA configured for the pod\'s service account?)', code: CREDENTIAL_PROBLEM.unavailable };
+    if (!roleArn || !tokenFile)
+      return {
+        problem: "auth.aws.webIdentity: AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are not both set (is IRSA configured for the pod's service account?)",
+        code: CREDENTIAL_PROBLEM.unavailable,
+      };
     const stsURL = (keys.env['AWS_ENDPOINT_URL_STS'] ?? `https://sts.${spec.region}.amazonaws.com`).replace(/\/+$/, '');
     return { region: spec.region, credentials: { kind: 'webIdentity', roleArn, tokenFile, stsURL } };
   }
   const id = readKey(spec.accessKeyId, keys, secret);
   const key = readKey(spec.secretAccessKey, keys, secret);
   const token = spec.sessionToken ? readKey(spec.sessionToken, keys, secret) : {};
-  const problem = [['accessKeyId', id], ['secretAccessKey', key], ['sessionToken', token]].find(([, read]) => (read as KeyRead).problem !== undefined) as [string, KeyRead] | undefined;
+  const problem = [
+    ['accessKeyId', id],
+    ['secretAccessKey', key],
+    ['sessionToken', token],
+  ].find(([, read]) => (read as KeyRead).problem !== undefined) as [string, KeyRead] | undefined;
   if (problem) return { problem: `auth.aws.${problem[0]}: ${problem[1].problem ?? ''}`, ...(problem[1].code ? { code: problem[1].code } : {}) };
   if (!id.value || !key.value) return { problem: 'auth.aws needs accessKeyId and secretAccessKey', code: CREDENTIAL_PROBLEM.unavailable };
-  return { region: spec.region, credentials: { kind: 'static', accessKeyId: id.value, secretAccessKey: key.value, ...(token.value ? { sessionToken: token.value } : {}) } };
+  return {
+    region: spec.region,
+    credentials: { kind: 'static', accessKeyId: id.value, secretAccessKey: key.value, ...(token.value ? { sessionToken: token.value } : {}) },
+  };
 }
 type SecretRead = (secretKey: string) => KeyRead;
 

@@ -13,10 +13,7 @@ export interface Problem {
   message: string;
 }
 
-export type ValidationResult =
-  | { ok: true; doc: FallbackChainDoc }
-  | { ok: false; problems: Problem[] };
-
+export type ValidationResult = { ok: true; doc: FallbackChainDoc } | { ok: false; problems: Problem[] };
 
 // The schema's validator is compiled ahead of time (npm run gen:validator, from the file view
 // of the schema in schema-compile.ts): no Ajv compiler is loaded and nothing compiled at startup.
@@ -85,7 +82,8 @@ export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
     if (aws) {
       for (const field of AWS_CREDENTIAL_FIELDS) {
         const ref = aws[field];
-        if (ref !== undefined && Object.keys(ref).length !== 1) problems.push({ path: `/spec/providers/${i}/auth/aws/${field}`, message: 'the credential must set exactly one of secretKey, env, file' });
+        if (ref !== undefined && Object.keys(ref).length !== 1)
+          problems.push({ path: `/spec/providers/${i}/auth/aws/${field}`, message: 'the credential must set exactly one of secretKey, env, file' });
       }
       const pair = aws.accessKeyId !== undefined && aws.secretAccessKey !== undefined;
       const valid = aws.webIdentity === true ? aws.accessKeyId === undefined && aws.secretAccessKey === undefined && aws.sessionToken === undefined : pair;
@@ -93,9 +91,15 @@ export function checkCrossFieldRules(doc: FallbackChainDoc): Problem[] {
     }
     const auth = provider.auth;
     if (auth) {
-      const kinds = (auth.aws ? 1 : 0) + (auth.gcpServiceAccount ? 1 : 0) + (auth.gcpWorkloadIdentity === true ? 1 : 0) + (auth.azureWorkloadIdentity === true ? 1 : 0);
-      if (kinds > 1) problems.push({ path: `/spec/providers/${i}/auth`, message: 'auth sets at most one of aws, gcpServiceAccount, gcpWorkloadIdentity, azureWorkloadIdentity' });
-      if (auth.gcpServiceAccount && Object.keys(auth.gcpServiceAccount).length !== 1) problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount`, message: 'the credential must set exactly one of secretKey, env, file' });
+      const kinds =
+        (auth.aws ? 1 : 0) + (auth.gcpServiceAccount ? 1 : 0) + (auth.gcpWorkloadIdentity === true ? 1 : 0) + (auth.azureWorkloadIdentity === true ? 1 : 0);
+      if (kinds > 1)
+        problems.push({
+          path: `/spec/providers/${i}/auth`,
+          message: 'auth sets at most one of aws, gcpServiceAccount, gcpWorkloadIdentity, azureWorkloadIdentity',
+        });
+      if (auth.gcpServiceAccount && Object.keys(auth.gcpServiceAccount).length !== 1)
+        problems.push({ path: `/spec/providers/${i}/auth/gcpServiceAccount`, message: 'the credential must set exactly one of secretKey, env, file' });
     }
   });
   steps.forEach((step, i) => {

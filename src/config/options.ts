@@ -142,7 +142,12 @@ export interface ValidateOptions {
 export function parseValidateOptions(argv: string[]): ValidateOptions {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { kubernetes: { type: 'boolean' }, 'allow-local-credentials': { type: 'boolean' } }, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { kubernetes: { type: 'boolean' }, 'allow-local-credentials': { type: 'boolean' } },
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -208,7 +213,10 @@ function parseNonNegative(value: string, flag: string): number {
 }
 
 function parseHostList(value: string, ownName: string): string[] {
-  const names = value.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
+  const names = value
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter((n) => n !== '');
   const bad = names.find((n) => !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n));
   if (bad !== undefined) throw new UsageError(`--allowed-hosts: "${bad}" is not a host name (list names without ports, separated by commas)`);
   return [...new Set([ownName.toLowerCase(), ...names])].filter((n) => n !== '');
@@ -301,7 +309,8 @@ export function parseControllerOptions(argv: string[], env: NodeJS.ProcessEnv = 
   const help = values['help'] === true;
   const tlsCertFile = get('tls-cert-file') ?? '';
   const tlsKeyFile = get('tls-key-file') ?? '';
-  if (!help && (tlsCertFile === '' || tlsKeyFile === '')) throw new UsageError('controller needs --tls-cert-file and --tls-key-file (the webhook serves HTTPS)');
+  if (!help && (tlsCertFile === '' || tlsKeyFile === ''))
+    throw new UsageError('controller needs --tls-cert-file and --tls-key-file (the webhook serves HTTPS)');
   const leaseDurationSeconds = parseNonNegative(get('lease-duration-seconds') ?? '15', 'lease-duration-seconds');
   const renewIntervalMs = parseNonNegative(get('renew-interval-ms') ?? '2000', 'renew-interval-ms');
   if (leaseDurationSeconds < 1 || renewIntervalMs < 1) throw new UsageError('--lease-duration-seconds and --renew-interval-ms must be at least 1');

@@ -9,7 +9,14 @@
 import { UsageError } from './options.ts';
 
 export type SamplerName = 'always_on' | 'always_off' | 'traceidratio' | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio';
-const SAMPLERS: readonly SamplerName[] = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'];
+const SAMPLERS: readonly SamplerName[] = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
 
 export interface TracingOptions {
   enabled: boolean;
@@ -72,8 +79,15 @@ export function parseTracingOptions(env: Env): TracingOptions {
   return {
     enabled,
     endpoint,
-    headers: { ...parsePairs(get('OTEL_EXPORTER_OTLP_HEADERS'), 'OTEL_EXPORTER_OTLP_HEADERS'), ...parsePairs(get('OTEL_EXPORTER_OTLP_TRACES_HEADERS'), 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') },
-    timeoutMs: positive(get('OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') ?? get('OTEL_EXPORTER_OTLP_TIMEOUT'), TRACING_DEFAULTS.timeoutMs, 'OTEL_EXPORTER_OTLP_TIMEOUT'),
+    headers: {
+      ...parsePairs(get('OTEL_EXPORTER_OTLP_HEADERS'), 'OTEL_EXPORTER_OTLP_HEADERS'),
+      ...parsePairs(get('OTEL_EXPORTER_OTLP_TRACES_HEADERS'), 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+    },
+    timeoutMs: positive(
+      get('OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') ?? get('OTEL_EXPORTER_OTLP_TIMEOUT'),
+      TRACING_DEFAULTS.timeoutMs,
+      'OTEL_EXPORTER_OTLP_TIMEOUT',
+    ),
     sampler,
     samplerRatio,
     serviceName: get('OTEL_SERVICE_NAME') ?? resourceAttributes['service.name'] ?? TRACING_DEFAULTS.serviceName,

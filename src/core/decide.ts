@@ -17,9 +17,7 @@ export interface FailureFacts {
 
 export type Decision =
   /** wait: what the delay honours (a trace names the wait by it). */
-  | { kind: 'retry'; delayMs: number; reason: string; wait: 'retryAfter' | 'backoff' }
-  | { kind: 'next'; reason: string }
-  | { kind: 'stop'; reason: string };
+  { kind: 'retry'; delayMs: number; reason: string; wait: 'retryAfter' | 'backoff' } | { kind: 'next'; reason: string } | { kind: 'stop'; reason: string };
 
 /** What to do after one attempt failed: retry the step, move to the next one, or stop. */
 export function decideAfterFailure(facts: FailureFacts, random: () => number): Decision {
@@ -37,11 +35,7 @@ export function decideAfterFailure(facts: FailureFacts, random: () => number): D
   return decideRetryDelay(facts, random, leave);
 }
 
-function decideRetryDelay(
-  facts: FailureFacts,
-  random: () => number,
-  leave: (reason: string) => Decision,
-): Decision {
+function decideRetryDelay(facts: FailureFacts, random: () => number, leave: (reason: string) => Decision): Decision {
   const { retryAfterMs, policy, remainingMs } = facts;
   if (retryAfterMs !== undefined) {
     if (retryAfterMs >= remainingMs) return leave(`Retry-After ${retryAfterMs}ms exceeds the ${remainingMs}ms left`);
@@ -57,7 +51,6 @@ function decideRetryDelay(
 }
 
 function leaveStep(facts: FailureFacts): (reason: string) => Decision {
-  return (reason) => facts.policy.fallbackOn.has(facts.failure)
-    ? { kind: 'next', reason }
-    : { kind: 'stop', reason: `${reason}; ${facts.failure} is not in fallbackOn` };
+  return (reason) =>
+    facts.policy.fallbackOn.has(facts.failure) ? { kind: 'next', reason } : { kind: 'stop', reason: `${reason}; ${facts.failure} is not in fallbackOn` };
 }

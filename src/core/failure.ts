@@ -23,7 +23,8 @@ export function extractErrorInfo(body: unknown): ErrorInfo {
 }
 
 const CONTEXT_LENGTH_CODES = new Set(['context_length_exceeded', 'string_above_max_length', 'max_tokens_exceeded']);
-const CONTEXT_LENGTH_TEXT = /context length|context window|context_length|maximum context|prompt is too long|too many tokens|input is too long|reduce the length|exceeds the maximum number of tokens|exceed context limit/i;
+const CONTEXT_LENGTH_TEXT =
+  /context length|context window|context_length|maximum context|prompt is too long|too many tokens|input is too long|reduce the length|exceeds the maximum number of tokens|exceed context limit/i;
 const CONTENT_POLICY_CODES = new Set(['content_policy_violation', 'content_filter', 'content_filtered', 'safety']);
 const CONTENT_POLICY_TEXT = /content[ _-]?(management )?policy|safety system|content filter|flagged|SAFETY/;
 
@@ -70,8 +71,18 @@ export function classifyErrorEvent(body: unknown): FailureClass {
 // Error codes for failures to reach or keep talking to the upstream: Node's, and undici's
 // (the upstream client before node:http; still recognised, the table test covers them).
 const CONNECTION_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CONNECT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CONNECT',
 ]);
 
 /** True for error codes that mean the upstream could not be reached or dropped us (incl. TLS failures). */

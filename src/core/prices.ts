@@ -20,7 +20,7 @@ export const BUILTIN_PRICES: Readonly<Record<string, Price>> = Object.freeze({
   'gpt-4.1-nano': p(0.1, 0.4, 0.025),
   'gpt-4o': p(2.5, 10, 1.25),
   'gpt-4o-mini': p(0.15, 0.6, 0.075),
-  'o3': p(2, 8, 0.5),
+  o3: p(2, 8, 0.5),
   'o3-mini': p(1.1, 4.4, 0.55),
   'o4-mini': p(1.1, 4.4, 0.275),
   'text-embedding-3-small': p(0.02, 0),

@@ -139,7 +139,7 @@ function charPattern(char: string): string {
     // `\/` is what PHP and others write for every slash in JSON.
     if (char === '/') alternatives.push('\\\\\\/');
   }
-  const pattern = alternatives.length === 1 ? alternatives[0] ?? '' : `(?:${alternatives.join('|')})`;
+  const pattern = alternatives.length === 1 ? (alternatives[0] ?? '') : `(?:${alternatives.join('|')})`;
   ESCAPED_CACHE.set(char, pattern);
   return pattern;
 }

@@ -1,16 +1,7 @@
 // The typed values the engine decides on. Everything here is plain data: the
 // config loaders produce it, the pure core reads it, the adapters carry it.
 
-export const FAILURE_CLASSES = [
-  'rateLimited',
-  'serverError',
-  'timeout',
-  'connection',
-  'authFailed',
-  'contextLength',
-  'contentFiltered',
-  'badRequest',
-] as const;
+export const FAILURE_CLASSES = ['rateLimited', 'serverError', 'timeout', 'connection', 'authFailed', 'contextLength', 'contentFiltered', 'badRequest'] as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[number];
 
 /** A provider's `api:`: the wire formats with an upstream codec (src/wire/registry.ts). */

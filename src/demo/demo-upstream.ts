@@ -51,7 +51,12 @@ function answer(req: IncomingMessage, res: ServerResponse, body: Record<string, 
     return send(res, 503, { error: { message: 'The demo upstream fails the first request for this model.', type: 'server_error', code: null, param: null } });
   }
   if (path === '/v1/embeddings') {
-    return send(res, 200, { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], usage: { prompt_tokens: 3, total_tokens: 3 } });
+    return send(res, 200, {
+      object: 'list',
+      model,
+      data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }],
+      usage: { prompt_tokens: 3, total_tokens: 3 },
+    });
   }
   if (path !== '/v1/chat/completions') return send(res, 404, error(`no route POST ${path ?? ''} on the demo upstream`));
   const text = `Hello from ${model}`;
@@ -59,7 +64,14 @@ function answer(req: IncomingMessage, res: ServerResponse, body: Record<string, 
   const created = Math.floor(Date.now() / 1000);
   const usage = { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 };
   if (body['stream'] !== true) {
-    return send(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage });
+    return send(res, 200, {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+      usage,
+    });
   }
   const chunk = (delta: Record<string, unknown>, finish: string | null, withUsage = false): string =>
     `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...(withUsage ? { usage } : {}) })}\n\n`;

@@ -10,7 +10,10 @@ import { RoutingState } from './routing-state.ts';
 
 export type BreakerState = 'closed' | 'open' | 'halfOpen';
 
-export interface BreakerLabels { provider: string; model: string }
+export interface BreakerLabels {
+  provider: string;
+  model: string;
+}
 
 export type BreakerListener = (labels: BreakerLabels, state: BreakerState) => void;
 

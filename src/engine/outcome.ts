@@ -21,10 +21,7 @@ export interface UpstreamFailure {
 }
 
 /** One attempt's result: the value to serve, a classified failure, or the caller went away. */
-export type AttemptOutcome<T> =
-  | { kind: 'success'; value: T; status: number }
-  | { kind: 'failure'; failure: UpstreamFailure }
-  | { kind: 'aborted' };
+export type AttemptOutcome<T> = { kind: 'success'; value: T; status: number } | { kind: 'failure'; failure: UpstreamFailure } | { kind: 'aborted' };
 
 /** 'cancelled': stopped by the engine because another attempt (a hedge) answered first. */
 export type AttemptVerdict = FailureClass | 'ok' | 'skipped' | 'aborted' | 'cancelled';

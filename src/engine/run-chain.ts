@@ -21,7 +21,6 @@ import type { AttemptFn, AttemptOutcome, AttemptRecord, CodedSkip, HedgeResult, 
 import type { ChainObserver, ObservedAttempt } from './observer.ts';
 import type { RoutingState } from './routing-state.ts';
 
-
 /** What routing needs to know about the request itself. */
 /** An engine run without a request (tests, probes): the estimate of an empty body. */
 const NO_REQUEST: RequestFacts = Object.freeze({ inputTokens: 1, choices: 1, producesOutput: true });
@@ -277,9 +276,10 @@ class ChainRun<T> {
     const observed = this.#deps.observer?.attemptStarted({ step, attempt, hedge, circuit, ...(route ? { route } : {}) });
     if (observed) lane.observed = observed;
     const call = (): Promise<AttemptOutcome<T>> => this.#attempt(step, { attempt, deadlineAt: this.#deadlineAt, signal });
-    lane.settled = breakers
-      .run(step, this.#chain.breaker, observed ? () => observed.within(call) : call)
-      .then((gated): Settled<T> => ({ lane, gated }), (error: unknown): Settled<T> => ({ lane, error }));
+    lane.settled = breakers.run(step, this.#chain.breaker, observed ? () => observed.within(call) : call).then(
+      (gated): Settled<T> => ({ lane, gated }),
+      (error: unknown): Settled<T> => ({ lane, error }),
+    );
     this.#inflight.push(lane);
     this.#lastStart = lane.began;
   }
@@ -307,7 +307,12 @@ class ChainRun<T> {
     // DOMException, which the profile showed on every request.
     if (decision.kind !== 'wait') return Promise.race(races);
     const timer = new AbortController();
-    races.push(clock.sleep(decision.ms, timer.signal).then(() => 'hedge' as const, () => NEVER));
+    races.push(
+      clock.sleep(decision.ms, timer.signal).then(
+        () => 'hedge' as const,
+        () => NEVER,
+      ),
+    );
     try {
       return await Promise.race(races);
     } finally {
@@ -416,15 +421,18 @@ class ChainRun<T> {
   async #decideAfter(lane: Lane<T>, failure: UpstreamFailure, note: (reason: string) => void): Promise<ChainResult<T> | undefined> {
     const { clock } = this.#deps;
     const step = lane.planned.step;
-    const decision = decideAfterFailure({
-      failure: failure.class,
-      retryAfterMs: failure.retryAfterMs,
-      attemptsOnStep: lane.attempt,
-      retries: step.retries,
-      policy: this.#chain.policy,
-      remainingMs: this.#deadlineAt - clock.now(),
-      hasNextStep: this.#queue.length > 0,
-    }, this.#deps.random);
+    const decision = decideAfterFailure(
+      {
+        failure: failure.class,
+        retryAfterMs: failure.retryAfterMs,
+        attemptsOnStep: lane.attempt,
+        retries: step.retries,
+        policy: this.#chain.policy,
+        remainingMs: this.#deadlineAt - clock.now(),
+        hasNextStep: this.#queue.length > 0,
+      },
+      this.#deps.random,
+    );
     // Equivalent targets of the same step come before waiting to retry one of them.
     const sibling = this.#queue[0]?.step.index === step.index;
     const kind = decision.kind === 'retry' && sibling ? 'next' : decision.kind;
@@ -472,7 +480,16 @@ class ChainRun<T> {
     const caller = this.#signal.aborted;
     const hedge: HedgeResult | undefined = lane.hedge ? (caller ? 'aborted' : 'lost') : undefined;
     if ('error' in event) {
-      this.#record({ ...this.#base(lane, ms), outcome: 'cancelled', reason: `cancelled (${why}); the attempt threw: ${String(event.error)}`.slice(0, 300), ...(hedge ? { hedge } : {}) }, step, lane);
+      this.#record(
+        {
+          ...this.#base(lane, ms),
+          outcome: 'cancelled',
+          reason: `cancelled (${why}); the attempt threw: ${String(event.error)}`.slice(0, 300),
+          ...(hedge ? { hedge } : {}),
+        },
+        step,
+        lane,
+      );
       return;
     }
     const { gated } = event;
@@ -480,13 +497,29 @@ class ChainRun<T> {
       this.#record(skipped(step, gated.reason, lane.route), step, lane);
     } else if (gated.kind === 'aborted') {
       if (!caller) this.#observe(step, { kind: 'cancelled', afterMs: ms });
-      this.#record({ ...this.#base(lane, ms), outcome: caller ? 'aborted' : 'cancelled', ...(caller ? {} : { reason: `cancelled: ${why}` }), ...(hedge ? { hedge } : {}) }, step, lane);
+      this.#record(
+        { ...this.#base(lane, ms), outcome: caller ? 'aborted' : 'cancelled', ...(caller ? {} : { reason: `cancelled: ${why}` }), ...(hedge ? { hedge } : {}) },
+        step,
+        lane,
+      );
     } else if (gated.kind === 'success') {
       // It answered too, just later: billed, so its usage counts; the answer itself is dropped.
       this.#deps.discard?.(gated.value);
       this.#observe(step, { kind: 'ok', latencyMs: ms });
       const usage = this.#deps.usageOf?.(gated.value);
-      this.#record({ ...this.#base(lane, ms), outcome: 'cancelled', status: gated.status, reason: `answered, but after another attempt (${why}); discarded`, usage, costUSD: usage ? costOf(usage, step.price) : 0, ...(hedge ? { hedge } : {}) }, step, lane);
+      this.#record(
+        {
+          ...this.#base(lane, ms),
+          outcome: 'cancelled',
+          status: gated.status,
+          reason: `answered, but after another attempt (${why}); discarded`,
+          usage,
+          costUSD: usage ? costOf(usage, step.price) : 0,
+          ...(hedge ? { hedge } : {}),
+        },
+        step,
+        lane,
+      );
     } else {
       this.#observe(step, { kind: 'failure', failure: gated.failure.class });
       this.#record(failedRecord(this.#base(lane, ms), step, gated.failure, why, lane.hedge ? 'failed' : undefined), step, lane);
@@ -541,13 +574,28 @@ class ChainRun<T> {
 
 function skipped(step: Target, why: string | CodedSkip, route?: string): AttemptRecord {
   const reason = typeof why === 'string' ? why : `${why.code}: ${why.message}`;
-  const record: AttemptRecord = { step: step.index, provider: step.provider.name, model: step.model, attempt: 0, outcome: 'skipped', reason, ms: 0, costUSD: 0 };
+  const record: AttemptRecord = {
+    step: step.index,
+    provider: step.provider.name,
+    model: step.model,
+    attempt: 0,
+    outcome: 'skipped',
+    reason,
+    ms: 0,
+    costUSD: 0,
+  };
   if (typeof why !== 'string') record.skipCode = why.code;
   if (route) record.route = route;
   return record;
 }
 
-function failedRecord(base: Omit<AttemptRecord, 'outcome'>, step: Target, failure: UpstreamFailure, decision: string, hedge: HedgeResult | undefined): AttemptRecord {
+function failedRecord(
+  base: Omit<AttemptRecord, 'outcome'>,
+  step: Target,
+  failure: UpstreamFailure,
+  decision: string,
+  hedge: HedgeResult | undefined,
+): AttemptRecord {
   const record: AttemptRecord = {
     ...base,
     outcome: failure.class,

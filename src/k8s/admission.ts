@@ -51,7 +51,7 @@ export function parseAdmissionReview(body: unknown): ParsedReview {
 export function podToInject(request: AdmissionRequest): PodLike | undefined {
   const isPod = request.kind?.kind === 'Pod' && (request.kind.group ?? '') === '';
   if (!isPod || request.operation !== 'CREATE' || (request.subResource ?? '') !== '') return undefined;
-  return isJsonObject(request.object) ? (request.object) : undefined;
+  return isJsonObject(request.object) ? request.object : undefined;
 }
 
 export function jsonPatchFor(original: PodLike, mutated: PodLike): Operation[] {

@@ -58,7 +58,15 @@ export function computeChainSet(objects: ReadonlyMap<string, unknown>, lastGood:
     const meta = metaOf(raw, name);
     const checked = validateChainDocument(withoutStatus(raw));
     if (checked.ok) {
-      candidates.push({ name, model: modelOf(checked.doc), doc: checked.doc, uid: meta.uid, resourceVersion: meta.resourceVersion, creationTimestamp: meta.creationTimestamp, lastGood: false });
+      candidates.push({
+        name,
+        model: modelOf(checked.doc),
+        doc: checked.doc,
+        uid: meta.uid,
+        resourceVersion: meta.resourceVersion,
+        creationTimestamp: meta.creationTimestamp,
+        lastGood: false,
+      });
       continue;
     }
     const previous = sameObject(lastGood.get(name), meta);
@@ -113,7 +121,10 @@ export function refusalKey(r: Refusal): string {
 
 /** Identifies what a computation serves, so that an unchanged set is not applied again. */
 export function servedKey(set: ChainSet): string {
-  return [...set.served.values()].map((s) => `${s.name}@${s.resourceVersion}`).sort().join(',');
+  return [...set.served.values()]
+    .map((s) => `${s.name}@${s.resourceVersion}`)
+    .sort()
+    .join(',');
 }
 
 function modelOf(doc: FallbackChainDoc): string {

@@ -11,7 +11,15 @@
 //   watched and every served chain re-resolved when it changes. No RBAC on Secrets.
 //   apiKey.file / apiKey.env are refused (the step is skipped with local_credentials_refused)
 //   unless the operator runs the sidecar with --allow-local-credentials.
-import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
 import { ConfigError, type ConfigSource, type Rejection } from '../chain/config-source.ts';
 import { backoffDelay } from '../core/backoff.ts';
 import { watchDirs } from '../chain/file-source.ts';
@@ -22,7 +30,6 @@ import type { Logger } from '../observability/logger.ts';
 import { CHAIN_GROUP, CHAIN_RESOURCE, CHAIN_VERSION, CHAIN_PLURAL } from './chain-resource.ts';
 import { computeChainSet, refusalKey, servedKey, type ServedChain } from './chain-set.ts';
 import { KubeAccessError, loadKubeConfig, resolveNamespace } from './kubeconfig.ts';
-
 
 export type FallbackChainObject = KubernetesObject & { spec?: unknown; status?: unknown };
 export type ChainInformer = Informer<FallbackChainObject> & ObjectCache<FallbackChainObject>;
@@ -93,14 +100,14 @@ export class ChainWatcher implements ConfigSource {
       random: options.random ?? Math.random,
     };
     const path = fallbackChainsPath(options.namespace);
-    this.#listFromServer = options.listFromServer ?? (() => {
-      const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
-      return api.listNamespacedCustomObject({ ...CHAIN_RESOURCE, namespace: options.namespace }) as Promise<KubernetesListObject<FallbackChainObject>>;
-    });
+    this.#listFromServer =
+      options.listFromServer ??
+      (() => {
+        const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+        return api.listNamespacedCustomObject({ ...CHAIN_RESOURCE, namespace: options.namespace }) as Promise<KubernetesListObject<FallbackChainObject>>;
+      });
     const list = this.#list.bind(this);
-    this.#informer = options.createInformer
-      ? options.createInformer(path, list)
-      : makeInformer<FallbackChainObject>(options.kubeConfig, path, list);
+    this.#informer = options.createInformer ? options.createInformer(path, list) : makeInformer<FallbackChainObject>(options.kubeConfig, path, list);
     const changed = (): void => {
       this.#recovered();
       this.#scheduleApply();
@@ -182,7 +189,10 @@ export class ChainWatcher implements ConfigSource {
     if (Date.now() - this.#lastStartAt >= maxMs) this.#failures = 0;
     this.#failures++;
     const delayMs = restartDelay(this.#failures, this.#o.restartBackoff, this.#o.random);
-    this.#o.logger.warn({ namespace: this.#o.namespace, error: describeError(error), attempt: this.#failures, restartInMs: delayMs }, 'FallbackChain watch failed; restarting it');
+    this.#o.logger.warn(
+      { namespace: this.#o.namespace, error: describeError(error), attempt: this.#failures, restartInMs: delayMs },
+      'FallbackChain watch failed; restarting it',
+    );
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       if (!this.#stopped) this.#startInformer();
@@ -221,9 +231,7 @@ export class ChainWatcher implements ConfigSource {
       const key = servedKey(set);
       if (!force && key === this.#appliedKey) return true;
       this.#appliedKey = key;
-      const chains = [...set.served.values()]
-        .sort((a, b) => (a.name < b.name ? -1 : 1))
-        .map((s) => resolveChain(s.doc, `${namespace}/${s.name}`, keys));
+      const chains = [...set.served.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((s) => resolveChain(s.doc, `${namespace}/${s.name}`, keys));
       this.#onChains(chains);
       return true;
     } catch (error) {
@@ -246,7 +254,8 @@ export function kubernetesConfigSource(options: ServeOptions, logger: Logger): C
     const kubeConfig = loadKubeConfig({ kubeconfigPath: options.kubeconfigPath, env: options.env });
     const namespace = resolveNamespace(options.namespace);
     const policy = { kubernetes: true, allowLocalCredentials: options.allowLocalCredentials };
-    if (options.allowLocalCredentials) logger.warn('--allow-local-credentials: FallbackChains may use apiKey.file and apiKey.env (the sidecar\'s files and environment)');
+    if (options.allowLocalCredentials)
+      logger.warn("--allow-local-credentials: FallbackChains may use apiKey.file and apiKey.env (the sidecar's files and environment)");
     return new ChainWatcher({ kubeConfig, namespace, keys: { env: options.env, credentialsDir: options.credentialsDir, policy }, logger });
   } catch (error) {
     if (error instanceof KubeAccessError) throw new ConfigError([error.message]);

@@ -37,7 +37,12 @@ export class EventRecorder {
   readonly #onResult: (reason: EventReason, result: 'created' | 'failed' | 'dropped') => void;
   #inFlight = 0;
 
-  constructor(create: CreateEvent, logger: Logger, instance: string, onResult: (reason: EventReason, result: 'created' | 'failed' | 'dropped') => void = () => {}) {
+  constructor(
+    create: CreateEvent,
+    logger: Logger,
+    instance: string,
+    onResult: (reason: EventReason, result: 'created' | 'failed' | 'dropped') => void = () => {},
+  ) {
     this.#create = create;
     this.#logger = logger;
     this.#instance = instance;
@@ -51,15 +56,17 @@ export class EventRecorder {
       return Promise.resolve();
     }
     this.#inFlight++;
-    return this.#create(event.namespace, eventBody(event, this.#instance, new Date())).then(
-      () => this.#onResult(event.reason, 'created'),
-      (error: unknown) => {
-        this.#onResult(event.reason, 'failed');
-        this.#logger.warn({ err: error, namespace: event.namespace, reason: event.reason }, 'could not write a Kubernetes Event');
-      },
-    ).finally(() => {
-      this.#inFlight--;
-    });
+    return this.#create(event.namespace, eventBody(event, this.#instance, new Date()))
+      .then(
+        () => this.#onResult(event.reason, 'created'),
+        (error: unknown) => {
+          this.#onResult(event.reason, 'failed');
+          this.#logger.warn({ err: error, namespace: event.namespace, reason: event.reason }, 'could not write a Kubernetes Event');
+        },
+      )
+      .finally(() => {
+        this.#inFlight--;
+      });
   }
 }
 
@@ -93,6 +100,10 @@ export function eventBody(event: PodEvent, instance: string, now: Date): CoreV1E
 
 /** A DNS-label-shaped start for the Event's name ("web-" gives "web"), whatever the pod's name or generateName. */
 function nameBase(name: string): string {
-  const base = name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').slice(0, 200).replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  const base = name
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .slice(0, 200)
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
   return base === '' ? 'pod' : base;
 }

@@ -138,7 +138,10 @@ function resolveSettings(settings: SidecarSettings, podAnnotations: Record<strin
     if (!isImageReference(image)) return invalid(`annotation ${ANNOTATION.image}: "${image}" is not an image reference`);
     out.image = image;
   }
-  for (const [annotation, resource] of [[ANNOTATION.cpu, 'cpu'], [ANNOTATION.memory, 'memory']] as const) {
+  for (const [annotation, resource] of [
+    [ANNOTATION.cpu, 'cpu'],
+    [ANNOTATION.memory, 'memory'],
+  ] as const) {
     const quantity = podAnnotations[annotation];
     if (quantity === undefined) continue;
     if (!isQuantity(quantity)) return invalid(`annotation ${annotation}: "${quantity}" is not a quantity (e.g. 100m, 128Mi)`);
@@ -157,7 +160,10 @@ function resolveSettings(settings: SidecarSettings, podAnnotations: Record<strin
 function whyNotInject(spec: PodSpec, settings: SidecarSettings): SkipWhy | undefined {
   if (hasSidecar(spec)) return { code: INJECT_SKIP.sidecarNameTaken, reason: `pod already has a container named ${SIDECAR_NAME}` };
   if (spec.hostNetwork === true) {
-    return { code: INJECT_SKIP.hostNetwork, reason: `hostNetwork pods share the node's network, where 127.0.0.1:${settings.ports.api} would clash between pods` };
+    return {
+      code: INJECT_SKIP.hostNetwork,
+      reason: `hostNetwork pods share the node's network, where 127.0.0.1:${settings.ports.api} would clash between pods`,
+    };
   }
   if (spec.os?.name === 'windows') return { code: INJECT_SKIP.windows, reason: 'Windows pods are not supported' };
   if ((spec.containers ?? []).length === 0) return { code: INJECT_SKIP.noContainers, reason: 'pod has no containers' };
@@ -169,7 +175,8 @@ function whyNotInject(spec: PodSpec, settings: SidecarSettings): SkipWhy | undef
     }
   }
   for (const volume of spec.volumes ?? []) {
-    if (volume.name === CREDENTIALS_VOLUME || volume.name === TOKEN_VOLUME) return { code: INJECT_SKIP.volumeNameTaken, reason: `pod already has a volume named ${volume.name}` };
+    if (volume.name === CREDENTIALS_VOLUME || volume.name === TOKEN_VOLUME)
+      return { code: INJECT_SKIP.volumeNameTaken, reason: `pod already has a volume named ${volume.name}` };
   }
   return undefined;
 }
@@ -231,7 +238,9 @@ function otelEnv(env: Record<string, string> | undefined): EnvVar[] {
   const resource = `k8s.namespace.name=$(LLM_FALLBACK_NAMESPACE),k8s.pod.name=$(LLM_FALLBACK_POD_NAME)${own ? `,${own}` : ''}`;
   return [
     { name: 'LLM_FALLBACK_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    ...Object.entries(env).filter(([name]) => name !== 'OTEL_RESOURCE_ATTRIBUTES').map(([name, value]) => ({ name, value })),
+    ...Object.entries(env)
+      .filter(([name]) => name !== 'OTEL_RESOURCE_ATTRIBUTES')
+      .map(([name, value]) => ({ name, value })),
     { name: 'OTEL_RESOURCE_ATTRIBUTES', value: resource },
   ];
 }

@@ -43,7 +43,8 @@ function inCluster(kc: KubeConfig, env: Readonly<Record<string, string | undefin
   const tokenFile = path.join(dir, 'token');
   const caFile = path.join(dir, 'ca.crt');
   for (const file of [tokenFile, caFile]) {
-    if (!existsSync(file)) throw new KubeAccessError(`no service account mounted (${file} missing): pass --kubeconfig PATH, or let the pod mount its service account token`);
+    if (!existsSync(file))
+      throw new KubeAccessError(`no service account mounted (${file} missing): pass --kubeconfig PATH, or let the pod mount its service account token`);
   }
   kc.loadFromClusterAndUser(
     { name: 'inCluster', server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`, caFile, skipTLSVerify: false },
@@ -64,6 +65,7 @@ export function resolveNamespace(given: string | undefined, serviceAccountDir = 
   };
   const namespace = given?.trim() || fromFile();
   if (!namespace) throw new KubeAccessError(`no namespace: pass --namespace NS (or LLM_FALLBACK_NAMESPACE); ${serviceAccountDir}/namespace is not readable`);
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) throw new KubeAccessError(`namespace "${namespace}" is not a valid namespace name`);
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63)
+    throw new KubeAccessError(`namespace "${namespace}" is not a valid namespace name`);
   return namespace;
 }

@@ -19,10 +19,7 @@ export interface Observed {
 }
 
 export type LeaseDecision =
-  | { kind: 'create' }
-  | { kind: 'renew' }
-  | { kind: 'takeover'; previousHolder: string }
-  | { kind: 'follow'; holder: string; expiresInMs: number };
+  { kind: 'create' } | { kind: 'renew' } | { kind: 'takeover'; previousHolder: string } | { kind: 'follow'; holder: string; expiresInMs: number };
 
 export function decideLease(
   lease: LeaseSpecLike | undefined,

@@ -58,7 +58,14 @@ async function review(body: unknown, deps: PodReviewDeps): Promise<{ status: num
   if (admitted.error !== undefined) {
     logger.error({ err: admitted.error, namespace, pod: podName }, 'webhook: injection failed; pod admitted unchanged');
     metrics.admissions.inc({ outcome: 'error' });
-    if (pod !== undefined && !dryRun) void events.record({ namespace, pod, type: 'Warning', reason: WEBHOOK_EVENT.injectionFailed, message: `llm-fallback sidecar not injected: ${admitted.error.message}` });
+    if (pod !== undefined && !dryRun)
+      void events.record({
+        namespace,
+        pod,
+        type: 'Warning',
+        reason: WEBHOOK_EVENT.injectionFailed,
+        message: `llm-fallback sidecar not injected: ${admitted.error.message}`,
+      });
   } else if (admitted.result !== undefined) {
     const { outcome, reason, skipCode } = admitted.result;
     const level = outcome === 'injected' || outcome === 'skipped' ? 'info' : 'debug';

@@ -86,4 +86,3 @@ export interface PodLike {
   spec?: PodSpec;
   [key: string]: unknown;
 }
-

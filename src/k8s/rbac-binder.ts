@@ -55,10 +55,7 @@ export class ChainReaderBinder {
     this.pods.on('add', (pod) => {
       if (pod.metadata?.namespace) this.queue.add(pod.metadata.namespace);
     });
-    this.watchers = [
-      keepWatching(this.namespaces, { logger, what: 'namespace informer' }),
-      keepWatching(this.pods, { logger, what: 'injected-pod informer' }),
-    ];
+    this.watchers = [keepWatching(this.namespaces, { logger, what: 'namespace informer' }), keepWatching(this.pods, { logger, what: 'injected-pod informer' })];
   }
 
   async start(): Promise<void> {

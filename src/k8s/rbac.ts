@@ -48,7 +48,11 @@ export function roleBindingAction(existing: V1RoleBinding | undefined, desired: 
   const key = (s: { kind: string; name: string; namespace?: string }): string => `${s.kind}/${s.namespace ?? ''}/${s.name}`;
   const have = (existing.subjects ?? []).map(key).sort().join(',');
   const want = (desired.subjects ?? []).map(key).sort().join(',');
-  const owners = (b: V1RoleBinding): string => (b.metadata?.ownerReferences ?? []).map((o) => `${o.kind}/${o.name}/${o.uid}`).sort().join(',');
+  const owners = (b: V1RoleBinding): string =>
+    (b.metadata?.ownerReferences ?? [])
+      .map((o) => `${o.kind}/${o.name}/${o.uid}`)
+      .sort()
+      .join(',');
   // The owner is added to bindings made before it was known (or before the role was re-created).
   const ownerWanted = desired.metadata?.ownerReferences !== undefined && owners(existing) !== owners(desired);
   return have === want && !ownerWanted ? 'none' : 'update';

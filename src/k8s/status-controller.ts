@@ -1,15 +1,7 @@
 // Writes FallbackChain status: a cluster-wide informer feeds a keyed queue; each key is
 // validated with the same validateChainDocument as files and the sidecar, and its status
 // merge-patched through the /status subresource only when it differs (no hot loop).
-import {
-  ApiException,
-  CustomObjectsApi,
-  KubeConfig,
-  makeInformer,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
 import { credentialProblems, KUBERNETES_POLICY, type CredentialPolicy } from '../chain/credential-rules.ts';
 import { validateChainDocument, type ValidationResult } from '../chain/validate.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -18,7 +10,6 @@ import { keepWatching, type Watching } from './keep-watching.ts';
 import type { JsonObject } from '../core/json.ts';
 import { chainDocumentOf, desiredStatus, NOT_READY_REASON, statusPatch, type NotReadyReason } from './status.ts';
 import { KeyedQueue } from './work-queue.ts';
-
 
 type ChainObject = KubernetesObject & JsonObject;
 

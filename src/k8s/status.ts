@@ -32,16 +32,22 @@ export function chainDocumentOf(object: JsonObject): JsonObject {
 export const NOT_READY_REASON = { invalid: 'Invalid', credentialsRefused: 'CredentialsRefused' } as const;
 export type NotReadyReason = (typeof NOT_READY_REASON)[keyof typeof NOT_READY_REASON];
 
-export function desiredStatus(object: JsonObject, validation: ValidationResult, now: Date, notReadyReason: NotReadyReason = NOT_READY_REASON.invalid): ChainStatus {
+export function desiredStatus(
+  object: JsonObject,
+  validation: ValidationResult,
+  now: Date,
+  notReadyReason: NotReadyReason = NOT_READY_REASON.invalid,
+): ChainStatus {
   const current = currentStatus(object);
   const ready: Condition = validation.ok
     ? { type: 'Ready', status: 'True', reason: 'Valid', message: '' }
     : { type: 'Ready', status: 'False', reason: notReadyReason, message: problemsMessage(validation.problems) };
   const previous = current.conditions.find((c) => c.type === 'Ready');
   // Kubernetes convention: the transition time moves only when the status value changes.
-  ready.lastTransitionTime = previous !== undefined && previous.status === ready.status && previous.lastTransitionTime !== undefined
-    ? previous.lastTransitionTime
-    : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  ready.lastTransitionTime =
+    previous !== undefined && previous.status === ready.status && previous.lastTransitionTime !== undefined
+      ? previous.lastTransitionTime
+      : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const others = current.conditions.filter((c) => c.type !== 'Ready');
   const status: ChainStatus = { conditions: [ready, ...others] };
   const generation = generationOf(object);
@@ -103,7 +109,13 @@ function sameStatus(a: ChainStatus, b: ChainStatus): boolean {
   if (a.observedGeneration !== b.observedGeneration || a.steps !== b.steps || a.conditions.length !== b.conditions.length) return false;
   return a.conditions.every((c, i) => {
     const d = b.conditions[i];
-    return d !== undefined && c.type === d.type && c.status === d.status && (c.reason ?? '') === (d.reason ?? '')
-      && (c.message ?? '') === (d.message ?? '') && c.lastTransitionTime === d.lastTransitionTime;
+    return (
+      d !== undefined &&
+      c.type === d.type &&
+      c.status === d.status &&
+      (c.reason ?? '') === (d.reason ?? '') &&
+      (c.message ?? '') === (d.message ?? '') &&
+      c.lastTransitionTime === d.lastTransitionTime
+    );
   });
 }

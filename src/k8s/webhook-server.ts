@@ -76,11 +76,12 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     logger.info({ certFile: options.certFile }, 'webhook certificate reloaded');
     return true;
   };
-  const timer = options.reloadIntervalMs > 0
-    ? setInterval(() => {
-      reloadCertificate().catch((error: unknown) => logger.warn({ err: error }, 'webhook certificate reload failed; keeping the current one'));
-    }, options.reloadIntervalMs)
-    : undefined;
+  const timer =
+    options.reloadIntervalMs > 0
+      ? setInterval(() => {
+          reloadCertificate().catch((error: unknown) => logger.warn({ err: error }, 'webhook certificate reload failed; keeping the current one'));
+        }, options.reloadIntervalMs)
+      : undefined;
 
   const port = (server.address() as AddressInfo).port;
   return {
@@ -146,10 +147,13 @@ export async function startHealthServer(options: HealthServerOptions): Promise<R
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/metrics' && options.metrics !== undefined) {
-      options.metrics().then(({ contentType, text }) => {
-        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
-        res.end(text);
-      }, () => send(res, 500, { error: 'metrics unavailable' }));
+      options.metrics().then(
+        ({ contentType, text }) => {
+          res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+          res.end(text);
+        },
+        () => send(res, 500, { error: 'metrics unavailable' }),
+      );
       return;
     }
     const details = options.details?.() ?? {};

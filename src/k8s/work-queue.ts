@@ -80,10 +80,13 @@ export class KeyedQueue {
       const delay = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** (failures - 1));
       this.options.logger.warn({ err: error, key, failures, retryInMs: delay }, `${this.options.what}: reconcile failed, will retry`);
       if (!this.stopped && !this.dirty.has(key)) {
-        this.retryTimers.set(key, setTimeout(() => {
-          this.retryTimers.delete(key);
-          this.add(key);
-        }, delay));
+        this.retryTimers.set(
+          key,
+          setTimeout(() => {
+            this.retryTimers.delete(key);
+            this.add(key);
+          }, delay),
+        );
       }
     } finally {
       this.running.delete(key);

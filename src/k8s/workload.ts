@@ -45,7 +45,8 @@ export function injectManifest(input: unknown, settings: SidecarSettings, contex
     return { object: result.pod, reports: [{ ref, outcome: result.outcome, reason: result.reason }] };
   }
   const path = TEMPLATE_PATHS[kind];
-  if (path === undefined) return { object: input, reports: [{ ref, outcome: 'unsupported', reason: `a ${kind || 'document without kind'} has no pod template` }] };
+  if (path === undefined)
+    return { object: input, reports: [{ ref, outcome: 'unsupported', reason: `a ${kind || 'document without kind'} has no pod template` }] };
   const object = structuredClone(input);
   const template = at(object, path);
   if (template === undefined) return { object: input, reports: [{ ref, outcome: 'unsupported', reason: `no ${path.join('.')}` }] };

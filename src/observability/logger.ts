@@ -12,20 +12,20 @@ export type { Logger };
 // which finds a key in any encoding anywhere in the line. These paths only blank fields
 // named like credentials whose values are not known secrets (e.g. a caller's own); the
 // header names are every upstream codec's secretHeaders (src/wire/registry.ts).
-const REDACT_PATHS = [
-  'apiKey', 'authorization',
-  ...SECRET_HEADERS.map((name) => (/^[a-z]+$/.test(name) ? `headers.${name}` : `headers["${name}"]`)),
-];
+const REDACT_PATHS = ['apiKey', 'authorization', ...SECRET_HEADERS.map((name) => (/^[a-z]+$/.test(name) ? `headers.${name}` : `headers["${name}"]`))];
 
 /** A JSON logger; with `secrets`, every line is redacted with the credentials known when it is written. */
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream, secrets?: KnownSecrets): Logger {
-  return pino({
-    level,
-    base: { service: 'llm-fallback' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-    hooks: { streamWrite: (line) => (secrets?.redactor ?? NO_SECRETS).redact(line) },
-  }, destination);
+  return pino(
+    {
+      level,
+      base: { service: 'llm-fallback' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      hooks: { streamWrite: (line) => (secrets?.redactor ?? NO_SECRETS).redact(line) },
+    },
+    destination,
+  );
 }
 
 /** stdout for the request log: buffered and asynchronous, so a log line costs no syscall on the request path. */
@@ -76,11 +76,12 @@ export function bufferedStdout(): LogOutput {
   timer.unref();
   return {
     stream,
-    close: () => new Promise<void>((resolve) => {
-      clearInterval(timer);
-      stream.flush();
-      out.once('close', () => resolve());
-      out.end();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(timer);
+        stream.flush();
+        out.once('close', () => resolve());
+        out.end();
+      }),
   };
 }

@@ -22,26 +22,121 @@ export interface RouteRow {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'llm_fallback_requests_total', help: 'Requests by chain and outcome (success, failure, client_error, aborted).', labelNames: ['chain', 'outcome'], registers: [this.registry] });
-  readonly attempts = new Counter({ name: 'llm_fallback_attempts_total', help: 'Upstream attempts (and skipped steps) by verdict class.', labelNames: ['chain', 'provider', 'model', 'class'], registers: [this.registry] });
-  readonly fallbacks = new Counter({ name: 'llm_fallback_fallbacks_total', help: 'Requests answered by a step other than the first.', labelNames: ['chain'], registers: [this.registry] });
-  readonly circuitState = new Gauge({ name: 'llm_fallback_circuit_state', help: 'Circuit state per target: 0 closed, 1 half-open, 2 open.', labelNames: ['provider', 'model'], registers: [this.registry] });
-  readonly duration = new Histogram({ name: 'llm_fallback_request_duration_seconds', help: 'Whole request time, all attempts included.', labelNames: ['chain', 'outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
-  readonly ttfb = new Histogram({ name: 'llm_fallback_time_to_first_byte_seconds', help: 'Time until the first byte of the answer reached the caller.', labelNames: ['chain'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
-  readonly tokens = new Counter({ name: 'llm_fallback_tokens_total', help: 'Tokens reported by upstreams.', labelNames: ['direction'], registers: [this.registry] });
-  readonly cost = new Counter({ name: 'llm_fallback_cost_usd_total', help: 'USD cost of every billed attempt, failed ones included.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry] });
-  readonly reloads = new Counter({ name: 'llm_fallback_config_reloads_total', help: 'Config loads by result (applied, rejected).', labelNames: ['result'], registers: [this.registry] });
-  readonly streamResumes = new Counter({ name: 'llm_fallback_stream_resumes_total', help: 'Streams that broke after their commit point, by how the answer ended: continued (by prefill on another attempt), restarted (a verified restart), failed (ended with an error event).', labelNames: ['chain', 'outcome'], registers: [this.registry] });
-  readonly spansDropped = new Counter({ name: 'llm_fallback_trace_spans_dropped_total', help: 'Trace spans not exported: queue_full (more spans waiting than OTEL_BSP_MAX_QUEUE_SIZE, e.g. the collector is slow or away) or export_failed (the collector refused or could not be reached).', labelNames: ['reason'], registers: [this.registry] });
-  readonly hedges = new Counter({ name: 'llm_fallback_hedges_total', help: 'Hedged attempts by how they ended: won (answered first), lost (cancelled, another answered first), failed, aborted (the request was given up).', labelNames: ['chain', 'result'], registers: [this.registry] });
-  readonly routePosition = new Gauge({ name: 'llm_fallback_route_position', help: "Each target's place (0 = first) in its chain's effective order for the chain's default priority, adaptive demotions applied.", labelNames: ['chain', 'step', 'provider', 'model', 'demoted'], registers: [this.registry], collect: () => this.#collectRoutes() });
-  readonly targetErrorRate = new Gauge({ name: 'llm_fallback_target_error_rate', help: 'EWMA error rate per target and chain, as adaptive routing judges it.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry], collect: () => this.#collectRoutes() });
-  readonly targetLatency = new Gauge({ name: 'llm_fallback_target_latency_seconds', help: 'EWMA time to the answer (streams: to the first event) per target and chain.', labelNames: ['chain', 'provider', 'model'], registers: [this.registry], collect: () => this.#collectRoutes() });
+  readonly requests = new Counter({
+    name: 'llm_fallback_requests_total',
+    help: 'Requests by chain and outcome (success, failure, client_error, aborted).',
+    labelNames: ['chain', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly attempts = new Counter({
+    name: 'llm_fallback_attempts_total',
+    help: 'Upstream attempts (and skipped steps) by verdict class.',
+    labelNames: ['chain', 'provider', 'model', 'class'],
+    registers: [this.registry],
+  });
+  readonly fallbacks = new Counter({
+    name: 'llm_fallback_fallbacks_total',
+    help: 'Requests answered by a step other than the first.',
+    labelNames: ['chain'],
+    registers: [this.registry],
+  });
+  readonly circuitState = new Gauge({
+    name: 'llm_fallback_circuit_state',
+    help: 'Circuit state per target: 0 closed, 1 half-open, 2 open.',
+    labelNames: ['provider', 'model'],
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'llm_fallback_request_duration_seconds',
+    help: 'Whole request time, all attempts included.',
+    labelNames: ['chain', 'outcome'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly ttfb = new Histogram({
+    name: 'llm_fallback_time_to_first_byte_seconds',
+    help: 'Time until the first byte of the answer reached the caller.',
+    labelNames: ['chain'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly tokens = new Counter({
+    name: 'llm_fallback_tokens_total',
+    help: 'Tokens reported by upstreams.',
+    labelNames: ['direction'],
+    registers: [this.registry],
+  });
+  readonly cost = new Counter({
+    name: 'llm_fallback_cost_usd_total',
+    help: 'USD cost of every billed attempt, failed ones included.',
+    labelNames: ['chain', 'provider', 'model'],
+    registers: [this.registry],
+  });
+  readonly reloads = new Counter({
+    name: 'llm_fallback_config_reloads_total',
+    help: 'Config loads by result (applied, rejected).',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly streamResumes = new Counter({
+    name: 'llm_fallback_stream_resumes_total',
+    help: 'Streams that broke after their commit point, by how the answer ended: continued (by prefill on another attempt), restarted (a verified restart), failed (ended with an error event).',
+    labelNames: ['chain', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly spansDropped = new Counter({
+    name: 'llm_fallback_trace_spans_dropped_total',
+    help: 'Trace spans not exported: queue_full (more spans waiting than OTEL_BSP_MAX_QUEUE_SIZE, e.g. the collector is slow or away) or export_failed (the collector refused or could not be reached).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly hedges = new Counter({
+    name: 'llm_fallback_hedges_total',
+    help: 'Hedged attempts by how they ended: won (answered first), lost (cancelled, another answered first), failed, aborted (the request was given up).',
+    labelNames: ['chain', 'result'],
+    registers: [this.registry],
+  });
+  readonly routePosition = new Gauge({
+    name: 'llm_fallback_route_position',
+    help: "Each target's place (0 = first) in its chain's effective order for the chain's default priority, adaptive demotions applied.",
+    labelNames: ['chain', 'step', 'provider', 'model', 'demoted'],
+    registers: [this.registry],
+    collect: () => this.#collectRoutes(),
+  });
+  readonly targetErrorRate = new Gauge({
+    name: 'llm_fallback_target_error_rate',
+    help: 'EWMA error rate per target and chain, as adaptive routing judges it.',
+    labelNames: ['chain', 'provider', 'model'],
+    registers: [this.registry],
+    collect: () => this.#collectRoutes(),
+  });
+  readonly targetLatency = new Gauge({
+    name: 'llm_fallback_target_latency_seconds',
+    help: 'EWMA time to the answer (streams: to the first event) per target and chain.',
+    labelNames: ['chain', 'provider', 'model'],
+    registers: [this.registry],
+    collect: () => this.#collectRoutes(),
+  });
   #routes: (() => RouteRow[]) | undefined;
-  readonly rejectedRequests = new Counter({ name: 'llm_fallback_rejected_requests_total', help: 'Requests refused before a chain ran, by code (body_too_large, body_budget_exhausted, body_timeout, json_too_deep…).', labelNames: ['code'], registers: [this.registry] });
-  readonly bodyBudgetHeld: Prom.Gauge = new Gauge({ name: 'llm_fallback_body_budget_held_bytes', help: 'Bytes of the request body budget held by requests in flight.', registers: [this.registry], collect: (): void => this.bodyBudgetHeld.set(this.#bodyBudgetHeld?.() ?? 0) });
+  readonly rejectedRequests = new Counter({
+    name: 'llm_fallback_rejected_requests_total',
+    help: 'Requests refused before a chain ran, by code (body_too_large, body_budget_exhausted, body_timeout, json_too_deep…).',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+  readonly bodyBudgetHeld: Prom.Gauge = new Gauge({
+    name: 'llm_fallback_body_budget_held_bytes',
+    help: 'Bytes of the request body budget held by requests in flight.',
+    registers: [this.registry],
+    collect: (): void => this.bodyBudgetHeld.set(this.#bodyBudgetHeld?.() ?? 0),
+  });
   #bodyBudgetHeld: (() => number) | undefined;
-  readonly malformedEvents = new Counter({ name: 'llm_fallback_malformed_events_total', help: 'Upstream stream events dropped because they were not JSON.', labelNames: ['provider', 'model'], registers: [this.registry] });
+  readonly malformedEvents = new Counter({
+    name: 'llm_fallback_malformed_events_total',
+    help: 'Upstream stream events dropped because they were not JSON.',
+    labelNames: ['provider', 'model'],
+    registers: [this.registry],
+  });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'llm_fallback_process_' });

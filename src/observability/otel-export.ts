@@ -22,7 +22,12 @@ export interface ExportLimits {
  * log; counting what is queued here (in on end, out when the exporter takes a batch) keeps
  * its queue from ever filling and makes every drop a number in /metrics.
  */
-export function boundedBatchProcessor(exporter: SpanExporter, limits: ExportLimits, onDrop: (reason: DropReason, spans: number) => void, logger: Logger): SpanProcessor {
+export function boundedBatchProcessor(
+  exporter: SpanExporter,
+  limits: ExportLimits,
+  onDrop: (reason: DropReason, spans: number) => void,
+  logger: Logger,
+): SpanProcessor {
   let queued = 0;
   const counting = new CountingExporter(exporter, (taken) => (queued = Math.max(0, queued - taken)), onDrop, logger);
   const batch = new BatchSpanProcessor({
@@ -71,7 +76,11 @@ class CountingExporter implements SpanExporter {
         this.#failing = false;
       } else {
         this.#onDrop('export_failed', spans.length);
-        if (!this.#failing) this.#logger.warn({ err: result.error?.message ?? 'unknown error', spans: spans.length }, 'span export failed; spans are dropped (counted in llm_fallback_trace_spans_dropped_total) until it works again');
+        if (!this.#failing)
+          this.#logger.warn(
+            { err: result.error?.message ?? 'unknown error', spans: spans.length },
+            'span export failed; spans are dropped (counted in llm_fallback_trace_spans_dropped_total) until it works again',
+          );
         this.#failing = true;
       }
       resultCallback(result);

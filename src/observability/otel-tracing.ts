@@ -56,9 +56,10 @@ export function otelTracing(options: TracingOptions, deps: { metrics: Metrics; l
   let stopped: Promise<void> | undefined;
   return {
     request: (start) => new OtelRequestTrace(tracer, propagator, start),
-    shutdown: () => (stopped ??= provider.shutdown().catch((error: unknown) => {
-      deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'span export at shutdown failed');
-    })),
+    shutdown: () =>
+      (stopped ??= provider.shutdown().catch((error: unknown) => {
+        deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'span export at shutdown failed');
+      })),
   };
 }
 
@@ -67,12 +68,18 @@ const VERSION = '0.1.0';
 function samplerOf(options: TracingOptions): Sampler {
   const ratio = new TraceIdRatioBasedSampler(options.samplerRatio);
   switch (options.sampler) {
-    case 'always_on': return new AlwaysOnSampler();
-    case 'always_off': return new AlwaysOffSampler();
-    case 'traceidratio': return ratio;
-    case 'parentbased_always_on': return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-    case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio': return new ParentBasedSampler({ root: ratio });
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return ratio;
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: ratio });
   }
 }
 
@@ -111,19 +118,23 @@ class OtelRequestTrace implements RequestTrace {
     this.#start = start;
     this.#operation = operationOf(start.route);
     const parent = propagator.extract(ROOT_CONTEXT, start.headers, defaultTextMapGetter);
-    this.#root = tracer.startSpan(`${this.#operation} ${start.chain}`, {
-      kind: SpanKind.SERVER,
-      startTime: Date.now() - start.startedAgoMs,
-      attributes: {
-        [ATTR.genAiOperation]: this.#operation,
-        [ATTR.genAiRequestModel]: start.chain,
-        [ATTR.httpMethod]: 'POST',
-        [ATTR.httpRoute]: ROUTES[start.route] ?? start.route,
-        'llm_fallback.chain': start.chain,
-        'llm_fallback.request_id': start.requestId,
-        'llm_fallback.stream': start.stream,
+    this.#root = tracer.startSpan(
+      `${this.#operation} ${start.chain}`,
+      {
+        kind: SpanKind.SERVER,
+        startTime: Date.now() - start.startedAgoMs,
+        attributes: {
+          [ATTR.genAiOperation]: this.#operation,
+          [ATTR.genAiRequestModel]: start.chain,
+          [ATTR.httpMethod]: 'POST',
+          [ATTR.httpRoute]: ROUTES[start.route] ?? start.route,
+          'llm_fallback.chain': start.chain,
+          'llm_fallback.request_id': start.requestId,
+          'llm_fallback.stream': start.stream,
+        },
       },
-    }, parent);
+      parent,
+    );
     this.#context = trace.setSpan(parent, this.#root);
     const spanContext = this.#root.spanContext();
     this.traceId = spanContext.traceId;
@@ -134,16 +145,20 @@ class OtelRequestTrace implements RequestTrace {
 
   attemptStarted(start: AttemptStart): ObservedAttempt {
     const { step } = start;
-    const span = this.#tracer.startSpan(`${this.#operation} ${step.model}`, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        ...targetAttributes(this.#start.chain, this.#operation, step),
-        'llm_fallback.attempt': start.attempt,
-        'llm_fallback.circuit_state': circuitValue(start.circuit),
-        ...(start.circuit === 'halfOpen' ? { 'llm_fallback.probe': true } : {}),
-        ...(start.hedge ? { 'llm_fallback.hedged': true } : {}),
+    const span = this.#tracer.startSpan(
+      `${this.#operation} ${step.model}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          ...targetAttributes(this.#start.chain, this.#operation, step),
+          'llm_fallback.attempt': start.attempt,
+          'llm_fallback.circuit_state': circuitValue(start.circuit),
+          ...(start.circuit === 'halfOpen' ? { 'llm_fallback.probe': true } : {}),
+          ...(start.hedge ? { 'llm_fallback.hedged': true } : {}),
+        },
       },
-    }, this.#context);
+      this.#context,
+    );
     const headers: Record<string, string> = {};
     this.#propagator.inject(trace.setSpan(this.#context, span), headers, defaultTextMapSetter);
     return new OtelAttempt(span, step, headers);
@@ -157,23 +172,37 @@ class OtelRequestTrace implements RequestTrace {
     }
     // A step skipped before any attempt started: a zero-length span says which and why.
     const now = Date.now();
-    const span = this.#tracer.startSpan(`skip ${step.provider.name}/${step.model}`, {
-      kind: SpanKind.INTERNAL,
-      startTime: now,
-      attributes: targetAttributes(this.#start.chain, this.#operation, step),
-    }, this.#context);
+    const span = this.#tracer.startSpan(
+      `skip ${step.provider.name}/${step.model}`,
+      {
+        kind: SpanKind.INTERNAL,
+        startTime: now,
+        attributes: targetAttributes(this.#start.chain, this.#operation, step),
+      },
+      this.#context,
+    );
     span.setAttributes(recordAttributes(record, step, this.#start.redact));
     span.end(now);
   }
 
   waitStarted(kind: WaitKind, step: Step, plannedMs: number): () => void {
-    const span = this.#tracer.startSpan(`wait ${waitName(kind)}`, { kind: SpanKind.INTERNAL, attributes: waitAttributes(kind, this.#start.chain, step, plannedMs) }, this.#context);
+    const span = this.#tracer.startSpan(
+      `wait ${waitName(kind)}`,
+      { kind: SpanKind.INTERNAL, attributes: waitAttributes(kind, this.#start.chain, step, plannedMs) },
+      this.#context,
+    );
     return () => span.end();
   }
 
   waited(kind: WaitKind, step: Step, ms: number): void {
     const now = Date.now();
-    this.#tracer.startSpan(`wait ${waitName(kind)}`, { kind: SpanKind.INTERNAL, startTime: now - ms, attributes: waitAttributes(kind, this.#start.chain, step, ms) }, this.#context).end(now);
+    this.#tracer
+      .startSpan(
+        `wait ${waitName(kind)}`,
+        { kind: SpanKind.INTERNAL, startTime: now - ms, attributes: waitAttributes(kind, this.#start.chain, step, ms) },
+        this.#context,
+      )
+      .end(now);
   }
 
   failedLate(failure: UpstreamFailure, step: Step): void {

@@ -31,7 +31,11 @@ export function effectiveOrder(chain: Chain, breakers: BreakerRegistry, now: num
   const demoted = new Map<number, string>();
   if (chain.policy.adaptive) {
     for (const g of groups) {
-      const why = breakers.routing.demotion(chain.name, g.targets.map((t) => t.target), now);
+      const why = breakers.routing.demotion(
+        chain.name,
+        g.targets.map((t) => t.target),
+        now,
+      );
       if (why) demoted.set(g.index, why);
     }
   }
@@ -76,7 +80,15 @@ export function routeRows(chains: Iterable<Chain>, breakers: BreakerRegistry, no
     for (const p of effectiveOrder(chain, breakers, now)) {
       const step = chain.steps.find((s) => s.index === p.step && s.provider.name === p.provider && s.model === p.model);
       const health = step ? breakers.routing.health(step.target) : undefined;
-      const row: RouteRow = { chain: chain.name, step: p.step, provider: p.provider, model: p.model, position: p.position, demoted: p.demoted, errorRate: health?.errorRate ?? 0 };
+      const row: RouteRow = {
+        chain: chain.name,
+        step: p.step,
+        provider: p.provider,
+        model: p.model,
+        position: p.position,
+        demoted: p.demoted,
+        errorRate: health?.errorRate ?? 0,
+      };
       if (health && health.latencySamples > 0) row.latencyMs = health.latencyMs;
       rows.push(row);
     }

@@ -40,10 +40,7 @@ export function outputBound(step: Pick<Target, 'maxOutputTokens'>, facts: Reques
   return Math.min(...caps) * facts.choices;
 }
 
-export type WorstCase =
-  | { kind: 'unpriced' }
-  | { kind: 'unbounded' }
-  | { kind: 'bounded'; usd: number; inputTokens: number; outputTokens: number };
+export type WorstCase = { kind: 'unpriced' } | { kind: 'unbounded' } | { kind: 'bounded'; usd: number; inputTokens: number; outputTokens: number };
 
 /**
  * The most the request can cost on a target: estimated input at the full (uncached) rate plus

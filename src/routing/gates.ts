@@ -11,8 +11,12 @@ import type { Target } from '../core/types.ts';
 export function overBudget(worst: WorstCase, maxCostUSD: number | undefined, committedUSD: number): string | undefined {
   if (maxCostUSD === undefined || worst.kind === 'unpriced') return undefined;
   const left = maxCostUSD - committedUSD;
-  const of = committedUSD > 0 ? ` the ${usd(Math.max(0, left))} left of budget.maxCostPerRequestUSD ${usd(maxCostUSD)}` : ` budget.maxCostPerRequestUSD ${usd(maxCostUSD)}`;
-  if (worst.kind === 'unbounded') return `over budget: output is not bounded (no max_tokens in the request, no maxOutputTokens on the step), so the worst case exceeds${of}`;
+  const of =
+    committedUSD > 0
+      ? ` the ${usd(Math.max(0, left))} left of budget.maxCostPerRequestUSD ${usd(maxCostUSD)}`
+      : ` budget.maxCostPerRequestUSD ${usd(maxCostUSD)}`;
+  if (worst.kind === 'unbounded')
+    return `over budget: output is not bounded (no max_tokens in the request, no maxOutputTokens on the step), so the worst case exceeds${of}`;
   if (worst.usd <= left + 1e-12) return undefined;
   return `over budget: worst case ${usd(worst.usd)} (~${worst.inputTokens} input + ${worst.outputTokens} output tokens) exceeds${of}`;
 }
@@ -37,10 +41,7 @@ export interface HedgeFacts {
   candidates: boolean;
 }
 
-export type HedgeDecision =
-  | { kind: 'now' }
-  | { kind: 'wait'; ms: number }
-  | { kind: 'no' };
+export type HedgeDecision = { kind: 'now' } | { kind: 'wait'; ms: number } | { kind: 'no' };
 
 /**
  * Hedge now, wait until it is time, or not at all (disabled, nothing in flight, as many hedges

@@ -88,8 +88,12 @@ export function demotionReason(self: Health, next: Health): string | undefined {
   if (next.samples >= MIN_SAMPLES && self.errorRate >= ERROR_RATE_BAD && self.errorRate - next.errorRate >= ERROR_RATE_MARGIN) {
     return `error rate ${pct(self.errorRate)} vs ${pct(next.errorRate)} of the next step`;
   }
-  if (self.latencySamples >= MIN_SAMPLES && next.latencySamples >= MIN_SAMPLES
-    && self.latencyMs >= LATENCY_RATIO * next.latencyMs && self.latencyMs - next.latencyMs >= LATENCY_GAP_MS) {
+  if (
+    self.latencySamples >= MIN_SAMPLES &&
+    next.latencySamples >= MIN_SAMPLES &&
+    self.latencyMs >= LATENCY_RATIO * next.latencyMs &&
+    self.latencyMs - next.latencyMs >= LATENCY_GAP_MS
+  ) {
     return `latency ${Math.round(self.latencyMs)}ms vs ${Math.round(next.latencyMs)}ms of the next step`;
   }
   return undefined;

@@ -69,7 +69,11 @@ export function orderSteps(input: Omit<PlanInput, 'circuit' | 'random'>): Ranked
     const health = combine(group.targets.map((t) => input.health(t.target)));
     if (input.priority === 'speed') {
       const measured = health.latencySamples > 0;
-      return { group, key: measured ? health.latencyMs : Infinity, notes: [measured ? `priority speed: ${Math.round(health.latencyMs)}ms EWMA` : 'priority speed: no latency measured yet'] };
+      return {
+        group,
+        key: measured ? health.latencyMs : Infinity,
+        notes: [measured ? `priority speed: ${Math.round(health.latencyMs)}ms EWMA` : 'priority speed: no latency measured yet'],
+      };
     }
     if (input.priority === 'cheapest') {
       const costs = group.targets.map((t) => orderingCost(t, input.facts)).filter((c): c is number => c !== undefined);
@@ -147,7 +151,12 @@ export function planOrder(input: PlanInput): PlannedTarget[] {
  * Steps (by listed index) that adaptive routing should demote now: each compared with the step
  * listed after it, skipping those already demoted. `health` gives a step's combined health.
  */
-export function stepsToDemote(groups: readonly StepGroup[], health: (group: StepGroup) => Health, isDemoted: (index: number) => boolean, reason: (self: Health, next: Health) => string | undefined): Array<{ index: number; reason: string }> {
+export function stepsToDemote(
+  groups: readonly StepGroup[],
+  health: (group: StepGroup) => Health,
+  isDemoted: (index: number) => boolean,
+  reason: (self: Health, next: Health) => string | undefined,
+): Array<{ index: number; reason: string }> {
   const out: Array<{ index: number; reason: string }> = [];
   for (let i = 0; i < groups.length - 1; i++) {
     const group = groups[i] as StepGroup;

@@ -7,7 +7,7 @@ import { header, type HeaderBag } from '../core/retry-after.ts';
 /** Longest mark trusted from a header (a daily quota reset is real; a year is a bug). */
 export const MAX_MARK_MS = 24 * 60 * 60 * 1000;
 
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, 'µs': 0.001, ns: 0.000001 };
+const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
 
 /**
  * A reset duration as upstreams write it: Go-style "1s", "6m0s", "20ms", "1h2m3.5s", or

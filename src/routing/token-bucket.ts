@@ -34,9 +34,7 @@ export interface LimitBuckets {
   tpm?: Bucket;
 }
 
-export type Take =
-  | { ok: true; buckets: LimitBuckets }
-  | { ok: false; reason: string; waitMs: number };
+export type Take = { ok: true; buckets: LimitBuckets } | { ok: false; reason: string; waitMs: number };
 
 /**
  * Takes one request and `tokens` tokens from a target's buckets, both or neither. A refusal

@@ -55,7 +55,9 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       return;
     }
     const body = JSON.stringify({
-      ...(deps.demoUpstream ? { demoUpstream: { url: deps.demoUpstream, note: 'embedded in this process for the bundled examples only; not a provider' } } : {}),
+      ...(deps.demoUpstream
+        ? { demoUpstream: { url: deps.demoUpstream, note: 'embedded in this process for the bundled examples only; not a provider' } }
+        : {}),
       version: snapshot.version,
       loadedAt: snapshot.loadedAt.toISOString(),
       chains: [...snapshot.chains.values()].map((c) => describeChain(c, deps.breakers)),
@@ -87,7 +89,12 @@ export function describeChain(chain: Chain, breakers: BreakerRegistry): Record<s
       provider: s.provider.name,
       api: s.provider.api,
       baseURL: redactURL(s.provider.baseURL),
-      apiKey: { source: s.provider.keySource, present: s.provider.apiKey !== undefined, problem: s.provider.keyProblem ?? null, problemCode: s.provider.keyProblemCode ?? null },
+      apiKey: {
+        source: s.provider.keySource,
+        present: s.provider.apiKey !== undefined,
+        problem: s.provider.keyProblem ?? null,
+        problemCode: s.provider.keyProblemCode ?? null,
+      },
       headers: Object.keys(s.provider.headers),
       secretHeaders: s.provider.secretHeaders ?? [],
       model: s.model,

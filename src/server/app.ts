@@ -55,15 +55,37 @@ function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler
   // Without a default upstream the chains are the models; with one, its own list is passed through as before.
   if (!passThrough) {
     app.get('/v1/models', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => listModels(snapshot, anthropic)));
-    app.get('/v1/models/:id', (req: Request, res: Response) => models(req, res, deps, (snapshot, anthropic) => retrieveModel(snapshot, String(req.params['id']), anthropic)));
+    app.get('/v1/models/:id', (req: Request, res: Response) =>
+      models(req, res, deps, (snapshot, anthropic) => retrieveModel(snapshot, String(req.params['id']), anthropic)),
+    );
   }
   // A stored response (retrieve, delete, cancel, input items) needs state the sidecar does not keep.
   app.all(/^\/v1\/responses\/.+/, (req: Request, res: Response) => {
-    sendError(res, openAIError(400, statelessMessage(`${req.method} ${req.path} reads a response stored on the server`), STATEFUL_REQUEST_CODE, 'invalid_request_error', 'response_id'), callerForPath(req.path), deps.secrets);
+    sendError(
+      res,
+      openAIError(
+        400,
+        statelessMessage(`${req.method} ${req.path} reads a response stored on the server`),
+        STATEFUL_REQUEST_CODE,
+        'invalid_request_error',
+        'response_id',
+      ),
+      callerForPath(req.path),
+      deps.secrets,
+    );
   });
   if (passThrough) app.use('/v1', passThrough);
   app.use((req: Request, res: Response) => {
-    sendError(res, openAIError(404, `no route for ${req.method} ${req.path}: chains serve POST ${routeList()}${options.defaultUpstream ? '' : ' and GET /v1/models, and no default upstream is configured for anything else'}`, 'not_found'), callerForPath('/'), deps.secrets);
+    sendError(
+      res,
+      openAIError(
+        404,
+        `no route for ${req.method} ${req.path}: chains serve POST ${routeList()}${options.defaultUpstream ? '' : ' and GET /v1/models, and no default upstream is configured for anything else'}`,
+        'not_found',
+      ),
+      callerForPath('/'),
+      deps.secrets,
+    );
   });
   return app;
 }

@@ -79,7 +79,9 @@ export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute
       return;
     }
     const snapshot = deps.store.current;
-    const problem = snapshot ? checkRequest(operation, caller, read.value, snapshot) : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
+    const problem = snapshot
+      ? checkRequest(operation, caller, read.value, snapshot)
+      : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
     if (problem || !snapshot) {
       sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets);
       return;
@@ -125,12 +127,20 @@ interface Call {
 function checkRequest(operation: string, caller: CallerCodec, body: unknown, snapshot: ConfigSnapshot): ErrorReply | undefined {
   if (!isJsonObject(body)) return openAIError(400, 'the request body must be a JSON object', 'invalid_body');
   const model = body['model'];
-  if (typeof model !== 'string' || model === '') return openAIError(400, 'the request must name a model (a string): the chain to use', 'missing_model', 'invalid_request_error', 'model');
+  if (typeof model !== 'string' || model === '')
+    return openAIError(400, 'the request must name a model (a string): the chain to use', 'missing_model', 'invalid_request_error', 'model');
   if (!snapshot.chains.has(model)) {
     const known = [...snapshot.chains.keys()].sort().join(', ') || '(none)';
-    return openAIError(404, `The model \`${model}\` does not exist: no fallback chain serves it. Known chains: ${known}`, 'model_not_found', 'invalid_request_error', 'model');
+    return openAIError(
+      404,
+      `The model \`${model}\` does not exist: no fallback chain serves it. Known chains: ${known}`,
+      'model_not_found',
+      'invalid_request_error',
+      'model',
+    );
   }
-  if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') return openAIError(400, '`stream` must be true or false', 'invalid_stream', 'invalid_request_error', 'stream');
+  if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean')
+    return openAIError(400, '`stream` must be true or false', 'invalid_stream', 'invalid_request_error', 'stream');
   const refused = caller.check(operation, body);
   return refused ? { status: refused.status, body: refused.error } : undefined;
 }
@@ -138,7 +148,15 @@ function checkRequest(operation: string, caller: CallerCodec, body: unknown, sna
 async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   const { chain, res } = call;
   const stream = call.request.stream;
-  const trace = deps.tracing?.request({ chain: chain.name, route: call.route, stream, requestId: call.requestId, headers: call.req.headers, startedAgoMs: deps.clock.now() - call.startedAt, redact: (text) => deps.secrets.redact(text) });
+  const trace = deps.tracing?.request({
+    chain: chain.name,
+    route: call.route,
+    stream,
+    requestId: call.requestId,
+    headers: call.req.headers,
+    startedAgoMs: deps.clock.now() - call.startedAt,
+    redact: (text) => deps.secrets.redact(text),
+  });
   if (!trace) return serveTraced(call, deps, undefined);
   for (const [name, value] of Object.entries(trace.responseHeaders)) res.setHeader(name, value);
   try {
@@ -165,26 +183,52 @@ async function serveTraced(call: Call, deps: HandlerDeps, trace: RequestTrace | 
     onMalformedEvent: (step, data) => malformed(deps, call, step, data),
     redact: (text) => deps.secrets.redact(text),
     onDropped: (step, dropped) => {
-      deps.logger.warn({ requestId: call.requestId, chain: chain.name, provider: step.provider.name, model: step.model, api: step.provider.api, dropped }, 'request fields dropped: the step cannot honour them');
+      deps.logger.warn(
+        { requestId: call.requestId, chain: chain.name, provider: step.provider.name, model: step.model, api: step.provider.api, dropped },
+        'request fields dropped: the step cannot honour them',
+      );
     },
     onPrefillRejected: (step, message) => {
-      deps.logger.info({ requestId: call.requestId, chain: chain.name, provider: step.provider.name, model: step.model, prefill: step.prefill, upstream: deps.secrets.redact(message) }, 'prefill rejected: asking the step for the whole answer and verifying it against the delivered text');
+      deps.logger.info(
+        {
+          requestId: call.requestId,
+          chain: chain.name,
+          provider: step.provider.name,
+          model: step.model,
+          prefill: step.prefill,
+          upstream: deps.secrets.redact(message),
+        },
+        'prefill rejected: asking the step for the whole answer and verifying it against the delivered text',
+      );
     },
   };
-  const result: ChainResult<UpstreamAnswer> = await runChain(chain, {
-    clock: deps.clock,
-    random: deps.random,
-    breakers: deps.breakers,
-    skipReason: (step) => skipReason(step, plan),
-    attempt: upstreamAttempt(attemptRequest, hooks),
-    usageOf: (answer) => (answer.kind === 'json' ? answer.usage : undefined),
-    request: { facts: call.request.facts, priority: header(call.req.headers, 'x-llm-fallback-priority') },
-    headersOf: (answer) => answer.headers,
-    discard: discardAnswer,
-    ...(trace ? { observer: trace } : {}),
-  }, call.startedAt, abort.signal);
+  const result: ChainResult<UpstreamAnswer> = await runChain(
+    chain,
+    {
+      clock: deps.clock,
+      random: deps.random,
+      breakers: deps.breakers,
+      skipReason: (step) => skipReason(step, plan),
+      attempt: upstreamAttempt(attemptRequest, hooks),
+      usageOf: (answer) => (answer.kind === 'json' ? answer.usage : undefined),
+      request: { facts: call.request.facts, priority: header(call.req.headers, 'x-llm-fallback-priority') },
+      headersOf: (answer) => answer.headers,
+      discard: discardAnswer,
+      ...(trace ? { observer: trace } : {}),
+    },
+    call.startedAt,
+    abort.signal,
+  );
 
-  const base: Omit<RequestReport, 'outcome' | 'status'> = { requestId: call.requestId, chain: chain.name, endpoint: call.route, stream, attempts: result.attempts, totalMs: 0, ...(trace ? { trace } : {}) };
+  const base: Omit<RequestReport, 'outcome' | 'status'> = {
+    requestId: call.requestId,
+    chain: chain.name,
+    endpoint: call.route,
+    stream,
+    attempts: result.attempts,
+    totalMs: 0,
+    ...(trace ? { trace } : {}),
+  };
   if (result.kind === 'failure') {
     replyFailure(call, result, base, deps, plan);
     return;
@@ -192,16 +236,21 @@ async function serveTraced(call: Call, deps: HandlerDeps, trace: RequestTrace | 
   const winner = { provider: result.step.provider.name, model: result.step.model, step: result.step.index };
   if (result.value.kind === 'json') replyJson(call, result.value, result.step, { ...base, winner }, deps);
   else {
-    await replyStream({ chain, caller: call.caller, requestId: call.requestId, startedAt: call.startedAt, res, attemptRequest }, result, { ...base, winner }, {
-      clock: deps.clock,
-      logger: deps.logger,
-      metrics: deps.metrics,
-      routing: deps.breakers.routing,
-      hooks,
-      onMalformed: (step, data) => malformed(deps, call, step, data),
-      replyFailure: (failed) => replyFailure(call, failed, base, deps, plan),
-      redactor: () => deps.secrets.redactor,
-    });
+    await replyStream(
+      { chain, caller: call.caller, requestId: call.requestId, startedAt: call.startedAt, res, attemptRequest },
+      result,
+      { ...base, winner },
+      {
+        clock: deps.clock,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        routing: deps.breakers.routing,
+        hooks,
+        onMalformed: (step, data) => malformed(deps, call, step, data),
+        replyFailure: (failed) => replyFailure(call, failed, base, deps, plan),
+        redactor: () => deps.secrets.redactor,
+      },
+    );
   }
 }
 
@@ -215,7 +264,14 @@ function skipReason(step: Target, plan: RequestPlan): string | CodedSkip | undef
 }
 
 function replyJson(call: Call, answer: JsonAnswer, step: Target, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps): void {
-  const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, attempts: base.attempts, costUSD: totalCost(base.attempts) });
+  const headers = fallbackHeaders({
+    requestId: call.requestId,
+    chain: call.chain.name,
+    provider: step.provider.name,
+    model: step.model,
+    attempts: base.attempts,
+    costUSD: totalCost(base.attempts),
+  });
   sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step), deps.secrets.redactor, true);
   const elapsed = deps.clock.now() - call.startedAt;
   report({ ...base, outcome: 'success', status: answer.status, totalMs: elapsed, ttfbMs: elapsed }, deps.logger, deps.metrics);
@@ -230,7 +286,13 @@ function answerText(answer: JsonAnswer, step: Target): string {
   return JSON.stringify(body);
 }
 
-function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, { kind: 'failure' }>, base: Omit<RequestReport, 'outcome' | 'status'>, deps: HandlerDeps, plan: RequestPlan): void {
+function replyFailure(
+  call: Call,
+  result: Extract<ChainResult<UpstreamAnswer>, { kind: 'failure' }>,
+  base: Omit<RequestReport, 'outcome' | 'status'>,
+  deps: HandlerDeps,
+  plan: RequestPlan,
+): void {
   const totalMs = deps.clock.now() - call.startedAt;
   if (result.end === 'aborted') {
     report({ ...base, outcome: 'aborted', status: 499, totalMs }, deps.logger, deps.metrics);
@@ -238,12 +300,26 @@ function replyFailure(call: Call, result: Extract<ChainResult<UpstreamAnswer>, {
   }
   // Nothing was tried and no step could carry the request at all (not: circuits open, keys missing): the caller's error.
   const unservable = result.end === 'exhausted' && !result.last && call.chain.steps.every((step) => plan.forStep(step).kind === 'unservable');
-  const reply = failureReply({ chain: call.chain.name, end: result.end, last: result.last, lastAnswered: inCallerShape(result.lastAnswered, call.caller), attempts: result.attempts, unservable }, deps.secrets.redactor);
+  const reply = failureReply(
+    {
+      chain: call.chain.name,
+      end: result.end,
+      last: result.last,
+      lastAnswered: inCallerShape(result.lastAnswered, call.caller),
+      attempts: result.attempts,
+      unservable,
+    },
+    deps.secrets.redactor,
+  );
   // The upstream's error is in the caller's shape now (inCallerShape); the proxy's own is written here.
   const body = reply.own ? JSON.stringify(call.caller.ownError(reply.status, reply.own)) : reply.body;
   const headers = fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, attempts: result.attempts, costUSD: totalCost(result.attempts) });
   sendText(call.res, reply.status, headers, reply.contentType, body, deps.secrets.redactor);
-  report({ ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' || unservable ? 'client_error' : 'failure', status: reply.status, totalMs }, deps.logger, deps.metrics);
+  report(
+    { ...base, outcome: result.end === 'badRequest' || result.end === 'overBudget' || unservable ? 'client_error' : 'failure', status: reply.status, totalMs },
+    deps.logger,
+    deps.metrics,
+  );
 }
 
 /**
@@ -260,7 +336,10 @@ function inCallerShape(failure: UpstreamFailure | undefined, caller: CallerCodec
 function malformed(deps: HandlerDeps, call: Call, step: Target, data: string): void {
   deps.metrics.malformedEvents.inc({ provider: step.provider.name, model: step.model });
   // Redacted before it is shortened: a cut through a key would leave part of it unrecognisable.
-  deps.logger.warn({ requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, data: deps.secrets.redact(data).slice(0, 200) }, 'dropped a malformed stream event');
+  deps.logger.warn(
+    { requestId: call.requestId, chain: call.chain.name, provider: step.provider.name, model: step.model, data: deps.secrets.redact(data).slice(0, 200) },
+    'dropped a malformed stream event',
+  );
 }
 
 /** An error made before (or instead of) running a chain, in the caller's shape. */
@@ -272,7 +351,8 @@ export function sendError(res: ServerResponse, reply: ErrorReply, caller: Caller
 function holdCopies(share: BodyShare, bytes: number, chain: Chain, translationCopies: number): Rejection | undefined {
   const copies = copiesInFlight({ ...chain.policy, translated: translationCopies > 0 });
   const weight = share.bytes + bytes * copies;
-  if (!share.couldFit(weight)) return neverFits(weight, `while chain "${chain.name}" serves it (${copies} cop${copies === 1 ? 'y' : 'ies'} in flight: hedges and translations)`);
+  if (!share.couldFit(weight))
+    return neverFits(weight, `while chain "${chain.name}" serves it (${copies} cop${copies === 1 ? 'y' : 'ies'} in flight: hedges and translations)`);
   return share.resize(weight) ? undefined : overBudget();
 }
 
@@ -281,7 +361,13 @@ type Rejection = Extract<BodyRead, { kind: 'rejected' }>;
 /** A request refused before its chain runs, counted by code, in the caller's shape. */
 function refuse(res: ServerResponse, rejection: Rejection, caller: CallerCodec, deps: HandlerDeps): void {
   deps.metrics.rejectedRequests.inc({ code: rejection.code });
-  sendError(res, openAIError(rejection.status, rejection.message, rejection.code, rejection.status >= 500 ? 'server_error' : 'invalid_request_error'), caller, deps.secrets, rejectionHeaders(rejection));
+  sendError(
+    res,
+    openAIError(rejection.status, rejection.message, rejection.code, rejection.status >= 500 ? 'server_error' : 'invalid_request_error'),
+    caller,
+    deps.secrets,
+    rejectionHeaders(rejection),
+  );
 }
 
 function rejectionHeaders(read: Rejection): Record<string, string> {

@@ -28,7 +28,15 @@ export interface ChainFailure {
 
 export function failureReply(f: ChainFailure, redactor: Redactor): FailureReply {
   const { chain, end, last, attempts } = f;
-  const listed = attempts.map((a) => ({ provider: a.provider, model: a.model, attempt: a.attempt, outcome: a.outcome, status: a.status ?? null, ms: a.ms, reason: a.reason ? redactor.redact(a.reason) : null }));
+  const listed = attempts.map((a) => ({
+    provider: a.provider,
+    model: a.model,
+    attempt: a.attempt,
+    outcome: a.outcome,
+    status: a.status ?? null,
+    ms: a.ms,
+    reason: a.reason ? redactor.redact(a.reason) : null,
+  }));
   // A timeout after a 429 says less to the caller than the 429 itself.
   const upstream = f.lastAnswered?.response;
   if (upstream) {
@@ -69,12 +77,24 @@ function withAttempts(text: string, chain: string, attempts: unknown[]): string 
 
 /** A 400, not a 503: trying again cannot help, and the SDKs would retry a 503. */
 function unservableError(chain: string): ReturnType<typeof openAIError> {
-  return openAIError(400, `no step of chain "${chain}" can serve this request as sent (each step's reason is in the attempts)`, 'request_not_servable', 'invalid_request_error');
+  return openAIError(
+    400,
+    `no step of chain "${chain}" can serve this request as sent (each step's reason is in the attempts)`,
+    'request_not_servable',
+    'invalid_request_error',
+  );
 }
 
 function ownError(chain: string, end: ChainEnd, last: UpstreamFailure | undefined): ReturnType<typeof openAIError> {
-  if (end === 'overBudget') return openAIError(402, `no step of chain "${chain}" fits budget.maxCostPerRequestUSD for this request (worst-case cost per step in the attempts); nothing was sent upstream. Lower max_tokens or shorten the prompt`, 'budget_exceeded', 'invalid_request_error');
-  if (end === 'deadline') return openAIError(504, `chain "${chain}" ran out of time (policy.deadlineMs) before any step answered`, 'deadline_exceeded', 'timeout_error');
+  if (end === 'overBudget')
+    return openAIError(
+      402,
+      `no step of chain "${chain}" fits budget.maxCostPerRequestUSD for this request (worst-case cost per step in the attempts); nothing was sent upstream. Lower max_tokens or shorten the prompt`,
+      'budget_exceeded',
+      'invalid_request_error',
+    );
+  if (end === 'deadline')
+    return openAIError(504, `chain "${chain}" ran out of time (policy.deadlineMs) before any step answered`, 'deadline_exceeded', 'timeout_error');
   if (!last) return openAIError(503, `chain "${chain}" has no step that can be tried now (all skipped; see attempts)`, 'no_available_step', 'server_error');
   if (last.class === 'timeout') return openAIError(504, `every step of chain "${chain}" failed; last: ${last.message}`, 'upstream_timeout', 'timeout_error');
   return openAIError(502, `every step of chain "${chain}" failed; last: ${last.message}`, `upstream_${last.class}`, 'server_error');

@@ -10,7 +10,15 @@ import type { Redactor } from '../core/redact.ts';
  * length; redacted first. `answer`: the body is a model's answer, redacted of known secrets
  * only (Redactor.redactKnown); otherwise (errors) any bearer token too.
  */
-export function sendText(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, contentType: string, body: string, redactor: Redactor, answer = false): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  headers: OutgoingHttpHeaders,
+  contentType: string,
+  body: string,
+  redactor: Redactor,
+  answer = false,
+): void {
   if (res.headersSent) return;
   const text = answer ? redactor.redactKnown(body) : redactor.redact(body);
   res.writeHead(status, {

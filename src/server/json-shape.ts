@@ -18,9 +18,7 @@ export const MAX_JSON_DEPTH = 128;
 const BYTES_PER_CONTAINER = 64;
 const BYTES_PER_MEMBER = 8;
 
-export type JsonShape =
-  | { kind: 'ok'; depth: number; containers: number; members: number }
-  | { kind: 'tooDeep'; limit: number };
+export type JsonShape = { kind: 'ok'; depth: number; containers: number; members: number } | { kind: 'tooDeep'; limit: number };
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

@@ -26,14 +26,17 @@ const KEEP_ALIVE_MS = 5_000;
 
 export function limitedServer(listener: RequestListener, limits: ServerLimits): Server {
   const timeout = limits.requestTimeoutMs;
-  const server = http.createServer({
-    headersTimeout: timeout,
-    // The chain routes' own limit runs from the headers: twice the time, plus a check, leaves them the first word.
-    requestTimeout: timeout === 0 ? 0 : limits.routesTimeBodies ? 2 * timeout + checkEvery(timeout) : timeout,
-    keepAliveTimeout: KEEP_ALIVE_MS,
-    // Node checks the timeouts above on this interval (30 s by default, which would let a 1 s limit run 31 s).
-    connectionsCheckingInterval: checkEvery(timeout),
-  }, listener);
+  const server = http.createServer(
+    {
+      headersTimeout: timeout,
+      // The chain routes' own limit runs from the headers: twice the time, plus a check, leaves them the first word.
+      requestTimeout: timeout === 0 ? 0 : limits.routesTimeBodies ? 2 * timeout + checkEvery(timeout) : timeout,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      // Node checks the timeouts above on this interval (30 s by default, which would let a 1 s limit run 31 s).
+      connectionsCheckingInterval: checkEvery(timeout),
+    },
+    listener,
+  );
   if (timeout > 0) {
     // Node's header timeout starts with the first byte: a connection that sends nothing at all is closed by this.
     server.on('connection', (socket: Socket) => socket.setTimeout(timeout));

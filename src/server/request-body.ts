@@ -38,14 +38,22 @@ export const BUDGET_RETRY_AFTER_SECONDS = 2;
 /** A body that cannot be held now: 503 with Retry-After (the SDKs retry it). */
 export function overBudget(): Rejected {
   return {
-    ...rejected(503, BODY_REJECTION.budget, `too many large request bodies are in flight in llm-fallback right now; retry after ${BUDGET_RETRY_AFTER_SECONDS} s`),
+    ...rejected(
+      503,
+      BODY_REJECTION.budget,
+      `too many large request bodies are in flight in llm-fallback right now; retry after ${BUDGET_RETRY_AFTER_SECONDS} s`,
+    ),
     retryAfterSeconds: BUDGET_RETRY_AFTER_SECONDS,
   };
 }
 
 /** A body that could never be held, even with the whole budget free. */
 export function neverFits(weight: number, why: string): Rejected {
-  return rejected(413, BODY_REJECTION.tooComplex, `the request body would take about ${mib(weight)} MiB of memory ${why}, more than the sidecar's whole body budget`);
+  return rejected(
+    413,
+    BODY_REJECTION.tooComplex,
+    `the request body would take about ${mib(weight)} MiB of memory ${why}, more than the sidecar's whole body budget`,
+  );
 }
 
 // Codes of the rejections callers can tell apart.
@@ -70,9 +78,11 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
   const bytes = await collect(req, source, limits);
   if (bytes === 'tooLarge') return tooLarge(limits.limit);
   if (bytes === 'overBudget') return overBudget();
-  if (bytes === 'timeout') return { ...rejected(408, BODY_REJECTION.timeout, `the request body did not arrive within ${limits.timeoutMs} ms`), closeConnection: true };
+  if (bytes === 'timeout')
+    return { ...rejected(408, BODY_REJECTION.timeout, `the request body did not arrive within ${limits.timeoutMs} ms`), closeConnection: true };
   if (bytes === 'aborted') return { kind: 'aborted' };
-  if (bytes === 'corrupt') return rejected(400, BODY_REJECTION.corrupt, `the request body could not be decompressed as ${String(req.headers['content-encoding'])}`);
+  if (bytes === 'corrupt')
+    return rejected(400, BODY_REJECTION.corrupt, `the request body could not be decompressed as ${String(req.headers['content-encoding'])}`);
   return parse(bytes, limits.share);
 }
 
@@ -98,7 +108,14 @@ function charsetOf(contentType: string | undefined): string | undefined {
 function decoded(req: IncomingMessage): Readable | undefined {
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding === 'identity' || encoding === '') return req;
-  const inflater = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : undefined;
+  const inflater =
+    encoding === 'gzip' || encoding === 'x-gzip'
+      ? createGunzip()
+      : encoding === 'deflate'
+        ? createInflate()
+        : encoding === 'br'
+          ? createBrotliDecompress()
+          : undefined;
   if (!inflater) return undefined;
   req.on('error', () => inflater.destroy(new CallerGone()));
   return req.pipe(inflater);
@@ -137,7 +154,7 @@ function collect(req: IncomingMessage, source: Readable, limits: BodyLimits): Pr
     const onEnd = (): void => {
       done();
       if (whole) resolve(size === whole.length ? whole : whole.subarray(0, size));
-      else resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size));
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     };
     // An error of the request itself means the caller went away; one of the inflater, bad compressed bytes.
     const onError = (error?: Error): void => {
@@ -191,7 +208,6 @@ function mib(bytes: number): string {
 function tooLarge(limit: number): BodyRead {
   return rejected(413, BODY_REJECTION.tooLarge, `the request body is larger than the limit of ${limit} bytes`);
 }
-
 
 type Rejected = Extract<BodyRead, { kind: 'rejected' }>;
 

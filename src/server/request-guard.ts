@@ -45,7 +45,11 @@ export function browserRefusal(facts: RequestFacts, allowedHosts: ReadonlySet<st
   // `none` (typed into the address bar) are the proxy's own origin or the user's own act.
   if (origin !== undefined || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
     const what = origin !== undefined ? `Origin ${origin}` : `Sec-Fetch-Site ${site}`;
-    return { status: 403, code: 'cross_site_request', message: `browser requests from other sites are refused (${what}): llm-fallback serves SDK clients, not web pages` };
+    return {
+      status: 403,
+      code: 'cross_site_request',
+      message: `browser requests from other sites are refused (${what}): llm-fallback serves SDK clients, not web pages`,
+    };
   }
   if (!isLoopback(facts.peer)) return undefined;
   const host = single(facts.headers['host']) ?? '';

@@ -67,7 +67,14 @@ async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalform
     if (scope.cause === 'client') return { kind: 'aborted' };
     if (read.kind === 'timeout') {
       const total = scope.remainingMs() <= 0;
-      return { kind: 'failed', failure: 'timeout', code: total ? 'upstream_timeout' : 'upstream_stalled', message: total ? 'the upstream stream ran out of time (timeouts.totalMs or the chain deadline)' : `the upstream stream stalled for ${step.timeouts.idleMs}ms (timeouts.idleMs)` };
+      return {
+        kind: 'failed',
+        failure: 'timeout',
+        code: total ? 'upstream_timeout' : 'upstream_stalled',
+        message: total
+          ? 'the upstream stream ran out of time (timeouts.totalMs or the chain deadline)'
+          : `the upstream stream stalled for ${step.timeouts.idleMs}ms (timeouts.idleMs)`,
+      };
     }
     if (read.kind === 'error') {
       if (scope.cause === 'timeout') return { kind: 'failed', failure: 'timeout', code: 'upstream_timeout', message: 'the upstream stream ran out of time' };
@@ -75,7 +82,14 @@ async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalform
     }
     if (read.kind === 'end') {
       // Anthropic and Gemini send no [DONE]: a stream that ends after its finish is whole.
-      return decoder.finished ? { kind: 'complete' } : { kind: 'failed', failure: 'serverError', code: 'upstream_stream_truncated', message: 'the upstream ended the stream before the answer was finished' };
+      return decoder.finished
+        ? { kind: 'complete' }
+        : {
+            kind: 'failed',
+            failure: 'serverError',
+            code: 'upstream_stream_truncated',
+            message: 'the upstream ended the stream before the answer was finished',
+          };
     }
     const decoded = decoder.decode(read.message);
     if (decoded.kind === 'done') return { kind: 'complete' };
@@ -88,7 +102,13 @@ async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalform
       const inner = error['error'];
       const message = typeof inner['message'] === 'string' ? inner['message'] : 'upstream error';
       const upstreamType = [inner['type'], inner['code']].filter((v) => typeof v === 'string').join(' ');
-      return { kind: 'failed', failure: classifyErrorEvent(error), code: 'upstream_error', message: `the upstream failed mid-stream: ${message}`, ...(upstreamType ? { upstreamType } : {}) };
+      return {
+        kind: 'failed',
+        failure: classifyErrorEvent(error),
+        code: 'upstream_error',
+        message: `the upstream failed mid-stream: ${message}`,
+        ...(upstreamType ? { upstreamType } : {}),
+      };
     }
     const handled = await onPiece(decoded.piece);
     if (handled) return endOf(handled);
@@ -135,9 +155,12 @@ export class CallerStream {
   keepAlive(): void {
     if (this.#timer) return;
     this.#lastWriteAt = Date.now();
-    this.#timer = setInterval(() => {
-      if (Date.now() - this.#lastWriteAt >= this.#heartbeatMs - 5) void this.write(HEARTBEAT);
-    }, Math.max(50, Math.floor(this.#heartbeatMs / 2)));
+    this.#timer = setInterval(
+      () => {
+        if (Date.now() - this.#lastWriteAt >= this.#heartbeatMs - 5) void this.write(HEARTBEAT);
+      },
+      Math.max(50, Math.floor(this.#heartbeatMs / 2)),
+    );
     this.#timer.unref();
   }
 

@@ -84,7 +84,14 @@ class StreamReply {
     this.#answering = won.step;
     const policy = call.chain.policy.stream ?? DEFAULT_STREAM_POLICY;
     this.#commit = policy.commit;
-    const headers = () => fallbackHeaders({ requestId: call.requestId, chain: call.chain.name, provider: this.#answering.provider.name, model: this.#answering.model, attempts: base.attempts });
+    const headers = () =>
+      fallbackHeaders({
+        requestId: call.requestId,
+        chain: call.chain.name,
+        provider: this.#answering.provider.name,
+        model: this.#answering.model,
+        attempts: base.attempts,
+      });
     this.#out = new CallerStream(call.res, headers, policy.heartbeatMs, deps.redactor);
   }
 
@@ -132,24 +139,35 @@ class StreamReply {
     let usage: Usage | undefined;
     const held: StreamPiece[] = [];
     let heldEvents = 0;
-    const end = await readStream(answer, async (piece) => {
-      // Usage is read from the canonical chunks, so it is right whatever format the upstream spoke.
-      for (const chunk of piece.chunks) usage = usageFromOpenAI(chunk) ?? usage;
-      let next = piece;
-      if (splice) {
-        const spliced = splice.accept(piece.chunks);
-        if (spliced.kind === 'diverged') return { refuse: spliced.reason };
-        next = { chunks: spliced.chunks, raw: piece.raw };
-      }
-      if (this.#encoder) return this.#deliver(next);
-      // A refusal in a held answer, where the chain opted in to route refusals around: nothing was sent, so it falls back.
-      if (this.#call.attemptRequest.refusalsFallBack && next.chunks.some((chunk) => finishReasons(chunk).some(isContentFilterFinish))) {
-        return { fail: { kind: 'failed', failure: 'contentFiltered', code: 'upstream_contentFiltered', message: 'finish_reason content_filter before the commit point' } };
-      }
-      held.push(next);
-      heldEvents += contentEvents(next.chunks);
-      if (committed(this.#commit, heldEvents)) await this.#commitTo(step, answer.passthrough, held);
-    }, (data) => this.#deps.onMalformed(step, data));
+    const end = await readStream(
+      answer,
+      async (piece) => {
+        // Usage is read from the canonical chunks, so it is right whatever format the upstream spoke.
+        for (const chunk of piece.chunks) usage = usageFromOpenAI(chunk) ?? usage;
+        let next = piece;
+        if (splice) {
+          const spliced = splice.accept(piece.chunks);
+          if (spliced.kind === 'diverged') return { refuse: spliced.reason };
+          next = { chunks: spliced.chunks, raw: piece.raw };
+        }
+        if (this.#encoder) return this.#deliver(next);
+        // A refusal in a held answer, where the chain opted in to route refusals around: nothing was sent, so it falls back.
+        if (this.#call.attemptRequest.refusalsFallBack && next.chunks.some((chunk) => finishReasons(chunk).some(isContentFilterFinish))) {
+          return {
+            fail: {
+              kind: 'failed',
+              failure: 'contentFiltered',
+              code: 'upstream_contentFiltered',
+              message: 'finish_reason content_filter before the commit point',
+            },
+          };
+        }
+        held.push(next);
+        heldEvents += contentEvents(next.chunks);
+        if (committed(this.#commit, heldEvents)) await this.#commitTo(step, answer.passthrough, held);
+      },
+      (data) => this.#deps.onMalformed(step, data),
+    );
     if (usage && record) {
       record.usage = usage;
       record.costUSD = costOf(usage, step.price);
@@ -202,7 +220,9 @@ class StreamReply {
   #chainEnd(result: Lost): FailedEnd {
     const last = result.last;
     // Redacted where it is written: CallerStream.finish and the log line.
-    const message = last ? `every step of chain "${this.#call.chain.name}" failed; last: ${last.message}` : `chain "${this.#call.chain.name}" has no step that can answer now`;
+    const message = last
+      ? `every step of chain "${this.#call.chain.name}" failed; last: ${last.message}`
+      : `chain "${this.#call.chain.name}" has no step that can answer now`;
     return { kind: 'failed', failure: last?.class ?? 'serverError', code: last ? `upstream_${last.class}` : 'upstream_error', message };
   }
 
@@ -210,7 +230,8 @@ class StreamReply {
     if (outcome === 'aborted') {
       this.#out.finish('', this.#trailers());
     } else {
-      const encoder = this.#encoder ?? this.#call.caller.streamEncoder({ model: this.#answering.model, passthrough: false, request: this.#call.attemptRequest.plan.call });
+      const encoder =
+        this.#encoder ?? this.#call.caller.streamEncoder({ model: this.#answering.model, passthrough: false, request: this.#call.attemptRequest.plan.call });
       this.#out.finish(end ? encoder.fail(end) : '', this.#trailers());
     }
     this.#report(outcome, resume, end);
@@ -228,17 +249,21 @@ class StreamReply {
 
   #report(outcome: RequestReport['outcome'], streamResume: StreamResumeOutcome | undefined, end?: FailedEnd): void {
     const step = this.#answering;
-    report({
-      ...this.#base,
-      winner: { provider: step.provider.name, model: step.model, step: step.index },
-      outcome,
-      // A caller that went away before anything was sent never got a status: logged as 499, like other requests.
-      status: this.#out.started ? 200 : 499,
-      totalMs: this.#deps.clock.now() - this.#call.startedAt,
-      ...(this.#ttfbMs === undefined ? {} : { ttfbMs: this.#ttfbMs }),
-      ...(end ? { streamEnd: `${end.code}: ${end.message}` } : {}),
-      ...(streamResume ? { streamResume } : {}),
-    }, this.#deps.logger, this.#deps.metrics);
+    report(
+      {
+        ...this.#base,
+        winner: { provider: step.provider.name, model: step.model, step: step.index },
+        outcome,
+        // A caller that went away before anything was sent never got a status: logged as 499, like other requests.
+        status: this.#out.started ? 200 : 499,
+        totalMs: this.#deps.clock.now() - this.#call.startedAt,
+        ...(this.#ttfbMs === undefined ? {} : { ttfbMs: this.#ttfbMs }),
+        ...(end ? { streamEnd: `${end.code}: ${end.message}` } : {}),
+        ...(streamResume ? { streamResume } : {}),
+      },
+      this.#deps.logger,
+      this.#deps.metrics,
+    );
   }
 }
 

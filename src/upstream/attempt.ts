@@ -105,7 +105,16 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
     if (plan.kind === 'unservable') return failure({ class: 'contextLength', message: `cannot be served by this step: ${plan.reason}` });
     const dropped = request.plan.droppedOnce(step);
     if (dropped.length > 0) hooks.onDropped?.(step, dropped);
-    const x: Exchange = { step, stream: request.plan.call.stream, request: request.plan.call, codec: plan.codec, prepared: plan.request, caller: request.caller, hooks, refusalsFallBack: request.refusalsFallBack ?? true };
+    const x: Exchange = {
+      step,
+      stream: request.plan.call.stream,
+      request: request.plan.call,
+      codec: plan.codec,
+      prepared: plan.request,
+      caller: request.caller,
+      hooks,
+      refusalsFallBack: request.refusalsFallBack ?? true,
+    };
     const { clock } = hooks;
     const scope = new AttemptScope(() => clock.now(), Math.min(ctx.deadlineAt, clock.now() + step.timeouts.totalMs), ctx.signal);
     // A stream's first-byte limit runs from the request, so an upstream that never even
@@ -119,7 +128,8 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
       response = await sendUpstream({ url: x.prepared.url, headers, body: x.prepared.body, signal: scope.signal });
     } catch (error) {
       scope.dispose();
-      if (error instanceof CredentialUnavailable && scope.cause === undefined) return failure({ class: 'authFailed', message: `no credentials: ${hooks.redact(error.message)}`.slice(0, 300) });
+      if (error instanceof CredentialUnavailable && scope.cause === undefined)
+        return failure({ class: 'authFailed', message: `no credentials: ${hooks.redact(error.message)}`.slice(0, 300) });
       return transportFailure(scope, error);
     } finally {
       clearTimeout(firstByteTimer);
@@ -145,7 +155,10 @@ async function readAnswer(x: Exchange, response: UpstreamResponse, scope: Attemp
     return httpFailure(x, response.statusCode, headers, await readText(response.body, ERROR_BODY_LIMIT));
   }
   const contentType = String(headers['content-type'] ?? '');
-  if (x.stream && (contentType.includes('text/event-stream') || (x.codec.streamFraming === 'aws-eventstream' && contentType.includes('application/vnd.amazon.eventstream')))) {
+  if (
+    x.stream &&
+    (contentType.includes('text/event-stream') || (x.codec.streamFraming === 'aws-eventstream' && contentType.includes('application/vnd.amazon.eventstream')))
+  ) {
     return readFirstEvent(x, response, scope, firstByteBy);
   }
   return readJson(x, response, headers);
@@ -219,7 +232,11 @@ async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: At
       return failure({ class: 'contentFiltered', status, message: 'finish_reason content_filter in the first event', usage });
     }
     const headers = response.headers as HeaderBag;
-    return { kind: 'success', status, value: { kind: 'stream', status, headers, first: pending, decoder, reader, scope, step, passthrough: x.prepared.passthrough } };
+    return {
+      kind: 'success',
+      status,
+      value: { kind: 'stream', status, headers, first: pending, decoder, reader, scope, step, passthrough: x.prepared.passthrough },
+    };
   }
 }
 
@@ -231,7 +248,10 @@ function httpFailure(x: Exchange, status: number, headers: HeaderBag, text: stri
   // otherwise it is rewritten in the caller's shape (status kept).
   const response = x.prepared.passthrough
     ? { status, contentType, body: text }
-    : canonicalError(status, x.codec.errorWithHeaders ? x.codec.errorWithHeaders(status, body ?? text, headers) : x.codec.errorToCanonical(status, body ?? text));
+    : canonicalError(
+        status,
+        x.codec.errorWithHeaders ? x.codec.errorWithHeaders(status, body ?? text, headers) : x.codec.errorToCanonical(status, body ?? text),
+      );
   const described = describeError(body, x.hooks.redact);
   return failure({
     class: failureClass,

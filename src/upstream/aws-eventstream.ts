@@ -10,7 +10,9 @@ type Codec = import('@smithy/eventstream-codec').EventStreamCodec;
 let codec: Promise<Codec> | undefined;
 
 async function loadCodec(): Promise<Codec> {
-  codec ??= Promise.all([import('@smithy/eventstream-codec'), import('@smithy/util-utf8')]).then(([{ EventStreamCodec }, { toUtf8, fromUtf8 }]) => new EventStreamCodec(toUtf8, fromUtf8));
+  codec ??= Promise.all([import('@smithy/eventstream-codec'), import('@smithy/util-utf8')]).then(
+    ([{ EventStreamCodec }, { toUtf8, fromUtf8 }]) => new EventStreamCodec(toUtf8, fromUtf8),
+  );
   return codec;
 }
 

@@ -25,7 +25,12 @@ export function continuesByPrefill(step: Target, memory: Pick<RoutingState, 'rej
 }
 
 /** `delivered`: the answer's text so far, and its content events (about one token each). */
-export function continuationAttempt(request: AttemptRequest, delivered: { text: string; tokens: number }, memory: RoutingState, hooks: ContinuationHooks): AttemptFn<UpstreamAnswer> {
+export function continuationAttempt(
+  request: AttemptRequest,
+  delivered: { text: string; tokens: number },
+  memory: RoutingState,
+  hooks: ContinuationHooks,
+): AttemptFn<UpstreamAnswer> {
   const restart = upstreamAttempt(request, hooks);
   const prefilled = upstreamAttempt({ ...request, plan: new RequestPlan(withPrefill(request.plan.call, delivered.text, delivered.tokens)) }, hooks);
   return async (step: Target, ctx: AttemptContext) => {

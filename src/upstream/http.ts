@@ -37,14 +37,17 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
     const target = targetOf(req.url);
     const client = target.secure ? https() : http;
-    const outgoing = client.request({
-      ...target.options,
-      method: 'POST',
-      // A traced attempt's traceparent continues the caller's trace at the upstream.
-      headers: { ...req.headers, ...currentTraceHeaders(), 'content-length': String(Buffer.byteLength(req.body)) },
-      agent: target.secure ? (httpsAgent ??= new (https().Agent)(AGENT_OPTIONS)) : httpAgent,
-      signal: req.signal,
-    }, (response) => resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: response }));
+    const outgoing = client.request(
+      {
+        ...target.options,
+        method: 'POST',
+        // A traced attempt's traceparent continues the caller's trace at the upstream.
+        headers: { ...req.headers, ...currentTraceHeaders(), 'content-length': String(Buffer.byteLength(req.body)) },
+        agent: target.secure ? (httpsAgent ??= new (https().Agent)(AGENT_OPTIONS)) : httpAgent,
+        signal: req.signal,
+      },
+      (response) => resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: response }),
+    );
     outgoing.on('error', reject);
     // The string itself, not a Buffer made from it: Node encodes it into memory that is freed
     // as soon as the socket has taken it, where a Buffer would wait for a garbage collection
@@ -68,7 +71,12 @@ function targetOf(url: string): Target {
     const parsed = new URL(url);
     target = {
       secure: parsed.protocol === 'https:',
-      options: { protocol: parsed.protocol, hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port || undefined, path: `${parsed.pathname}${parsed.search}` },
+      options: {
+        protocol: parsed.protocol,
+        hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: parsed.port || undefined,
+        path: `${parsed.pathname}${parsed.search}`,
+      },
     };
     if (TARGETS.size >= MAX_TARGETS) TARGETS.clear();
     TARGETS.set(url, target);

@@ -58,9 +58,10 @@ export class RequestPlan {
 function withStepCap(call: CallerRequest, step: Target): CallerRequest {
   const cap = step.maxOutputTokens;
   if (cap === undefined || !call.facts.producesOutput) return call;
-  const canonical = call.canonical instanceof UnservableRequest
-    ? call.canonical
-    : { ...call.canonical, value: capOutputTokens(call.canonical.value, cap, { endpoint: 'chat', provider: step.provider }) };
+  const canonical =
+    call.canonical instanceof UnservableRequest
+      ? call.canonical
+      : { ...call.canonical, value: capOutputTokens(call.canonical.value, cap, { endpoint: 'chat', provider: step.provider }) };
   const own = upstreamCodecOf(call.format);
   const body = own ? own.capOutput(call.body, cap, { operation: call.operation, baseURL: step.provider.baseURL }) : call.body;
   return { ...call, body, canonical };

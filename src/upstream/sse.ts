@@ -4,11 +4,7 @@
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
-export type SseRead =
-  | { kind: 'event'; message: EventSourceMessage }
-  | { kind: 'end' }
-  | { kind: 'timeout' }
-  | { kind: 'error'; error: unknown };
+export type SseRead = { kind: 'event'; message: EventSourceMessage } | { kind: 'end' } | { kind: 'timeout' } | { kind: 'error'; error: unknown };
 
 // Stop reading from the upstream while this many parsed events wait for a slow client.
 const HIGH_WATER = 64;
@@ -42,10 +38,13 @@ export class SseReader {
     const ready = this.#take();
     if (ready) return Promise.resolve(ready);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#wake = undefined;
-        resolve({ kind: 'timeout' });
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          this.#wake = undefined;
+          resolve({ kind: 'timeout' });
+        },
+        Math.max(0, timeoutMs),
+      );
       this.#wake = () => {
         const read = this.#take();
         if (!read) return;

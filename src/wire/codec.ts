@@ -207,7 +207,6 @@ export interface StreamDecoder {
  */
 export type StreamFraming = 'sse' | 'aws-eventstream';
 
-
 /**
  * An upstream codec: everything about calling one upstream API. Failure classification stays
  * generic (core/failure.ts reads every known error shape); a format adds hints only for what

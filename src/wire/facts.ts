@@ -11,7 +11,10 @@ export type ReadFacts = Omit<RequestFacts, 'inputTokens'>;
  * Serialising a long prompt costs real time, and only budgets, tpm limits and the
  * "cheapest" order read the estimate: it is computed on first use, once.
  */
-export function withInputEstimate<F extends Omit<ReadFacts, 'stream' | 'tools'> & Partial<ReadFacts>>(body: unknown, read: F): F & { readonly inputTokens: number } {
+export function withInputEstimate<F extends Omit<ReadFacts, 'stream' | 'tools'> & Partial<ReadFacts>>(
+  body: unknown,
+  read: F,
+): F & { readonly inputTokens: number } {
   let inputTokens: number | undefined;
   const facts = {
     get inputTokens(): number {

@@ -35,9 +35,16 @@ export function canPrefill(call: CallerRequest): boolean {
  */
 export function withPrefill(call: CallerRequest, delivered: string, deliveredTokens: number): CallerRequest {
   const text = prefillText(delivered);
-  if (call.operation === 'completions') return { ...call, body: lowerLimits({ ...call.body, prompt: `${String(call.body['prompt'])}${text}` }, deliveredTokens) };
+  if (call.operation === 'completions')
+    return { ...call, body: lowerLimits({ ...call.body, prompt: `${String(call.body['prompt'])}${text}` }, deliveredTokens) };
   const body = lowerLimits({ ...call.body, messages: appendAssistant(call.body['messages'], text) }, deliveredTokens);
-  const canonical = call.canonical instanceof Error ? call.canonical : { ...call.canonical, value: lowerLimits({ ...call.canonical.value, messages: appendAssistant(call.canonical.value.messages, text) }, deliveredTokens) as ChatRequest };
+  const canonical =
+    call.canonical instanceof Error
+      ? call.canonical
+      : {
+          ...call.canonical,
+          value: lowerLimits({ ...call.canonical.value, messages: appendAssistant(call.canonical.value.messages, text) }, deliveredTokens) as ChatRequest,
+        };
   return { ...call, body, canonical };
 }
 

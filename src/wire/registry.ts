@@ -11,15 +11,7 @@ import { gemini } from './gemini/index.ts';
 import { openAIChat } from './openai-chat/index.ts';
 import { openAIResponses } from './openai-responses/index.ts';
 
-export const WIRE_FORMATS = [
-  openAIChat,
-  anthropic,
-  gemini,
-  openAIResponses,
-  azureOpenAI,
-  bedrock,
-  vertex,
-] as const satisfies readonly WireFormat[];
+export const WIRE_FORMATS = [openAIChat, anthropic, gemini, openAIResponses, azureOpenAI, bedrock, vertex] as const satisfies readonly WireFormat[];
 
 type Registered = (typeof WIRE_FORMATS)[number];
 

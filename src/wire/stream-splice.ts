@@ -118,7 +118,7 @@ export class Splice {
     const delta: JsonObject = textKey === 'delta' ? { ...(choice['delta'] as JsonObject) } : {};
     // The caller already had the role chunk.
     delete delta['role'];
-    let text = textKey === 'delta' ? (typeof delta['content'] === 'string' ? delta['content'] : '') : (typeof choice['text'] === 'string' ? choice['text'] : '');
+    let text = textKey === 'delta' ? (typeof delta['content'] === 'string' ? delta['content'] : '') : typeof choice['text'] === 'string' ? choice['text'] : '';
     const finish = choice['finish_reason'];
     if (this.#pending !== '' && text !== '') {
       const matched = this.#match(text);
@@ -191,7 +191,10 @@ function partsOf(chunk: JsonObject): { text: string; toolCalls: boolean } {
   if (!choice) return { text: '', toolCalls: false };
   if (isJsonObject(choice['delta'])) {
     const delta = choice['delta'];
-    return { text: typeof delta['content'] === 'string' ? delta['content'] : '', toolCalls: Array.isArray(delta['tool_calls']) && delta['tool_calls'].length > 0 };
+    return {
+      text: typeof delta['content'] === 'string' ? delta['content'] : '',
+      toolCalls: Array.isArray(delta['tool_calls']) && delta['tool_calls'].length > 0,
+    };
   }
   return { text: typeof choice['text'] === 'string' ? choice['text'] : '', toolCalls: false };
 }

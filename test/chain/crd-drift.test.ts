@@ -68,7 +68,11 @@ describe('buildCrd()', () => {
   const openAPI = get(version, 'schema', 'openAPIV3Schema') as Json;
   const rows: Array<{ proves: string; actual: unknown; expected: unknown }> = [
     // The object the API server registers.
-    { proves: 'apiextensions.k8s.io/v1 CustomResourceDefinition', actual: [crd['apiVersion'], crd['kind']], expected: ['apiextensions.k8s.io/v1', 'CustomResourceDefinition'] },
+    {
+      proves: 'apiextensions.k8s.io/v1 CustomResourceDefinition',
+      actual: [crd['apiVersion'], crd['kind']],
+      expected: ['apiextensions.k8s.io/v1', 'CustomResourceDefinition'],
+    },
     // The name must be <plural>.<group>.
     { proves: 'name is plural.group', actual: get(crd, 'metadata', 'name'), expected: 'fallbackchains.llmfallback.io' },
     // The shared group and scope.
@@ -77,10 +81,21 @@ describe('buildCrd()', () => {
     {
       proves: 'names with short name and category',
       actual: get(crd, 'spec', 'names'),
-      expected: { kind: 'FallbackChain', listKind: 'FallbackChainList', plural: 'fallbackchains', singular: 'fallbackchain', shortNames: ['fc'], categories: ['llmfallback'] },
+      expected: {
+        kind: 'FallbackChain',
+        listKind: 'FallbackChainList',
+        plural: 'fallbackchains',
+        singular: 'fallbackchain',
+        shortNames: ['fc'],
+        categories: ['llmfallback'],
+      },
     },
     // One version, served and stored.
-    { proves: 'exactly one version v1alpha1, served and storage', actual: [get(crd, 'spec', 'versions', 'length'), version['name'], version['served'], version['storage']], expected: [1, 'v1alpha1', true, true] },
+    {
+      proves: 'exactly one version v1alpha1, served and storage',
+      actual: [get(crd, 'spec', 'versions', 'length'), version['name'], version['served'], version['storage']],
+      expected: [1, 'v1alpha1', true, true],
+    },
     // The controller writes status through its own subresource.
     { proves: 'status subresource', actual: version['subresources'], expected: { status: {} } },
     // Printer columns READY, MODEL, STEPS, AGE with their paths.
@@ -98,7 +113,11 @@ describe('buildCrd()', () => {
     { proves: 'root metadata is a plain object', actual: get(openAPI, 'properties', 'metadata'), expected: { type: 'object' } },
     // Single source of truth: spec is the file schema's, but for the header-value union (a string
     // or {valueFrom}), which a structural schema cannot state: the server keeps the value as given.
-    { proves: 'spec schema is the file schema, the header-value union aside', actual: get(openAPI, 'properties', 'spec'), expected: withoutHeaderUnion(schema.properties.spec) },
+    {
+      proves: 'spec schema is the file schema, the header-value union aside',
+      actual: get(openAPI, 'properties', 'spec'),
+      expected: withoutHeaderUnion(schema.properties.spec),
+    },
     {
       proves: 'a header value is kept as given by the server (string or {valueFrom})',
       actual: get(openAPI, 'properties', 'spec', 'properties', 'providers', 'items', 'properties', 'headers', 'additionalProperties'),
@@ -137,7 +156,11 @@ describe('schema documentation', () => {
       for (const child of Object.values(node as Json)) collect(child);
     };
     collect(schema);
-    assert.equal(rules.length, 18, 'steps (and step targets) name declared providers, unique provider names, one apiKey source, a Secret key name, baseMs <= maxMs, provider+model or targets, no target twice in a step; auth.aws: one source and a Secret key name for each of its three credentials, and a key pair or webIdentity; auth.gcpServiceAccount: one source and a Secret key name; auth: one kind');
+    assert.equal(
+      rules.length,
+      18,
+      'steps (and step targets) name declared providers, unique provider names, one apiKey source, a Secret key name, baseMs <= maxMs, provider+model or targets, no target twice in a step; auth.aws: one source and a Secret key name for each of its three credentials, and a key pair or webIdentity; auth.gcpServiceAccount: one source and a Secret key name; auth: one kind',
+    );
     for (const rule of rules) assert.match(String(rule['message']), /^[a-z].{20,}$/, JSON.stringify(rule));
   });
 });

@@ -101,7 +101,9 @@ describe('Kubernetes credential rules', () => {
   test('the schema refuses secretKey names that are not Secret key names', () => {
     for (const secretKey of ['../token', '..token', '.', 'a/b']) {
       const result = validateChainDocument({
-        apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name: 'chat' },
+        apiVersion: 'llmfallback.io/v1alpha1',
+        kind: 'FallbackChain',
+        metadata: { name: 'chat' },
         spec: { providers: [{ name: 'p', baseURL: 'http://127.0.0.1:9/v1', apiKey: { secretKey } }], steps: [{ provider: 'p', model: 'm' }] },
       });
       assert.equal(result.ok, false, secretKey);
@@ -134,7 +136,9 @@ describe('Kubernetes credential rules', () => {
   test('a header value that is neither a string nor {valueFrom: {secretKey}} is invalid', () => {
     for (const value of [5, { valueFrom: { env: 'X' } }, { valueFrom: { secretKey: 'a/b' } }, { secretKey: 'a' }]) {
       const result = validateChainDocument({
-        apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name: 'chat' },
+        apiVersion: 'llmfallback.io/v1alpha1',
+        kind: 'FallbackChain',
+        metadata: { name: 'chat' },
         spec: { providers: [{ name: 'p', baseURL: 'http://127.0.0.1:9/v1', headers: { h: value } }], steps: [{ provider: 'p', model: 'm' }] },
       });
       assert.equal(result.ok, false, JSON.stringify(value));
@@ -143,11 +147,17 @@ describe('Kubernetes credential rules', () => {
 
   test('credentialProblems: what the controller and validate --kubernetes report', () => {
     const d = unchecked({ apiKey: { env: 'SIDECAR_SECRET' } });
-    assert.deepEqual(credentialProblems(d, KUBERNETES_POLICY).map((p) => [p.path, p.message.split(':')[0]]), [['/spec/providers/0/apiKey/env', 'local_credentials_refused']]);
+    assert.deepEqual(
+      credentialProblems(d, KUBERNETES_POLICY).map((p) => [p.path, p.message.split(':')[0]]),
+      [['/spec/providers/0/apiKey/env', 'local_credentials_refused']],
+    );
     assert.deepEqual(credentialProblems(d, LOCAL_POLICY), []);
     assert.deepEqual(credentialProblems(d, { kubernetes: true, allowLocalCredentials: true }), []);
     const header = unchecked({ headers: { h: { valueFrom: { secretKey: '..x' } } } });
-    assert.deepEqual(credentialProblems(header, LOCAL_POLICY).map((p) => p.path), ['/spec/providers/0/headers/h/valueFrom/secretKey']);
+    assert.deepEqual(
+      credentialProblems(header, LOCAL_POLICY).map((p) => p.path),
+      ['/spec/providers/0/headers/h/valueFrom/secretKey'],
+    );
     assert.deepEqual(credentialProblems(doc({ apiKey: { secretKey: 'openai' } }), KUBERNETES_POLICY), []);
   });
 });
@@ -173,11 +183,18 @@ describe('the credentials Secret binds keys to hosts (llmfallback.io-allowed-hos
     assert.equal(keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'openai' } }).apiKey, 'sk-openai', 'no binding file: unrestricted');
     await writeFile(path.join(credentialsDir, 'llmfallback.io-allowed-hosts'), 'openai: [api.openai.com]\nazure: "*.openai.azure.com"\n');
     assert.equal(keyFor('https://api.openai.com/v1', { apiKey: { secretKey: 'openai' } }).apiKey, 'sk-openai');
-    assert.equal(keyFor('https://API.OpenAI.com:443/v1', { apiKey: { secretKey: 'openai' } }).apiKey, 'sk-openai', 'host compared case-insensitively, port ignored');
+    assert.equal(
+      keyFor('https://API.OpenAI.com:443/v1', { apiKey: { secretKey: 'openai' } }).apiKey,
+      'sk-openai',
+      'host compared case-insensitively, port ignored',
+    );
     const refused = keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'openai' } });
     assert.deepEqual([refused.apiKey, refused.code], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed]);
     assert.equal(keyFor('https://api.openai.com.attacker.example/v1', { apiKey: { secretKey: 'openai' } }).apiKey, undefined, 'a suffix trick is not the host');
-    assert.equal(keyFor('https://shop.openai.azure.com/openai', { headers: { 'api-key': { valueFrom: { secretKey: 'azure' } } } }).headers['api-key'], 'azure-key');
+    assert.equal(
+      keyFor('https://shop.openai.azure.com/openai', { headers: { 'api-key': { valueFrom: { secretKey: 'azure' } } } }).headers['api-key'],
+      'azure-key',
+    );
     const header = keyFor('https://attacker.example/v1', { headers: { 'api-key': { valueFrom: { secretKey: 'azure' } } } });
     assert.deepEqual([header.headers['api-key'], header.code], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed], 'header values are bound too');
     assert.equal(keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'free' } }).apiKey, 'free-key', 'a key not listed is not restricted');

@@ -52,17 +52,59 @@ describe('validateChainDocument: invalid documents', () => {
   }
   const rows: Row[] = [
     // spec.providers is required by the schema.
-    { name: 'missing spec.providers', doc: (d) => { delete spec(d)['providers']; }, problems: [['/spec/providers', 'is required']] },
+    {
+      name: 'missing spec.providers',
+      doc: (d) => {
+        delete spec(d)['providers'];
+      },
+      problems: [['/spec/providers', 'is required']],
+    },
     // spec itself is required.
-    { name: 'missing spec', doc: (d) => { delete d['spec']; }, problems: [['/spec', 'is required']] },
+    {
+      name: 'missing spec',
+      doc: (d) => {
+        delete d['spec'];
+      },
+      problems: [['/spec', 'is required']],
+    },
     // A step may only name a declared provider (a cross-field rule).
-    { name: 'step names an undeclared provider', doc: (d) => { spec(d)['steps'] = [{ provider: 'a', model: 'm1' }, { provider: 'b', model: 'm2' }]; }, problems: [['/spec/steps/1/provider', 'step names provider "b", which spec.providers does not declare']] },
+    {
+      name: 'step names an undeclared provider',
+      doc: (d) => {
+        spec(d)['steps'] = [
+          { provider: 'a', model: 'm1' },
+          { provider: 'b', model: 'm2' },
+        ];
+      },
+      problems: [['/spec/steps/1/provider', 'step names provider "b", which spec.providers does not declare']],
+    },
     // Provider names must be unique.
-    { name: 'duplicate provider names', doc: (d) => { spec(d)['providers'] = [{ name: 'a', baseURL: 'http://x/v1' }, { name: 'a', baseURL: 'http://y/v1' }]; }, problems: [['/spec/providers/1/name', 'provider name "a" is declared twice']] },
+    {
+      name: 'duplicate provider names',
+      doc: (d) => {
+        spec(d)['providers'] = [
+          { name: 'a', baseURL: 'http://x/v1' },
+          { name: 'a', baseURL: 'http://y/v1' },
+        ];
+      },
+      problems: [['/spec/providers/1/name', 'provider name "a" is declared twice']],
+    },
     // An apiKey with two sources is ambiguous.
-    { name: 'apiKey with two sources', doc: (d) => { at(spec(d)['providers'], 0)['apiKey'] = { env: 'A_KEY', file: '/run/key' }; }, problems: [['/spec/providers/0/apiKey', 'exactly one of secretKey, env, file']] },
+    {
+      name: 'apiKey with two sources',
+      doc: (d) => {
+        at(spec(d)['providers'], 0)['apiKey'] = { env: 'A_KEY', file: '/run/key' };
+      },
+      problems: [['/spec/providers/0/apiKey', 'exactly one of secretKey, env, file']],
+    },
     // An apiKey with no source at all is as wrong as two.
-    { name: 'apiKey with no source', doc: (d) => { at(spec(d)['providers'], 0)['apiKey'] = {}; }, problems: [['/spec/providers/0/apiKey', 'exactly one of secretKey, env, file']] },
+    {
+      name: 'apiKey with no source',
+      doc: (d) => {
+        at(spec(d)['providers'], 0)['apiKey'] = {};
+      },
+      problems: [['/spec/providers/0/apiKey', 'exactly one of secretKey, env, file']],
+    },
     // A typo must not be silently ignored (Kubernetes would prune it; the file loader refuses it).
     {
       name: 'unknown field retires (typo, YAML)',
@@ -80,43 +122,166 @@ spec:
       problems: [['/spec/steps/0/retires', 'unknown field']],
     },
     // Unknown fields are refused at every level that lists its properties.
-    { name: 'unknown field in spec', doc: (d) => { spec(d)['polcy'] = {}; }, problems: [['/spec/polcy', 'unknown field']] },
+    {
+      name: 'unknown field in spec',
+      doc: (d) => {
+        spec(d)['polcy'] = {};
+      },
+      problems: [['/spec/polcy', 'unknown field']],
+    },
     // api is an enum.
-    { name: 'bad enum api', doc: (d) => { at(spec(d)['providers'], 0)['api'] = 'azure'; }, problems: [['/spec/providers/0/api', 'must be one of "openai", "anthropic", "gemini", "azure-openai", "bedrock", "vertex"']] },
+    {
+      name: 'bad enum api',
+      doc: (d) => {
+        at(spec(d)['providers'], 0)['api'] = 'azure';
+      },
+      problems: [['/spec/providers/0/api', 'must be one of "openai", "anthropic", "gemini", "azure-openai", "bedrock", "vertex"']],
+    },
     // retries is capped at 10.
-    { name: 'retries out of range (11)', doc: (d) => { at(spec(d)['steps'], 0)['retries'] = 11; }, problems: [['/spec/steps/0/retries', 'must be <= 10']] },
+    {
+      name: 'retries out of range (11)',
+      doc: (d) => {
+        at(spec(d)['steps'], 0)['retries'] = 11;
+      },
+      problems: [['/spec/steps/0/retries', 'must be <= 10']],
+    },
     // retries may not be negative.
-    { name: 'retries negative', doc: (d) => { at(spec(d)['steps'], 0)['retries'] = -1; }, problems: [['/spec/steps/0/retries', 'must be >= 0']] },
+    {
+      name: 'retries negative',
+      doc: (d) => {
+        at(spec(d)['steps'], 0)['retries'] = -1;
+      },
+      problems: [['/spec/steps/0/retries', 'must be >= 0']],
+    },
     // Prices are never negative.
-    { name: 'negative price', doc: (d) => { at(spec(d)['steps'], 0)['price'] = { inputPerMTok: -0.5, outputPerMTok: 1 }; }, problems: [['/spec/steps/0/price/inputPerMTok', 'must be >= 0']] },
+    {
+      name: 'negative price',
+      doc: (d) => {
+        at(spec(d)['steps'], 0)['price'] = { inputPerMTok: -0.5, outputPerMTok: 1 };
+      },
+      problems: [['/spec/steps/0/price/inputPerMTok', 'must be >= 0']],
+    },
     // Timeouts are whole milliseconds.
-    { name: 'fractional timeout', doc: (d) => { at(spec(d)['steps'], 0)['timeouts'] = { firstByteMs: 1.5 }; }, problems: [['/spec/steps/0/timeouts/firstByteMs', 'must be integer']] },
+    {
+      name: 'fractional timeout',
+      doc: (d) => {
+        at(spec(d)['steps'], 0)['timeouts'] = { firstByteMs: 1.5 };
+      },
+      problems: [['/spec/steps/0/timeouts/firstByteMs', 'must be integer']],
+    },
     // retryOn only takes retryable classes.
-    { name: 'retryOn with a non-retryable class', doc: (d) => { spec(d)['policy'] = { retryOn: ['contentFiltered'] }; }, problems: [['/spec/policy/retryOn/0', 'must be one of']] },
+    {
+      name: 'retryOn with a non-retryable class',
+      doc: (d) => {
+        spec(d)['policy'] = { retryOn: ['contentFiltered'] };
+      },
+      problems: [['/spec/policy/retryOn/0', 'must be one of']],
+    },
     // badRequest can never fall back.
-    { name: 'fallbackOn badRequest', doc: (d) => { spec(d)['policy'] = { fallbackOn: ['badRequest'] }; }, problems: [['/spec/policy/fallbackOn/0', 'must be one of']] },
+    {
+      name: 'fallbackOn badRequest',
+      doc: (d) => {
+        spec(d)['policy'] = { fallbackOn: ['badRequest'] };
+      },
+      problems: [['/spec/policy/fallbackOn/0', 'must be one of']],
+    },
     // A chain needs at least one step.
-    { name: 'no steps', doc: (d) => { spec(d)['steps'] = []; }, problems: [['/spec/steps', 'must NOT have fewer than 1 items']] },
+    {
+      name: 'no steps',
+      doc: (d) => {
+        spec(d)['steps'] = [];
+      },
+      problems: [['/spec/steps', 'must NOT have fewer than 1 items']],
+    },
     // Wrong apiVersion is refused before the schema runs.
-    { name: 'wrong apiVersion', doc: (d) => { d['apiVersion'] = 'llmfallback.io/v1'; }, problems: [['/apiVersion', 'must be llmfallback.io/v1alpha1']] },
+    {
+      name: 'wrong apiVersion',
+      doc: (d) => {
+        d['apiVersion'] = 'llmfallback.io/v1';
+      },
+      problems: [['/apiVersion', 'must be llmfallback.io/v1alpha1']],
+    },
     // Wrong kind is refused.
-    { name: 'wrong kind', doc: (d) => { d['kind'] = 'Chain'; }, problems: [['/kind', 'must be FallbackChain']] },
+    {
+      name: 'wrong kind',
+      doc: (d) => {
+        d['kind'] = 'Chain';
+      },
+      problems: [['/kind', 'must be FallbackChain']],
+    },
     // Both envelope errors are reported together.
-    { name: 'wrong apiVersion and kind', doc: (d) => { d['apiVersion'] = 'v1'; d['kind'] = 'Pod'; }, problems: [['/apiVersion', 'must be'], ['/kind', 'must be']] },
+    {
+      name: 'wrong apiVersion and kind',
+      doc: (d) => {
+        d['apiVersion'] = 'v1';
+        d['kind'] = 'Pod';
+      },
+      problems: [
+        ['/apiVersion', 'must be'],
+        ['/kind', 'must be'],
+      ],
+    },
     // metadata.name must be a DNS subdomain name.
-    { name: 'bad metadata.name', doc: (d) => { d['metadata'] = { name: 'Chat_1' }; }, problems: [['/metadata/name', 'DNS subdomain']] },
+    {
+      name: 'bad metadata.name',
+      doc: (d) => {
+        d['metadata'] = { name: 'Chat_1' };
+      },
+      problems: [['/metadata/name', 'DNS subdomain']],
+    },
     // A name may not end with a dash.
-    { name: 'metadata.name ending in a dash', doc: (d) => { d['metadata'] = { name: 'chat-' }; }, problems: [['/metadata/name', 'DNS subdomain']] },
+    {
+      name: 'metadata.name ending in a dash',
+      doc: (d) => {
+        d['metadata'] = { name: 'chat-' };
+      },
+      problems: [['/metadata/name', 'DNS subdomain']],
+    },
     // No metadata at all: no name.
-    { name: 'missing metadata', doc: (d) => { delete d['metadata']; }, problems: [['/metadata/name', 'DNS subdomain']] },
+    {
+      name: 'missing metadata',
+      doc: (d) => {
+        delete d['metadata'];
+      },
+      problems: [['/metadata/name', 'DNS subdomain']],
+    },
     // Backoff base above its cap is a cross-field error.
-    { name: 'baseMs > maxMs', doc: (d) => { spec(d)['policy'] = { backoff: { baseMs: 500, maxMs: 100 } }; }, problems: [['/spec/policy/backoff', 'backoff.baseMs must not exceed backoff.maxMs']] },
+    {
+      name: 'baseMs > maxMs',
+      doc: (d) => {
+        spec(d)['policy'] = { backoff: { baseMs: 500, maxMs: 100 } };
+      },
+      problems: [['/spec/policy/backoff', 'backoff.baseMs must not exceed backoff.maxMs']],
+    },
     // Provider names follow the DNS-label pattern.
-    { name: 'bad provider name', doc: (d) => { spec(d)['providers'] = [{ name: 'Bad_Name', baseURL: 'http://x' }]; spec(d)['steps'] = [{ provider: 'Bad_Name', model: 'm' }]; }, problems: [['/spec/providers/0/name', 'must match pattern']] },
+    {
+      name: 'bad provider name',
+      doc: (d) => {
+        spec(d)['providers'] = [{ name: 'Bad_Name', baseURL: 'http://x' }];
+        spec(d)['steps'] = [{ provider: 'Bad_Name', model: 'm' }];
+      },
+      problems: [['/spec/providers/0/name', 'must match pattern']],
+    },
     // A cooldown below 50 ms is refused.
-    { name: 'cooldown too short', doc: (d) => { spec(d)['circuitBreaker'] = { cooldownSeconds: 0 }; }, problems: [['/spec/circuitBreaker/cooldownSeconds', 'must be >= 0.05']] },
+    {
+      name: 'cooldown too short',
+      doc: (d) => {
+        spec(d)['circuitBreaker'] = { cooldownSeconds: 0 };
+      },
+      problems: [['/spec/circuitBreaker/cooldownSeconds', 'must be >= 0.05']],
+    },
     // Several schema problems are all reported at once (allErrors).
-    { name: 'several problems at once', doc: (d) => { at(spec(d)['steps'], 0)['retries'] = 11; at(spec(d)['providers'], 0)['api'] = 'x'; }, problems: [['/spec/providers/0/api', 'must be one of'], ['/spec/steps/0/retries', 'must be <= 10']] },
+    {
+      name: 'several problems at once',
+      doc: (d) => {
+        at(spec(d)['steps'], 0)['retries'] = 11;
+        at(spec(d)['providers'], 0)['api'] = 'x';
+      },
+      problems: [
+        ['/spec/providers/0/api', 'must be one of'],
+        ['/spec/steps/0/retries', 'must be <= 10'],
+      ],
+    },
     // A list is not a document.
     { name: 'not a mapping', doc: '- a\n- b\n', problems: [['', 'must be a mapping']] },
   ];
@@ -133,7 +298,11 @@ spec:
       assert.equal(result.ok, false, 'the document must be refused');
       if (result.ok) return;
       const got = [...result.problems].sort((a, b) => a.path.localeCompare(b.path));
-      assert.deepEqual(got.map((p) => p.path), row.problems.map(([p]) => p), JSON.stringify(result.problems));
+      assert.deepEqual(
+        got.map((p) => p.path),
+        row.problems.map(([p]) => p),
+        JSON.stringify(result.problems),
+      );
       row.problems.forEach(([, fragment], i) => assert.ok(got[i]?.message.includes(fragment), `"${got[i]?.message}" contains "${fragment}"`));
     });
   }
@@ -144,15 +313,48 @@ describe('validateChainDocument: valid documents', () => {
     // The minimal document itself.
     { name: 'minimal', doc: () => {} },
     // metadata stays open, as in Kubernetes (labels, annotations, namespace, uid...).
-    { name: 'metadata with extra fields', doc: (d) => { d['metadata'] = { name: 'chat.v2', namespace: 'shop', labels: { app: 'x' }, uid: 'abc' }; } },
+    {
+      name: 'metadata with extra fields',
+      doc: (d) => {
+        d['metadata'] = { name: 'chat.v2', namespace: 'shop', labels: { app: 'x' }, uid: 'abc' };
+      },
+    },
     // Every source kind of apiKey, one each.
-    { name: 'one apiKey source each', doc: (d) => { spec(d)['providers'] = [{ name: 'a', baseURL: 'http://x', apiKey: { env: 'K' } }, { name: 'b', baseURL: 'http://y', apiKey: { secretKey: 'b' } }, { name: 'c', baseURL: 'http://z', apiKey: { file: '/k' } }]; } },
+    {
+      name: 'one apiKey source each',
+      doc: (d) => {
+        spec(d)['providers'] = [
+          { name: 'a', baseURL: 'http://x', apiKey: { env: 'K' } },
+          { name: 'b', baseURL: 'http://y', apiKey: { secretKey: 'b' } },
+          { name: 'c', baseURL: 'http://z', apiKey: { file: '/k' } },
+        ];
+      },
+    },
     // The boundaries of retries are allowed.
-    { name: 'retries 0 and 10', doc: (d) => { spec(d)['steps'] = [{ provider: 'a', model: 'm', retries: 0 }, { provider: 'a', model: 'n', retries: 10 }]; } },
+    {
+      name: 'retries 0 and 10',
+      doc: (d) => {
+        spec(d)['steps'] = [
+          { provider: 'a', model: 'm', retries: 0 },
+          { provider: 'a', model: 'n', retries: 10 },
+        ];
+      },
+    },
     // baseMs == maxMs is fine.
-    { name: 'baseMs == maxMs', doc: (d) => { spec(d)['policy'] = { backoff: { baseMs: 100, maxMs: 100 } }; } },
+    {
+      name: 'baseMs == maxMs',
+      doc: (d) => {
+        spec(d)['policy'] = { backoff: { baseMs: 100, maxMs: 100 } };
+      },
+    },
     // Empty retryOn (never retry) and a status block written by the controller.
-    { name: 'empty retryOn and a status', doc: (d) => { spec(d)['policy'] = { retryOn: [] }; d['status'] = { observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True' }] }; } },
+    {
+      name: 'empty retryOn and a status',
+      doc: (d) => {
+        spec(d)['policy'] = { retryOn: [] };
+        d['status'] = { observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True' }] };
+      },
+    },
   ];
   for (const row of rows) {
     test(row.name, () => {
@@ -228,7 +430,10 @@ ${extra}`;
   test('listConfigFiles picks YAML files only', async () => {
     const sub = await folder('list', { 'b.yml': '', 'a.yaml': '', 'C.YAML': '', 'notes.txt': '', '.hidden.yaml': '' });
     await mkdir(path.join(sub, 'nested.yaml'));
-    assert.deepEqual(await listConfigFiles(sub), ['C.YAML', 'a.yaml', 'b.yml'].map((f) => path.join(sub, f)));
+    assert.deepEqual(
+      await listConfigFiles(sub),
+      ['C.YAML', 'a.yaml', 'b.yml'].map((f) => path.join(sub, f)),
+    );
   });
 
   // Several documents in one file are numbered from 1; empty documents are skipped.
@@ -236,7 +441,13 @@ ${extra}`;
     const sub = await folder('multi', { 'chains.yaml': `${chainYaml('one')}---\n---\n# only a comment\n---\n${chainYaml('two')}` });
     const result = await loadFiles(await listConfigFiles(sub), {});
     assert.deepEqual(result.problems, []);
-    assert.deepEqual(result.docs.map((d) => [d.doc.metadata.name, d.source]), [['one', 'chains.yaml#1'], ['two', 'chains.yaml#4']]);
+    assert.deepEqual(
+      result.docs.map((d) => [d.doc.metadata.name, d.source]),
+      [
+        ['one', 'chains.yaml#1'],
+        ['two', 'chains.yaml#4'],
+      ],
+    );
   });
 
   // A YAML syntax error names the file and the document; the file's other documents still load.
@@ -244,7 +455,10 @@ ${extra}`;
     const sub = await folder('syntax', { 'bad.yaml': `${chainYaml('fine')}---\nspec: {providers: [unclosed\n` });
     const file = path.join(sub, 'bad.yaml');
     const result = await loadFiles([file], {});
-    assert.deepEqual(result.docs.map((d) => d.source), ['bad.yaml#1']);
+    assert.deepEqual(
+      result.docs.map((d) => d.source),
+      ['bad.yaml#1'],
+    );
     assert.ok(result.problems.length > 0);
     for (const p of result.problems) {
       assert.equal(p.file, file);
@@ -255,7 +469,13 @@ ${extra}`;
 
   // YAML that parses but cannot become a value (an alias with no anchor; an alias bomb) is a
   // reported problem, not a crash of validate or serve (found by the config-loader fuzz test).
-  for (const [name, text] of [['unknown alias', 'b: *x\n'], ['alias bomb', `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n`]] as const) {
+  for (const [name, text] of [
+    ['unknown alias', 'b: *x\n'],
+    [
+      'alias bomb',
+      `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n`,
+    ],
+  ] as const) {
     test(`YAML ${name} is reported, not thrown`, async () => {
       const sub = await folder(`alias-${name.replace(' ', '-')}`, { 'bad.yaml': text });
       const file = path.join(sub, 'bad.yaml');
@@ -279,7 +499,9 @@ ${extra}`;
   test('duplicate spec.model across files', async () => {
     const sub = await folder('dupe', { 'a.yaml': chainYaml('first', '', 'chat'), 'b.yaml': chainYaml('chat') });
     const result = await loadFiles(await listConfigFiles(sub), {});
-    assert.deepEqual(result.problems, [{ file: path.join(sub, 'b.yaml'), document: 1, path: '/spec/model', message: 'model "chat" is already served by the chain in a.yaml#1' }]);
+    assert.deepEqual(result.problems, [
+      { file: path.join(sub, 'b.yaml'), document: 1, path: '/spec/model', message: 'model "chat" is already served by the chain in a.yaml#1' },
+    ]);
   });
 
   // ${VAR} / ${VAR:-default} are expanded in values; a missing variable without default is a problem.
@@ -315,10 +537,16 @@ ${extra}`;
   // The repo's own examples must always validate, exactly as `serve` and `validate` load them.
   test('examples/ validate', async () => {
     const files = await listConfigFiles(path.join(REPO, 'examples'));
-    assert.deepEqual(files.map((f) => path.basename(f)), ['chat.yaml', 'demo.yaml']);
+    assert.deepEqual(
+      files.map((f) => path.basename(f)),
+      ['chat.yaml', 'demo.yaml'],
+    );
     const result = await loadFiles(files, {});
     assert.deepEqual(result.problems, []);
-    assert.deepEqual(result.docs.map((d) => d.source), ['chat.yaml#1', 'demo.yaml#1', 'demo.yaml#2']);
+    assert.deepEqual(
+      result.docs.map((d) => d.source),
+      ['chat.yaml#1', 'demo.yaml#1', 'demo.yaml#2'],
+    );
     const demo = result.docs[1]?.doc;
     assert.equal(demo?.spec.providers[1]?.baseURL, 'http://127.0.0.1:4010/v1', 'DEMO_UPSTREAM_URL default applied');
   });
@@ -346,7 +574,12 @@ describe('resolveChain', () => {
     return mustValidate(d);
   }
 
-  const rows: Array<{ name: string; apiKey: () => Json | undefined; env?: Record<string, string>; want: { apiKey?: string; keyProblem?: RegExp; keySource: string | RegExp } }> = [
+  const rows: Array<{
+    name: string;
+    apiKey: () => Json | undefined;
+    env?: Record<string, string>;
+    want: { apiKey?: string; keyProblem?: RegExp; keySource: string | RegExp };
+  }> = [
     // An env key that is set is used, trimmed.
     { name: 'env key present', apiKey: () => ({ env: 'A_KEY' }), env: { A_KEY: ' sk-env-value\n' }, want: { apiKey: 'sk-env-value', keySource: 'env:A_KEY' } },
     // An env key that is not set leaves the key undefined with the reason (the step is skipped, the config still loads).
@@ -356,13 +589,25 @@ describe('resolveChain', () => {
     // A key file is read and trimmed.
     { name: 'file key', apiKey: () => ({ file: path.join(dir, 'key.txt') }), want: { apiKey: 'file-secret-value', keySource: /^file:.*key\.txt$/ } },
     // A key file that is not there is a keyProblem.
-    { name: 'file key missing', apiKey: () => ({ file: path.join(dir, 'absent.txt') }), want: { keyProblem: /absent\.txt cannot be read/, keySource: /^file:/ } },
+    {
+      name: 'file key missing',
+      apiKey: () => ({ file: path.join(dir, 'absent.txt') }),
+      want: { keyProblem: /absent\.txt cannot be read/, keySource: /^file:/ },
+    },
     // An empty key file is a keyProblem.
     { name: 'file key empty', apiKey: () => ({ file: path.join(dir, 'empty.txt') }), want: { keyProblem: /is empty/, keySource: /^file:/ } },
     // secretKey reads that key of the mounted credentials Secret.
-    { name: 'secretKey from the credentials dir', apiKey: () => ({ secretKey: 'zhipu' }), want: { apiKey: 'zp-secret-from-secret', keySource: 'secretKey:zhipu' } },
+    {
+      name: 'secretKey from the credentials dir',
+      apiKey: () => ({ secretKey: 'zhipu' }),
+      want: { apiKey: 'zp-secret-from-secret', keySource: 'secretKey:zhipu' },
+    },
     // A secretKey the Secret does not have is a keyProblem naming it.
-    { name: 'secretKey missing', apiKey: () => ({ secretKey: 'deepseek' }), want: { keyProblem: /credentials Secret has no readable key "deepseek"/, keySource: 'secretKey:deepseek' } },
+    {
+      name: 'secretKey missing',
+      apiKey: () => ({ secretKey: 'deepseek' }),
+      want: { keyProblem: /credentials Secret has no readable key "deepseek"/, keySource: 'secretKey:deepseek' },
+    },
     // No apiKey: no key and no problem (local upstreams need none).
     { name: 'no apiKey', apiKey: () => undefined, want: { keySource: 'none' } },
   ];
@@ -409,7 +654,13 @@ describe('resolveChain', () => {
     assert.equal(chain.namespace, 'shop');
     assert.equal(chain.model, 'chat-model');
     assert.equal(chain.source, 'c.yaml#2');
-    assert.deepEqual(chain.steps.map((s) => [s.index, s.model, s.retries]), [[0, 'm1', 2], [1, 'm2', 1]]);
+    assert.deepEqual(
+      chain.steps.map((s) => [s.index, s.model, s.retries]),
+      [
+        [0, 'm1', 2],
+        [1, 'm2', 1],
+      ],
+    );
     assert.deepEqual(chain.steps[0]?.price, { inputPerMTok: 1, outputPerMTok: 2, cachedInputPerMTok: undefined });
     assert.deepEqual(chain.steps[1]?.price, { inputPerMTok: 0, outputPerMTok: 3, cachedInputPerMTok: undefined });
     assert.equal(chain.steps[0]?.provider, chain.steps[1]?.provider, 'one Provider object per declared provider');

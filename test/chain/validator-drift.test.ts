@@ -13,14 +13,16 @@ import { renderValidatorFile, validatorFile } from '../../scripts/gen-validator.
 describe('generated schema validator', () => {
   test('the committed validator is exactly what npm run gen:validator writes (stale-generation check)', async () => {
     const committed = readFileSync(validatorFile, 'utf8');
-    assert.ok(committed === await renderValidatorFile(), `${validatorFile} is stale: run \`npm run gen:validator\` and commit the result`);
+    assert.ok(committed === (await renderValidatorFile()), `${validatorFile} is stale: run \`npm run gen:validator\` and commit the result`);
   });
 
   test('it fills defaults and reports problems like a validator compiled at runtime', () => {
     const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
     const fresh = ajv.compile(closeObjects(schema) as object);
     const doc = {
-      apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name: 'c' },
+      apiVersion: 'llmfallback.io/v1alpha1',
+      kind: 'FallbackChain',
+      metadata: { name: 'c' },
       spec: { providers: [{ name: 'p', baseURL: 'http://127.0.0.1:1/v1', apiKey: { env: 'K' } }], steps: [{ provider: 'p', model: 'm' }] },
     };
     const expected = structuredClone(doc);

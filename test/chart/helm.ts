@@ -21,7 +21,9 @@ export interface K8sObject extends Json {
 
 /** The values files under charts/llm-fallback/ci/, sorted. */
 export function ciValuesFiles(): string[] {
-  return readdirSync(ciDir).filter((f) => f.endsWith('.yaml')).sort();
+  return readdirSync(ciDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
 }
 
 export interface RenderOptions {
@@ -61,7 +63,9 @@ export async function renderObjects(options: RenderOptions = {}): Promise<K8sObj
 export function one(objects: K8sObject[], kind: string, name?: string): K8sObject {
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   if (found.length !== 1) {
-    throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+    throw new Error(
+      `expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`,
+    );
   }
   return found[0] as K8sObject;
 }

@@ -17,7 +17,15 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { AdmissionregistrationV1Api, AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  RbacAuthorizationV1Api,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { parseControllerOptions, type ControllerOptions } from '../../src/config/options.ts';
 import { startController, type RunningController } from '../../src/controller.ts';
 import { CHAIN_READER } from '../../src/k8s/rbac.ts';
@@ -44,7 +52,11 @@ async function freePort(): Promise<number> {
 
 function annotatedPod(name: string, extra: { labels?: Record<string, string> } = {}): V1Pod {
   return {
-    metadata: { name, annotations: { 'llmfallback.io/inject': 'true', 'llmfallback.io/credentials-secret': 'llm-keys' }, ...(extra.labels ? { labels: extra.labels } : {}) },
+    metadata: {
+      name,
+      annotations: { 'llmfallback.io/inject': 'true', 'llmfallback.io/credentials-secret': 'llm-keys' },
+      ...(extra.labels ? { labels: extra.labels } : {}),
+    },
     spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
   };
 }
@@ -115,11 +127,19 @@ describe('helm install into a real API server, controller run locally', () => {
     await kube.createNamespace(APP_NS);
     port = await freePort();
     installOutput = await helm([
-      'install', RELEASE, chartDir, ...kc(),
-      '--namespace', NS, '--create-namespace',
-      '--values', path.join(chartDir, 'ci', 'dev-url-values.yaml'),
-      '--set', `webhook.url=https://127.0.0.1:${port}/mutate-pods`,
-      '--set', 'sidecar.image.tag=e2e',
+      'install',
+      RELEASE,
+      chartDir,
+      ...kc(),
+      '--namespace',
+      NS,
+      '--create-namespace',
+      '--values',
+      path.join(chartDir, 'ci', 'dev-url-values.yaml'),
+      '--set',
+      `webhook.url=https://127.0.0.1:${port}/mutate-pods`,
+      '--set',
+      'sidecar.image.tag=e2e',
     ]);
   });
 
@@ -134,7 +154,20 @@ describe('helm install into a real API server, controller run locally', () => {
     const manifest = await helm(['get', 'manifest', RELEASE, '--namespace', NS, ...kc()]);
     const objects = parseObjects(manifest);
     const kinds = new Set(objects.map((o) => o.kind));
-    for (const kind of ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ConfigMap', 'Secret', 'Service', 'Deployment', 'PodDisruptionBudget', 'MutatingWebhookConfiguration', 'FallbackChain']) {
+    for (const kind of [
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'ConfigMap',
+      'Secret',
+      'Service',
+      'Deployment',
+      'PodDisruptionBudget',
+      'MutatingWebhookConfiguration',
+      'FallbackChain',
+    ]) {
       assert.ok(kinds.has(kind), `${kind} is part of the release`);
     }
     const got = await kube.kubectl(['get', '-f', '-', '-o', 'name'], { input: manifest });
@@ -154,7 +187,7 @@ describe('helm install into a real API server, controller run locally', () => {
     assert.match(notes, /kubectl -n NS apply -f chain\.yaml/);
   });
 
-  test('the controller starts from the chart\'s Deployment args, Secret, ConfigMap and ServiceAccount', async () => {
+  test("the controller starts from the chart's Deployment args, Secret, ConfigMap and ServiceAccount", async () => {
     const deployment = await kube.kubeConfig().makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: NS, name: 'llm-fallback-controller' });
     const container = deployment.spec?.template.spec?.containers[0];
     const args = container?.args ?? [];
@@ -191,11 +224,18 @@ describe('helm install into a real API server, controller run locally', () => {
   test('the webhook is reachable over HTTPS trusting only the chart-generated CA', async () => {
     assert.ok(controller);
     const ca = Buffer.from((await readSecret())['ca.crt'] ?? '', 'base64').toString('utf8');
-    assert.equal(await caBundle(), (await readSecret())['ca.crt'], 'the webhook configuration trusts the Secret\'s CA');
+    assert.equal(await caBundle(), (await readSecret())['ca.crt'], "the webhook configuration trusts the Secret's CA");
     const reply = await postReview(controller.webhookUrl, ca, {
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
-      request: { uid: 'u1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: APP_NS, operation: 'CREATE', object: annotatedPod('direct') },
+      request: {
+        uid: 'u1',
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        resource: { group: '', version: 'v1', resource: 'pods' },
+        namespace: APP_NS,
+        operation: 'CREATE',
+        object: annotatedPod('direct'),
+      },
     });
     assert.equal(reply.status, 200);
     assert.equal(get(reply.body, 'response', 'allowed'), true);
@@ -210,7 +250,7 @@ describe('helm install into a real API server, controller run locally', () => {
     }
   });
 
-  test('an annotated Pod created through the API comes back with the sidecar from the chart\'s defaults', async () => {
+  test("an annotated Pod created through the API comes back with the sidecar from the chart's defaults", async () => {
     // The API server loads webhook configurations asynchronously: dry-run until it calls us.
     await eventually('the API server to call the webhook', async () => {
       const probe = await core.createNamespacedPod({ namespace: APP_NS, body: annotatedPod('probe'), dryRun: 'All' });
@@ -244,7 +284,7 @@ describe('helm install into a real API server, controller run locally', () => {
     });
   }
 
-  test('FallbackChains applied through the API become Ready (the chart\'s example too); an invalid one is refused by the CRD', async () => {
+  test("FallbackChains applied through the API become Ready (the chart's example too); an invalid one is refused by the CRD", async () => {
     const applied = await kube.kubectl(['apply', '-f', '-'], { input: chainYaml('chat', APP_NS) });
     assert.equal(applied.code, 0, applied.stderr);
     // The chart's crds/ carries the schema's cross-field rules (CEL): the server refuses this one.
@@ -278,10 +318,13 @@ describe('helm install into a real API server, controller run locally', () => {
       }
     });
     assert.equal(binding.roleRef.name, CHAIN_READER);
-    assert.deepEqual(binding.subjects?.map((s) => `${s.kind}:${s.name}`), [`Group:system:serviceaccounts:${APP_NS}`]);
+    assert.deepEqual(
+      binding.subjects?.map((s) => `${s.kind}:${s.name}`),
+      [`Group:system:serviceaccounts:${APP_NS}`],
+    );
   });
 
-  test('the helm test pod\'s script passes against the running controller\'s health port', async () => {
+  test("the helm test pod's script passes against the running controller's health port", async () => {
     assert.ok(controller);
     const hooks = parseObjects(await helm(['get', 'hooks', RELEASE, '--namespace', NS, ...kc()]));
     const pod = hooks.find((o) => o.kind === 'Pod' && o.metadata.annotations?.['helm.sh/hook'] === 'test');
@@ -329,8 +372,20 @@ describe('helm install into a real API server, controller run locally', () => {
   test('helm uninstall removes the webhook and the controller objects; the CRD and the chains stay', async () => {
     await helm(['uninstall', RELEASE, ...kc(), '--namespace', NS]);
     const webhooks = await kube.kubeConfig().makeApiClient(AdmissionregistrationV1Api).listMutatingWebhookConfiguration();
-    assert.deepEqual(webhooks.items.map((w) => w.metadata?.name), []);
-    const left = await kube.kubectl(['get', 'deployment,service,configmap,secret,role,rolebinding', '-n', NS, '-l', 'app.kubernetes.io/instance=llm-fallback', '-o', 'name']);
+    assert.deepEqual(
+      webhooks.items.map((w) => w.metadata?.name),
+      [],
+    );
+    const left = await kube.kubectl([
+      'get',
+      'deployment,service,configmap,secret,role,rolebinding',
+      '-n',
+      NS,
+      '-l',
+      'app.kubernetes.io/instance=llm-fallback',
+      '-o',
+      'name',
+    ]);
     assert.equal(left.stdout.trim(), '');
     const crd = await kube.kubectl(['get', 'crd', 'fallbackchains.llmfallback.io', '-o', 'name']);
     assert.equal(crd.stdout.trim(), 'customresourcedefinition.apiextensions.k8s.io/fallbackchains.llmfallback.io');

@@ -19,7 +19,11 @@ const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'Cluste
 describe('generated manifests', () => {
   test('every generated file is exactly what npm run gen:manifests writes (drift check)', async () => {
     const generated = await renderManifests();
-    assert.deepEqual([...generated.keys()].sort(), ['charts/llm-fallback/crds/fallbackchains.llmfallback.io.yaml', 'manifests/kustomization.yaml', 'manifests/llm-fallback.yaml']);
+    assert.deepEqual([...generated.keys()].sort(), [
+      'charts/llm-fallback/crds/fallbackchains.llmfallback.io.yaml',
+      'manifests/kustomization.yaml',
+      'manifests/llm-fallback.yaml',
+    ]);
     const stale = [...generated].filter(([file, text]) => readFileSync(path.join(repoRoot, file), 'utf8') !== text).map(([file]) => file);
     assert.deepEqual(stale, [], 'stale: run `npm run gen:manifests` and commit the result');
   });
@@ -27,12 +31,23 @@ describe('generated manifests', () => {
   test('the drift check can fail: a chart value change makes the render differ from the committed file', async () => {
     const { helm } = await import('./helm.ts');
     const committed = readFileSync(path.join(repoRoot, 'manifests', 'llm-fallback.yaml'), 'utf8');
-    const changed = await helm(['template', 'llm-fallback', path.join(repoRoot, 'charts', 'llm-fallback'), '--namespace', MANIFESTS_NAMESPACE, '--skip-tests', '--set', 'webhook.tls.certManager.enabled=true', '--set', 'webhook.timeoutSeconds=9']);
+    const changed = await helm([
+      'template',
+      'llm-fallback',
+      path.join(repoRoot, 'charts', 'llm-fallback'),
+      '--namespace',
+      MANIFESTS_NAMESPACE,
+      '--skip-tests',
+      '--set',
+      'webhook.tls.certManager.enabled=true',
+      '--set',
+      'webhook.timeoutSeconds=9',
+    ]);
     assert.ok(!committed.includes(changed.replace(/^---\n/, '')));
     assert.match(changed, /timeoutSeconds: 9/);
   });
 
-  test('the chart\'s crds/ file is byte-identical to manifests/crds/ (the gen:crd output)', () => {
+  test("the chart's crds/ file is byte-identical to manifests/crds/ (the gen:crd output)", () => {
     assert.equal(readFileSync(chartCrdFile, 'utf8'), readFileSync(manifestsCrdFile, 'utf8'));
   });
 
@@ -41,10 +56,22 @@ describe('generated manifests', () => {
     const { stdout } = await execFileAsync(kubectl, ['kustomize', path.join(repoRoot, 'manifests')], { maxBuffer: 16 * 1024 * 1024 });
     const objects = parseObjects(stdout);
     const kinds = objects.map((o) => o.kind);
-    for (const kind of ['CustomResourceDefinition', 'Namespace', 'Deployment', 'Service', 'MutatingWebhookConfiguration', 'Certificate', 'ClusterRole', 'ConfigMap', 'PodDisruptionBudget']) {
+    for (const kind of [
+      'CustomResourceDefinition',
+      'Namespace',
+      'Deployment',
+      'Service',
+      'MutatingWebhookConfiguration',
+      'Certificate',
+      'ClusterRole',
+      'ConfigMap',
+      'PodDisruptionBudget',
+    ]) {
       assert.ok(kinds.includes(kind), `${kind} in the kustomize build`);
     }
-    const misplaced = objects.filter((o) => !CLUSTER_SCOPED.has(o.kind) && o.metadata.namespace !== MANIFESTS_NAMESPACE).map((o: K8sObject) => `${o.kind}/${o.metadata.name}`);
+    const misplaced = objects
+      .filter((o) => !CLUSTER_SCOPED.has(o.kind) && o.metadata.namespace !== MANIFESTS_NAMESPACE)
+      .map((o: K8sObject) => `${o.kind}/${o.metadata.name}`);
     assert.deepEqual(misplaced, []);
   });
 

@@ -24,7 +24,16 @@ import { b64, chartDir, get, NAMESPACE, one, renderObjects, type Json, type K8sO
 
 const execFileAsync = promisify(execFile);
 
-type Container = { name: string; args?: string[]; command?: string[]; env?: Array<{ name: string; value?: string }>; ports?: Array<{ name: string; containerPort: number }>; volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>; securityContext?: Json; resources?: Json } & Json;
+type Container = {
+  name: string;
+  args?: string[];
+  command?: string[];
+  env?: Array<{ name: string; value?: string }>;
+  ports?: Array<{ name: string; containerPort: number }>;
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+  securityContext?: Json;
+  resources?: Json;
+} & Json;
 
 function podSpec(o: K8sObject): Json {
   return (o.kind === 'Pod' ? o['spec'] : get(o, 'spec', 'template', 'spec')) as Json;
@@ -38,10 +47,12 @@ function containers(o: K8sObject): Container[] {
 function permissions(rules: V1PolicyRule[]): string[] {
   const out: string[] = [];
   for (const r of rules) {
-    for (const g of r.apiGroups ?? []) for (const res of r.resources ?? []) for (const v of r.verbs) {
-      if (r.resourceNames && r.resourceNames.length > 0) for (const n of r.resourceNames) out.push(`${g}|${res}|${v}|${n}`);
-      else out.push(`${g}|${res}|${v}|*`);
-    }
+    for (const g of r.apiGroups ?? [])
+      for (const res of r.resources ?? [])
+        for (const v of r.verbs) {
+          if (r.resourceNames && r.resourceNames.length > 0) for (const n of r.resourceNames) out.push(`${g}|${res}|${v}|${n}`);
+          else out.push(`${g}|${res}|${v}|*`);
+        }
   }
   return out.sort();
 }
@@ -58,15 +69,22 @@ describe('chart objects (default values)', () => {
     assert.deepEqual(role['rules'], JSON.parse(JSON.stringify(expected)));
   });
 
-  test('the Lease rule lives in a Role of the release namespace, narrowed to the chart\'s Lease for get/update', () => {
+  test("the Lease rule lives in a Role of the release namespace, narrowed to the chart's Lease for get/update", () => {
     const role = one(objects, 'Role');
     assert.equal(role.metadata.namespace, NAMESPACE);
     const leaseRule = controllerRules().find((r) => (r.resources ?? []).includes('leases'));
     assert.ok(leaseRule);
     // Same verbs on the same resource; nothing else in the Role.
     const granted = permissions(role['rules'] as V1PolicyRule[]);
-    assert.deepEqual([...new Set(granted.map((p) => p.split('|').slice(0, 3).join('|')))].sort(), permissions([leaseRule]).map((p) => p.split('|').slice(0, 3).join('|')));
-    assert.deepEqual(granted, ['coordination.k8s.io|leases|create|*', 'coordination.k8s.io|leases|get|llm-fallback-controller', 'coordination.k8s.io|leases|update|llm-fallback-controller']);
+    assert.deepEqual(
+      [...new Set(granted.map((p) => p.split('|').slice(0, 3).join('|')))].sort(),
+      permissions([leaseRule]).map((p) => p.split('|').slice(0, 3).join('|')),
+    );
+    assert.deepEqual(granted, [
+      'coordination.k8s.io|leases|create|*',
+      'coordination.k8s.io|leases|get|llm-fallback-controller',
+      'coordination.k8s.io|leases|update|llm-fallback-controller',
+    ]);
     const args = containers(one(objects, 'Deployment'))[0]?.args ?? [];
     assert.ok(args.includes('--lease-name=llm-fallback-controller'), 'the Deployment uses the Lease the Role names');
   });
@@ -74,7 +92,10 @@ describe('chart objects (default values)', () => {
   test('both roles are bound to the controller ServiceAccount the Deployment runs as', () => {
     const sa = one(objects, 'ServiceAccount');
     assert.equal(get(one(objects, 'Deployment'), 'spec', 'template', 'spec', 'serviceAccountName'), sa.metadata.name);
-    for (const [kind, roleKind] of [['ClusterRoleBinding', 'ClusterRole'], ['RoleBinding', 'Role']] as const) {
+    for (const [kind, roleKind] of [
+      ['ClusterRoleBinding', 'ClusterRole'],
+      ['RoleBinding', 'Role'],
+    ] as const) {
       const binding = one(objects, kind);
       assert.equal(get(binding, 'roleRef', 'kind'), roleKind);
       assert.equal(get(binding, 'roleRef', 'name'), one(objects, roleKind, String(get(binding, 'roleRef', 'name'))).metadata.name);
@@ -87,12 +108,12 @@ describe('chart objects (default values)', () => {
     assert.deepEqual(role['rules'], JSON.parse(JSON.stringify(chainReaderClusterRole().rules)));
   });
 
-  test('the sidecar defaults ConfigMap parses with the injector\'s parser and equals the built-in defaults', () => {
+  test("the sidecar defaults ConfigMap parses with the injector's parser and equals the built-in defaults", () => {
     const text = String(get(one(objects, 'ConfigMap'), 'data', 'defaults.yaml'));
     assert.deepEqual(parseSidecarDefaults(text, 'configmap'), DEFAULT_SIDECAR);
   });
 
-  test('the Deployment\'s args parse with parseControllerOptions and name files the pod mounts', () => {
+  test("the Deployment's args parse with parseControllerOptions and name files the pod mounts", () => {
     const deployment = one(objects, 'Deployment');
     const container = containers(deployment)[0];
     assert.ok(container);
@@ -120,7 +141,10 @@ describe('chart objects (default values)', () => {
       const { volume, key } = fileOf(file);
       assert.equal(get(volume, 'secret', 'secretName'), tlsSecret.metadata.name);
       const items = get(volume, 'secret', 'items') as Array<{ key: string; path: string }>;
-      assert.ok(items.some((i) => i.path === key && Object.hasOwn(tlsSecret['data'] as Json, i.key)), `${key} is projected from the Secret`);
+      assert.ok(
+        items.some((i) => i.path === key && Object.hasOwn(tlsSecret['data'] as Json, i.key)),
+        `${key} is projected from the Secret`,
+      );
       // The CA key is never mounted into the container; the pair is readable by the pod's group only.
       assert.deepEqual(items.map((i) => i.key).sort(), ['tls.crt', 'tls.key']);
       assert.equal(get(volume, 'secret', 'defaultMode'), 0o440);
@@ -139,14 +163,18 @@ describe('chart objects (default values)', () => {
     assert.deepEqual(get(pdb, 'spec', 'selector'), get(deployment, 'spec', 'selector'));
   });
 
-  test('probes hit the controller\'s health endpoints on the port its --health-port opens', () => {
+  test("probes hit the controller's health endpoints on the port its --health-port opens", () => {
     const container = containers(one(objects, 'Deployment'))[0];
     assert.ok(container);
     const healthPort = container.ports?.find((p) => p.name === 'health');
     assert.equal(healthPort?.containerPort, 8081);
     assert.deepEqual(
       ['startupProbe', 'readinessProbe', 'livenessProbe'].map((p) => [get(container, p, 'httpGet', 'path'), get(container, p, 'httpGet', 'port')]),
-      [['/readyz', 'health'], ['/readyz', 'health'], ['/healthz', 'health']],
+      [
+        ['/readyz', 'health'],
+        ['/readyz', 'health'],
+        ['/healthz', 'health'],
+      ],
     );
     assert.ok(get(container, 'resources', 'requests', 'memory'));
     assert.ok(get(container, 'resources', 'limits', 'memory'));
@@ -177,7 +205,7 @@ describe('chart objects (default values)', () => {
     });
   }
 
-  test('the webhook calls the controller\'s path through the Service port that reaches the container\'s webhook port', () => {
+  test("the webhook calls the controller's path through the Service port that reaches the container's webhook port", () => {
     const webhook = (one(objects, 'MutatingWebhookConfiguration')['webhooks'] as Json[])[0] as Json;
     const service = one(objects, 'Service');
     assert.deepEqual(get(webhook, 'clientConfig', 'service'), { name: service.metadata.name, namespace: NAMESPACE, path: MUTATE_PATH, port: 443 });
@@ -191,9 +219,11 @@ describe('chart objects (default values)', () => {
     assert.deepEqual(webhook['admissionReviewVersions'], ['v1']);
   });
 
-  test('the webhook never sees kube-system, nor the chart\'s own pods (objectSelector matches their label)', () => {
+  test("the webhook never sees kube-system, nor the chart's own pods (objectSelector matches their label)", () => {
     const webhook = (one(objects, 'MutatingWebhookConfiguration')['webhooks'] as Json[])[0] as Json;
-    assert.deepEqual(get(webhook, 'namespaceSelector', 'matchExpressions'), [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-node-lease'] }]);
+    assert.deepEqual(get(webhook, 'namespaceSelector', 'matchExpressions'), [
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-node-lease'] },
+    ]);
     const [excluded] = get(webhook, 'objectSelector', 'matchExpressions') as Array<{ key: string; operator: string; values: string[] }>;
     assert.ok(excluded);
     assert.equal(excluded.operator, 'NotIn');
@@ -203,7 +233,7 @@ describe('chart objects (default values)', () => {
     }
   });
 
-  test('the generated certificate: caBundle = the Secret\'s CA, which signed a serving cert for the Service names, with its key', () => {
+  test("the generated certificate: caBundle = the Secret's CA, which signed a serving cert for the Service names, with its key", () => {
     const secret = one(objects, 'Secret');
     const data = secret['data'] as Record<string, string>;
     const webhook = (one(objects, 'MutatingWebhookConfiguration')['webhooks'] as Json[])[0] as Json;
@@ -222,25 +252,30 @@ describe('chart objects (default values)', () => {
     assert.ok(new Date(serving.validTo).getTime() - Date.now() > 9 * 365 * 24 * 3600 * 1000);
   });
 
-  test('the helm test pod is a test hook that calls /healthz and /readyz on the Service\'s health port', () => {
+  test("the helm test pod is a test hook that calls /healthz and /readyz on the Service's health port", () => {
     const pod = one(objects, 'Pod');
     assert.equal(pod.metadata.annotations?.['helm.sh/hook'], 'test');
     const service = one(objects, 'Service');
     const health = (get(service, 'spec', 'ports') as Json[]).find((p) => p['name'] === 'health');
     assert.equal(health?.['targetPort'], 'health');
-    const urls = containers(pod)[0]?.env?.find((e) => e.name === 'HEALTH_URLS')?.value?.split(' ');
+    const urls = containers(pod)[0]
+      ?.env?.find((e) => e.name === 'HEALTH_URLS')
+      ?.value?.split(' ');
     const base = `http://${service.metadata.name}.${NAMESPACE}.svc:${String(health?.['port'])}`;
     assert.deepEqual(urls, [`${base}/healthz`, `${base}/readyz`]);
   });
 
   test('the CRD shipped in crds/ is the generated one (and the only file there)', () => {
     const crds = path.join(chartDir, 'crds');
-    assert.equal(readFileSync(path.join(crds, 'fallbackchains.llmfallback.io.yaml'), 'utf8'), readFileSync(new URL('../../manifests/crds/fallbackchains.llmfallback.io.yaml', import.meta.url), 'utf8'));
+    assert.equal(
+      readFileSync(path.join(crds, 'fallbackchains.llmfallback.io.yaml'), 'utf8'),
+      readFileSync(new URL('../../manifests/crds/fallbackchains.llmfallback.io.yaml', import.meta.url), 'utf8'),
+    );
   });
 });
 
 describe('chart objects (other values)', () => {
-  test('dev-url values: clientConfig.url instead of the Service, and the certificate covers the URL\'s IP', async () => {
+  test("dev-url values: clientConfig.url instead of the Service, and the certificate covers the URL's IP", async () => {
     const objects = await renderObjects({ values: ['ci/dev-url-values.yaml'] });
     const webhook = (one(objects, 'MutatingWebhookConfiguration')['webhooks'] as Json[])[0] as Json;
     assert.deepEqual(Object.keys(get(webhook, 'clientConfig') as Json).sort(), ['caBundle', 'url']);
@@ -251,8 +286,14 @@ describe('chart objects (other values)', () => {
     assert.equal(serving.checkIP('127.0.0.1'), '127.0.0.1');
   });
 
-  test('a DNS-name URL and extra names land in the certificate\'s DNS names', async () => {
-    const objects = await renderObjects({ set: ['webhook.url=https://dev.example.test:9443/mutate-pods', 'webhook.tls.extraDNSNames={other.example.test}', 'webhook.tls.extraIPAddresses={10.1.2.3}'] });
+  test("a DNS-name URL and extra names land in the certificate's DNS names", async () => {
+    const objects = await renderObjects({
+      set: [
+        'webhook.url=https://dev.example.test:9443/mutate-pods',
+        'webhook.tls.extraDNSNames={other.example.test}',
+        'webhook.tls.extraIPAddresses={10.1.2.3}',
+      ],
+    });
     const serving = new X509Certificate(b64(get(one(objects, 'Secret'), 'data', 'tls.crt')));
     assert.ok(serving.checkHost('dev.example.test'));
     assert.ok(serving.checkHost('other.example.test'));
@@ -268,7 +309,14 @@ describe('chart objects (other values)', () => {
     assert.equal(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NAMESPACE}/${certificate.metadata.name}`);
     assert.equal(get(mwc, 'webhooks', 0, 'clientConfig', 'caBundle'), undefined);
     const volumes = get(one(objects, 'Deployment'), 'spec', 'template', 'spec', 'volumes') as Json[];
-    assert.equal(get(volumes.find((v) => v['name'] === 'webhook-tls'), 'secret', 'secretName'), get(certificate, 'spec', 'secretName'));
+    assert.equal(
+      get(
+        volumes.find((v) => v['name'] === 'webhook-tls'),
+        'secret',
+        'secretName',
+      ),
+      get(certificate, 'spec', 'secretName'),
+    );
     assert.equal(get(certificate, 'spec', 'issuerRef', 'name'), one(objects, 'Issuer').metadata.name);
     assert.ok((get(certificate, 'spec', 'dnsNames') as string[]).includes(`${one(objects, 'Service').metadata.name}.${NAMESPACE}.svc`));
   });
@@ -312,7 +360,10 @@ describe('chart objects (other values)', () => {
     assert.equal(dashboardMap.metadata.namespace, 'monitoring');
     assert.equal(dashboardMap.metadata.labels?.['grafana_dashboard'], '1');
     const dashboard = JSON.parse(String(get(dashboardMap, 'data', 'llm-fallback.json'))) as { panels: Array<{ title: string }> };
-    assert.deepEqual(dashboard.panels.map((p) => p.title), ['Requests by outcome', 'Fallbacks', 'Circuit state', 'Attempts by class', 'Time to first byte', 'Total latency', 'Tokens', 'Cost by model']);
+    assert.deepEqual(
+      dashboard.panels.map((p) => p.title),
+      ['Requests by outcome', 'Fallbacks', 'Circuit state', 'Attempts by class', 'Time to first byte', 'Total latency', 'Tokens', 'Cost by model'],
+    );
   });
 
   test('tracing values: the OTEL_* variables reach the defaults file, parse as the sidecar reads them, and reach the injected sidecar', async () => {
@@ -328,7 +379,10 @@ describe('chart objects (other values)', () => {
     });
     const { injectPod } = await import('../../src/k8s/inject.ts');
     const { parseTracingOptions } = await import('../../src/config/tracing-options.ts');
-    const sidecar = injectPod({ metadata: { name: 'p', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'x' }] } }, settings).pod.spec?.initContainers?.[0];
+    const sidecar = injectPod(
+      { metadata: { name: 'p', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'x' }] } },
+      settings,
+    ).pod.spec?.initContainers?.[0];
     const env = Object.fromEntries((sidecar?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, String(e.value)]));
     const tracing = parseTracingOptions(env);
     assert.equal(tracing.enabled, true);
@@ -339,7 +393,10 @@ describe('chart objects (other values)', () => {
 
   test('the PodMonitor port name is the one the injector gives the sidecar admin port', async () => {
     const { injectPod } = await import('../../src/k8s/inject.ts');
-    const injected = injectPod({ metadata: { name: 'p', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'x' }] } }, DEFAULT_SIDECAR);
+    const injected = injectPod(
+      { metadata: { name: 'p', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'x' }] } },
+      DEFAULT_SIDECAR,
+    );
     const sidecar = injected.pod.spec?.initContainers?.find((c) => c.name === 'llm-fallback');
     const admin = sidecar?.ports?.find((p) => p.containerPort === DEFAULT_SIDECAR.ports.admin);
     assert.equal(admin?.name, 'llm-admin');
@@ -383,18 +440,23 @@ describe('metrics used by the alerts and the dashboard exist, with those labels'
   test('every PrometheusRule expression', async () => {
     const objects = await renderObjects({ values: ['ci/monitoring-values.yaml'] });
     const rules = get(one(objects, 'PrometheusRule'), 'spec', 'groups', 0, 'rules') as Array<{ expr: string }>;
-    assert.deepEqual(rules.flatMap((r) => check(r.expr)), []);
+    assert.deepEqual(
+      rules.flatMap((r) => check(r.expr)),
+      [],
+    );
   });
 
   test('every dashboard query', () => {
-    const dashboard = JSON.parse(readFileSync(path.join(chartDir, 'files', 'grafana-dashboard.json'), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+    const dashboard = JSON.parse(readFileSync(path.join(chartDir, 'files', 'grafana-dashboard.json'), 'utf8')) as {
+      panels: Array<{ targets: Array<{ expr: string }> }>;
+    };
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr.replaceAll('$__rate_interval', '5m')));
     assert.ok(exprs.length >= 8);
     assert.deepEqual(exprs.flatMap(check), []);
   });
 });
 
-describe('the helm test pod\'s script', () => {
+describe("the helm test pod's script", () => {
   let server: http.Server;
   let base: string;
   let script: string[];

@@ -35,11 +35,22 @@ describe('helm lint --strict', () => {
 
 describe('helm template goldens', () => {
   test('there is a ci/ values file for every optional feature family (the goldens cover them)', () => {
-    assert.deepEqual(ciValuesFiles(), ['cert-manager-issuer-values.yaml', 'cert-manager-values.yaml', 'dev-url-values.yaml', 'minimal-values.yaml', 'monitoring-values.yaml', 'tracing-values.yaml']);
+    assert.deepEqual(ciValuesFiles(), [
+      'cert-manager-issuer-values.yaml',
+      'cert-manager-values.yaml',
+      'dev-url-values.yaml',
+      'minimal-values.yaml',
+      'monitoring-values.yaml',
+      'tracing-values.yaml',
+    ]);
   });
 
   test('every golden file belongs to a values case (a renamed or deleted case leaves no stale golden)', () => {
-    const goldens = existsSync(GOLDEN_DIR) ? readdirSync(GOLDEN_DIR).filter((f) => f.endsWith('.yaml')).sort() : [];
+    const goldens = existsSync(GOLDEN_DIR)
+      ? readdirSync(GOLDEN_DIR)
+          .filter((f) => f.endsWith('.yaml'))
+          .sort()
+      : [];
     const expected = cases.map((c) => c.golden).sort();
     const stale = goldens.filter((g) => !expected.includes(g));
     const missing = UPDATE ? [] : expected.filter((g) => !goldens.includes(g));
@@ -103,7 +114,9 @@ describe('values.schema.json', () => {
   }
 
   test('tracing enabled without an endpoint is refused with the reason', async () => {
-    await assert.rejects(renderChart({ set: ['sidecar.tracing.enabled=true'] }), (error: Error & { stderr?: string }) => /sidecar.tracing.endpoint is required/.test(error.stderr ?? error.message));
+    await assert.rejects(renderChart({ set: ['sidecar.tracing.enabled=true'] }), (error: Error & { stderr?: string }) =>
+      /sidecar.tracing.endpoint is required/.test(error.stderr ?? error.message),
+    );
   });
 
   test('accepts a percentage minAvailable for the PodDisruptionBudget', async () => {

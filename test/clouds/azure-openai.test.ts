@@ -19,7 +19,11 @@ let proxy: ProxyHarness;
 let openai: OpenAI;
 let anthropic: Anthropic;
 let tokenDir: string;
-const ENTRA = { tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47', clientId: '00000000-1111-2222-3333-444444444444', federatedToken: 'eyJhbGciOiJSUzI1NiJ9.aks-projected-token.sig' };
+const ENTRA = {
+  tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+  clientId: '00000000-1111-2222-3333-444444444444',
+  federatedToken: 'eyJhbGciOiJSUzI1NiJ9.aks-projected-token.sig',
+};
 
 function chain(name: string, models: string[], options: { baseURL?: string; fallbackOn?: string[]; apiVersion?: string; entra?: boolean } = {}): object {
   return {
@@ -27,7 +31,15 @@ function chain(name: string, models: string[], options: { baseURL?: string; fall
     kind: 'FallbackChain',
     metadata: { name },
     spec: {
-      providers: [{ name: 'azure', api: 'azure-openai', baseURL: options.baseURL ?? azure.endpoint, ...(options.entra ? { auth: { azureWorkloadIdentity: true } } : { apiKey: { env: 'AZURE_OPENAI_KEY' } }), ...(options.apiVersion ? { apiVersion: options.apiVersion } : {}) }],
+      providers: [
+        {
+          name: 'azure',
+          api: 'azure-openai',
+          baseURL: options.baseURL ?? azure.endpoint,
+          ...(options.entra ? { auth: { azureWorkloadIdentity: true } } : { apiKey: { env: 'AZURE_OPENAI_KEY' } }),
+          ...(options.apiVersion ? { apiVersion: options.apiVersion } : {}),
+        },
+      ],
       steps: models.map((model) => ({ provider: 'azure', model, retries: 1 })),
       policy: { backoff: { baseMs: 1, maxMs: 1000 }, deadlineMs: 10000, ...(options.fallbackOn ? { fallbackOn: options.fallbackOn } : {}) },
     },
@@ -45,9 +57,20 @@ before(async () => {
     chain('az-throttled', ['throttled-1', 'ok-next']),
     chain('az-filtered', ['filtered-1', 'ok-after-filter']),
     chain('az-entra', ['ok-entra'], { entra: true }),
-    chain('az-filtered-opted-in', ['filtered-2', 'ok-after-filter-2'], { fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered'] }),
+    chain('az-filtered-opted-in', ['filtered-2', 'ok-after-filter-2'], {
+      fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered'],
+    }),
   ];
-  proxy = await startProxy({ config: docs.map((d) => JSON.stringify(d)).join('\n---\n'), env: { AZURE_OPENAI_KEY: KEY, AZURE_TENANT_ID: ENTRA.tenantId, AZURE_CLIENT_ID: ENTRA.clientId, AZURE_FEDERATED_TOKEN_FILE: path.join(tokenDir, 'azure-identity-token'), AZURE_AUTHORITY_HOST: azure.authorityHost } });
+  proxy = await startProxy({
+    config: docs.map((d) => JSON.stringify(d)).join('\n---\n'),
+    env: {
+      AZURE_OPENAI_KEY: KEY,
+      AZURE_TENANT_ID: ENTRA.tenantId,
+      AZURE_CLIENT_ID: ENTRA.clientId,
+      AZURE_FEDERATED_TOKEN_FILE: path.join(tokenDir, 'azure-identity-token'),
+      AZURE_AUTHORITY_HOST: azure.authorityHost,
+    },
+  });
   openai = new OpenAI({ baseURL: proxy.baseURL, apiKey: 'caller-key', maxRetries: 0 });
   anthropic = new Anthropic({ baseURL: proxy.apiUrl, apiKey: 'caller-key', maxRetries: 0 });
 });
@@ -85,7 +108,12 @@ test('the provider apiVersion is sent; the /openai/v1 baseURL uses the v1 path w
 });
 
 test('OpenAI SDK stream through Azure (prompt_filter_results chunk first), usage included', async () => {
-  const stream = await openai.chat.completions.create({ model: 'az-plain', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+  const stream = await openai.chat.completions.create({
+    model: 'az-plain',
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'hi' }],
+  });
   let text = '';
   let usage: unknown;
   for await (const chunk of stream) {

@@ -15,7 +15,11 @@ import { startProxy, type ProxyHarness } from '../support/proxy-harness.ts';
 
 const REGION = 'eu-west-1';
 const KEY = { accessKeyId: 'AKIAMOCKKEY000000001', secretAccessKey: 'mock/secret+access/key0000000000000000001' };
-const TEMP = { accessKeyId: 'ASIAMOCKTEMP00000001', secretAccessKey: 'mock/temp+secret/key00000000000000000002', sessionToken: 'IQoJb3JpZ2luX2VjEMOCKSESSIONTOKEN0001' };
+const TEMP = {
+  accessKeyId: 'ASIAMOCKTEMP00000001',
+  secretAccessKey: 'mock/temp+secret/key00000000000000000002',
+  sessionToken: 'IQoJb3JpZ2luX2VjEMOCKSESSIONTOKEN0001',
+};
 const ROLE = 'arn:aws:iam::123456789012:role/llm-fallback';
 const WEB_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.mock-projected-sa-token.sig';
 const CLAUDE = 'anthropic.claude-ok-v1:0';
@@ -28,9 +32,12 @@ let tokenDir: string;
 
 type Auth = 'key' | 'temp' | 'wrong' | 'irsa';
 function provider(name: string, auth: Auth): object {
-  const aws = auth === 'irsa' ? { region: REGION, webIdentity: true }
-    : auth === 'temp' ? { region: REGION, accessKeyId: { env: 'TEMP_ID' }, secretAccessKey: { env: 'TEMP_SECRET' }, sessionToken: { env: 'TEMP_TOKEN' } }
-    : { region: REGION, accessKeyId: { env: 'AWS_ID' }, secretAccessKey: { env: auth === 'wrong' ? 'WRONG_SECRET' : 'AWS_SECRET' } };
+  const aws =
+    auth === 'irsa'
+      ? { region: REGION, webIdentity: true }
+      : auth === 'temp'
+        ? { region: REGION, accessKeyId: { env: 'TEMP_ID' }, secretAccessKey: { env: 'TEMP_SECRET' }, sessionToken: { env: 'TEMP_TOKEN' } }
+        : { region: REGION, accessKeyId: { env: 'AWS_ID' }, secretAccessKey: { env: auth === 'wrong' ? 'WRONG_SECRET' : 'AWS_SECRET' } };
   return { name, api: 'bedrock', baseURL: bedrock.url, auth: { aws } };
 }
 
@@ -62,16 +69,26 @@ before(async () => {
     chain('br-model-errors', [{ model: 'model-error' }, { model: 'quota' }, { model: 'ok-final' }]),
     chain('br-stream-exception', [{ model: 'stream-exception' }, { model: 'ok-after-exception' }]),
     chain('br-guardrail', [{ model: 'guardrail-1' }, { model: 'ok-after-refusal' }]),
-    chain('br-guardrail-opted-in', [{ model: 'guardrail-2' }, { model: 'ok-after-refusal-2' }], ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered']),
+    chain(
+      'br-guardrail-opted-in',
+      [{ model: 'guardrail-2' }, { model: 'ok-after-refusal-2' }],
+      ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered'],
+    ),
     chain('br-irsa', [{ auth: 'irsa', model: 'ok-irsa' }]),
     chain('br-irsa-echo', [{ auth: 'irsa', model: 'echo-credentials' }]),
   ];
   proxy = await startProxy({
     config: docs.map((d) => JSON.stringify(d)).join('\n---\n'),
     env: {
-      AWS_ID: KEY.accessKeyId, AWS_SECRET: KEY.secretAccessKey, WRONG_SECRET: 'not-the-secret-key-000000000000000000000',
-      TEMP_ID: TEMP.accessKeyId, TEMP_SECRET: TEMP.secretAccessKey, TEMP_TOKEN: TEMP.sessionToken,
-      AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: path.join(tokenDir, 'token'), AWS_ENDPOINT_URL_STS: bedrock.stsURL,
+      AWS_ID: KEY.accessKeyId,
+      AWS_SECRET: KEY.secretAccessKey,
+      WRONG_SECRET: 'not-the-secret-key-000000000000000000000',
+      TEMP_ID: TEMP.accessKeyId,
+      TEMP_SECRET: TEMP.secretAccessKey,
+      TEMP_TOKEN: TEMP.sessionToken,
+      AWS_ROLE_ARN: ROLE,
+      AWS_WEB_IDENTITY_TOKEN_FILE: path.join(tokenDir, 'token'),
+      AWS_ENDPOINT_URL_STS: bedrock.stsURL,
     },
   });
   openai = new OpenAI({ baseURL: proxy.baseURL, apiKey: 'caller-key', maxRetries: 0 });
@@ -89,7 +106,12 @@ const user = (content: string) => ({ role: 'user' as const, content });
 
 test('OpenAI SDK -> Converse, SigV4 verified by the mock, the model id encoded in the path', async () => {
   const refusalsBefore = bedrock.refusals.length;
-  const answer = await openai.chat.completions.create({ model: 'br-plain', messages: [{ role: 'system', content: 'be brief' }, user('hi')], max_tokens: 50, temperature: 0.2 });
+  const answer = await openai.chat.completions.create({
+    model: 'br-plain',
+    messages: [{ role: 'system', content: 'be brief' }, user('hi')],
+    max_tokens: 50,
+    temperature: 0.2,
+  });
   assert.equal(answer.choices[0]?.message.content, `Hello from bedrock ${CLAUDE}`);
   assert.deepEqual(answer.usage, { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 });
   assert.equal(bedrock.refusals.length, refusalsBefore, 'the signature was valid');
@@ -126,7 +148,12 @@ test('Anthropic SDK, JSON and stream, through Bedrock', async () => {
 });
 
 test('tools both ways: toolConfig out, toolUse back as tool_calls (JSON and stream), the tool result in as toolResult', async () => {
-  const tools = [{ type: 'function' as const, function: { name: 'weather', description: 'the weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const tools = [
+    {
+      type: 'function' as const,
+      function: { name: 'weather', description: 'the weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+    },
+  ];
   const first = await openai.chat.completions.create({ model: 'br-tools', messages: [user('weather?')], tools, tool_choice: 'required' });
   const call = first.choices[0]?.message.tool_calls?.[0];
   assert.equal(first.choices[0]?.finish_reason, 'tool_calls');
@@ -134,7 +161,10 @@ test('tools both ways: toolConfig out, toolUse back as tool_calls (JSON and stre
   assert.equal(call.function.name, 'weather');
   assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
   const sent = requestsFor('anthropic.claude-tool-v1:0').at(-1)!;
-  assert.deepEqual(sent.body['toolConfig'], { tools: [{ toolSpec: { name: 'weather', description: 'the weather', inputSchema: { json: tools[0]!.function.parameters } } }], toolChoice: { any: {} } });
+  assert.deepEqual(sent.body['toolConfig'], {
+    tools: [{ toolSpec: { name: 'weather', description: 'the weather', inputSchema: { json: tools[0]!.function.parameters } } }],
+    toolChoice: { any: {} },
+  });
 
   const stream = await openai.chat.completions.create({ model: 'br-tools', stream: true, messages: [user('weather?')], tools });
   let args = '';
@@ -149,7 +179,11 @@ test('tools both ways: toolConfig out, toolUse back as tool_calls (JSON and stre
 
   const second = await openai.chat.completions.create({
     model: 'br-tools',
-    messages: [user('weather?'), { role: 'assistant', content: null, tool_calls: [{ id: call.id, type: 'function', function: { name: 'weather', arguments: call.function.arguments } }] }, { role: 'tool', tool_call_id: call.id, content: 'sunny' }],
+    messages: [
+      user('weather?'),
+      { role: 'assistant', content: null, tool_calls: [{ id: call.id, type: 'function', function: { name: 'weather', arguments: call.function.arguments } }] },
+      { role: 'tool', tool_call_id: call.id, content: 'sunny' },
+    ],
     tools,
   });
   assert.equal(second.choices[0]?.message.content, 'Tool said: sunny');
@@ -174,7 +208,10 @@ test('a wrong secret key: the mock refuses the signature (403), an authFailed fa
 
 test("Bedrock's errors: Throttling and ModelNotReady are rateLimited, ServiceUnavailable serverError, a too-long ValidationException contextLength", async () => {
   const { response } = await openai.chat.completions.create({ model: 'br-errors', messages: [user('hi')] }).withResponse();
-  assert.equal(response.headers.get('x-llm-fallback-attempts'), 'bedrock-key/throttled=rateLimited, bedrock-key/not-ready=rateLimited, bedrock-key/unavailable=serverError, bedrock-key/too-long=contextLength, bedrock-key/ok-last=ok');
+  assert.equal(
+    response.headers.get('x-llm-fallback-attempts'),
+    'bedrock-key/throttled=rateLimited, bedrock-key/not-ready=rateLimited, bedrock-key/unavailable=serverError, bedrock-key/too-long=contextLength, bedrock-key/ok-last=ok',
+  );
 });
 
 test('an exception event before any content (throttlingException) falls back, nothing sent to the caller', async () => {

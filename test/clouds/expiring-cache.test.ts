@@ -22,6 +22,9 @@ test('concurrent callers share one exchange; the value is reused until shortly b
 
 test('a failed exchange is not cached', async () => {
   const cache = new ExpiringCache<string>();
-  await assert.rejects(cache.get('a', () => Promise.reject(new Error('down'))), /down/);
+  await assert.rejects(
+    cache.get('a', () => Promise.reject(new Error('down'))),
+    /down/,
+  );
   assert.equal(await cache.get('a', async () => ({ value: 'ok', expiresAt: Date.now() + 3600_000 })), 'ok');
 });

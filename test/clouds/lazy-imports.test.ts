@@ -17,6 +17,12 @@ test('importing the server and the wire registry loads no cloud library', () => 
     await import('./src/wire/registry.ts');
     console.log(JSON.stringify(seen));`;
   const seen = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: root, encoding: 'utf8' })) as string[];
-  assert.ok(seen.some((url) => url.endsWith('/src/wire/bedrock/upstream.ts')), 'the probe saw the Bedrock unit load');
-  assert.deepEqual(seen.filter((url) => /\/node_modules\/(@smithy|@aws-crypto|jose)\//.test(url)), []);
+  assert.ok(
+    seen.some((url) => url.endsWith('/src/wire/bedrock/upstream.ts')),
+    'the probe saw the Bedrock unit load',
+  );
+  assert.deepEqual(
+    seen.filter((url) => /\/node_modules\/(@smithy|@aws-crypto|jose)\//.test(url)),
+    [],
+  );
 });

@@ -27,7 +27,12 @@ function chain(name: string, models: { azure: string; bedrock: string; vertex: s
     spec: {
       providers: [
         { name: 'azure', api: 'azure-openai', baseURL: azure.endpoint, apiKey: { env: 'AZURE_KEY' } },
-        { name: 'bedrock', api: 'bedrock', baseURL: bedrock.url, auth: { aws: { region: 'us-east-1', accessKeyId: { env: 'AWS_ID' }, secretAccessKey: { env: 'AWS_SECRET' } } } },
+        {
+          name: 'bedrock',
+          api: 'bedrock',
+          baseURL: bedrock.url,
+          auth: { aws: { region: 'us-east-1', accessKeyId: { env: 'AWS_ID' }, secretAccessKey: { env: 'AWS_SECRET' } } },
+        },
         { name: 'vertex', api: 'vertex', baseURL: vertex.baseURL, auth: { gcpServiceAccount: { env: 'VERTEX_SA' } } },
       ],
       steps: [

@@ -19,7 +19,8 @@ let anthropic: Anthropic;
 type Auth = 'key' | 'revoked' | 'metadata';
 function chain(name: string, steps: Array<{ auth?: Auth; model: string }>): object {
   const auths = [...new Set(steps.map((s) => s.auth ?? 'key'))];
-  const auth = (a: Auth): object => (a === 'metadata' ? { gcpWorkloadIdentity: true } : { gcpServiceAccount: { env: a === 'key' ? 'VERTEX_SA' : 'REVOKED_SA' } });
+  const auth = (a: Auth): object =>
+    a === 'metadata' ? { gcpWorkloadIdentity: true } : { gcpServiceAccount: { env: a === 'key' ? 'VERTEX_SA' : 'REVOKED_SA' } };
   return {
     apiVersion: 'llmfallback.io/v1alpha1',
     kind: 'FallbackChain',

@@ -93,7 +93,12 @@ describe('decideAfterFailure', () => {
     // The second failure on the step backs off twice as long.
     { name: 'serverError, second failure → retry with 2×baseMs', facts: { failure: 'serverError', attemptsOnStep: 2 }, want: { kind: 'retry', delayMs: 200 } },
     // Full jitter uses the injected random.
-    { name: 'connection with full jitter → retry with random share', facts: { failure: 'connection', policy: policy({ backoff: { jitter: 'full' } }) }, random: 0.5, want: { kind: 'retry', delayMs: 50 } },
+    {
+      name: 'connection with full jitter → retry with random share',
+      facts: { failure: 'connection', policy: policy({ backoff: { jitter: 'full' } }) },
+      random: 0.5,
+      want: { kind: 'retry', delayMs: 50 },
+    },
     // Rate limited without Retry-After also backs off.
     { name: 'rateLimited without Retry-After → backoff', facts: { failure: 'rateLimited' }, want: { kind: 'retry', delayMs: 100 } },
     // retries+1 attempts made: move on.
@@ -101,45 +106,97 @@ describe('decideAfterFailure', () => {
     // retries: 0 means a single attempt.
     { name: 'retries 0 → next after one attempt', facts: { failure: 'rateLimited', attemptsOnStep: 1, retries: 0 }, want: { kind: 'next' } },
     // Retries used up and the class is not in fallbackOn: stop.
-    { name: 'retries used up, not in fallbackOn → stop', facts: { failure: 'serverError', attemptsOnStep: 3, retries: 2, policy: policy({ fallbackOn: ['timeout'] }) }, want: { kind: 'stop', reason: /not in fallbackOn/ } },
+    {
+      name: 'retries used up, not in fallbackOn → stop',
+      facts: { failure: 'serverError', attemptsOnStep: 3, retries: 2, policy: policy({ fallbackOn: ['timeout'] }) },
+      want: { kind: 'stop', reason: /not in fallbackOn/ },
+    },
     // Retries used up wins over a Retry-After that would otherwise be honoured.
     { name: 'retries used up ignores Retry-After', facts: { failure: 'rateLimited', attemptsOnStep: 2, retries: 1, retryAfterMs: 50 }, want: { kind: 'next' } },
     // A class the policy does not retry moves on even with retries left.
-    { name: 'class not in retryOn → next', facts: { failure: 'serverError', policy: policy({ retryOn: ['rateLimited'] }) }, want: { kind: 'next', reason: /serverError is not in retryOn/ } },
+    {
+      name: 'class not in retryOn → next',
+      facts: { failure: 'serverError', policy: policy({ retryOn: ['rateLimited'] }) },
+      want: { kind: 'next', reason: /serverError is not in retryOn/ },
+    },
     // A silent upstream: try the next step instead of waiting again.
     { name: 'timeout with a next step → next despite retries left', facts: { failure: 'timeout' }, want: { kind: 'next', reason: /timed out/ } },
     // On the last step there is nobody else: retry the timeout.
     { name: 'timeout on the last step → retry', facts: { failure: 'timeout', hasNextStep: false }, want: { kind: 'retry', delayMs: 100 } },
     // If the policy does not fall back on timeout, the step is retried instead.
-    { name: 'timeout not in fallbackOn → retry', facts: { failure: 'timeout', policy: policy({ fallbackOn: ['serverError'] }) }, want: { kind: 'retry', delayMs: 100 } },
+    {
+      name: 'timeout not in fallbackOn → retry',
+      facts: { failure: 'timeout', policy: policy({ fallbackOn: ['serverError'] }) },
+      want: { kind: 'retry', delayMs: 100 },
+    },
     // Retry-After within maxMs is honoured exactly, not backoff.
-    { name: 'Retry-After within maxMs → retry with exactly that delay', facts: { failure: 'rateLimited', retryAfterMs: 700 }, want: { kind: 'retry', delayMs: 700, reason: /Retry-After/ } },
+    {
+      name: 'Retry-After within maxMs → retry with exactly that delay',
+      facts: { failure: 'rateLimited', retryAfterMs: 700 },
+      want: { kind: 'retry', delayMs: 700, reason: /Retry-After/ },
+    },
     // Retry-After equal to maxMs is still "within" (only longer moves on).
     { name: 'Retry-After == maxMs → retry', facts: { failure: 'rateLimited', retryAfterMs: 1000 }, want: { kind: 'retry', delayMs: 1000 } },
     // Retry-After 0 means retry at once.
     { name: 'Retry-After 0 → retry now', facts: { failure: 'serverError', retryAfterMs: 0 }, want: { kind: 'retry', delayMs: 0 } },
     // Retry-After on a 503 wins over backoff too.
-    { name: 'Retry-After on serverError overrides backoff', facts: { failure: 'serverError', attemptsOnStep: 2, retryAfterMs: 30 }, want: { kind: 'retry', delayMs: 30 } },
+    {
+      name: 'Retry-After on serverError overrides backoff',
+      facts: { failure: 'serverError', attemptsOnStep: 2, retryAfterMs: 30 },
+      want: { kind: 'retry', delayMs: 30 },
+    },
     // A wait longer than maxMs is better spent on the next step.
-    { name: 'Retry-After > maxMs with a next step → next', facts: { failure: 'rateLimited', retryAfterMs: 5000 }, want: { kind: 'next', reason: /exceeds backoff.maxMs/ } },
+    {
+      name: 'Retry-After > maxMs with a next step → next',
+      facts: { failure: 'rateLimited', retryAfterMs: 5000 },
+      want: { kind: 'next', reason: /exceeds backoff.maxMs/ },
+    },
     // On the last step, a long Retry-After is waited for (it is the only hope left).
-    { name: 'Retry-After > maxMs on the last step → retry', facts: { failure: 'rateLimited', retryAfterMs: 5000, hasNextStep: false }, want: { kind: 'retry', delayMs: 5000 } },
+    {
+      name: 'Retry-After > maxMs on the last step → retry',
+      facts: { failure: 'rateLimited', retryAfterMs: 5000, hasNextStep: false },
+      want: { kind: 'retry', delayMs: 5000 },
+    },
     // A long Retry-After with a class not in fallbackOn is waited for.
-    { name: 'Retry-After > maxMs, class not in fallbackOn → retry', facts: { failure: 'rateLimited', retryAfterMs: 5000, policy: policy({ fallbackOn: ['serverError'] }) }, want: { kind: 'retry', delayMs: 5000 } },
+    {
+      name: 'Retry-After > maxMs, class not in fallbackOn → retry',
+      facts: { failure: 'rateLimited', retryAfterMs: 5000, policy: policy({ fallbackOn: ['serverError'] }) },
+      want: { kind: 'retry', delayMs: 5000 },
+    },
     // Waiting past the deadline is pointless: leave the step.
-    { name: 'Retry-After ≥ remaining deadline → next', facts: { failure: 'rateLimited', retryAfterMs: 800, remainingMs: 800 }, want: { kind: 'next', reason: /exceeds the 800ms left/ } },
+    {
+      name: 'Retry-After ≥ remaining deadline → next',
+      facts: { failure: 'rateLimited', retryAfterMs: 800, remainingMs: 800 },
+      want: { kind: 'next', reason: /exceeds the 800ms left/ },
+    },
     // ...also on the last step (the loop then ends).
-    { name: 'Retry-After ≥ remaining on the last step → next', facts: { failure: 'rateLimited', retryAfterMs: 900, remainingMs: 500, hasNextStep: false }, want: { kind: 'next' } },
+    {
+      name: 'Retry-After ≥ remaining on the last step → next',
+      facts: { failure: 'rateLimited', retryAfterMs: 900, remainingMs: 500, hasNextStep: false },
+      want: { kind: 'next' },
+    },
     // ...and stop when the class may not fall back.
-    { name: 'Retry-After ≥ remaining, not in fallbackOn → stop', facts: { failure: 'rateLimited', retryAfterMs: 900, remainingMs: 500, policy: policy({ fallbackOn: ['serverError'] }) }, want: { kind: 'stop' } },
+    {
+      name: 'Retry-After ≥ remaining, not in fallbackOn → stop',
+      facts: { failure: 'rateLimited', retryAfterMs: 900, remainingMs: 500, policy: policy({ fallbackOn: ['serverError'] }) },
+      want: { kind: 'stop' },
+    },
     // Retry-After just under the remaining time is still honoured.
-    { name: 'Retry-After just under remaining → retry', facts: { failure: 'rateLimited', retryAfterMs: 499, remainingMs: 500 }, want: { kind: 'retry', delayMs: 499 } },
+    {
+      name: 'Retry-After just under remaining → retry',
+      facts: { failure: 'rateLimited', retryAfterMs: 499, remainingMs: 500 },
+      want: { kind: 'retry', delayMs: 499 },
+    },
     // Backoff that would reach the deadline: leave the step.
     { name: 'backoff ≥ remaining → next', facts: { failure: 'serverError', remainingMs: 100 }, want: { kind: 'next', reason: /deadline/ } },
     // Backoff just under the remaining time is fine.
     { name: 'backoff < remaining → retry', facts: { failure: 'serverError', remainingMs: 101 }, want: { kind: 'retry', delayMs: 100 } },
     // Backoff past the deadline and no fallback allowed: stop.
-    { name: 'backoff ≥ remaining, not in fallbackOn → stop', facts: { failure: 'connection', remainingMs: 50, policy: policy({ fallbackOn: [] }) }, want: { kind: 'stop' } },
+    {
+      name: 'backoff ≥ remaining, not in fallbackOn → stop',
+      facts: { failure: 'connection', remainingMs: 50, policy: policy({ fallbackOn: [] }) },
+      want: { kind: 'stop' },
+    },
     // A refused prompt is not retried on the same model.
     { name: 'contentFiltered → next without retry', facts: { failure: 'contentFiltered' }, want: { kind: 'next', reason: /not in retryOn/ } },
     // A prompt too long for this model: another model may take it.
@@ -147,9 +204,20 @@ describe('decideAfterFailure', () => {
     // A bad key will not get better by retrying.
     { name: 'authFailed → next without retry', facts: { failure: 'authFailed' }, want: { kind: 'next' } },
     // A policy that does not fall back on content filtering stops there.
-    { name: 'contentFiltered removed from fallbackOn → stop', facts: { failure: 'contentFiltered', policy: policy({ fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'authFailed', 'contextLength'] }) }, want: { kind: 'stop', reason: /contentFiltered is not in fallbackOn/ } },
+    {
+      name: 'contentFiltered removed from fallbackOn → stop',
+      facts: {
+        failure: 'contentFiltered',
+        policy: policy({ fallbackOn: ['rateLimited', 'serverError', 'timeout', 'connection', 'authFailed', 'contextLength'] }),
+      },
+      want: { kind: 'stop', reason: /contentFiltered is not in fallbackOn/ },
+    },
     // Same for authFailed.
-    { name: 'authFailed removed from fallbackOn → stop', facts: { failure: 'authFailed', policy: policy({ fallbackOn: ['serverError'] }) }, want: { kind: 'stop' } },
+    {
+      name: 'authFailed removed from fallbackOn → stop',
+      facts: { failure: 'authFailed', policy: policy({ fallbackOn: ['serverError'] }) },
+      want: { kind: 'stop' },
+    },
   ];
   for (const row of rows) {
     test(row.name, () => {

@@ -15,7 +15,12 @@ describe('costOf', () => {
     // Plain input + output at their per-million rates.
     { name: 'input and output', usage: usage(1_000_000, 500_000), price: { inputPerMTok: 2, outputPerMTok: 8 }, want: 2 + 4 },
     // Cached tokens are part of the input count and billed at the cached rate.
-    { name: 'cached at cached rate', usage: usage(1_000_000, 0, 400_000), price: { inputPerMTok: 1, outputPerMTok: 0, cachedInputPerMTok: 0.25 }, want: 0.6 + 0.1 },
+    {
+      name: 'cached at cached rate',
+      usage: usage(1_000_000, 0, 400_000),
+      price: { inputPerMTok: 1, outputPerMTok: 0, cachedInputPerMTok: 0.25 },
+      want: 0.6 + 0.1,
+    },
     // Without a cached rate, cached tokens cost the input rate.
     { name: 'cached rate defaults to input rate', usage: usage(1_000_000, 0, 400_000), price: { inputPerMTok: 1, outputPerMTok: 0 }, want: 1 },
     // More cached than input (a provider quirk) is clamped: never a negative uncached count.
@@ -66,9 +71,19 @@ describe('redactSecrets', () => {
   const KEY = 'sk-proj-abcdefghijklmnop1234';
   const cases: Array<{ name: string; text: string; secrets: string[]; want: string }> = [
     // An upstream error echoing the key has it replaced, every occurrence.
-    { name: 'key replaced everywhere', text: `Incorrect API key provided: ${KEY}. Key ${KEY} is invalid.`, secrets: [KEY], want: 'Incorrect API key provided: [REDACTED]. Key [REDACTED] is invalid.' },
+    {
+      name: 'key replaced everywhere',
+      text: `Incorrect API key provided: ${KEY}. Key ${KEY} is invalid.`,
+      secrets: [KEY],
+      want: 'Incorrect API key provided: [REDACTED]. Key [REDACTED] is invalid.',
+    },
     // Several secrets are all replaced.
-    { name: 'several secrets', text: 'a=secret-one-1234 b=secret-two-5678', secrets: ['secret-one-1234', 'secret-two-5678'], want: 'a=[REDACTED] b=[REDACTED]' },
+    {
+      name: 'several secrets',
+      text: 'a=secret-one-1234 b=secret-two-5678',
+      secrets: ['secret-one-1234', 'secret-two-5678'],
+      want: 'a=[REDACTED] b=[REDACTED]',
+    },
     // Short strings would blank out ordinary words: not replaced.
     { name: 'short secret not replaced', text: 'the model said test', secrets: ['test'], want: 'the model said test' },
     // Seven characters is still too short; eight is enough.
@@ -115,7 +130,12 @@ describe('expandEnv', () => {
     // Several references in one string.
     { name: 'two references', value: '${A}/${URL}', want: 'alpha/http://127.0.0.1:4010/v1', missing: [] },
     // Nested objects and arrays are walked.
-    { name: 'nested', value: { spec: { providers: [{ baseURL: '${URL}', headers: { x: '${A}' } }], list: ['${A}', '${NOPE}'] } }, want: { spec: { providers: [{ baseURL: 'http://127.0.0.1:4010/v1', headers: { x: 'alpha' } }], list: ['alpha', ''] } }, missing: ['NOPE'] },
+    {
+      name: 'nested',
+      value: { spec: { providers: [{ baseURL: '${URL}', headers: { x: '${A}' } }], list: ['${A}', '${NOPE}'] } },
+      want: { spec: { providers: [{ baseURL: 'http://127.0.0.1:4010/v1', headers: { x: 'alpha' } }], list: ['alpha', ''] } },
+      missing: ['NOPE'],
+    },
     // Non-strings are left as they are.
     { name: 'non-strings untouched', value: { n: 3, b: true, z: null, arr: [1.5, false] }, want: { n: 3, b: true, z: null, arr: [1.5, false] }, missing: [] },
     // A bare $A (no braces) is not a reference.

@@ -48,35 +48,106 @@ describe('classifyHttpStatus', () => {
     // 422 is read like 400: a context-length code still wins.
     { name: '422 context code', status: 422, body: openaiError('context_length_exceeded', 'too long'), want: 'contextLength' },
     // OpenAI's context-length code.
-    { name: '400 context_length_exceeded', status: 400, body: openaiError('context_length_exceeded', "This model's maximum context length is 128000 tokens."), want: 'contextLength' },
+    {
+      name: '400 context_length_exceeded',
+      status: 400,
+      body: openaiError('context_length_exceeded', "This model's maximum context length is 128000 tokens."),
+      want: 'contextLength',
+    },
     // Code matching is case-insensitive.
     { name: '400 CONTEXT_LENGTH_EXCEEDED', status: 400, body: openaiError('CONTEXT_LENGTH_EXCEEDED', 'x'), want: 'contextLength' },
     // Anthropic has no code: its message "prompt is too long" decides.
-    { name: '400 anthropic prompt is too long', status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 210000 tokens > 200000 maximum' } }, want: 'contextLength' },
+    {
+      name: '400 anthropic prompt is too long',
+      status: 400,
+      body: { type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 210000 tokens > 200000 maximum' } },
+      want: 'contextLength',
+    },
     // OpenAI's content-policy code.
-    { name: '400 content_policy_violation', status: 400, body: openaiError('content_policy_violation', 'Your request was rejected as a result of our safety system.'), want: 'contentFiltered' },
+    {
+      name: '400 content_policy_violation',
+      status: 400,
+      body: openaiError('content_policy_violation', 'Your request was rejected as a result of our safety system.'),
+      want: 'contentFiltered',
+    },
     // Azure OpenAI reports a filtered prompt with code content_filter.
-    { name: '400 azure content_filter', status: 400, body: { error: { code: 'content_filter', message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.", status: 400, innererror: { code: 'ResponsibleAIPolicyViolation' } } }, want: 'contentFiltered' },
+    {
+      name: '400 azure content_filter',
+      status: 400,
+      body: {
+        error: {
+          code: 'content_filter',
+          message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+          status: 400,
+          innererror: { code: 'ResponsibleAIPolicyViolation' },
+        },
+      },
+      want: 'contentFiltered',
+    },
     // A plain invalid parameter goes back to the client as it came.
     { name: '400 plain', status: 400, body: openaiError(null, "Invalid value for 'temperature': must be <= 2."), want: 'badRequest' },
     // A 400 with no parseable body is a bad request.
     { name: '400 no body', status: 400, body: undefined, want: 'badRequest' },
     // Gemini: numeric code, status word, and the context message in its own words.
-    { name: '400 gemini input token count', status: 400, body: { error: { code: 400, message: 'The input token count (1200293) exceeds the maximum number of tokens allowed (1048576).', status: 'INVALID_ARGUMENT' } }, want: 'contextLength' },
+    {
+      name: '400 gemini input token count',
+      status: 400,
+      body: {
+        error: { code: 400, message: 'The input token count (1200293) exceeds the maximum number of tokens allowed (1048576).', status: 'INVALID_ARGUMENT' },
+      },
+      want: 'contextLength',
+    },
     // Gemini's OpenAI-compatible endpoint wraps the error object in a one-element array.
-    { name: '400 gemini array-wrapped context', status: 400, body: [{ error: { code: 400, message: 'The input token count (314175) exceeds the maximum number of tokens allowed (131072).', status: 'INVALID_ARGUMENT' } }], want: 'contextLength' },
+    {
+      name: '400 gemini array-wrapped context',
+      status: 400,
+      body: [
+        { error: { code: 400, message: 'The input token count (314175) exceeds the maximum number of tokens allowed (131072).', status: 'INVALID_ARGUMENT' } },
+      ],
+      want: 'contextLength',
+    },
     // Anthropic's other context message: input plus max_tokens over the window.
-    { name: '400 anthropic exceed context limit', status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000' } }, want: 'contextLength' },
+    {
+      name: '400 anthropic exceed context limit',
+      status: 400,
+      body: { type: 'error', error: { type: 'invalid_request_error', message: 'input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000' } },
+      want: 'contextLength',
+    },
     // Gemini reports a bad key as 400 INVALID_ARGUMENT: another step with its own key can still serve.
-    { name: '400 gemini API key not valid', status: 400, body: { error: { code: 400, message: 'API key not valid. Please pass a valid API key.', status: 'INVALID_ARGUMENT' } }, want: 'authFailed' },
+    {
+      name: '400 gemini API key not valid',
+      status: 400,
+      body: { error: { code: 400, message: 'API key not valid. Please pass a valid API key.', status: 'INVALID_ARGUMENT' } },
+      want: 'authFailed',
+    },
     // Gemini refuses callers from unsupported regions: a provider refusal, not the client's error.
-    { name: '400 gemini FAILED_PRECONDITION location', status: 400, body: { error: { code: 400, message: 'User location is not supported for the API use.', status: 'FAILED_PRECONDITION' } }, want: 'authFailed' },
+    {
+      name: '400 gemini FAILED_PRECONDITION location',
+      status: 400,
+      body: { error: { code: 400, message: 'User location is not supported for the API use.', status: 'FAILED_PRECONDITION' } },
+      want: 'authFailed',
+    },
     // Gemini's generic invalid argument stays a bad request.
-    { name: '400 gemini invalid argument', status: 400, body: [{ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } }], want: 'badRequest' },
+    {
+      name: '400 gemini invalid argument',
+      status: 400,
+      body: [{ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } }],
+      want: 'badRequest',
+    },
     // Gemini 429 RESOURCE_EXHAUSTED is rateLimited by status alone.
-    { name: '429 gemini', status: 429, body: { error: { code: 429, message: 'Resource has been exhausted (e.g. check quota).', status: 'RESOURCE_EXHAUSTED' } }, want: 'rateLimited' },
+    {
+      name: '429 gemini',
+      status: 429,
+      body: { error: { code: 429, message: 'Resource has been exhausted (e.g. check quota).', status: 'RESOURCE_EXHAUSTED' } },
+      want: 'rateLimited',
+    },
     // Gemini 503 UNAVAILABLE is a server error.
-    { name: '503 gemini', status: 503, body: { error: { code: 503, message: 'The model is overloaded. Please try again later.', status: 'UNAVAILABLE' } }, want: 'serverError' },
+    {
+      name: '503 gemini',
+      status: 503,
+      body: { error: { code: 503, message: 'The model is overloaded. Please try again later.', status: 'UNAVAILABLE' } },
+      want: 'serverError',
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -88,11 +159,23 @@ describe('classifyHttpStatus', () => {
 describe('extractErrorInfo', () => {
   const cases: Array<{ name: string; body: unknown; want: { code?: string; type?: string; message?: string } }> = [
     // OpenAI shape: code, type, message from error.
-    { name: 'openai', body: openaiError('rate_limit_exceeded', 'slow down', 'requests'), want: { code: 'rate_limit_exceeded', type: 'requests', message: 'slow down' } },
+    {
+      name: 'openai',
+      body: openaiError('rate_limit_exceeded', 'slow down', 'requests'),
+      want: { code: 'rate_limit_exceeded', type: 'requests', message: 'slow down' },
+    },
     // Anthropic shape: type from error.type, no code.
-    { name: 'anthropic', body: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, want: { code: undefined, type: 'overloaded_error', message: 'Overloaded' } },
+    {
+      name: 'anthropic',
+      body: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } },
+      want: { code: undefined, type: 'overloaded_error', message: 'Overloaded' },
+    },
     // Gemini shape: numeric code becomes a string, status stands in for type.
-    { name: 'gemini', body: { error: { code: 429, message: 'quota', status: 'RESOURCE_EXHAUSTED' } }, want: { code: '429', type: 'RESOURCE_EXHAUSTED', message: 'quota' } },
+    {
+      name: 'gemini',
+      body: { error: { code: 429, message: 'quota', status: 'RESOURCE_EXHAUSTED' } },
+      want: { code: '429', type: 'RESOURCE_EXHAUSTED', message: 'quota' },
+    },
     // A non-object body yields nothing rather than throwing.
     { name: 'string body', body: 'oops', want: {} },
     // null is tolerated.
@@ -109,7 +192,11 @@ describe('extractErrorInfo', () => {
 describe('classifyErrorEvent (an error object inside a 200 stream)', () => {
   const cases: Array<{ name: string; body: unknown; want: FailureClass }> = [
     // Anthropic's mid-stream rate limit.
-    { name: 'rate_limit_error', body: { type: 'error', error: { type: 'rate_limit_error', message: 'Number of request tokens has exceeded your rate limit' } }, want: 'rateLimited' },
+    {
+      name: 'rate_limit_error',
+      body: { type: 'error', error: { type: 'rate_limit_error', message: 'Number of request tokens has exceeded your rate limit' } },
+      want: 'rateLimited',
+    },
     // Gemini's quota status word counts as a rate limit.
     { name: 'RESOURCE_EXHAUSTED', body: { error: { code: 429, status: 'RESOURCE_EXHAUSTED', message: 'quota' } }, want: 'rateLimited' },
     // An OpenAI code spelled rate_limit_exceeded.

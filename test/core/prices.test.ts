@@ -17,7 +17,7 @@ describe('builtinPrice', () => {
     ['gemini-2.5-flash-preview-05-20', 'gemini-2.5-flash', 'a preview release'],
     ['mistral-large-latest', 'mistral-large', 'a -latest alias'],
     ['deepseek-chat', 'deepseek-chat', 'DeepSeek'],
-    ['o3-pro', undefined, 'an unlisted variant gets no price, not its sibling\'s'],
+    ['o3-pro', undefined, "an unlisted variant gets no price, not its sibling's"],
     ['gpt-4o-audio-preview', undefined, 'an unlisted modality variant'],
     ['gpt-4o2', undefined, 'a name that only shares a prefix'],
     ['llama-3.1-70b', undefined, 'an unknown model'],

@@ -78,7 +78,15 @@ describe('credentials of a provider', () => {
 
   test('the key, every header value and the URL credentials are secrets', () => {
     const secrets = providerSecrets(provider);
-    for (const value of ['sk-api-key-0123456789', 'azure-header-key-0123456789', 'shop', 'svc-user', 'p%40ss-word-123', 'p@ss-word-123', 'query-key-0123456789']) {
+    for (const value of [
+      'sk-api-key-0123456789',
+      'azure-header-key-0123456789',
+      'shop',
+      'svc-user',
+      'p%40ss-word-123',
+      'p@ss-word-123',
+      'query-key-0123456789',
+    ]) {
       assert.ok(secrets.includes(value), `${value} in ${secrets.join(', ')}`);
     }
   });

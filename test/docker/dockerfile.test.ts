@@ -27,7 +27,11 @@ interface Instruction {
 
 /** Dockerfile instructions (comments dropped, `\` continuations joined), with their stage index. */
 function parseDockerfile(text: string): { instructions: Instruction[]; argDefaults: Map<string, string> } {
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const instructions: Instruction[] = [];
   const argDefaults = new Map<string, string>();
   let stage = -1;
@@ -63,14 +67,22 @@ function copySources(args: string): { from?: string; sources: string[] } {
 function dockerIgnored(patterns: string[], file: string): boolean {
   return patterns.some((pattern) => {
     const p = pattern.replace(/^\/+/, '').replace(/\/+$/, '');
-    const regex = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}(/.*)?$`);
+    const regex = new RegExp(
+      `^${p
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')}(/.*)?$`,
+    );
     return regex.test(file);
   });
 }
 
 const dockerfile = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
 const { instructions, argDefaults } = parseDockerfile(dockerfile);
-const ignorePatterns = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+const ignorePatterns = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
 const froms = instructions.filter((i) => i.op === 'FROM');
 const stageNames = froms.map((f) => /\bAS\s+(\S+)/i.exec(f.args)?.[1]);
 const finalStage = froms.length - 1;
@@ -156,13 +168,21 @@ describe('Dockerfile', () => {
 
 describe('the image layout, built here (tsc → dist/ as `npm run build` does)', () => {
   let image: string;
-  const packageJson = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  const packageJson = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+  };
 
   before(async () => {
     // The runtime stage's /app: dist/ from the build, package.json, examples/, node_modules.
     image = await mkdtemp(path.join(tmpdir(), 'llmfb-image-'));
     assert.equal(packageJson.scripts['build'], 'tsc -p tsconfig.build.json');
-    await execFileAsync(path.join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', path.join(image, 'dist')], { cwd: repoRoot });
+    await execFileAsync(
+      path.join(repoRoot, 'node_modules', '.bin', 'tsc'),
+      ['-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', path.join(image, 'dist')],
+      { cwd: repoRoot },
+    );
     for (const copy of final.filter((i) => i.op === 'COPY' && copySources(i.args).from === undefined)) {
       for (const source of copySources(copy.args).sources) await cp(path.join(repoRoot, source), path.join(image, source), { recursive: true });
     }
@@ -191,16 +211,26 @@ describe('the image layout, built here (tsc → dist/ as `npm run build` does)',
     assert.match(stdout, /^ok .*FallbackChain\/chat/);
   });
 
-  test('serve\'s default config dir resolves to the image\'s examples/ (package.json found from dist/src/config)', async () => {
-    const { stdout } = await execFileAsync(node, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(path.join(image, 'dist', 'src', 'config', 'options.js'))}); console.log(m.EXAMPLES_DIR);`]);
+  test("serve's default config dir resolves to the image's examples/ (package.json found from dist/src/config)", async () => {
+    const { stdout } = await execFileAsync(node, [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(path.join(image, 'dist', 'src', 'config', 'options.js'))}); console.log(m.EXAMPLES_DIR);`,
+    ]);
     assert.equal(stdout.trim(), path.join(image, 'examples'));
   });
 
   test('dist/ holds JavaScript and JSON only: no TypeScript, no source maps, no tests', () => {
     const all = files(path.join(image, 'dist')).map((f) => path.relative(image, f));
     assert.ok(all.length > 20);
-    assert.deepEqual(all.filter((f) => !/\.(js|json)$/.test(f)), []);
-    assert.deepEqual(all.filter((f) => /\.map$|\.test\.|^dist\/(test|bench|scripts)\//.test(f)), []);
+    assert.deepEqual(
+      all.filter((f) => !/\.(js|json)$/.test(f)),
+      [],
+    );
+    assert.deepEqual(
+      all.filter((f) => /\.map$|\.test\.|^dist\/(test|bench|scripts)\//.test(f)),
+      [],
+    );
     assert.ok(all.every((f) => f.startsWith('dist/src/')));
   });
 

@@ -24,7 +24,22 @@ const UPSTREAM = `http://upstream.${UPSTREAM_NS}.svc.cluster.local:8080`;
 const fixture = (name: string): string => path.join(repoRoot, 'test', 'e2e', 'fixtures', name);
 
 const chart = path.join(repoRoot, 'charts', 'llm-fallback');
-const helmInstall = ['helm', 'install', RELEASE, chart, '-n', SYSTEM, '--create-namespace', '--set', `image.repository=${IMAGE.repository}`, '--set', `image.tag=${IMAGE.tag}`, '--wait', '--timeout', '5m'];
+const helmInstall = [
+  'helm',
+  'install',
+  RELEASE,
+  chart,
+  '-n',
+  SYSTEM,
+  '--create-namespace',
+  '--set',
+  `image.repository=${IMAGE.repository}`,
+  '--set',
+  `image.tag=${IMAGE.tag}`,
+  '--wait',
+  '--timeout',
+  '5m',
+];
 
 // Set before a step runs and cleared only when it passed: a step that throws *or is timed out
 // by the runner* marks the run failed, so later steps do not overlap it and diagnostics print.
@@ -140,7 +155,10 @@ describe('llm-fallback on a real one-node cluster', { concurrency: false }, () =
     const controllers = await podsOf(SYSTEM, 'app.kubernetes.io/component=controller');
     assert.equal(controllers.length, 2, 'the chart default: two controller replicas');
     for (const pod of controllers) {
-      assert.ok(pod.status.containerStatuses?.every((c) => c.ready && c.restartCount === 0), `${pod.metadata.name} ready, never restarted`);
+      assert.ok(
+        pod.status.containerStatuses?.every((c) => c.ready && c.restartCount === 0),
+        `${pod.metadata.name} ready, never restarted`,
+      );
     }
     const test = await must(['helm', 'test', RELEASE, '-n', SYSTEM, '--logs', '--timeout', '3m'], undefined, 240_000);
     assert.match(test, /Phase:\s+Succeeded/);
@@ -211,10 +229,14 @@ stringData: {openai: "${KEY}"}
     }
     // The app's first act is a call through the sidecar: it can only succeed if the sidecar was
     // serving before the app container started.
-    const log = await eventually('the app logs its startup call', async () => {
-      const text = await kubectl('logs', '-n', APP_NS, pod.metadata.name, '-c', 'app');
-      return text.includes('startup call:') ? text : undefined;
-    }, 60_000);
+    const log = await eventually(
+      'the app logs its startup call',
+      async () => {
+        const text = await kubectl('logs', '-n', APP_NS, pod.metadata.name, '-c', 'app');
+        return text.includes('startup call:') ? text : undefined;
+      },
+      60_000,
+    );
     const startup = JSON.parse(/startup call: (.*)/.exec(log)?.[1] ?? '{}') as CallResult;
     assert.equal(startup.status, 200, `the app's first call: ${JSON.stringify(startup)}`);
   });
@@ -265,23 +287,29 @@ stringData: {openai: "${KEY}"}
   });
 
   step('an invalid FallbackChain is refused by the API server, or shows Ready=False with the reason', async () => {
-    const schemaInvalid = await run(['kubectl', 'apply', '-f', '-'], `apiVersion: llmfallback.io/v1alpha1
+    const schemaInvalid = await run(
+      ['kubectl', 'apply', '-f', '-'],
+      `apiVersion: llmfallback.io/v1alpha1
 kind: FallbackChain
 metadata: {name: no-steps, namespace: ${APP_NS}}
 spec: {model: no-steps, providers: [{name: p, api: openai, baseURL: "${UPSTREAM}/healthy/v1", apiKey: {secretKey: openai}}]}
-`);
+`,
+    );
     assert.notEqual(schemaInvalid.code, 0, 'the CRD schema refuses a chain without steps');
     assert.match(schemaInvalid.stderr, /steps/, schemaInvalid.stderr);
     // Either layer may refuse a chain: the CRD's schema and CEL rules at the API server, or the
     // controller's full validation (status). Both must name the reason.
-    const unknownProvider = await run(['kubectl', 'apply', '-f', '-'], `apiVersion: llmfallback.io/v1alpha1
+    const unknownProvider = await run(
+      ['kubectl', 'apply', '-f', '-'],
+      `apiVersion: llmfallback.io/v1alpha1
 kind: FallbackChain
 metadata: {name: unknown-provider, namespace: ${APP_NS}}
 spec:
   model: unknown-provider
   providers: [{name: p, api: openai, baseURL: "${UPSTREAM}/healthy/v1", apiKey: {secretKey: openai}}]
   steps: [{provider: not-declared, model: x}]
-`);
+`,
+    );
     if (unknownProvider.code !== 0) {
       assert.match(unknownProvider.stderr, /not-declared/, unknownProvider.stderr);
       report(`refused by the API server: ${unknownProvider.stderr.trim()}`);
@@ -310,7 +338,7 @@ spec:
     assert.equal((await getJson<CallResult>(await appUrl('/call'))).status, 200);
   });
 
-  step('the chain-reader RoleBinding exists; the pod\'s service account may list chains here, not elsewhere, and no Secrets', async () => {
+  step("the chain-reader RoleBinding exists; the pod's service account may list chains here, not elsewhere, and no Secrets", async () => {
     await kubectl('wait', '-n', APP_NS, '--for=create', 'rolebinding/llm-fallback-chain-reader', '--timeout=120s');
     const as = `system:serviceaccount:${APP_NS}:default`;
     const can = async (...args: string[]): Promise<string> => (await run(['kubectl', 'auth', 'can-i', ...args, '--as', as])).stdout.trim();
@@ -329,7 +357,12 @@ spec:
     assert.ok(jobPod && sidecarOf(jobPod), 'the Job pod was injected');
     report(`job: ${(await kubectl('logs', '-n', APP_NS, 'job/batch', '-c', 'app')).trim()}`);
 
-    await apply(scriptPod('Deployment', 'optout', 'none', { annotations: { 'llmfallback.io/inject': 'false' }, command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] }));
+    await apply(
+      scriptPod('Deployment', 'optout', 'none', {
+        annotations: { 'llmfallback.io/inject': 'false' },
+        command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'],
+      }),
+    );
     await kubectl('-n', APP_NS, 'rollout', 'status', 'deployment/optout', '--timeout=120s');
     const [optout] = await podsOf(APP_NS, 'app=optout');
     assert.ok(optout);
@@ -338,7 +371,7 @@ spec:
     assert.equal(optout.metadata.labels?.['llmfallback.io/injected'], undefined);
   });
 
-  step('sidecar memory after 1,000 requests, from the container\'s cgroup', async () => {
+  step("sidecar memory after 1,000 requests, from the container's cgroup", async () => {
     const load = await getJson<{ ok: number; failed: number; ms: number }>(await appUrl('/load?n=1000&concurrency=8'), 300);
     assert.equal(load.ok, 1000, JSON.stringify(load));
     const pod = await appPod();
@@ -347,10 +380,17 @@ spec:
     const dir = findCgroup('/sys/fs/cgroup/memory/llm-fallback-node', id);
     assert.ok(dir, `a memory cgroup named ${id}`);
     const bytes = (file: string): number => Number(readFileSync(path.join(dir, file), 'utf8').trim());
-    const stat = new Map(readFileSync(path.join(dir, 'memory.stat'), 'utf8').trim().split('\n').map((l) => l.split(' ') as [string, string]));
+    const stat = new Map(
+      readFileSync(path.join(dir, 'memory.stat'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ') as [string, string]),
+    );
     const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
     report(`1,000 requests through the sidecar in ${load.ms} ms (8 concurrent; the broken step's circuit is open by now, so each skips it)`);
-    report(`sidecar memory after them: usage ${mb(bytes('memory.usage_in_bytes'))}, rss ${mb(Number(stat.get('total_rss') ?? stat.get('rss') ?? 0))}, peak ${mb(bytes('memory.max_usage_in_bytes'))}, limit ${mb(bytes('memory.limit_in_bytes'))}`);
+    report(
+      `sidecar memory after them: usage ${mb(bytes('memory.usage_in_bytes'))}, rss ${mb(Number(stat.get('total_rss') ?? stat.get('rss') ?? 0))}, peak ${mb(bytes('memory.max_usage_in_bytes'))}, limit ${mb(bytes('memory.limit_in_bytes'))}`,
+    );
     assert.ok(bytes('memory.max_usage_in_bytes') < bytes('memory.limit_in_bytes'), 'never reached its limit');
     assert.equal((await appPod()).status.initContainerStatuses?.find((c) => c.name === SIDECAR)?.restartCount, 0);
   });
@@ -398,25 +438,33 @@ spec:
     });
     await kubectl('-n', APP_NS, 'rollout', 'restart', 'deployment/while-down');
     await kubectl('-n', APP_NS, 'rollout', 'status', 'deployment/while-down', '--timeout=180s');
-    const back = (await podsOf(APP_NS, 'app=while-down')).filter((p) => p.status.phase === 'Running' && p.metadata.deletionTimestamp === undefined && sidecarOf(p));
+    const back = (await podsOf(APP_NS, 'app=while-down')).filter(
+      (p) => p.status.phase === 'Running' && p.metadata.deletionTimestamp === undefined && sidecarOf(p),
+    );
     assert.equal(back.length, 1, 'restarted once the controller is back: injected');
   });
 
   step('helm upgrade with a changed value keeps the webhook CA and does not restart injected pods', async () => {
-    const caBundle = async (): Promise<string> => kubectl('get', 'mutatingwebhookconfiguration', `${RELEASE}-injector`, '-o', 'jsonpath={.webhooks[*].clientConfig.caBundle}');
+    const caBundle = async (): Promise<string> =>
+      kubectl('get', 'mutatingwebhookconfiguration', `${RELEASE}-injector`, '-o', 'jsonpath={.webhooks[*].clientConfig.caBundle}');
     const before = { ca: await caBundle(), pod: await appPod() };
-    await must(['helm', 'upgrade', RELEASE, chart, '-n', SYSTEM, '--reuse-values', '--set', 'controller.logLevel=debug', '--wait', '--timeout', '5m'], undefined, 360_000);
+    await must(
+      ['helm', 'upgrade', RELEASE, chart, '-n', SYSTEM, '--reuse-values', '--set', 'controller.logLevel=debug', '--wait', '--timeout', '5m'],
+      undefined,
+      360_000,
+    );
     await kubectl('-n', SYSTEM, 'rollout', 'status', `deployment/${CONTROLLER}`, '--timeout=180s');
     assert.equal(await caBundle(), before.ca, 'same CA');
     const after = await appPod();
     assert.equal(after.metadata.name, before.pod.metadata.name, 'same app pod');
-    for (const c of [...(after.status.initContainerStatuses ?? []), ...(after.status.containerStatuses ?? [])]) assert.equal(c.restartCount, 0, `${c.name} not restarted`);
+    for (const c of [...(after.status.initContainerStatuses ?? []), ...(after.status.containerStatuses ?? [])])
+      assert.equal(c.restartCount, 0, `${c.name} not restarted`);
     assert.equal((await getJson<CallResult>(await appUrl('/call'))).status, 200, 'still serving');
     const args = await kubectl('get', 'deployment', CONTROLLER, '-n', SYSTEM, '-o', 'jsonpath={.spec.template.spec.containers[0].args}');
     assert.match(args, /debug/, 'the changed value reached the controller');
   });
 
-  step('traces: with sidecar.tracing on, an injected sidecar\'s spans reach an in-cluster OpenTelemetry Collector, without the key or the prompt', async () => {
+  step("traces: with sidecar.tracing on, an injected sidecar's spans reach an in-cluster OpenTelemetry Collector, without the key or the prompt", async () => {
     // The collector of scripts/otelcol.sh (core components: otlp receiver, debug exporter) as a
     // Deployment + Service: what it received is in its log.
     await apply(`apiVersion: v1
@@ -466,11 +514,32 @@ spec:
 `);
     await kubectl('-n', OTEL_NS, 'rollout', 'status', 'deployment/otel-collector', '--timeout=120s');
     const endpoint = `http://otel-collector.${OTEL_NS}.svc.cluster.local:4318`;
-    await must(['helm', 'upgrade', RELEASE, chart, '-n', SYSTEM, '--reuse-values', '--set', 'sidecar.tracing.enabled=true', '--set', `sidecar.tracing.endpoint=${endpoint}`, '--wait', '--timeout', '5m'], undefined, 360_000);
+    await must(
+      [
+        'helm',
+        'upgrade',
+        RELEASE,
+        chart,
+        '-n',
+        SYSTEM,
+        '--reuse-values',
+        '--set',
+        'sidecar.tracing.enabled=true',
+        '--set',
+        `sidecar.tracing.endpoint=${endpoint}`,
+        '--wait',
+        '--timeout',
+        '5m',
+      ],
+      undefined,
+      360_000,
+    );
     await kubectl('-n', SYSTEM, 'rollout', 'status', `deployment/${CONTROLLER}`, '--timeout=180s');
     // The rolled controller injects the OTEL_* settings (asked of the API server itself).
     await eventually('the webhook injects the tracing settings', async () => {
-      const probe = JSON.parse(await must(['kubectl', 'create', '--dry-run=server', '-o', 'json', '-f', '-'], dryRunPod)) as { spec: { initContainers?: { name: string; env?: { name: string; value?: string }[] }[] } };
+      const probe = JSON.parse(await must(['kubectl', 'create', '--dry-run=server', '-o', 'json', '-f', '-'], dryRunPod)) as {
+        spec: { initContainers?: { name: string; env?: { name: string; value?: string }[] }[] };
+      };
       const env = probe.spec.initContainers?.find((c) => c.name === SIDECAR)?.env ?? [];
       return env.some((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT' && e.value === endpoint) ? true : undefined;
     });
@@ -481,20 +550,30 @@ spec:
     assert.equal(result.status, 200, JSON.stringify(result));
     const traceId = result.traceId;
     assert.match(traceId ?? '', /^[0-9a-f]{32}$/, 'the answer names its trace');
-    const logs = await eventually('the collector received the trace (the sidecar exports in batches)', async () => {
-      const text = (await run(['kubectl', 'logs', '-n', OTEL_NS, 'deployment/otel-collector', '--tail=-1'])).stdout;
-      return text.includes(traceId ?? '-') && /Name\s*:\s*chat demo/.test(text) ? text : undefined;
-    }, 90_000);
+    const logs = await eventually(
+      'the collector received the trace (the sidecar exports in batches)',
+      async () => {
+        const text = (await run(['kubectl', 'logs', '-n', OTEL_NS, 'deployment/otel-collector', '--tail=-1'])).stdout;
+        return text.includes(traceId ?? '-') && /Name\s*:\s*chat demo/.test(text) ? text : undefined;
+      },
+      90_000,
+    );
     const spanNames = [...logs.matchAll(/Name\s*:\s*(.+)/g)].map((m) => (m[1] ?? '').trim());
     report(`collector received spans: ${[...new Set(spanNames)].join(', ')}`);
     // The request span `chat demo`, and one per attempt (`chat <model>`) or skipped step.
     // (The demo chain's healthy step serves m-two since the reload step.)
     assert.ok(spanNames.includes('chat m-two'), `the winning attempt's span: ${spanNames.join(', ')}`);
-    assert.ok(spanNames.includes('chat m-broken') || spanNames.some((n) => n.startsWith('skip broken/')), `the broken step's attempt or skip: ${spanNames.join(', ')}`);
+    assert.ok(
+      spanNames.includes('chat m-broken') || spanNames.some((n) => n.startsWith('skip broken/')),
+      `the broken step's attempt or skip: ${spanNames.join(', ')}`,
+    );
     assert.equal(logs.includes(KEY), false, 'no key in any span');
     assert.equal(logs.includes('hello from the e2e app'), false, 'no prompt in any span');
     const seen = await getUpstreamStats();
-    assert.ok(seen.traceparents.some((t) => t.includes(traceId ?? '-')), `the provider saw a traceparent of that trace: ${seen.traceparents.slice(-3).join(' ')}`);
+    assert.ok(
+      seen.traceparents.some((t) => t.includes(traceId ?? '-')),
+      `the provider saw a traceparent of that trace: ${seen.traceparents.slice(-3).join(' ')}`,
+    );
   });
 
   step('helm uninstall removes everything it installed but the CRD', async () => {

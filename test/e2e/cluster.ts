@@ -70,7 +70,14 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 }
 
 export interface PodJson {
-  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string; deletionTimestamp?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+  };
   spec: {
     containers: { name: string; env?: { name: string; value?: string }[] }[];
     initContainers?: { name: string; restartPolicy?: string; startupProbe?: { httpGet?: { path: string; port: number } } }[];

@@ -16,7 +16,13 @@ const ok: AttemptOutcome<string> = { kind: 'success', value: 'answer', status: 2
 
 /** An attempt function that counts its calls and answers with the given outcome. */
 function scripted(outcome: AttemptOutcome<string>): { calls: number; attempt: () => Promise<AttemptOutcome<string>> } {
-  const counter = { calls: 0, attempt: async () => { counter.calls++; return outcome; } };
+  const counter = {
+    calls: 0,
+    attempt: async () => {
+      counter.calls++;
+      return outcome;
+    },
+  };
   return counter;
 }
 
@@ -93,7 +99,10 @@ describe('BreakerRegistry', () => {
       assert.deepEqual(gated, { kind: 'circuitOpen', reason: 'circuit open' });
       assert.equal(refused.calls, 0, 'an open circuit makes no request');
       assert.equal(failing.calls, settings.failureThreshold);
-      assert.deepEqual(events, [['p/m', 'closed'], ['p/m', 'open']]);
+      assert.deepEqual(events, [
+        ['p/m', 'closed'],
+        ['p/m', 'open'],
+      ]);
     });
   }
 
@@ -130,7 +139,10 @@ describe('BreakerRegistry', () => {
   // The window rolls: failures further apart than windowMs never add up to the threshold.
   test('failures outside the window do not open it', async () => {
     let now = 0;
-    registry = new BreakerRegistry(() => {}, () => now);
+    registry = new BreakerRegistry(
+      () => {},
+      () => now,
+    );
     const step = fakeStep();
     const s: BreakerSettings = { failureThreshold: 2, windowMs: 1000, cooldownMs: 5000 };
     const failing = scripted(failed('serverError'));
@@ -174,7 +186,9 @@ describe('BreakerRegistry', () => {
     let probeCalls = 0;
     const probe = registry.run(step, settings, () => {
       probeCalls++;
-      return new Promise<AttemptOutcome<string>>((resolve) => { release = resolve; });
+      return new Promise<AttemptOutcome<string>>((resolve) => {
+        release = resolve;
+      });
     });
     const second = scripted(ok);
     assert.deepEqual(await registry.run(step, settings, second.attempt), { kind: 'circuitOpen', reason: 'circuit half-open, probe in flight' });
@@ -184,7 +198,12 @@ describe('BreakerRegistry', () => {
     release(ok);
     assert.deepEqual(await probe, ok);
     assert.equal(registry.state(step.target), 'closed');
-    assert.deepEqual(events, [['p/m', 'closed'], ['p/m', 'open'], ['p/m', 'halfOpen'], ['p/m', 'closed']]);
+    assert.deepEqual(events, [
+      ['p/m', 'closed'],
+      ['p/m', 'open'],
+      ['p/m', 'halfOpen'],
+      ['p/m', 'closed'],
+    ]);
 
     // The count starts from zero again: threshold-1 new failures keep it closed.
     const failing = scripted(failed('serverError'));
@@ -213,7 +232,10 @@ describe('BreakerRegistry', () => {
 
     mock.timers.tick(settings.cooldownMs);
     assert.equal(registry.state(step.target), 'halfOpen');
-    assert.deepEqual(events.map(([, s]) => s), ['closed', 'open', 'halfOpen', 'open', 'halfOpen']);
+    assert.deepEqual(
+      events.map(([, s]) => s),
+      ['closed', 'open', 'halfOpen', 'open', 'halfOpen'],
+    );
   });
 
   // A probe answered with a request-specific failure shows the target is up: the circuit closes.
@@ -251,7 +273,16 @@ describe('BreakerRegistry', () => {
     const dropped = fakeStep('dropped', 'm');
     await openCircuit(registry, kept);
     await registry.run(dropped, settings, scripted(ok).attempt);
-    assert.deepEqual(registry.snapshot().map((s) => [s.target, s.state]).sort(), [[dropped.target, 'closed'], [kept.target, 'open']]);
+    assert.deepEqual(
+      registry
+        .snapshot()
+        .map((s) => [s.target, s.state])
+        .sort(),
+      [
+        [dropped.target, 'closed'],
+        [kept.target, 'open'],
+      ],
+    );
 
     registry.retain(new Set([kept.target]));
     assert.equal(registry.state(kept.target), 'open', 'an open circuit survives the reload');
@@ -282,7 +313,12 @@ describe('BreakerRegistry', () => {
   // An attempt that throws (a bug, not an upstream failure) is not swallowed.
   test('errors thrown by the attempt propagate', async () => {
     registry = new BreakerRegistry();
-    await assert.rejects(registry.run(fakeStep(), settings, async () => { throw new TypeError('bug'); }), TypeError);
+    await assert.rejects(
+      registry.run(fakeStep(), settings, async () => {
+        throw new TypeError('bug');
+      }),
+      TypeError,
+    );
   });
 });
 

@@ -10,14 +10,33 @@ import { requestFacts } from '../../src/wire/openai-chat/facts.ts';
 import { BreakerRegistry } from '../../src/engine/breakers.ts';
 import type { AttemptOutcome, AttemptRecord, UpstreamFailure } from '../../src/engine/outcome.ts';
 import { DEMOTION_MS, MIN_SAMPLES } from '../../src/routing/health.ts';
-import { FAILURE_CLASSES, targetKey, type Chain, type FailureClass, type Limits, type Policy, type Price, type Provider, type Target, type Usage } from '../../src/core/types.ts';
+import {
+  FAILURE_CLASSES,
+  targetKey,
+  type Chain,
+  type FailureClass,
+  type Limits,
+  type Policy,
+  type Price,
+  type Provider,
+  type Target,
+  type Usage,
+} from '../../src/core/types.ts';
 import type { HeaderBag } from '../../src/core/retry-after.ts';
 import { FakeClock, FAKE_START } from '../support/fake-clock.ts';
 
-interface Answer { model: string; usage?: Usage; headers?: HeaderBag }
+interface Answer {
+  model: string;
+  usage?: Usage;
+  headers?: HeaderBag;
+}
 
 /** One scripted attempt: how long it takes and how it ends; `deaf` ignores cancellation (it answers anyway). */
-interface Script { ms: number; outcome: AttemptOutcome<Answer>; deaf?: boolean }
+interface Script {
+  ms: number;
+  outcome: AttemptOutcome<Answer>;
+  deaf?: boolean;
+}
 
 const provider: Provider = { name: 'mock', api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: 'k', keySource: 'env:K', headers: {} };
 
@@ -39,18 +58,20 @@ interface StepShape {
 }
 
 function buildChain(shapes: StepShape[], policy: Partial<Policy> = {}, extra: { budget?: number; failureThreshold?: number } = {}): Chain {
-  const steps: Target[] = shapes.flatMap((s, index) => (s.targets ?? [{ model: s.model ?? `m${index}` }]).map((t): Target => ({
-    index,
-    provider,
-    model: t.model,
-    retries: s.retries ?? 0,
-    timeouts: { firstByteMs: 5000, idleMs: 5000, totalMs: 5000 },
-    target: targetKey(provider, t.model),
-    ...(s.targets ? { weight: 'weight' in t ? t.weight : 1 } : {}),
-    ...(s.price ? { price: s.price } : {}),
-    ...(s.maxOutputTokens ? { maxOutputTokens: s.maxOutputTokens } : {}),
-    ...(s.limits ? { limits: s.limits } : {}),
-  })));
+  const steps: Target[] = shapes.flatMap((s, index) =>
+    (s.targets ?? [{ model: s.model ?? `m${index}` }]).map((t): Target => ({
+      index,
+      provider,
+      model: t.model,
+      retries: s.retries ?? 0,
+      timeouts: { firstByteMs: 5000, idleMs: 5000, totalMs: 5000 },
+      target: targetKey(provider, t.model),
+      ...(s.targets ? { weight: 'weight' in t ? t.weight : 1 } : {}),
+      ...(s.price ? { price: s.price } : {}),
+      ...(s.maxOutputTokens ? { maxOutputTokens: s.maxOutputTokens } : {}),
+      ...(s.limits ? { limits: s.limits } : {}),
+    })),
+  );
   return {
     name: 'chat',
     model: 'chat',
@@ -72,7 +93,10 @@ function buildChain(shapes: StepShape[], policy: Partial<Policy> = {}, extra: { 
 /** Everything one test shares across its requests: clock, breakers (and routing memory), scripts, calls. */
 class World {
   readonly clock = new FakeClock();
-  readonly breakers = new BreakerRegistry(() => {}, () => this.clock.now());
+  readonly breakers = new BreakerRegistry(
+    () => {},
+    () => this.clock.now(),
+  );
   readonly scripts = new Map<string, Script[]>();
   /** Every attempt started, as `model@time`. */
   readonly calls: string[] = [];
@@ -189,7 +213,13 @@ describe('hedging', () => {
       steps: ['a', 'b', 'c'],
       hedge: { afterMs: 200, maxInFlight: 2 },
       scripts: { a: [ok('a', 1000)], b: [ok('b', 2000)], c: [ok('c', 100)] },
-      want: { winner: 'c', records: ['a=cancelled', 'b=cancelled(hedge lost)', 'c=ok(hedge won)'], calls: ['a@0', 'b@200', 'c@400'], cancelled: ['a', 'b'], at: 500 },
+      want: {
+        winner: 'c',
+        records: ['a=cancelled', 'b=cancelled(hedge lost)', 'c=ok(hedge won)'],
+        calls: ['a@0', 'b@200', 'c@400'],
+        cancelled: ['a', 'b'],
+        at: 500,
+      },
     },
     // The primary fails while the hedge runs: no retry of the primary, the hedge carries on and answers.
     {
@@ -234,7 +264,10 @@ describe('hedging', () => {
     test(row.proves, async () => {
       const w = newWorld();
       for (const [model, scripts] of Object.entries(row.scripts)) w.script(model, ...scripts);
-      const chain = buildChain(row.steps.map((model) => ({ model, price: { inputPerMTok: 1, outputPerMTok: 1 } })), { hedgeAfterMs: row.hedge.afterMs, hedgeMaxInFlight: row.hedge.maxInFlight ?? 1 });
+      const chain = buildChain(
+        row.steps.map((model) => ({ model, price: { inputPerMTok: 1, outputPerMTok: 1 } })),
+        { hedgeAfterMs: row.hedge.afterMs, hedgeMaxInFlight: row.hedge.maxInFlight ?? 1 },
+      );
       const result = await w.run(chain);
       assert.deepEqual(summary(result.attempts), row.want.records);
       assert.deepEqual(w.calls, row.want.calls);
@@ -270,14 +303,29 @@ describe('hedging', () => {
 describe('budget', () => {
   const EXPENSIVE: Price = { inputPerMTok: 100, outputPerMTok: 100 };
   const CHEAP: Price = { inputPerMTok: 0.1, outputPerMTok: 0.1 };
-  const body = (maxTokens?: number): RequestInfo => ({ facts: requestFacts({ model: 'chat', messages: [{ role: 'user', content: 'x'.repeat(400) }], ...(maxTokens ? { max_tokens: maxTokens } : {}) }) });
+  const body = (maxTokens?: number): RequestInfo => ({
+    facts: requestFacts({ model: 'chat', messages: [{ role: 'user', content: 'x'.repeat(400) }], ...(maxTokens ? { max_tokens: maxTokens } : {}) }),
+  });
 
   // A step whose worst case exceeds the budget is skipped with the numbers; the next one serves.
   test('an expensive step is skipped, a cheap one serves', async () => {
     const w = newWorld().script('cheap', ok('cheap', 10));
-    const result = await w.run(buildChain([{ model: 'pricey', price: EXPENSIVE }, { model: 'cheap', price: CHEAP }], {}, { budget: 0.01 }), body(100));
+    const result = await w.run(
+      buildChain(
+        [
+          { model: 'pricey', price: EXPENSIVE },
+          { model: 'cheap', price: CHEAP },
+        ],
+        {},
+        { budget: 0.01 },
+      ),
+      body(100),
+    );
     assert.deepEqual(summary(result.attempts), ['pricey=skipped', 'cheap=ok']);
-    assert.match(result.attempts[0]?.reason ?? '', /^over budget: worst case \$0\.0\d+ \(~\d+ input \+ 100 output tokens\) exceeds budget\.maxCostPerRequestUSD \$0\.0100$/);
+    assert.match(
+      result.attempts[0]?.reason ?? '',
+      /^over budget: worst case \$0\.0\d+ \(~\d+ input \+ 100 output tokens\) exceeds budget\.maxCostPerRequestUSD \$0\.0100$/,
+    );
     assert.deepEqual(w.calls, ['cheap@0']);
   });
 
@@ -291,7 +339,15 @@ describe('budget', () => {
   // Nothing fits: the request ends overBudget without a single call, every target listed with its reason.
   const refused: Array<{ proves: string; steps: StepShape[]; request: RequestInfo; reason: RegExp }> = [
     // Both priced above the budget.
-    { proves: 'every step too expensive', steps: [{ model: 'a', price: EXPENSIVE }, { model: 'b', price: EXPENSIVE }], request: body(100), reason: /^over budget: worst case/ },
+    {
+      proves: 'every step too expensive',
+      steps: [
+        { model: 'a', price: EXPENSIVE },
+        { model: 'b', price: EXPENSIVE },
+      ],
+      request: body(100),
+      reason: /^over budget: worst case/,
+    },
     // Output not bounded at all on a priced step.
     { proves: 'unbounded output', steps: [{ model: 'a', price: CHEAP }], request: body(), reason: /output is not bounded/ },
   ];
@@ -313,7 +369,14 @@ describe('budget', () => {
   test('a hedge that would break the budget is not started', async () => {
     const w = newWorld().script('a', ok('a', 500));
     const price: Price = { inputPerMTok: 0, outputPerMTok: 60 }; // 100 output tokens = $0.006
-    const chain = buildChain([{ model: 'a', price }, { model: 'b', price }], { hedgeAfterMs: 200 }, { budget: 0.01 });
+    const chain = buildChain(
+      [
+        { model: 'a', price },
+        { model: 'b', price },
+      ],
+      { hedgeAfterMs: 200 },
+      { budget: 0.01 },
+    );
     const result = await w.run(chain, body(100));
     assert.deepEqual(summary(result.attempts), ['b=skipped', 'a=ok']);
     assert.match(result.attempts[0]?.reason ?? '', /exceeds the \$0\.0040 left of budget\.maxCostPerRequestUSD \$0\.0100/);
@@ -325,7 +388,9 @@ describe('rate awareness', () => {
   // A 429 with Retry-After marks the target for every request: the next request skips it
   // without calling it, and once the time has passed it is called again.
   test('chain-wide Retry-After', async () => {
-    const w = newWorld().script('a', fail('rateLimited', 10, { status: 429, retryAfterMs: 5000 })).script('b', ok('b', 10), ok('b', 10));
+    const w = newWorld()
+      .script('a', fail('rateLimited', 10, { status: 429, retryAfterMs: 5000 }))
+      .script('b', ok('b', 10), ok('b', 10));
     const chain = buildChain([{ model: 'a', retries: 1 }, { model: 'b' }]);
     const first = await w.run(chain);
     assert.deepEqual(summary(first.attempts), ['a=rateLimited', 'b=ok'], 'Retry-After above backoff.maxMs: next step');
@@ -341,7 +406,9 @@ describe('rate awareness', () => {
 
   // An answer saying the quota is used up (x-ratelimit-remaining-requests: 0) marks the target until the reset.
   test('exhausted quota on a success', async () => {
-    const w = newWorld().script('a', ok('a', 10, { headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2s' } })).script('b', ok('b', 10));
+    const w = newWorld()
+      .script('a', ok('a', 10, { headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2s' } }))
+      .script('b', ok('b', 10));
     const chain = buildChain([{ model: 'a' }, { model: 'b' }]);
     await w.run(chain);
     const second = await w.run(chain);
@@ -409,7 +476,9 @@ describe('step groups', () => {
 
   // A target whose circuit is open goes after the closed ones, and is skipped when reached.
   test('an open circuit is not picked', async () => {
-    const w = newWorld().script('k1', fail('serverError', 10, { status: 500 })).script('k2', ok('k2', 10), ok('k2', 10));
+    const w = newWorld()
+      .script('k1', fail('serverError', 10, { status: 500 }))
+      .script('k2', ok('k2', 10), ok('k2', 10));
     const chain = buildChain([{ targets: [{ model: 'k1', weight: 100 }, { model: 'k2' }] }], {}, { failureThreshold: 1 });
     const first = await w.run(chain, undefined, { random: () => 0 });
     assert.deepEqual(summary(first.attempts), ['k1=serverError', 'k2=ok']);
@@ -419,10 +488,11 @@ describe('step groups', () => {
 });
 
 describe('priority', () => {
-  const chain = (): Chain => buildChain([
-    { model: 'premium', price: { inputPerMTok: 10, outputPerMTok: 30 } },
-    { model: 'budget', price: { inputPerMTok: 0.1, outputPerMTok: 0.2 } },
-  ]);
+  const chain = (): Chain =>
+    buildChain([
+      { model: 'premium', price: { inputPerMTok: 10, outputPerMTok: 30 } },
+      { model: 'budget', price: { inputPerMTok: 0.1, outputPerMTok: 0.2 } },
+    ]);
 
   // cheapest: the cheaper step first, with the reason recorded.
   test('x-llm-fallback-priority: cheapest', async () => {
@@ -434,7 +504,9 @@ describe('priority', () => {
 
   // speed: by measured latency; the chain default applies without a header, the header overrides it.
   test('speed by measured latency, header over chain default', async () => {
-    const w = newWorld().script('premium', ok('premium', 900), fail('serverError', 5, { status: 500 }), ok('premium', 900)).script('budget', ok('budget', 100), ok('budget', 100));
+    const w = newWorld()
+      .script('premium', ok('premium', 900), fail('serverError', 5, { status: 500 }), ok('premium', 900))
+      .script('budget', ok('budget', 100), ok('budget', 100));
     const c = chain();
     // Measure both: premium answers in 900 ms; budget answers in 100 ms once premium failed over to it.
     assert.deepEqual(summary((await w.run(c)).attempts), ['premium=ok']);

@@ -11,7 +11,10 @@ import type { AttemptOutcome, AttemptVerdict, UpstreamFailure } from '../../src/
 import { FAILURE_CLASSES, targetKey, type Chain, type FailureClass, type Price, type Provider, type Target, type Usage } from '../../src/core/types.ts';
 
 /** What a successful fake attempt hands back. */
-interface Answer { text: string; usage?: Usage }
+interface Answer {
+  text: string;
+  usage?: Usage;
+}
 
 interface ScriptedAttempt {
   /** How long the attempt takes on the fake clock. */
@@ -28,7 +31,10 @@ function ok(ms = 10, usage?: Usage): ScriptedAttempt {
 }
 
 /** A failed attempt; `answered` gives it an upstream response (status + body kept). */
-function fail(failureClass: FailureClass, extra: { ms?: number; status?: number; retryAfterMs?: number; answered?: boolean; usage?: Usage; then?: ScriptedAttempt['then'] } = {}): ScriptedAttempt {
+function fail(
+  failureClass: FailureClass,
+  extra: { ms?: number; status?: number; retryAfterMs?: number; answered?: boolean; usage?: Usage; then?: ScriptedAttempt['then'] } = {},
+): ScriptedAttempt {
   const failure: UpstreamFailure = { class: failureClass, message: `scripted ${failureClass}` };
   if (extra.status !== undefined) failure.status = extra.status;
   if (extra.retryAfterMs !== undefined) failure.retryAfterMs = extra.retryAfterMs;
@@ -41,7 +47,10 @@ function fail(failureClass: FailureClass, extra: { ms?: number; status?: number;
 
 const abortNow = (controller: AbortController): void => controller.abort(new Error('caller went away'));
 
-interface StepShape { retries?: number; price?: Price }
+interface StepShape {
+  retries?: number;
+  price?: Price;
+}
 
 function buildChain(shape: StepShape[], options: { deadlineMs?: number; failureThreshold?: number } = {}): Chain {
   const provider: Provider = { name: 'mock', api: 'openai', baseURL: 'http://127.0.0.1:9/v1', apiKey: 'sk-test-key', keySource: 'env:K', headers: {} };
@@ -80,7 +89,9 @@ function fakeClock(sleepLagMs: number): FakeClock {
     sleeps,
     now: () => t,
     epochMs: () => 1_770_000_000_000 + t,
-    advance(ms: number) { t += ms; },
+    advance(ms: number) {
+      t += ms;
+    },
     sleep: async (ms, signal) => {
       sleeps.push(ms);
       if (signal.aborted) throw signal.reason;
@@ -133,7 +144,15 @@ const rows: Row[] = [
     name: '500 then success on retry',
     chain: [{ retries: 1 }, {}],
     script: [[fail('serverError', { status: 500, ms: 25 }), ok()], []],
-    want: { attempts: [[0, 1, 'serverError'], [0, 2, 'ok']], kind: 'success', step: 0, sleeps: [100] },
+    want: {
+      attempts: [
+        [0, 1, 'serverError'],
+        [0, 2, 'ok'],
+      ],
+      kind: 'success',
+      step: 0,
+      sleeps: [100],
+    },
     check: (r) => {
       assert.equal(r.attempts[0]?.status, 500);
       assert.equal(r.attempts[0]?.ms, 25);
@@ -145,7 +164,17 @@ const rows: Row[] = [
     name: '500s exhaust retries, next step succeeds',
     chain: [{ retries: 2 }, { retries: 2 }],
     script: [[fail('serverError', { status: 500 }), fail('serverError', { status: 500 }), fail('serverError', { status: 500 })], [ok()]],
-    want: { attempts: [[0, 1, 'serverError'], [0, 2, 'serverError'], [0, 3, 'serverError'], [1, 1, 'ok']], kind: 'success', step: 1, sleeps: [100, 200] },
+    want: {
+      attempts: [
+        [0, 1, 'serverError'],
+        [0, 2, 'serverError'],
+        [0, 3, 'serverError'],
+        [1, 1, 'ok'],
+      ],
+      kind: 'success',
+      step: 1,
+      sleeps: [100, 200],
+    },
     check: (r) => assert.match(r.attempts[2]?.reason ?? '', /retries used up/),
   },
   // A rejected request stops at once: no retry, later steps never called.
@@ -160,7 +189,17 @@ const rows: Row[] = [
     name: 'all steps fail; last is a timeout, lastAnswered the earlier 503',
     chain: [{}, {}],
     script: [[fail('serverError', { status: 503 })], [fail('timeout', { ms: 1000 })]],
-    want: { attempts: [[0, 1, 'serverError'], [1, 1, 'timeout']], kind: 'failure', end: 'exhausted', last: 'timeout', lastAnswered: 'serverError', sleeps: [] },
+    want: {
+      attempts: [
+        [0, 1, 'serverError'],
+        [1, 1, 'timeout'],
+      ],
+      kind: 'failure',
+      end: 'exhausted',
+      last: 'timeout',
+      lastAnswered: 'serverError',
+      sleeps: [],
+    },
     check: (r) => {
       assert.ok(r.kind === 'failure');
       assert.equal(r.lastAnswered?.status, 503);
@@ -172,35 +211,76 @@ const rows: Row[] = [
     name: 'all steps fail without any response',
     chain: [{}, {}],
     script: [[fail('connection')], [fail('connection')]],
-    want: { attempts: [[0, 1, 'connection'], [1, 1, 'connection']], kind: 'failure', end: 'exhausted', last: 'connection', sleeps: [] },
+    want: {
+      attempts: [
+        [0, 1, 'connection'],
+        [1, 1, 'connection'],
+      ],
+      kind: 'failure',
+      end: 'exhausted',
+      last: 'connection',
+      sleeps: [],
+    },
   },
   // Retry-After within maxMs is the exact sleep, not the backoff.
   {
     name: 'Retry-After honoured as the sleep',
     chain: [{ retries: 1 }, {}],
     script: [[fail('rateLimited', { status: 429, retryAfterMs: 700 }), ok()], []],
-    want: { attempts: [[0, 1, 'rateLimited'], [0, 2, 'ok']], kind: 'success', step: 0, sleeps: [700] },
+    want: {
+      attempts: [
+        [0, 1, 'rateLimited'],
+        [0, 2, 'ok'],
+      ],
+      kind: 'success',
+      step: 0,
+      sleeps: [700],
+    },
   },
   // Retry-After longer than maxMs: the next step is tried at once, without waiting.
   {
     name: 'Retry-After > maxMs moves on without sleeping',
     chain: [{ retries: 2 }, {}],
     script: [[fail('rateLimited', { status: 429, retryAfterMs: 5000 })], [ok()]],
-    want: { attempts: [[0, 1, 'rateLimited'], [1, 1, 'ok']], kind: 'success', step: 1, sleeps: [] },
+    want: {
+      attempts: [
+        [0, 1, 'rateLimited'],
+        [1, 1, 'ok'],
+      ],
+      kind: 'success',
+      step: 1,
+      sleeps: [],
+    },
   },
   // A timeout with a next step moves on instead of waiting on the same silence again.
   {
     name: 'timeout falls back despite retries left',
     chain: [{ retries: 3 }, {}],
     script: [[fail('timeout', { ms: 1000 })], [ok()]],
-    want: { attempts: [[0, 1, 'timeout'], [1, 1, 'ok']], kind: 'success', step: 1, sleeps: [] },
+    want: {
+      attempts: [
+        [0, 1, 'timeout'],
+        [1, 1, 'ok'],
+      ],
+      kind: 'success',
+      step: 1,
+      sleeps: [],
+    },
   },
   // contextLength is never retried on the same step, even with retries left.
   {
     name: 'contextLength goes to the next step without retry',
     chain: [{ retries: 3 }, {}],
     script: [[fail('contextLength', { status: 400 })], [ok()]],
-    want: { attempts: [[0, 1, 'contextLength'], [1, 1, 'ok']], kind: 'success', step: 1, sleeps: [] },
+    want: {
+      attempts: [
+        [0, 1, 'contextLength'],
+        [1, 1, 'ok'],
+      ],
+      kind: 'success',
+      step: 1,
+      sleeps: [],
+    },
   },
   // The timer fired late and the deadline passed during the sleep: no further attempt is made.
   {
@@ -233,7 +313,15 @@ const rows: Row[] = [
     chain: [{}, {}],
     skip: { 0: 'environment variable DEEPSEEK_API_KEY is not set' },
     script: [[], [ok()]],
-    want: { attempts: [[0, 0, 'skipped'], [1, 1, 'ok']], kind: 'success', step: 1, sleeps: [] },
+    want: {
+      attempts: [
+        [0, 0, 'skipped'],
+        [1, 1, 'ok'],
+      ],
+      kind: 'success',
+      step: 1,
+      sleeps: [],
+    },
     check: (r) => assert.equal(r.attempts[0]?.reason, 'environment variable DEEPSEEK_API_KEY is not set'),
   },
   // Every step skipped: the chain is exhausted with no failure to report.
@@ -242,7 +330,15 @@ const rows: Row[] = [
     chain: [{}, {}],
     skip: { 0: 'over budget', 1: 'over budget' },
     script: [[], []],
-    want: { attempts: [[0, 0, 'skipped'], [1, 0, 'skipped']], kind: 'failure', end: 'exhausted', sleeps: [] },
+    want: {
+      attempts: [
+        [0, 0, 'skipped'],
+        [1, 0, 'skipped'],
+      ],
+      kind: 'failure',
+      end: 'exhausted',
+      sleeps: [],
+    },
   },
   // A circuit opened by this request's own failure skips the retry (no request) and moves on.
   {
@@ -250,7 +346,16 @@ const rows: Row[] = [
     chain: [{ retries: 1 }, {}],
     failureThreshold: 1,
     script: [[fail('serverError', { status: 500 })], [ok()]],
-    want: { attempts: [[0, 1, 'serverError'], [0, 0, 'skipped'], [1, 1, 'ok']], kind: 'success', step: 1, sleeps: [100] },
+    want: {
+      attempts: [
+        [0, 1, 'serverError'],
+        [0, 0, 'skipped'],
+        [1, 1, 'ok'],
+      ],
+      kind: 'success',
+      step: 1,
+      sleeps: [100],
+    },
     check: (r) => assert.equal(r.attempts[1]?.reason, 'circuit open'),
   },
   // The caller was gone before the loop started: nothing is attempted.
@@ -298,7 +403,15 @@ const rows: Row[] = [
     name: 'failed attempt carrying usage is costed',
     chain: [{ price: PRICE }, { price: { inputPerMTok: 10, outputPerMTok: 10 } }],
     script: [[fail('contentFiltered', { usage: { inputTokens: 100, outputTokens: 50, cachedInputTokens: 0 } })], [ok()]],
-    want: { attempts: [[0, 1, 'contentFiltered'], [1, 1, 'ok']], kind: 'success', step: 1, sleeps: [] },
+    want: {
+      attempts: [
+        [0, 1, 'contentFiltered'],
+        [1, 1, 'ok'],
+      ],
+      kind: 'success',
+      step: 1,
+      sleeps: [],
+    },
     check: (r) => {
       assert.equal(r.attempts[0]?.costUSD, (100 * 1 + 50 * 2) / 1e6);
       assert.deepEqual(r.attempts[0]?.usage, { inputTokens: 100, outputTokens: 50, cachedInputTokens: 0 });
@@ -318,28 +431,36 @@ describe('runChain', () => {
       const calls: Array<[number, number]> = [];
       const breakers = new BreakerRegistry();
       try {
-        const result = await runChain<Answer>(chain, {
-          clock,
-          random: () => 0.5,
-          breakers,
-          attempt: async (step: Target, ctx: AttemptContext) => {
-            calls.push([step.index, ctx.attempt]);
-            assert.equal(ctx.deadlineAt, START + chain.policy.deadlineMs, 'the deadline counts from startedAt');
-            // Each attempt has its own signal (the engine can cancel it) that follows the caller's.
-            assert.notEqual(ctx.signal, controller.signal);
-            assert.equal(ctx.signal.aborted, controller.signal.aborted);
-            const next = remaining[step.index]?.shift();
-            if (!next) throw new Error(`step ${step.index} was called more often than scripted`);
-            clock.advance(next.ms);
-            next.then?.(controller);
-            return next.outcome;
+        const result = await runChain<Answer>(
+          chain,
+          {
+            clock,
+            random: () => 0.5,
+            breakers,
+            attempt: async (step: Target, ctx: AttemptContext) => {
+              calls.push([step.index, ctx.attempt]);
+              assert.equal(ctx.deadlineAt, START + chain.policy.deadlineMs, 'the deadline counts from startedAt');
+              // Each attempt has its own signal (the engine can cancel it) that follows the caller's.
+              assert.notEqual(ctx.signal, controller.signal);
+              assert.equal(ctx.signal.aborted, controller.signal.aborted);
+              const next = remaining[step.index]?.shift();
+              if (!next) throw new Error(`step ${step.index} was called more often than scripted`);
+              clock.advance(next.ms);
+              next.then?.(controller);
+              return next.outcome;
+            },
+            skipReason: (step) => row.skip?.[step.index],
+            usageOf: (value) => value.usage,
           },
-          skipReason: (step) => row.skip?.[step.index],
-          usageOf: (value) => value.usage,
-        }, START, controller.signal);
+          START,
+          controller.signal,
+        );
 
         const { want } = row;
-        assert.deepEqual(result.attempts.map((a) => [a.step, a.attempt, a.outcome]), want.attempts);
+        assert.deepEqual(
+          result.attempts.map((a) => [a.step, a.attempt, a.outcome]),
+          want.attempts,
+        );
         assert.deepEqual(clock.sleeps, want.sleeps);
         assert.equal(result.kind, want.kind);
         if (result.kind === 'success') {
@@ -351,8 +472,15 @@ describe('runChain', () => {
           assert.equal(result.lastAnswered?.class, want.lastAnswered);
         }
         // Every scripted attempt was used, and none beyond: the loop called exactly what the row expects.
-        assert.deepEqual(remaining.map((list) => list.length), row.script.map(() => 0), 'all scripted attempts used');
-        assert.deepEqual(calls, want.attempts.filter(([, , outcome]) => outcome !== 'skipped').map(([s, a]) => [s, a]));
+        assert.deepEqual(
+          remaining.map((list) => list.length),
+          row.script.map(() => 0),
+          'all scripted attempts used',
+        );
+        assert.deepEqual(
+          calls,
+          want.attempts.filter(([, , outcome]) => outcome !== 'skipped').map(([s, a]) => [s, a]),
+        );
         // Records name the step's provider and model.
         for (const record of result.attempts) {
           assert.equal(record.provider, 'mock');
@@ -371,7 +499,13 @@ describe('runChain', () => {
 describe('runChain: a winner that fails later', () => {
   function fixedClock(): Clock {
     let t = START;
-    return { now: () => t, epochMs: () => 1_770_000_000_000 + t, sleep: async (ms) => { t += ms; } };
+    return {
+      now: () => t,
+      epochMs: () => 1_770_000_000_000 + t,
+      sleep: async (ms) => {
+        t += ms;
+      },
+    };
   }
   const cut: UpstreamFailure = { class: 'connection', status: 200, message: 'upstream_stream_cut: the upstream connection broke' };
 
@@ -380,10 +514,21 @@ describe('runChain: a winner that fails later', () => {
     const breakers = new BreakerRegistry();
     try {
       const original: number[] = [];
-      const result = await runChain<Answer>(chain, {
-        clock: fixedClock(), random: () => 0, breakers, skipReason: () => undefined,
-        attempt: async (step) => { original.push(step.index); return ok().outcome; },
-      }, START, new AbortController().signal);
+      const result = await runChain<Answer>(
+        chain,
+        {
+          clock: fixedClock(),
+          random: () => 0,
+          breakers,
+          skipReason: () => undefined,
+          attempt: async (step) => {
+            original.push(step.index);
+            return ok().outcome;
+          },
+        },
+        START,
+        new AbortController().signal,
+      );
       assert.ok(result.kind === 'success');
       const continued: number[] = [];
       const next = await result.resume(cut, async (step: Target, _ctx: AttemptContext) => {
@@ -394,7 +539,13 @@ describe('runChain: a winner that fails later', () => {
       assert.equal(next.value.text, 'the rest');
       assert.deepEqual(original, [0], 'the original attempt function is not called again');
       assert.deepEqual(continued, [1]);
-      assert.deepEqual(next.attempts.map((a) => [a.step, a.outcome]), [[0, 'connection'], [1, 'ok']]);
+      assert.deepEqual(
+        next.attempts.map((a) => [a.step, a.outcome]),
+        [
+          [0, 'connection'],
+          [1, 'ok'],
+        ],
+      );
       assert.match(next.attempts[0]?.reason ?? '', /upstream_stream_cut.*; retries used up/);
       assert.equal(breakers.state(chain.steps[0]?.target ?? ''), 'open', 'threshold 1: the late failure opened the circuit');
       assert.equal(breakers.routing.health(chain.steps[0]?.target ?? '').errorRate > 0, true, 'health saw the failure');
@@ -407,7 +558,12 @@ describe('runChain: a winner that fails later', () => {
     const chain = buildChain([{}]);
     const breakers = new BreakerRegistry();
     try {
-      const result = await runChain<Answer>(chain, { clock: fixedClock(), random: () => 0, breakers, skipReason: () => undefined, attempt: async () => ok().outcome }, START, new AbortController().signal);
+      const result = await runChain<Answer>(
+        chain,
+        { clock: fixedClock(), random: () => 0, breakers, skipReason: () => undefined, attempt: async () => ok().outcome },
+        START,
+        new AbortController().signal,
+      );
       assert.ok(result.kind === 'success');
       const next = await result.resume(cut);
       assert.ok(next.kind === 'failure');
@@ -424,11 +580,28 @@ describe('runChain: a winner that fails later', () => {
     const breakers = new BreakerRegistry();
     try {
       let calls = 0;
-      const result = await runChain<Answer>(chain, { clock: fixedClock(), random: () => 0, breakers, skipReason: () => undefined, attempt: async () => { calls++; return ok().outcome; } }, START, new AbortController().signal);
+      const result = await runChain<Answer>(
+        chain,
+        {
+          clock: fixedClock(),
+          random: () => 0,
+          breakers,
+          skipReason: () => undefined,
+          attempt: async () => {
+            calls++;
+            return ok().outcome;
+          },
+        },
+        START,
+        new AbortController().signal,
+      );
       assert.ok(result.kind === 'success');
       result.failLater(cut, 'tool-call deltas were already delivered');
       assert.equal(calls, 1);
-      assert.deepEqual(result.attempts.map((a) => [a.step, a.outcome]), [[0, 'connection']]);
+      assert.deepEqual(
+        result.attempts.map((a) => [a.step, a.outcome]),
+        [[0, 'connection']],
+      );
       assert.match(result.attempts[0]?.reason ?? '', /tool-call deltas/);
       assert.equal(breakers.state(chain.steps[0]?.target ?? ''), 'open');
     } finally {

@@ -38,14 +38,25 @@ function casesOf(direction: string, kind: Kind): { dir: string; inputs: string[]
   const { in: inExt, out: outExt } = EXTENSIONS[kind];
   return {
     dir,
-    inputs: files.filter((f) => f.endsWith(inExt)).map((f) => f.slice(0, -inExt.length)).sort(),
-    outputs: files.filter((f) => f.endsWith(outExt)).map((f) => f.slice(0, -outExt.length)).sort(),
+    inputs: files
+      .filter((f) => f.endsWith(inExt))
+      .map((f) => f.slice(0, -inExt.length))
+      .sort(),
+    outputs: files
+      .filter((f) => f.endsWith(outExt))
+      .map((f) => f.slice(0, -outExt.length))
+      .sort(),
   };
 }
 
 /** Registers one test per fixture case, plus the stale-golden check, for one direction. */
 export function goldenJson(direction: string, translate: (input: unknown) => unknown): void {
-  golden(direction, 'json', (text) => `${JSON.stringify(translate(JSON.parse(text)), null, 2)}\n`, (text) => JSON.parse(text) as unknown);
+  golden(
+    direction,
+    'json',
+    (text) => `${JSON.stringify(translate(JSON.parse(text)), null, 2)}\n`,
+    (text) => JSON.parse(text) as unknown,
+  );
 }
 
 /** Same for stream directions: the input is an SSE transcript, the output one JSON value per line. */
@@ -53,8 +64,15 @@ export function goldenSse(direction: string, translate: (events: SseEvent[]) => 
   golden(
     direction,
     'sse',
-    (text) => translate(parseSse(text)).map((value) => `${JSON.stringify(value)}\n`).join(''),
-    (text) => text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as unknown),
+    (text) =>
+      translate(parseSse(text))
+        .map((value) => `${JSON.stringify(value)}\n`)
+        .join(''),
+    (text) =>
+      text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as unknown),
   );
 }
 

@@ -18,7 +18,10 @@ describe('withPrefill', () => {
   test('appends the delivered text as an assistant message, in the body and the canonical request', () => {
     const call = openAICall({ model: 'c', messages: [{ role: 'user', content: 'hi' }], stream: true });
     const out = withPrefill(call, 'Once upon', 2);
-    const want = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Once upon' }];
+    const want = [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'Once upon' },
+    ];
     assert.deepEqual(out.body['messages'], want);
     assert.ok(!(out.canonical instanceof Error));
     assert.deepEqual(out.canonical.value.messages, want);
@@ -27,12 +30,39 @@ describe('withPrefill', () => {
 
   test("the caller's own prefill is continued, not followed by a second assistant message", () => {
     const anthropic: CallerRequest = {
-      format: 'anthropic', operation: 'messages', stream: true, passHeaders: {}, facts,
-      body: { model: 'c', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'Sure:' }] }] },
-      canonical: { value: { model: 'c', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Sure:' }] }, dropped: [] },
+      format: 'anthropic',
+      operation: 'messages',
+      stream: true,
+      passHeaders: {},
+      facts,
+      body: {
+        model: 'c',
+        max_tokens: 100,
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: [{ type: 'text', text: 'Sure:' }] },
+        ],
+      },
+      canonical: {
+        value: {
+          model: 'c',
+          max_tokens: 100,
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: 'Sure:' },
+          ],
+        },
+        dropped: [],
+      },
     };
     const out = withPrefill(anthropic, ' one', 1);
-    assert.deepEqual((out.body['messages'] as unknown[])[1], { role: 'assistant', content: [{ type: 'text', text: 'Sure:' }, { type: 'text', text: ' one' }] });
+    assert.deepEqual((out.body['messages'] as unknown[])[1], {
+      role: 'assistant',
+      content: [
+        { type: 'text', text: 'Sure:' },
+        { type: 'text', text: ' one' },
+      ],
+    });
     assert.ok(!(out.canonical instanceof Error));
     assert.deepEqual(out.canonical.value.messages[1], { role: 'assistant', content: 'Sure: one' });
   });
@@ -50,7 +80,15 @@ describe('withPrefill', () => {
   });
 
   test('a legacy completion continues its prompt', () => {
-    const call: CallerRequest = { format: 'openai', operation: 'completions', body: { model: 'c', prompt: 'Say: ' }, stream: true, canonical: new Error('n/a') as never, passHeaders: {}, facts };
+    const call: CallerRequest = {
+      format: 'openai',
+      operation: 'completions',
+      body: { model: 'c', prompt: 'Say: ' },
+      stream: true,
+      canonical: new Error('n/a') as never,
+      passHeaders: {},
+      facts,
+    };
     assert.equal(withPrefill(call, 'one two', 2).body['prompt'], 'Say: one two');
   });
 });

@@ -4,12 +4,7 @@
 // (MalformedUpstream: a classified serverError, not a crash).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  anthropicRequestToChat,
-  anthropicResponseToChat,
-  chatRequestToAnthropic,
-  chatResponseToAnthropic,
-} from '../../src/wire/anthropic/translate.ts';
+import { anthropicRequestToChat, anthropicResponseToChat, chatRequestToAnthropic, chatResponseToAnthropic } from '../../src/wire/anthropic/translate.ts';
 import { chatRequestToGemini, geminiResponseToChat } from '../../src/wire/gemini/translate.ts';
 import type { ChatRequest, ChatResponse } from '../../src/wire/openai-chat/types.ts';
 import { InvalidRequest, MalformedUpstream, UnservableRequest } from '../../src/wire/errors.ts';
@@ -32,7 +27,11 @@ describe('UnservableRequest: chat -> anthropic', () => {
     // Anthropic has no n: asking for two answers cannot be honoured by one.
     { name: 'n > 1', request: chat({ n: 2 }), reason: /n > 1/ },
     // Claude does not take audio input.
-    { name: 'audio input', request: chat({}, [user([{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] as never)]), reason: /audio input/ },
+    {
+      name: 'audio input',
+      request: chat({}, [user([{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] as never)]),
+      reason: /audio input/,
+    },
     // Spoken output cannot be produced.
     { name: 'audio output', request: chat({ modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' } }), reason: /audio output/ },
     // A modality other than text without the audio parameter is still refused.
@@ -40,7 +39,11 @@ describe('UnservableRequest: chat -> anthropic', () => {
     // File parts (PDFs by id or data) are not translated to Anthropic.
     { name: 'file part', request: chat({}, [user([{ type: 'file', file: { file_id: 'file-abc' } }] as never)]), reason: /file parts/ },
     // A strict schema is a guarantee Anthropic cannot give, so the step is skipped rather than the JSON silently unvalidated.
-    { name: 'strict json_schema', request: chat({ response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema: { type: 'object' } } } }), reason: /strict/ },
+    {
+      name: 'strict json_schema',
+      request: chat({ response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema: { type: 'object' } } } }),
+      reason: /strict/,
+    },
     // A truncated arguments string cannot become Anthropic's tool_use input object.
     { name: 'tool call arguments not JSON', request: chat({ tools: [weatherTool] }, badArgsHistory), reason: /not a JSON object/ },
     // Valid JSON that is not an object cannot be a tool input either.
@@ -48,7 +51,11 @@ describe('UnservableRequest: chat -> anthropic', () => {
     // Anthropic accepts jpeg, png, gif, webp only.
     { name: 'bmp image', request: chat({}, [user([{ type: 'image_url', image_url: { url: 'data:image/bmp;base64,Qk0=' } }] as never)]), reason: /image\/bmp/ },
     // A file: URL is neither inline data nor fetchable.
-    { name: 'file: image URL', request: chat({}, [user([{ type: 'image_url', image_url: { url: 'file:///tmp/cat.png' } }] as never)]), reason: /data: URL or an http/ },
+    {
+      name: 'file: image URL',
+      request: chat({}, [user([{ type: 'image_url', image_url: { url: 'file:///tmp/cat.png' } }] as never)]),
+      reason: /data: URL or an http/,
+    },
     // OpenAI's custom (free-form grammar) tools have no Anthropic equivalent.
     { name: 'custom tool type', request: chat({ tools: [{ type: 'custom', custom: { name: 'grammar' } } as never] }), reason: /tools of type custom/ },
     // Forcing a tool call with no tools cannot be honoured.
@@ -58,12 +65,15 @@ describe('UnservableRequest: chat -> anthropic', () => {
   ];
   for (const c of cases) {
     test(c.name, () => {
-      assert.throws(() => chatRequestToAnthropic(c.request), (error: unknown) => {
-        assert.ok(error instanceof UnservableRequest);
-        assert.equal(error.code, 'UNSERVABLE');
-        assert.match(error.message, c.reason);
-        return true;
-      });
+      assert.throws(
+        () => chatRequestToAnthropic(c.request),
+        (error: unknown) => {
+          assert.ok(error instanceof UnservableRequest);
+          assert.equal(error.code, 'UNSERVABLE');
+          assert.match(error.message, c.reason);
+          return true;
+        },
+      );
     });
   }
 });
@@ -71,9 +81,17 @@ describe('UnservableRequest: chat -> anthropic', () => {
 describe('UnservableRequest: chat -> gemini', () => {
   const cases: Array<{ name: string; request: ChatRequest; reason: RegExp }> = [
     // Gemini's functionResponse needs the function's name, found only through the call id.
-    { name: 'tool message answering no call', request: chat({}, [user('x'), { role: 'tool', tool_call_id: 'call_missing', content: '1' }]), reason: /answers no earlier assistant tool call/ },
+    {
+      name: 'tool message answering no call',
+      request: chat({}, [user('x'), { role: 'tool', tool_call_id: 'call_missing', content: '1' }]),
+      reason: /answers no earlier assistant tool call/,
+    },
     // fileData needs a media type; an extension-less URL gives none.
-    { name: 'image URL without extension', request: chat({}, [user([{ type: 'image_url', image_url: { url: 'https://example.com/render?id=7' } }] as never)]), reason: /known image extension/ },
+    {
+      name: 'image URL without extension',
+      request: chat({}, [user([{ type: 'image_url', image_url: { url: 'https://example.com/render?id=7' } }] as never)]),
+      reason: /known image extension/,
+    },
     // Uploaded OpenAI file ids mean nothing to Gemini.
     { name: 'file part by id', request: chat({}, [user([{ type: 'file', file: { file_id: 'file-abc' } }] as never)]), reason: /file_id/ },
     // functionCall.args must be an object.
@@ -87,23 +105,29 @@ describe('UnservableRequest: chat -> gemini', () => {
   ];
   for (const c of cases) {
     test(c.name, () => {
-      assert.throws(() => chatRequestToGemini(c.request, false), (error: unknown) => {
-        assert.ok(error instanceof UnservableRequest);
-        assert.match(error.message, c.reason);
-        return true;
-      });
+      assert.throws(
+        () => chatRequestToGemini(c.request, false),
+        (error: unknown) => {
+          assert.ok(error instanceof UnservableRequest);
+          assert.match(error.message, c.reason);
+          return true;
+        },
+      );
     });
   }
 
   // Gemini ids repeat across turns (call_<n>): the name comes from the NEAREST earlier assistant turn.
   test('a reused tool_call_id resolves to the nearest earlier call', () => {
-    const { value } = chatRequestToGemini(chat({}, [
-      user('a'),
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'first', arguments: '{}' } }] },
-      { role: 'tool', tool_call_id: 'call_0', content: 'one' },
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'second', arguments: '{}' } }] },
-      { role: 'tool', tool_call_id: 'call_0', content: 'two' },
-    ]), false);
+    const { value } = chatRequestToGemini(
+      chat({}, [
+        user('a'),
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'first', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'call_0', content: 'one' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'second', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'call_0', content: 'two' },
+      ]),
+      false,
+    );
     const names = value.body.contents.flatMap((c) => c.parts).flatMap((p) => (p.functionResponse ? [p.functionResponse.name] : []));
     assert.deepEqual(names, ['first', 'second']);
   });
@@ -113,25 +137,71 @@ describe('UnservableRequest: anthropic caller -> chat', () => {
   const base = { model: 'claude', max_tokens: 100 };
   const cases: Array<{ name: string; body: unknown; reason: RegExp }> = [
     // PDFs and text documents have no OpenAI Chat content part most upstreams accept.
-    { name: 'document block', body: { ...base, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0=' } }] }] }, reason: /document blocks/ },
+    {
+      name: 'document block',
+      body: {
+        ...base,
+        messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0=' } }] }],
+      },
+      reason: /document blocks/,
+    },
     // Server tools run inside Anthropic's platform.
-    { name: 'server tool', body: { ...base, tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 5 }], messages: [{ role: 'user', content: 'news?' }] }, reason: /server tool web_search_20250305/ },
+    {
+      name: 'server tool',
+      body: { ...base, tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 5 }], messages: [{ role: 'user', content: 'news?' }] },
+      reason: /server tool web_search_20250305/,
+    },
     // OpenAI tool messages carry text only.
-    { name: 'image in tool_result', body: { ...base, messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBO' } }] }] }] }, reason: /images inside tool_result/ },
+    {
+      name: 'image in tool_result',
+      body: {
+        ...base,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'tool_result', tool_use_id: 't1', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBO' } }] },
+            ],
+          },
+        ],
+      },
+      reason: /images inside tool_result/,
+    },
     // Files API ids are only valid at Anthropic.
-    { name: 'image from Files API', body: { ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_011' } }] }] }, reason: /image source of type file/ },
+    {
+      name: 'image from Files API',
+      body: { ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'file_011' } }] }] },
+      reason: /image source of type file/,
+    },
     // The MCP connector makes Anthropic call remote tools.
-    { name: 'mcp_servers', body: { ...base, mcp_servers: [{ type: 'url', url: 'https://mcp.example.com/sse', name: 'ex' }], messages: [{ role: 'user', content: 'hi' }] }, reason: /mcp_servers/ },
+    {
+      name: 'mcp_servers',
+      body: { ...base, mcp_servers: [{ type: 'url', url: 'https://mcp.example.com/sse', name: 'ex' }], messages: [{ role: 'user', content: 'hi' }] },
+      reason: /mcp_servers/,
+    },
     // A server tool's call in the history cannot be replayed elsewhere.
-    { name: 'server_tool_use in history', body: { ...base, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: { query: 'x' } }] }] }, reason: /server_tool_use/ },
+    {
+      name: 'server_tool_use in history',
+      body: {
+        ...base,
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: [{ type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: { query: 'x' } }] },
+        ],
+      },
+      reason: /server_tool_use/,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
-      assert.throws(() => anthropicRequestToChat(c.body), (error: unknown) => {
-        assert.ok(error instanceof UnservableRequest);
-        assert.match(error.message, c.reason);
-        return true;
-      });
+      assert.throws(
+        () => anthropicRequestToChat(c.body),
+        (error: unknown) => {
+          assert.ok(error instanceof UnservableRequest);
+          assert.match(error.message, c.reason);
+          return true;
+        },
+      );
     });
   }
 });
@@ -166,7 +236,11 @@ describe('InvalidRequest: bodies that are not Messages requests', () => {
     // system blocks must all be text.
     { name: 'system image block', body: { ...base, system: [{ type: 'image', source: {} }] }, message: /system/ },
     // tool_use input is an object.
-    { name: 'tool_use input a string', body: { ...base, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'f', input: '{}' }] }] }, message: /input/ },
+    {
+      name: 'tool_use input a string',
+      body: { ...base, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'f', input: '{}' }] }] },
+      message: /input/,
+    },
     // A custom tool needs its input_schema.
     { name: 'tool without input_schema', body: { ...base, tools: [{ name: 'f' }] }, message: /input_schema/ },
     // tool_choice types are auto, any, tool, none.
@@ -180,16 +254,23 @@ describe('InvalidRequest: bodies that are not Messages requests', () => {
     // temperature is a number.
     { name: 'temperature a string', body: { ...base, temperature: 'hot' }, message: /temperature/ },
     // tool_result needs the id of the call it answers.
-    { name: 'tool_result without tool_use_id', body: { ...base, messages: [{ role: 'user', content: [{ type: 'tool_result', content: 'x' }] }] }, message: /tool_use_id/ },
+    {
+      name: 'tool_result without tool_use_id',
+      body: { ...base, messages: [{ role: 'user', content: [{ type: 'tool_result', content: 'x' }] }] },
+      message: /tool_use_id/,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
-      assert.throws(() => anthropicRequestToChat(c.body), (error: unknown) => {
-        assert.ok(error instanceof InvalidRequest);
-        assert.equal(error.code, 'INVALID_REQUEST');
-        assert.match(error.message, c.message);
-        return true;
-      });
+      assert.throws(
+        () => anthropicRequestToChat(c.body),
+        (error: unknown) => {
+          assert.ok(error instanceof InvalidRequest);
+          assert.equal(error.code, 'INVALID_REQUEST');
+          assert.match(error.message, c.message);
+          return true;
+        },
+      );
     });
   }
 });
@@ -215,10 +296,20 @@ describe('MalformedUpstream: 2xx bodies that are not answers', () => {
     // Tool arguments that are not JSON cannot become tool_use input.
     {
       name: 'openai: tool arguments not JSON',
-      translate: () => chatResponseToAnthropic({
-        id: 'x', object: 'chat.completion', created: 0, model: 'm',
-        choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{"a":' } }] } }],
-      } satisfies ChatResponse),
+      translate: () =>
+        chatResponseToAnthropic({
+          id: 'x',
+          object: 'chat.completion',
+          created: 0,
+          model: 'm',
+          choices: [
+            {
+              index: 0,
+              finish_reason: 'tool_calls',
+              message: { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{"a":' } }] },
+            },
+          ],
+        } satisfies ChatResponse),
     },
   ];
   for (const c of cases) {
@@ -239,7 +330,11 @@ describe('InvalidRequest: Chat bodies the upstream translators cannot read', () 
     // messages must be a list for a Gemini step.
     { name: 'gemini: messages not a list', translate: () => chatRequestToGemini({ model: 'm', messages: {} } as never, false), message: /messages/ },
     // A tool message must name the call it answers (Anthropic's tool_use_id).
-    { name: 'anthropic: tool message without tool_call_id', translate: () => chatRequestToAnthropic(chat({}, [user('x'), { role: 'tool', content: 'r' } as never])), message: /tool_call_id/ },
+    {
+      name: 'anthropic: tool message without tool_call_id',
+      translate: () => chatRequestToAnthropic(chat({}, [user('x'), { role: 'tool', content: 'r' } as never])),
+      message: /tool_call_id/,
+    },
     // A message must be an object.
     { name: 'gemini: a message that is a string', translate: () => chatRequestToGemini(chat({}, ['hi' as never]), false), message: /messages\[0\]/ },
   ];

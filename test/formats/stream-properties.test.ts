@@ -19,10 +19,9 @@ interface Answer {
 
 const answerArb: fc.Arbitrary<Answer> = fc.record({
   text: fc.string({ maxLength: 60 }),
-  tools: fc.array(
-    fc.record({ id: fc.stringMatching(/^call_[A-Za-z0-9]{4,10}$/), name: fc.stringMatching(/^[a-z_]{1,12}$/), args: fc.json({ maxDepth: 2 }) }),
-    { maxLength: 3 },
-  ),
+  tools: fc.array(fc.record({ id: fc.stringMatching(/^call_[A-Za-z0-9]{4,10}$/), name: fc.stringMatching(/^[a-z_]{1,12}$/), args: fc.json({ maxDepth: 2 }) }), {
+    maxLength: 3,
+  }),
 });
 
 /** Cuts `s` into consecutive pieces whose sizes cycle through `sizes` (all >= 1). */
@@ -142,7 +141,10 @@ describe('ChatStreamToAnthropic', () => {
         assert.equal(textBlocks.map((b) => b.content).join(''), answer.text);
         if (answer.text !== '') assert.equal(blocks[0]?.type, 'text', 'text comes first, as it was sent');
         const toolBlocks = blocks.filter((b) => b.type === 'tool_use');
-        assert.deepEqual(toolBlocks.map((b) => ({ id: b.id, name: b.name, args: b.content })), answer.tools.map((t) => ({ id: t.id, name: t.name, args: t.args })));
+        assert.deepEqual(
+          toolBlocks.map((b) => ({ id: b.id, name: b.name, args: b.content })),
+          answer.tools.map((t) => ({ id: t.id, name: t.name, args: t.args })),
+        );
 
         const delta = events[events.length - 2]?.data;
         assert.ok(delta?.type === 'message_delta');
@@ -158,18 +160,36 @@ describe('ChatStreamToAnthropic', () => {
   // Events are written as chunks arrive: nothing is held back except the final message_delta.
   test('each content chunk produces its delta immediately', () => {
     const translator = new ChatStreamToAnthropic('step-model');
-    assert.deepEqual(translator.push(chunk({ role: 'assistant', content: '' })).map((e) => e.event), ['message_start']);
-    assert.deepEqual(translator.push(chunk({ content: 'Hel' })).map((e) => e.event), ['content_block_start', 'content_block_delta']);
-    assert.deepEqual(translator.push(chunk({ content: 'lo' })).map((e) => e.event), ['content_block_delta']);
-    assert.deepEqual(translator.push(chunk({}, 'stop')).map((e) => e.event), ['content_block_stop']);
-    assert.deepEqual(translator.push({ id: 'chatcmpl-p', object: 'chat.completion.chunk', created: 1, model: 'gpt-x', choices: [], usage: USAGE }).map((e) => e.event), ['message_delta', 'message_stop']);
+    assert.deepEqual(
+      translator.push(chunk({ role: 'assistant', content: '' })).map((e) => e.event),
+      ['message_start'],
+    );
+    assert.deepEqual(
+      translator.push(chunk({ content: 'Hel' })).map((e) => e.event),
+      ['content_block_start', 'content_block_delta'],
+    );
+    assert.deepEqual(
+      translator.push(chunk({ content: 'lo' })).map((e) => e.event),
+      ['content_block_delta'],
+    );
+    assert.deepEqual(
+      translator.push(chunk({}, 'stop')).map((e) => e.event),
+      ['content_block_stop'],
+    );
+    assert.deepEqual(
+      translator.push({ id: 'chatcmpl-p', object: 'chat.completion.chunk', created: 1, model: 'gpt-x', choices: [], usage: USAGE }).map((e) => e.event),
+      ['message_delta', 'message_stop'],
+    );
     assert.deepEqual(translator.push(chunk({ content: 'late' })), [], 'nothing after message_stop');
   });
 
   // An upstream stream that ended with [DONE] and no chunk at all still gives a well-formed empty message.
   test('finish() with no chunk gives an empty, well-formed message', () => {
     const events = new ChatStreamToAnthropic('step-model').finish();
-    assert.deepEqual(events.map((e) => e.event), ['message_start', 'message_delta', 'message_stop']);
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['message_start', 'message_delta', 'message_stop'],
+    );
     const start = events[0]?.data;
     assert.ok(start?.type === 'message_start');
     assert.equal(start.message.model, 'step-model');
@@ -185,7 +205,19 @@ function anthropicEvents(answer: Answer, sizes: number[], pings: boolean): Array
   const add = (data: AnthropicStreamEvent): void => {
     out.push({ name: data.type, data });
   };
-  add({ type: 'message_start', message: { id: 'msg_p', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 20, output_tokens: 1, cache_read_input_tokens: 5 } } });
+  add({
+    type: 'message_start',
+    message: {
+      id: 'msg_p',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-x',
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 20, output_tokens: 1, cache_read_input_tokens: 5 },
+    },
+  });
   let index = 0;
   if (answer.text !== '') {
     add({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
@@ -201,7 +233,11 @@ function anthropicEvents(answer: Answer, sizes: number[], pings: boolean): Array
     add({ type: 'content_block_stop', index });
     index++;
   }
-  add({ type: 'message_delta', delta: { stop_reason: answer.tools.length > 0 ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { input_tokens: 20, output_tokens: 42 } });
+  add({
+    type: 'message_delta',
+    delta: { stop_reason: answer.tools.length > 0 ? 'tool_use' : 'end_turn', stop_sequence: null },
+    usage: { input_tokens: 20, output_tokens: 42 },
+  });
   add({ type: 'message_stop' });
   return out;
 }
@@ -232,7 +268,10 @@ describe('AnthropicStreamToChat', () => {
         }
         assert.equal(roles, 1, 'the role is sent exactly once');
         assert.equal(text, answer.text);
-        assert.deepEqual(tools, answer.tools.map((t) => ({ id: t.id, name: t.name, args: t.args })));
+        assert.deepEqual(
+          tools,
+          answer.tools.map((t) => ({ id: t.id, name: t.name, args: t.args })),
+        );
         assert.deepEqual(finishes, [answer.tools.length > 0 ? 'tool_calls' : 'stop']);
         const last = chunks[chunks.length - 1];
         assert.deepEqual(last?.choices, [], 'the usage chunk comes last, with no choices');

@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { contentEvents, Splice, Transcript } from '../../src/wire/stream-splice.ts';
 import type { JsonObject } from '../../src/core/json.ts';
 
-const chunk = (id: string, delta: JsonObject, finish: string | null = null): JsonObject => ({ id, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] });
+const chunk = (id: string, delta: JsonObject, finish: string | null = null): JsonObject => ({
+  id,
+  object: 'chat.completion.chunk',
+  choices: [{ index: 0, delta, finish_reason: finish }],
+});
 
 function delivered(...texts: string[]): Transcript {
   const t = new Transcript();
@@ -78,7 +82,7 @@ describe('Splice: continue', () => {
     const splice = new Splice('continue', delivered('Once upon a time'));
     const held = splice.accept([chunk('b', { content: ' there' })]);
     assert.ok(held.kind === 'chunks');
-    assert.deepEqual(held.chunks, [], 'held while it could still be the answer\'s beginning');
+    assert.deepEqual(held.chunks, [], "held while it could still be the answer's beginning");
     const released = splice.accept([chunk('b', { content: ' was a king.' })]);
     assert.ok(released.kind === 'chunks');
     assert.equal(texts(released.chunks), ' there was a king.');
@@ -97,7 +101,14 @@ describe('Splice: restart', () => {
   test('the delivered text is matched across chunk boundaries and only the rest goes out', () => {
     const splice = new Splice('restart', delivered('Hello', ' wor'));
     const out: JsonObject[] = [];
-    for (const c of [chunk('b', { role: 'assistant', content: '' }), chunk('b', { content: 'Hel' }), chunk('b', { content: 'lo w' }), chunk('b', { content: 'orld' }), chunk('b', { content: '!' }), chunk('b', {}, 'stop')]) {
+    for (const c of [
+      chunk('b', { role: 'assistant', content: '' }),
+      chunk('b', { content: 'Hel' }),
+      chunk('b', { content: 'lo w' }),
+      chunk('b', { content: 'orld' }),
+      chunk('b', { content: '!' }),
+      chunk('b', {}, 'stop'),
+    ]) {
       const r = splice.accept([c]);
       assert.ok(r.kind === 'chunks');
       out.push(...r.chunks);
@@ -121,7 +132,11 @@ describe('Splice: restart', () => {
     // It ends before it has said what was delivered: shorter than the text the caller has.
     { name: 'finish before the delivered text', chunks: [chunk('b', { content: 'Hel' }), chunk('b', {}, 'stop')], reason: /ended before/ },
     // A tool call where the caller has text.
-    { name: 'tool call instead of text', chunks: [chunk('b', { tool_calls: [{ index: 0, id: 'c', function: { name: 'f', arguments: '' } }] })], reason: /called a tool/ },
+    {
+      name: 'tool call instead of text',
+      chunks: [chunk('b', { tool_calls: [{ index: 0, id: 'c', function: { name: 'f', arguments: '' } }] })],
+      reason: /called a tool/,
+    },
   ];
   for (const d of divergences) {
     test(`diverges: ${d.name}`, () => {

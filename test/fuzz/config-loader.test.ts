@@ -30,7 +30,13 @@ function fullDoc(name = 'chat'): Json {
         { provider: 'a', model: 'm1', retries: 2, timeouts: { firstByteMs: 100, idleMs: 100, totalMs: 1000 }, price: { inputPerMTok: 1, outputPerMTok: 2 } },
         { provider: 'b', model: 'm2' },
       ],
-      policy: { retryOn: ['rateLimited'], fallbackOn: ['serverError'], backoff: { baseMs: 1, maxMs: 10, jitter: 'none' }, deadlineMs: 1000, hedge: { afterMs: 0 } },
+      policy: {
+        retryOn: ['rateLimited'],
+        fallbackOn: ['serverError'],
+        backoff: { baseMs: 1, maxMs: 10, jitter: 'none' },
+        deadlineMs: 1000,
+        hedge: { afterMs: 0 },
+      },
       circuitBreaker: { failureThreshold: 3, windowSeconds: 1, cooldownSeconds: 1 },
       budget: { maxCostPerRequestUSD: 0.5 },
     },
@@ -39,16 +45,44 @@ function fullDoc(name = 'chat'): Json {
 
 // Places a mutation can hit: every level of the document, from the envelope to leaf values.
 const PATHS: ReadonlyArray<ReadonlyArray<string | number>> = [
-  [], ['apiVersion'], ['kind'], ['metadata'], ['metadata', 'name'], ['spec'], ['spec', 'model'],
-  ['spec', 'providers'], ['spec', 'providers', 0], ['spec', 'providers', 0, 'name'], ['spec', 'providers', 0, 'api'],
-  ['spec', 'providers', 0, 'baseURL'], ['spec', 'providers', 0, 'apiKey'], ['spec', 'providers', 0, 'apiKey', 'env'],
-  ['spec', 'providers', 0, 'headers'], ['spec', 'providers', 1], ['spec', 'steps'], ['spec', 'steps', 0],
-  ['spec', 'steps', 0, 'provider'], ['spec', 'steps', 0, 'model'], ['spec', 'steps', 0, 'retries'],
-  ['spec', 'steps', 0, 'timeouts'], ['spec', 'steps', 0, 'timeouts', 'firstByteMs'], ['spec', 'steps', 0, 'price'],
-  ['spec', 'steps', 1, 'provider'], ['spec', 'policy'], ['spec', 'policy', 'retryOn'], ['spec', 'policy', 'fallbackOn', 0],
-  ['spec', 'policy', 'backoff'], ['spec', 'policy', 'backoff', 'baseMs'], ['spec', 'policy', 'backoff', 'maxMs'],
-  ['spec', 'policy', 'deadlineMs'], ['spec', 'policy', 'hedge'], ['spec', 'circuitBreaker'],
-  ['spec', 'circuitBreaker', 'failureThreshold'], ['spec', 'budget'], ['spec', 'unknownField'], ['status'],
+  [],
+  ['apiVersion'],
+  ['kind'],
+  ['metadata'],
+  ['metadata', 'name'],
+  ['spec'],
+  ['spec', 'model'],
+  ['spec', 'providers'],
+  ['spec', 'providers', 0],
+  ['spec', 'providers', 0, 'name'],
+  ['spec', 'providers', 0, 'api'],
+  ['spec', 'providers', 0, 'baseURL'],
+  ['spec', 'providers', 0, 'apiKey'],
+  ['spec', 'providers', 0, 'apiKey', 'env'],
+  ['spec', 'providers', 0, 'headers'],
+  ['spec', 'providers', 1],
+  ['spec', 'steps'],
+  ['spec', 'steps', 0],
+  ['spec', 'steps', 0, 'provider'],
+  ['spec', 'steps', 0, 'model'],
+  ['spec', 'steps', 0, 'retries'],
+  ['spec', 'steps', 0, 'timeouts'],
+  ['spec', 'steps', 0, 'timeouts', 'firstByteMs'],
+  ['spec', 'steps', 0, 'price'],
+  ['spec', 'steps', 1, 'provider'],
+  ['spec', 'policy'],
+  ['spec', 'policy', 'retryOn'],
+  ['spec', 'policy', 'fallbackOn', 0],
+  ['spec', 'policy', 'backoff'],
+  ['spec', 'policy', 'backoff', 'baseMs'],
+  ['spec', 'policy', 'backoff', 'maxMs'],
+  ['spec', 'policy', 'deadlineMs'],
+  ['spec', 'policy', 'hedge'],
+  ['spec', 'circuitBreaker'],
+  ['spec', 'circuitBreaker', 'failureThreshold'],
+  ['spec', 'budget'],
+  ['spec', 'unknownField'],
+  ['status'],
 ];
 
 interface Mutation {
@@ -97,7 +131,10 @@ describe('validateChainDocument (fast-check)', () => {
     assert.equal(validateChainDocument(fullDoc()).ok, true);
   });
 
-  for (const [name, arb] of [['arbitrary JSON values', fc.jsonValue()], ['mutated valid documents', mutatedDocArb]] as const) {
+  for (const [name, arb] of [
+    ['arbitrary JSON values', fc.jsonValue()],
+    ['mutated valid documents', mutatedDocArb],
+  ] as const) {
     test(`${name}: never throws; every rejection has at least one problem with a message`, () => {
       fc.assert(
         fc.property(arb, (input) => {
@@ -115,15 +152,57 @@ describe('validateChainDocument (fast-check)', () => {
 // loadFiles: YAML text, from noise to nearly-valid chains.
 
 const yamlTokens = fc.constantFrom(
-  '---', '...', 'apiVersion: llmfallback.io/v1alpha1', 'kind: FallbackChain', 'metadata:', '  name: chat', 'spec:',
-  '  providers:', '  - name: a', '    baseURL: http://x', '  steps:', '  - provider: a', '    model: m', '    retries: 99',
-  'a: &x 1', 'b: *x', '<<: *x', '? [a, b]', ': c', '- ', '{', '}', '[', ']', ',', '"', "'", '#', '|', '>', '!!str', '!!binary',
-  '!custom', '%YAML 1.2', '%TAG ! tag:x,2000:', '${VAR}', '${VAR:-d}', '${', '\t', '  ', ':', 'null', '~', 'true', '0x1F', '.inf',
+  '---',
+  '...',
+  'apiVersion: llmfallback.io/v1alpha1',
+  'kind: FallbackChain',
+  'metadata:',
+  '  name: chat',
+  'spec:',
+  '  providers:',
+  '  - name: a',
+  '    baseURL: http://x',
+  '  steps:',
+  '  - provider: a',
+  '    model: m',
+  '    retries: 99',
+  'a: &x 1',
+  'b: *x',
+  '<<: *x',
+  '? [a, b]',
+  ': c',
+  '- ',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  '"',
+  "'",
+  '#',
+  '|',
+  '>',
+  '!!str',
+  '!!binary',
+  '!custom',
+  '%YAML 1.2',
+  '%TAG ! tag:x,2000:',
+  '${VAR}',
+  '${VAR:-d}',
+  '${',
+  '\t',
+  '  ',
+  ':',
+  'null',
+  '~',
+  'true',
+  '0x1F',
+  '.inf',
 );
-const tokenSoupArb = fc.array(fc.tuple(yamlTokens, fc.constantFrom('\n', ' ', '', '\n  ')), { maxLength: 40 })
+const tokenSoupArb = fc
+  .array(fc.tuple(yamlTokens, fc.constantFrom('\n', ' ', '', '\n  ')), { maxLength: 40 })
   .map((parts) => parts.map(([t, sep]) => t + sep).join(''));
-const docsYamlArb = fc.array(mutatedDocArb, { minLength: 1, maxLength: 3 })
-  .map((docs) => docs.map((d) => (d === undefined ? '' : stringify(d))).join('---\n'));
+const docsYamlArb = fc.array(mutatedDocArb, { minLength: 1, maxLength: 3 }).map((docs) => docs.map((d) => (d === undefined ? '' : stringify(d))).join('---\n'));
 const yamlTextArb = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 300 }), tokenSoupArb, docsYamlArb);
 
 const FILE = 'chains.yaml';
@@ -185,8 +264,14 @@ describe('loadFiles on arbitrary YAML (fast-check)', () => {
     // An alias "billion laughs": the yaml library throws on excessive alias expansion.
     {
       name: 'alias bomb',
-      text: ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
-        'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]', 'e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]', ''].join('\n'),
+      text: [
+        'a: &a [x, x, x, x, x, x, x, x, x]',
+        'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+        'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+        'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+        'e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]',
+        '',
+      ].join('\n'),
     },
     // An alias with no anchor (found by this property): reported by the yaml library only when converting.
     { name: 'unresolved alias', text: 'b: *x\n' },
@@ -199,7 +284,10 @@ describe('loadFiles on arbitrary YAML (fast-check)', () => {
       await writeFile(file, row.text);
       const result = await loadFiles([file], {});
       assert.equal(result.docs.length, 0);
-      assert.ok(result.problems.some((p) => p.document === 1 && p.message.trim().length > 0), JSON.stringify(result.problems));
+      assert.ok(
+        result.problems.some((p) => p.document === 1 && p.message.trim().length > 0),
+        JSON.stringify(result.problems),
+      );
     });
   }
 });

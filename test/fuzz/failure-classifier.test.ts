@@ -12,8 +12,20 @@ const RUNS = 200;
 // with arbitrary codes, types and messages, plus anything at all.
 const textArb = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 40 }),
-  fc.constantFrom('rate_limit_exceeded', 'context_length_exceeded', 'content_policy_violation', 'content_filter', 'invalid_api_key',
-    'RESOURCE_EXHAUSTED', 'permission_error', 'overloaded_error', 'server_error', 'prompt is too long', 'safety system', 'SAFETY'),
+  fc.constantFrom(
+    'rate_limit_exceeded',
+    'context_length_exceeded',
+    'content_policy_violation',
+    'content_filter',
+    'invalid_api_key',
+    'RESOURCE_EXHAUSTED',
+    'permission_error',
+    'overloaded_error',
+    'server_error',
+    'prompt is too long',
+    'safety system',
+    'SAFETY',
+  ),
 );
 const fieldArb = fc.oneof(textArb, fc.integer(), fc.constant(null), fc.constant(undefined), fc.anything({ maxDepth: 1 }));
 const errorObjectArb = fc.record({ code: fieldArb, type: fieldArb, status: fieldArb, message: fieldArb }, { requiredKeys: [] });
@@ -65,7 +77,7 @@ describe('classifyHttpStatus (fast-check)', () => {
 });
 
 describe('classifyErrorEvent (fast-check)', () => {
-  test('never throws and never answers badRequest: an error inside a 200 is the upstream\'s fault or a known class', () => {
+  test("never throws and never answers badRequest: an error inside a 200 is the upstream's fault or a known class", () => {
     fc.assert(
       fc.property(bodyArb, (body) => {
         const got = classifyErrorEvent(body);

@@ -32,11 +32,13 @@ const noLineBreak = (s: string): boolean => !/[\r\n]/.test(s);
 
 // Field values: any Unicode (multi-byte characters get split across chunks), JSON like an
 // upstream's chunks, and tricky prefixes (colons, leading spaces, "data:" inside a value).
-const valueArb: fc.Arbitrary<string> = fc.oneof(
-  fc.string({ unit: 'grapheme', maxLength: 24 }),
-  fc.json({ maxDepth: 2 }),
-  fc.constantFrom('', ' ', '  leading spaces', ':', 'data: inner', '[DONE]', '{"error":{"message":"x"}}', 'é漢字🙂'),
-).filter(noLineBreak);
+const valueArb: fc.Arbitrary<string> = fc
+  .oneof(
+    fc.string({ unit: 'grapheme', maxLength: 24 }),
+    fc.json({ maxDepth: 2 }),
+    fc.constantFrom('', ' ', '  leading spaces', ':', 'data: inner', '[DONE]', '{"error":{"message":"x"}}', 'é漢字🙂'),
+  )
+  .filter(noLineBreak);
 
 const nameArb = fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 12 }).filter((s) => noLineBreak(s) && !s.startsWith(' '));
 const idArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }).filter((s) => noLineBreak(s) && !s.includes('\0') && !s.startsWith(' '));
@@ -142,11 +144,37 @@ describe('SseReader over arbitrary chunk splits (fast-check)', () => {
   });
 
   // Garbage shaped like SSE is likelier to confuse a parser than random bytes.
-  const sseLikeGarbage = fc.array(fc.oneof(
-    fc.constantFrom('data:', 'data: ', 'event:', 'id:', 'retry:', 'retry: x', ':', 'data', 'dat', '\r', '\n', '\r\n', '\uFEFF', '\0', ' ', 'field: value', '{"choices":['),
-    fc.string({ unit: 'grapheme', maxLength: 8 }),
-  ), { maxLength: 30 }).map((parts) => Buffer.from(parts.join(''), 'utf8'));
-  const garbageArb = fc.oneof(sseLikeGarbage, fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)));
+  const sseLikeGarbage = fc
+    .array(
+      fc.oneof(
+        fc.constantFrom(
+          'data:',
+          'data: ',
+          'event:',
+          'id:',
+          'retry:',
+          'retry: x',
+          ':',
+          'data',
+          'dat',
+          '\r',
+          '\n',
+          '\r\n',
+          '\uFEFF',
+          '\0',
+          ' ',
+          'field: value',
+          '{"choices":[',
+        ),
+        fc.string({ unit: 'grapheme', maxLength: 8 }),
+      ),
+      { maxLength: 30 },
+    )
+    .map((parts) => Buffer.from(parts.join(''), 'utf8'));
+  const garbageArb = fc.oneof(
+    sseLikeGarbage,
+    fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+  );
 
   test('garbage between two valid parts, once ended by a blank line, never merges their events', async () => {
     await fc.assert(

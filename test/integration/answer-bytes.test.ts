@@ -10,7 +10,8 @@ import { chainYaml, startProxy, type ProxyHarness } from '../support/proxy-harne
 // Upstream bodies by the model the proxy asks for.
 const BODIES: Record<string, string> = {
   // Spacing, key order and an id that JSON.parse would round (2^64 + 1).
-  exact: '{ "id": "chatcmpl-1", "object": "chat.completion", "seed": 18446744073709551617, "model": "exact",\n  "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],\n  "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4} }',
+  exact:
+    '{ "id": "chatcmpl-1", "object": "chat.completion", "seed": 18446744073709551617, "model": "exact",\n  "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],\n  "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4} }',
   // No model in the answer: the proxy names the step's model, so the body is rewritten.
   unnamed: '{"id":"chatcmpl-2","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}',
 };
@@ -31,10 +32,9 @@ before(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const baseURL = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
   proxy = await startProxy({
-    config: [
-      chainYaml({ name: 'exact', baseURL, steps: [{ model: 'exact' }] }),
-      chainYaml({ name: 'unnamed', baseURL, steps: [{ model: 'unnamed' }] }),
-    ].join('\n---\n'),
+    config: [chainYaml({ name: 'exact', baseURL, steps: [{ model: 'exact' }] }), chainYaml({ name: 'unnamed', baseURL, steps: [{ model: 'unnamed' }] })].join(
+      '\n---\n',
+    ),
   });
 });
 

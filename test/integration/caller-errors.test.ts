@@ -55,8 +55,8 @@ async function metricsText(): Promise<string> {
   return (await fetch(`${proxy.adminUrl}/metrics`)).text();
 }
 
-describe('finding 7: deeply nested JSON is the caller\'s error', { timeout: 30_000 }, () => {
-  test('10 000 levels in a chat request: 400 json_too_deep in OpenAI\'s shape, no upstream call, no failure counted', async () => {
+describe("finding 7: deeply nested JSON is the caller's error", { timeout: 30_000 }, () => {
+  test("10 000 levels in a chat request: 400 json_too_deep in OpenAI's shape, no upstream call, no failure counted", async () => {
     up.reset();
     const body = `{"model":"plain","messages":[{"role":"user","content":"hi"}],"metadata":${nested(10_000)}}`;
     const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -81,7 +81,7 @@ describe('finding 7: deeply nested JSON is the caller\'s error', { timeout: 30_0
     assert.equal(deepest.status, 200);
   });
 
-  test('on /v1/messages: 400 invalid_request_error in Anthropic\'s shape (the SDKs cannot even serialise such a body)', async () => {
+  test("on /v1/messages: 400 invalid_request_error in Anthropic's shape (the SDKs cannot even serialise such a body)", async () => {
     up.reset();
     const body = `{"model":"plain","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"metadata":${nested(10_000)}}`;
     const res = await fetch(`${proxy.apiUrl}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -94,10 +94,14 @@ describe('finding 7: deeply nested JSON is the caller\'s error', { timeout: 30_0
   });
 });
 
-describe('finding 7: a request no step can carry is the caller\'s error too', { timeout: 30_000 }, () => {
+describe("finding 7: a request no step can carry is the caller's error too", { timeout: 30_000 }, () => {
   test('embeddings asked of a chain of Anthropic-format steps: 400 request_not_servable, counted as a client error, not 503', async () => {
     up.reset();
-    const res = await fetch(`${proxy.baseURL}/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'anthropic-only', input: 'hi' }) });
+    const res = await fetch(`${proxy.baseURL}/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'anthropic-only', input: 'hi' }),
+    });
     assert.equal(res.status, 400);
     const error = ((await res.json()) as { error: { code: string; llm_fallback: { attempts: Array<{ reason: string }> } } }).error;
     assert.equal(error.code, 'request_not_servable');
@@ -132,8 +136,12 @@ describe('finding 8: a step model with non-Latin-1 characters', { timeout: 30_00
     assert.equal(decodeURIComponent(response.headers.get('x-llm-fallback-model') ?? ''), CJK_MODEL);
   });
 
-  test('a chain whose every step fails still answers with the upstream\'s error, headers encoded', async () => {
-    const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'cjk-failing', messages }) });
+  test("a chain whose every step fails still answers with the upstream's error, headers encoded", async () => {
+    const res = await fetch(`${proxy.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'cjk-failing', messages }),
+    });
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('x-llm-fallback-attempts'), 'mock/fault:503#%E4%B8%AD%E6%96%87-%E5%A4%B1%E8%B4%A5=serverError');
     const body = (await res.json()) as { error: { llm_fallback: { attempts: Array<{ model: string }> } } };
@@ -154,7 +162,11 @@ describe('finding 8: a step model with non-Latin-1 characters', { timeout: 30_00
 
 describe('finding 9: an error is never a 2xx', { timeout: 30_000 }, () => {
   test('every step failed and the last answered 200 {"error": …}: the caller gets 502 with that body, and the SDKs raise', async () => {
-    const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'error-in-200', messages }) });
+    const res = await fetch(`${proxy.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'error-in-200', messages }),
+    });
     assert.equal(res.status, 502);
     const body = (await res.json()) as { error: { message: string; llm_fallback: { attempts: unknown[] } } };
     assert.equal(body.error.message, 'upstream exploded');

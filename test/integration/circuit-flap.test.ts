@@ -77,14 +77,18 @@ async function chat(chain: string): Promise<Answer> {
 
 /** The next not-yet-consumed log line that matches: lets a test wait for the nth transition. */
 function nextLog(seen: Set<LogLine>, match: (l: LogLine) => boolean): Promise<LogLine> {
-  return proxy.waitForLog((l) => match(l) && !seen.has(l)).then((line) => {
-    seen.add(line);
-    return line;
-  });
+  return proxy
+    .waitForLog((l) => match(l) && !seen.has(l))
+    .then((line) => {
+      seen.add(line);
+      return line;
+    });
 }
 
-const transition = (model: string, state: string) => (l: LogLine): boolean =>
-  l.msg === 'circuit state changed' && l['model'] === model && l['state'] === state;
+const transition =
+  (model: string, state: string) =>
+  (l: LogLine): boolean =>
+    l.msg === 'circuit state changed' && l['model'] === model && l['state'] === state;
 
 async function circuitMetric(model: string): Promise<number | undefined> {
   const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
@@ -93,7 +97,12 @@ async function circuitMetric(model: string): Promise<number | undefined> {
   return line === undefined ? undefined : Number(line.slice(prefix.length));
 }
 
-interface LoggedAttempt { outcome: string; reason?: string; attempt: number; model: string }
+interface LoggedAttempt {
+  outcome: string;
+  reason?: string;
+  attempt: number;
+  model: string;
+}
 const attemptsOf = (log: LogLine): LoggedAttempt[] => log['attempts'] as LoggedAttempt[];
 
 function assertSkippedPrimary(a: Answer, reason: string): void {
@@ -179,8 +188,14 @@ describe('a primary that is down for a while, then healthy', () => {
     assert.equal(up.requestsFor(PRIMARY).length, THRESHOLD + probes + 3);
 
     // No client ever saw an error.
-    assert.deepEqual(answers.map((a) => a.status).filter((s) => s !== 200), []);
-    assert.deepEqual(answers.map((a) => a.log['outcome']).filter((o) => o !== 'success'), []);
+    assert.deepEqual(
+      answers.map((a) => a.status).filter((s) => s !== 200),
+      [],
+    );
+    assert.deepEqual(
+      answers.map((a) => a.log['outcome']).filter((o) => o !== 'success'),
+      [],
+    );
   });
 
   test('half-open lets exactly one of five concurrent requests probe; the others skip the primary', async () => {
@@ -196,8 +211,14 @@ describe('a primary that is down for a while, then healthy', () => {
     const answers = await Promise.all(Array.from({ length: 5 }, () => chat('probe')));
 
     assert.equal(up.requestsFor(SLOW_PRIMARY).length, 2, 'exactly one request reached the primary');
-    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200]);
-    assert.deepEqual(answers.map((a) => a.model), Array(5).fill(SLOW_FALLBACK));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200, 200, 200],
+    );
+    assert.deepEqual(
+      answers.map((a) => a.model),
+      Array(5).fill(SLOW_FALLBACK),
+    );
     const probes = answers.filter((a) => attemptsOf(a.log)[0]?.outcome === 'timeout');
     const skipped = answers.filter((a) => attemptsOf(a.log)[0]?.outcome === 'skipped');
     assert.equal(probes.length, 1);

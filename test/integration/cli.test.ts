@@ -52,7 +52,11 @@ function start(args: string[], env: NodeJS.ProcessEnv = childEnv()): ChildProces
   return child;
 }
 
-interface Finished { code: number | null; stdout: string; stderr: string }
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 async function run(args: string[]): Promise<Finished> {
   const child = start(args);
@@ -105,7 +109,10 @@ function jsonLine(line: string): Json | undefined {
   }
 }
 
-const withMsg = (msg: string) => (line: string): boolean => jsonLine(line)?.['msg'] === msg;
+const withMsg =
+  (msg: string) =>
+  (line: string): boolean =>
+    jsonLine(line)?.['msg'] === msg;
 
 const USAGE_HEAD = /usage: llm-fallback <command>/;
 
@@ -132,7 +139,9 @@ describe('exit codes and messages', () => {
     const bad = await file('bad.yaml', TWO_BAD_DOCS);
     const invalidDir = path.join(dir, 'invalid');
     await file('invalid/chains.yaml', TWO_BAD_DOCS);
-    const localKeys = await file('local-keys.yaml', `apiVersion: llmfallback.io/v1alpha1
+    const localKeys = await file(
+      'local-keys.yaml',
+      `apiVersion: llmfallback.io/v1alpha1
 kind: FallbackChain
 metadata: {name: local-keys}
 spec:
@@ -140,8 +149,11 @@ spec:
     - {name: env, baseURL: "http://127.0.0.1:9/v1", apiKey: {env: HOME}}
     - {name: file, baseURL: "http://127.0.0.1:9/v1", apiKey: {file: /var/run/secrets/kubernetes.io/serviceaccount/token}}
   steps: [{provider: env, model: m}, {provider: file, model: m}]
-`);
-    const secretKeys = await file('secret-keys.yaml', `apiVersion: llmfallback.io/v1alpha1
+`,
+    );
+    const secretKeys = await file(
+      'secret-keys.yaml',
+      `apiVersion: llmfallback.io/v1alpha1
 kind: FallbackChain
 metadata: {name: secret-keys}
 spec:
@@ -151,14 +163,18 @@ spec:
       apiKey: {secretKey: openai}
       headers: {api-key: {valueFrom: {secretKey: azure}}}
   steps: [{provider: p, model: m}]
-`);
-    const traversal = await file('traversal.yaml', `apiVersion: llmfallback.io/v1alpha1
+`,
+    );
+    const traversal = await file(
+      'traversal.yaml',
+      `apiVersion: llmfallback.io/v1alpha1
 kind: FallbackChain
 metadata: {name: traversal}
 spec:
   providers: [{name: p, baseURL: "http://127.0.0.1:9/v1", apiKey: {secretKey: ../token}}]
   steps: [{provider: p, model: m}]
-`);
+`,
+    );
 
     const cases: Array<{ name: string; args: string[]; code: number; stdout?: RegExp[]; stderr?: RegExp[]; stderrLines?: string[] }> = [
       // A valid file: exit 0, one "ok" line naming the source and the chain.
@@ -190,10 +206,20 @@ spec:
       },
       // The same file is fine for `serve --config`, and for sidecars that allow local credentials.
       { name: 'validate without --kubernetes', args: ['validate', localKeys], code: 0, stdout: [/^ok local-keys\.yaml#1 FallbackChain\/local-keys/m] },
-      { name: 'validate --kubernetes --allow-local-credentials', args: ['validate', '--kubernetes', '--allow-local-credentials', localKeys], code: 0, stdout: [/^ok local-keys\.yaml#1/m] },
+      {
+        name: 'validate --kubernetes --allow-local-credentials',
+        args: ['validate', '--kubernetes', '--allow-local-credentials', localKeys],
+        code: 0,
+        stdout: [/^ok local-keys\.yaml#1/m],
+      },
       // A chain with only Secret keys passes; a secretKey that walks out of the Secret does not.
       { name: 'validate --kubernetes with secretKey', args: ['validate', '--kubernetes', secretKeys], code: 0, stdout: [/^ok secret-keys\.yaml#1/m] },
-      { name: 'validate --kubernetes with a traversing secretKey', args: ['validate', '--kubernetes', traversal], code: 1, stderr: [/\/spec\/providers\/0\/apiKey\/secretKey: must match pattern/] },
+      {
+        name: 'validate --kubernetes with a traversing secretKey',
+        args: ['validate', '--kubernetes', traversal],
+        code: 1,
+        stderr: [/\/spec\/providers\/0\/apiKey\/secretKey: must match pattern/],
+      },
       // A file that does not exist is a problem of its own, not a crash.
       { name: 'validate missing file', args: ['validate', path.join(dir, 'nope.yaml')], code: 1, stderr: [/nope\.yaml: cannot read file: /] },
       // No files: a usage error (exit 2) with the usage text.
@@ -209,7 +235,11 @@ spec:
         name: 'serve invalid config',
         args: ['serve', '--port', '0', '--admin-port', '0', '--config', invalidDir, '--credentials-dir', path.join(dir, 'none')],
         code: 1,
-        stderr: [/configuration is invalid:/, /\(document 1\) \/spec\/steps\/0\/retires: unknown field/, /\(document 2\) \/spec\/steps\/0\/provider: step names provider "ghost"/],
+        stderr: [
+          /configuration is invalid:/,
+          /\(document 1\) \/spec\/steps\/0\/retires: unknown field/,
+          /\(document 2\) \/spec\/steps\/0\/provider: step names provider "ghost"/,
+        ],
       },
     ];
 
@@ -288,11 +318,12 @@ describe('npm start: the bundled examples with nothing else running', () => {
     const api = String(serving['api']);
     const admin = String(serving['admin']);
 
-    const call = (model: string, stream = false): Promise<Response> => fetch(`${api}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
-    });
+    const call = (model: string, stream = false): Promise<Response> =>
+      fetch(`${api}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
+      });
     const res = await call('demo');
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-llm-fallback-attempts'), 'broken/gpt-4o-mini=connection, local/demo-model=ok');
@@ -323,7 +354,10 @@ describe('npm start: the bundled examples with nothing else running', () => {
     const serving = jsonLine(await out.waitFor(withMsg('llm-fallback serving'))) ?? {};
     const config = (await (await fetch(`${String(serving['admin'])}/config`)).json()) as Json;
     assert.equal(config['demoUpstream'], undefined);
-    assert.equal(out.lines.some((l) => jsonLine(l)?.['msg']?.toString().startsWith('embedded demo upstream') ?? false), false);
+    assert.equal(
+      out.lines.some((l) => jsonLine(l)?.['msg']?.toString().startsWith('embedded demo upstream') ?? false),
+      false,
+    );
     assert.ok(child.kill('SIGTERM'));
     await exited;
   });

@@ -85,7 +85,16 @@ async function metricsText(p: ProxyHarness): Promise<string> {
 // ---------------------------------------------------------------------------
 
 describe('requests the proxy refuses before any upstream call', () => {
-  const cases: Array<{ name: string; path: string; body: string | Uint8Array; headers?: Record<string, string>; status: number; code: string; param?: string; message?: RegExp }> = [
+  const cases: Array<{
+    name: string;
+    path: string;
+    body: string | Uint8Array;
+    headers?: Record<string, string>;
+    status: number;
+    code: string;
+    param?: string;
+    message?: RegExp;
+  }> = [
     // A body that is not JSON at all.
     { name: 'not JSON', path: '/chat/completions', body: '{"model": "edge",', status: 400, code: 'invalid_json' },
     // Valid JSON, but not an object.
@@ -93,23 +102,77 @@ describe('requests the proxy refuses before any upstream call', () => {
     // No model: nothing to route on; the param is named.
     { name: 'missing model', path: '/chat/completions', body: JSON.stringify({ messages: [] }), status: 400, code: 'missing_model', param: 'model' },
     // A model no chain serves: 404 like OpenAI's, listing the chains that exist.
-    { name: 'unknown model', path: '/chat/completions', body: chatBody('gpt-nope'), status: 404, code: 'model_not_found', param: 'model', message: /`gpt-nope`.*Known chains: costly, echo, edge, quotes-key, stalls/ },
+    {
+      name: 'unknown model',
+      path: '/chat/completions',
+      body: chatBody('gpt-nope'),
+      status: 404,
+      code: 'model_not_found',
+      param: 'model',
+      message: /`gpt-nope`.*Known chains: costly, echo, edge, quotes-key, stalls/,
+    },
     // Larger than --body-limit.
-    { name: 'body too large', path: '/chat/completions', body: chatBody('edge', { pad: 'x'.repeat(BODY_LIMIT * 2) }), status: 413, code: 'body_too_large', message: /1024 bytes/ },
+    {
+      name: 'body too large',
+      path: '/chat/completions',
+      body: chatBody('edge', { pad: 'x'.repeat(BODY_LIMIT * 2) }),
+      status: 413,
+      code: 'body_too_large',
+      message: /1024 bytes/,
+    },
     // stream must be a boolean.
     { name: 'stream not boolean', path: '/chat/completions', body: chatBody('edge', { stream: 'yes' }), status: 400, code: 'invalid_stream', param: 'stream' },
     // Embeddings cannot stream.
-    { name: 'streamed embeddings', path: '/embeddings', body: JSON.stringify({ model: 'edge', input: 'hi', stream: true }), status: 400, code: 'invalid_stream', param: 'stream' },
+    {
+      name: 'streamed embeddings',
+      path: '/embeddings',
+      body: JSON.stringify({ model: 'edge', input: 'hi', stream: true }),
+      status: 400,
+      code: 'invalid_stream',
+      param: 'stream',
+    },
     // No body at all reads as {}: the missing model is what gets named.
     { name: 'empty body', path: '/chat/completions', body: '', status: 400, code: 'missing_model', param: 'model' },
     // The limit counts the inflated bytes: a small gzip that inflates past it is refused.
-    { name: 'gzip bomb', path: '/chat/completions', body: gzipSync(chatBody('edge', { pad: 'x'.repeat(BODY_LIMIT * 8) })), headers: { 'content-encoding': 'gzip' }, status: 413, code: 'body_too_large', message: /1024 bytes/ },
+    {
+      name: 'gzip bomb',
+      path: '/chat/completions',
+      body: gzipSync(chatBody('edge', { pad: 'x'.repeat(BODY_LIMIT * 8) })),
+      headers: { 'content-encoding': 'gzip' },
+      status: 413,
+      code: 'body_too_large',
+      message: /1024 bytes/,
+    },
     // A compression the proxy cannot undo.
-    { name: 'unknown content-encoding', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-encoding': 'compress' }, status: 415, code: 'unsupported_encoding', message: /"compress"/ },
+    {
+      name: 'unknown content-encoding',
+      path: '/chat/completions',
+      body: chatBody('edge'),
+      headers: { 'content-encoding': 'compress' },
+      status: 415,
+      code: 'unsupported_encoding',
+      message: /"compress"/,
+    },
     // gzip named, but the bytes are not gzip.
-    { name: 'corrupt gzip', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-encoding': 'gzip' }, status: 400, code: 'invalid_body', message: /decompressed/ },
+    {
+      name: 'corrupt gzip',
+      path: '/chat/completions',
+      body: chatBody('edge'),
+      headers: { 'content-encoding': 'gzip' },
+      status: 400,
+      code: 'invalid_body',
+      message: /decompressed/,
+    },
     // JSON is UTF-8: another declared charset is refused rather than misread.
-    { name: 'latin-1 charset', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-type': 'application/json; charset=iso-8859-1' }, status: 415, code: 'unsupported_encoding', message: /ISO-8859-1/ },
+    {
+      name: 'latin-1 charset',
+      path: '/chat/completions',
+      body: chatBody('edge'),
+      headers: { 'content-type': 'application/json; charset=iso-8859-1' },
+      status: 415,
+      code: 'unsupported_encoding',
+      message: /ISO-8859-1/,
+    },
   ];
   for (const c of cases) {
     test(c.name, async () => {
@@ -137,7 +200,12 @@ describe('how a chain request may be sent', () => {
     // A trailing slash is the same route (served through Express, same handler).
     { name: 'trailing slash', path: '/chat/completions/', body: chatBody('edge') },
     // A charset parameter is fine. (Other content types are refused: test/integration/local-access.test.ts.)
-    { name: 'application/json with a charset', path: '/chat/completions', body: chatBody('edge'), headers: { 'content-type': 'application/json; charset=utf-8' } },
+    {
+      name: 'application/json with a charset',
+      path: '/chat/completions',
+      body: chatBody('edge'),
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+    },
   ];
   for (const c of cases) {
     test(c.name, async () => {
@@ -153,7 +221,7 @@ describe('how a chain request may be sent', () => {
 });
 
 describe('GET /v1/models', () => {
-  test('without a default upstream: the chains, in OpenAI\'s list shape (issue 14; models.test.ts has the SDKs)', async () => {
+  test("without a default upstream: the chains, in OpenAI's list shape (issue 14; models.test.ts has the SDKs)", async () => {
     const res = await fetch(`${proxy.baseURL}/models`);
     assert.equal(res.status, 200);
     const body = (await res.json()) as Json;
@@ -171,7 +239,7 @@ describe('GET /v1/models', () => {
     const seen = other.requests.filter((r) => r.path === '/v1/models');
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.method, 'GET');
-    assert.equal(up.requests.filter((r) => r.path === '/v1/models').length, 0, 'the chains\' upstream is not the default');
+    assert.equal(up.requests.filter((r) => r.path === '/v1/models').length, 0, "the chains' upstream is not the default");
   });
 });
 
@@ -249,22 +317,44 @@ describe('failure replies redact keys', () => {
   const secret = 'sk-live-0123456789abcdefREAL';
   const cases: Array<{ name: string; body: string; contentType: string; gone: string[] }> = [
     // The classic: a 401 whose JSON message repeats the key.
-    { name: 'JSON 401 body echoing the key', body: JSON.stringify({ error: { message: `Incorrect API key provided: ${secret}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }), contentType: 'application/json', gone: [secret] },
+    {
+      name: 'JSON 401 body echoing the key',
+      body: JSON.stringify({
+        error: { message: `Incorrect API key provided: ${secret}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+      }),
+      contentType: 'application/json',
+      gone: [secret],
+    },
     // A non-JSON error page is returned as it came, but still redacted.
     { name: 'plain-text body echoing the key', body: `401 Unauthorized: key ${secret} rejected`, contentType: 'text/plain', gone: [secret] },
     // A bearer token the proxy does not know (e.g. a gateway's) is redacted by its shape.
-    { name: 'unknown bearer token', body: JSON.stringify({ error: { message: 'bad header Authorization: Bearer gw-abcdefghijklmnop', type: 'auth', param: null, code: null } }), contentType: 'application/json', gone: ['gw-abcdefghijklmnop'] },
+    {
+      name: 'unknown bearer token',
+      body: JSON.stringify({ error: { message: 'bad header Authorization: Bearer gw-abcdefghijklmnop', type: 'auth', param: null, code: null } }),
+      contentType: 'application/json',
+      gone: ['gw-abcdefghijklmnop'],
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
-      const failure: UpstreamFailure = { class: 'authFailed', status: 401, message: `HTTP 401: ${c.body}`, response: { status: 401, contentType: c.contentType, body: c.body } };
-      const reply = failureReply({
-        chain: 'keys',
-        end: 'exhausted',
-        last: failure,
-        lastAnswered: failure,
-        attempts: [{ step: 0, provider: 'p', model: 'm', attempt: 1, outcome: 'authFailed', status: 401, ms: 3, costUSD: 0, reason: `${failure.message}; next step` }],
-      }, new Redactor([secret]));
+      const failure: UpstreamFailure = {
+        class: 'authFailed',
+        status: 401,
+        message: `HTTP 401: ${c.body}`,
+        response: { status: 401, contentType: c.contentType, body: c.body },
+      };
+      const reply = failureReply(
+        {
+          chain: 'keys',
+          end: 'exhausted',
+          last: failure,
+          lastAnswered: failure,
+          attempts: [
+            { step: 0, provider: 'p', model: 'm', attempt: 1, outcome: 'authFailed', status: 401, ms: 3, costUSD: 0, reason: `${failure.message}; next step` },
+          ],
+        },
+        new Redactor([secret]),
+      );
       assert.equal(reply.status, 401);
       for (const s of c.gone) assert.ok(!reply.body.includes(s), `${c.name}: ${reply.body}`);
       assert.ok(reply.body.includes('[REDACTED]'));

@@ -26,7 +26,10 @@ const FORMATS: EchoFormat[] = ['openai', 'anthropic', 'gemini'];
 const ENCODINGS = encodings(API_KEY).map((e, index) => ({ name: e.name, index }));
 
 type Caller = 'openai' | 'anthropic';
-interface Case { path: EchoPath; stream: boolean }
+interface Case {
+  path: EchoPath;
+  stream: boolean;
+}
 // Every path of ECHO_PATHS, streamed and not where both exist.
 const CASES: Case[] = [
   { path: 'answer', stream: false },

@@ -33,25 +33,32 @@ after(async () => {
   await proxy?.close();
 });
 
-interface Answer { status: number; body: string; json: Record<string, unknown> | undefined }
+interface Answer {
+  status: number;
+  body: string;
+  json: Record<string, unknown> | undefined;
+}
 
 function send(base: string, o: { method?: string; path: string; headers?: Record<string, string>; body?: string; localAddress?: string }): Promise<Answer> {
   const url = new URL(o.path, base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: url.port, path: url.pathname, method: o.method ?? 'GET', headers: o.headers ?? {}, localAddress: o.localAddress }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let json: Record<string, unknown> | undefined;
-        try {
-          json = JSON.parse(body) as Record<string, unknown>;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, body, json });
-      });
-    });
+    const req = request(
+      { host: '127.0.0.1', port: url.port, path: url.pathname, method: o.method ?? 'GET', headers: o.headers ?? {}, localAddress: o.localAddress },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          let json: Record<string, unknown> | undefined;
+          try {
+            json = JSON.parse(body) as Record<string, unknown>;
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, body, json });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(o.body);
   });
@@ -78,7 +85,7 @@ function assertAnthropicError(a: Answer, status: number, says: string): void {
 
 describe('DNS rebinding: requests from loopback must name the proxy by an address no page controls', () => {
   const port = (): string => new URL(proxy.apiUrl).port;
-  test('localhost, IP literals, the host\'s own name and --allowed-hosts names are served; look-alikes are not', async () => {
+  test("localhost, IP literals, the host's own name and --allowed-hosts names are served; look-alikes are not", async () => {
     for (const host of ['localhost', '127.0.0.1', '[::1]', 'LOCALHOST', '10.1.2.3', hostname(), 'llm-proxy.internal', 'other-name']) {
       const a = await chat({ ...JSON_TYPE, host: `${host}:${port()}` });
       assert.equal(a.status, 200, `${host}: ${a.body}`);
@@ -151,7 +158,9 @@ describe('chain routes take application/json only (a page sends text/plain or a 
 });
 
 describe('the admin port in a pod: probes and /metrics for the pod network, /config for loopback only', () => {
-  const podAddress = Object.values(networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+  const podAddress = Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && !i.internal && i.family === 'IPv4')?.address;
 
   test('a peer on the pod network (the kubelet, Prometheus, a neighbour pod)', async () => {
     assert.ok(podAddress, 'this test needs a non-loopback IPv4 address on the machine to act as the peer');

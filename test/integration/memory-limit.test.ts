@@ -54,7 +54,9 @@ function mebibytes(quantity: string): number {
 
 /** The injected sidecar's memory limit in the chart's values, in MiB. */
 async function chartMemoryLimitMiB(): Promise<number> {
-  const values = parseYaml(await readFile(path.join(ROOT, 'charts/llm-fallback/values.yaml'), 'utf8')) as { sidecar: { resources: { limits: { memory: string } } } };
+  const values = parseYaml(await readFile(path.join(ROOT, 'charts/llm-fallback/values.yaml'), 'utf8')) as {
+    sidecar: { resources: { limits: { memory: string } } };
+  };
   return mebibytes(values.sidecar.resources.limits.memory);
 }
 
@@ -72,7 +74,14 @@ interface HeldUpstream {
   close(): Promise<void>;
 }
 
-const ANSWER = JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'held', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+const ANSWER = JSON.stringify({
+  id: 'x',
+  object: 'chat.completion',
+  created: 1,
+  model: 'held',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+});
 
 async function startHeldUpstream(): Promise<HeldUpstream> {
   const waiting: ServerResponse[] = [];
@@ -130,23 +139,31 @@ before(async () => {
   buildDir = await mkdtemp(path.join(ROOT, '.tmp', 'memory-build-'));
   await promisify(execFile)(TSC, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', buildDir], { cwd: ROOT });
   upstream = await startHeldUpstream();
-  const chain = (name: string, steps: string[], policy: Record<string, unknown>): string => JSON.stringify({
-    apiVersion: 'llmfallback.io/v1alpha1',
-    kind: 'FallbackChain',
-    metadata: { name },
-    spec: {
-      providers: [{ name: 'held', api: 'openai', baseURL: upstream.url }],
-      steps: steps.map((model) => ({ provider: 'held', model, retries: 0 })),
-      policy: { backoff: { baseMs: 1, maxMs: 5 }, deadlineMs: 120_000, ...policy },
-    },
-  });
+  const chain = (name: string, steps: string[], policy: Record<string, unknown>): string =>
+    JSON.stringify({
+      apiVersion: 'llmfallback.io/v1alpha1',
+      kind: 'FallbackChain',
+      metadata: { name },
+      spec: {
+        providers: [{ name: 'held', api: 'openai', baseURL: upstream.url }],
+        steps: steps.map((model) => ({ provider: 'held', model, retries: 0 })),
+        policy: { backoff: { baseMs: 1, maxMs: 5 }, deadlineMs: 120_000, ...policy },
+      },
+    });
   // Each request prepared for two steps in turn; and each raced on two steps at once.
-  await writeFile(path.join(dir, 'chain.yaml'), [chain('big', ['fails', 'answers'], {}), chain('hedged', ['answers', 'answers-too'], { hedge: { afterMs: 1, maxInFlight: 1 } })].join('\n---\n'));
+  await writeFile(
+    path.join(dir, 'chain.yaml'),
+    [chain('big', ['fails', 'answers'], {}), chain('hedged', ['answers', 'answers-too'], { hedge: { afterMs: 1, maxInFlight: 1 } })].join('\n---\n'),
+  );
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith('LLM_FALLBACK_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
   }
-  proxy = spawn(NODE, [...(await imageNodeOptions()), path.join(buildDir, 'src/cli.js'), 'serve', '--config', dir, '--port', '0', '--admin-port', '0'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  proxy = spawn(NODE, [...(await imageNodeOptions()), path.join(buildDir, 'src/cli.js'), 'serve', '--config', dir, '--port', '0', '--admin-port', '0'], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   proxy.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   for await (const line of createInterface({ input: proxy.stdout as NodeJS.ReadableStream })) {
     const api = (JSON.parse(line) as { api?: string }).api;
@@ -182,8 +199,31 @@ async function memory(): Promise<{ peak: number; now: number }> {
 /** A request whose body is about `bytes` long, nearly all of it one base64 image (the shape of image-bearing traffic). */
 function imageRequest(bytes: number, anthropic: boolean, chain = 'big'): Request {
   const envelope = anthropic
-    ? { model: chain, max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: '' } }] }] }
-    : { model: chain, messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,' } }] }] };
+    ? {
+        model: chain,
+        max_tokens: 16,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is this?' },
+              { type: 'image', source: { type: 'base64', media_type: 'image/png', data: '' } },
+            ],
+          },
+        ],
+      }
+    : {
+        model: chain,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is this?' },
+              { type: 'image_url', image_url: { url: 'data:image/png;base64,' } },
+            ],
+          },
+        ],
+      };
   const overhead = Buffer.byteLength(JSON.stringify(envelope));
   const image = 'iVBORw0KGgo'.repeat(Math.ceil((bytes - overhead) / 11)).slice(0, bytes - overhead);
   const content = envelope.messages[0]?.content[1] as unknown as Record<string, Record<string, string>>;
@@ -234,7 +274,10 @@ describe('finding 5: memory under the worst load the defaults allow', { timeout:
     assert.equal(chartMiB, SERVE_DEFAULTS.sidecarMemoryLimitMiB);
     assert.equal(mebibytes(DEFAULT_SIDECAR.resources.limits?.['memory'] ?? ''), SERVE_DEFAULTS.sidecarMemoryLimitMiB);
     assert.ok(SERVE_DEFAULTS.bodyBudgetBytes >= 3 * SERVE_DEFAULTS.bodyLimitBytes);
-    assert.ok((await imageNodeOptions()).some((flag) => /^--max-old-space-size=\d+$/.test(flag)), 'the image caps the heap');
+    assert.ok(
+      (await imageNodeOptions()).some((flag) => /^--max-old-space-size=\d+$/.test(flag)),
+      'the image caps the heap',
+    );
   });
 
   test('peak RSS of a real proxy process stays under the chart memory limit', async () => {

@@ -23,7 +23,10 @@ describe('GET /v1/models', { timeout: 20_000 }, () => {
     const client = new OpenAI({ baseURL: proxy.baseURL, apiKey: 'unused', maxRetries: 0 });
     const models: OpenAI.Models.Model[] = [];
     for await (const model of client.models.list()) models.push(model);
-    assert.deepEqual(models.map((m) => m.id), ['alpha-chain', 'beta-chain']);
+    assert.deepEqual(
+      models.map((m) => m.id),
+      ['alpha-chain', 'beta-chain'],
+    );
     for (const model of models) {
       assert.equal(model.object, 'model');
       assert.equal(model.owned_by, 'llm-fallback');
@@ -39,12 +42,18 @@ describe('GET /v1/models', { timeout: 20_000 }, () => {
     });
   });
 
-  test('the Anthropic SDK gets Anthropic\'s shape', async () => {
+  test("the Anthropic SDK gets Anthropic's shape", async () => {
     const client = new Anthropic({ baseURL: proxy.apiUrl, apiKey: 'unused', maxRetries: 0 });
     const page = await client.models.list();
-    assert.deepEqual(page.data.map((m) => [m.type, m.id, m.display_name]), [['model', 'alpha-chain', 'alpha-chain'], ['model', 'beta-chain', 'beta-chain']]);
+    assert.deepEqual(
+      page.data.map((m) => [m.type, m.id, m.display_name]),
+      [
+        ['model', 'alpha-chain', 'alpha-chain'],
+        ['model', 'beta-chain', 'beta-chain'],
+      ],
+    );
     assert.ok(!Number.isNaN(Date.parse(page.data[0]?.created_at ?? '')));
-    const raw = await (await fetch(`${proxy.baseURL}/models`, { headers: { 'anthropic-version': '2023-06-01' } })).json() as Record<string, unknown>;
+    const raw = (await (await fetch(`${proxy.baseURL}/models`, { headers: { 'anthropic-version': '2023-06-01' } })).json()) as Record<string, unknown>;
     assert.equal(raw['has_more'], false);
     assert.equal(raw['first_id'], 'alpha-chain');
     assert.equal(raw['last_id'], 'beta-chain');

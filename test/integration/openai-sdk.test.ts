@@ -30,11 +30,15 @@ const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: 'user', cont
 
 before(async () => {
   up = await startFaultUpstream();
-  const config = Object.entries(CHAINS).map(([name, steps]) => chainYaml({
-    name,
-    baseURL: up.url,
-    steps: steps.map((s, i) => ({ model: model(name, i), ...(s.timeouts ? { timeouts: s.timeouts } : {}) })),
-  })).join('\n---\n');
+  const config = Object.entries(CHAINS)
+    .map(([name, steps]) =>
+      chainYaml({
+        name,
+        baseURL: up.url,
+        steps: steps.map((s, i) => ({ model: model(name, i), ...(s.timeouts ? { timeouts: s.timeouts } : {}) })),
+      }),
+    )
+    .join('\n---\n');
   proxy = await startProxy({ config });
   client = new OpenAI({ baseURL: proxy.baseURL, apiKey: 'caller-key', maxRetries: 0, timeout: 15_000 });
 });

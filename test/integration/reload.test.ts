@@ -68,18 +68,30 @@ async function reloads(proxy: ProxyHarness, result: 'applied' | 'rejected'): Pro
   return line === undefined ? 0 : Number(line.slice(prefix.length));
 }
 
-const applied = (version: number) => (l: LogLine): boolean => l.msg === 'config applied' && l['version'] === version;
+const applied =
+  (version: number) =>
+  (l: LogLine): boolean =>
+    l.msg === 'config applied' && l['version'] === version;
 
 /** The next refusal line not consumed yet. */
 function nextRefusal(proxy: ProxyHarness, seen: Set<LogLine>): Promise<LogLine> {
-  return proxy.waitForLog((l) => l.msg.startsWith('config change refused') && !seen.has(l)).then((line) => {
-    seen.add(line);
-    return line;
-  });
+  return proxy
+    .waitForLog((l) => l.msg.startsWith('config change refused') && !seen.has(l))
+    .then((line) => {
+      seen.add(line);
+      return line;
+    });
 }
 
-interface ConfigStep { model: string; circuit: string; apiKey: Json }
-interface ConfigChain { name: string; steps: ConfigStep[] }
+interface ConfigStep {
+  model: string;
+  circuit: string;
+  apiKey: Json;
+}
+interface ConfigChain {
+  name: string;
+  steps: ConfigStep[];
+}
 const chainsOf = (config: Json): ConfigChain[] => config['chains'] as ConfigChain[];
 
 /** A chain over two providers: `stuck` (a second upstream) first, then the main upstream. */
@@ -142,7 +154,10 @@ describe('a valid change', () => {
     assert.equal(await reloads(proxy, 'rejected'), 0);
     const config = await getJson(`${proxy.adminUrl}/config`);
     assert.equal(config['version'], 2);
-    assert.deepEqual(chainsOf(config)[0]?.steps.map((s) => s.model), ['fault:ok#v2']);
+    assert.deepEqual(
+      chainsOf(config)[0]?.steps.map((s) => s.model),
+      ['fault:ok#v2'],
+    );
     assert.equal((await getJson(`${proxy.adminUrl}/readyz`))['configVersion'], 2);
   });
 });
@@ -162,7 +177,11 @@ describe('an invalid change', () => {
     });
     const cases: Array<{ name: string; yaml: string; problem: RegExp }> = [
       // A cross-field rule: the problem names the file, the document and the field path.
-      { name: 'step naming an undeclared provider', yaml: ghostStep, problem: /chains\.yaml \(document 1\) \/spec\/steps\/0\/provider: step names provider "ghost", which spec\.providers does not declare/ },
+      {
+        name: 'step naming an undeclared provider',
+        yaml: ghostStep,
+        problem: /chains\.yaml \(document 1\) \/spec\/steps\/0\/provider: step names provider "ghost", which spec\.providers does not declare/,
+      },
       // A file that does not parse at all is refused just the same, with the parser's reason.
       { name: 'invalid YAML', yaml: 'apiVersion: llmfallback.io/v1alpha1\nspec: [unclosed\n', problem: /chains\.yaml \(document 1\): YAML: / },
     ];
@@ -172,13 +191,20 @@ describe('an invalid change', () => {
       const refusal = await nextRefusal(proxy, seen);
       assert.equal(refusal.msg, 'config change refused; the last good config stays active', c.name);
       const problems = refusal['problems'] as string[];
-      assert.ok(problems.some((p) => c.problem.test(p)), `${c.name}: ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((p) => c.problem.test(p)),
+        `${c.name}: ${JSON.stringify(problems)}`,
+      );
       assert.equal(await reloads(proxy, 'rejected'), i + 1, c.name);
       assert.equal(await reloads(proxy, 'applied'), 1, c.name);
 
       const config = await getJson(`${proxy.adminUrl}/config`);
       assert.equal(config['version'], 1, c.name);
-      assert.deepEqual(chainsOf(config)[0]?.steps.map((s) => s.model), ['fault:ok#steady'], c.name);
+      assert.deepEqual(
+        chainsOf(config)[0]?.steps.map((s) => s.model),
+        ['fault:ok#steady'],
+        c.name,
+      );
       const served = await chat(proxy, 'steady');
       assert.equal(served.status, 200, c.name);
       assert.equal(served.model, 'fault:ok#steady', c.name);
@@ -204,7 +230,10 @@ describe('circuit state across a reload', () => {
     assert.equal(opener.attempts, 'mock/fault:503#guarded=serverError, mock/fault:ok#guarded-fb=ok');
     await proxy.waitForLog((l) => l.msg === 'circuit state changed' && l['model'] === 'fault:503#guarded' && l['state'] === 'open');
     const before = await getJson(`${proxy.adminUrl}/config`);
-    assert.deepEqual(chainsOf(before)[0]?.steps.map((s) => s.circuit), ['open', 'closed']);
+    assert.deepEqual(
+      chainsOf(before)[0]?.steps.map((s) => s.circuit),
+      ['open', 'closed'],
+    );
 
     // An unrelated change: a second chain is added.
     const other = chainYaml({ name: 'other', baseURL: up.url, steps: [{ model: 'fault:ok#other' }] });
@@ -215,7 +244,10 @@ describe('circuit state across a reload', () => {
     assert.equal(after['version'], 2);
     const chains = chainsOf(after);
     assert.deepEqual(chains.map((c) => c.name).sort(), ['guarded', 'other']);
-    assert.deepEqual(chains.find((c) => c.name === 'guarded')?.steps.map((s) => s.circuit), ['open', 'closed']);
+    assert.deepEqual(
+      chains.find((c) => c.name === 'guarded')?.steps.map((s) => s.circuit),
+      ['open', 'closed'],
+    );
 
     // And it still acts open: the primary is skipped without a request.
     const skipped = await chat(proxy, 'guarded');

@@ -28,7 +28,12 @@ before(async () => {
   const chains = [
     chainYaml({ name: 'ok', baseURL: up.url, steps: [{ model: 'fault:ok#limits' }] }),
     chainYaml({ name: 'hold', baseURL: up.url, steps: [{ model: 'fault:silent#hold', timeouts: { totalMs: 20_000 } }] }),
-    chainYaml({ name: 'hedged', baseURL: up.url, steps: [{ model: 'fault:ok#h1' }, { model: 'fault:ok#h2' }], policy: { hedge: { afterMs: 1000, maxInFlight: 4 } } }),
+    chainYaml({
+      name: 'hedged',
+      baseURL: up.url,
+      steps: [{ model: 'fault:ok#h1' }, { model: 'fault:ok#h2' }],
+      policy: { hedge: { afterMs: 1000, maxInFlight: 4 } },
+    }),
     chainYaml({ name: 'slow-stream', baseURL: up.url, steps: [{ model: 'fault:slow-first-token-900#slow', timeouts: { firstByteMs: 5_000 } }] }),
   ];
   proxy = await startProxy({
@@ -80,21 +85,36 @@ function bodyOf(raw: string): unknown {
 // ---------------------------------------------------------------------------
 
 describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
-  test('bodies beyond the budget get 503 + Retry-After in the caller\'s shape, and the share comes back when a request ends', async () => {
+  test("bodies beyond the budget get 503 + Retry-After in the caller's shape, and the share comes back when a request ends", async () => {
     // Three bodies of 1000 bytes held in flight by a silent upstream (each ~1230 parsed plus
     // 1000 for the body sent upstream) fill most of the 8192-byte budget.
     const holders = [new AbortController(), new AbortController(), new AbortController()];
-    const held = holders.map((c) => fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('hold', 1000), signal: c.signal }).catch(() => undefined));
+    const held = holders.map((c) =>
+      fetch(`${proxy.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: chatBody('hold', 1000),
+        signal: c.signal,
+      }).catch(() => undefined),
+    );
     await up.waitForRequest('fault:silent#hold', 3);
 
-    const openai = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('ok', 1000) });
+    const openai = await fetch(`${proxy.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: chatBody('ok', 1000),
+    });
     assert.equal(openai.status, 503);
     assert.equal(openai.headers.get('retry-after'), '2');
     const error = ((await openai.json()) as { error: Record<string, unknown> }).error;
     assert.equal(error['code'], 'body_budget_exhausted');
     assert.equal(error['type'], 'server_error');
 
-    const anthropic = await fetch(`${proxy.apiUrl}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'ok', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(900) }] }) });
+    const anthropic = await fetch(`${proxy.apiUrl}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'ok', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(900) }] }),
+    });
     assert.equal(anthropic.status, 503);
     assert.equal(anthropic.headers.get('retry-after'), '2');
     const reply = (await anthropic.json()) as { type: string; error: { type: string; message: string } };
@@ -113,7 +133,10 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
     assert.deepEqual(chunked, { status: 503, retryAfter: '2' });
 
     // A small request still fits beside them (the budget counts bytes, not requests).
-    assert.equal((await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('ok', 10) })).status, 200);
+    assert.equal(
+      (await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('ok', 10) })).status,
+      200,
+    );
 
     // The held requests end (the caller goes away): their share is given back.
     for (const c of holders) c.abort();
@@ -121,7 +144,11 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
     await up.waitForClosedEarly('fault:silent#hold');
     const metrics = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
     assert.match(metrics, /llm_fallback_rejected_requests_total\{code="body_budget_exhausted"\} 3/);
-    const served = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('ok', 1000) });
+    const served = await fetch(`${proxy.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: chatBody('ok', 1000),
+    });
     assert.equal(served.status, 200);
   });
 
@@ -135,7 +162,10 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
 
   test('copies count: a 9 MB body a plain chain serves is a 413 on a chain that would race five attempts with it (default limits)', async () => {
     const body = (model: string): string => chatBody(model, 9_000_000);
-    assert.equal((await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('ok') })).status, 200);
+    assert.equal(
+      (await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('ok') })).status,
+      200,
+    );
     const hedged = await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('hedged') });
     assert.equal(hedged.status, 413);
     const error = ((await hedged.json()) as { error: { code: string; message: string } }).error;
@@ -145,15 +175,25 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
 
   test('a body limit the budget cannot hold three times is refused at start-up', async () => {
     const { parseServeOptions } = await import('../../src/config/options.ts');
-    assert.throws(() => parseServeOptions(['--body-limit', '1000', '--body-budget', '2999'], {}), /--body-budget \(2999\) must be at least three times --body-limit \(1000\)/);
+    assert.throws(
+      () => parseServeOptions(['--body-limit', '1000', '--body-budget', '2999'], {}),
+      /--body-budget \(2999\) must be at least three times --body-limit \(1000\)/,
+    );
     assert.equal(parseServeOptions(['--body-limit', '1000', '--body-budget', '0'], {}).bodyBudgetBytes, 0);
-    assert.equal(parseServeOptions(['--body-limit', String(64 * 1024 * 1024)], {}).bodyBudgetBytes, 256 * 1024 * 1024, 'a raised limit raises the default budget');
+    assert.equal(
+      parseServeOptions(['--body-limit', String(64 * 1024 * 1024)], {}).bodyBudgetBytes,
+      256 * 1024 * 1024,
+      'a raised limit raises the default budget',
+    );
   });
 });
 
 describe('finding 6: timeouts and connection caps on both ports', { timeout: 30_000 }, () => {
-  test('a body that stalls after the headers gets a 408 in the caller\'s shape and the connection is closed', async () => {
-    for (const [path, shape] of [['/v1/chat/completions', 'openai'], ['/v1/messages', 'anthropic']] as const) {
+  test("a body that stalls after the headers gets a 408 in the caller's shape and the connection is closed", async () => {
+    for (const [path, shape] of [
+      ['/v1/chat/completions', 'openai'],
+      ['/v1/messages', 'anthropic'],
+    ] as const) {
       const socket = await openSocket(proxy.apiUrl);
       const closed = untilClosed(socket);
       socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"model":"ok",`);
@@ -167,7 +207,11 @@ describe('finding 6: timeouts and connection caps on both ports', { timeout: 30_
   });
 
   test('a stream that lasts longer than the request timeout is not cut: the timeout covers receiving the request only', async () => {
-    const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+    const res = await fetch(`${proxy.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
     assert.equal(res.status, 200);
     const text = await res.text();
     assert.match(text, /data: \[DONE\]/);

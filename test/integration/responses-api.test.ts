@@ -31,11 +31,20 @@ for (const upstream of UPSTREAMS) {
   chain(`text-${upstream}`, [{ upstream, fault: 'ok' }]);
   chain(`tool-${upstream}`, [{ upstream, fault: 'tool' }]);
 }
-chain('fallback-to-responses', [{ upstream: 'openai', fault: '503' }, { upstream: 'responses', fault: 'ok' }]);
-chain('responses-then-anthropic', [{ upstream: 'responses', fault: '500' }, { upstream: 'anthropic', fault: 'ok' }]);
+chain('fallback-to-responses', [
+  { upstream: 'openai', fault: '503' },
+  { upstream: 'responses', fault: 'ok' },
+]);
+chain('responses-then-anthropic', [
+  { upstream: 'responses', fault: '500' },
+  { upstream: 'anthropic', fault: 'ok' },
+]);
 chain('responses-breaks', [{ upstream: 'responses', fault: 'error-after-5' }]);
 chain('chat-breaks', [{ upstream: 'openai', fault: 'cut-after-3' }]);
-chain('resumed', [{ upstream: 'openai', fault: 'cut-after-3' }, { upstream: 'responses', fault: 'ok' }]);
+chain('resumed', [
+  { upstream: 'openai', fault: 'cut-after-3' },
+  { upstream: 'responses', fault: 'ok' },
+]);
 chain('responses-429', [{ upstream: 'responses', fault: '429' }]);
 
 function chainDocument(name: string, steps: Array<{ upstream: Upstream; fault: string }>): string {
@@ -72,7 +81,9 @@ before(async () => {
   mocks = await startProviderMocks();
   responsesMock = await startResponsesMock();
   proxy = await startProxy({
-    config: Object.entries(chains).map(([name, steps]) => chainDocument(name, steps)).join('\n---\n'),
+    config: Object.entries(chains)
+      .map(([name, steps]) => chainDocument(name, steps))
+      .join('\n---\n'),
     env: { OPENAI_TEST_KEY: 'sk-openai-provider-key', ANTHROPIC_TEST_KEY: 'sk-ant-provider-key', RESPONSES_TEST_KEY: 'sk-responses-provider-key' },
   });
   client = new OpenAI({ baseURL: proxy.baseURL, apiKey: 'caller-key', maxRetries: 0, timeout: 15_000 });
@@ -86,7 +97,11 @@ after(async () => {
 
 /** The raw SSE of a streamed POST /v1/responses, checked against the real API's event order. */
 async function rawStream(body: object): Promise<Array<Record<string, unknown>>> {
-  const res = await fetch(`${proxy.baseURL}/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+  const res = await fetch(`${proxy.baseURL}/responses`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...body, stream: true }),
+  });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
   const events = parseResponsesSse(await res.text());
@@ -125,7 +140,10 @@ describe('POST /v1/responses with the official SDK', { timeout: 30_000 }, () => 
       assert.equal(final.output_text, text);
       assert.equal(final.status, 'completed');
       assert.ok(final.usage && final.usage.output_tokens > 0);
-      assert.deepEqual([types[0], types[1], types[2], types[3]], ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+      assert.deepEqual(
+        [types[0], types[1], types[2], types[3]],
+        ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added'],
+      );
       assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed']);
       await rawStream({ model: name, input: 'hi' });
     });
@@ -190,7 +208,11 @@ describe('POST /v1/responses with the official SDK', { timeout: 30_000 }, () => 
 
   test('a stream that breaks and cannot be carried on ends with response.failed', async () => {
     for (const name of ['responses-breaks', 'chat-breaks']) {
-      const res = await fetch(`${proxy.baseURL}/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: name, input: 'hi', stream: true }) });
+      const res = await fetch(`${proxy.baseURL}/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: name, input: 'hi', stream: true }),
+      });
       const events = parseResponsesSse(await res.text());
       checkResponsesStream(events);
       const last = events[events.length - 1] as { type: string; response: { status: string; error: { code: string } } };
@@ -223,14 +245,18 @@ describe('POST /v1/responses with the official SDK', { timeout: 30_000 }, () => 
     });
     const res = await fetch(`${proxy.baseURL}/responses/resp_123`, { method: 'DELETE' });
     assert.equal(res.status, 400);
-    const body = await res.json() as { error: { type: string; message: string } };
+    const body = (await res.json()) as { error: { type: string; message: string } };
     assert.equal(body.error.type, 'invalid_request_error');
   });
 
   test('a built-in tool can go to a Responses upstream only: a chain without one says so, as a 400', async () => {
-    const res = await fetch(`${proxy.baseURL}/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'text-openai', input: 'hi', tools: [{ type: 'web_search' }] }) });
+    const res = await fetch(`${proxy.baseURL}/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'text-openai', input: 'hi', tools: [{ type: 'web_search' }] }),
+    });
     assert.equal(res.status, 400);
-    const body = await res.json() as { error: { code: string; llm_fallback: { attempts: Array<{ reason?: string }> } } };
+    const body = (await res.json()) as { error: { code: string; llm_fallback: { attempts: Array<{ reason?: string }> } } };
     assert.equal(body.error.code, 'request_not_servable');
     assert.match(JSON.stringify(body.error.llm_fallback.attempts), /built-in web_search tool, which Responses-API upstreams only can run/);
   });
@@ -238,7 +264,15 @@ describe('POST /v1/responses with the official SDK', { timeout: 30_000 }, () => 
 
 describe('api: openai-responses as an upstream', { timeout: 30_000 }, () => {
   test('a Chat Completions caller, streamed and not, with tools', async () => {
-    const completion = await client.chat.completions.create({ model: 'text-responses', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }], max_tokens: 50, stop: ['\n'] });
+    const completion = await client.chat.completions.create({
+      model: 'text-responses',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hi' },
+      ],
+      max_tokens: 50,
+      stop: ['\n'],
+    });
     assert.equal(completion.choices[0]?.message.content, `Hello from ${model('text-responses', 0)}`);
     assert.equal(completion.choices[0]?.finish_reason, 'stop');
     assert.equal(completion.usage?.prompt_tokens, RESPONSES_MOCK_USAGE.input_tokens);
@@ -246,14 +280,20 @@ describe('api: openai-responses as an upstream', { timeout: 30_000 }, () => {
     assert.equal(sent?.['max_output_tokens'], 50);
     assert.equal(sent?.['store'], false);
 
-    const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const tools: OpenAI.Chat.ChatCompletionTool[] = [
+      { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+    ];
     const called = await client.chat.completions.create({ model: 'tool-responses', messages: [{ role: 'user', content: 'Weather?' }], tools });
     const call = called.choices[0]?.message.tool_calls?.[0];
     assert.equal(called.choices[0]?.finish_reason, 'tool_calls');
     assert.ok(call && call.type === 'function');
     const answered = await client.chat.completions.create({
       model: 'tool-responses',
-      messages: [{ role: 'user', content: 'Weather?' }, { role: 'assistant', content: null, tool_calls: [call] }, { role: 'tool', tool_call_id: call.id, content: 'rainy' }],
+      messages: [
+        { role: 'user', content: 'Weather?' },
+        { role: 'assistant', content: null, tool_calls: [call] },
+        { role: 'tool', tool_call_id: call.id, content: 'rainy' },
+      ],
       tools,
       stream: true,
     });
@@ -266,7 +306,10 @@ describe('api: openai-responses as an upstream', { timeout: 30_000 }, () => {
     const anthropic = new Anthropic({ baseURL: proxy.apiUrl, apiKey: 'caller-key', maxRetries: 0 });
     const stream = anthropic.messages.stream({ model: 'text-responses', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
     const message = await stream.finalMessage();
-    assert.deepEqual(message.content.map((b) => (b.type === 'text' ? b.text : b.type)), [`Hello from ${model('text-responses', 0)}`]);
+    assert.deepEqual(
+      message.content.map((b) => (b.type === 'text' ? b.text : b.type)),
+      [`Hello from ${model('text-responses', 0)}`],
+    );
     assert.equal(message.stop_reason, 'end_turn');
   });
 });

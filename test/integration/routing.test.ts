@@ -54,14 +54,36 @@ before(async () => {
   const chains = [
     chainDoc('hedge', u, [{ model: SLOW }, { model: 'fault:ok#hedge-b' }], { policy: { hedge: { afterMs: 100 } } }),
     chainDoc('hedge-json', u, [{ model: SLOW_JSON }, { model: 'fault:ok#hedge-json-b' }], { policy: { hedge: { afterMs: 100 } } }),
-    chainDoc('budget', u, [{ model: 'fault:ok#pricey', price: EXPENSIVE }, { model: 'fault:ok#thrifty', price: CHEAP }], { budget: 0.01 }),
-    chainDoc('too-expensive', u, [{ model: 'fault:ok#gold', price: EXPENSIVE }, { model: 'fault:ok#platinum', price: EXPENSIVE }], { budget: 0.01 }),
+    chainDoc(
+      'budget',
+      u,
+      [
+        { model: 'fault:ok#pricey', price: EXPENSIVE },
+        { model: 'fault:ok#thrifty', price: CHEAP },
+      ],
+      { budget: 0.01 },
+    ),
+    chainDoc(
+      'too-expensive',
+      u,
+      [
+        { model: 'fault:ok#gold', price: EXPENSIVE },
+        { model: 'fault:ok#platinum', price: EXPENSIVE },
+      ],
+      { budget: 0.01 },
+    ),
     chainDoc('retry-after', u, [{ model: 'fault:429-retry-after-30#ra' }, { model: 'fault:ok#ra-b' }]),
     chainDoc('bucket', u, [{ model: 'fault:ok#tb', limits: { rpm: 2 } }, { model: 'fault:ok#tb-b' }]),
-    chainDoc('priority', u, [{ model: 'fault:ok#premium', price: { inputPerMTok: 10, outputPerMTok: 30 } }, { model: 'fault:ok#economy', price: { inputPerMTok: 0.1, outputPerMTok: 0.2 } }]),
+    chainDoc('priority', u, [
+      { model: 'fault:ok#premium', price: { inputPerMTok: 10, outputPerMTok: 30 } },
+      { model: 'fault:ok#economy', price: { inputPerMTok: 0.1, outputPerMTok: 0.2 } },
+    ]),
     chainDoc('group', u, [{ targets: [{ model: 'fault:ok#key-a' }, { model: 'fault:ok#key-b', weight: 3 }] }, { model: 'fault:ok#after-group' }]),
     chainDoc('capped', u, [{ model: 'fault:ok#capped', maxOutputTokens: 64 }]),
-    chainDoc('adaptive', u, [{ model: 'fault:500#flaky' }, { model: 'fault:ok#steady' }], { policy: { adaptive: true }, circuitBreaker: { failureThreshold: 1000 } }),
+    chainDoc('adaptive', u, [{ model: 'fault:500#flaky' }, { model: 'fault:ok#steady' }], {
+      policy: { adaptive: true },
+      circuitBreaker: { failureThreshold: 1000 },
+    }),
   ];
   // random 0.99: a weighted pick lands on the last target of the group.
   proxy = await startProxy({ config: chains.join('\n---\n'), random: () => 0.99 });
@@ -136,7 +158,10 @@ describe('budget', () => {
     const reply = await call('budget', { body: { max_tokens: 100 } });
     assert.equal(reply.status, 200);
     assert.equal(reply.headers.get('x-llm-fallback-attempts'), 'mock/fault:ok#pricey=skipped, mock/fault:ok#thrifty=ok');
-    assert.match(String(attemptsOf(reply.log)[0]?.['reason']), /^over budget: worst case \$0\.\d+ \(~\d+ input \+ 100 output tokens\) exceeds budget\.maxCostPerRequestUSD \$0\.0100$/);
+    assert.match(
+      String(attemptsOf(reply.log)[0]?.['reason']),
+      /^over budget: worst case \$0\.\d+ \(~\d+ input \+ 100 output tokens\) exceeds budget\.maxCostPerRequestUSD \$0\.0100$/,
+    );
     assert.equal(up.requestsFor('fault:ok#pricey').length, 0);
     assert.equal(up.requestsFor('fault:ok#thrifty').length, 1);
   });
@@ -158,7 +183,10 @@ describe('budget', () => {
       assert.equal(error['type'], 'invalid_request_error');
       assert.match(String(error['message']), /no step of chain "too-expensive" fits budget\.maxCostPerRequestUSD/);
       const listed = (error['llm_fallback'] as { attempts: Json[] }).attempts;
-      assert.deepEqual(listed.map((a) => a['outcome']), ['skipped', 'skipped']);
+      assert.deepEqual(
+        listed.map((a) => a['outcome']),
+        ['skipped', 'skipped'],
+      );
       for (const a of listed) assert.match(String(a['reason']), row.reason);
       assert.equal(up.requests.length, before, 'no upstream request');
       assert.equal(reply.log['outcome'], 'client_error');
@@ -226,7 +254,13 @@ describe('adaptive routing and what operators see', () => {
 
     const config = (await (await fetch(`${proxy.adminUrl}/config`)).json()) as { chains: Array<{ name: string; effectiveOrder: Json[]; steps: Json[] }> };
     const chain = config.chains.find((c) => c.name === 'adaptive');
-    assert.deepEqual(chain?.effectiveOrder.map((o) => [o['model'], o['demoted']]), [['fault:ok#steady', false], ['fault:500#flaky', true]]);
+    assert.deepEqual(
+      chain?.effectiveOrder.map((o) => [o['model'], o['demoted']]),
+      [
+        ['fault:ok#steady', false],
+        ['fault:500#flaky', true],
+      ],
+    );
     assert.match(String(chain?.effectiveOrder[1]?.['route']), /^demoted: error rate 100% vs 0% of the next step \(until .+Z\)$/);
     assert.deepEqual((chain?.steps[0]?.['health'] as Json)['errorRate'], 1);
 

@@ -100,18 +100,29 @@ const NO_TOKENS: Tokens = { input: 0, output: 0 };
 // The default fallbackOn with refusals opted in.
 const WITH_REFUSALS = ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'];
 // Small limits make a silent upstream a timeout; for JSON only totalMs applies.
-const quickTimeout = (ms: number) => (stream: boolean): Timeouts => (stream ? { firstByteMs: ms } : { totalMs: ms });
+const quickTimeout =
+  (ms: number) =>
+  (stream: boolean): Timeouts =>
+    stream ? { firstByteMs: ms } : { totalMs: ms };
 const ok = (step: number): [number, AttemptVerdict] => [step, 'ok'];
 
 const ROWS: Row[] = [
   // The first step answers: one request, no fallback, cost from the step's price.
-  { name: 'ok-first', steps: [{ fault: 'ok', price: PRICE }, { fault: 'ok' }],
-    expect: { calls: [1, 0], attempts: [ok(0)], status: 200, outcome: 'success', costUSD: PRICE_COST } },
+  {
+    name: 'ok-first',
+    steps: [{ fault: 'ok', price: PRICE }, { fault: 'ok' }],
+    expect: { calls: [1, 0], attempts: [ok(0)], status: 200, outcome: 'success', costUSD: PRICE_COST },
+  },
   // A 429 without Retry-After is rateLimited and moves on to the next step.
-  { name: 'rate-limited', steps: [{ fault: '429' }, { fault: 'ok' }],
-    expect: { calls: [1, 1], attempts: [[0, 'rateLimited'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'rate-limited',
+    steps: [{ fault: '429' }, { fault: 'ok' }],
+    expect: { calls: [1, 1], attempts: [[0, 'rateLimited'], ok(1)], status: 200, outcome: 'success' },
+  },
   // retry-after-ms within backoff.maxMs is honoured on the same step: the retry comes at least 50 ms later.
-  { name: 'retry-after-ms', steps: [{ fault: '429-retry-after-ms-50-then-ok', retries: 1 }, { fault: 'ok' }],
+  {
+    name: 'retry-after-ms',
+    steps: [{ fault: '429-retry-after-ms-50-then-ok', retries: 1 }, { fault: 'ok' }],
     policy: { backoff: { baseMs: 1, maxMs: 1000 } },
     expect: { calls: [2, 0], attempts: [[0, 'rateLimited'], ok(0)], status: 200, outcome: 'success' },
     check: ({ models, log }) => {
@@ -119,90 +130,206 @@ const ROWS: Row[] = [
       assert.ok(first && second);
       assert.ok(second.receivedAt - first.receivedAt >= 50 - 1, `retried after ${second.receivedAt - first.receivedAt} ms (1 ms allowed for clock rounding)`);
       assert.match(logAttempts(log)[0]?.reason ?? '', /honouring Retry-After/);
-    } },
+    },
+  },
   // A Retry-After (5 s) longer than backoff.maxMs is not waited for: the next step is tried at once.
-  { name: 'retry-after-too-long', steps: [{ fault: '429-retry-after-5', retries: 2 }, { fault: 'ok' }],
+  {
+    name: 'retry-after-too-long',
+    steps: [{ fault: '429-retry-after-5', retries: 2 }, { fault: 'ok' }],
     expect: { calls: [1, 1], attempts: [[0, 'rateLimited'], ok(1)], status: 200, outcome: 'success' },
     check: ({ answer, log }) => {
       assert.ok(answer.ms < 4000, `answered after ${answer.ms} ms: the 5 s Retry-After was waited for`);
       assert.match(logAttempts(log)[0]?.reason ?? '', /exceeds backoff\.maxMs/);
-    } },
+    },
+  },
   // A 500 is retried on the same step, and the retry's answer is served.
-  { name: 'server-error-retried', steps: [{ fault: '500-then-ok', retries: 1 }, { fault: 'ok' }],
-    expect: { calls: [2, 0], attempts: [[0, 'serverError'], ok(0)], status: 200, outcome: 'success' } },
+  {
+    name: 'server-error-retried',
+    steps: [{ fault: '500-then-ok', retries: 1 }, { fault: 'ok' }],
+    expect: { calls: [2, 0], attempts: [[0, 'serverError'], ok(0)], status: 200, outcome: 'success' },
+  },
   // retries: 2 means exactly 3 attempts on a step that keeps failing, then the next step.
-  { name: 'retries-used-up', steps: [{ fault: '503', retries: 2 }, { fault: 'ok' }],
-    expect: { calls: [3, 1], attempts: [[0, 'serverError'], [0, 'serverError'], [0, 'serverError'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'retries-used-up',
+    steps: [{ fault: '503', retries: 2 }, { fault: 'ok' }],
+    expect: { calls: [3, 1], attempts: [[0, 'serverError'], [0, 'serverError'], [0, 'serverError'], ok(1)], status: 200, outcome: 'success' },
+  },
   // 529 (overloaded, Anthropic-shaped body) is a serverError.
-  { name: 'overloaded-529', steps: [{ fault: '529' }, { fault: 'ok' }],
-    expect: { calls: [1, 1], attempts: [[0, 'serverError'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'overloaded-529',
+    steps: [{ fault: '529' }, { fault: 'ok' }],
+    expect: { calls: [1, 1], attempts: [[0, 'serverError'], ok(1)], status: 200, outcome: 'success' },
+  },
   // A reset connection is a connection failure and moves on.
-  { name: 'connection-reset', steps: [{ fault: 'reset' }, { fault: 'ok' }],
-    expect: { calls: [1, 1], attempts: [[0, 'connection'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'connection-reset',
+    steps: [{ fault: 'reset' }, { fault: 'ok' }],
+    expect: { calls: [1, 1], attempts: [[0, 'connection'], ok(1)], status: 200, outcome: 'success' },
+  },
   // A silent upstream times out (stream: firstByteMs even before response headers) and is not
   // waited on again despite retries: 2; its connection is closed; all well before the 10 s deadline.
-  { name: 'silent-timeout', steps: [{ fault: 'silent', retries: 2, timeouts: quickTimeout(300) }, { fault: 'ok' }],
+  {
+    name: 'silent-timeout',
+    steps: [{ fault: 'silent', retries: 2, timeouts: quickTimeout(300) }, { fault: 'ok' }],
     expect: { calls: [1, 1], attempts: [[0, 'timeout'], ok(1)], status: 200, outcome: 'success', closedEarly: [0] },
-    check: ({ answer }) => assert.ok(answer.ms < 5000, `answered after ${answer.ms} ms`) },
+    check: ({ answer }) => assert.ok(answer.ms < 5000, `answered after ${answer.ms} ms`),
+  },
   // Headers at once but the first token after 600 ms: over firstByteMs 200 (JSON: totalMs 200) -> timeout -> next.
-  { name: 'slow-first-token', steps: [{ fault: 'slow-first-token-600', retries: 2, timeouts: quickTimeout(200) }, { fault: 'ok' }],
-    expect: { calls: [1, 1], attempts: [[0, 'timeout'], ok(1)], status: 200, outcome: 'success', closedEarly: [0] } },
+  {
+    name: 'slow-first-token',
+    steps: [{ fault: 'slow-first-token-600', retries: 2, timeouts: quickTimeout(200) }, { fault: 'ok' }],
+    expect: { calls: [1, 1], attempts: [[0, 'timeout'], ok(1)], status: 200, outcome: 'success', closedEarly: [0] },
+  },
   // 401 is authFailed: never retried, the next step answers.
-  { name: 'auth-failed', steps: [{ fault: '401', retries: 2 }, { fault: 'ok' }],
-    expect: { calls: [1, 1], attempts: [[0, 'authFailed'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'auth-failed',
+    steps: [{ fault: '401', retries: 2 }, { fault: 'ok' }],
+    expect: { calls: [1, 1], attempts: [[0, 'authFailed'], ok(1)], status: 200, outcome: 'success' },
+  },
   // A context-length 400 is contextLength: not retried, a model with a larger window may take it.
-  { name: 'context-length', steps: [{ fault: 'context-length', retries: 2 }, { fault: 'ok' }],
-    expect: { calls: [1, 1], attempts: [[0, 'contextLength'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'context-length',
+    steps: [{ fault: 'context-length', retries: 2 }, { fault: 'ok' }],
+    expect: { calls: [1, 1], attempts: [[0, 'contextLength'], ok(1)], status: 200, outcome: 'success' },
+  },
   // A content-policy 400 is a refusal: by default it goes back to the caller with the provider's
   // reason, neither retried nor sent to another provider (that is the chain owner's opt-in).
-  { name: 'content-policy', steps: [{ fault: 'content-policy', retries: 2 }, { fault: 'ok' }],
-    expect: { calls: [1, 0], attempts: [[0, 'contentFiltered']], status: 400, outcome: 'failure',
-      error: { code: 'content_policy_violation', type: 'invalid_request_error', message: 'Your request was rejected as a result of our safety system.' } } },
+  {
+    name: 'content-policy',
+    steps: [{ fault: 'content-policy', retries: 2 }, { fault: 'ok' }],
+    expect: {
+      calls: [1, 0],
+      attempts: [[0, 'contentFiltered']],
+      status: 400,
+      outcome: 'failure',
+      error: { code: 'content_policy_violation', type: 'invalid_request_error', message: 'Your request was rejected as a result of our safety system.' },
+    },
+  },
   // With contentFiltered in fallbackOn it is not retried, and the next step is tried.
-  { name: 'content-policy-opt-in', steps: [{ fault: 'content-policy', retries: 2 }, { fault: 'ok' }], policy: { fallbackOn: WITH_REFUSALS },
-    expect: { calls: [1, 1], attempts: [[0, 'contentFiltered'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'content-policy-opt-in',
+    steps: [{ fault: 'content-policy', retries: 2 }, { fault: 'ok' }],
+    policy: { fallbackOn: WITH_REFUSALS },
+    expect: { calls: [1, 1], attempts: [[0, 'contentFiltered'], ok(1)], status: 200, outcome: 'success' },
+  },
   // finish_reason content_filter is, by default, the provider's answer: the caller gets it as it came.
-  { name: 'content-filter-finish', steps: [{ fault: 'content-filter-finish', retries: 2 }, { fault: 'ok' }],
+  {
+    name: 'content-filter-finish',
+    steps: [{ fault: 'content-filter-finish', retries: 2 }, { fault: 'ok' }],
     // The fault upstream's refusing stream has no text; its JSON refusal carries the usual text.
     expect: { calls: [1, 0], attempts: [ok(0)], status: 200, outcome: 'success', content: (stream) => (stream ? '' : undefined) },
     check: ({ sse, json }) => {
       const choices = sse ? sse.chunks.flatMap((c) => (Array.isArray(c['choices']) ? c['choices'] : [])) : json?.['choices'];
       assert.ok(Array.isArray(choices) && choices.some((c) => isJson(c) && c['finish_reason'] === 'content_filter'), 'the refusal reaches the caller');
-    } },
+    },
+  },
   // Opted in (stream: in the first event), it is contentFiltered -> next step; the JSON answer's
   // tokens were billed, so they count too (the stream's usage chunk never came).
-  { name: 'content-filter-finish-opt-in', steps: [{ fault: 'content-filter-finish', retries: 2 }, { fault: 'ok' }], policy: { fallbackOn: WITH_REFUSALS },
-    expect: { calls: [1, 1], attempts: [[0, 'contentFiltered'], ok(1)], status: 200, outcome: 'success',
-      tokens: (stream) => (stream ? USAGE_TOKENS : { input: 20, output: 10 }) } },
+  {
+    name: 'content-filter-finish-opt-in',
+    steps: [{ fault: 'content-filter-finish', retries: 2 }, { fault: 'ok' }],
+    policy: { fallbackOn: WITH_REFUSALS },
+    expect: {
+      calls: [1, 1],
+      attempts: [[0, 'contentFiltered'], ok(1)],
+      status: 200,
+      outcome: 'success',
+      tokens: (stream) => (stream ? USAGE_TOKENS : { input: 20, output: 10 }),
+    },
+  },
   // A plain 400 is the caller's fault: returned as it came (body shape kept), no retry, no later step.
-  { name: 'bad-request-400', steps: [{ fault: '400', retries: 2 }, { fault: 'ok' }],
-    expect: { calls: [1, 0], attempts: [[0, 'badRequest']], status: 400, outcome: 'client_error',
-      error: { code: 'invalid_request', type: 'invalid_request_error', message: 'Bad request' } } },
+  {
+    name: 'bad-request-400',
+    steps: [{ fault: '400', retries: 2 }, { fault: 'ok' }],
+    expect: {
+      calls: [1, 0],
+      attempts: [[0, 'badRequest']],
+      status: 400,
+      outcome: 'client_error',
+      error: { code: 'invalid_request', type: 'invalid_request_error', message: 'Bad request' },
+    },
+  },
   // Same for 422.
-  { name: 'bad-request-422', steps: [{ fault: '422', retries: 2 }, { fault: 'ok' }],
-    expect: { calls: [1, 0], attempts: [[0, 'badRequest']], status: 422, outcome: 'client_error',
-      error: { code: 'unprocessable_entity', type: 'invalid_request_error', message: 'Unprocessable entity' } } },
+  {
+    name: 'bad-request-422',
+    steps: [{ fault: '422', retries: 2 }, { fault: 'ok' }],
+    expect: {
+      calls: [1, 0],
+      attempts: [[0, 'badRequest']],
+      status: 422,
+      outcome: 'client_error',
+      error: { code: 'unprocessable_entity', type: 'invalid_request_error', message: 'Unprocessable entity' },
+    },
+  },
   // Every step fails: the caller gets the LAST upstream error (503, its body) with the attempts listed.
-  { name: 'all-fail', steps: [{ fault: '500' }, { fault: '503' }],
-    expect: { calls: [1, 1], attempts: [[0, 'serverError'], [1, 'serverError']], status: 503, outcome: 'failure',
-      error: { code: null, type: 'server_error', message: 'The server had an error while processing your request.' } } },
+  {
+    name: 'all-fail',
+    steps: [{ fault: '500' }, { fault: '503' }],
+    expect: {
+      calls: [1, 1],
+      attempts: [
+        [0, 'serverError'],
+        [1, 'serverError'],
+      ],
+      status: 503,
+      outcome: 'failure',
+      error: { code: null, type: 'server_error', message: 'The server had an error while processing your request.' },
+    },
+  },
   // No upstream ever answered (all silent): our own OpenAI-shaped 504.
-  { name: 'all-silent', steps: [{ fault: 'silent', timeouts: quickTimeout(300) }, { fault: 'silent', timeouts: quickTimeout(300) }],
-    expect: { calls: [1, 1], attempts: [[0, 'timeout'], [1, 'timeout']], status: 504, outcome: 'failure',
-      error: { code: 'upstream_timeout', type: 'timeout_error' }, closedEarly: [0, 1] } },
+  {
+    name: 'all-silent',
+    steps: [
+      { fault: 'silent', timeouts: quickTimeout(300) },
+      { fault: 'silent', timeouts: quickTimeout(300) },
+    ],
+    expect: {
+      calls: [1, 1],
+      attempts: [
+        [0, 'timeout'],
+        [1, 'timeout'],
+      ],
+      status: 504,
+      outcome: 'failure',
+      error: { code: 'upstream_timeout', type: 'timeout_error' },
+      closedEarly: [0, 1],
+    },
+  },
   // Nobody listens (connection refused, retried once on step 0): our own OpenAI-shaped 502.
-  { name: 'all-refused', refused: true, steps: [{ fault: 'ok', retries: 1 }, { fault: 'ok' }],
-    expect: { calls: [0, 0], attempts: [[0, 'connection'], [0, 'connection'], [1, 'connection']], status: 502, outcome: 'failure',
-      error: { code: 'upstream_connection', type: 'server_error' } } },
+  {
+    name: 'all-refused',
+    refused: true,
+    steps: [{ fault: 'ok', retries: 1 }, { fault: 'ok' }],
+    expect: {
+      calls: [0, 0],
+      attempts: [
+        [0, 'connection'],
+        [0, 'connection'],
+        [1, 'connection'],
+      ],
+      status: 502,
+      outcome: 'failure',
+      error: { code: 'upstream_connection', type: 'server_error' },
+    },
+  },
   // The upstream gets the provider's key from the sidecar's environment, never the caller's Authorization.
-  { name: 'provider-key', apiKeyEnv: PROVIDER_KEY_ENV, steps: [{ fault: 'echo-key' }],
+  {
+    name: 'provider-key',
+    apiKeyEnv: PROVIDER_KEY_ENV,
+    steps: [{ fault: 'echo-key' }],
     // The upstream received the key; its echo reaches the caller redacted.
     expect: { calls: [1], attempts: [ok(0)], status: 200, outcome: 'success', content: 'Bearer [REDACTED]' },
-    check: ({ models }) => assert.equal(up.requestsFor(models[0] ?? '')[0]?.headers['authorization'], `Bearer ${PROVIDER_KEY}`) },
+    check: ({ models }) => assert.equal(up.requestsFor(models[0] ?? '')[0]?.headers['authorization'], `Bearer ${PROVIDER_KEY}`),
+  },
   // policy.deadlineMs 400 bounds the whole request even when each step would wait 30 s: a 504 in time.
   // (Which step the deadline hits depends on timer rounding, so the attempt list is checked loosely.)
-  { name: 'deadline', policy: { deadlineMs: 400 },
-    steps: [{ fault: 'silent', timeouts: { firstByteMs: 30000, totalMs: 30000 } }, { fault: 'silent', timeouts: { firstByteMs: 30000, totalMs: 30000 } }],
+  {
+    name: 'deadline',
+    policy: { deadlineMs: 400 },
+    steps: [
+      { fault: 'silent', timeouts: { firstByteMs: 30000, totalMs: 30000 } },
+      { fault: 'silent', timeouts: { firstByteMs: 30000, totalMs: 30000 } },
+    ],
     expect: { status: 504, outcome: 'failure', closedEarly: [0] },
     check: ({ answer, json, models, log, chain }) => {
       assert.ok(answer.ms < 5000, `answered after ${answer.ms} ms`);
@@ -216,47 +343,91 @@ const ROWS: Row[] = [
       assert.ok(verdicts.length >= 1 && verdicts.every((v) => v === 'timeout'), `attempts ${verdicts.join(',')}`);
       assert.equal(logAttempts(log)[0]?.step, 0);
       assert.ok(String(answer.headers['x-llm-fallback-attempts']).startsWith(`mock/${models[0]}=timeout`));
-    } },
+    },
+  },
   // An error object as the FIRST event (JSON: inside a 200 body) is a serverError before any byte reached the caller: next step.
-  { name: 'error-first-event', steps: [{ fault: 'error-event' }, { fault: 'ok' }],
-    expect: { calls: [1, 1], attempts: [[0, 'serverError'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'error-first-event',
+    steps: [{ fault: 'error-event' }, { fault: 'ok' }],
+    expect: { calls: [1, 1], attempts: [[0, 'serverError'], ok(1)], status: 200, outcome: 'success' },
+  },
   // A stream that ends with no event (JSON: an empty 200 body) is a serverError: next step.
-  { name: 'empty-answer', steps: [{ fault: 'empty-stream' }, { fault: 'ok' }],
-    expect: { calls: [1, 1], attempts: [[0, 'serverError'], ok(1)], status: 200, outcome: 'success' } },
+  {
+    name: 'empty-answer',
+    steps: [{ fault: 'empty-stream' }, { fault: 'ok' }],
+    expect: { calls: [1, 1], attempts: [[0, 'serverError'], ok(1)], status: 200, outcome: 'success' },
+  },
 
   // --- Streams after the first byte with no step left to carry them on (resumes: stream-resume.test.ts):
   // failures end with an error event and no [DONE], and count as failures of the step.
   // A connection cut after 2 events: the caller has 'Hello', then upstream_stream_cut.
-  { name: 'cut-mid-stream', streamOnly: true, steps: [{ fault: 'cut-after-2' }],
-    expect: { calls: [1], attempts: [[0, 'connection']], status: 200, outcome: 'stream_failed', streamError: 'upstream_stream_cut', content: 'Hello', tokens: NO_TOKENS } },
+  {
+    name: 'cut-mid-stream',
+    streamOnly: true,
+    steps: [{ fault: 'cut-after-2' }],
+    expect: {
+      calls: [1],
+      attempts: [[0, 'connection']],
+      status: 200,
+      outcome: 'stream_failed',
+      streamError: 'upstream_stream_cut',
+      content: 'Hello',
+      tokens: NO_TOKENS,
+    },
+  },
   // Silence after 2 events longer than idleMs: upstream_stalled, and the stalled connection is closed.
-  { name: 'stall-mid-stream', streamOnly: true, steps: [{ fault: 'stall-after-2', timeouts: { idleMs: 200 } }],
-    expect: { calls: [1], attempts: [[0, 'timeout']], status: 200, outcome: 'stream_failed', streamError: 'upstream_stalled', content: 'Hello', tokens: NO_TOKENS, closedEarly: [0] } },
+  {
+    name: 'stall-mid-stream',
+    streamOnly: true,
+    steps: [{ fault: 'stall-after-2', timeouts: { idleMs: 200 } }],
+    expect: {
+      calls: [1],
+      attempts: [[0, 'timeout']],
+      status: 200,
+      outcome: 'stream_failed',
+      streamError: 'upstream_stalled',
+      content: 'Hello',
+      tokens: NO_TOKENS,
+      closedEarly: [0],
+    },
+  },
   // A malformed event is dropped (and logged), the answer goes on intact to [DONE].
-  { name: 'malformed-event', streamOnly: true, steps: [{ fault: 'malformed' }, { fault: 'ok' }],
+  {
+    name: 'malformed-event',
+    streamOnly: true,
+    steps: [{ fault: 'malformed' }, { fault: 'ok' }],
     expect: { calls: [1, 0], attempts: [ok(0)], status: 200, outcome: 'success' },
     check: async ({ sse, chain }) => {
       assert.ok(sse && sse.payloads.every((p) => p === '[DONE]' || !p.startsWith('{not json')));
       const warn = await proxy.waitForLog((l) => l.msg === 'dropped a malformed stream event' && l['chain'] === chain);
       assert.equal(warn['data'], '{not json');
-    } },
+    },
+  },
   // An upstream that ends after finish_reason without [DONE]: the answer is whole, [DONE] is added.
-  { name: 'no-done', streamOnly: true, steps: [{ fault: 'no-done' }],
-    expect: { calls: [1], attempts: [ok(0)], status: 200, outcome: 'success' } },
+  { name: 'no-done', streamOnly: true, steps: [{ fault: 'no-done' }], expect: { calls: [1], attempts: [ok(0)], status: 200, outcome: 'success' } },
   // The caller asked for include_usage: it gets the usage chunk; the cost follows as a trailer.
-  { name: 'usage-asked', streamOnly: true, body: { stream_options: { include_usage: true } }, steps: [{ fault: 'ok', price: PRICE }],
+  {
+    name: 'usage-asked',
+    streamOnly: true,
+    body: { stream_options: { include_usage: true } },
+    steps: [{ fault: 'ok', price: PRICE }],
     expect: { calls: [1], attempts: [ok(0)], status: 200, outcome: 'success', costUSD: PRICE_COST },
     check: ({ sse }) => {
       const usageChunks = (sse?.chunks ?? []).filter((c) => isJson(c['usage']));
       assert.equal(usageChunks.length, 1);
       assert.deepEqual(usageChunks[0]?.['usage'], { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 });
       assert.deepEqual(usageChunks[0]?.['choices'], []);
-    } },
+    },
+  },
   // The caller did not ask: no chunk carries `usage` (checked for every such stream), yet the proxy
   // asked upstream for it, so tokens and the cost trailer are still known.
-  { name: 'usage-not-asked', streamOnly: true, steps: [{ fault: 'ok', price: PRICE }],
+  {
+    name: 'usage-not-asked',
+    streamOnly: true,
+    steps: [{ fault: 'ok', price: PRICE }],
     expect: { calls: [1], attempts: [ok(0)], status: 200, outcome: 'success', costUSD: PRICE_COST },
-    check: ({ models }) => assert.deepEqual(field(up.requestsFor(models[0] ?? '')[0]?.body, 'stream_options'), { include_usage: true }) },
+    check: ({ models }) => assert.deepEqual(field(up.requestsFor(models[0] ?? '')[0]?.body, 'stream_options'), { include_usage: true }),
+  },
 ];
 
 let up: FaultUpstream;
@@ -281,18 +452,20 @@ function configFor(refusedURL: string): string {
   for (const row of ROWS) {
     for (const stream of modesOf(row)) {
       const models = modelsOf(row, stream);
-      docs.push(chainYaml({
-        name: chainName(row, stream),
-        baseURL: row.refused ? refusedURL : up.url,
-        apiKey: row.apiKeyEnv,
-        policy: row.policy,
-        steps: row.steps.map((s, i) => ({
-          model: models[i] ?? '',
-          retries: s.retries ?? 0,
-          ...(s.timeouts ? { timeouts: typeof s.timeouts === 'function' ? s.timeouts(stream) : s.timeouts } : {}),
-          ...(s.price ? { price: s.price } : {}),
-        })),
-      }));
+      docs.push(
+        chainYaml({
+          name: chainName(row, stream),
+          baseURL: row.refused ? refusedURL : up.url,
+          apiKey: row.apiKeyEnv,
+          policy: row.policy,
+          steps: row.steps.map((s, i) => ({
+            model: models[i] ?? '',
+            retries: s.retries ?? 0,
+            ...(s.timeouts ? { timeouts: typeof s.timeouts === 'function' ? s.timeouts(stream) : s.timeouts } : {}),
+            ...(s.price ? { price: s.price } : {}),
+          })),
+        }),
+      );
     }
   }
   return docs.join('\n---\n');
@@ -323,7 +496,12 @@ function field(value: unknown, key: string): Json {
   return inner;
 }
 
-interface LoggedAttempt { step: number; model: string; outcome: string; reason?: string }
+interface LoggedAttempt {
+  step: number;
+  model: string;
+  outcome: string;
+  reason?: string;
+}
 
 function logAttempts(log: LogLine): LoggedAttempt[] {
   const attempts = log['attempts'];
@@ -339,13 +517,15 @@ function post(path: string, body: Json, headers: Record<string, string>): Promis
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', reject);
-      res.on('end', () => resolve({
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        trailers: res.trailers,
-        text: Buffer.concat(chunks).toString('utf8'),
-        ms: performance.now() - started,
-      }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          trailers: res.trailers,
+          text: Buffer.concat(chunks).toString('utf8'),
+          ms: performance.now() - started,
+        }),
+      );
     });
     req.on('error', reject);
     req.end(JSON.stringify(body));
@@ -354,20 +534,25 @@ function post(path: string, body: Json, headers: Record<string, string>): Promis
 
 /** SSE events split on blank lines; `data: ` payloads, JSON chunks, the closing error event if any. */
 function parseSse(text: string): Sse {
-  const payloads = text.split('\n\n').filter((e) => e.trim() !== '').map((e) => {
-    assert.ok(e.startsWith('data: '), `not a data event: ${e}`);
-    return e.slice('data: '.length);
-  });
+  const payloads = text
+    .split('\n\n')
+    .filter((e) => e.trim() !== '')
+    .map((e) => {
+      assert.ok(e.startsWith('data: '), `not a data event: ${e}`);
+      return e.slice('data: '.length);
+    });
   const parsed = payloads.filter((p) => p !== '[DONE]').map((p) => JSON.parse(p) as Json);
   const chunks = parsed.filter((c) => !isJson(c['error']));
   const errors = parsed.filter((c) => isJson(c['error']));
   assert.ok(errors.length <= 1, 'at most one error event');
-  const content = chunks.map((c) => {
-    const choices = c['choices'];
-    const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
-    const delta = isJson(first) ? first['delta'] : undefined;
-    return isJson(delta) && typeof delta['content'] === 'string' ? delta['content'] : '';
-  }).join('');
+  const content = chunks
+    .map((c) => {
+      const choices = c['choices'];
+      const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
+      const delta = isJson(first) ? first['delta'] : undefined;
+      return isJson(delta) && typeof delta['content'] === 'string' ? delta['content'] : '';
+    })
+    .join('');
   return { payloads, chunks, done: payloads.includes('[DONE]'), error: errors[0] ? field(errors[0], 'error') : undefined, content };
 }
 
@@ -381,7 +566,12 @@ function expectedTokens(e: Expect, stream: boolean): Tokens {
 
 function assertUpstreamSide(row: Row, run: Run): void {
   const { calls } = row.expect;
-  if (calls) assert.deepEqual(run.models.map((m) => up.requestsFor(m).length), calls, 'upstream requests per step');
+  if (calls)
+    assert.deepEqual(
+      run.models.map((m) => up.requestsFor(m).length),
+      calls,
+      'upstream requests per step',
+    );
   for (const m of run.models) {
     for (const r of up.requestsFor(m)) assert.notEqual(r.headers['authorization'], CALLER_AUTH, "the caller's key reached the upstream");
   }
@@ -427,7 +617,10 @@ function assertCallerSide(row: Row, run: Run, winner: string | undefined): void 
     assert.equal(listed['chain'], run.chain);
     const attempts = listed['attempts'];
     assert.ok(Array.isArray(attempts));
-    assert.deepEqual(attempts.map((a: unknown) => (isJson(a) ? a['outcome'] : undefined)), (e.attempts ?? []).map(([, v]) => v));
+    assert.deepEqual(
+      attempts.map((a: unknown) => (isJson(a) ? a['outcome'] : undefined)),
+      (e.attempts ?? []).map(([, v]) => v),
+    );
   }
 }
 
@@ -457,7 +650,11 @@ function assertLogLine(row: Row, run: Run, winnerStep: number | undefined): void
   assert.equal(log['stream'], run.stream);
   assert.equal(log['outcome'], e.outcome);
   assert.equal(log['status'], e.status);
-  if (e.attempts) assert.deepEqual(logAttempts(log).map((a) => [a.step, a.outcome]), e.attempts);
+  if (e.attempts)
+    assert.deepEqual(
+      logAttempts(log).map((a) => [a.step, a.outcome]),
+      e.attempts,
+    );
   const winner = winnerStep === undefined ? null : { provider: 'mock', model: run.models[winnerStep], step: winnerStep };
   assert.deepEqual(log['winner'], winner);
   assert.deepEqual(log['tokens'], { ...expectedTokens(e, run.stream), cachedInput: 0 });
@@ -480,9 +677,8 @@ async function runRow(row: Row, stream: boolean): Promise<void> {
     sse: isSse ? parseSse(answer.text) : undefined,
     log: await proxy.requestLog(requestId),
   };
-  const okAttempt = row.expect.outcome === 'success' || row.expect.outcome === 'stream_failed'
-    ? logAttempts(run.log).find((a) => a.outcome === 'ok')
-    : undefined;
+  const okAttempt =
+    row.expect.outcome === 'success' || row.expect.outcome === 'stream_failed' ? logAttempts(run.log).find((a) => a.outcome === 'ok') : undefined;
   // A stream that broke is answered (headers, chunks) by the step whose attempt failed mid-way.
   const answering = isJson(run.log['winner']) && typeof run.log['winner']['step'] === 'number' ? run.log['winner']['step'] : undefined;
   const winnerStep = row.expect.outcome === 'stream_failed' ? answering : okAttempt?.step;

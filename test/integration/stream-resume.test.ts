@@ -17,8 +17,18 @@ type Format = 'openai' | 'anthropic';
 type Caller = 'openai' | 'anthropic';
 type Prefill = 'supported' | 'unsupported' | 'auto';
 
-interface StepSpec { format: Format; behaviour: string; prefill?: Prefill; retries?: number; idleMs?: number }
-interface ChainSpec { steps: StepSpec[]; policy?: Record<string, unknown>; circuitBreaker?: Record<string, number> }
+interface StepSpec {
+  format: Format;
+  behaviour: string;
+  prefill?: Prefill;
+  retries?: number;
+  idleMs?: number;
+}
+interface ChainSpec {
+  steps: StepSpec[];
+  policy?: Record<string, unknown>;
+  circuitBreaker?: Record<string, number>;
+}
 
 const chains = new Map<string, ChainSpec>();
 
@@ -75,7 +85,10 @@ async function streamFrom(caller: Caller, chainName: string, requestId: string):
   const headers = { headers: { 'x-request-id': requestId } };
   try {
     if (caller === 'openai') {
-      const stream = await openai.chat.completions.create({ model: chainName, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true }, headers);
+      const stream = await openai.chat.completions.create(
+        { model: chainName, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true },
+        headers,
+      );
       for await (const chunk of stream) {
         out.ids.add(chunk.id);
         const choice = chunk.choices[0];
@@ -84,7 +97,10 @@ async function streamFrom(caller: Caller, chainName: string, requestId: string):
         if (choice?.finish_reason === 'stop') out.ended = true;
       }
     } else {
-      const stream = await anthropic.messages.create({ model: chainName, max_tokens: 1000, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true }, headers);
+      const stream = await anthropic.messages.create(
+        { model: chainName, max_tokens: 1000, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true },
+        headers,
+      );
       for await (const event of stream) {
         if (event.type === 'message_start') out.starts++;
         if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') {
@@ -96,14 +112,19 @@ async function streamFrom(caller: Caller, chainName: string, requestId: string):
     }
   } catch (error) {
     if (error instanceof OpenAI.APIError) out.error = { code: error.code, message: error.message };
-    else if (error instanceof Anthropic.APIError) out.error = { type: (error.error as { error?: { type?: string } } | undefined)?.error?.type, message: error.message };
+    else if (error instanceof Anthropic.APIError)
+      out.error = { type: (error.error as { error?: { type?: string } } | undefined)?.error?.type, message: error.message };
     else throw error;
   }
   return out;
 }
 
 /** The raw SSE text and trailers of a stream (an OpenAI caller). */
-async function rawStream(chainName: string, requestId: string, extra: Record<string, unknown> = {}): Promise<{ status: number; text: string; trailers: NodeJS.Dict<string>; headers: NodeJS.Dict<string | string[]> }> {
+async function rawStream(
+  chainName: string,
+  requestId: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ status: number; text: string; trailers: NodeJS.Dict<string>; headers: NodeJS.Dict<string | string[]> }> {
   const url = new URL('/v1/chat/completions', proxy.apiUrl);
   const body = JSON.stringify({ model: chainName, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true, ...extra });
   return new Promise((resolve, reject) => {
@@ -145,10 +166,12 @@ describe('a stream broken after 40 of 60 tokens is finished by the next step', {
   for (const format of FORMATS) {
     for (const brk of BREAKS) {
       for (const caller of CALLERS) {
-        const name = chain(`cont-${format}-${brk.behaviour}-${caller}`, { steps: [
-          { format, behaviour: brk.behaviour, ...(brk.idleMs ? { idleMs: brk.idleMs } : {}) },
-          { format, behaviour: 'ok', prefill: 'supported' },
-        ] });
+        const name = chain(`cont-${format}-${brk.behaviour}-${caller}`, {
+          steps: [
+            { format, behaviour: brk.behaviour, ...(brk.idleMs ? { idleMs: brk.idleMs } : {}) },
+            { format, behaviour: 'ok', prefill: 'supported' },
+          ],
+        });
         test(`${format} upstream, ${brk.behaviour}, ${caller} caller: all 60 tokens exactly once, by continuation`, async () => {
           const id = newId();
           const got = await streamFrom(caller, name, id);
@@ -165,7 +188,13 @@ describe('a stream broken after 40 of 60 tokens is finished by the next step', {
           const log = await proxy.requestLog(id);
           assert.equal(log['outcome'], 'success');
           assert.equal(log['streamResume'], 'continued');
-          assert.deepEqual(attemptsOf(log).map((a) => [a.step, a.outcome]), [[0, brk.failure], [1, 'ok']]);
+          assert.deepEqual(
+            attemptsOf(log).map((a) => [a.step, a.outcome]),
+            [
+              [0, brk.failure],
+              [1, 'ok'],
+            ],
+          );
           assert.deepEqual(log['winner'], { provider: `${format}-supported`, model: model(name, 1), step: 1 });
         });
       }
@@ -175,12 +204,23 @@ describe('a stream broken after 40 of 60 tokens is finished by the next step', {
 
 describe('usage and cost of a resumed stream', { timeout: 30_000 }, () => {
   for (const format of FORMATS) {
-    const name = chain(`usage-${format}`, { steps: [{ format, behaviour: 'cut-40' }, { format, behaviour: 'ok', prefill: 'supported' }] });
+    const name = chain(`usage-${format}`, {
+      steps: [
+        { format, behaviour: 'cut-40' },
+        { format, behaviour: 'ok', prefill: 'supported' },
+      ],
+    });
     test(`${format} upstream: the caller's usage is every attempt's, as billed in the log; the trailers list every attempt`, async () => {
       const id = newId();
       const raw = await rawStream(name, id, { stream_options: { include_usage: true } });
-      const chunks = raw.text.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice('data: '.length)) as { usage?: { prompt_tokens: number; completion_tokens: number } | null });
-      const usage = chunks.map((c) => c.usage).filter((u) => u).at(-1);
+      const chunks = raw.text
+        .split('\n\n')
+        .filter((e) => e.startsWith('data: {'))
+        .map((e) => JSON.parse(e.slice('data: '.length)) as { usage?: { prompt_tokens: number; completion_tokens: number } | null });
+      const usage = chunks
+        .map((c) => c.usage)
+        .filter((u) => u)
+        .at(-1);
       const log = await proxy.requestLog(id);
       const tokens = log['tokens'] as { input: number; output: number };
       assert.ok(usage, 'a usage chunk');
@@ -198,7 +238,12 @@ describe('a next step that cannot continue is asked again and verified', { timeo
     for (const caller of CALLERS) {
       // auto (OpenAI) learns from the rejection; supported (Anthropic's default) is restarted all the same.
       const prefill: Prefill = format === 'openai' ? 'auto' : 'supported';
-      const rejects = chain(`reject-${format}-${caller}`, { steps: [{ format, behaviour: 'cut-40' }, { format, behaviour: 'no-prefill', prefill }] });
+      const rejects = chain(`reject-${format}-${caller}`, {
+        steps: [
+          { format, behaviour: 'cut-40' },
+          { format, behaviour: 'no-prefill', prefill },
+        ],
+      });
       test(`${format} upstream that rejects prefill, ${caller} caller: the whole answer, its first 40 tokens verified and not sent twice`, async () => {
         const id = newId();
         const got = await streamFrom(caller, rejects, id);
@@ -207,38 +252,69 @@ describe('a next step that cannot continue is asked again and verified', { timeo
         assert.ok(got.ended);
         assert.equal(got.starts, 1);
         const asked = up.requestsFor(model(rejects, 1));
-        assert.deepEqual(asked.map((r) => r.prefill), [first(40), undefined], 'prefill first, then the original conversation');
+        assert.deepEqual(
+          asked.map((r) => r.prefill),
+          [first(40), undefined],
+          'prefill first, then the original conversation',
+        );
         const log = await proxy.requestLog(id);
         assert.equal(log['streamResume'], 'restarted');
-        assert.deepEqual(attemptsOf(log).map((a) => [a.step, a.outcome]), [[0, 'connection'], [1, 'ok']]);
+        assert.deepEqual(
+          attemptsOf(log).map((a) => [a.step, a.outcome]),
+          [
+            [0, 'connection'],
+            [1, 'ok'],
+          ],
+        );
         const rejection = await proxy.waitForLog((l) => l['requestId'] === id && String(l.msg).startsWith('prefill rejected'));
         assert.equal(rejection['model'], model(rejects, 1));
       });
     }
   }
 
-  const unsupported = chain('restart-unsupported', { steps: [{ format: 'openai', behaviour: 'cut-40' }, { format: 'openai', behaviour: 'ok' }] });
+  const unsupported = chain('restart-unsupported', {
+    steps: [
+      { format: 'openai', behaviour: 'cut-40' },
+      { format: 'openai', behaviour: 'ok' },
+    ],
+  });
   test('a step declared (by default, OpenAI format) not to take prefill is only asked for the whole answer', async () => {
     const id = newId();
     const got = await streamFrom('openai', unsupported, id);
     assert.equal(got.text, ANSWER);
-    assert.deepEqual(up.requestsFor(model(unsupported, 1)).map((r) => r.prefill), [undefined]);
+    assert.deepEqual(
+      up.requestsFor(model(unsupported, 1)).map((r) => r.prefill),
+      [undefined],
+    );
     assert.equal((await proxy.requestLog(id))['streamResume'], 'restarted');
   });
 
   for (const caller of CALLERS) {
     // Declared to take prefill, but it answers anew (as OpenAI's own API does): no text twice.
-    const anew = chain(`ignores-prefill-${caller}`, { steps: [{ format: 'openai', behaviour: 'cut-40' }, { format: 'openai', behaviour: 'ignore-prefill', prefill: 'supported' }] });
+    const anew = chain(`ignores-prefill-${caller}`, {
+      steps: [
+        { format: 'openai', behaviour: 'cut-40' },
+        { format: 'openai', behaviour: 'ignore-prefill', prefill: 'supported' },
+      ],
+    });
     test(`${caller} caller: a step that takes the prefill but answers from the start is verified like a restart`, async () => {
       const id = newId();
       const got = await streamFrom(caller, anew, id);
       assert.equal(got.error, undefined);
       assert.equal(got.text, ANSWER, 'the first 40 tokens are not delivered twice');
-      assert.deepEqual(up.requestsFor(model(anew, 1)).map((r) => r.prefill), [first(40)]);
+      assert.deepEqual(
+        up.requestsFor(model(anew, 1)).map((r) => r.prefill),
+        [first(40)],
+      );
       assert.equal((await proxy.requestLog(id))['streamResume'], 'restarted');
     });
 
-    const diverges = chain(`diverge-${caller}`, { steps: [{ format: 'openai', behaviour: 'cut-40' }, { format: 'openai', behaviour: 'diverge' }] });
+    const diverges = chain(`diverge-${caller}`, {
+      steps: [
+        { format: 'openai', behaviour: 'cut-40' },
+        { format: 'openai', behaviour: 'diverge' },
+      ],
+    });
     test(`${caller} caller: a restart whose answer differs ends with the original failure, nothing altered or added`, async () => {
       const id = newId();
       const got = await streamFrom(caller, diverges, id);
@@ -260,7 +336,12 @@ describe('a next step that cannot continue is asked again and verified', { timeo
 describe('streams that cannot be resumed exactly end with the clean error', { timeout: 30_000 }, () => {
   for (const format of FORMATS) {
     for (const caller of CALLERS) {
-      const name = chain(`tools-${format}-${caller}`, { steps: [{ format, behaviour: 'tools-cut-2' }, { format, behaviour: 'ok', prefill: 'supported' }] });
+      const name = chain(`tools-${format}-${caller}`, {
+        steps: [
+          { format, behaviour: 'tools-cut-2' },
+          { format, behaviour: 'ok', prefill: 'supported' },
+        ],
+      });
       test(`${format} upstream, ${caller} caller: a stream cut after tool-call deltas is not resumed`, async () => {
         const id = newId();
         const got = await streamFrom(caller, name, id);
@@ -282,7 +363,10 @@ describe('the commit point', { timeout: 30_000 }, () => {
   for (const caller of CALLERS) {
     for (const format of FORMATS) {
       const name = chain(`complete-${format}-${caller}`, {
-        steps: [{ format, behaviour: 'cut-50' }, { format, behaviour: 'ok' }],
+        steps: [
+          { format, behaviour: 'cut-50' },
+          { format, behaviour: 'ok' },
+        ],
         policy: { stream: { commit: 'complete' } },
       });
       test(`commit complete, ${format} upstream, ${caller} caller: a failure after 50 tokens gives the next step's whole answer and nothing of the first`, async () => {
@@ -293,16 +377,31 @@ describe('the commit point', { timeout: 30_000 }, () => {
         assert.equal(got.starts, 1);
         assert.ok(got.ended);
         // The next step was asked afresh: nothing had been delivered, there was nothing to continue.
-        assert.deepEqual(up.requestsFor(model(name, 1)).map((r) => r.prefill), [undefined]);
+        assert.deepEqual(
+          up.requestsFor(model(name, 1)).map((r) => r.prefill),
+          [undefined],
+        );
         const log = await proxy.requestLog(id);
         assert.equal(log['outcome'], 'success');
         assert.equal(log['streamResume'], undefined, 'no committed stream broke');
-        assert.deepEqual(attemptsOf(log).map((a) => [a.step, a.outcome]), [[0, 'connection'], [1, 'ok']]);
+        assert.deepEqual(
+          attemptsOf(log).map((a) => [a.step, a.outcome]),
+          [
+            [0, 'connection'],
+            [1, 'ok'],
+          ],
+        );
       });
     }
   }
 
-  const held = chain('commit-tokens', { steps: [{ format: 'openai', behaviour: 'cut-40' }, { format: 'openai', behaviour: 'ok' }], policy: { stream: { commit: 'tokens', tokens: 45 } } });
+  const held = chain('commit-tokens', {
+    steps: [
+      { format: 'openai', behaviour: 'cut-40' },
+      { format: 'openai', behaviour: 'ok' },
+    ],
+    policy: { stream: { commit: 'tokens', tokens: 45 } },
+  });
   test('commit after 45 tokens: a cut at 40 is an ordinary fallback, and the headers name the step that answered', async () => {
     const id = newId();
     const raw = await rawStream(held, id);
@@ -314,10 +413,13 @@ describe('the commit point', { timeout: 30_000 }, () => {
   });
 
   const heartbeat = chain('heartbeat', {
-    steps: [{ format: 'openai', behaviour: 'stall-10', idleMs: 700 }, { format: 'openai', behaviour: 'ok' }],
+    steps: [
+      { format: 'openai', behaviour: 'stall-10', idleMs: 700 },
+      { format: 'openai', behaviour: 'ok' },
+    ],
     policy: { stream: { commit: 'complete', heartbeatMs: 100 } },
   });
-  test('while an answer is held, SSE comments keep the caller\'s connection alive; then the answer follows', async () => {
+  test("while an answer is held, SSE comments keep the caller's connection alive; then the answer follows", async () => {
     const id = newId();
     const raw = await rawStream(heartbeat, id);
     const firstData = raw.text.indexOf('data: ');
@@ -354,7 +456,12 @@ describe('the commit point', { timeout: 30_000 }, () => {
 describe('refusals', { timeout: 30_000 }, () => {
   const WITH_REFUSALS = ['rateLimited', 'serverError', 'timeout', 'connection', 'contentFiltered', 'authFailed', 'contextLength'];
   for (const format of FORMATS) {
-    const byDefault = chain(`refuse-default-${format}`, { steps: [{ format, behaviour: 'refuse-0' }, { format, behaviour: 'ok' }] });
+    const byDefault = chain(`refuse-default-${format}`, {
+      steps: [
+        { format, behaviour: 'refuse-0' },
+        { format, behaviour: 'ok' },
+      ],
+    });
     test(`${format} upstream: by default a refusal in the first event is the provider's answer, delivered with its reason, not routed around`, async () => {
       const id = newId();
       const raw = await rawStream(byDefault, id);
@@ -362,21 +469,36 @@ describe('refusals', { timeout: 30_000 }, () => {
       assert.equal(up.requestsFor(model(byDefault, 1)).length, 0, 'the refused prompt went to no other provider');
       assert.equal((await proxy.requestLog(id))['outcome'], 'success');
     });
-    const optedIn = chain(`refuse-opt-in-${format}`, { steps: [{ format, behaviour: 'refuse-30' }, { format, behaviour: 'ok' }], policy: { stream: { commit: 'complete' }, fallbackOn: WITH_REFUSALS } });
+    const optedIn = chain(`refuse-opt-in-${format}`, {
+      steps: [
+        { format, behaviour: 'refuse-30' },
+        { format, behaviour: 'ok' },
+      ],
+      policy: { stream: { commit: 'complete' }, fallbackOn: WITH_REFUSALS },
+    });
     test(`${format} upstream: with contentFiltered in fallbackOn, a refusal in a held answer falls back with nothing sent`, async () => {
       const id = newId();
       const got = await streamFrom('openai', optedIn, id);
       assert.equal(got.text, ANSWER);
       assert.equal(got.starts, 1);
       const log = await proxy.requestLog(id);
-      assert.deepEqual(attemptsOf(log).map((a) => [a.step, a.outcome]), [[0, 'contentFiltered'], [1, 'ok']]);
+      assert.deepEqual(
+        attemptsOf(log).map((a) => [a.step, a.outcome]),
+        [
+          [0, 'contentFiltered'],
+          [1, 'ok'],
+        ],
+      );
     });
   }
 });
 
 describe('mid-stream failures count', { timeout: 60_000 }, () => {
   const flaky = chain('seven-cuts', {
-    steps: [{ format: 'openai', behaviour: 'cut-40' }, { format: 'openai', behaviour: 'ok', prefill: 'supported' }],
+    steps: [
+      { format: 'openai', behaviour: 'cut-40' },
+      { format: 'openai', behaviour: 'ok', prefill: 'supported' },
+    ],
     circuitBreaker: { failureThreshold: 7, windowSeconds: 60, cooldownSeconds: 60 },
   });
   test('seven mid-stream cuts open the circuit, the metrics and headers say so, and traffic moves on', async () => {

@@ -185,7 +185,10 @@ describe('computeChainSet', () => {
       for (const refusal of set.refusals) {
         const [kept, problem] = row.expect.refused[refusal.name] ?? [false, ''];
         assert.equal(refusal.lastGoodKept, kept, `${refusal.name}: lastGoodKept`);
-        assert.ok(refusal.problems.some((p) => p.includes(problem)), `${refusal.name}: ${refusal.problems.join('; ')} should mention ${problem}`);
+        assert.ok(
+          refusal.problems.some((p) => p.includes(problem)),
+          `${refusal.name}: ${refusal.problems.join('; ')} should mention ${problem}`,
+        );
       }
     });
   }

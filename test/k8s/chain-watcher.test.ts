@@ -113,7 +113,10 @@ function rig(answers: Array<FallbackChainObject[] | Error>): Rig {
 }
 
 async function start(r: Rig): Promise<void> {
-  await r.watcher.start((chains) => r.applied.push(chains), (rejection) => r.rejected.push(rejection));
+  await r.watcher.start(
+    (chains) => r.applied.push(chains),
+    (rejection) => r.rejected.push(rejection),
+  );
   await settle();
 }
 
@@ -141,7 +144,10 @@ describe('restartDelay', () => {
   ];
   for (const row of rows) {
     test(`${row.failures} failures, random ${row.random}: ${row.why}`, () => {
-      assert.equal(restartDelay(row.failures, backoff, () => row.random), row.expected);
+      assert.equal(
+        restartDelay(row.failures, backoff, () => row.random),
+        row.expected,
+      );
     });
   }
 });

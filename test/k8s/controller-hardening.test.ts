@@ -28,21 +28,42 @@ function review(pod: Json, extra: Json = {}): Json {
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'shop', operation: 'CREATE', object: pod, ...extra },
+    request: {
+      uid: 'u-1',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'shop',
+      operation: 'CREATE',
+      object: pod,
+      ...extra,
+    },
   };
 }
 
-const plainPod = { metadata: { generateName: 'web-', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9', uid: 'rs-uid', controller: true }] }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
+const plainPod = {
+  metadata: { generateName: 'web-', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9', uid: 'rs-uid', controller: true }] },
+  spec: { containers: [{ name: 'app', image: 'app:1' }] },
+};
 
 function harness(fetch: (ns: string) => Promise<Record<string, string> | undefined>) {
   const events: CoreV1Event[] = [];
   const metrics = new ControllerMetrics({ defaultMetrics: false });
-  const recorder = new EventRecorder(async (_ns, body) => void events.push(body), silent, 'controller-a', (reason, result) => metrics.events.inc({ reason, result }));
+  const recorder = new EventRecorder(
+    async (_ns, body) => void events.push(body),
+    silent,
+    'controller-a',
+    (reason, result) => metrics.events.inc({ reason, result }),
+  );
   const fetched: string[] = [];
-  const cache = new NamespaceLabelCache(async (ns) => {
-    fetched.push(ns);
-    return fetch(ns);
-  }, 30_000, Date.now, 200);
+  const cache = new NamespaceLabelCache(
+    async (ns) => {
+      fetched.push(ns);
+      return fetch(ns);
+    },
+    30_000,
+    Date.now,
+    200,
+  );
   const run = (body: unknown) => reviewPod(body, { settings: DEFAULT_SIDECAR, namespaceLabels: cache, logger: silent, metrics, events: recorder });
   return { events, metrics, fetched, run };
 }
@@ -56,10 +77,15 @@ async function metricValue(metrics: ControllerMetrics, name: string, labels: Rec
 describe('namespace-label lookup: bounded, never cached when it fails', () => {
   test('a lookup that never answers is given up after the bound, and the next get asks again', { timeout: 5000 }, async () => {
     let calls = 0;
-    const cache = new NamespaceLabelCache(() => {
-      calls++;
-      return new Promise(() => {}); // the API server never answers
-    }, 30_000, Date.now, 100);
+    const cache = new NamespaceLabelCache(
+      () => {
+        calls++;
+        return new Promise(() => {}); // the API server never answers
+      },
+      30_000,
+      Date.now,
+      100,
+    );
     await assert.rejects(cache.get('shop'), NamespaceLookupTimeout);
     await assert.rejects(cache.get('shop'), NamespaceLookupTimeout);
     assert.equal(calls, 2, 'the hung lookup was not cached');
@@ -78,10 +104,13 @@ describe('namespace-label lookup: bounded, never cached when it fails', () => {
     }
     assert.deepEqual(h.fetched, ['shop', 'shop'], 'each pod asked the API again');
     await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(h.events.map((e) => [e.reason, e.type, e.involvedObject.kind, e.involvedObject.name]), [
-      [WEBHOOK_EVENT.namespaceLookupFailed, 'Warning', 'ReplicaSet', 'web-7d9'],
-      [WEBHOOK_EVENT.namespaceLookupFailed, 'Warning', 'ReplicaSet', 'web-7d9'],
-    ]);
+    assert.deepEqual(
+      h.events.map((e) => [e.reason, e.type, e.involvedObject.kind, e.involvedObject.name]),
+      [
+        [WEBHOOK_EVENT.namespaceLookupFailed, 'Warning', 'ReplicaSet', 'web-7d9'],
+        [WEBHOOK_EVENT.namespaceLookupFailed, 'Warning', 'ReplicaSet', 'web-7d9'],
+      ],
+    );
     assert.equal(await metricValue(h.metrics, 'llm_fallback_controller_namespace_lookup_failures_total'), 2);
   });
 
@@ -96,11 +125,17 @@ describe('namespace-label lookup: bounded, never cached when it fails', () => {
 describe('injection skips: constant reasons in Events and metrics', () => {
   test('a pod that asks for the sidecar on hostNetwork gets an Event with reason HostNetwork and is counted', async () => {
     const h = harness(async () => ({}));
-    const pod = { metadata: { name: 'db', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { hostNetwork: true, containers: [{ name: 'app', image: 'app:1' }] } };
+    const pod = {
+      metadata: { name: 'db', annotations: { 'llmfallback.io/inject': 'true' } },
+      spec: { hostNetwork: true, containers: [{ name: 'app', image: 'app:1' }] },
+    };
     const answer = await h.run(review(pod));
     assert.match(JSON.stringify(answer.body), /sidecar not injected: hostNetwork pods/);
     await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(h.events.map((e) => [e.reason, e.involvedObject.kind, e.involvedObject.name, e.source?.component]), [[INJECT_SKIP.hostNetwork, 'Pod', 'db', 'llm-fallback-controller']]);
+    assert.deepEqual(
+      h.events.map((e) => [e.reason, e.involvedObject.kind, e.involvedObject.name, e.source?.component]),
+      [[INJECT_SKIP.hostNetwork, 'Pod', 'db', 'llm-fallback-controller']],
+    );
     assert.equal(await metricValue(h.metrics, 'llm_fallback_controller_injection_skips_total', { reason: 'HostNetwork' }), 1);
     assert.equal(await metricValue(h.metrics, 'llm_fallback_controller_admissions_total', { outcome: 'skipped' }), 1);
     const ok = { metadata: { name: 'web', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
@@ -110,7 +145,11 @@ describe('injection skips: constant reasons in Events and metrics', () => {
   });
 
   test('an Event names the pod by generateName when it has no owner, and long messages are cut', () => {
-    const body = eventBody({ namespace: 'shop', pod: { metadata: { generateName: 'job-' } }, type: 'Warning', reason: INJECT_SKIP.portTaken, message: 'x'.repeat(5000) }, 'me', new Date(0));
+    const body = eventBody(
+      { namespace: 'shop', pod: { metadata: { generateName: 'job-' } }, type: 'Warning', reason: INJECT_SKIP.portTaken, message: 'x'.repeat(5000) },
+      'me',
+      new Date(0),
+    );
     assert.deepEqual(body.involvedObject, { apiVersion: 'v1', kind: 'Pod', name: 'job-', namespace: 'shop' });
     assert.equal(body.message?.length, 1024);
     assert.equal(body.metadata.namespace, 'shop');
@@ -164,7 +203,12 @@ describe('webhook transport: bodies the API server cannot send are refused unrea
   before(async () => {
     certs = await makeTestCerts();
     server = await startWebhookServer({
-      host: '127.0.0.1', port: 0, certFile: certs.certFile, keyFile: certs.keyFile, reloadIntervalMs: 0, logger: silent,
+      host: '127.0.0.1',
+      port: 0,
+      certFile: certs.certFile,
+      keyFile: certs.keyFile,
+      reloadIntervalMs: 0,
+      logger: silent,
       review: async () => {
         reviews++;
         return { status: 200, body: {} };
@@ -218,7 +262,12 @@ describe('webhook transport: bodies the API server cannot send are refused unrea
     let entered: () => void = () => {};
     const inReview = new Promise<void>((resolve) => (entered = resolve));
     const small = await startWebhookServer({
-      host: '127.0.0.1', port: 0, certFile: certs.certFile, keyFile: certs.keyFile, reloadIntervalMs: 0, logger: silent,
+      host: '127.0.0.1',
+      port: 0,
+      certFile: certs.certFile,
+      keyFile: certs.keyFile,
+      reloadIntervalMs: 0,
+      logger: silent,
       maxBufferedBytes: 1024 * 1024,
       review: async () => {
         entered();
@@ -227,14 +276,15 @@ describe('webhook transport: bodies the API server cannot send are refused unrea
       },
       onRejected: (reason) => busy.push(reason),
     });
-    const send = (bytes: number): Promise<number> => new Promise((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port: small.port, method: 'POST', path: MUTATE_PATH, ca: certs.caCert, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+    const send = (bytes: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: small.port, method: 'POST', path: MUTATE_PATH, ca: certs.caCert, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
+        req.end(Buffer.from(`{}${' '.repeat(bytes - 2)}`));
       });
-      req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
-      req.end(Buffer.from(`{}${' '.repeat(bytes - 2)}`));
-    });
     try {
       const first = send(700 * 1024);
       await inReview; // its 700 KiB are held until the review answers
@@ -252,15 +302,22 @@ describe('webhook transport: bodies the API server cannot send are refused unrea
   test('the health port serves the controller metrics', async () => {
     const metrics = new ControllerMetrics({ defaultMetrics: false });
     metrics.statusWrites.inc({ ready: 'False' });
-    const health = await startHealthServer({ host: '127.0.0.1', port: 0, ready: () => true, metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }) });
+    const health = await startHealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      ready: () => true,
+      metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+    });
     try {
       const text = await new Promise<string>((resolve, reject) => {
-        http.get(`${health.url}/metrics`, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve(body));
-        }).on('error', reject);
+        http
+          .get(`${health.url}/metrics`, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (body += chunk));
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
       });
       assert.match(text, /llm_fallback_controller_status_writes_total\{ready="False"\} 1/);
       assert.match(text, /# TYPE llm_fallback_controller_webhook_duration_seconds histogram/);

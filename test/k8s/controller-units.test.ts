@@ -21,7 +21,10 @@ const silent = createLogger('silent');
 const NOW = new Date('2026-05-01T10:00:00Z');
 const EARLIER = '2026-04-01T08:00:00Z';
 const VALID: ValidationResult = { ok: true, doc: {} as never };
-const INVALID: ValidationResult = { ok: false, problems: [{ path: '/spec/steps/0/provider', message: 'step names provider "x", which spec.providers does not declare' }] };
+const INVALID: ValidationResult = {
+  ok: false,
+  problems: [{ path: '/spec/steps/0/provider', message: 'step names provider "x", which spec.providers does not declare' }],
+};
 
 /** Let promise chains started by fired timers run to completion. */
 async function settle(): Promise<void> {
@@ -36,7 +39,10 @@ describe('status: desiredStatus and statusPatch', () => {
       what: 'first status of a valid chain',
       object: { metadata: { generation: 1 } },
       validation: VALID,
-      expect: { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', lastTransitionTime: '2026-05-01T10:00:00Z' }] },
+      expect: {
+        observedGeneration: 1,
+        conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', lastTransitionTime: '2026-05-01T10:00:00Z' }],
+      },
       write: true,
     },
     // Proves nothing is written when the object already carries exactly this status (no hot loop).
@@ -62,10 +68,15 @@ describe('status: desiredStatus and statusPatch', () => {
       validation: INVALID,
       expect: {
         observedGeneration: 5,
-        conditions: [{
-          type: 'Ready', status: 'False', reason: 'Invalid',
-          message: '/spec/steps/0/provider: step names provider "x", which spec.providers does not declare', lastTransitionTime: '2026-05-01T10:00:00Z',
-        }],
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'Invalid',
+            message: '/spec/steps/0/provider: step names provider "x", which spec.providers does not declare',
+            lastTransitionTime: '2026-05-01T10:00:00Z',
+          },
+        ],
       },
       write: true,
     },
@@ -94,7 +105,13 @@ describe('status: desiredStatus and statusPatch', () => {
       write: false,
     },
     // Proves an object without a generation (never from the API server, but possible) gets no observedGeneration.
-    { what: 'no generation', object: { metadata: {} }, validation: VALID, expect: { conditions: [{ ...readyTrue, lastTransitionTime: '2026-05-01T10:00:00Z' }] }, write: true },
+    {
+      what: 'no generation',
+      object: { metadata: {} },
+      validation: VALID,
+      expect: { conditions: [{ ...readyTrue, lastTransitionTime: '2026-05-01T10:00:00Z' }] },
+      write: true,
+    },
   ];
   for (const c of cases) {
     test(c.what, () => {
@@ -129,7 +146,13 @@ describe('leader: decideLease', () => {
     // Proves a lease first seen now is not taken, however old its renewTime looks (clock skew).
     { what: 'someone else, first seen now', lease: held('other', -3_600_000), nowMs: 100_000, expect: 'follow' },
     // Proves a lease unchanged for a full duration by our clock is taken over.
-    { what: 'someone else, unchanged for 15 s', lease: held('other', 0), nowMs: 16_000, observed: { fingerprint: 'other|0|15', atMs: 1_000 }, expect: 'takeover' },
+    {
+      what: 'someone else, unchanged for 15 s',
+      lease: held('other', 0),
+      nowMs: 16_000,
+      observed: { fingerprint: 'other|0|15', atMs: 1_000 },
+      expect: 'takeover',
+    },
     // Proves a renewal (new fingerprint) restarts the expiry clock.
     { what: 'someone else renewed', lease: held('other', 14_000), nowMs: 16_000, observed: { fingerprint: 'other|0|15', atMs: 1_000 }, expect: 'follow' },
   ];
@@ -179,16 +202,19 @@ describe('leader: LeaderElector against an in-memory Lease (fake timers)', () =>
 
   function replica(clientFor: (cutOff: () => boolean) => LeaseClient, identity: string, events: string[]): { elector: LeaderElector; cut: () => void } {
     let cut = false;
-    const elector = new LeaderElector(clientFor(() => cut), {
-      identity,
-      leaseDurationSeconds: 15,
-      renewIntervalMs: 2_000,
-      renewDeadlineMs: 10_000,
-      logger: silent,
-      now: () => Date.now(),
-      onStartedLeading: () => void events.push(`${identity} started`),
-      onStoppedLeading: () => void events.push(`${identity} stopped`),
-    });
+    const elector = new LeaderElector(
+      clientFor(() => cut),
+      {
+        identity,
+        leaseDurationSeconds: 15,
+        renewIntervalMs: 2_000,
+        renewDeadlineMs: 10_000,
+        logger: silent,
+        now: () => Date.now(),
+        onStartedLeading: () => void events.push(`${identity} started`),
+        onStoppedLeading: () => void events.push(`${identity} stopped`),
+      },
+    );
     return { elector, cut: () => (cut = true) };
   }
 
@@ -250,22 +276,27 @@ describe('leader: LeaderElector against an in-memory Lease (fake timers)', () =>
 
 describe('rbac', () => {
   const desired = chainReaderRoleBinding('shop');
-  const cases: Array<{ what: string; existing: Parameters<typeof roleBindingAction>[0]; expect: string; desired?: ReturnType<typeof chainReaderRoleBinding> }> = [
-    // Proves a missing binding is created.
-    { what: 'missing', existing: undefined, expect: 'create' },
-    // Proves an identical binding is left alone (no write per event).
-    { what: 'identical', existing: chainReaderRoleBinding('shop'), expect: 'none' },
-    // Proves edited subjects are put back.
-    { what: 'subjects edited', existing: { ...desired, subjects: [{ kind: 'Group', name: 'system:authenticated' }] }, expect: 'update' },
-    // Proves a binding made before the role's uid was known gets its owner (removed with the role).
-    { what: 'owner missing', existing: chainReaderRoleBinding('shop'), expect: 'update', desired: chainReaderRoleBinding('shop', 'uid-1') },
-    // Proves a binding owned by a deleted and re-created role is moved to the new one.
-    { what: 'owner is an old role', existing: chainReaderRoleBinding('shop', 'uid-0'), expect: 'update', desired: chainReaderRoleBinding('shop', 'uid-1') },
-    // Proves an owned binding is left alone when the owner is the same.
-    { what: 'same owner', existing: chainReaderRoleBinding('shop', 'uid-1'), expect: 'none', desired: chainReaderRoleBinding('shop', 'uid-1') },
-    // Proves a binding to another role is recreated (roleRef is immutable).
-    { what: 'other roleRef', existing: { ...desired, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' } }, expect: 'recreate' },
-  ];
+  const cases: Array<{ what: string; existing: Parameters<typeof roleBindingAction>[0]; expect: string; desired?: ReturnType<typeof chainReaderRoleBinding> }> =
+    [
+      // Proves a missing binding is created.
+      { what: 'missing', existing: undefined, expect: 'create' },
+      // Proves an identical binding is left alone (no write per event).
+      { what: 'identical', existing: chainReaderRoleBinding('shop'), expect: 'none' },
+      // Proves edited subjects are put back.
+      { what: 'subjects edited', existing: { ...desired, subjects: [{ kind: 'Group', name: 'system:authenticated' }] }, expect: 'update' },
+      // Proves a binding made before the role's uid was known gets its owner (removed with the role).
+      { what: 'owner missing', existing: chainReaderRoleBinding('shop'), expect: 'update', desired: chainReaderRoleBinding('shop', 'uid-1') },
+      // Proves a binding owned by a deleted and re-created role is moved to the new one.
+      { what: 'owner is an old role', existing: chainReaderRoleBinding('shop', 'uid-0'), expect: 'update', desired: chainReaderRoleBinding('shop', 'uid-1') },
+      // Proves an owned binding is left alone when the owner is the same.
+      { what: 'same owner', existing: chainReaderRoleBinding('shop', 'uid-1'), expect: 'none', desired: chainReaderRoleBinding('shop', 'uid-1') },
+      // Proves a binding to another role is recreated (roleRef is immutable).
+      {
+        what: 'other roleRef',
+        existing: { ...desired, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' } },
+        expect: 'recreate',
+      },
+    ];
   for (const c of cases) test(`roleBindingAction: ${c.what}`, () => assert.equal(roleBindingAction(c.existing, c.desired ?? desired), c.expect));
 
   test('the binding grants the chain reader to every ServiceAccount of its own namespace only', () => {
@@ -285,13 +316,16 @@ describe('KeyedQueue', () => {
     let release: () => void = () => undefined;
     let running = 0;
     let maxRunning = 0;
-    const queue = new KeyedQueue(async (key) => {
-      running += 1;
-      maxRunning = Math.max(maxRunning, running);
-      calls.push(key);
-      if (calls.length === 1) await new Promise<void>((resolve) => (release = resolve));
-      running -= 1;
-    }, { logger: silent, what: 'test' });
+    const queue = new KeyedQueue(
+      async (key) => {
+        running += 1;
+        maxRunning = Math.max(maxRunning, running);
+        calls.push(key);
+        if (calls.length === 1) await new Promise<void>((resolve) => (release = resolve));
+        running -= 1;
+      },
+      { logger: silent, what: 'test' },
+    );
     queue.add('a');
     queue.add('a');
     queue.add('a');
@@ -307,10 +341,13 @@ describe('KeyedQueue', () => {
   test('a failing key is retried with growing delays until it succeeds', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
     const at: number[] = [];
-    const queue = new KeyedQueue(async () => {
-      at.push(Date.now());
-      if (at.length < 3) throw new Error('api down');
-    }, { logger: silent, what: 'test', retryBaseMs: 100, retryMaxMs: 1_000 });
+    const queue = new KeyedQueue(
+      async () => {
+        at.push(Date.now());
+        if (at.length < 3) throw new Error('api down');
+      },
+      { logger: silent, what: 'test', retryBaseMs: 100, retryMaxMs: 1_000 },
+    );
     queue.add('k');
     await settle();
     for (let elapsed = 0; elapsed < 1_000; elapsed += 50) {
@@ -326,12 +363,15 @@ describe('KeyedQueue', () => {
     let running = 0;
     let maxRunning = 0;
     const releases: Array<() => void> = [];
-    const queue = new KeyedQueue(async () => {
-      running += 1;
-      maxRunning = Math.max(maxRunning, running);
-      await new Promise<void>((resolve) => releases.push(resolve));
-      running -= 1;
-    }, { logger: silent, what: 'test', concurrency: 2 });
+    const queue = new KeyedQueue(
+      async () => {
+        running += 1;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        running -= 1;
+      },
+      { logger: silent, what: 'test', concurrency: 2 },
+    );
     for (const key of ['a', 'b', 'c', 'd']) queue.add(key);
     await settle();
     assert.equal(running, 2);
@@ -350,11 +390,15 @@ describe('NamespaceLabelCache', () => {
     let now = 0;
     const fetched: string[] = [];
     let fail = false;
-    const cache = new NamespaceLabelCache(async (ns) => {
-      fetched.push(ns);
-      if (fail) throw new Error('api down');
-      return ns === 'gone' ? undefined : { team: ns };
-    }, 30_000, () => now);
+    const cache = new NamespaceLabelCache(
+      async (ns) => {
+        fetched.push(ns);
+        if (fail) throw new Error('api down');
+        return ns === 'gone' ? undefined : { team: ns };
+      },
+      30_000,
+      () => now,
+    );
     const [a, b] = await Promise.all([cache.get('shop'), cache.get('shop')]);
     assert.deepEqual([a, b], [{ team: 'shop' }, { team: 'shop' }]);
     now = 29_999;
@@ -379,7 +423,16 @@ describe('options: controller and inject', () => {
     {
       what: 'defaults',
       argv: tls,
-      expect: { host: '0.0.0.0', port: 9443, healthPort: 8081, leaseName: 'llm-fallback-controller', leaseDurationSeconds: 15, renewIntervalMs: 2000, namespaceCacheMs: 30000, tlsReloadIntervalMs: 10000 },
+      expect: {
+        host: '0.0.0.0',
+        port: 9443,
+        healthPort: 8081,
+        leaseName: 'llm-fallback-controller',
+        leaseDurationSeconds: 15,
+        renewIntervalMs: 2000,
+        namespaceCacheMs: 30000,
+        tlsReloadIntervalMs: 10000,
+      },
     },
     // Proves every flag has an LLM_FALLBACK_ environment twin.
     {
@@ -399,7 +452,10 @@ describe('options: controller and inject', () => {
     test(`parseControllerOptions: ${c.what}`, () => {
       if (c.expect instanceof RegExp) {
         const expected = c.expect;
-        assert.throws(() => parseControllerOptions(c.argv, c.env ?? {}), (error: unknown) => error instanceof UsageError && expected.test(error.message));
+        assert.throws(
+          () => parseControllerOptions(c.argv, c.env ?? {}),
+          (error: unknown) => error instanceof UsageError && expected.test(error.message),
+        );
         return;
       }
       const options = parseControllerOptions(c.argv, c.env ?? {});
@@ -489,12 +545,14 @@ describe('webhook transport (real TLS)', () => {
     try {
       const get = (path: string): Promise<{ status: number; body: string }> =>
         new Promise((resolve, reject) => {
-          http.get(`${health.url}${path}`, (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => (text += chunk));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-          }).on('error', reject);
+          http
+            .get(`${health.url}${path}`, (res) => {
+              let text = '';
+              res.setEncoding('utf8');
+              res.on('data', (chunk: string) => (text += chunk));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+            })
+            .on('error', reject);
         });
       assert.equal((await get('/healthz')).status, 200);
       assert.equal((await get('/readyz')).status, 503);

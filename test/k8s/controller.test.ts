@@ -67,7 +67,7 @@ function plain(value: unknown): unknown {
 }
 
 function statusOf(object: Json): { observedGeneration?: number; conditions?: Array<Record<string, string>> } {
-  return (object['status'] ?? {});
+  return object['status'] ?? {};
 }
 
 /** Field managers that wrote the status subresource of an object. */
@@ -141,16 +141,18 @@ describe('controller on a real API server', () => {
     await admin.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
       body: {
         metadata: { name: 'llm-fallback-injector' },
-        webhooks: [{
-          name: 'inject.llmfallback.io',
-          admissionReviewVersions: ['v1'],
-          sideEffects: 'NoneOnDryRun',
-          failurePolicy: 'Fail',
-          timeoutSeconds: 10,
-          clientConfig: { url: first.webhookUrl, caBundle: Buffer.from(certs.caCert).toString('base64') },
-          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-          namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', SYSTEM_NS] }] },
-        }],
+        webhooks: [
+          {
+            name: 'inject.llmfallback.io',
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'NoneOnDryRun',
+            failurePolicy: 'Fail',
+            timeoutSeconds: 10,
+            clientConfig: { url: first.webhookUrl, caBundle: Buffer.from(certs.caCert).toString('base64') },
+            rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+            namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', SYSTEM_NS] }] },
+          },
+        ],
       },
     });
     // The API server picks up webhook configurations asynchronously: dry-run until it calls us.
@@ -180,7 +182,9 @@ describe('controller on a real API server', () => {
         assert.equal(sidecar.restartPolicy, 'Always');
         assert.equal(sidecar.startupProbe?.httpGet?.path, '/readyz');
         assert.deepEqual(plain(sidecar.volumeMounts?.find((m) => m.name === 'llm-fallback-credentials')), {
-          name: 'llm-fallback-credentials', mountPath: '/etc/llm-fallback/credentials', readOnly: true,
+          name: 'llm-fallback-credentials',
+          mountPath: '/etc/llm-fallback/credentials',
+          readOnly: true,
         });
         assert.equal(p.spec?.volumes?.find((v) => v.name === 'llm-fallback-credentials')?.secret?.secretName, 'llm-keys');
         const env = Object.fromEntries((p.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
@@ -201,14 +205,20 @@ describe('controller on a real API server', () => {
 
     test('in a namespace labelled llmfallback.io/inject=enabled a plain pod is injected, one saying "false" is not', async () => {
       const injected = await core.createNamespacedPod({ namespace: 'team-a', body: pod('worker') });
-      assert.deepEqual(injected.spec?.initContainers?.map((c) => c.name), ['llm-fallback']);
+      assert.deepEqual(
+        injected.spec?.initContainers?.map((c) => c.name),
+        ['llm-fallback'],
+      );
       const optedOut = await core.createNamespacedPod({ namespace: 'team-a', body: pod('batch', { 'llmfallback.io/inject': 'false' }) });
       assert.equal(optedOut.spec?.initContainers, undefined);
       assert.equal(optedOut.metadata?.annotations?.['llmfallback.io/status'], undefined);
     });
 
     test('a hostNetwork pod is created, not injected, with the reason recorded on it', async () => {
-      const created = await core.createNamespacedPod({ namespace: 'shop', body: pod('node-agent', { 'llmfallback.io/inject': 'true' }, { hostNetwork: true }) });
+      const created = await core.createNamespacedPod({
+        namespace: 'shop',
+        body: pod('node-agent', { 'llmfallback.io/inject': 'true' }, { hostNetwork: true }),
+      });
       assert.equal(created.spec?.initContainers, undefined);
       assert.match(created.metadata?.annotations?.['llmfallback.io/status'] ?? '', /^skipped: hostNetwork/);
       // Issue 12, finding 11: the skip is an Event on the pod (reason: a constant), written by
@@ -240,7 +250,10 @@ describe('controller on a real API server', () => {
 
     test('a pod created from an already injected template is accepted unchanged (no second sidecar)', async () => {
       const template = await core.readNamespacedPod({ namespace: 'shop', name: 'chat' });
-      const copy: V1Pod = { metadata: { name: 'chat-copy', annotations: template.metadata?.annotations, labels: template.metadata?.labels }, spec: template.spec };
+      const copy: V1Pod = {
+        metadata: { name: 'chat-copy', annotations: template.metadata?.annotations, labels: template.metadata?.labels },
+        spec: template.spec,
+      };
       const created = await core.createNamespacedPod({ namespace: 'shop', body: copy });
       assert.equal(created.spec?.initContainers?.filter((c) => c.name === 'llm-fallback').length, 1);
       assert.equal(created.spec?.containers[0]?.env?.filter((e) => e.name === 'OPENAI_BASE_URL').length, 1);
@@ -318,14 +331,23 @@ describe('controller on a real API server', () => {
           }
         });
         assert.deepEqual(plain(binding.roleRef), { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'llm-fallback-chain-reader' });
-        assert.deepEqual(binding.subjects?.map((s) => `${s.kind}:${s.name}`), [`Group:system:serviceaccounts:${namespace}`]);
+        assert.deepEqual(
+          binding.subjects?.map((s) => `${s.kind}:${s.name}`),
+          [`Group:system:serviceaccounts:${namespace}`],
+        );
         // Owned by the chain-reader ClusterRole, so the garbage collector removes it with the
         // role on `helm uninstall` (proven on a real node by test/e2e).
         const role = await rbac.readClusterRole({ name: 'llm-fallback-chain-reader' });
-        assert.deepEqual(binding.metadata?.ownerReferences?.map((o) => `${o.kind}/${o.name}/${o.uid}`), [`ClusterRole/llm-fallback-chain-reader/${role.metadata?.uid}`]);
+        assert.deepEqual(
+          binding.metadata?.ownerReferences?.map((o) => `${o.kind}/${o.name}/${o.uid}`),
+          [`ClusterRole/llm-fallback-chain-reader/${role.metadata?.uid}`],
+        );
       }
       const inPlain = await rbac.listNamespacedRoleBinding({ namespace: 'plain' });
-      assert.deepEqual(inPlain.items.map((b) => b.metadata?.name), []);
+      assert.deepEqual(
+        inPlain.items.map((b) => b.metadata?.name),
+        [],
+      );
     });
 
     test('kubectl auth can-i as a ServiceAccount of team-a: its own chains yes, Secrets and other namespaces no', async () => {
@@ -379,7 +401,11 @@ describe('controller on a real API server', () => {
       await assert.rejects(
         rbac.createNamespacedRoleBinding({
           namespace: 'plain',
-          body: { metadata: { name: 'escalate' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'ServiceAccount', name: 'controller', namespace: SYSTEM_NS }] },
+          body: {
+            metadata: { name: 'escalate' },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+            subjects: [{ kind: 'ServiceAccount', name: 'controller', namespace: SYSTEM_NS }],
+          },
         }),
         (error: unknown) => (error as { code?: number }).code === 403,
       );
@@ -391,7 +417,8 @@ describe('controller on a real API server', () => {
       const second = await startController(optionsFor('controller-b'), { logger: logsB.logger, kubeConfig: controllerKc });
       running.push(second);
       await eventually('controller-b to follow controller-a', async () =>
-        logsB.lines.some((l) => l.msg === 'following the leader' && l['leader'] === 'controller-a') ? true : undefined);
+        logsB.lines.some((l) => l.msg === 'following the leader' && l['leader'] === 'controller-a') ? true : undefined,
+      );
       const lease = await admin.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace: SYSTEM_NS, name: LEASE });
       assert.equal(lease.spec?.holderIdentity, 'controller-a');
       assert.equal(first.isLeader(), true);

@@ -95,14 +95,19 @@ spec:
     const created = await kube.kubectl(['create', '-n', NAMESPACE, '-f', '-'], { input: doc });
     assert.equal(created.code, 0, created.stderr);
     // The status subresource takes the controller's write; the main resource would drop it.
-    const status = JSON.stringify({ status: { observedGeneration: 1, steps: 2, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '' }] } });
+    const status = JSON.stringify({
+      status: { observedGeneration: 1, steps: 2, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '' }] },
+    });
     const patched = await kube.kubectl(['patch', 'fc', 'printed', '-n', NAMESPACE, '--subresource=status', '--type=merge', '-p', status]);
     assert.equal(patched.code, 0, patched.stderr);
 
     for (const resource of ['fc', 'llmfallback']) {
       const got = await kube.kubectl(['get', resource, 'printed', '-n', NAMESPACE]);
       assert.equal(got.code, 0, got.stderr);
-      const [head, row] = got.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
+      const [head, row] = got.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/));
       assert.deepEqual(head, ['NAME', 'READY', 'MODEL', 'STEPS', 'AGE'], resource);
       // STEPS is the count the controller writes into status.steps.
       assert.deepEqual(row?.slice(0, 4), ['printed', 'True', 'chat', '2'], resource);
@@ -155,7 +160,10 @@ status:
         assert.equal(local.ok, false, 'the file loader refuses it');
         if (!local.ok) {
           const rendered = local.problems.map((p) => `${p.path}: ${p.message}`);
-          assert.ok(rendered.some((line) => line.includes(fixture.expectFile ?? '\0')), `loader problems ${JSON.stringify(rendered)} include "${fixture.expectFile}"`);
+          assert.ok(
+            rendered.some((line) => line.includes(fixture.expectFile ?? '\0')),
+            `loader problems ${JSON.stringify(rendered)} include "${fixture.expectFile}"`,
+          );
         }
         const created = await kube.kubectl(['create', '--validate=strict', '-n', NAMESPACE, '-f', '-', '-o', 'name'], { input: fixture.text });
         assert.notEqual(created.code, 0, `the server refuses it, but said: ${created.stdout}`);

@@ -82,7 +82,10 @@ const CASES: GoldenCase[] = [
   // Proves a defaults file's ports, image, pull policy and log level reach the sidecar and the app's URLs.
   {
     name: 'custom-defaults',
-    settings: parseSidecarDefaults('image: registry.example/llm-fallback:custom\nimagePullPolicy: Always\nports: {api: 5000, admin: 5001}\nlogLevel: debug\n', 'inline'),
+    settings: parseSidecarDefaults(
+      'image: registry.example/llm-fallback:custom\nimagePullPolicy: Always\nports: {api: 5000, admin: 5001}\nlogLevel: debug\n',
+      'inline',
+    ),
     outcome: 'injected',
   },
 ];
@@ -173,21 +176,26 @@ describe('injectPod: what the sidecar looks like', () => {
     // Proves it is a native sidecar: an init container that keeps running.
     { what: 'native sidecar', check: () => assert.equal(sidecar?.['restartPolicy'], 'Always') },
     // Proves the app waits for the proxy: a startup probe on /readyz of the admin port.
-    { what: 'startup probe on /readyz', check: () => assert.deepEqual((sidecar?.['startupProbe'] as { httpGet: unknown }).httpGet, { path: '/readyz', port: 4001 }) },
+    {
+      what: 'startup probe on /readyz',
+      check: () => assert.deepEqual((sidecar?.['startupProbe'] as { httpGet: unknown }).httpGet, { path: '/readyz', port: 4001 }),
+    },
     // Proves the sidecar reads chains from the API, not files.
     { what: 'serve --kubernetes', check: () => assert.deepEqual(sidecar?.['args'], ['serve', '--kubernetes']) },
     // Proves the namespace comes from the downward API.
     {
       what: 'namespace from the downward API',
-      check: () => assert.deepEqual(sidecar?.env?.find((e) => e.name === 'LLM_FALLBACK_NAMESPACE')?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } }),
+      check: () =>
+        assert.deepEqual(sidecar?.env?.find((e) => e.name === 'LLM_FALLBACK_NAMESPACE')?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } }),
     },
     // Proves the app is pointed at the proxy on loopback, for both SDK families.
     {
       what: 'app env',
-      check: () => assert.deepEqual(result.pod.spec?.containers?.[0]?.env, [
-        { name: 'OPENAI_BASE_URL', value: 'http://127.0.0.1:4000/v1' },
-        { name: 'ANTHROPIC_BASE_URL', value: 'http://127.0.0.1:4000' },
-      ]),
+      check: () =>
+        assert.deepEqual(result.pod.spec?.containers?.[0]?.env, [
+          { name: 'OPENAI_BASE_URL', value: 'http://127.0.0.1:4000/v1' },
+          { name: 'ANTHROPIC_BASE_URL', value: 'http://127.0.0.1:4000' },
+        ]),
     },
     // Proves the input object is not modified (the webhook diffs input and output).
     { what: 'input untouched', check: () => assert.equal(pod.spec?.initContainers, undefined) },
@@ -195,19 +203,31 @@ describe('injectPod: what the sidecar looks like', () => {
   for (const e of expectations) test(e.what, e.check);
 
   test('OTEL_* from the sidecar defaults reach the sidecar, with the pod and namespace as resource attributes', () => {
-    const traced = injectPod(pod, { ...SETTINGS, otelEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod' } }).pod.spec?.initContainers?.[0];
+    const traced = injectPod(pod, {
+      ...SETTINGS,
+      otelEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod' },
+    }).pod.spec?.initContainers?.[0];
     const env = traced?.env ?? [];
     const names = env.map((e) => e.name);
-    assert.deepEqual(env.filter((e) => e.name.startsWith('OTEL_') || e.name === 'LLM_FALLBACK_POD_NAME'), [
-      { name: 'LLM_FALLBACK_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' },
-      { name: 'OTEL_RESOURCE_ATTRIBUTES', value: 'k8s.namespace.name=$(LLM_FALLBACK_NAMESPACE),k8s.pod.name=$(LLM_FALLBACK_POD_NAME),deployment.environment.name=prod' },
-    ]);
+    assert.deepEqual(
+      env.filter((e) => e.name.startsWith('OTEL_') || e.name === 'LLM_FALLBACK_POD_NAME'),
+      [
+        { name: 'LLM_FALLBACK_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' },
+        {
+          name: 'OTEL_RESOURCE_ATTRIBUTES',
+          value: 'k8s.namespace.name=$(LLM_FALLBACK_NAMESPACE),k8s.pod.name=$(LLM_FALLBACK_POD_NAME),deployment.environment.name=prod',
+        },
+      ],
+    );
     // $(VAR) expands only from variables defined before it.
     assert.ok(names.indexOf('LLM_FALLBACK_NAMESPACE') < names.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
     assert.ok(names.indexOf('LLM_FALLBACK_POD_NAME') < names.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
     // Off (no otelEnv): nothing of it.
-    assert.equal(sidecar?.env?.some((e) => e.name.startsWith('OTEL_') || e.name === 'LLM_FALLBACK_POD_NAME'), false);
+    assert.equal(
+      sidecar?.env?.some((e) => e.name.startsWith('OTEL_') || e.name === 'LLM_FALLBACK_POD_NAME'),
+      false,
+    );
   });
 
   test('built-in defaults are used when no defaults file is given', () => {
@@ -219,19 +239,31 @@ describe('injectPod: what the sidecar looks like', () => {
 
 describe('injectManifest: kinds', () => {
   const podSpec = { containers: [{ name: 'app', image: 'x' }] };
-  const initNames = (template: unknown): unknown => (template as { spec?: { initContainers?: Array<{ name: string }> } }).spec?.initContainers?.map((c) => c.name);
+  const initNames = (template: unknown): unknown =>
+    (template as { spec?: { initContainers?: Array<{ name: string }> } }).spec?.initContainers?.map((c) => c.name);
   const cases: Array<{ what: string; object: Record<string, unknown>; template: (out: Record<string, unknown>) => unknown }> = [
     // Proves a StatefulSet's template is injected.
-    { what: 'StatefulSet', object: { kind: 'StatefulSet', metadata: { name: 's' }, spec: { template: { spec: podSpec } } }, template: (o) => (o['spec'] as Record<string, unknown>)['template'] },
+    {
+      what: 'StatefulSet',
+      object: { kind: 'StatefulSet', metadata: { name: 's' }, spec: { template: { spec: podSpec } } },
+      template: (o) => (o['spec'] as Record<string, unknown>)['template'],
+    },
     // Proves a DaemonSet's template is injected.
-    { what: 'DaemonSet', object: { kind: 'DaemonSet', metadata: { name: 'd' }, spec: { template: { spec: podSpec } } }, template: (o) => (o['spec'] as Record<string, unknown>)['template'] },
+    {
+      what: 'DaemonSet',
+      object: { kind: 'DaemonSet', metadata: { name: 'd' }, spec: { template: { spec: podSpec } } },
+      template: (o) => (o['spec'] as Record<string, unknown>)['template'],
+    },
     // Proves each item of a List (kubectl get -o yaml) is injected.
     { what: 'List', object: { kind: 'List', items: [{ kind: 'Pod', metadata: { name: 'p' }, spec: podSpec }] }, template: (o) => (o['items'] as unknown[])[0] },
   ];
   for (const c of cases) {
     test(c.what, () => {
       const { object, reports } = injectManifest(c.object, SETTINGS, { force: true });
-      assert.deepEqual(reports.map((r) => r.outcome), ['injected']);
+      assert.deepEqual(
+        reports.map((r) => r.outcome),
+        ['injected'],
+      );
       assert.deepEqual(initNames(c.template(object as Record<string, unknown>)), ['llm-fallback']);
     });
   }
@@ -247,9 +279,17 @@ describe('admission: the AdmissionReview envelope', () => {
     // Proves updates are never patched (a pod's containers are immutable after creation).
     { what: 'pod UPDATE', request: { uid: 'b', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'UPDATE', object: pod }, patched: false },
     // Proves a non-pod object routed here by a too-wide rule is admitted untouched.
-    { what: 'Deployment CREATE', request: { uid: 'c', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, operation: 'CREATE', object: pod }, patched: false },
+    {
+      what: 'Deployment CREATE',
+      request: { uid: 'c', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, operation: 'CREATE', object: pod },
+      patched: false,
+    },
     // Proves a pod subresource (e.g. ephemeralcontainers) is not patched.
-    { what: 'pod subresource', request: { uid: 'd', kind: { group: '', version: 'v1', kind: 'Pod' }, subResource: 'ephemeralcontainers', operation: 'CREATE', object: pod }, patched: false },
+    {
+      what: 'pod subresource',
+      request: { uid: 'd', kind: { group: '', version: 'v1', kind: 'Pod' }, subResource: 'ephemeralcontainers', operation: 'CREATE', object: pod },
+      patched: false,
+    },
   ];
   for (const c of cases) {
     test(c.what, () => {
@@ -273,10 +313,16 @@ describe('admission: the AdmissionReview envelope', () => {
   });
 
   test('a skipped pod is admitted with a warning naming the reason, and only its status annotation patched', () => {
-    const hostPod = { metadata: { name: 'h', annotations: { 'llmfallback.io/inject': 'true' } }, spec: { hostNetwork: true, containers: [{ name: 'a', image: 'x' }] } };
+    const hostPod = {
+      metadata: { name: 'h', annotations: { 'llmfallback.io/inject': 'true' } },
+      spec: { hostNetwork: true, containers: [{ name: 'a', image: 'x' }] },
+    };
     const { review } = admit({ uid: 'e', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: hostPod }, injectAll);
     assert.match(review.response.warnings?.[0] ?? '', /hostNetwork/);
-    assert.deepEqual(decodePatch(review.response.patch).map((op) => op.path), ['/metadata/annotations/llmfallback.io~1status']);
+    assert.deepEqual(
+      decodePatch(review.response.patch).map((op) => op.path),
+      ['/metadata/annotations/llmfallback.io~1status'],
+    );
   });
 
   const bodies: Array<{ what: string; body: unknown; error: RegExp }> = [
@@ -317,18 +363,39 @@ describe('sidecar defaults file', () => {
     // Proves a non-mapping document is refused.
     { what: 'a list', text: '- image: x\n', expect: /must be a mapping/ },
     // Proves OTEL_* variables are taken as strings (numbers too), and absent means none.
-    { what: 'otelEnv', text: 'otelEnv: {OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector.observability:4318", OTEL_TRACES_SAMPLER_ARG: 0.1, OTEL_TRACES_SAMPLER: parentbased_traceidratio}\n', expect: { otelEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_TRACES_SAMPLER_ARG: '0.1', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' } } },
+    {
+      what: 'otelEnv',
+      text: 'otelEnv: {OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector.observability:4318", OTEL_TRACES_SAMPLER_ARG: 0.1, OTEL_TRACES_SAMPLER: parentbased_traceidratio}\n',
+      expect: {
+        otelEnv: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318',
+          OTEL_TRACES_SAMPLER_ARG: '0.1',
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        },
+      },
+    },
     { what: 'no otelEnv', text: 'logLevel: info\n', expect: { otelEnv: undefined } },
     // Proves only OTEL_* names pass (the sidecar's other variables are the injector's).
-    { what: 'otelEnv with another variable', text: 'otelEnv: {LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS: "true"}\n', expect: /otelEnv.LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS: only OpenTelemetry's OTEL_\* variables/ },
+    {
+      what: 'otelEnv with another variable',
+      text: 'otelEnv: {LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS: "true"}\n',
+      expect: /otelEnv.LLM_FALLBACK_ALLOW_LOCAL_CREDENTIALS: only OpenTelemetry's OTEL_\* variables/,
+    },
     // Proves the values are checked as the sidecar reads them: the controller refuses what every sidecar would.
-    { what: 'otelEnv the sidecar would refuse', text: 'otelEnv: {OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4317", OTEL_EXPORTER_OTLP_PROTOCOL: grpc}\n', expect: /otelEnv: OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" is not supported/ },
+    {
+      what: 'otelEnv the sidecar would refuse',
+      text: 'otelEnv: {OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4317", OTEL_EXPORTER_OTLP_PROTOCOL: grpc}\n',
+      expect: /otelEnv: OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" is not supported/,
+    },
   ];
   for (const c of cases) {
     test(c.what, () => {
       if (c.expect instanceof RegExp) {
         const expected = c.expect;
-        assert.throws(() => parseSidecarDefaults(c.text, 'defaults.yaml'), (error: unknown) => error instanceof SidecarDefaultsError && expected.test(error.message));
+        assert.throws(
+          () => parseSidecarDefaults(c.text, 'defaults.yaml'),
+          (error: unknown) => error instanceof SidecarDefaultsError && expected.test(error.message),
+        );
       } else {
         const parsed = parseSidecarDefaults(c.text, 'defaults.yaml');
         for (const [key, value] of Object.entries(c.expect)) assert.deepEqual(parsed[key as keyof SidecarSettings], value, key);
@@ -350,7 +417,10 @@ describe('llm-fallback inject -f', () => {
     const { stdout, stderr } = await child;
     const docs = parseAllDocuments(stdout).map((d) => d.toJS() as PodLike);
     assert.equal(docs.length, 3);
-    assert.deepEqual(docs[0]?.spec?.initContainers?.map((c) => c.name), ['llm-fallback']);
+    assert.deepEqual(
+      docs[0]?.spec?.initContainers?.map((c) => c.name),
+      ['llm-fallback'],
+    );
     assert.equal(docs[0]?.metadata?.annotations?.['llmfallback.io/status'], 'injected');
     assert.match(docs[1]?.metadata?.annotations?.['llmfallback.io/status'] ?? '', /^skipped: hostNetwork/);
     assert.deepEqual(docs[2], { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' } });
@@ -368,12 +438,17 @@ describe('llm-fallback inject -f', () => {
   });
 
   test('without -f it is a usage error (exit 2)', async () => {
-    await assert.rejects(execFileAsync(node, [cli, 'inject'], { cwd: repoRoot }), (error: { code?: number; stderr?: string }) => error.code === 2 && /needs -f FILE/.test(error.stderr ?? ''));
+    await assert.rejects(
+      execFileAsync(node, [cli, 'inject'], { cwd: repoRoot }),
+      (error: { code?: number; stderr?: string }) => error.code === 2 && /needs -f FILE/.test(error.stderr ?? ''),
+    );
   });
 
   test('a broken defaults file stops it with the reason (exit 1)', async () => {
     await assert.rejects(
-      execFileAsync(node, [cli, 'inject', '-f', path.join(fixtures, 'plain-pod.in.yaml'), '--sidecar-defaults', path.join(fixtures, 'plain-pod.in.yaml')], { cwd: repoRoot }),
+      execFileAsync(node, [cli, 'inject', '-f', path.join(fixtures, 'plain-pod.in.yaml'), '--sidecar-defaults', path.join(fixtures, 'plain-pod.in.yaml')], {
+        cwd: repoRoot,
+      }),
       (error: { code?: number; stderr?: string }) => error.code === 1 && /invalid sidecar defaults/.test(error.stderr ?? ''),
     );
   });

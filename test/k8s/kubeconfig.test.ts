@@ -24,14 +24,17 @@ before(async () => {
   await writeFile(path.join(saDir, 'ca.crt'), 'not-a-real-ca');
   await writeFile(path.join(saDir, 'namespace'), 'shop\n');
   kubeconfigPath = path.join(dir, 'kubeconfig');
-  await writeFile(kubeconfigPath, JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443', 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'u', user: { token: 't' } }],
-    contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
-    'current-context': 'x',
-  }));
+  await writeFile(
+    kubeconfigPath,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443', 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user: { token: 't' } }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+  );
 });
 
 after(async () => {
@@ -54,7 +57,11 @@ describe('resolveNamespace', () => {
   for (const row of rows) {
     test(row.what, () => {
       if (typeof row.expected === 'string') assert.equal(resolveNamespace(row.given, row.sa()), row.expected);
-      else assert.throws(() => resolveNamespace(row.given, row.sa()), (e: unknown) => e instanceof KubeAccessError && (row.expected as RegExp).test(e.message));
+      else
+        assert.throws(
+          () => resolveNamespace(row.given, row.sa()),
+          (e: unknown) => e instanceof KubeAccessError && (row.expected as RegExp).test(e.message),
+        );
     });
   }
 });
@@ -69,18 +76,36 @@ describe('loadKubeConfig', () => {
 
   test('--kubeconfig PATH that does not exist is a readable error', () => {
     // Not a crash with a stack trace: serve reports it as a config error.
-    assert.throws(() => loadKubeConfig({ kubeconfigPath: path.join(dir, 'missing'), env: {} }), (e: unknown) => e instanceof KubeAccessError && e.message.includes('--kubeconfig'));
+    assert.throws(
+      () => loadKubeConfig({ kubeconfigPath: path.join(dir, 'missing'), env: {} }),
+      (e: unknown) => e instanceof KubeAccessError && e.message.includes('--kubeconfig'),
+    );
   });
 
   const inCluster: Array<{ what: string; env: Record<string, string>; sa: () => string; expected: string | RegExp }> = [
     // The kubelet's env names the API service; the token file is the user (re-read as it rotates).
-    { what: 'in-cluster, IPv4', env: { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, sa: () => saDir, expected: 'https://10.0.0.1:443' },
+    {
+      what: 'in-cluster, IPv4',
+      env: { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      sa: () => saDir,
+      expected: 'https://10.0.0.1:443',
+    },
     // IPv6 service addresses need brackets in the URL.
-    { what: 'in-cluster, IPv6', env: { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, sa: () => saDir, expected: 'https://[fd00::1]:443' },
+    {
+      what: 'in-cluster, IPv6',
+      env: { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' },
+      sa: () => saDir,
+      expected: 'https://[fd00::1]:443',
+    },
     // Outside a pod without --kubeconfig: say so.
     { what: 'not in a pod', env: {}, sa: () => saDir, expected: /not running in a pod/ },
     // In a pod that does not mount its service account token (automountServiceAccountToken: false).
-    { what: 'no token mounted', env: { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, sa: () => emptySaDir, expected: /no service account mounted/ },
+    {
+      what: 'no token mounted',
+      env: { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      sa: () => emptySaDir,
+      expected: /no service account mounted/,
+    },
   ];
   for (const row of inCluster) {
     test(row.what, () => {
@@ -90,7 +115,10 @@ describe('loadKubeConfig', () => {
         assert.equal(kc.getCurrentCluster()?.caFile, path.join(row.sa(), 'ca.crt'));
         assert.deepEqual(kc.getCurrentUser()?.authProvider, { name: 'tokenFile', config: { tokenFile: path.join(row.sa(), 'token') } });
       } else {
-        assert.throws(() => loadKubeConfig({ env: row.env, serviceAccountDir: row.sa() }), (e: unknown) => e instanceof KubeAccessError && (row.expected as RegExp).test(e.message));
+        assert.throws(
+          () => loadKubeConfig({ env: row.env, serviceAccountDir: row.sa() }),
+          (e: unknown) => e instanceof KubeAccessError && (row.expected as RegExp).test(e.message),
+        );
       }
     });
   }
@@ -101,7 +129,12 @@ describe('serve flags for --kubernetes', () => {
     // Flags as given.
     { what: 'flags', argv: ['--kubernetes', '--kubeconfig', '/k', '--namespace', 'shop'], env: {}, expected: { kubeconfigPath: '/k', namespace: 'shop' } },
     // The injector sets LLM_FALLBACK_NAMESPACE from the downward API.
-    { what: 'environment', argv: ['--kubernetes'], env: { LLM_FALLBACK_NAMESPACE: 'shop', LLM_FALLBACK_KUBECONFIG: '/k' }, expected: { kubeconfigPath: '/k', namespace: 'shop' } },
+    {
+      what: 'environment',
+      argv: ['--kubernetes'],
+      env: { LLM_FALLBACK_NAMESPACE: 'shop', LLM_FALLBACK_KUBECONFIG: '/k' },
+      expected: { kubeconfigPath: '/k', namespace: 'shop' },
+    },
     // A flag beats the environment.
     { what: 'flag over environment', argv: ['--kubernetes', '--namespace', 'a'], env: { LLM_FALLBACK_NAMESPACE: 'b' }, expected: { namespace: 'a' } },
     // Neither: in-cluster config and the service account's namespace.
@@ -111,7 +144,10 @@ describe('serve flags for --kubernetes', () => {
     test(row.what, () => {
       const o = parseServeOptions(row.argv, row.env);
       assert.equal(o.kubernetes, true);
-      assert.deepEqual({ kubeconfigPath: o.kubeconfigPath, namespace: o.namespace }, { kubeconfigPath: row.expected.kubeconfigPath, namespace: row.expected.namespace });
+      assert.deepEqual(
+        { kubeconfigPath: o.kubeconfigPath, namespace: o.namespace },
+        { kubeconfigPath: row.expected.kubeconfigPath, namespace: row.expected.namespace },
+      );
     });
   }
 });

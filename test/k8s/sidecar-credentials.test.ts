@@ -53,7 +53,13 @@ describe('serve --kubernetes: chains cannot take the pod credentials', { timeout
   });
 
   async function startProxy(extraArgs: string[] = []): Promise<KubeProxyHarness> {
-    const proxy = await startKubeProxy({ kubeconfigPath, namespace: NS, credentials: { mock: SECRET_KEY, azure: AZURE_KEY }, env: { SIDECAR_SECRET: ENV_SECRET }, extraArgs });
+    const proxy = await startKubeProxy({
+      kubeconfigPath,
+      namespace: NS,
+      credentials: { mock: SECRET_KEY, azure: AZURE_KEY },
+      env: { SIDECAR_SECRET: ENV_SECRET },
+      extraArgs,
+    });
     proxies.push(proxy);
     return proxy;
   }
@@ -110,7 +116,10 @@ describe('serve --kubernetes: chains cannot take the pod credentials', { timeout
     await until('steal served', async () => (await configOf(proxy, 'steal')) !== undefined);
     const reply = await chat(proxy, 'steal');
     assert.equal(reply.status, 200, reply.text);
-    assert.equal(reply.attempts, 'by-env/fault:echo-key#env-a=skipped(local_credentials_refused), by-file/fault:echo-key#file-a=skipped(local_credentials_refused), by-secret/fault:ok#secret-a=ok');
+    assert.equal(
+      reply.attempts,
+      'by-env/fault:echo-key#env-a=skipped(local_credentials_refused), by-file/fault:echo-key#file-a=skipped(local_credentials_refused), by-secret/fault:ok#secret-a=ok',
+    );
     assert.equal(up.requestsFor('fault:echo-key#env-a').length, 0, 'no request with the env value');
     assert.equal(up.requestsFor('fault:echo-key#file-a').length, 0, 'no request with the token');
     const sent = up.requestsFor('fault:ok#secret-a')[0];
@@ -123,14 +132,21 @@ describe('serve --kubernetes: chains cannot take the pod credentials', { timeout
     // /config: the reason and its code; the header from the Secret is listed as a credential, never its value.
     const config = await configOf(proxy, 'steal');
     const steps = config?.['steps'] as Array<{ apiKey: Json; secretHeaders: string[] }>;
-    assert.deepEqual(steps.map((s) => s.apiKey['problemCode']), ['local_credentials_refused', 'local_credentials_refused', null]);
+    assert.deepEqual(
+      steps.map((s) => s.apiKey['problemCode']),
+      ['local_credentials_refused', 'local_credentials_refused', null],
+    );
     assert.deepEqual(steps[2]?.secretHeaders, ['api-key']);
     const configText = JSON.stringify(config);
-    for (const value of [ENV_SECRET, TOKEN, SECRET_KEY, AZURE_KEY]) assert.ok(!configText.includes(value), `/config shows no credential (${value.slice(0, 6)}…)`);
+    for (const value of [ENV_SECRET, TOKEN, SECRET_KEY, AZURE_KEY])
+      assert.ok(!configText.includes(value), `/config shows no credential (${value.slice(0, 6)}…)`);
 
     // Logs: the skip warning at load and the request log line carry the code; no value is logged.
     const warned = proxy.logs.filter((l) => l.msg === 'step will be skipped: no API key' && l['chain'] === 'steal');
-    assert.deepEqual(warned.map((l) => l['problemCode']), ['local_credentials_refused', 'local_credentials_refused']);
+    assert.deepEqual(
+      warned.map((l) => l['problemCode']),
+      ['local_credentials_refused', 'local_credentials_refused'],
+    );
     const requestLine = proxy.logs.find((l) => Array.isArray(l['attempts']) && l['chain'] === 'steal');
     const reasons = (requestLine?.['attempts'] as Json[]).map((a) => String(a['reason'] ?? ''));
     assert.match(reasons[0] ?? '', /^local_credentials_refused: no API key: apiKey\.env is refused in Kubernetes/);
@@ -142,9 +158,12 @@ describe('serve --kubernetes: chains cannot take the pod credentials', { timeout
     const proxy = proxies[0];
     assert.ok(proxy);
     await chains.createNamespacedCustomObject({
-      ...GROUP, namespace: NS,
+      ...GROUP,
+      namespace: NS,
       body: {
-        apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name: 'echo', namespace: NS },
+        apiVersion: 'llmfallback.io/v1alpha1',
+        kind: 'FallbackChain',
+        metadata: { name: 'echo', namespace: NS },
         spec: {
           providers: [{ name: 'p', baseURL: up.url, headers: { authorization: { valueFrom: { secretKey: 'azure' } } } }],
           steps: [{ provider: 'p', model: 'fault:401-echo-key#echo', retries: 0 }],

@@ -134,7 +134,9 @@ describe('serve --kubernetes on a real API server', { timeout: 240_000 }, () => 
   after(async () => {
     if (latencies.length > 0) {
       const sorted = [...latencies].sort((a, b) => a - b);
-      process.stdout.write(`# apply latency (API write -> proxy /config), ${sorted.length} changes: min ${sorted[0]?.toFixed(0)} ms, median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} ms, max ${sorted.at(-1)?.toFixed(0)} ms\n`);
+      process.stdout.write(
+        `# apply latency (API write -> proxy /config), ${sorted.length} changes: min ${sorted[0]?.toFixed(0)} ms, median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} ms, max ${sorted.at(-1)?.toFixed(0)} ms\n`,
+      );
     }
     await proxy?.close();
     await up?.close();
@@ -162,7 +164,12 @@ describe('serve --kubernetes on a real API server', { timeout: 240_000 }, () => 
   });
 
   test('a FallbackChain created through the API is served, and a change to it is live quickly', async (t) => {
-    const created = await measureApply(t, 'create chat', () => createChain(chainObject('chat', { step: 'fault:ok#v1' })), (s) => s.get('chat')?.steps[0]?.model === 'fault:ok#v1');
+    const created = await measureApply(
+      t,
+      'create chat',
+      () => createChain(chainObject('chat', { step: 'fault:ok#v1' })),
+      (s) => s.get('chat')?.steps[0]?.model === 'fault:ok#v1',
+    );
     assert.ok(created < APPLY_BOUND_MS, `create took ${created} ms`);
     const first = await chat('chat');
     assert.equal(first.status, 200);
@@ -172,7 +179,12 @@ describe('serve --kubernetes on a real API server', { timeout: 240_000 }, () => 
 
     // Several step-model switches, each measured from the PUT's answer to the proxy's /config.
     for (const version of ['v2', 'v3', 'v4', 'v5', 'v6']) {
-      const ms = await measureApply(t, `switch step to ${version}`, () => editChain('chat', setStep(`fault:ok#${version}`)), (s) => s.get('chat')?.steps[0]?.model === `fault:ok#${version}`);
+      const ms = await measureApply(
+        t,
+        `switch step to ${version}`,
+        () => editChain('chat', setStep(`fault:ok#${version}`)),
+        (s) => s.get('chat')?.steps[0]?.model === `fault:ok#${version}`,
+      );
       assert.ok(ms < APPLY_BOUND_MS, `change to ${version} took ${ms} ms`);
     }
     assert.equal((await chat('chat')).status, 200);
@@ -198,7 +210,9 @@ describe('serve --kubernetes on a real API server', { timeout: 240_000 }, () => 
     const rejectedBefore = await rejectedCount();
     const logIndex = running().logs.length;
     await createChain(chainObject('chat-copy', { model: 'chat', step: 'fault:ok#copy' }));
-    const refused = await running().waitForLog((l) => l.msg === 'config change refused; the last good config stays active' && l['object'] === `${NS}/chat-copy`);
+    const refused = await running().waitForLog(
+      (l) => l.msg === 'config change refused; the last good config stays active' && l['object'] === `${NS}/chat-copy`,
+    );
     assert.match(String((refused['problems'] as string[])[0]), /model "chat" is already served by the older FallbackChain "chat"/);
     assert.equal(refused['lastGoodKept'], false);
     assert.equal(await rejectedCount(), rejectedBefore + 1);
@@ -225,13 +239,21 @@ describe('serve --kubernetes on a real API server', { timeout: 240_000 }, () => 
     assert.equal(up.requestsFor('fault:ok#summary-1').length, 1, 'served by the last good version');
     assert.equal((await chat('chat')).chain, 'chat');
     // chat-copy is still refused in every snapshot since, but reported (logged, counted) only once.
-    assert.equal(running().logs.filter((l) => l.msg === 'config change refused; the last good config stays active' && l['object'] === `${NS}/chat-copy`).length, 1);
+    assert.equal(
+      running().logs.filter((l) => l.msg === 'config change refused; the last good config stays active' && l['object'] === `${NS}/chat-copy`).length,
+      1,
+    );
   });
 
   test('deleting a FallbackChain drops its chain; deleting the older duplicate lets the younger one serve', async (t) => {
-    const ms = await measureApply(t, 'delete summary', async () => {
-      await chains.deleteNamespacedCustomObject({ ...GROUP, namespace: NS, name: 'summary' });
-    }, (s) => !s.has('summary'));
+    const ms = await measureApply(
+      t,
+      'delete summary',
+      async () => {
+        await chains.deleteNamespacedCustomObject({ ...GROUP, namespace: NS, name: 'summary' });
+      },
+      (s) => !s.has('summary'),
+    );
     assert.ok(ms < APPLY_BOUND_MS);
     assert.equal((await chat('summary')).status, 404);
     await chains.deleteNamespacedCustomObject({ ...GROUP, namespace: NS, name: 'chat' });
@@ -271,21 +293,34 @@ describe('serve --kubernetes on a real API server', { timeout: 240_000 }, () => 
     await restart;
     t.diagnostic(`${during} requests served during the API server restart`);
     assert.ok(during > 0);
-    await until('the watch noticed the outage', async () => logsAfter(logIndex, (l) => l.msg === 'FallbackChain watch failed; restarting it').length > 0, 30_000);
+    await until(
+      'the watch noticed the outage',
+      async () => logsAfter(logIndex, (l) => l.msg === 'FallbackChain watch failed; restarting it').length > 0,
+      30_000,
+    );
 
     // A change after the restart reaches the proxy: the informer was restarted.
     const started = performance.now();
     await editChain('marker', setStep('fault:ok#after-restart'));
     const ms = await until('change after the restart', async () => (await served()).get('marker')?.steps[0]?.model === 'fault:ok#after-restart', 60_000);
-    t.diagnostic(`first change after the restart live after ${ms.toFixed(0)} ms (restart backoff included), ${(performance.now() - started).toFixed(0)} ms incl. the write`);
+    t.diagnostic(
+      `first change after the restart live after ${ms.toFixed(0)} ms (restart backoff included), ${(performance.now() - started).toFixed(0)} ms incl. the write`,
+    );
     assert.equal((await chat('marker')).status, 200);
     assert.equal(up.requestsFor('fault:ok#after-restart').length, 1);
     // Restarts were spaced by the backoff: a handful, not a flood.
     const restarts = logsAfter(logIndex, (l) => l.msg === 'FallbackChain watch failed; restarting it');
-    t.diagnostic(`informer restarts during the outage: ${restarts.length}: ${restarts.map((l) => `${String((l['error'] as Json)['message'])} -> restart in ${String(l['restartInMs'])} ms`).join('; ')}`);
+    t.diagnostic(
+      `informer restarts during the outage: ${restarts.length}: ${restarts.map((l) => `${String((l['error'] as Json)['message'])} -> restart in ${String(l['restartInMs'])} ms`).join('; ')}`,
+    );
     assert.ok(restarts.length <= 10, `${restarts.length} restarts`);
     // Once recovered, changes are fast again.
-    const again = await measureApply(t, 'change after recovery', () => editChain('marker', setStep('fault:ok#recovered')), (s) => s.get('marker')?.steps[0]?.model === 'fault:ok#recovered');
+    const again = await measureApply(
+      t,
+      'change after recovery',
+      () => editChain('marker', setStep('fault:ok#recovered')),
+      (s) => s.get('marker')?.steps[0]?.model === 'fault:ok#recovered',
+    );
     assert.ok(again < APPLY_BOUND_MS);
   });
 });

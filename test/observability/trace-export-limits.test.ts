@@ -31,11 +31,17 @@ after(async () => {
 const config = (upstream: string) => chainYaml({ name: 'c', baseURL: upstream, steps: [{ model: 'fault:503#limits' }, { model: 'fault:ok#limits' }] });
 
 async function burst(proxy: ProxyHarness, n: number): Promise<number[]> {
-  return Promise.all(Array.from({ length: n }, async () => {
-    const res = await fetch(`${proxy.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'c', messages: [{ role: 'user', content: 'hi' }] }) });
-    await res.text();
-    return res.status;
-  }));
+  return Promise.all(
+    Array.from({ length: n }, async () => {
+      const res = await fetch(`${proxy.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'c', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      await res.text();
+      return res.status;
+    }),
+  );
 }
 
 async function dropped(proxy: ProxyHarness, reason: string): Promise<number> {
@@ -44,25 +50,29 @@ async function dropped(proxy: ProxyHarness, reason: string): Promise<number> {
   return Number(match?.[1] ?? 0);
 }
 
-test('a collector that never answers: the queue stays bounded, what does not fit is dropped and counted, requests are served', { timeout: 30_000 }, async () => {
-  const proxy = await startProxy({
-    config: config(up.url),
-    env: {
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`,
-      OTEL_BSP_MAX_QUEUE_SIZE: '4',
-      OTEL_BSP_EXPORT_TIMEOUT: '300',
-      OTEL_EXPORTER_OTLP_TIMEOUT: '300',
-    },
-  });
-  try {
-    // 20 requests, 3 spans each, while the first export hangs.
-    const statuses = await burst(proxy, 20);
-    assert.deepEqual(new Set(statuses), new Set([200]));
-    assert.ok(await dropped(proxy, 'queue_full') > 0, 'spans beyond the queue were counted as dropped');
-  } finally {
-    await proxy.close();
-  }
-});
+test(
+  'a collector that never answers: the queue stays bounded, what does not fit is dropped and counted, requests are served',
+  { timeout: 30_000 },
+  async () => {
+    const proxy = await startProxy({
+      config: config(up.url),
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`,
+        OTEL_BSP_MAX_QUEUE_SIZE: '4',
+        OTEL_BSP_EXPORT_TIMEOUT: '300',
+        OTEL_EXPORTER_OTLP_TIMEOUT: '300',
+      },
+    });
+    try {
+      // 20 requests, 3 spans each, while the first export hangs.
+      const statuses = await burst(proxy, 20);
+      assert.deepEqual(new Set(statuses), new Set([200]));
+      assert.ok((await dropped(proxy, 'queue_full')) > 0, 'spans beyond the queue were counted as dropped');
+    } finally {
+      await proxy.close();
+    }
+  },
+);
 
 test('no collector at all: exports fail, are counted and logged once; requests are served', { timeout: 30_000 }, async () => {
   const closed = createServer();
@@ -71,11 +81,14 @@ test('no collector at all: exports fail, are counted and logged once; requests a
   const port = (closed.address() as AddressInfo).port;
   closed.close();
   await once(closed, 'close');
-  const proxy = await startProxy({ config: config(up.url), env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_SCHEDULE_DELAY: '20', OTEL_EXPORTER_OTLP_TIMEOUT: '500' } });
+  const proxy = await startProxy({
+    config: config(up.url),
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_SCHEDULE_DELAY: '20', OTEL_EXPORTER_OTLP_TIMEOUT: '500' },
+  });
   try {
     assert.deepEqual(await burst(proxy, 3), [200, 200, 200]);
     await proxy.waitForLog((l) => l.msg?.startsWith('span export failed') === true);
-    assert.ok(await dropped(proxy, 'export_failed') > 0);
+    assert.ok((await dropped(proxy, 'export_failed')) > 0);
     assert.deepEqual(await burst(proxy, 3), [200, 200, 200]);
     assert.equal(proxy.logs.filter((l) => l.msg?.startsWith('span export failed') === true).length, 1, 'logged once while it keeps failing');
   } finally {

@@ -27,7 +27,8 @@ let proxy: ProxyHarness;
 let client: OpenAI;
 
 function chains(upstream: string): string {
-  const doc = (name: string, spec: Record<string, unknown>) => JSON.stringify({ apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name }, spec });
+  const doc = (name: string, spec: Record<string, unknown>) =>
+    JSON.stringify({ apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name }, spec });
   const providers = [
     { name: 'primary', api: 'openai', baseURL: upstream, apiKey: { env: 'TRACE_KEY' } },
     { name: 'keyless', api: 'openai', baseURL: upstream, apiKey: { env: 'TRACE_KEY_NOT_SET' } },
@@ -65,19 +66,28 @@ function chains(upstream: string): string {
     // A stream whose first step fails before its first event.
     doc('streamed', {
       providers,
-      steps: [{ provider: 'primary', model: 'fault:503#streamed', retries: 0 }, { provider: 'backup', model: 'fault:ok#streamed', retries: 0 }],
+      steps: [
+        { provider: 'primary', model: 'fault:503#streamed', retries: 0 },
+        { provider: 'backup', model: 'fault:ok#streamed', retries: 0 },
+      ],
       policy: { deadlineMs: 10000 },
     }),
     // A stream cut after its first events: the engine goes on with the next step.
     doc('resumed', {
       providers,
-      steps: [{ provider: 'primary', model: 'fault:cut-after-2#resumed', retries: 0 }, { provider: 'backup', model: 'fault:ok#resumed', retries: 0 }],
+      steps: [
+        { provider: 'primary', model: 'fault:cut-after-2#resumed', retries: 0 },
+        { provider: 'backup', model: 'fault:ok#resumed', retries: 0 },
+      ],
       policy: { deadlineMs: 10000 },
     }),
     // An upstream that answers with the key it was sent.
     doc('echo', {
       providers,
-      steps: [{ provider: 'primary', model: 'fault:401-echo-key#echo', retries: 0 }, { provider: 'backup', model: 'fault:echo-key#echo', retries: 0 }],
+      steps: [
+        { provider: 'primary', model: 'fault:401-echo-key#echo', retries: 0 },
+        { provider: 'backup', model: 'fault:echo-key#echo', retries: 0 },
+      ],
       policy: { deadlineMs: 10000 },
     }),
   ].join('\n---\n');
@@ -108,7 +118,7 @@ const rootOf = (spans: ExportedSpan[]) => spans.find((s) => s.kind === SERVER);
 const settled = (count: number) => (spans: ExportedSpan[]) => spans.length >= count && rootOf(spans) !== undefined;
 
 describe('traces exported to a real collector', { timeout: 60_000 }, () => {
-  test('a request that waited on Retry-After, skipped a step and backed off: one span each, under the request, continuing the caller\'s trace', async () => {
+  test("a request that waited on Retry-After, skipped a step and backed off: one span each, under the request, continuing the caller's trace", async () => {
     const { data, response } = await client.chat.completions
       .create({ model: 'traced', messages: [{ role: 'user', content: PROMPT }] }, { headers: { traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` } })
       .withResponse();
@@ -123,30 +133,33 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
     assert.equal(spans.length, 8, spans.map((s) => s.name).join(', '));
     const root = rootOf(spans) as ExportedSpan;
     assert.equal(root.name, 'chat traced');
-    assert.equal(root.parentSpanId, CALLER_SPAN, 'the request span is a child of the caller\'s span');
+    assert.equal(root.parentSpanId, CALLER_SPAN, "the request span is a child of the caller's span");
     assert.equal(traceresponse.split('-')[2], root.spanId);
     assert.equal(root.resource['service.name'], 'llm-fallback-test');
     for (const span of spans.filter((s) => s !== root)) assert.equal(span.parentSpanId, root.spanId, `${span.name} is a child of the request span`);
 
-    assert.deepEqual({ ...root.attributes, 'llm_fallback.request_id': 'x' }, {
-      'gen_ai.operation.name': 'chat',
-      'gen_ai.request.model': 'traced',
-      'gen_ai.response.model': 'fault:500-then-ok#traced',
-      'gen_ai.provider.name': 'backup',
-      'gen_ai.usage.input_tokens': 10,
-      'gen_ai.usage.output_tokens': 5,
-      'http.request.method': 'POST',
-      'http.route': '/v1/chat/completions',
-      'http.response.status_code': 200,
-      'llm_fallback.chain': 'traced',
-      'llm_fallback.request_id': 'x',
-      'llm_fallback.stream': false,
-      'llm_fallback.outcome': 'success',
-      'llm_fallback.attempts': 4,
-      'llm_fallback.skipped': 1,
-      'llm_fallback.cost_usd': 0.00002,
-      'llm_fallback.winner.step': 2,
-    });
+    assert.deepEqual(
+      { ...root.attributes, 'llm_fallback.request_id': 'x' },
+      {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.request.model': 'traced',
+        'gen_ai.response.model': 'fault:500-then-ok#traced',
+        'gen_ai.provider.name': 'backup',
+        'gen_ai.usage.input_tokens': 10,
+        'gen_ai.usage.output_tokens': 5,
+        'http.request.method': 'POST',
+        'http.route': '/v1/chat/completions',
+        'http.response.status_code': 200,
+        'llm_fallback.chain': 'traced',
+        'llm_fallback.request_id': 'x',
+        'llm_fallback.stream': false,
+        'llm_fallback.outcome': 'success',
+        'llm_fallback.attempts': 4,
+        'llm_fallback.skipped': 1,
+        'llm_fallback.cost_usd': 0.00002,
+        'llm_fallback.winner.step': 2,
+      },
+    );
     assert.equal(root.attributes['llm_fallback.request_id'], response.headers.get('x-request-id'));
     assert.notEqual(root.status.code, ERROR);
 
@@ -204,10 +217,13 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
   });
 
   test('every step failed: the request span and each attempt are errors, with the error class', async () => {
-    const { response } = await client.chat.completions.create({ model: 'doomed', messages: [{ role: 'user', content: PROMPT }] }).withResponse().catch((error: unknown) => {
-      if (error instanceof OpenAI.APIError) return { response: { headers: error.headers ?? new Headers(), status: error.status } };
-      throw error;
-    });
+    const { response } = await client.chat.completions
+      .create({ model: 'doomed', messages: [{ role: 'user', content: PROMPT }] })
+      .withResponse()
+      .catch((error: unknown) => {
+        if (error instanceof OpenAI.APIError) return { response: { headers: error.headers ?? new Headers(), status: error.status } };
+        throw error;
+      });
     assert.equal(response.status, 502);
     const traceId = response.headers.get('x-llm-fallback-trace-id') ?? '';
     assert.match(traceId, /^[0-9a-f]{32}$/);
@@ -219,7 +235,16 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
     assert.equal(root.attributes['error.type'], 'serverError');
     assert.equal(root.attributes['http.response.status_code'], 502);
     assert.equal(root.attributes['gen_ai.response.model'], undefined);
-    assert.deepEqual(spans.filter((s) => s.kind === CLIENT).map((s) => [s.attributes['http.response.status_code'], s.status.code]).sort(), [[502, ERROR], [503, ERROR]]);
+    assert.deepEqual(
+      spans
+        .filter((s) => s.kind === CLIENT)
+        .map((s) => [s.attributes['http.response.status_code'], s.status.code])
+        .sort(),
+      [
+        [502, ERROR],
+        [503, ERROR],
+      ],
+    );
   });
 
   test('a hedge: the silence before it is a wait span, the hedge wins and the first attempt is cancelled (not an error)', async () => {
@@ -240,8 +265,10 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
     assert.equal(rootOf(spans)?.attributes['llm_fallback.winner.step'], 1);
   });
 
-  test('a stream: the winning attempt\'s span lasts the stream and carries its usage', async () => {
-    const stream = await client.chat.completions.create({ model: 'streamed', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: PROMPT }] }).withResponse();
+  test("a stream: the winning attempt's span lasts the stream and carries its usage", async () => {
+    const stream = await client.chat.completions
+      .create({ model: 'streamed', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: PROMPT }] })
+      .withResponse();
     const traceId = stream.response.headers.get('x-llm-fallback-trace-id') ?? '';
     let text = '';
     for await (const chunk of stream.data) text += chunk.choices[0]?.delta.content ?? '';
@@ -270,11 +297,16 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
     assert.equal(cut.attributes['error.type'], 'connection');
     const root = rootOf(spans) as ExportedSpan;
     const event = root.events.find((e) => e.name === 'llm_fallback.answer_failed');
-    assert.deepEqual(event?.attributes, { 'error.type': 'connection', 'llm_fallback.step': 0, 'gen_ai.provider.name': 'primary', 'gen_ai.request.model': 'fault:cut-after-2#resumed' });
+    assert.deepEqual(event?.attributes, {
+      'error.type': 'connection',
+      'llm_fallback.step': 0,
+      'gen_ai.provider.name': 'primary',
+      'gen_ai.request.model': 'fault:cut-after-2#resumed',
+    });
     assert.equal(only(spans, 'chat fault:ok#resumed').parentSpanId, root.spanId);
   });
 
-  test('a caller\'s trace that it did not sample is continued unsampled (parent-based sampling, the default): same trace id, flags 00 to the upstream and back', async () => {
+  test("a caller's trace that it did not sample is continued unsampled (parent-based sampling, the default): same trace id, flags 00 to the upstream and back", async () => {
     const unsampled = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
     const { response } = await client.chat.completions
       .create({ model: 'streamed', messages: [{ role: 'user', content: PROMPT }] }, { headers: { traceparent: `00-${unsampled}-${CALLER_SPAN}-00` } })
@@ -282,7 +314,10 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
     assert.equal(response.headers.get('x-llm-fallback-trace-id'), unsampled);
     assert.match(response.headers.get('traceresponse') ?? '', new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`));
     const sent = up.requestsFor('fault:ok#streamed').map((r) => String(r.headers['traceparent']));
-    assert.ok(sent.some((t) => new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`).test(t)), sent.join(', '));
+    assert.ok(
+      sent.some((t) => new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`).test(t)),
+      sent.join(', '),
+    );
   });
 
   test('no prompt, no completion and no key anywhere in what was exported, even from an upstream that echoes its key', async () => {

@@ -13,8 +13,14 @@ test('off by default, and off whatever else is set when the SDK is disabled or t
 });
 
 test('on with an OTLP endpoint or OTEL_TRACES_EXPORTER=otlp; the base endpoint gets /v1/traces, the traces one is used as given', () => {
-  assert.deepEqual(pick(parseTracingOptions({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' })), { enabled: true, endpoint: 'http://collector:4318/v1/traces' });
-  assert.deepEqual(pick(parseTracingOptions({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/custom', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://other:4318' })), { enabled: true, endpoint: 'http://c:4318/custom' });
+  assert.deepEqual(pick(parseTracingOptions({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' })), {
+    enabled: true,
+    endpoint: 'http://collector:4318/v1/traces',
+  });
+  assert.deepEqual(
+    pick(parseTracingOptions({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/custom', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://other:4318' })),
+    { enabled: true, endpoint: 'http://c:4318/custom' },
+  );
   assert.deepEqual(pick(parseTracingOptions({ OTEL_TRACES_EXPORTER: 'otlp' })), { enabled: true, endpoint: TRACING_DEFAULTS.endpoint });
 });
 
@@ -50,7 +56,12 @@ test('settings it cannot honour are refused at startup', () => {
     [{ OTEL_BSP_MAX_QUEUE_SIZE: '0' }, /OTEL_BSP_MAX_QUEUE_SIZE/],
     [{ OTEL_EXPORTER_OTLP_HEADERS: 'novalue' }, /not key=value/],
   ];
-  for (const [env, message] of refused) assert.throws(() => parseTracingOptions(env), (e: unknown) => e instanceof UsageError && message.test(e.message), JSON.stringify(env));
+  for (const [env, message] of refused)
+    assert.throws(
+      () => parseTracingOptions(env),
+      (e: unknown) => e instanceof UsageError && message.test(e.message),
+      JSON.stringify(env),
+    );
 });
 
 function pick(o: { enabled: boolean; endpoint: string }): { enabled: boolean; endpoint: string } {

@@ -16,11 +16,29 @@ describe('overBudget', () => {
     // Exactly the budget fits (float sums tolerated).
     { proves: 'exactly the budget', worst: bounded(0.1 + 0.2), max: 0.3, committed: 0, want: undefined },
     // Above: refused with the numbers.
-    { proves: 'over', worst: bounded(0.02), max: 0.01, committed: 0, want: /^over budget: worst case \$0\.0200 \(~100 input \+ 200 output tokens\) exceeds budget\.maxCostPerRequestUSD \$0\.0100$/ },
+    {
+      proves: 'over',
+      worst: bounded(0.02),
+      max: 0.01,
+      committed: 0,
+      want: /^over budget: worst case \$0\.0200 \(~100 input \+ 200 output tokens\) exceeds budget\.maxCostPerRequestUSD \$0\.0100$/,
+    },
     // What was spent (and is in flight) comes off the budget.
-    { proves: 'committed counts', worst: bounded(0.006), max: 0.01, committed: 0.005, want: /exceeds the \$0\.0050 left of budget\.maxCostPerRequestUSD \$0\.0100/ },
+    {
+      proves: 'committed counts',
+      worst: bounded(0.006),
+      max: 0.01,
+      committed: 0.005,
+      want: /exceeds the \$0\.0050 left of budget\.maxCostPerRequestUSD \$0\.0100/,
+    },
     // Unbounded output with a price: refused, saying how to bound it.
-    { proves: 'unbounded', worst: { kind: 'unbounded' }, max: 1, committed: 0, want: /output is not bounded \(no max_tokens in the request, no maxOutputTokens on the step\)/ },
+    {
+      proves: 'unbounded',
+      worst: { kind: 'unbounded' },
+      max: 1,
+      committed: 0,
+      want: /output is not bounded \(no max_tokens in the request, no maxOutputTokens on the step\)/,
+    },
     // No price known: never refused for cost.
     { proves: 'unpriced', worst: { kind: 'unpriced' }, max: 0, committed: 0, want: undefined },
   ];
@@ -35,7 +53,15 @@ describe('overBudget', () => {
   // The up-front check: any one target that fits an untouched budget is enough.
   test('anyAffordable', () => {
     const provider: Provider = { name: 'p', api: 'openai', baseURL: 'http://x/v1', apiKey: 'k', keySource: 'env:K', headers: {} };
-    const step = (model: string, outputPerMTok: number): Target => ({ index: 0, provider, model, retries: 0, timeouts: { firstByteMs: 1, idleMs: 1, totalMs: 1 }, target: targetKey(provider, model), price: { inputPerMTok: 1, outputPerMTok } });
+    const step = (model: string, outputPerMTok: number): Target => ({
+      index: 0,
+      provider,
+      model,
+      retries: 0,
+      timeouts: { firstByteMs: 1, idleMs: 1, totalMs: 1 },
+      target: targetKey(provider, model),
+      price: { inputPerMTok: 1, outputPerMTok },
+    });
     const facts = { inputTokens: 1000, requestedMaxOutput: 1000, choices: 1, producesOutput: true };
     assert.equal(anyAffordable([step('a', 100), step('b', 1)], facts, 0.005), true, 'b costs $0.002');
     assert.equal(anyAffordable([step('a', 100), step('b', 50)], facts, 0.005), false, 'both above');

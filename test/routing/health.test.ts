@@ -24,11 +24,23 @@ describe('observe', () => {
     // Latency averages successes only.
     { proves: 'latency EWMA', samples: [ok(100), ok(200)], want: { samples: 2, errorRate: 0, latencySamples: 2, latencyMs: 100 + ALPHA * 100 } },
     // A bad request says nothing about the target's health.
-    { proves: 'badRequest ignored', samples: [ok(100), { kind: 'failure', failure: 'badRequest' }, { kind: 'failure', failure: 'contentFiltered' }], want: { samples: 1, errorRate: 0, latencySamples: 1, latencyMs: 100 } },
+    {
+      proves: 'badRequest ignored',
+      samples: [ok(100), { kind: 'failure', failure: 'badRequest' }, { kind: 'failure', failure: 'contentFiltered' }],
+      want: { samples: 1, errorRate: 0, latencySamples: 1, latencyMs: 100 },
+    },
     // A cancelled attempt (lost a hedge race) counts as slow, not as failed.
-    { proves: 'cancelled adds a latency lower bound', samples: [ok(100), { kind: 'cancelled', afterMs: 600 }], want: { samples: 1, errorRate: 0, latencySamples: 2, latencyMs: 100 + ALPHA * 500 } },
+    {
+      proves: 'cancelled adds a latency lower bound',
+      samples: [ok(100), { kind: 'cancelled', afterMs: 600 }],
+      want: { samples: 1, errorRate: 0, latencySamples: 2, latencyMs: 100 + ALPHA * 500 },
+    },
     // ...but never makes a target look faster than it was measured.
-    { proves: 'cancelled faster than known is ignored', samples: [ok(500), { kind: 'cancelled', afterMs: 100 }], want: { samples: 1, errorRate: 0, latencySamples: 1, latencyMs: 500 } },
+    {
+      proves: 'cancelled faster than known is ignored',
+      samples: [ok(500), { kind: 'cancelled', afterMs: 100 }],
+      want: { samples: 1, errorRate: 0, latencySamples: 1, latencyMs: 500 },
+    },
   ];
   for (const row of rows) {
     test(row.proves, () => {

@@ -6,7 +6,14 @@ import { capOutputTokens } from '../../src/wire/openai-chat/output-cap.ts';
 describe('capOutputTokens', () => {
   const other = { baseURL: 'https://api.deepseek.com/v1' };
   const openai = { baseURL: 'https://api.openai.com/v1' };
-  const rows: Array<{ proves: string; body: Record<string, unknown>; cap?: number; endpoint?: string; provider?: { baseURL: string }; want: Record<string, unknown> }> = [
+  const rows: Array<{
+    proves: string;
+    body: Record<string, unknown>;
+    cap?: number;
+    endpoint?: string;
+    provider?: { baseURL: string };
+    want: Record<string, unknown>;
+  }> = [
     // No cap: the body is untouched.
     { proves: 'no cap', body: { max_tokens: 9000 }, want: { max_tokens: 9000 } },
     // No limit in the request: the cap is added as max_tokens.

@@ -2,7 +2,17 @@
 // notes that explain every place.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { choosePriority, groupsOf, orderSteps, orderTargets, planOrder, stepsToDemote, type CircuitState, type PlanInput, type StepGroup } from '../../src/routing/plan.ts';
+import {
+  choosePriority,
+  groupsOf,
+  orderSteps,
+  orderTargets,
+  planOrder,
+  stepsToDemote,
+  type CircuitState,
+  type PlanInput,
+  type StepGroup,
+} from '../../src/routing/plan.ts';
 import { NO_HEALTH, demotionReason, type Health } from '../../src/routing/health.ts';
 import type { RequestFacts } from '../../src/routing/estimate.ts';
 import { targetKey, type Price, type Priority, type Provider, type Target } from '../../src/core/types.ts';
@@ -26,7 +36,13 @@ describe('choosePriority', () => {
     // The header wins over the default, case-insensitively.
     { proves: 'header wins', asked: ' Speed ', chainDefault: 'cheapest', want: 'speed' },
     // A wrong value is ignored with a note, never an error.
-    { proves: 'unknown value noted', asked: 'fastest', chainDefault: 'cheapest', want: 'cheapest', note: /"fastest" is not one of speed, quality, cheapest; cheapest used/ },
+    {
+      proves: 'unknown value noted',
+      asked: 'fastest',
+      chainDefault: 'cheapest',
+      want: 'cheapest',
+      note: /"fastest" is not one of speed, quality, cheapest; cheapest used/,
+    },
   ];
   for (const row of rows) {
     test(row.proves, () => {
@@ -42,7 +58,13 @@ describe('groupsOf', () => {
   // Consecutive targets with one index form a step; a plain step is a group of one.
   test('groups by index', () => {
     const groups = groupsOf([target(0, 'a'), target(0, 'b'), target(1, 'c')]);
-    assert.deepEqual(groups.map((g) => [g.index, g.targets.map((t) => t.model)]), [[0, ['a', 'b']], [1, ['c']]]);
+    assert.deepEqual(
+      groups.map((g) => [g.index, g.targets.map((t) => t.model)]),
+      [
+        [0, ['a', 'b']],
+        [1, ['c']],
+      ],
+    );
   });
 });
 
@@ -59,9 +81,19 @@ describe('orderSteps', () => {
     // Quality is the listed order, with no notes.
     { proves: 'quality: listed', priority: 'quality', want: ['big', 'mid', 'free-unknown', 'tiny'], notes: { big: /^$/ } },
     // Speed: measured latency ascending, unmeasured steps after measured ones.
-    { proves: 'speed: by EWMA latency', priority: 'speed', want: ['mid', 'tiny', 'big', 'free-unknown'], notes: { mid: /priority speed: 300ms EWMA/, 'free-unknown': /no latency measured yet/ } },
+    {
+      proves: 'speed: by EWMA latency',
+      priority: 'speed',
+      want: ['mid', 'tiny', 'big', 'free-unknown'],
+      notes: { mid: /priority speed: 300ms EWMA/, 'free-unknown': /no latency measured yet/ },
+    },
     // Cheapest: the request's estimated cost ascending, unpriced last.
-    { proves: 'cheapest: by price', priority: 'cheapest', want: ['tiny', 'mid', 'big', 'free-unknown'], notes: { tiny: /priority cheapest: ~\$0\.00030/, 'free-unknown': /no price known/ } },
+    {
+      proves: 'cheapest: by price',
+      priority: 'cheapest',
+      want: ['tiny', 'mid', 'big', 'free-unknown'],
+      notes: { tiny: /priority cheapest: ~\$0\.00030/, 'free-unknown': /no price known/ },
+    },
     // A demoted step goes after the next one.
     { proves: 'demoted moves one place', priority: 'quality', demoted: [0], want: ['mid', 'big', 'free-unknown', 'tiny'], notes: { big: /^demoted: slow$/ } },
     // Two demoted in a row go after the next healthy step, keeping their order.
@@ -80,7 +112,10 @@ describe('orderSteps', () => {
         health: (t) => health[t.split('|')[2] ?? ''] ?? NO_HEALTH,
         facts: FACTS,
       });
-      assert.deepEqual(ranked.map((r) => r.group.targets[0]?.model), row.want);
+      assert.deepEqual(
+        ranked.map((r) => r.group.targets[0]?.model),
+        row.want,
+      );
       for (const [model, note] of Object.entries(row.notes ?? {})) {
         assert.match(ranked.find((r) => r.group.targets[0]?.model === model)?.notes.join('; ') ?? '', note, model);
       }
@@ -127,20 +162,37 @@ describe('orderTargets: weights', () => {
 
   // The order within a group explains itself; non-closed targets come last in listed order.
   test('notes and the place of open, half-open and standby targets', () => {
-    const group: StepGroup = { index: 0, targets: [target(0, 'open', { weight: 5 }), target(0, 'w1'), target(0, 'standby', { weight: 0 }), target(0, 'half', { weight: 2 })] };
+    const group: StepGroup = {
+      index: 0,
+      targets: [target(0, 'open', { weight: 5 }), target(0, 'w1'), target(0, 'standby', { weight: 0 }), target(0, 'half', { weight: 2 })],
+    };
     const circuits: Record<string, CircuitState> = { open: 'open', half: 'halfOpen' };
-    const order = orderTargets(group, (t) => circuits[t.split('|')[2] ?? ''], () => 0);
-    assert.deepEqual(order.map((o) => [o.step.model, o.route]), [
-      ['w1', 'weighted pick: weight 1 of 1'],
-      ['standby', 'weight 0: standby after the weighted targets'],
-      ['open', 'circuit open: after the closed targets'],
-      ['half', 'circuit halfOpen: after the closed targets'],
-    ]);
+    const order = orderTargets(
+      group,
+      (t) => circuits[t.split('|')[2] ?? ''],
+      () => 0,
+    );
+    assert.deepEqual(
+      order.map((o) => [o.step.model, o.route]),
+      [
+        ['w1', 'weighted pick: weight 1 of 1'],
+        ['standby', 'weight 0: standby after the weighted targets'],
+        ['open', 'circuit open: after the closed targets'],
+        ['half', 'circuit halfOpen: after the closed targets'],
+      ],
+    );
   });
 
   // A plain step (one target) has no note: listed order needs no explanation.
   test('single target: no note', () => {
-    assert.deepEqual(orderTargets({ index: 0, targets: [target(0, 'only')] }, () => undefined, () => 0.5).map((o) => o.route), [undefined]);
+    assert.deepEqual(
+      orderTargets(
+        { index: 0, targets: [target(0, 'only')] },
+        () => undefined,
+        () => 0.5,
+      ).map((o) => o.route),
+      [undefined],
+    );
   });
 });
 
@@ -157,8 +209,14 @@ describe('planOrder', () => {
       random: () => 0.99,
     };
     const order = planOrder(input);
-    assert.deepEqual(order.map((o) => o.step.model), ['b', 'a', 'next']);
-    assert.deepEqual(order.map((o) => o.route), ['weighted pick: weight 1 of 2', 'weighted pick: weight 1 of 2', undefined]);
+    assert.deepEqual(
+      order.map((o) => o.step.model),
+      ['b', 'a', 'next'],
+    );
+    assert.deepEqual(
+      order.map((o) => o.route),
+      ['weighted pick: weight 1 of 2', 'weighted pick: weight 1 of 2', undefined],
+    );
   });
 
   // Priority notes and demotion notes are joined for every target of the step.
@@ -172,10 +230,13 @@ describe('planOrder', () => {
       facts: FACTS,
       random: () => 0.5,
     });
-    assert.deepEqual(order.map((o) => [o.step.model, o.route]), [
-      ['b', 'priority speed: 200ms EWMA'],
-      ['a', 'priority speed: 100ms EWMA; demoted: error rate 90% vs 0% of the next step'],
-    ]);
+    assert.deepEqual(
+      order.map((o) => [o.step.model, o.route]),
+      [
+        ['b', 'priority speed: 200ms EWMA'],
+        ['a', 'priority speed: 100ms EWMA; demoted: error rate 90% vs 0% of the next step'],
+      ],
+    );
   });
 });
 
@@ -195,8 +256,16 @@ describe('stepsToDemote', () => {
   ];
   for (const row of rows) {
     test(row.proves, () => {
-      const got = stepsToDemote(groups, (g) => row.health[g.index] ?? NO_HEALTH, (i) => row.demoted?.includes(i) ?? false, demotionReason);
-      assert.deepEqual(got.map((d) => d.index), row.want);
+      const got = stepsToDemote(
+        groups,
+        (g) => row.health[g.index] ?? NO_HEALTH,
+        (i) => row.demoted?.includes(i) ?? false,
+        demotionReason,
+      );
+      assert.deepEqual(
+        got.map((d) => d.index),
+        row.want,
+      );
     });
   }
 });

@@ -6,18 +6,30 @@ import { browserRefusal, contentTypeRefusal, hostName, isLoopback, loopbackOnlyR
 
 describe('isLoopback', () => {
   const cases: Array<[string | undefined, boolean]> = [
-    ['127.0.0.1', true], ['127.8.9.10', true], ['::1', true],
+    ['127.0.0.1', true],
+    ['127.8.9.10', true],
+    ['::1', true],
     // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6 addresses.
     ['::ffff:127.0.0.1', true],
-    ['10.0.0.7', false], ['::ffff:10.0.0.7', false], ['fd00::2', false], ['128.0.0.1', false], [undefined, false],
+    ['10.0.0.7', false],
+    ['::ffff:10.0.0.7', false],
+    ['fd00::2', false],
+    ['128.0.0.1', false],
+    [undefined, false],
   ];
   for (const [address, want] of cases) test(`${String(address)} → ${want}`, () => assert.equal(isLoopback(address), want));
 });
 
 describe('hostName', () => {
   const cases: Array<[string, string | undefined]> = [
-    ['localhost:4000', 'localhost'], ['LocalHost', 'localhost'], ['[::1]:4001', '::1'], ['10.0.0.7:4001', '10.0.0.7'],
-    ['evil.example:4000', 'evil.example'], ['a:b:c', undefined], ['[::1', undefined], ['', undefined],
+    ['localhost:4000', 'localhost'],
+    ['LocalHost', 'localhost'],
+    ['[::1]:4001', '::1'],
+    ['10.0.0.7:4001', '10.0.0.7'],
+    ['evil.example:4000', 'evil.example'],
+    ['a:b:c', undefined],
+    ['[::1', undefined],
+    ['', undefined],
   ];
   for (const [host, want] of cases) test(`${JSON.stringify(host)} → ${String(want)}`, () => assert.equal(hostName(host), want));
 });

@@ -12,7 +12,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 
-export interface AzureRequest { path: string; query: URLSearchParams; headers: IncomingMessage['headers']; body: Record<string, unknown>; deployment: string }
+export interface AzureRequest {
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  body: Record<string, unknown>;
+  deployment: string;
+}
 
 export interface AzureMock {
   endpoint: string;
@@ -27,9 +33,18 @@ export interface AzureMock {
 }
 
 const KNOWN_VERSIONS = new Set(['2024-10-21', '2025-01-01-preview', '2024-06-01']);
-const FILTER_OK = { hate: { filtered: false, severity: 'safe' }, self_harm: { filtered: false, severity: 'safe' }, sexual: { filtered: false, severity: 'safe' }, violence: { filtered: false, severity: 'safe' } };
+const FILTER_OK = {
+  hate: { filtered: false, severity: 'safe' },
+  self_harm: { filtered: false, severity: 'safe' },
+  sexual: { filtered: false, severity: 'safe' },
+  violence: { filtered: false, severity: 'safe' },
+};
 
-export interface EntraIdentity { tenantId: string; clientId: string; federatedToken: string }
+export interface EntraIdentity {
+  tenantId: string;
+  clientId: string;
+  federatedToken: string;
+}
 
 export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?: EntraIdentity): Promise<AzureMock> {
   const requests: AzureRequest[] = [];
@@ -45,20 +60,36 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?:
       const tokenPath = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
       if (tokenPath && req.method === 'POST') {
         const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-        const why = !entra || tokenPath[1] !== entra.tenantId ? 'AADSTS90002: Tenant not found.'
-          : form.get('grant_type') !== 'client_credentials' ? 'AADSTS70003: unsupported grant_type'
-          : form.get('client_id') !== entra.clientId ? 'AADSTS700016: Application not found in the directory.'
-          : form.get('scope') !== 'https://cognitiveservices.azure.com/.default' ? 'AADSTS70011: The provided value for the input parameter \'scope\' is not valid.'
-          : form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' || form.get('client_assertion') !== entra.federatedToken ? 'AADSTS700211: No matching federated identity record found for presented assertion.'
-          : undefined;
+        const why =
+          !entra || tokenPath[1] !== entra.tenantId
+            ? 'AADSTS90002: Tenant not found.'
+            : form.get('grant_type') !== 'client_credentials'
+              ? 'AADSTS70003: unsupported grant_type'
+              : form.get('client_id') !== entra.clientId
+                ? 'AADSTS700016: Application not found in the directory.'
+                : form.get('scope') !== 'https://cognitiveservices.azure.com/.default'
+                  ? "AADSTS70011: The provided value for the input parameter 'scope' is not valid."
+                  : form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' ||
+                      form.get('client_assertion') !== entra.federatedToken
+                    ? 'AADSTS700211: No matching federated identity record found for presented assertion.'
+                    : undefined;
         entraGrants.push(why ? { ok: false, why } : { ok: true });
-        if (why) return send(res, 400, { error: why.startsWith('AADSTS90002') ? 'invalid_request' : 'invalid_client', error_description: why, error_codes: [Number(/\d+/.exec(why)?.[0])] });
+        if (why)
+          return send(res, 400, {
+            error: why.startsWith('AADSTS90002') ? 'invalid_request' : 'invalid_client',
+            error_description: why,
+            error_codes: [Number(/\d+/.exec(why)?.[0])],
+          });
         const token = `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.mock-entra-${issued.length + 1}-${Math.random().toString(36).slice(2)}`;
         issued.push(token);
         return send(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
       }
       let body: Record<string, unknown>;
-      try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>; } catch { return send(res, 400, { error: { code: 'BadRequest', message: 'invalid JSON' } }); }
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      } catch {
+        return send(res, 400, { error: { code: 'BadRequest', message: 'invalid JSON' } });
+      }
       const deploymentPath = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(url.pathname);
       const v1 = url.pathname === '/openai/v1/chat/completions';
       if (req.method !== 'POST' || (!deploymentPath && !v1) || (deploymentPath && !KNOWN_VERSIONS.has(url.searchParams.get('api-version') ?? ''))) {
@@ -66,7 +97,13 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?:
       }
       const bearer = /^Bearer (.+)$/.exec(String(req.headers['authorization'] ?? ''))?.[1];
       if (req.headers['api-key'] !== apiKey && !(bearer !== undefined && issued.includes(bearer))) {
-        return send(res, 401, { error: { code: '401', message: 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.' } });
+        return send(res, 401, {
+          error: {
+            code: '401',
+            message:
+              'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.',
+          },
+        });
       }
       const deployment = deploymentPath ? decodeURIComponent(deploymentPath[1] ?? '') : String(body['model']);
       requests.push({ path: url.pathname, query: url.searchParams, headers: req.headers, body, deployment });
@@ -74,16 +111,27 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?:
         throttled.add(deployment);
         res.setHeader('retry-after-ms', String(retryAfterMs));
         res.setHeader('retry-after', '60');
-        return send(res, 429, { error: { code: '429', message: 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.' } });
+        return send(res, 429, {
+          error: {
+            code: '429',
+            message:
+              'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.',
+          },
+        });
       }
       if (deployment.startsWith('down')) {
-        return send(res, 503, { error: { code: 'ServiceUnavailable', message: 'The service is temporarily unable to process your request. Please try again later.' } });
+        return send(res, 503, {
+          error: { code: 'ServiceUnavailable', message: 'The service is temporarily unable to process your request. Please try again later.' },
+        });
       }
       if (deployment.startsWith('filtered')) {
         return send(res, 400, {
           error: {
             message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
-            type: null, param: 'prompt', code: 'content_filter', status: 400,
+            type: null,
+            param: 'prompt',
+            code: 'content_filter',
+            status: 400,
             innererror: { code: 'ResponsibleAIPolicyViolation', content_filter_result: { ...FILTER_OK, violence: { filtered: true, severity: 'high' } } },
           },
         });
@@ -93,16 +141,27 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?:
       if (body['stream'] === true) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const base = { id: 'chatcmpl-az1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-08-06', system_fingerprint: 'fp_az' };
-        res.write(`data: ${JSON.stringify({ id: '', object: '', created: 0, model: '', choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: FILTER_OK }] })}\n\n`);
-        res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, content_filter_results: {} }] })}\n\n`);
-        for (const word of text.split(/(?= )/)) res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: word }, finish_reason: null, content_filter_results: FILTER_OK }] })}\n\n`);
+        res.write(
+          `data: ${JSON.stringify({ id: '', object: '', created: 0, model: '', choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: FILTER_OK }] })}\n\n`,
+        );
+        res.write(
+          `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, content_filter_results: {} }] })}\n\n`,
+        );
+        for (const word of text.split(/(?= )/))
+          res.write(
+            `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: word }, finish_reason: null, content_filter_results: FILTER_OK }] })}\n\n`,
+          );
         res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop', content_filter_results: {} }] })}\n\n`);
-        if ((body['stream_options'] as { include_usage?: boolean } | undefined)?.include_usage) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+        if ((body['stream_options'] as { include_usage?: boolean } | undefined)?.include_usage)
+          res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
         res.end('data: [DONE]\n\n');
         return;
       }
       send(res, 200, {
-        id: 'chatcmpl-az1', object: 'chat.completion', created: 1, model: 'gpt-4o-2024-08-06',
+        id: 'chatcmpl-az1',
+        object: 'chat.completion',
+        created: 1,
+        model: 'gpt-4o-2024-08-06',
         prompt_filter_results: [{ prompt_index: 0, content_filter_results: FILTER_OK }],
         choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null, content_filter_results: FILTER_OK }],
         usage,
@@ -118,7 +177,11 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?:
     requests,
     entraGrants,
     issued,
-    close: async () => { server.closeAllConnections(); server.close(); await once(server, 'close'); },
+    close: async () => {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
   };
 }
 

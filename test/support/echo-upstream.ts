@@ -74,20 +74,28 @@ async function handle(req: IncomingMessage, res: ServerResponse, received: EchoU
   };
   const echoHeaders = { 'x-echo': echo, 'www-authenticate': `Bearer realm="${echo}"`, 'x-request-id': echo, 'openai-organization': echo };
   switch (path) {
-    case '4xx': return send(format === 'gemini' ? 403 : 401, shapes.error4xx);
-    case '5xx': return send(500, shapes.error5xx);
-    case 'headers': return stream ? sse(shapes.stream('Hello'), echoHeaders) : send(200, shapes.answer('Hello'), echoHeaders);
-    case 'answer': return stream ? sse(shapes.stream(PLACEHOLDER)) : send(200, shapes.answer(PLACEHOLDER));
-    case 'first-event': return stream ? sse(shapes.stream(PLACEHOLDER)) : send(200, shapes.answer(PLACEHOLDER));
-    case 'mid-stream': return stream ? sse(shapes.midStreamError) : send(200, shapes.answer(PLACEHOLDER));
-    case 'malformed-event': return stream ? sse(shapes.malformed) : send(200, shapes.answer('Hello'));
+    case '4xx':
+      return send(format === 'gemini' ? 403 : 401, shapes.error4xx);
+    case '5xx':
+      return send(500, shapes.error5xx);
+    case 'headers':
+      return stream ? sse(shapes.stream('Hello'), echoHeaders) : send(200, shapes.answer('Hello'), echoHeaders);
+    case 'answer':
+      return stream ? sse(shapes.stream(PLACEHOLDER)) : send(200, shapes.answer(PLACEHOLDER));
+    case 'first-event':
+      return stream ? sse(shapes.stream(PLACEHOLDER)) : send(200, shapes.answer(PLACEHOLDER));
+    case 'mid-stream':
+      return stream ? sse(shapes.midStreamError) : send(200, shapes.answer(PLACEHOLDER));
+    case 'malformed-event':
+      return stream ? sse(shapes.malformed) : send(200, shapes.answer('Hello'));
   }
 }
 
 function credentialsOf(req: IncomingMessage, format: EchoFormat): string[] {
-  const key = format === 'openai'
-    ? String(req.headers['authorization'] ?? '').replace(/^Bearer /, '')
-    : String(req.headers[format === 'anthropic' ? 'x-api-key' : 'x-goog-api-key'] ?? '');
+  const key =
+    format === 'openai'
+      ? String(req.headers['authorization'] ?? '').replace(/^Bearer /, '')
+      : String(req.headers[format === 'anthropic' ? 'x-api-key' : 'x-goog-api-key'] ?? '');
   const extra = req.headers[HEADER_CREDENTIAL];
   return [key, ...(typeof extra === 'string' ? [extra] : [])].filter((c) => c !== '');
 }
@@ -105,11 +113,20 @@ const data = (payload: unknown): string => `data: ${JSON.stringify(payload)}\n\n
 const event = (name: string, payload: unknown): string => `event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`;
 
 const OPENAI_USAGE = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
-const openaiChunk = (delta: Record<string, unknown>, finish: string | null): unknown => ({ id: 'chatcmpl-echo', object: 'chat.completion.chunk', created: 1, model: 'echo', choices: [{ index: 0, delta, finish_reason: finish }] });
+const openaiChunk = (delta: Record<string, unknown>, finish: string | null): unknown => ({
+  id: 'chatcmpl-echo',
+  object: 'chat.completion.chunk',
+  created: 1,
+  model: 'echo',
+  choices: [{ index: 0, delta, finish_reason: finish }],
+});
 
 const ANTHROPIC_USAGE = { input_tokens: 3, output_tokens: 2 };
 const anthropicStart = [
-  event('message_start', { type: 'message_start', message: { id: 'msg_echo', type: 'message', role: 'assistant', model: 'echo', content: [], stop_reason: null, stop_sequence: null, usage: ANTHROPIC_USAGE } }),
+  event('message_start', {
+    type: 'message_start',
+    message: { id: 'msg_echo', type: 'message', role: 'assistant', model: 'echo', content: [], stop_reason: null, stop_sequence: null, usage: ANTHROPIC_USAGE },
+  }),
   event('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
 ];
 const anthropicDelta = (text: string): string => event('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } });
@@ -120,19 +137,56 @@ const anthropicEnd = [
 ];
 
 const GEMINI_USAGE = { promptTokenCount: 3, candidatesTokenCount: 2, totalTokenCount: 5 };
-const geminiChunk = (text: string, finish?: string): unknown => ({ candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...(finish ? { finishReason: finish } : {}) }], ...(finish ? { usageMetadata: GEMINI_USAGE } : {}), modelVersion: 'echo' });
+const geminiChunk = (text: string, finish?: string): unknown => ({
+  candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...(finish ? { finishReason: finish } : {}) }],
+  ...(finish ? { usageMetadata: GEMINI_USAGE } : {}),
+  modelVersion: 'echo',
+});
 
 const SHAPES: Record<EchoFormat, Shapes> = {
   openai: {
-    answer: (text) => JSON.stringify({ id: 'chatcmpl-echo', object: 'chat.completion', created: 1, model: 'echo', choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage: OPENAI_USAGE }),
-    stream: (text) => [data(openaiChunk({ role: 'assistant', content: text }, null)), data(openaiChunk({}, 'stop')), data({ ...(openaiChunk({}, null) as object), choices: [], usage: OPENAI_USAGE }), 'data: [DONE]\n\n'],
-    midStreamError: [data(openaiChunk({ role: 'assistant', content: 'Hello' }, null)), data({ error: { message: PLACEHOLDER, type: 'server_error', param: null, code: 'echo' } })],
-    malformed: [data(openaiChunk({ role: 'assistant', content: 'Hello' }, null)), `data: {not json ${PLACEHOLDER}\n\n`, data(openaiChunk({}, 'stop')), 'data: [DONE]\n\n'],
-    error4xx: JSON.stringify({ error: { message: `Incorrect API key provided: ${PLACEHOLDER}`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }),
+    answer: (text) =>
+      JSON.stringify({
+        id: 'chatcmpl-echo',
+        object: 'chat.completion',
+        created: 1,
+        model: 'echo',
+        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+        usage: OPENAI_USAGE,
+      }),
+    stream: (text) => [
+      data(openaiChunk({ role: 'assistant', content: text }, null)),
+      data(openaiChunk({}, 'stop')),
+      data({ ...(openaiChunk({}, null) as object), choices: [], usage: OPENAI_USAGE }),
+      'data: [DONE]\n\n',
+    ],
+    midStreamError: [
+      data(openaiChunk({ role: 'assistant', content: 'Hello' }, null)),
+      data({ error: { message: PLACEHOLDER, type: 'server_error', param: null, code: 'echo' } }),
+    ],
+    malformed: [
+      data(openaiChunk({ role: 'assistant', content: 'Hello' }, null)),
+      `data: {not json ${PLACEHOLDER}\n\n`,
+      data(openaiChunk({}, 'stop')),
+      'data: [DONE]\n\n',
+    ],
+    error4xx: JSON.stringify({
+      error: { message: `Incorrect API key provided: ${PLACEHOLDER}`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+    }),
     error5xx: JSON.stringify({ error: { message: `internal error for ${PLACEHOLDER}`, type: 'server_error', param: null, code: null } }),
   },
   anthropic: {
-    answer: (text) => JSON.stringify({ id: 'msg_echo', type: 'message', role: 'assistant', model: 'echo', content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null, usage: ANTHROPIC_USAGE }),
+    answer: (text) =>
+      JSON.stringify({
+        id: 'msg_echo',
+        type: 'message',
+        role: 'assistant',
+        model: 'echo',
+        content: [{ type: 'text', text }],
+        stop_reason: 'end_turn',
+        stop_sequence: null,
+        usage: ANTHROPIC_USAGE,
+      }),
     stream: (text) => [...anthropicStart, anthropicDelta(text), ...anthropicEnd],
     midStreamError: [...anthropicStart, anthropicDelta('Hello'), event('error', { type: 'error', error: { type: 'overloaded_error', message: PLACEHOLDER } })],
     malformed: [...anthropicStart, anthropicDelta('Hello'), `event: content_block_delta\ndata: {not json ${PLACEHOLDER}\n\n`, ...anthropicEnd],

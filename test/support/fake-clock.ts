@@ -73,7 +73,10 @@ export class FakeClock implements Clock {
   /** Fires timers in time order until `promise` settles; fails if it can never settle. */
   async runUntil<T>(promise: Promise<T>, limit = 10_000): Promise<T> {
     let settled = false;
-    promise.then(() => (settled = true), () => (settled = true));
+    promise.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     for (let i = 0; i < limit; i++) {
       await drain();
       if (settled) return promise;

@@ -210,7 +210,12 @@ interface ErrorRow {
 
 const errorRows: ErrorRow[] = [
   // Plain 429: OpenAI rate-limit body and no Retry-After of any kind.
-  { model: 'fault:429', status: 429, error: { type: 'requests', code: 'rate_limit_exceeded', param: null }, headers: { 'retry-after': null, 'retry-after-ms': null } },
+  {
+    model: 'fault:429',
+    status: 429,
+    error: { type: 'requests', code: 'rate_limit_exceeded', param: null },
+    headers: { 'retry-after': null, 'retry-after-ms': null },
+  },
   // Retry-After in seconds.
   { model: 'fault:429-retry-after-7', status: 429, error: { code: 'rate_limit_exceeded' }, headers: { 'retry-after': '7' } },
   // OpenAI's millisecond variant.
@@ -232,7 +237,11 @@ const errorRows: ErrorRow[] = [
   // Context window overflow: a 400 a fallback chain may want to treat specially.
   { model: 'fault:context-length', status: 400, error: { type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } },
   // Safety rejection.
-  { model: 'fault:content-policy', status: 400, error: { message: 'Your request was rejected as a result of our safety system.', param: null, code: 'content_policy_violation' } },
+  {
+    model: 'fault:content-policy',
+    status: 400,
+    error: { message: 'Your request was rejected as a result of our safety system.', param: null, code: 'content_policy_violation' },
+  },
 ];
 
 describe('error statuses', () => {
@@ -311,7 +320,10 @@ describe('connection faults', () => {
     controller.abort();
     await assert.rejects(pending, { name: 'AbortError' });
     await up.waitForClosedEarly(model);
-    assert.deepEqual(up.closedEarly.filter((m) => m === model), [model]);
+    assert.deepEqual(
+      up.closedEarly.filter((m) => m === model),
+      [model],
+    );
   });
 
   test('stall-after-2 sends two events then goes quiet until the client gives up', async () => {

@@ -122,22 +122,25 @@ const CONTEXT_LENGTH_BODY = openAiError(
   'context_length_exceeded',
   'messages',
 );
-const CONTENT_POLICY_BODY = openAiError(
-  'Your request was rejected as a result of our safety system.',
-  'invalid_request_error',
-  'content_policy_violation',
-);
+const CONTENT_POLICY_BODY = openAiError('Your request was rejected as a result of our safety system.', 'invalid_request_error', 'content_policy_violation');
 
 function statusErrorBody(status: number): unknown {
   switch (status) {
-    case 400: return openAiError('Bad request', 'invalid_request_error', 'invalid_request');
-    case 401: return openAiError('Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
-    case 403: return openAiError('You are not allowed to access this resource.', 'permission_denied', null);
-    case 404: return openAiError('The model does not exist or you do not have access to it.', 'invalid_request_error', 'model_not_found', 'model');
-    case 422: return openAiError('Unprocessable entity', 'invalid_request_error', 'unprocessable_entity');
-    case 429: return openAiError('Rate limit reached', 'requests', 'rate_limit_exceeded');
+    case 400:
+      return openAiError('Bad request', 'invalid_request_error', 'invalid_request');
+    case 401:
+      return openAiError('Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
+    case 403:
+      return openAiError('You are not allowed to access this resource.', 'permission_denied', null);
+    case 404:
+      return openAiError('The model does not exist or you do not have access to it.', 'invalid_request_error', 'model_not_found', 'model');
+    case 422:
+      return openAiError('Unprocessable entity', 'invalid_request_error', 'unprocessable_entity');
+    case 429:
+      return openAiError('Rate limit reached', 'requests', 'rate_limit_exceeded');
     // Anthropic's overload answer, which OpenAI-compatible gateways pass through.
-    case 529: return { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } };
+    case 529:
+      return { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } };
   }
   if (status >= 500) return openAiError('The server had an error while processing your request.', 'server_error', null);
   return openAiError(`Fault upstream error ${status}`, 'invalid_request_error', null);
@@ -194,13 +197,14 @@ const ERROR_EVENT = sse(JSON.stringify({ error: { message: 'upstream exploded', 
 
 /** The SSE events of a successful stream, without the final [DONE]. */
 function streamEvents(reply: Reply): string[] {
-  const chunks: unknown[] = reply.finish === 'content_filter'
-    ? [streamChunk(reply, { role: true, content: '' }, 'content_filter')]
-    : [
-        streamChunk(reply, { role: true, content: '' }, null),
-        ...reply.pieces.map((content) => streamChunk(reply, { content }, null)),
-        streamChunk(reply, {}, 'stop'),
-      ];
+  const chunks: unknown[] =
+    reply.finish === 'content_filter'
+      ? [streamChunk(reply, { role: true, content: '' }, 'content_filter')]
+      : [
+          streamChunk(reply, { role: true, content: '' }, null),
+          ...reply.pieces.map((content) => streamChunk(reply, { content }, null)),
+          streamChunk(reply, {}, 'stop'),
+        ];
   if (reply.includeUsage) chunks.push({ ...chunkEnvelope(reply), choices: [], usage: USAGE });
   return chunks.map((chunk) => sse(JSON.stringify(chunk)));
 }
@@ -333,20 +337,40 @@ function emptyStream(x: Exchange): void {
 
 async function perform(x: Exchange, behaviour: Behaviour): Promise<void> {
   switch (behaviour.kind) {
-    case 'ok': return sendOk(x);
-    case 'then-ok': return sendOk(x); // already resolved by resolveAttempt; kept for exhaustiveness
-    case 'error': return sendJson(x.res, behaviour.status, behaviour.body, behaviour.headers);
-    case 'reset': return x.destroy();
+    case 'ok':
+      return sendOk(x);
+    case 'then-ok':
+      return sendOk(x); // already resolved by resolveAttempt; kept for exhaustiveness
+    case 'error':
+      return sendJson(x.res, behaviour.status, behaviour.body, behaviour.headers);
+    case 'reset':
+      return x.destroy();
     // Real providers quote the key they were given in a 401 ("Incorrect API key provided: sk-…").
-    case '401-echo-key': return sendJson(x.res, 401, { error: { message: `Incorrect API key provided: ${x.req.headers.authorization ?? ''}`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
-    case 'silent': return; // body already read; never answer
-    case 'slow-first-token': return slowFirstToken(x, behaviour.ms);
-    case 'cut-after': return cutAfter(x, behaviour.n);
-    case 'stall-after': return stallAfter(x, behaviour.n);
-    case 'malformed': return malformed(x);
-    case 'no-done': return noDone(x);
-    case 'error-event': return errorEvent(x);
-    case 'empty-stream': return emptyStream(x);
+    case '401-echo-key':
+      return sendJson(x.res, 401, {
+        error: {
+          message: `Incorrect API key provided: ${x.req.headers.authorization ?? ''}`,
+          type: 'invalid_request_error',
+          param: null,
+          code: 'invalid_api_key',
+        },
+      });
+    case 'silent':
+      return; // body already read; never answer
+    case 'slow-first-token':
+      return slowFirstToken(x, behaviour.ms);
+    case 'cut-after':
+      return cutAfter(x, behaviour.n);
+    case 'stall-after':
+      return stallAfter(x, behaviour.n);
+    case 'malformed':
+      return malformed(x);
+    case 'no-done':
+      return noDone(x);
+    case 'error-event':
+      return errorEvent(x);
+    case 'empty-stream':
+      return emptyStream(x);
   }
 }
 
@@ -500,13 +524,16 @@ function createHandle(state: State, url: string, port: number, close: () => Prom
   return {
     url,
     port,
-    get requests() { return state.requests; },
-    get closedEarly() { return state.closedEarly; },
+    get requests() {
+      return state.requests;
+    },
+    get closedEarly() {
+      return state.closedEarly;
+    },
     requestsFor,
     openConnections: () => state.sockets.size,
     waitForRequest: (model, nth = 1) => waitUntil(state.events, 'request', () => requestsFor(model)[nth - 1]),
-    waitForClosedEarly: (model) =>
-      waitUntil(state.events, 'closedEarly', () => (state.closedEarly.includes(model) ? true : undefined)).then(() => undefined),
+    waitForClosedEarly: (model) => waitUntil(state.events, 'closedEarly', () => (state.closedEarly.includes(model) ? true : undefined)).then(() => undefined),
     reset: () => {
       // Mutate in place so references a test already holds stay live.
       state.requests.length = 0;

@@ -225,17 +225,13 @@ function logTail(file: string): string {
 function httpGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const isHttps = url.startsWith('https:');
-    const request = (isHttps ? https : http).get(
-      url,
-      { headers, timeout: 2000, ...(isHttps ? { rejectUnauthorized: false } : {}) },
-      (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-        response.on('error', reject);
-      },
-    );
+    const request = (isHttps ? https : http).get(url, { headers, timeout: 2000, ...(isHttps ? { rejectUnauthorized: false } : {}) }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('error', reject);
+    });
     request.on('timeout', () => request.destroy(new Error('timeout')));
     request.on('error', reject);
   });
@@ -297,7 +293,7 @@ function kubeconfigYaml(server: string, user: string, token: string, namespace =
 
 function statusCode(error: unknown): number | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error).code;
+    const code = error.code;
     if (typeof code === 'number') return code;
   }
   return undefined;

@@ -59,7 +59,22 @@ export async function startKubeProxy(options: KubeProxyOptions): Promise<KubePro
 
   const { sink, logs, waitForLog } = captureLogs();
   const serveOptions = parseServeOptions(
-    ['--kubernetes', '--kubeconfig', options.kubeconfigPath, '--namespace', options.namespace, '--port', '0', '--admin-port', '0', '--log-level', 'debug', '--credentials-dir', credentialsDir, ...(options.extraArgs ?? [])],
+    [
+      '--kubernetes',
+      '--kubeconfig',
+      options.kubeconfigPath,
+      '--namespace',
+      options.namespace,
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--log-level',
+      'debug',
+      '--credentials-dir',
+      credentialsDir,
+      ...(options.extraArgs ?? []),
+    ],
     options.env ?? {},
   );
   const secrets = new KnownSecrets();

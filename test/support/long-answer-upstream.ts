@@ -43,9 +43,7 @@ export interface LongAnswerUpstream {
   close(): Promise<void>;
 }
 
-type Behaviour =
-  | { kind: 'ok' | 'no-prefill' | 'ignore-prefill' | 'diverge' }
-  | { kind: 'cut' | 'stall' | 'error' | 'tools-cut' | 'refuse'; n: number };
+type Behaviour = { kind: 'ok' | 'no-prefill' | 'ignore-prefill' | 'diverge' } | { kind: 'cut' | 'stall' | 'error' | 'tools-cut' | 'refuse'; n: number };
 
 function parseModel(model: string): Behaviour {
   const name = (model.startsWith('long:') ? model.slice('long:'.length) : 'ok').split('#')[0] ?? '';
@@ -97,21 +95,49 @@ interface Writer {
 const sse = (data: unknown, event?: string): string => `${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
 
 function openAIWriter(model: string, id: string, includeUsage: boolean): Writer {
-  const chunk = (delta: Record<string, unknown>, finish: string | null): string => sse({ id, object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] });
+  const chunk = (delta: Record<string, unknown>, finish: string | null): string =>
+    sse({ id, object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] });
   return {
     start: (res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(chunk({ role: 'assistant', content: '' }, null));
     },
     text: (token) => [chunk({ content: token }, null)],
-    toolCall: (pieces) => pieces.map((args, i) => chunk({ tool_calls: [{ index: 0, ...(i === 0 ? { id: 'call_1', type: 'function', function: { name: 'lookup', arguments: args } } : { function: { arguments: args } }) }] }, null)),
+    toolCall: (pieces) =>
+      pieces.map((args, i) =>
+        chunk(
+          {
+            tool_calls: [
+              {
+                index: 0,
+                ...(i === 0 ? { id: 'call_1', type: 'function', function: { name: 'lookup', arguments: args } } : { function: { arguments: args } }),
+              },
+            ],
+          },
+          null,
+        ),
+      ),
     finish: (outputTokens, refused) => [
       chunk({}, refused ? 'content_filter' : 'stop'),
-      ...(includeUsage ? [sse({ id, object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 10, completion_tokens: outputTokens, total_tokens: 10 + outputTokens } })] : []),
+      ...(includeUsage
+        ? [
+            sse({
+              id,
+              object: 'chat.completion.chunk',
+              created: 1,
+              model,
+              choices: [],
+              usage: { prompt_tokens: 10, completion_tokens: outputTokens, total_tokens: 10 + outputTokens },
+            }),
+          ]
+        : []),
       sse('[DONE]'),
     ],
     error: () => [sse({ error: { message: 'the model fell over', type: 'server_error', code: 'internal_error' } })],
-    prefillRejected: (res) => sendJson(res, 400, { error: { message: 'the last message must be a user message', type: 'invalid_request_error', param: 'messages', code: 'invalid_request' } }),
+    prefillRejected: (res) =>
+      sendJson(res, 400, {
+        error: { message: 'the last message must be a user message', type: 'invalid_request_error', param: 'messages', code: 'invalid_request' },
+      }),
     refuseAtOnce: (res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end(chunk({ role: 'assistant', content: '' }, 'content_filter') + sse('[DONE]'));
@@ -123,7 +149,24 @@ function anthropicWriter(model: string, id: string): Writer {
   return {
     start: (res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(sse({ type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } }, 'message_start'));
+      res.write(
+        sse(
+          {
+            type: 'message_start',
+            message: {
+              id,
+              type: 'message',
+              role: 'assistant',
+              model,
+              content: [],
+              stop_reason: null,
+              stop_sequence: null,
+              usage: { input_tokens: 10, output_tokens: 1 },
+            },
+          },
+          'message_start',
+        ),
+      );
       res.write(sse({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }, 'content_block_start'));
       res.write(sse({ type: 'ping' }, 'ping'));
     },
@@ -131,22 +174,51 @@ function anthropicWriter(model: string, id: string): Writer {
     toolCall: (pieces) => [
       sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop'),
       sse({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: {} } }, 'content_block_start'),
-      ...pieces.map((partial) => sse({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: partial } }, 'content_block_delta')),
+      ...pieces.map((partial) =>
+        sse({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: partial } }, 'content_block_delta'),
+      ),
     ],
     finish: (outputTokens, refused) => [
       sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop'),
-      sse({ type: 'message_delta', delta: { stop_reason: refused ? 'refusal' : 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } }, 'message_delta'),
+      sse(
+        { type: 'message_delta', delta: { stop_reason: refused ? 'refusal' : 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } },
+        'message_delta',
+      ),
       sse({ type: 'message_stop' }, 'message_stop'),
     ],
     error: () => [sse({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, 'error')],
-    prefillRejected: (res) => sendJson(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'This model does not support assistant message prefill. The conversation must end with a user message.' } }),
+    prefillRejected: (res) =>
+      sendJson(res, 400, {
+        type: 'error',
+        error: {
+          type: 'invalid_request_error',
+          message: 'This model does not support assistant message prefill. The conversation must end with a user message.',
+        },
+      }),
     refuseAtOnce: (res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end([
-        sse({ type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } }, 'message_start'),
-        sse({ type: 'message_delta', delta: { stop_reason: 'refusal', stop_sequence: null }, usage: { output_tokens: 1 } }, 'message_delta'),
-        sse({ type: 'message_stop' }, 'message_stop'),
-      ].join(''));
+      res.end(
+        [
+          sse(
+            {
+              type: 'message_start',
+              message: {
+                id,
+                type: 'message',
+                role: 'assistant',
+                model,
+                content: [],
+                stop_reason: null,
+                stop_sequence: null,
+                usage: { input_tokens: 10, output_tokens: 1 },
+              },
+            },
+            'message_start',
+          ),
+          sse({ type: 'message_delta', delta: { stop_reason: 'refusal', stop_sequence: null }, usage: { output_tokens: 1 } }, 'message_delta'),
+          sse({ type: 'message_stop' }, 'message_stop'),
+        ].join(''),
+      );
     },
   };
 }
@@ -194,7 +266,8 @@ export async function startLongAnswerUpstream(): Promise<LongAnswerUpstream> {
     const behaviour = parseModel(model);
     counter++;
     const options = isRecord(body['stream_options']) ? body['stream_options'] : {};
-    const writer = path === '/v1/messages' ? anthropicWriter(model, `msg_${counter}`) : openAIWriter(model, `chatcmpl-${counter}`, options['include_usage'] === true);
+    const writer =
+      path === '/v1/messages' ? anthropicWriter(model, `msg_${counter}`) : openAIWriter(model, `chatcmpl-${counter}`, options['include_usage'] === true);
     if (behaviour.kind === 'no-prefill' && prefill !== undefined) return writer.prefillRejected(res);
     if (behaviour.kind === 'refuse' && behaviour.n === 0) return writer.refuseAtOnce(res);
     const tokens = remainingTokens(behaviour.kind === 'ignore-prefill' ? undefined : prefill, behaviour.kind === 'diverge' ? DIVERGING : ANSWER);
@@ -203,8 +276,15 @@ export async function startLongAnswerUpstream(): Promise<LongAnswerUpstream> {
       if (await write(res, writer.toolCall(['{"q":', '"wea', 'ther"}'].slice(0, behaviour.n)))) res.destroy();
       return;
     }
-    const limit = behaviour.kind === 'cut' || behaviour.kind === 'stall' || behaviour.kind === 'error' || behaviour.kind === 'refuse' ? behaviour.n : tokens.length;
-    if (!(await write(res, tokens.slice(0, limit).flatMap((t) => writer.text(t))))) return;
+    const limit =
+      behaviour.kind === 'cut' || behaviour.kind === 'stall' || behaviour.kind === 'error' || behaviour.kind === 'refuse' ? behaviour.n : tokens.length;
+    if (
+      !(await write(
+        res,
+        tokens.slice(0, limit).flatMap((t) => writer.text(t)),
+      ))
+    )
+      return;
     if (behaviour.kind === 'cut') return void res.destroy();
     if (behaviour.kind === 'stall') return; // silence until the proxy gives up and closes the connection
     if (behaviour.kind === 'error') {
@@ -226,18 +306,19 @@ export async function startLongAnswerUpstream(): Promise<LongAnswerUpstream> {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     requestsFor,
-    waitForRequest: (model, nth = 1) => new Promise((resolve) => {
-      const found = requestsFor(model)[nth - 1];
-      if (found) return resolve(found);
-      const listener = (entry: LongRequest): void => {
-        const now = requestsFor(model)[nth - 1];
-        if (entry.model === model && now) {
-          events.off('request', listener);
-          resolve(now);
-        }
-      };
-      events.on('request', listener);
-    }),
+    waitForRequest: (model, nth = 1) =>
+      new Promise((resolve) => {
+        const found = requestsFor(model)[nth - 1];
+        if (found) return resolve(found);
+        const listener = (entry: LongRequest): void => {
+          const now = requestsFor(model)[nth - 1];
+          if (entry.model === model && now) {
+            events.off('request', listener);
+            resolve(now);
+          }
+        };
+        events.on('request', listener);
+      }),
     close: async () => {
       for (const socket of sockets) socket.destroy();
       server.close();

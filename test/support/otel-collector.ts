@@ -77,50 +77,54 @@ export async function startCollector(): Promise<Collector> {
   const receiverPort = await freePort();
   const dir = await mkdtemp(path.join(tmpdir(), 'llmfb-otelcol-'));
   const config = path.join(dir, 'config.yaml');
-  await writeFile(config, [
-    'receivers:',
-    '  otlp:',
-    '    protocols:',
-    '      http:',
-    `        endpoint: 127.0.0.1:${receiverPort}`,
-    'exporters:',
-    '  debug:',
-    '    verbosity: basic',
-    '  otlphttp:',
-    `    endpoint: http://127.0.0.1:${sinkPort}`,
-    '    encoding: json',
-    '    compression: none',
-    '    retry_on_failure:',
-    '      enabled: false',
-    'service:',
-    '  telemetry:',
-    '    logs:',
-    '      level: info',
-    '    metrics:',
-    '      level: none',
-    '  pipelines:',
-    '    traces:',
-    '      receivers: [otlp]',
-    '      exporters: [debug, otlphttp]',
-    '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      'receivers:',
+      '  otlp:',
+      '    protocols:',
+      '      http:',
+      `        endpoint: 127.0.0.1:${receiverPort}`,
+      'exporters:',
+      '  debug:',
+      '    verbosity: basic',
+      '  otlphttp:',
+      `    endpoint: http://127.0.0.1:${sinkPort}`,
+      '    encoding: json',
+      '    compression: none',
+      '    retry_on_failure:',
+      '      enabled: false',
+      'service:',
+      '  telemetry:',
+      '    logs:',
+      '      level: info',
+      '    metrics:',
+      '      level: none',
+      '  pipelines:',
+      '    traces:',
+      '      receivers: [otlp]',
+      '      exporters: [debug, otlphttp]',
+      '',
+    ].join('\n'),
+  );
   const child = spawn(bin, ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   await ready(child);
   return {
     endpoint: `http://127.0.0.1:${receiverPort}`,
     spans,
     raw,
-    trace: (traceId, done) => new Promise((resolve) => {
-      const check = (): void => {
-        const found = spans.filter((s) => s.traceId === traceId);
-        if (done(found)) {
-          waiters.delete(check);
-          resolve(found);
-        }
-      };
-      waiters.add(check);
-      check();
-    }),
+    trace: (traceId, done) =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          const found = spans.filter((s) => s.traceId === traceId);
+          if (done(found)) {
+            waiters.delete(check);
+            resolve(found);
+          }
+        };
+        waiters.add(check);
+        check();
+      }),
     close: async () => {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
@@ -165,14 +169,31 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-interface OtlpValue { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean }
-interface OtlpAttr { key: string; value: OtlpValue }
-interface OtlpSpan {
-  traceId: string; spanId: string; parentSpanId?: string; name: string; kind?: number;
-  startTimeUnixNano: string; endTimeUnixNano: string; attributes?: OtlpAttr[];
-  status?: { code?: number; message?: string }; events?: Array<{ name: string; attributes?: OtlpAttr[] }>;
+interface OtlpValue {
+  stringValue?: string;
+  intValue?: string | number;
+  doubleValue?: number;
+  boolValue?: boolean;
 }
-interface OtlpExport { resourceSpans?: Array<{ resource?: { attributes?: OtlpAttr[] }; scopeSpans?: Array<{ spans?: OtlpSpan[] }> }> }
+interface OtlpAttr {
+  key: string;
+  value: OtlpValue;
+}
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind?: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  attributes?: OtlpAttr[];
+  status?: { code?: number; message?: string };
+  events?: Array<{ name: string; attributes?: OtlpAttr[] }>;
+}
+interface OtlpExport {
+  resourceSpans?: Array<{ resource?: { attributes?: OtlpAttr[] }; scopeSpans?: Array<{ spans?: OtlpSpan[] }> }>;
+}
 
 function parseExport(text: string): ExportedSpan[] {
   const body = JSON.parse(text) as OtlpExport;

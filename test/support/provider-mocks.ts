@@ -111,7 +111,8 @@ function toolResultIn(provider: MockProvider, body: Record<string, unknown>): st
   let found: string | undefined;
   if (provider === 'openai') {
     for (const message of list(body['messages'])) {
-      if (isRecord(message) && message['role'] === 'tool') found = typeof message['content'] === 'string' ? message['content'] : JSON.stringify(message['content']);
+      if (isRecord(message) && message['role'] === 'tool')
+        found = typeof message['content'] === 'string' ? message['content'] : JSON.stringify(message['content']);
     }
     return found;
   }
@@ -120,7 +121,12 @@ function toolResultIn(provider: MockProvider, body: Record<string, unknown>): st
       for (const block of isRecord(message) ? list(message['content']) : []) {
         if (!isRecord(block) || block['type'] !== 'tool_result') continue;
         const content = block['content'];
-        found = typeof content === 'string' ? content : list(content).map((b) => (isRecord(b) ? String(b['text'] ?? '') : '')).join('');
+        found =
+          typeof content === 'string'
+            ? content
+            : list(content)
+                .map((b) => (isRecord(b) ? String(b['text'] ?? '') : ''))
+                .join('');
       }
     }
     return found;
@@ -145,13 +151,34 @@ function anthropicMessage(model: string, answer: Answer): Record<string, unknown
   if (answer.text !== '') content.push({ type: 'text', text: answer.text });
   if (answer.call) content.push({ type: 'tool_use', id: 'toolu_01MockWeather', name: answer.call.name, input: answer.call.args });
   const stop = answer.filtered ? 'refusal' : answer.call ? 'tool_use' : 'end_turn';
-  return { id: 'msg_01MockAnswer', type: 'message', role: 'assistant', model, content, stop_reason: stop, stop_sequence: null, usage: { ...MOCK_USAGE.anthropic } };
+  return {
+    id: 'msg_01MockAnswer',
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: stop,
+    stop_sequence: null,
+    usage: { ...MOCK_USAGE.anthropic },
+  };
 }
 
 function anthropicEvents(model: string, answer: Answer): string[] {
   const { output_tokens: _output, ...inputUsage } = MOCK_USAGE.anthropic;
   const events: Record<string, unknown>[] = [
-    { type: 'message_start', message: { id: 'msg_01MockAnswer', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...inputUsage, output_tokens: 1 } } },
+    {
+      type: 'message_start',
+      message: {
+        id: 'msg_01MockAnswer',
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { ...inputUsage, output_tokens: 1 },
+      },
+    },
   ];
   let index = 0;
   if (answer.text !== '') {
@@ -172,19 +199,32 @@ function anthropicEvents(model: string, answer: Answer): string[] {
     );
   }
   const stop = answer.filtered ? 'refusal' : answer.call ? 'tool_use' : 'end_turn';
-  events.push({ type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: MOCK_USAGE.anthropic.output_tokens } }, { type: 'message_stop' });
+  events.push(
+    { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: MOCK_USAGE.anthropic.output_tokens } },
+    { type: 'message_stop' },
+  );
   return events.map(anthropicSse);
 }
 
 const ANTHROPIC_ERROR_TYPES: Record<number, string> = {
-  400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error',
-  413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error', 529: 'overloaded_error',
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  529: 'overloaded_error',
 };
 
 function anthropicError(status: number, message?: string): { status: number; body: unknown; headers: Record<string, string> } {
   const type = ANTHROPIC_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
   const headers: Record<string, string> = status === 429 ? { 'retry-after': '0' } : {};
-  return { status, headers, body: { type: 'error', error: { type, message: message ?? (status === 529 ? 'Overloaded' : `mock ${type}`) }, request_id: 'req_01Mock' } };
+  return {
+    status,
+    headers,
+    body: { type: 'error', error: { type, message: message ?? (status === 529 ? 'Overloaded' : `mock ${type}`) }, request_id: 'req_01Mock' },
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -203,7 +243,12 @@ function geminiCandidate(answer: Answer, finish: boolean, text: string): Record<
 }
 
 function geminiResponse(model: string, answer: Answer): Record<string, unknown> {
-  return { candidates: [geminiCandidate(answer, true, answer.text)], usageMetadata: { ...MOCK_USAGE.gemini }, modelVersion: model, responseId: 'mockResponse01' };
+  return {
+    candidates: [geminiCandidate(answer, true, answer.text)],
+    usageMetadata: { ...MOCK_USAGE.gemini },
+    modelVersion: model,
+    responseId: 'mockResponse01',
+  };
 }
 
 function geminiEvents(model: string, answer: Answer): string[] {
@@ -218,13 +263,21 @@ function geminiEvents(model: string, answer: Answer): string[] {
 }
 
 const GEMINI_STATUSES: Record<number, string> = {
-  400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED',
-  500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED',
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
 };
 
 function geminiErrorBody(status: number, message?: string): unknown {
   const code = GEMINI_STATUSES[status] ?? (status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT');
-  const text = message ?? (status === 429 ? 'Resource has been exhausted (e.g. check quota).' : status === 503 ? 'The model is overloaded. Please try again later.' : `mock ${code}`);
+  const text =
+    message ??
+    (status === 429 ? 'Resource has been exhausted (e.g. check quota).' : status === 503 ? 'The model is overloaded. Please try again later.' : `mock ${code}`);
   return { error: { code: status, message: text, status: code } };
 }
 
@@ -233,20 +286,32 @@ function geminiErrorBody(status: number, message?: string): unknown {
 
 function openAIMessage(answer: Answer): Record<string, unknown> {
   const message: Record<string, unknown> = { role: 'assistant', content: answer.call || answer.filtered ? null : answer.text, refusal: null };
-  if (answer.call) message['tool_calls'] = [{ id: 'call_mockWeather1', type: 'function', function: { name: answer.call.name, arguments: JSON.stringify(answer.call.args) } }];
+  if (answer.call)
+    message['tool_calls'] = [{ id: 'call_mockWeather1', type: 'function', function: { name: answer.call.name, arguments: JSON.stringify(answer.call.args) } }];
   return message;
 }
 
 const openAIFinish = (answer: Answer): string => (answer.filtered ? 'content_filter' : answer.call ? 'tool_calls' : 'stop');
 
 function openAIResponse(model: string, answer: Answer): Record<string, unknown> {
-  return { id: 'chatcmpl-mock1', object: 'chat.completion', created: 1767225600, model, choices: [{ index: 0, message: openAIMessage(answer), logprobs: null, finish_reason: openAIFinish(answer) }], usage: { ...MOCK_USAGE.openai } };
+  return {
+    id: 'chatcmpl-mock1',
+    object: 'chat.completion',
+    created: 1767225600,
+    model,
+    choices: [{ index: 0, message: openAIMessage(answer), logprobs: null, finish_reason: openAIFinish(answer) }],
+    usage: { ...MOCK_USAGE.openai },
+  };
 }
 
 function openAIEvents(model: string, answer: Answer, includeUsage: boolean): string[] {
   const envelope = { id: 'chatcmpl-mock1', object: 'chat.completion.chunk', created: 1767225600, model };
   const usage = includeUsage ? { usage: null } : {};
-  const chunk = (delta: Record<string, unknown>, finish: string | null): unknown => ({ ...envelope, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...usage });
+  const chunk = (delta: Record<string, unknown>, finish: string | null): unknown => ({
+    ...envelope,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    ...usage,
+  });
   const chunks: unknown[] = [chunk({ role: 'assistant', content: '' }, null)];
   for (const piece of answer.text === '' ? [] : splitText(answer.text)) chunks.push(chunk({ content: piece }, null));
   if (answer.call) {
@@ -295,7 +360,11 @@ function routeOf(method: string, url: string, body: Record<string, unknown>): Ro
 }
 
 /** A request the real provider would refuse before looking at the model: missing key or headers. */
-function refusal(route: Route, req: IncomingMessage, body: Record<string, unknown>): { status: number; body: unknown; headers: Record<string, string> } | undefined {
+function refusal(
+  route: Route,
+  req: IncomingMessage,
+  body: Record<string, unknown>,
+): { status: number; body: unknown; headers: Record<string, string> } | undefined {
   if (route.provider === 'anthropic') {
     if (!req.headers['x-api-key']) return anthropicError(401, 'x-api-key header is required');
     if (req.headers['anthropic-version'] !== '2023-06-01') return anthropicError(400, 'anthropic-version header is required');
@@ -304,11 +373,20 @@ function refusal(route: Route, req: IncomingMessage, body: Record<string, unknow
     return undefined;
   }
   if (route.provider === 'gemini') {
-    if (!req.headers['x-goog-api-key']) return { status: 403, headers: {}, body: geminiErrorBody(403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.") };
+    if (!req.headers['x-goog-api-key'])
+      return {
+        status: 403,
+        headers: {},
+        body: geminiErrorBody(
+          403,
+          "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+        ),
+      };
     if (!Array.isArray(body['contents'])) return { status: 400, headers: {}, body: geminiErrorBody(400, 'contents is required') };
     return undefined;
   }
-  if (!String(req.headers['authorization'] ?? '').startsWith('Bearer ')) return { status: 401, headers: {}, body: openAIErrorBody(401, 'You did not provide an API key.') };
+  if (!String(req.headers['authorization'] ?? '').startsWith('Bearer '))
+    return { status: 401, headers: {}, body: openAIErrorBody(401, 'You did not provide an API key.') };
   return undefined;
 }
 
@@ -387,11 +465,18 @@ async function perform(route: Route, behaviour: Behaviour, body: Record<string, 
   const events = successEvents(route, answer, body);
   switch (behaviour.kind) {
     case 'malformed':
-      await writeEvents(res, [...events.slice(0, 2), provider === 'anthropic' ? 'event: content_block_delta\ndata: {not json\n\n' : 'data: {not json\n\n', ...events.slice(2)]);
+      await writeEvents(res, [
+        ...events.slice(0, 2),
+        provider === 'anthropic' ? 'event: content_block_delta\ndata: {not json\n\n' : 'data: {not json\n\n',
+        ...events.slice(2),
+      ]);
       return void res.end();
     case 'error-event':
       // Anthropic may send message_start (and pings) before the error; the others send the error alone.
-      await writeEvents(res, provider === 'anthropic' ? [...events.slice(0, 1), anthropicSse({ type: 'ping' }), streamErrorEvent(provider)] : [streamErrorEvent(provider)]);
+      await writeEvents(
+        res,
+        provider === 'anthropic' ? [...events.slice(0, 1), anthropicSse({ type: 'ping' }), streamErrorEvent(provider)] : [streamErrorEvent(provider)],
+      );
       return void res.end();
     case 'error-after':
       await writeEvents(res, [...events.slice(0, behaviour.n), streamErrorEvent(provider)]);

@@ -41,7 +41,19 @@ export async function startProxy(options: HarnessOptions): Promise<ProxyHarness>
   await writeFile(path.join(configDir, 'chains.yaml'), options.config);
   const { sink, logs, waitForLog } = captureLogs();
   const serveOptions = parseServeOptions(
-    ['--config', configDir, '--port', '0', '--admin-port', '0', '--log-level', 'debug', '--credentials-dir', path.join(configDir, 'no-credentials'), ...(options.extraArgs ?? [])],
+    [
+      '--config',
+      configDir,
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--log-level',
+      'debug',
+      '--credentials-dir',
+      path.join(configDir, 'no-credentials'),
+      ...(options.extraArgs ?? []),
+    ],
     { ...(options.env ?? {}) },
   );
   const secrets = new KnownSecrets();
@@ -67,7 +79,12 @@ export async function startProxy(options: HarnessOptions): Promise<ProxyHarness>
 export function chainYaml(o: {
   name: string;
   baseURL: string;
-  steps: Array<{ model: string; retries?: number; timeouts?: { firstByteMs?: number; idleMs?: number; totalMs?: number }; price?: { inputPerMTok: number; outputPerMTok: number } }>;
+  steps: Array<{
+    model: string;
+    retries?: number;
+    timeouts?: { firstByteMs?: number; idleMs?: number; totalMs?: number };
+    price?: { inputPerMTok: number; outputPerMTok: number };
+  }>;
   policy?: Record<string, unknown>;
   circuitBreaker?: { failureThreshold?: number; windowSeconds?: number; cooldownSeconds?: number };
   apiKey?: string;

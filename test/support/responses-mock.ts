@@ -28,7 +28,13 @@ export interface ResponsesMock {
   close(): Promise<void>;
 }
 
-export const RESPONSES_MOCK_USAGE = { input_tokens: 21, input_tokens_details: { cached_tokens: 5 }, output_tokens: 9, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 30 } as const;
+export const RESPONSES_MOCK_USAGE = {
+  input_tokens: 21,
+  input_tokens_details: { cached_tokens: 5 },
+  output_tokens: 9,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: 30,
+} as const;
 
 type Json = Record<string, unknown>;
 const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -47,7 +53,35 @@ class Refused extends Error {
 // ---------------------------------------------------------------------------------------
 // Request validation (field names from the openai SDK's ResponseCreateParams)
 
-const TOP_LEVEL = new Set(['model', 'input', 'instructions', 'max_output_tokens', 'temperature', 'top_p', 'tools', 'tool_choice', 'text', 'stream', 'store', 'parallel_tool_calls', 'user', 'metadata', 'reasoning', 'truncation', 'include', 'service_tier', 'top_logprobs', 'max_tool_calls', 'prompt_cache_key', 'safety_identifier', 'stream_options', 'background', 'previous_response_id', 'conversation', 'prompt']);
+const TOP_LEVEL = new Set([
+  'model',
+  'input',
+  'instructions',
+  'max_output_tokens',
+  'temperature',
+  'top_p',
+  'tools',
+  'tool_choice',
+  'text',
+  'stream',
+  'store',
+  'parallel_tool_calls',
+  'user',
+  'metadata',
+  'reasoning',
+  'truncation',
+  'include',
+  'service_tier',
+  'top_logprobs',
+  'max_tool_calls',
+  'prompt_cache_key',
+  'safety_identifier',
+  'stream_options',
+  'background',
+  'previous_response_id',
+  'conversation',
+  'prompt',
+]);
 
 function unknownFields(object: Json, allowed: readonly string[], where: string): void {
   for (const key of Object.keys(object)) {
@@ -65,14 +99,22 @@ export function validateRequest(body: Json): void {
   const input = body['input'];
   expect(typeof input === 'string' || Array.isArray(input), 'input', 'a string or an array');
   if (Array.isArray(input)) input.forEach((item, i) => validateItem(item, `input[${i}]`));
-  for (const field of ['instructions', 'user']) if (body[field] !== undefined && body[field] !== null) expect(typeof body[field] === 'string', field, 'a string');
+  for (const field of ['instructions', 'user'])
+    if (body[field] !== undefined && body[field] !== null) expect(typeof body[field] === 'string', field, 'a string');
   const max = body['max_output_tokens'];
   if (max !== undefined && max !== null) {
     expect(typeof max === 'number' && Number.isInteger(max), 'max_output_tokens', 'an integer');
-    if ((max as number) < 16) throw new Refused(`Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${String(max)} instead.`, 'max_output_tokens', 'integer_below_min_value');
+    if ((max as number) < 16)
+      throw new Refused(
+        `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${String(max)} instead.`,
+        'max_output_tokens',
+        'integer_below_min_value',
+      );
   }
-  for (const field of ['temperature', 'top_p']) if (body[field] !== undefined && body[field] !== null) expect(typeof body[field] === 'number', field, 'a number');
-  for (const field of ['stream', 'store', 'parallel_tool_calls']) if (body[field] !== undefined && body[field] !== null) expect(typeof body[field] === 'boolean', field, 'a boolean');
+  for (const field of ['temperature', 'top_p'])
+    if (body[field] !== undefined && body[field] !== null) expect(typeof body[field] === 'number', field, 'a number');
+  for (const field of ['stream', 'store', 'parallel_tool_calls'])
+    if (body[field] !== undefined && body[field] !== null) expect(typeof body[field] === 'boolean', field, 'a boolean');
   if (body['metadata'] !== undefined) expect(isRecord(body['metadata']), 'metadata', 'an object');
   if (body['tools'] !== undefined) {
     expect(Array.isArray(body['tools']), 'tools', 'an array');
@@ -88,7 +130,11 @@ export function validateRequest(body: Json): void {
   }
   const choice = body['tool_choice'];
   if (choice !== undefined) {
-    const ok = choice === 'none' || choice === 'auto' || choice === 'required' || (isRecord(choice) && choice['type'] === 'function' && typeof choice['name'] === 'string' && Object.keys(choice).length === 2);
+    const ok =
+      choice === 'none' ||
+      choice === 'auto' ||
+      choice === 'required' ||
+      (isRecord(choice) && choice['type'] === 'function' && typeof choice['name'] === 'string' && Object.keys(choice).length === 2);
     expect(ok, 'tool_choice', "'none', 'auto', 'required' or {type: 'function', name}");
   }
   if (body['text'] !== undefined) {
@@ -97,7 +143,11 @@ export function validateRequest(body: Json): void {
     unknownFields(text, ['format', 'verbosity'], 'text.');
     if (text['format'] !== undefined) {
       const format = text['format'];
-      expect(isRecord(format) && ['text', 'json_object', 'json_schema'].includes(String(format['type'])), 'text.format.type', "'text', 'json_object' or 'json_schema'");
+      expect(
+        isRecord(format) && ['text', 'json_object', 'json_schema'].includes(String(format['type'])),
+        'text.format.type',
+        "'text', 'json_object' or 'json_schema'",
+      );
       const f = format as Json;
       if (f['type'] === 'json_schema') {
         unknownFields(f, ['type', 'name', 'schema', 'description', 'strict'], 'text.format.');
@@ -127,7 +177,11 @@ function validateItem(item: unknown, where: string): void {
     expect(typeof it['call_id'] === 'string', `${where}.call_id`, 'a string');
     expect(typeof it['output'] === 'string' || Array.isArray(it['output']), `${where}.output`, 'a string or an array');
   } else {
-    throw new Refused(`Invalid value: '${String(type)}'. Supported values in this mock are: 'message', 'function_call' and 'function_call_output'.`, `${where}.type`, 'invalid_value');
+    throw new Refused(
+      `Invalid value: '${String(type)}'. Supported values in this mock are: 'message', 'function_call' and 'function_call_output'.`,
+      `${where}.type`,
+      'invalid_value',
+    );
   }
 }
 
@@ -184,16 +238,40 @@ let counter = 0;
 
 function responseObject(model: string, body: Json, status: string, output: Json[], usage: Json | null): Json {
   return {
-    id: `resp_mock${++counter}`, object: 'response', created_at: 1_700_000_000, status, error: null, incomplete_details: null,
-    instructions: body['instructions'] ?? null, max_output_tokens: body['max_output_tokens'] ?? null, model, output,
-    parallel_tool_calls: true, previous_response_id: null, reasoning: { effort: null, summary: null }, store: body['store'] ?? true,
-    temperature: 1, text: { format: { type: 'text' } }, tool_choice: body['tool_choice'] ?? 'auto', tools: body['tools'] ?? [], top_p: 1,
-    truncation: 'disabled', usage, metadata: {},
+    id: `resp_mock${++counter}`,
+    object: 'response',
+    created_at: 1_700_000_000,
+    status,
+    error: null,
+    incomplete_details: null,
+    instructions: body['instructions'] ?? null,
+    max_output_tokens: body['max_output_tokens'] ?? null,
+    model,
+    output,
+    parallel_tool_calls: true,
+    previous_response_id: null,
+    reasoning: { effort: null, summary: null },
+    store: body['store'] ?? true,
+    temperature: 1,
+    text: { format: { type: 'text' } },
+    tool_choice: body['tool_choice'] ?? 'auto',
+    tools: body['tools'] ?? [],
+    top_p: 1,
+    truncation: 'disabled',
+    usage,
+    metadata: {},
   };
 }
 
 function outputOf(answer: ReturnType<typeof answerFor>): Json {
-  if ('text' in answer) return { id: 'msg_mock1', type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: answer.text, annotations: [], logprobs: [] }] };
+  if ('text' in answer)
+    return {
+      id: 'msg_mock1',
+      type: 'message',
+      status: 'completed',
+      role: 'assistant',
+      content: [{ type: 'output_text', text: answer.text, annotations: [], logprobs: [] }],
+    };
   return { id: 'fc_mock1', type: 'function_call', status: 'completed', call_id: 'call_mock1', name: answer.call.name, arguments: answer.call.args };
 }
 
@@ -216,7 +294,8 @@ export function streamEvents(model: string, body: Json, answer: ReturnType<typeo
   } else {
     events.push({ type: 'response.output_item.added', output_index: 0, item: { ...item, status: 'in_progress', arguments: '' } });
     const args = answer.call.args;
-    for (const delta of [args.slice(0, 5), args.slice(5)]) events.push({ type: 'response.function_call_arguments.delta', item_id: item['id'], output_index: 0, delta });
+    for (const delta of [args.slice(0, 5), args.slice(5)])
+      events.push({ type: 'response.function_call_arguments.delta', item_id: item['id'], output_index: 0, delta });
     events.push({ type: 'response.function_call_arguments.done', item_id: item['id'], output_index: 0, name: answer.call.name, arguments: args });
   }
   events.push({ type: 'response.output_item.done', output_index: 0, item });
@@ -225,7 +304,11 @@ export function streamEvents(model: string, body: Json, answer: ReturnType<typeo
 }
 
 function failedEvent(model: string, body: Json, sequence: number): Json {
-  return { type: 'response.failed', sequence_number: sequence, response: { ...responseObject(model, body, 'failed', [], null), error: { code: 'server_error', message: 'The model failed to generate a response.' } } };
+  return {
+    type: 'response.failed',
+    sequence_number: sequence,
+    response: { ...responseObject(model, body, 'failed', [], null), error: { code: 'server_error', message: 'The model failed to generate a response.' } },
+  };
 }
 
 const sse = (event: Json): string => `event: ${String(event['type'])}\ndata: ${JSON.stringify(event)}\n\n`;
@@ -286,15 +369,22 @@ export async function startResponsesMock(): Promise<ResponsesMock> {
     void (async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-      if (req.method !== 'POST' || req.url !== '/v1/responses') return sendJson(res, 404, { error: { message: `Invalid URL (${req.method ?? ''} ${req.url ?? ''})`, type: 'invalid_request_error', param: null, code: null } });
-      if (!/^Bearer \S+$/.test(String(req.headers['authorization'] ?? ''))) return sendJson(res, 401, { error: { message: 'You didn\'t provide an API key.', type: 'invalid_request_error', param: null, code: null } });
+      if (req.method !== 'POST' || req.url !== '/v1/responses')
+        return sendJson(res, 404, {
+          error: { message: `Invalid URL (${req.method ?? ''} ${req.url ?? ''})`, type: 'invalid_request_error', param: null, code: null },
+        });
+      if (!/^Bearer \S+$/.test(String(req.headers['authorization'] ?? '')))
+        return sendJson(res, 401, { error: { message: "You didn't provide an API key.", type: 'invalid_request_error', param: null, code: null } });
       let body: unknown;
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
-        return sendJson(res, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null } });
+        return sendJson(res, 400, {
+          error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null },
+        });
       }
-      if (!isRecord(body)) return sendJson(res, 400, { error: { message: 'The body must be a JSON object.', type: 'invalid_request_error', param: null, code: null } });
+      if (!isRecord(body))
+        return sendJson(res, 400, { error: { message: 'The body must be a JSON object.', type: 'invalid_request_error', param: null, code: null } });
       requests.push({ body, headers: { ...req.headers } });
       try {
         await serve(req, res, body);
@@ -406,7 +496,10 @@ export function parseResponsesSse(text: string): Json[] {
     const lines = block.split('\n').filter((line) => line !== '' && !line.startsWith(':'));
     if (lines.length === 0) continue;
     const name = lines.find((line) => line.startsWith('event: '))?.slice(7);
-    const data = lines.filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n');
+    const data = lines
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => line.slice(6))
+      .join('\n');
     const event = JSON.parse(data) as Json;
     if (name !== undefined && name !== event['type']) throw new Error(`event: ${name} carries data of type ${String(event['type'])}`);
     events.push(event);

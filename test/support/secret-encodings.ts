@@ -14,17 +14,19 @@ export function encodings(secret: string): Array<{ name: string; text: string }>
     { name: 'URL-encoded (every byte)', text: [...secret].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join('') },
     { name: 'HTML entities', text: [...secret].map((c) => `&#${c.charCodeAt(0)};`).join('') },
   ];
-  for (const [alphabet, encoding] of [['standard', 'base64'], ['url-safe', 'base64url']] as const) {
+  for (const [alphabet, encoding] of [
+    ['standard', 'base64'],
+    ['url-safe', 'base64url'],
+  ] as const) {
     for (let offset = 0; offset < 3; offset++) {
       const prefix = 'user:'.slice(0, offset + 2);
-      out.push({ name: `base64 ${alphabet}, offset ${(prefix.length) % 3}`, text: Buffer.from(`${prefix}${secret}!`).toString(encoding) });
+      out.push({ name: `base64 ${alphabet}, offset ${prefix.length % 3}`, text: Buffer.from(`${prefix}${secret}!`).toString(encoding) });
     }
   }
   out.push({ name: 'base64 then URL-encoded', text: encodeURIComponent(Buffer.from(`ab${secret}`).toString('base64')) });
   out.push({ name: 'base64 then JSON-escaped slashes', text: Buffer.from(`a${secret}`).toString('base64').replaceAll('/', '\\/') });
   return out;
 }
-
 
 // A window of this many characters of a secret is a leak (a redacted base64 run keeps a few
 // characters at its edges, which carry a few bits of the secret at most).

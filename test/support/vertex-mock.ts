@@ -19,7 +19,14 @@ import { once } from 'node:events';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 
-export interface VertexRequest { publisher: 'google' | 'anthropic'; model: string; method: string; query: URLSearchParams; headers: IncomingMessage['headers']; body: Record<string, unknown> }
+export interface VertexRequest {
+  publisher: 'google' | 'anthropic';
+  model: string;
+  method: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  body: Record<string, unknown>;
+}
 
 export interface VertexMock {
   url: string;
@@ -43,10 +50,14 @@ const LOCATION = 'europe-west4';
 
 function serviceAccount(tokenURI: string, privateKey: KeyObject, keyId: string): string {
   return JSON.stringify({
-    type: 'service_account', project_id: PROJECT, private_key_id: keyId,
+    type: 'service_account',
+    project_id: PROJECT,
+    private_key_id: keyId,
     private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    client_email: `llm-fallback@${PROJECT}.iam.gserviceaccount.com`, client_id: '1234567890',
-    auth_uri: 'https://accounts.google.com/o/oauth2/auth', token_uri: tokenURI,
+    client_email: `llm-fallback@${PROJECT}.iam.gserviceaccount.com`,
+    client_id: '1234567890',
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: tokenURI,
   });
 }
 
@@ -79,9 +90,14 @@ export async function startVertexMock(): Promise<VertexMock> {
       try {
         const header = decodeProtectedHeader(assertion);
         if (header.kid !== keyId) return refuse('Invalid JWT Signature.');
-        const { payload } = await jwtVerify(assertion, trusted.publicKey, { algorithms: ['RS256'], issuer: `llm-fallback@${PROJECT}.iam.gserviceaccount.com`, audience: tokenURI });
+        const { payload } = await jwtVerify(assertion, trusted.publicKey, {
+          algorithms: ['RS256'],
+          issuer: `llm-fallback@${PROJECT}.iam.gserviceaccount.com`,
+          audience: tokenURI,
+        });
         if (payload.scope !== 'https://www.googleapis.com/auth/cloud-platform') return refuse('Invalid OAuth scope or ID token audience provided.');
-        if (typeof payload.exp !== 'number' || typeof payload.iat !== 'number' || payload.exp - payload.iat > 3600) return refuse('Invalid JWT: Token must be a short-lived token (60 minutes)');
+        if (typeof payload.exp !== 'number' || typeof payload.iat !== 'number' || payload.exp - payload.iat > 3600)
+          return refuse('Invalid JWT: Token must be a short-lived token (60 minutes)');
       } catch {
         return refuse('Invalid JWT Signature.');
       }
@@ -93,28 +109,67 @@ export async function startVertexMock(): Promise<VertexMock> {
       metadataCalls++;
       return issue(res);
     }
-    const match = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/(google|anthropic)\/models\/([^/:]+):(generateContent|streamGenerateContent|rawPredict|streamRawPredict)$/.exec(url.pathname);
-    if (req.method !== 'POST' || !match) return json(res, 404, { error: { code: 404, message: 'The requested URL was not found on this server.', status: 'NOT_FOUND' } });
+    const match =
+      /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/(google|anthropic)\/models\/([^/:]+):(generateContent|streamGenerateContent|rawPredict|streamRawPredict)$/.exec(
+        url.pathname,
+      );
+    if (req.method !== 'POST' || !match)
+      return json(res, 404, { error: { code: 404, message: 'The requested URL was not found on this server.', status: 'NOT_FOUND' } });
     const bearer = /^Bearer (.+)$/.exec(String(req.headers['authorization'] ?? ''))?.[1];
-    if (!bearer || !issued.includes(bearer)) return json(res, 401, { error: { code: 401, message: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.', status: 'UNAUTHENTICATED' } });
+    if (!bearer || !issued.includes(bearer))
+      return json(res, 401, {
+        error: {
+          code: 401,
+          message: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+          status: 'UNAUTHENTICATED',
+        },
+      });
     const [, project, location, publisher, rawModel, method] = match as unknown as [string, string, string, 'google' | 'anthropic', string, string];
-    if (project !== PROJECT || location !== LOCATION) return json(res, 403, { error: { code: 403, message: `Permission denied on resource project ${project}.`, status: 'PERMISSION_DENIED' } });
+    if (project !== PROJECT || location !== LOCATION)
+      return json(res, 403, { error: { code: 403, message: `Permission denied on resource project ${project}.`, status: 'PERMISSION_DENIED' } });
     const anthropicMethod = method === 'rawPredict' || method === 'streamRawPredict';
-    if ((publisher === 'anthropic') !== anthropicMethod) return json(res, 400, { error: { code: 400, message: `${method} is not supported by publisher ${publisher}`, status: 'FAILED_PRECONDITION' } });
+    if ((publisher === 'anthropic') !== anthropicMethod)
+      return json(res, 400, { error: { code: 400, message: `${method} is not supported by publisher ${publisher}`, status: 'FAILED_PRECONDITION' } });
     const model = decodeURIComponent(rawModel);
     let body: Record<string, unknown>;
-    try { body = JSON.parse(raw) as Record<string, unknown>; } catch { return json(res, 400, { error: { code: 400, message: 'Invalid JSON payload received.', status: 'INVALID_ARGUMENT' } }); }
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return json(res, 400, { error: { code: 400, message: 'Invalid JSON payload received.', status: 'INVALID_ARGUMENT' } });
+    }
     requests.push({ publisher, model, method, query: url.searchParams, headers: req.headers, body });
-    if (model.includes('429')) return json(res, 429, { error: { code: 429, message: 'Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.', status: 'RESOURCE_EXHAUSTED' } });
-    if (model.includes('echo-token')) return json(res, 400, { error: { code: 400, message: `token ${bearer} is not allowed for this model`, status: 'INVALID_ARGUMENT' } });
+    if (model.includes('429'))
+      return json(res, 429, {
+        error: {
+          code: 429,
+          message:
+            'Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.',
+          status: 'RESOURCE_EXHAUSTED',
+        },
+      });
+    if (model.includes('echo-token'))
+      return json(res, 400, { error: { code: 400, message: `token ${bearer} is not allowed for this model`, status: 'INVALID_ARGUMENT' } });
     const text = `Hello from vertex ${model}`;
     if (publisher === 'anthropic') {
-      if (body['anthropic_version'] !== 'vertex-2023-10-16') return json(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'anthropic_version: Input should be \'vertex-2023-10-16\'' } });
-      if (!Array.isArray(body['messages']) || typeof body['max_tokens'] !== 'number') return json(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'messages and max_tokens are required' } });
+      if (body['anthropic_version'] !== 'vertex-2023-10-16')
+        return json(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: "anthropic_version: Input should be 'vertex-2023-10-16'" } });
+      if (!Array.isArray(body['messages']) || typeof body['max_tokens'] !== 'number')
+        return json(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'messages and max_tokens are required' } });
       const streamed = method === 'streamRawPredict';
-      if (streamed !== (body['stream'] === true)) return json(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'stream must match the method' } });
-      const message = { id: 'msg_vrtx_01', type: 'message', role: 'assistant', model, content: [] as object[], stop_reason: null, stop_sequence: null, usage: { input_tokens: 8, output_tokens: 1 } };
-      if (!streamed) return json(res, 200, { ...message, content: [{ type: 'text', text }], stop_reason: 'end_turn', usage: { input_tokens: 8, output_tokens: 3 } });
+      if (streamed !== (body['stream'] === true))
+        return json(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'stream must match the method' } });
+      const message = {
+        id: 'msg_vrtx_01',
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [] as object[],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: 8, output_tokens: 1 },
+      };
+      if (!streamed)
+        return json(res, 200, { ...message, content: [{ type: 'text', text }], stop_reason: 'end_turn', usage: { input_tokens: 8, output_tokens: 3 } });
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const event = (name: string, data: object): void => void res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`);
       event('message_start', { message });
@@ -129,13 +184,25 @@ export async function startVertexMock(): Promise<VertexMock> {
     }
     if (!Array.isArray(body['contents'])) return json(res, 400, { error: { code: 400, message: 'contents is required', status: 'INVALID_ARGUMENT' } });
     const usageMetadata = { promptTokenCount: 7, candidatesTokenCount: 3, totalTokenCount: 10 };
-    if (method === 'generateContent') return json(res, 200, { candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP', avgLogprobs: -0.1 }], usageMetadata, modelVersion: model, createTime: new Date().toISOString(), responseId: 'vrtx-1' });
-    if (url.searchParams.get('alt') !== 'sse') return json(res, 400, { error: { code: 400, message: 'streamGenerateContent without alt=sse answers a JSON array; this mock speaks SSE only', status: 'INVALID_ARGUMENT' } });
+    if (method === 'generateContent')
+      return json(res, 200, {
+        candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP', avgLogprobs: -0.1 }],
+        usageMetadata,
+        modelVersion: model,
+        createTime: new Date().toISOString(),
+        responseId: 'vrtx-1',
+      });
+    if (url.searchParams.get('alt') !== 'sse')
+      return json(res, 400, {
+        error: { code: 400, message: 'streamGenerateContent without alt=sse answers a JSON array; this mock speaks SSE only', status: 'INVALID_ARGUMENT' },
+      });
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const pieces = text.split(/(?= )/);
     pieces.forEach((piece, i) => {
       const last = i === pieces.length - 1;
-      res.write(`data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: piece }] }, ...(last ? { finishReason: 'STOP' } : {}) }], ...(last ? { usageMetadata } : {}), modelVersion: model })}\r\n\r\n`);
+      res.write(
+        `data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: piece }] }, ...(last ? { finishReason: 'STOP' } : {}) }], ...(last ? { usageMetadata } : {}), modelVersion: model })}\r\n\r\n`,
+      );
     });
     res.end();
   }
@@ -143,7 +210,13 @@ export async function startVertexMock(): Promise<VertexMock> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => void handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((error: unknown) => json(res, 500, { error: { code: 500, message: String(error), status: 'INTERNAL' } })));
+    req.on(
+      'end',
+      () =>
+        void handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((error: unknown) =>
+          json(res, 500, { error: { code: 500, message: String(error), status: 'INTERNAL' } }),
+        ),
+    );
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -156,9 +229,17 @@ export async function startVertexMock(): Promise<VertexMock> {
     serviceAccountJson: serviceAccount(tokenURI, trusted.privateKey, keyId),
     untrustedServiceAccountJson: serviceAccount(tokenURI, untrusted.privateKey, keyId),
     metadataHost: `127.0.0.1:${port}`,
-    requests, tokenGrants, issued,
-    get metadataCalls() { return metadataCalls; },
-    close: async () => { server.closeAllConnections(); server.close(); await once(server, 'close'); },
+    requests,
+    tokenGrants,
+    issued,
+    get metadataCalls() {
+      return metadataCalls;
+    },
+    close: async () => {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
   };
 }
 

@@ -19,10 +19,17 @@ const KEY = 'k-codec-test';
 
 function pairs(direction: string): Array<{ name: string; input: Json; output: { value: Json; dropped: string[] } }> {
   const dir = `${FIXTURES}${direction}/`;
-  return readdirSync(dir).filter((f) => f.endsWith('.in.json')).sort().map((f) => {
-    const name = f.slice(0, -'.in.json'.length);
-    return { name, input: JSON.parse(readFileSync(`${dir}${f}`, 'utf8')) as Json, output: JSON.parse(readFileSync(`${dir}${name}.out.json`, 'utf8')) as { value: Json; dropped: string[] } };
-  });
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.in.json'))
+    .sort()
+    .map((f) => {
+      const name = f.slice(0, -'.in.json'.length);
+      return {
+        name,
+        input: JSON.parse(readFileSync(`${dir}${f}`, 'utf8')) as Json,
+        output: JSON.parse(readFileSync(`${dir}${name}.out.json`, 'utf8')) as { value: Json; dropped: string[] },
+      };
+    });
 }
 
 function target(api: ApiFormat, model: string): Target {
@@ -86,7 +93,11 @@ describe('Anthropic caller codec: decode', () => {
 
 describe('same format: passthrough', () => {
   test('Anthropic caller -> Anthropic upstream: the body as sent, model substituted, anthropic-beta passed on', () => {
-    const body = { model: 'chain', max_tokens: 50, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] }] };
+    const body = {
+      model: 'chain',
+      max_tokens: 50,
+      messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] }],
+    };
     const call = anthropic.caller.decode('messages', body, { 'anthropic-beta': 'b1' });
     assert.ok(call.canonical instanceof UnservableRequest, 'a document block only an Anthropic upstream can carry');
     const prepared = anthropic.upstream.prepare(call, target('anthropic', 'claude-x'));

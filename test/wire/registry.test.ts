@@ -25,21 +25,28 @@ describe('wire registry', () => {
 
   test('a format registered later is in the generated enum', () => {
     const rendered = JSON.parse(renderSchema(schema)) as unknown;
-    assert.deepEqual((at(rendered, API_PROPERTY_PATH) as { enum: unknown })['enum'], WIRE_FORMATS.flatMap((f) => ('upstream' in f ? [f.api] : [])));
+    assert.deepEqual(
+      (at(rendered, API_PROPERTY_PATH) as { enum: unknown })['enum'],
+      WIRE_FORMATS.flatMap((f) => ('upstream' in f ? [f.api] : [])),
+    );
   });
 
-  test('the caller routes are every caller codec\'s, each path and operation once', () => {
-    assert.deepEqual(CALLER_ROUTES.map((r) => [r.path, r.operation]), [
-      ['/v1/chat/completions', 'chat'],
-      ['/v1/completions', 'completions'],
-      ['/v1/embeddings', 'embeddings'],
-      ['/v1/messages', 'messages'],
-      ['/v1/responses', 'responses'],
-    ]);
-    for (const route of CALLER_ROUTES) assert.ok(route.caller === openAIChat.caller || route.caller === anthropic.caller || route.caller === openAIResponses.caller);
+  test("the caller routes are every caller codec's, each path and operation once", () => {
+    assert.deepEqual(
+      CALLER_ROUTES.map((r) => [r.path, r.operation]),
+      [
+        ['/v1/chat/completions', 'chat'],
+        ['/v1/completions', 'completions'],
+        ['/v1/embeddings', 'embeddings'],
+        ['/v1/messages', 'messages'],
+        ['/v1/responses', 'responses'],
+      ],
+    );
+    for (const route of CALLER_ROUTES)
+      assert.ok(route.caller === openAIChat.caller || route.caller === anthropic.caller || route.caller === openAIResponses.caller);
   });
 
-  test('errors take the shape of the codec claiming the path (the longest prefix), OpenAI\'s by default', () => {
+  test("errors take the shape of the codec claiming the path (the longest prefix), OpenAI's by default", () => {
     assert.equal(callerForPath('/v1/messages'), anthropic.caller);
     assert.equal(callerForPath('/v1/messages/count_tokens'), anthropic.caller);
     assert.equal(callerForPath('/v1/chat/completions'), openAIChat.caller);

@@ -8,7 +8,14 @@ import type { CallerCodec, CallerRequest, CanonicalError, EncoderOptions, Stream
 import { UnservableRequest, type Translated } from '../errors.ts';
 import { positiveInt, withInputEstimate } from '../facts.ts';
 import type { ChatChunk, ChatRequest } from '../openai-chat/types.ts';
-import { anthropicRequestToChat, anthropicStreamError, chatResponseToAnthropic, ChatStreamToAnthropic, openAIErrorToAnthropic, type AnthropicSseEvent } from './translate.ts';
+import {
+  anthropicRequestToChat,
+  anthropicStreamError,
+  chatResponseToAnthropic,
+  ChatStreamToAnthropic,
+  openAIErrorToAnthropic,
+  type AnthropicSseEvent,
+} from './translate.ts';
 
 // Caller headers an upstream of the caller's own format needs to serve the request as asked.
 const PASSED_HEADERS = ['anthropic-beta'];
@@ -36,7 +43,13 @@ export const anthropicCaller: CallerCodec = {
       stream,
       canonical,
       passHeaders: passedHeaders(headers),
-      facts: withInputEstimate(body, { ...(requested === undefined ? {} : { requestedMaxOutput: requested }), choices: 1, producesOutput: true, stream, tools }),
+      facts: withInputEstimate(body, {
+        ...(requested === undefined ? {} : { requestedMaxOutput: requested }),
+        choices: 1,
+        producesOutput: true,
+        stream,
+        tools,
+      }),
     };
   },
   // The canonical answer is an OpenAI Chat response (the translators made it, or an OpenAI-format upstream sent it).
@@ -84,7 +97,10 @@ class AnthropicEncoder implements StreamEncoder {
       return `event: ${piece.raw.event ?? eventNameOf(piece.raw.data)}\ndata: ${piece.raw.data}\n\n`;
     }
     const translator = this.#translator;
-    return piece.chunks.flatMap((chunk) => translator.push(chunk as ChatChunk)).map(sse).join('');
+    return piece.chunks
+      .flatMap((chunk) => translator.push(chunk as ChatChunk))
+      .map(sse)
+      .join('');
   }
 
   /**
@@ -97,7 +113,10 @@ class AnthropicEncoder implements StreamEncoder {
     if (this.#blocks.some((b) => b.type !== 'text')) return false;
     const last = this.#blocks[this.#blocks.length - 1];
     const openTextBlock = last?.open ? this.#blocks.length - 1 : undefined;
-    this.#translator = ChatStreamToAnthropic.continuing(this.#model, { nextBlock: this.#blocks.length, ...(openTextBlock === undefined ? {} : { openTextBlock }) });
+    this.#translator = ChatStreamToAnthropic.continuing(this.#model, {
+      nextBlock: this.#blocks.length,
+      ...(openTextBlock === undefined ? {} : { openTextBlock }),
+    });
     return true;
   }
 

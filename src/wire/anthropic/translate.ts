@@ -20,7 +20,18 @@ import type {
   ToolDefinition,
 } from '../openai-chat/types.ts';
 import { InvalidRequest, MalformedUpstream, UnservableRequest, type Translated } from '../errors.ts';
-import { DroppedFields, isRecord, isUnsetOrDefault, numberOr0, nowSeconds, parseArguments, parseDataUrl, shownInMessage, stringOr, textOf } from '../translation-helpers.ts';
+import {
+  DroppedFields,
+  isRecord,
+  isUnsetOrDefault,
+  numberOr0,
+  nowSeconds,
+  parseArguments,
+  parseDataUrl,
+  shownInMessage,
+  stringOr,
+  textOf,
+} from '../translation-helpers.ts';
 
 export { InvalidRequest, MalformedUpstream, UnservableRequest } from '../errors.ts';
 
@@ -46,8 +57,7 @@ export interface AnthropicTextBlock {
 }
 
 export type AnthropicImageSource =
-  | { type: 'base64'; media_type: string; data: string; [key: string]: unknown }
-  | { type: 'url'; url: string; [key: string]: unknown };
+  { type: 'base64'; media_type: string; data: string; [key: string]: unknown } | { type: 'url'; url: string; [key: string]: unknown };
 
 export interface AnthropicImageBlock {
   type: 'image';
@@ -87,8 +97,7 @@ export interface AnthropicTool {
 }
 
 export type AnthropicToolChoice =
-  | { type: 'auto' | 'any' | 'none'; disable_parallel_tool_use?: boolean }
-  | { type: 'tool'; name: string; disable_parallel_tool_use?: boolean };
+  { type: 'auto' | 'any' | 'none'; disable_parallel_tool_use?: boolean } | { type: 'tool'; name: string; disable_parallel_tool_use?: boolean };
 
 export interface AnthropicRequest {
   model: string;
@@ -106,14 +115,7 @@ export interface AnthropicRequest {
   [key: string]: unknown;
 }
 
-export type AnthropicStopReason =
-  | 'end_turn'
-  | 'max_tokens'
-  | 'stop_sequence'
-  | 'tool_use'
-  | 'pause_turn'
-  | 'refusal'
-  | 'model_context_window_exceeded';
+export type AnthropicStopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'pause_turn' | 'refusal' | 'model_context_window_exceeded';
 
 export interface AnthropicUsage {
   input_tokens: number;
@@ -164,8 +166,18 @@ export interface AnthropicErrorBody {
 // Inbound: an Anthropic Messages request from a caller -> the canonical Chat request
 
 const ANTHROPIC_REQUEST_FIELDS = new Set([
-  'model', 'messages', 'max_tokens', 'system', 'temperature', 'top_p', 'top_k', 'stop_sequences',
-  'stream', 'tools', 'tool_choice', 'metadata',
+  'model',
+  'messages',
+  'max_tokens',
+  'system',
+  'temperature',
+  'top_p',
+  'top_k',
+  'stop_sequences',
+  'stream',
+  'tools',
+  'tool_choice',
+  'metadata',
 ]);
 
 /**
@@ -310,7 +322,8 @@ function toolResultToChat(block: JsonObject, at: string, dropped: DroppedFields)
     const texts: string[] = [];
     for (const inner of content) {
       if (isRecord(inner) && inner['type'] === 'text' && typeof inner['text'] === 'string') texts.push(inner['text']);
-      else if (isRecord(inner) && inner['type'] === 'image') throw new UnservableRequest('images inside tool_result have no OpenAI Chat equivalent (tool messages are text)');
+      else if (isRecord(inner) && inner['type'] === 'image')
+        throw new UnservableRequest('images inside tool_result have no OpenAI Chat equivalent (tool messages are text)');
       else throw new InvalidRequest(`${at}.content: tool_result content must be text or image blocks`);
       if (isRecord(inner) && inner['cache_control'] !== undefined) dropped.add('cache_control');
     }
@@ -333,7 +346,11 @@ function assistantBlocksToChat(blocks: JsonObject[], where: string, dropped: Dro
       case 'tool_use': {
         const input = block['input'];
         if (!isRecord(input)) throw new InvalidRequest(`${at}.input: Input should be an object`);
-        toolCalls.push({ id: requireString(block, 'id', at), type: 'function', function: { name: requireString(block, 'name', at), arguments: JSON.stringify(input) } });
+        toolCalls.push({
+          id: requireString(block, 'id', at),
+          type: 'function',
+          function: { name: requireString(block, 'name', at), arguments: JSON.stringify(input) },
+        });
         break;
       }
       case 'thinking':
@@ -410,9 +427,26 @@ function optionalNumber(obj: JsonObject, key: string): number | undefined {
 
 // Fields the Anthropic translation reads; everything else is reported as dropped.
 const CHAT_FIELDS_FOR_ANTHROPIC = new Set([
-  'model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'n', 'stop', 'stream',
-  'stream_options', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'user', 'modalities', 'audio',
-  'functions', 'function_call',
+  'model',
+  'messages',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'top_k',
+  'n',
+  'stop',
+  'stream',
+  'stream_options',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'response_format',
+  'user',
+  'modalities',
+  'audio',
+  'functions',
+  'function_call',
 ]);
 
 /**
@@ -426,7 +460,8 @@ export function chatRequestToAnthropic(chat: ChatRequest): Translated<AnthropicR
   if (typeof chat.n === 'number' && chat.n > 1) throw new UnservableRequest('n > 1: Anthropic returns a single answer per request');
   if (chat.audio !== undefined && chat.audio !== null) throw new UnservableRequest('audio output has no Anthropic equivalent');
   if (Array.isArray(chat.modalities) && chat.modalities.some((m) => m !== 'text')) throw new UnservableRequest('Anthropic answers in text only (modalities)');
-  if (chat.functions !== undefined || chat.function_call !== undefined) throw new UnservableRequest('legacy functions/function_call are not translated; use tools');
+  if (chat.functions !== undefined || chat.function_call !== undefined)
+    throw new UnservableRequest('legacy functions/function_call are not translated; use tools');
 
   const systemTexts: string[] = [];
   const messages: AnthropicMessage[] = [];
@@ -657,14 +692,22 @@ export function anthropicResponseToChat(body: unknown, model: string, created: n
     if (!isRecord(block)) continue;
     if (block['type'] === 'text' && typeof block['text'] === 'string') texts.push(block['text']);
     if (block['type'] === 'tool_use') {
-      toolCalls.push({ id: stringOr(block['id'], `toolu_${toolCalls.length}`), type: 'function', function: { name: stringOr(block['name'], ''), arguments: JSON.stringify(isRecord(block['input']) ? block['input'] : {}) } });
+      toolCalls.push({
+        id: stringOr(block['id'], `toolu_${toolCalls.length}`),
+        type: 'function',
+        function: { name: stringOr(block['name'], ''), arguments: JSON.stringify(isRecord(block['input']) ? block['input'] : {}) },
+      });
     }
     // thinking, redacted_thinking and server-tool blocks have no Chat equivalent and are left out.
   }
   const text = texts.join('');
   const finish = anthropicStopToFinish(body['stop_reason']);
   // No text: null when the answer is tool calls or was withheld, as OpenAI reports them.
-  const message: ChatResponse['choices'][number]['message'] = { role: 'assistant', content: text === '' && (toolCalls.length > 0 || finish === 'content_filter') ? null : text, refusal: null };
+  const message: ChatResponse['choices'][number]['message'] = {
+    role: 'assistant',
+    content: text === '' && (toolCalls.length > 0 || finish === 'content_filter') ? null : text,
+    refusal: null,
+  };
   if (toolCalls.length > 0) message.tool_calls = toolCalls;
   return {
     id: stringOr(body['id'], `msg_${created}`),
@@ -759,7 +802,18 @@ export class AnthropicStreamToChat {
           const toolIndex = this.#toolIndex.size;
           this.#toolIndex.set(index, toolIndex);
           const input = isRecord(block['input']) && Object.keys(block['input']).length > 0 ? JSON.stringify(block['input']) : '';
-          return [this.#chunk({ tool_calls: [{ index: toolIndex, id: stringOr(block['id'], `toolu_${toolIndex}`), type: 'function', function: { name: stringOr(block['name'], ''), arguments: input } }] })];
+          return [
+            this.#chunk({
+              tool_calls: [
+                {
+                  index: toolIndex,
+                  id: stringOr(block['id'], `toolu_${toolIndex}`),
+                  type: 'function',
+                  function: { name: stringOr(block['name'], ''), arguments: input },
+                },
+              ],
+            }),
+          ];
         }
         return []; // thinking and server-tool blocks have no Chat equivalent
       }
@@ -787,7 +841,9 @@ export class AnthropicStreamToChat {
       case 'error': {
         const error = isRecord(event['error']) ? event['error'] : {};
         const errorType = stringOr(error['type'], 'api_error');
-        return [{ ...this.#base(), choices: [], error: { message: stringOr(error['message'], 'upstream error'), type: errorType, param: null, code: errorType } }];
+        return [
+          { ...this.#base(), choices: [], error: { message: stringOr(error['message'], 'upstream error'), type: errorType, param: null, code: errorType } },
+        ];
       }
       default:
         return []; // ping, content_block_stop, and event types added later
@@ -881,10 +937,17 @@ export class ChatStreamToAnthropic {
         this.#open = { index: this.#nextBlock++, kind: 'tool', toolIndex };
         const id = typeof call.id === 'string' && call.id !== '' ? call.id : `toolu_${this.#toolsSeen}`;
         this.#toolsSeen++;
-        out.push(event({ type: 'content_block_start', index: this.#open.index, content_block: { type: 'tool_use', id, name: stringOr(call.function?.name, ''), input: {} } }));
+        out.push(
+          event({
+            type: 'content_block_start',
+            index: this.#open.index,
+            content_block: { type: 'tool_use', id, name: stringOr(call.function?.name, ''), input: {} },
+          }),
+        );
       }
       const args = call.function?.arguments;
-      if (typeof args === 'string' && args !== '') out.push(event({ type: 'content_block_delta', index: this.#open.index, delta: { type: 'input_json_delta', partial_json: args } }));
+      if (typeof args === 'string' && args !== '')
+        out.push(event({ type: 'content_block_delta', index: this.#open.index, delta: { type: 'input_json_delta', partial_json: args } }));
     }
     if (isRecord(choice) && typeof choice.finish_reason === 'string') {
       this.#close(out);
@@ -914,7 +977,10 @@ export class ChatStreamToAnthropic {
     const id = chunk && typeof chunk.id === 'string' && chunk.id !== '' ? chunk.id : `msg_${randomUUID().replaceAll('-', '')}`;
     const model = chunk && typeof chunk.model === 'string' && chunk.model !== '' ? chunk.model : this.#model;
     const input = chunk && isRecord(chunk.usage) ? chatUsageToAnthropic(chunk.usage) : { input_tokens: 0, output_tokens: 0 };
-    return event({ type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...input, output_tokens: 0 } } });
+    return event({
+      type: 'message_start',
+      message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...input, output_tokens: 0 } },
+    });
   }
 
   #close(out: AnthropicSseEvent[]): void {
@@ -993,4 +1059,3 @@ export function openAIErrorToAnthropic(status: number, body: unknown): Anthropic
   }
   return { type: 'error', error: { ...extra, type: anthropicErrorType(status), message } };
 }
-

@@ -18,7 +18,9 @@ const tokens = new ExpiringCache<string>();
 /** A valid Entra access token for the identity (one exchange at a time per identity). */
 export function entraAccessToken(source: AzureCredentialSource, now: () => number = Date.now): Promise<string> {
   // Shared by every attempt waiting for it: its own time limit, not one attempt's.
-  return tokens.get(JSON.stringify([source.tokenURL, source.clientId, source.tokenFile]), () => exchange(source, AbortSignal.timeout(EXCHANGE_TIMEOUT_MS), now));
+  return tokens.get(JSON.stringify([source.tokenURL, source.clientId, source.tokenFile]), () =>
+    exchange(source, AbortSignal.timeout(EXCHANGE_TIMEOUT_MS), now),
+  );
 }
 
 async function exchange(source: AzureCredentialSource, signal: AbortSignal, now: () => number): Promise<Expiring<string>> {
@@ -37,7 +39,12 @@ async function exchange(source: AzureCredentialSource, signal: AbortSignal, now:
   });
   let response: Response;
   try {
-    response = await fetch(source.tokenURL, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), signal });
+    response = await fetch(source.tokenURL, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+      signal,
+    });
   } catch (error) {
     throw new CredentialUnavailable(`the Entra token endpoint ${source.tokenURL} cannot be reached: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -48,10 +55,14 @@ async function exchange(source: AzureCredentialSource, signal: AbortSignal, now:
   } catch {
     // not JSON: reported below
   }
-  if (!response.ok) throw new CredentialUnavailable(`the Entra token endpoint refused (HTTP ${response.status}): ${shownInMessage(body['error'] ?? '')} ${shownInMessage(body['error_description'] ?? '').split('\n')[0] ?? ''}`.trim());
+  if (!response.ok)
+    throw new CredentialUnavailable(
+      `the Entra token endpoint refused (HTTP ${response.status}): ${shownInMessage(body['error'] ?? '')} ${shownInMessage(body['error_description'] ?? '').split('\n')[0] ?? ''}`.trim(),
+    );
   const token = body['access_token'];
   const expiresIn = Number(body['expires_in']);
-  if (typeof token !== 'string' || token === '' || !Number.isFinite(expiresIn)) throw new CredentialUnavailable('the Entra token endpoint answered without an access_token and expires_in');
+  if (typeof token !== 'string' || token === '' || !Number.isFinite(expiresIn))
+    throw new CredentialUnavailable('the Entra token endpoint answered without an access_token and expires_in');
   rememberDerivedSecrets([token]);
   return { value: token, expiresAt: now() + expiresIn * 1000 };
 }

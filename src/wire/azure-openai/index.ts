@@ -5,6 +5,7 @@ import { azureOpenAIUpstream } from './upstream.ts';
 
 export const azureOpenAI = {
   api: 'azure-openai',
-  description: 'Azure OpenAI deployments ({endpoint}/openai/deployments/{model}/chat/completions?api-version=…, or an {endpoint}/openai/v1 baseURL), key in api-key',
+  description:
+    'Azure OpenAI deployments ({endpoint}/openai/deployments/{model}/chat/completions?api-version=…, or an {endpoint}/openai/v1 baseURL), key in api-key',
   upstream: azureOpenAIUpstream,
 } as const satisfies WireFormat<'azure-openai'>;

@@ -34,7 +34,11 @@ export function clearAwsSessions(): void {
   sessions.clear();
 }
 
-async function assumeRoleWithWebIdentity(c: Extract<AwsCredentialSource['credentials'], { kind: 'webIdentity' }>, signal: AbortSignal, now: () => number): Promise<Expiring<AwsCredentials>> {
+async function assumeRoleWithWebIdentity(
+  c: Extract<AwsCredentialSource['credentials'], { kind: 'webIdentity' }>,
+  signal: AbortSignal,
+  now: () => number,
+): Promise<Expiring<AwsCredentials>> {
   let token: string;
   try {
     // Read on every exchange: the kubelet rotates the projected token.
@@ -52,7 +56,12 @@ async function assumeRoleWithWebIdentity(c: Extract<AwsCredentialSource['credent
   });
   let response: Response;
   try {
-    response = await fetch(`${c.stsURL}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', accept: 'application/xml' }, body: form.toString(), signal });
+    response = await fetch(`${c.stsURL}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', accept: 'application/xml' },
+      body: form.toString(),
+      signal,
+    });
   } catch (error) {
     throw new CredentialUnavailable(`STS AssumeRoleWithWebIdentity at ${c.stsURL} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -65,7 +74,8 @@ async function assumeRoleWithWebIdentity(c: Extract<AwsCredentialSource['credent
   const secretAccessKey = tag(text, 'SecretAccessKey');
   const sessionToken = tag(text, 'SessionToken');
   const expiration = Date.parse(tag(text, 'Expiration') ?? '');
-  if (!accessKeyId || !secretAccessKey || !sessionToken || Number.isNaN(expiration)) throw new CredentialUnavailable('STS AssumeRoleWithWebIdentity answered without complete credentials');
+  if (!accessKeyId || !secretAccessKey || !sessionToken || Number.isNaN(expiration))
+    throw new CredentialUnavailable('STS AssumeRoleWithWebIdentity answered without complete credentials');
   rememberDerivedSecrets([accessKeyId, secretAccessKey, sessionToken]);
   return { value: { accessKeyId, secretAccessKey, sessionToken }, expiresAt: expiration };
 }

@@ -12,14 +12,23 @@ function signerFor(region: string, credentials: AwsCredentials): Promise<Signer>
   if (!byRegion) signers.set(credentials, (byRegion = new Map<string, Promise<Signer>>()));
   let signer = byRegion.get(region);
   if (!signer) {
-    signer = Promise.all([import('@smithy/signature-v4'), import('@aws-crypto/sha256-js')]).then(([{ SignatureV4 }, { Sha256 }]) => new SignatureV4({ service: 'bedrock', region, credentials, sha256: Sha256 }));
+    signer = Promise.all([import('@smithy/signature-v4'), import('@aws-crypto/sha256-js')]).then(
+      ([{ SignatureV4 }, { Sha256 }]) => new SignatureV4({ service: 'bedrock', region, credentials, sha256: Sha256 }),
+    );
     byRegion.set(region, signer);
   }
   return signer;
 }
 
 /** The headers that sign a POST of `body` to `url` (authorization, x-amz-date, x-amz-security-token, host). */
-export async function sigV4Headers(url: string, headers: Record<string, string>, body: string, region: string, credentials: AwsCredentials, signingDate?: Date): Promise<Record<string, string>> {
+export async function sigV4Headers(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  region: string,
+  credentials: AwsCredentials,
+  signingDate?: Date,
+): Promise<Record<string, string>> {
   const target = new URL(url);
   const query: Record<string, string> = {};
   for (const [name, value] of target.searchParams) query[name] = value;

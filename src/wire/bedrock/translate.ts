@@ -13,7 +13,10 @@ import type { ChatChunk, ChatRequest, ChatResponse, ChatUsage, FinishReason, Ope
 import { DroppedFields, isRecord, isUnsetOrDefault, nowSeconds, numberOr0, parseArguments, parseDataUrl, stringOr, textOf } from '../translation-helpers.ts';
 
 export type ConverseBlock = JsonObject;
-export interface ConverseMessage { role: 'user' | 'assistant'; content: ConverseBlock[] }
+export interface ConverseMessage {
+  role: 'user' | 'assistant';
+  content: ConverseBlock[];
+}
 export interface ConverseRequest {
   messages: ConverseMessage[];
   system?: Array<{ text: string }>;
@@ -22,8 +25,35 @@ export interface ConverseRequest {
 }
 
 // Fields Converse has no place for: dropped (logged) when set to anything but the default.
-const DROPPABLE = ['n', 'presence_penalty', 'frequency_penalty', 'logprobs', 'top_logprobs', 'seed', 'user', 'parallel_tool_calls', 'store', 'metadata', 'service_tier', 'logit_bias', 'reasoning_effort'];
-const HANDLED = new Set(['model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop', 'stream', 'stream_options', 'tools', 'tool_choice', 'response_format']);
+const DROPPABLE = [
+  'n',
+  'presence_penalty',
+  'frequency_penalty',
+  'logprobs',
+  'top_logprobs',
+  'seed',
+  'user',
+  'parallel_tool_calls',
+  'store',
+  'metadata',
+  'service_tier',
+  'logit_bias',
+  'reasoning_effort',
+];
+const HANDLED = new Set([
+  'model',
+  'messages',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'stop',
+  'stream',
+  'stream_options',
+  'tools',
+  'tool_choice',
+  'response_format',
+]);
 const IMAGE_FORMATS: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
 
 /** The path of a model's Converse endpoint (the model id URL-encoded: ids contain ':'). */
@@ -37,7 +67,8 @@ export function chatRequestToConverse(chat: ChatRequest): Translated<ConverseReq
   for (const field of DROPPABLE) if (!isUnsetOrDefault(field, chat[field])) dropped.add(field);
   for (const field of Object.keys(chat)) if (!HANDLED.has(field) && !DROPPABLE.includes(field) && chat[field] !== undefined) dropped.add(field);
   if (typeof chat.n === 'number' && chat.n > 1) throw new UnservableRequest('Bedrock Converse returns one answer (n > 1)');
-  if (chat.response_format && chat.response_format.type !== 'text') throw new UnservableRequest(`Bedrock Converse has no ${chat.response_format.type} response format`);
+  if (chat.response_format && chat.response_format.type !== 'text')
+    throw new UnservableRequest(`Bedrock Converse has no ${chat.response_format.type} response format`);
   const system: Array<{ text: string }> = [];
   const messages: ConverseMessage[] = [];
   const push = (role: 'user' | 'assistant', blocks: ConverseBlock[]): void => {
@@ -118,12 +149,16 @@ function userBlocks(content: ChatRequest['messages'][number]['content']): Conver
 /** Converse stopReason -> finish_reason. Guardrail interventions and content filters are refusals. */
 export function converseStopToChat(reason: unknown): FinishReason {
   switch (reason) {
-    case 'tool_use': return 'tool_calls';
+    case 'tool_use':
+      return 'tool_calls';
     case 'max_tokens':
-    case 'model_context_window_exceeded': return 'length';
+    case 'model_context_window_exceeded':
+      return 'length';
     case 'guardrail_intervened':
-    case 'content_filtered': return 'content_filter';
-    default: return 'stop';
+    case 'content_filtered':
+      return 'content_filter';
+    default:
+      return 'stop';
   }
 }
 
@@ -133,7 +168,12 @@ export function converseUsageToChat(usage: unknown): ChatUsage {
   // Bedrock's inputTokens exclude cache reads; the canonical prompt_tokens include them.
   const prompt = numberOr0(u['inputTokens']) + cached;
   const completion = numberOr0(u['outputTokens']);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(cached > 0 ? { prompt_tokens_details: { cached_tokens: cached } } : {}) };
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    ...(cached > 0 ? { prompt_tokens_details: { cached_tokens: cached } } : {}),
+  };
 }
 
 /** A Converse answer -> a canonical answer. */
@@ -148,7 +188,11 @@ export function converseResponseToChat(body: unknown, model: string, created: nu
     if (typeof block['text'] === 'string') text += block['text'];
     else if (isRecord(block['toolUse'])) {
       const use = block['toolUse'];
-      toolCalls.push({ id: stringOr(use['toolUseId'], ''), type: 'function', function: { name: stringOr(use['name'], ''), arguments: JSON.stringify(use['input'] ?? {}) } });
+      toolCalls.push({
+        id: stringOr(use['toolUseId'], ''),
+        type: 'function',
+        function: { name: stringOr(use['name'], ''), arguments: JSON.stringify(use['input'] ?? {}) },
+      });
     }
   }
   return {
@@ -156,7 +200,14 @@ export function converseResponseToChat(body: unknown, model: string, created: nu
     object: 'chat.completion',
     created,
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }, finish_reason: converseStopToChat(body['stopReason']), logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) },
+        finish_reason: converseStopToChat(body['stopReason']),
+        logprobs: null,
+      },
+    ],
     usage: converseUsageToChat(body['usage']),
   };
 }
@@ -192,7 +243,18 @@ export class ConverseStreamToChat {
         if (!isRecord(start['toolUse'])) return [];
         const index = this.#toolIndex.size;
         this.#toolIndex.set(numberOr0(payload['contentBlockIndex']), index);
-        return [this.#chunk({ tool_calls: [{ index, id: stringOr(start['toolUse']['toolUseId'], ''), type: 'function', function: { name: stringOr(start['toolUse']['name'], ''), arguments: '' } }] })];
+        return [
+          this.#chunk({
+            tool_calls: [
+              {
+                index,
+                id: stringOr(start['toolUse']['toolUseId'], ''),
+                type: 'function',
+                function: { name: stringOr(start['toolUse']['name'], ''), arguments: '' },
+              },
+            ],
+          }),
+        ];
       }
       case 'contentBlockDelta': {
         const delta = isRecord(payload['delta']) ? payload['delta'] : {};
@@ -208,13 +270,31 @@ export class ConverseStreamToChat {
         return [this.#chunk({}, this.#finish)];
       case 'metadata':
         this.#finished = this.#finish !== undefined;
-        return [{ id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model, choices: [], usage: converseUsageToChat(payload['usage']) }];
+        return [
+          {
+            id: this.#id,
+            object: 'chat.completion.chunk',
+            created: this.#created,
+            model: this.#model,
+            choices: [],
+            usage: converseUsageToChat(payload['usage']),
+          },
+        ];
       case 'contentBlockStop':
         return [];
       default: {
         // An exception event (`:message-type: exception`): its name is the error's type.
         const message = stringOr(payload['message'], `Bedrock stream exception ${event}`);
-        return [{ id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model, choices: [], error: { message, type: event, code: exceptionCode(event) } }];
+        return [
+          {
+            id: this.#id,
+            object: 'chat.completion.chunk',
+            created: this.#created,
+            model: this.#model,
+            choices: [],
+            error: { message, type: event, code: exceptionCode(event) },
+          },
+        ];
       }
     }
   }
@@ -235,10 +315,20 @@ function exceptionCode(name: string): string {
 /** A Bedrock error (`{message}`, its type in x-amzn-ErrorType or `__type`) -> OpenAI's shape. */
 export function bedrockErrorToOpenAI(status: number, body: unknown, errorType?: string): OpenAIErrorBody {
   const record = isRecord(body) ? body : {};
-  const message = stringOr(record['message'] ?? record['Message'], typeof body === 'string' && body.trim() !== '' ? body.trim().slice(0, 1000) : `Bedrock error (HTTP ${status})`);
+  const message = stringOr(
+    record['message'] ?? record['Message'],
+    typeof body === 'string' && body.trim() !== '' ? body.trim().slice(0, 1000) : `Bedrock error (HTTP ${status})`,
+  );
   const type = errorTypeName(errorType ?? stringOr(record['__type'], ''));
   const fallback = status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
-  return { error: { message, type: type || fallback, param: null, code: type === 'ValidationException' && /too long|too many|context/i.test(message) ? 'context_length_exceeded' : type || null } };
+  return {
+    error: {
+      message,
+      type: type || fallback,
+      param: null,
+      code: type === 'ValidationException' && /too long|too many|context/i.test(message) ? 'context_length_exceeded' : type || null,
+    },
+  };
 }
 
 /**

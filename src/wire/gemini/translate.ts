@@ -89,9 +89,27 @@ const IMAGE_TYPES_BY_EXTENSION: Record<string, string> = {
 
 // Fields the Gemini translation reads; everything else is reported as dropped.
 const CHAT_FIELDS_FOR_GEMINI = new Set([
-  'model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'n', 'stop', 'stream',
-  'stream_options', 'tools', 'tool_choice', 'response_format', 'seed', 'presence_penalty', 'frequency_penalty',
-  'modalities', 'audio', 'functions', 'function_call',
+  'model',
+  'messages',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'top_k',
+  'n',
+  'stop',
+  'stream',
+  'stream_options',
+  'tools',
+  'tool_choice',
+  'response_format',
+  'seed',
+  'presence_penalty',
+  'frequency_penalty',
+  'modalities',
+  'audio',
+  'functions',
+  'function_call',
 ]);
 
 // ---------------------------------------------------------------------------------------
@@ -106,8 +124,10 @@ export function chatRequestToGemini(chat: ChatRequest, stream: boolean): Transla
   const dropped = new DroppedFields();
   if (!Array.isArray(chat.messages)) throw new InvalidRequest('messages: Input should be a valid list');
   if (chat.audio !== undefined && chat.audio !== null) throw new UnservableRequest('audio output is not translated to Gemini');
-  if (Array.isArray(chat.modalities) && chat.modalities.some((m) => m !== 'text')) throw new UnservableRequest('only text output is translated to Gemini (modalities)');
-  if (chat.functions !== undefined || chat.function_call !== undefined) throw new UnservableRequest('legacy functions/function_call are not translated; use tools');
+  if (Array.isArray(chat.modalities) && chat.modalities.some((m) => m !== 'text'))
+    throw new UnservableRequest('only text output is translated to Gemini (modalities)');
+  if (chat.functions !== undefined || chat.function_call !== undefined)
+    throw new UnservableRequest('legacy functions/function_call are not translated; use tools');
 
   const system: GeminiPart[] = [];
   const contents: GeminiContent[] = [];
@@ -147,7 +167,8 @@ export function chatRequestToGemini(chat: ChatRequest, stream: boolean): Transla
       }
       case 'tool': {
         const name = toolNameFor(chat.messages, i, message.tool_call_id);
-        if (name === undefined) throw new UnservableRequest(`tool message ${String(message.tool_call_id)} answers no earlier assistant tool call; Gemini needs the function's name`);
+        if (name === undefined)
+          throw new UnservableRequest(`tool message ${String(message.tool_call_id)} answers no earlier assistant tool call; Gemini needs the function's name`);
         push('user', [{ functionResponse: { name, response: toolResponseObject(textOf(message.content)) } }]);
         break;
       }
@@ -266,7 +287,10 @@ function imageUrlToGemini(url: string): GeminiPart {
     throw new UnservableRequest('image_url is not a valid URL');
   }
   const mimeType = IMAGE_TYPES_BY_EXTENSION[extension];
-  if (!mimeType) throw new UnservableRequest('an http(s) image URL without a known image extension cannot be sent to Gemini (fileData needs its media type); send a data: URL');
+  if (!mimeType)
+    throw new UnservableRequest(
+      'an http(s) image URL without a known image extension cannot be sent to Gemini (fileData needs its media type); send a data: URL',
+    );
   return { fileData: { mimeType, fileUri: url } };
 }
 
@@ -298,7 +322,14 @@ function chatToolChoiceToGemini(choice: ToolChoice | undefined): GeminiToolConfi
 // Responses
 
 const FILTER_REASONS = new Set([
-  'SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY', 'IMAGE_PROHIBITED_CONTENT', 'IMAGE_RECITATION',
+  'SAFETY',
+  'RECITATION',
+  'BLOCKLIST',
+  'PROHIBITED_CONTENT',
+  'SPII',
+  'IMAGE_SAFETY',
+  'IMAGE_PROHIBITED_CONTENT',
+  'IMAGE_RECITATION',
 ]);
 
 /** Gemini finishReason -> OpenAI finish_reason (OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL… are 'stop'). */
@@ -369,10 +400,18 @@ export function geminiResponseToChat(body: unknown, model: string, created: numb
   (Array.isArray(candidates) ? candidates : []).forEach((candidate, position) => {
     if (!isRecord(candidate)) return;
     const { text, calls } = readParts(candidate['content']);
-    const toolCalls: ToolCall[] = calls.map((call) => ({ id: call.id ?? `${prefix}${callCount++}`, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.args) } }));
+    const toolCalls: ToolCall[] = calls.map((call) => ({
+      id: call.id ?? `${prefix}${callCount++}`,
+      type: 'function',
+      function: { name: call.name, arguments: JSON.stringify(call.args) },
+    }));
     const finish = geminiFinishToChat(candidate['finishReason'], toolCalls.length > 0);
     // No text: null when the answer is tool calls or was withheld, as OpenAI reports them.
-    const message: ChatResponseMessage = { role: 'assistant', content: text === '' && (toolCalls.length > 0 || finish === 'content_filter') ? null : text, refusal: null };
+    const message: ChatResponseMessage = {
+      role: 'assistant',
+      content: text === '' && (toolCalls.length > 0 || finish === 'content_filter') ? null : text,
+      refusal: null,
+    };
     if (toolCalls.length > 0) message.tool_calls = toolCalls;
     const index = typeof candidate['index'] === 'number' ? candidate['index'] : position;
     choices.push({ index, message, logprobs: null, finish_reason: finish });

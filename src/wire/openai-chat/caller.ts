@@ -18,7 +18,10 @@ export const openAIChatCaller: CallerCodec = {
   errorPathPrefixes: ['/'],
   check(operation, body) {
     if (operation === 'embeddings' && body['stream'] === true) {
-      return { status: 400, error: { error: { message: 'embeddings cannot be streamed', type: 'invalid_request_error', param: 'stream', code: 'invalid_stream' } } };
+      return {
+        status: 400,
+        error: { error: { message: 'embeddings cannot be streamed', type: 'invalid_request_error', param: 'stream', code: 'invalid_stream' } },
+      };
     }
     return undefined;
   },
@@ -28,9 +31,10 @@ export const openAIChatCaller: CallerCodec = {
       operation,
       body,
       stream: body['stream'] === true,
-      canonical: operation === 'chat'
-        ? { value: body as ChatRequest, dropped: [] }
-        : new UnservableRequest(`OpenAI's /v1/${operation} endpoint is served by OpenAI-format upstreams only`),
+      canonical:
+        operation === 'chat'
+          ? { value: body as ChatRequest, dropped: [] }
+          : new UnservableRequest(`OpenAI's /v1/${operation} endpoint is served by OpenAI-format upstreams only`),
       passHeaders: {},
       facts: openAIFacts(body, operation),
     };

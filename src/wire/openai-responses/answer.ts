@@ -71,7 +71,8 @@ export function chatResponseToResponses(chat: ChatResponse, request: JsonObject)
   const output: OutputItem[] = [];
   const message = choice.message;
   const content: OutputMessageItem['content'] = [];
-  if (typeof message.content === 'string' && message.content !== '') content.push({ type: 'output_text', text: message.content, annotations: [], logprobs: [] });
+  if (typeof message.content === 'string' && message.content !== '')
+    content.push({ type: 'output_text', text: message.content, annotations: [], logprobs: [] });
   if (typeof message.refusal === 'string' && message.refusal !== '') content.push({ type: 'refusal', refusal: message.refusal });
   if (content.length > 0) output.push({ id: itemId('msg', seed), type: 'message', role: 'assistant', status: itemStatus, content });
   for (const [index, call] of (message.tool_calls ?? []).entries()) output.push(functionCallItem(call, index));
@@ -130,7 +131,8 @@ export function finishOf(response: JsonObject, calledTools: boolean): FinishReas
 
 /** A Responses API `response` object -> a Chat completion. */
 export function responsesResponseToChat(body: JsonObject, model: string): ChatResponse {
-  if (body['object'] !== 'response' || !Array.isArray(body['output'])) throw new MalformedUpstream('the answer is not a response object (object: "response" with an output array)');
+  if (body['object'] !== 'response' || !Array.isArray(body['output']))
+    throw new MalformedUpstream('the answer is not a response object (object: "response" with an output array)');
   if (body['status'] === 'failed') {
     const error = isRecord(body['error']) ? body['error'] : {};
     throw new MalformedUpstream(`the response failed: ${shownInMessage(error['code'] ?? '')} ${shownInMessage(error['message'] ?? '')}`.trim());
@@ -149,7 +151,11 @@ export function responsesResponseToChat(body: JsonObject, model: string): ChatRe
       }
     } else if (item['type'] === 'function_call') {
       if (typeof item['call_id'] !== 'string' || typeof item['name'] !== 'string') throw new MalformedUpstream('a function_call item without call_id or name');
-      calls.push({ id: item['call_id'], type: 'function', function: { name: item['name'], arguments: typeof item['arguments'] === 'string' ? item['arguments'] : '' } });
+      calls.push({
+        id: item['call_id'],
+        type: 'function',
+        function: { name: item['name'], arguments: typeof item['arguments'] === 'string' ? item['arguments'] : '' },
+      });
     }
     // Reasoning and built-in tool items carry nothing a Chat answer can hold.
   }
@@ -159,12 +165,14 @@ export function responsesResponseToChat(body: JsonObject, model: string): ChatRe
     object: 'chat.completion',
     created: typeof body['created_at'] === 'number' ? Math.floor(body['created_at']) : nowSeconds(),
     model: typeof body['model'] === 'string' && body['model'] !== '' ? body['model'] : model,
-    choices: [{
-      index: 0,
-      message: { role: 'assistant', content: text, ...(refusal !== '' ? { refusal } : {}), ...(calls.length > 0 ? { tool_calls: calls } : {}) },
-      finish_reason: finishOf(body, calls.length > 0),
-      logprobs: null,
-    }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: text, ...(refusal !== '' ? { refusal } : {}), ...(calls.length > 0 ? { tool_calls: calls } : {}) },
+        finish_reason: finishOf(body, calls.length > 0),
+        logprobs: null,
+      },
+    ],
     ...(usage ? { usage } : {}),
   };
 }

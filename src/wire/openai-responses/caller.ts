@@ -3,7 +3,17 @@
 // (`{error: {message, type, param, code}}`, which is the Responses API's own); a stream that
 // breaks ends with response.failed.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { CallerCodec, CallerRefusal, CallerRequest, CanonicalAnswer, EncoderOptions, RequestFacts, StreamEncoder, StreamFailure, StreamPiece } from '../codec.ts';
+import type {
+  CallerCodec,
+  CallerRefusal,
+  CallerRequest,
+  CanonicalAnswer,
+  EncoderOptions,
+  RequestFacts,
+  StreamEncoder,
+  StreamFailure,
+  StreamPiece,
+} from '../codec.ts';
 import type { ChatChunk, JsonObject } from '../openai-chat/types.ts';
 import { UnservableRequest, type Translated } from '../errors.ts';
 import type { ChatRequest } from '../openai-chat/types.ts';
@@ -74,7 +84,10 @@ export class ResponsesEncoder implements StreamEncoder {
       this.#track(piece.raw.data);
       return `event: ${piece.raw.event ?? 'message'}\ndata: ${piece.raw.data}\n\n`;
     }
-    return piece.chunks.flatMap((chunk) => translator.push(chunk as ChatChunk)).map(sseOf).join('');
+    return piece.chunks
+      .flatMap((chunk) => translator.push(chunk as ChatChunk))
+      .map(sseOf)
+      .join('');
   }
 
   /** A passed-through stream carried its own response.completed; a translated one owes it. */

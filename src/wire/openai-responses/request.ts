@@ -6,7 +6,18 @@
 // UnservableRequest: steps of other formats are skipped. What needs state kept between
 // requests (previous_response_id, conversations, item references, background runs) is a
 // refused (statefulUse): a sidecar keeps none, so the caller gets a 400 saying so.
-import type { AssistantMessage, ChatMessage, ChatRequest, ContentPart, JsonObject, ResponseFormat, TextPart, ToolCall, ToolChoice, ToolDefinition } from '../openai-chat/types.ts';
+import type {
+  AssistantMessage,
+  ChatMessage,
+  ChatRequest,
+  ContentPart,
+  JsonObject,
+  ResponseFormat,
+  TextPart,
+  ToolCall,
+  ToolChoice,
+  ToolDefinition,
+} from '../openai-chat/types.ts';
 import { InvalidRequest, UnservableRequest, type Translated } from '../errors.ts';
 import { DroppedFields, isRecord, isUnsetOrDefault, shownInMessage } from '../translation-helpers.ts';
 
@@ -38,7 +49,22 @@ export function statelessMessage(what: string): string {
 }
 
 /** Request fields the translation maps. */
-const MAPPED = new Set(['model', 'input', 'instructions', 'max_output_tokens', 'temperature', 'top_p', 'tools', 'tool_choice', 'text', 'stream', 'parallel_tool_calls', 'user', 'store', 'metadata']);
+const MAPPED = new Set([
+  'model',
+  'input',
+  'instructions',
+  'max_output_tokens',
+  'temperature',
+  'top_p',
+  'tools',
+  'tool_choice',
+  'text',
+  'stream',
+  'parallel_tool_calls',
+  'user',
+  'store',
+  'metadata',
+]);
 
 /** Fields that change nothing when dropped at these values. */
 const HARMLESS: Record<string, unknown> = { truncation: 'disabled', background: false, include: undefined, service_tier: 'auto', top_logprobs: 0 };
@@ -63,7 +89,8 @@ export function responsesRequestToChat(body: JsonObject): Translated<ChatRequest
   const chat: ChatRequest = { model, messages };
   const maxOutput = body['max_output_tokens'];
   if (maxOutput !== undefined && maxOutput !== null) {
-    if (typeof maxOutput !== 'number' || !Number.isInteger(maxOutput) || maxOutput < 1) throw new InvalidRequest('max_output_tokens: must be a positive integer');
+    if (typeof maxOutput !== 'number' || !Number.isInteger(maxOutput) || maxOutput < 1)
+      throw new InvalidRequest('max_output_tokens: must be a positive integer');
     chat.max_tokens = maxOutput;
   }
   for (const field of ['temperature', 'top_p'] as const) {
@@ -114,11 +141,23 @@ function messageToChat(item: JsonObject, index: number): ChatMessage {
   const content = item['content'];
   const where = `input[${index}].content`;
   if (role === 'assistant') {
-    const message: AssistantMessage = { role: 'assistant', content: typeof content === 'string' ? content : partsOf(content, where).map((part) => outputPartText(part, where)).join('') };
+    const message: AssistantMessage = {
+      role: 'assistant',
+      content:
+        typeof content === 'string'
+          ? content
+          : partsOf(content, where)
+              .map((part) => outputPartText(part, where))
+              .join(''),
+    };
     return message;
   }
   if (role === 'system' || role === 'developer') {
-    return { role, content: typeof content === 'string' ? content : partsOf(content, where).map((part) => ({ type: 'text', text: inputText(part, where) }) satisfies TextPart) };
+    return {
+      role,
+      content:
+        typeof content === 'string' ? content : partsOf(content, where).map((part) => ({ type: 'text', text: inputText(part, where) }) satisfies TextPart),
+    };
   }
   if (role !== 'user') throw new InvalidRequest(`input[${index}].role: must be one of user, assistant, system, developer`);
   return { role: 'user', content: typeof content === 'string' ? content : partsOf(content, where).map((part) => inputPartToChat(part, where)) };
@@ -155,7 +194,8 @@ function inputPartToChat(part: JsonObject, where: string): ContentPart {
       return { type: 'image_url', image_url: { url, ...(detail === 'low' || detail === 'high' || detail === 'auto' ? { detail } : {}) } };
     }
     case 'input_file': {
-      if (typeof part['file_data'] === 'string') return { type: 'file', file: { file_data: part['file_data'], ...(typeof part['filename'] === 'string' ? { filename: part['filename'] } : {}) } };
+      if (typeof part['file_data'] === 'string')
+        return { type: 'file', file: { file_data: part['file_data'], ...(typeof part['filename'] === 'string' ? { filename: part['filename'] } : {}) } };
       if (typeof part['file_id'] === 'string') return { type: 'file', file: { file_id: part['file_id'] } };
       throw new UnservableRequest(`${where}: an input_file by URL is served by Responses-API upstreams only`);
     }
@@ -185,7 +225,11 @@ function toolOutputToChat(item: JsonObject, index: number): ChatMessage {
   const output = item['output'];
   const where = `input[${index}].output`;
   if (typeof output === 'string') return { role: 'tool', tool_call_id: callId, content: output };
-  return { role: 'tool', tool_call_id: callId, content: partsOf(output, where).map((part) => ({ type: 'text', text: inputText(part, where) }) satisfies TextPart) };
+  return {
+    role: 'tool',
+    tool_call_id: callId,
+    content: partsOf(output, where).map((part) => ({ type: 'text', text: inputText(part, where) }) satisfies TextPart),
+  };
 }
 
 function toolsToChat(tools: unknown): ToolDefinition[] {
@@ -193,7 +237,8 @@ function toolsToChat(tools: unknown): ToolDefinition[] {
   if (!Array.isArray(tools)) throw new InvalidRequest('tools: must be an array');
   return tools.map((tool, index) => {
     if (!isRecord(tool)) throw new InvalidRequest(`tools[${index}]: must be an object`);
-    if (tool['type'] !== 'function') throw new UnservableRequest(`tools[${index}] is a built-in ${String(tool['type'])} tool, which Responses-API upstreams only can run`);
+    if (tool['type'] !== 'function')
+      throw new UnservableRequest(`tools[${index}] is a built-in ${String(tool['type'])} tool, which Responses-API upstreams only can run`);
     if (typeof tool['name'] !== 'string') throw new InvalidRequest(`tools[${index}].name: a string is required`);
     const fn: ToolDefinition['function'] = { name: tool['name'] };
     if (typeof tool['description'] === 'string') fn.description = tool['description'];
@@ -234,7 +279,20 @@ function textFormatToChat(text: unknown, dropped: DroppedFields): ResponseFormat
 export const MIN_OUTPUT_TOKENS = 16;
 
 /** Chat fields a Responses request has no place for, dropped when they are set to something that matters. */
-const CHAT_ONLY = ['stop', 'seed', 'presence_penalty', 'frequency_penalty', 'logprobs', 'top_logprobs', 'logit_bias', 'audio', 'modalities', 'prediction', 'web_search_options', 'top_k'];
+const CHAT_ONLY = [
+  'stop',
+  'seed',
+  'presence_penalty',
+  'frequency_penalty',
+  'logprobs',
+  'top_logprobs',
+  'logit_bias',
+  'audio',
+  'modalities',
+  'prediction',
+  'web_search_options',
+  'top_k',
+];
 
 /** The canonical Chat request -> a Responses API request (store: false: the sidecar keeps nothing, and asks the same of the provider). */
 export function chatRequestToResponses(chat: ChatRequest): Translated<JsonObject> {
@@ -246,7 +304,8 @@ export function chatRequestToResponses(chat: ChatRequest): Translated<JsonObject
   const max = chat.max_completion_tokens ?? chat.max_tokens;
   if (typeof max === 'number') {
     // The API refuses smaller limits; raising it would let the answer run longer than the caller allowed.
-    if (max < MIN_OUTPUT_TOKENS) throw new UnservableRequest(`an output limit of ${max} tokens: the Responses API's smallest max_output_tokens is ${MIN_OUTPUT_TOKENS}`);
+    if (max < MIN_OUTPUT_TOKENS)
+      throw new UnservableRequest(`an output limit of ${max} tokens: the Responses API's smallest max_output_tokens is ${MIN_OUTPUT_TOKENS}`);
     out['max_output_tokens'] = max;
   }
   if (typeof chat.temperature === 'number') out['temperature'] = chat.temperature;
@@ -271,7 +330,15 @@ export function chatRequestToResponses(chat: ChatRequest): Translated<JsonObject
   if (format?.type === 'json_object') out['text'] = { format: { type: 'json_object' } };
   else if (format?.type === 'json_schema') {
     const { name, description, schema, strict } = format.json_schema;
-    out['text'] = { format: { type: 'json_schema', name, ...(description !== undefined ? { description } : {}), schema: schema ?? {}, ...(typeof strict === 'boolean' ? { strict } : {}) } };
+    out['text'] = {
+      format: {
+        type: 'json_schema',
+        name,
+        ...(description !== undefined ? { description } : {}),
+        schema: schema ?? {},
+        ...(typeof strict === 'boolean' ? { strict } : {}),
+      },
+    };
   }
   if (typeof chat['reasoning_effort'] === 'string') out['reasoning'] = { effort: chat['reasoning_effort'] };
   for (const field of CHAT_ONLY) {
@@ -284,19 +351,31 @@ function appendChatMessage(input: JsonObject[], message: ChatMessage): void {
   switch (message.role) {
     case 'system':
     case 'developer':
-      input.push({ type: 'message', role: message.role, content: typeof message.content === 'string' ? message.content : message.content.map((part) => ({ type: 'input_text', text: part.text })) });
+      input.push({
+        type: 'message',
+        role: message.role,
+        content: typeof message.content === 'string' ? message.content : message.content.map((part) => ({ type: 'input_text', text: part.text })),
+      });
       return;
     case 'user':
       input.push({ type: 'message', role: 'user', content: typeof message.content === 'string' ? message.content : message.content.map(userPartToResponses) });
       return;
     case 'assistant': {
-      const text = typeof message.content === 'string' ? message.content : (message.content ?? []).map((part) => (part.type === 'text' ? part.text : part.refusal)).join('');
+      const text =
+        typeof message.content === 'string'
+          ? message.content
+          : (message.content ?? []).map((part) => (part.type === 'text' ? part.text : part.refusal)).join('');
       if (text !== '') input.push({ type: 'message', role: 'assistant', content: text });
-      for (const call of message.tool_calls ?? []) input.push({ type: 'function_call', call_id: call.id, name: call.function.name, arguments: call.function.arguments });
+      for (const call of message.tool_calls ?? [])
+        input.push({ type: 'function_call', call_id: call.id, name: call.function.name, arguments: call.function.arguments });
       return;
     }
     case 'tool':
-      input.push({ type: 'function_call_output', call_id: message.tool_call_id, output: typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join('') });
+      input.push({
+        type: 'function_call_output',
+        call_id: message.tool_call_id,
+        output: typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join(''),
+      });
       return;
   }
 }
@@ -309,7 +388,12 @@ function userPartToResponses(part: ContentPart): JsonObject {
       return { type: 'input_image', image_url: part.image_url.url, detail: part.image_url.detail ?? 'auto' };
     case 'file': {
       const { file_data, file_id, filename } = part.file;
-      return { type: 'input_file', ...(file_data !== undefined ? { file_data } : {}), ...(file_id !== undefined ? { file_id } : {}), ...(filename !== undefined ? { filename } : {}) };
+      return {
+        type: 'input_file',
+        ...(file_data !== undefined ? { file_data } : {}),
+        ...(file_id !== undefined ? { file_id } : {}),
+        ...(filename !== undefined ? { filename } : {}),
+      };
     }
     case 'input_audio':
       throw new UnservableRequest('audio input: the Responses API takes no input_audio parts');

@@ -41,7 +41,11 @@ export class ResponsesStreamToChat {
         const index = this.#tools.size;
         this.#tools.set(event['output_index'], index);
         const args = typeof item['arguments'] === 'string' ? item['arguments'] : '';
-        return [this.#chunk({ tool_calls: [{ index, id: stringOr(item['call_id'], ''), type: 'function', function: { name: stringOr(item['name'], ''), arguments: args } }] })];
+        return [
+          this.#chunk({
+            tool_calls: [{ index, id: stringOr(item['call_id'], ''), type: 'function', function: { name: stringOr(item['name'], ''), arguments: args } }],
+          }),
+        ];
       }
       case 'response.function_call_arguments.delta': {
         const index = typeof event['output_index'] === 'number' ? this.#tools.get(event['output_index']) : undefined;
@@ -81,13 +85,23 @@ export class ResponsesStreamToChat {
   #error(error: JsonObject): ChatChunk {
     const chunk = this.#chunk({});
     const code = typeof error['code'] === 'string' ? error['code'] : null;
-    chunk.error = { message: typeof error['message'] === 'string' ? error['message'] : 'the upstream response failed', type: code === 'rate_limit_exceeded' ? 'rate_limit_error' : 'server_error', code };
+    chunk.error = {
+      message: typeof error['message'] === 'string' ? error['message'] : 'the upstream response failed',
+      type: code === 'rate_limit_exceeded' ? 'rate_limit_error' : 'server_error',
+      code,
+    };
     return chunk;
   }
 
   #chunk(delta: ChunkDelta, finish: ChatChunk['choices'][number]['finish_reason'] = null): ChatChunk {
     const out: ChunkDelta = this.#roleSent ? delta : { role: 'assistant', ...delta };
     this.#roleSent = true;
-    return { id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#answeredBy ?? this.#model, choices: [{ index: 0, delta: out, finish_reason: finish }] };
+    return {
+      id: this.#id,
+      object: 'chat.completion.chunk',
+      created: this.#created,
+      model: this.#answeredBy ?? this.#model,
+      choices: [{ index: 0, delta: out, finish_reason: finish }],
+    };
   }
 }

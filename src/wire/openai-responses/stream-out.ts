@@ -108,7 +108,13 @@ export class ChatStreamToResponses {
     let open = this.#items[this.#items.length - 1];
     if (!open || !open.open || open.item.type !== 'message') {
       for (const other of this.#items) this.#close(other, out);
-      const item: OutputMessageItem = { id: itemId('msg', this.#id ?? '', this.#items.length), type: 'message', role: 'assistant', status: 'in_progress', content: [] };
+      const item: OutputMessageItem = {
+        id: itemId('msg', this.#id ?? '', this.#items.length),
+        type: 'message',
+        role: 'assistant',
+        status: 'in_progress',
+        content: [],
+      };
       open = { item, open: true };
       this.#items.push(open);
       out.push(this.#event('response.output_item.added', { output_index: this.#items.length - 1, item: structuredClone(item) }));
@@ -118,13 +124,26 @@ export class ChatStreamToResponses {
     if (open.part?.kind !== kind) {
       if (open.part) this.#closePart(open, outputIndex, out);
       open.part = { index: message.content.length, kind, text: '' };
-      const part = kind === 'output_text' ? { type: 'output_text' as const, text: '', annotations: [], logprobs: [] } : { type: 'refusal' as const, refusal: '' };
+      const part =
+        kind === 'output_text' ? { type: 'output_text' as const, text: '', annotations: [], logprobs: [] } : { type: 'refusal' as const, refusal: '' };
       message.content.push(part);
-      out.push(this.#event('response.content_part.added', { item_id: message.id, output_index: outputIndex, content_index: open.part.index, part: structuredClone(part) }));
+      out.push(
+        this.#event('response.content_part.added', {
+          item_id: message.id,
+          output_index: outputIndex,
+          content_index: open.part.index,
+          part: structuredClone(part),
+        }),
+      );
     }
     open.part.text += delta;
     const where = { item_id: message.id, output_index: outputIndex, content_index: open.part.index };
-    out.push(this.#event(kind === 'output_text' ? 'response.output_text.delta' : 'response.refusal.delta', kind === 'output_text' ? { ...where, delta, logprobs: [] } : { ...where, delta }));
+    out.push(
+      this.#event(
+        kind === 'output_text' ? 'response.output_text.delta' : 'response.refusal.delta',
+        kind === 'output_text' ? { ...where, delta, logprobs: [] } : { ...where, delta },
+      ),
+    );
   }
 
   #toolCall(call: ToolCallDelta, out: ResponsesEvent[]): void {
@@ -134,7 +153,14 @@ export class ChatStreamToResponses {
       // A new call: the message before it is finished (parallel calls stay open side by side).
       for (const other of this.#items) if (other.item.type === 'message') this.#close(other, out);
       const callId = typeof call.id === 'string' ? call.id : `call_${this.#items.length}`;
-      const item: FunctionCallItem = { id: itemId('fc', callId, this.#items.length), type: 'function_call', status: 'in_progress', call_id: callId, name: call.function?.name ?? '', arguments: '' };
+      const item: FunctionCallItem = {
+        id: itemId('fc', callId, this.#items.length),
+        type: 'function_call',
+        status: 'in_progress',
+        call_id: callId,
+        name: call.function?.name ?? '',
+        arguments: '',
+      };
       open = { item, open: true, toolIndex: call.index };
       this.#items.push(open);
       out.push(this.#event('response.output_item.added', { output_index: this.#items.length - 1, item: structuredClone(item) }));
@@ -153,7 +179,14 @@ export class ChatStreamToResponses {
     if (open.item.type === 'message') {
       if (open.part) this.#closePart(open, outputIndex, out);
     } else {
-      out.push(this.#event('response.function_call_arguments.done', { item_id: open.item.id, output_index: outputIndex, name: open.item.name, arguments: open.item.arguments }));
+      out.push(
+        this.#event('response.function_call_arguments.done', {
+          item_id: open.item.id,
+          output_index: outputIndex,
+          name: open.item.name,
+          arguments: open.item.arguments,
+        }),
+      );
     }
     open.open = false;
     open.item.status = statusOf(this.#finish).status === 'incomplete' ? 'incomplete' : 'completed';
@@ -168,9 +201,11 @@ export class ChatStreamToResponses {
     if (content?.type === 'output_text') content.text = part.text;
     else if (content?.type === 'refusal') content.refusal = part.text;
     const where = { item_id: message.id, output_index: outputIndex, content_index: part.index };
-    out.push(part.kind === 'output_text'
-      ? this.#event('response.output_text.done', { ...where, text: part.text, logprobs: [] })
-      : this.#event('response.refusal.done', { ...where, refusal: part.text }));
+    out.push(
+      part.kind === 'output_text'
+        ? this.#event('response.output_text.done', { ...where, text: part.text, logprobs: [] })
+        : this.#event('response.refusal.done', { ...where, refusal: part.text }),
+    );
     out.push(this.#event('response.content_part.done', { ...where, part: structuredClone(content) }));
     delete open.part;
   }

@@ -76,5 +76,13 @@ export function responsesErrorToCanonical(status: number, body: unknown): Canoni
     return { error: { message, type: fallbackType, param: null, code: null } };
   }
   const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-  return { error: { ...error, message: text(error['message']) ?? `upstream error (HTTP ${status})`, type: text(error['type']) ?? fallbackType, param: text(error['param']), code: text(error['code']) } };
+  return {
+    error: {
+      ...error,
+      message: text(error['message']) ?? `upstream error (HTTP ${status})`,
+      type: text(error['type']) ?? fallbackType,
+      param: text(error['param']),
+      code: text(error['code']),
+    },
+  };
 }

@@ -19,7 +19,10 @@ const tokens = new ExpiringCache<string>();
 /** A valid access token for the source: the cached one, or a new one (one exchange at a time per identity). */
 export async function googleAccessToken(source: GcpCredentialSource, _signal: AbortSignal, now: () => number = Date.now): Promise<string> {
   // A service account's tokens are keyed by its key itself (hashed), so a replaced key never reuses the old key's token.
-  const key = source.kind === 'serviceAccount' ? JSON.stringify([source.clientEmail, source.tokenURI, createHash('sha256').update(source.privateKey).digest('hex')]) : source.metadataURL;
+  const key =
+    source.kind === 'serviceAccount'
+      ? JSON.stringify([source.clientEmail, source.tokenURI, createHash('sha256').update(source.privateKey).digest('hex')])
+      : source.metadataURL;
   // The exchange is shared by every attempt waiting for it, so it runs under its own time limit, not one attempt's.
   return tokens.get(key, () => {
     const signal = AbortSignal.timeout(EXCHANGE_TIMEOUT_MS);
@@ -32,7 +35,11 @@ export function clearGoogleTokens(): void {
   tokens.clear();
 }
 
-async function jwtBearerGrant(source: Extract<GcpCredentialSource, { kind: 'serviceAccount' }>, signal: AbortSignal, now: () => number): Promise<Expiring<string>> {
+async function jwtBearerGrant(
+  source: Extract<GcpCredentialSource, { kind: 'serviceAccount' }>,
+  signal: AbortSignal,
+  now: () => number,
+): Promise<Expiring<string>> {
   const { SignJWT, importPKCS8 } = await import('jose');
   let assertion: string;
   try {
@@ -71,10 +78,14 @@ async function exchange(url: string, init: RequestInit, now: () => number): Prom
     parsed = undefined;
   }
   const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
-  if (!response.ok) throw new CredentialUnavailable(`the token endpoint ${url} refused (HTTP ${response.status}): ${shownInMessage(record['error'] ?? '')} ${shownInMessage(record['error_description'] ?? '')}`.trim());
+  if (!response.ok)
+    throw new CredentialUnavailable(
+      `the token endpoint ${url} refused (HTTP ${response.status}): ${shownInMessage(record['error'] ?? '')} ${shownInMessage(record['error_description'] ?? '')}`.trim(),
+    );
   const token = record['access_token'];
   const expiresIn = record['expires_in'];
-  if (typeof token !== 'string' || token === '' || typeof expiresIn !== 'number') throw new CredentialUnavailable(`the token endpoint ${url} answered without an access_token and expires_in`);
+  if (typeof token !== 'string' || token === '' || typeof expiresIn !== 'number')
+    throw new CredentialUnavailable(`the token endpoint ${url} answered without an access_token and expires_in`);
   rememberDerivedSecrets([token]);
   return { value: token, expiresAt: now() + expiresIn * 1000 };
 }

@@ -4,6 +4,7 @@ import { vertexUpstream } from './upstream.ts';
 
 export const vertex = {
   api: 'vertex',
-  description: 'Google Vertex AI: Gemini models (generateContent) and Anthropic models (rawPredict) under {baseURL} = …/v1/projects/{project}/locations/{location}, with an OAuth2 token from auth.gcpServiceAccount or auth.gcpWorkloadIdentity',
+  description:
+    'Google Vertex AI: Gemini models (generateContent) and Anthropic models (rawPredict) under {baseURL} = …/v1/projects/{project}/locations/{location}, with an OAuth2 token from auth.gcpServiceAccount or auth.gcpWorkloadIdentity',
   upstream: vertexUpstream,
 } as const satisfies WireFormat<'vertex'>;

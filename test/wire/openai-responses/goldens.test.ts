@@ -41,7 +41,8 @@ goldenJson('responses-to-chat-response', (input) => outcome(() => responsesRespo
 function chatToResponses(events: SseEvent[]): JsonObject[] {
   const translator = new ChatStreamToResponses(REQUEST, 'step-model');
   const out = events.flatMap((e) => (e.data === '[DONE]' ? translator.finish() : translator.push(JSON.parse(e.data) as ChatChunk)));
-  if (!events.some((e) => e.data === '[DONE]')) out.push(...translator.fail('upstream_stream_cut', 'the upstream connection broke in the middle of the stream'));
+  if (!events.some((e) => e.data === '[DONE]'))
+    out.push(...translator.fail('upstream_stream_cut', 'the upstream connection broke in the middle of the stream'));
   return out;
 }
 
@@ -59,7 +60,10 @@ goldenSse('responses-to-chat-stream', (events) => {
 // ---------------------------------------------------------------------------------------
 // Round trips
 
-const casesIn = (direction: string, ext: string): string[] => readdirSync(`${FIXTURES}${direction}/`).filter((f) => f.endsWith(ext)).map((f) => `${FIXTURES}${direction}/${f}`);
+const casesIn = (direction: string, ext: string): string[] =>
+  readdirSync(`${FIXTURES}${direction}/`)
+    .filter((f) => f.endsWith(ext))
+    .map((f) => `${FIXTURES}${direction}/${f}`);
 
 for (const file of casesIn('chat-to-responses-response', '.in.json')) {
   test(`round trip: ${file.split('/').slice(-1)[0]}: a canonical answer through the Responses API and back`, () => {
@@ -69,7 +73,10 @@ for (const file of casesIn('chat-to-responses-response', '.in.json')) {
     const returned = back.choices[0]?.message;
     assert.equal(returned?.content ?? null, message?.content === '' ? null : (message?.content ?? null));
     assert.equal(returned?.refusal ?? null, message?.refusal ?? null);
-    assert.deepEqual(returned?.tool_calls?.map((c) => [c.id, c.function.name, c.function.arguments]), message?.tool_calls?.map((c) => [c.id, c.function.name, c.function.arguments]));
+    assert.deepEqual(
+      returned?.tool_calls?.map((c) => [c.id, c.function.name, c.function.arguments]),
+      message?.tool_calls?.map((c) => [c.id, c.function.name, c.function.arguments]),
+    );
     const finish = chat.choices[0]?.finish_reason;
     assert.equal(back.choices[0]?.finish_reason, finish === 'content_filter' || finish === 'length' || finish === 'tool_calls' ? finish : 'stop');
     if (chat.usage) {
@@ -101,7 +108,10 @@ for (const file of casesIn('chat-to-responses-stream', '.in.sse')) {
       return { text, refusal, args: [...args.values()], finish };
     };
     assert.deepEqual(summary(returned), summary(chunks));
-    assert.equal(back.finished, events.some((e) => e.data === '[DONE]'));
+    assert.equal(
+      back.finished,
+      events.some((e) => e.data === '[DONE]'),
+    );
   });
 }
 

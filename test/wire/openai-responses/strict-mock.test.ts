@@ -13,7 +13,11 @@ after(async () => {
 });
 
 async function post(body: object): Promise<{ status: number; text: string }> {
-  const res = await fetch(`${mock.url}/responses`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer k' }, body: JSON.stringify(body) });
+  const res = await fetch(`${mock.url}/responses`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, text: await res.text() };
 }
 
