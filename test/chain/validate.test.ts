@@ -135,7 +135,7 @@ spec:
       doc: (d) => {
         at(spec(d)['providers'], 0)['api'] = 'azure';
       },
-      problems: [['/spec/providers/0/api', 'must be one of "openai", "anthropic", "gemini", "azure-openai", "bedrock", "vertex"']],
+      problems: [['/spec/providers/0/api', 'must be one of "openai", "anthropic", "gemini", "openai-responses", "azure-openai", "bedrock", "vertex"']],
     },
     // retries is capped at 10.
     {
