@@ -18,7 +18,7 @@
 // Results: <out>/results.json, results.md and chart.svg. Every server binds 127.0.0.1
 // and is stopped by PID at the end, also on error or Ctrl-C.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -285,7 +285,9 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   const prof = ctx.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
   if (ctx.opts.cpuProf) rmSync(profDir, { recursive: true, force: true });
   // Measure what the image ships: the compiled JavaScript (type stripping costs ~21 MB of RSS).
-  execFileSync(ctx.node, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  // The `tsc` npm scripts use (TypeScript 7; the `typescript` package name holds the side-by-side
+  // TypeScript 6 API for typescript-eslint, see eslint.config.js), run by this Node.
+  execFileSync(ctx.node, [realpathSync(path.join(ROOT, 'node_modules', '.bin', 'tsc')), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
   const proc = spawnPinned(
     'llm-fallback',
     PROXY_CORE,
