@@ -54,9 +54,9 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     if (state !== 'closed') logger.warn({ ...labels, state }, 'circuit state changed');
   });
   // Before any request can use a new snapshot, its credentials are known to every redactor.
-  store.onApply((snapshot) => deps.secrets.remember(snapshot.secrets));
+  store.onApply((snapshot) => deps.secrets.setCurrent(snapshot.secrets));
   // Credentials in --default-upstream's URL reach the pass-through's log lines otherwise.
-  if (options.defaultUpstream) deps.secrets.remember(urlSecrets(options.defaultUpstream));
+  if (options.defaultUpstream) deps.secrets.pin(urlSecrets(options.defaultUpstream));
   // Tokens made at run time (STS session credentials, OAuth access tokens) are secrets from the moment they exist.
   const stopDerived = onDerivedSecrets((values) => deps.secrets.remember(values));
   store.onApply((snapshot) => breakers.retain(targetsOf(snapshot)));

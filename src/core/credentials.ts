@@ -1,17 +1,29 @@
 // What counts as a credential in a provider's settings. Every value that can authorise a
-// request is treated as a secret, whatever its source: the resolved API key, every value
-// of provider.headers (Azure's `api-key`, a gateway's token; Secret-sourced or not), and
+// request is treated as a secret, whatever its source: the resolved API key, the
+// provider.headers values read from the Secret and those of headers named like credentials
+// (Azure's `api-key`, `Authorization`, a gateway's `x-auth-token`; see CREDENTIAL_HEADER), and
 // credentials written into baseURL (`https://user:pass@host`, `?key=…`), and AWS key pairs and
 // session tokens. Tokens derived at run time (STS session credentials) are remembered where
 // they are made (wire/bedrock/aws-credentials.ts). Pure.
 import type { Chain, Provider } from './types.ts';
 import { REDACTED } from './redact.ts';
 
+/**
+ * Header names whose values authorise a request. Not every header value: answers are redacted
+ * with the known secrets, and a security review found that treating `anthropic-version:
+ * 2023-06-01` or any literal value as a secret blanked that text out of every answer of every
+ * chain. A credential in a header with another name is read from the Secret (`valueFrom`).
+ */
+export const CREDENTIAL_HEADER =
+  /(^|[-_])(auth|authorization|key|apikey|token|secret|password|passwd|cookie|credential|credentials|signature|session)([-_]|$)|api-?key/i;
+
 /** Every credential value of the provider (undecoded and URL-decoded, as an upstream may echo either). */
 export function providerSecrets(provider: Provider): string[] {
   const values: string[] = [];
   if (provider.apiKey) values.push(provider.apiKey);
-  for (const value of Object.values(provider.headers)) values.push(value);
+  for (const [name, value] of Object.entries(provider.headers)) {
+    if (provider.secretHeaders?.includes(name) || CREDENTIAL_HEADER.test(name)) values.push(value);
+  }
   values.push(...urlSecrets(provider.baseURL));
   const aws = provider.aws?.credentials;
   if (aws?.kind === 'static') {

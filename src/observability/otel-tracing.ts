@@ -25,6 +25,7 @@ import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBase
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { TracingOptions } from '../config/tracing-options.ts';
 import { addUsage, NO_USAGE, roundUSD } from '../core/cost.ts';
+import { redactURL } from '../core/credentials.ts';
 import type { Step } from '../core/types.ts';
 import type { AttemptStart, ObservedAttempt, WaitKind } from '../engine/observer.ts';
 import type { AttemptRecord, UpstreamFailure } from '../engine/outcome.ts';
@@ -52,7 +53,8 @@ export function otelTracing(options: TracingOptions, deps: { metrics: Metrics; l
   });
   const tracer = provider.getTracer('llm-fallback', VERSION);
   const propagator = new W3CTraceContextPropagator();
-  deps.logger.info({ endpoint: options.endpoint, sampler: options.sampler, ratio: options.samplerRatio }, 'exporting traces (OTLP/HTTP protobuf)');
+  // A collector URL may carry credentials (user:pass@, ?token=): logged without them.
+  deps.logger.info({ endpoint: redactURL(options.endpoint), sampler: options.sampler, ratio: options.samplerRatio }, 'exporting traces (OTLP/HTTP protobuf)');
   let stopped: Promise<void> | undefined;
   return {
     request: (start) => new OtelRequestTrace(tracer, propagator, start),

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { echoForms, REDACTED, Redactor } from '../../src/core/redact.ts';
-import { providerSecrets, redactURL } from '../../src/core/credentials.ts';
+import { CREDENTIAL_HEADER, providerSecrets, redactURL } from '../../src/core/credentials.ts';
 import { KnownSecrets } from '../../src/observability/known-secrets.ts';
 import type { Provider } from '../../src/core/types.ts';
 import { encodings } from '../support/secret-encodings.ts';
@@ -76,17 +76,10 @@ describe('credentials of a provider', () => {
     headers: { 'api-key': 'azure-header-key-0123456789', 'X-Org': 'shop' },
   };
 
-  test('the key, every header value and the URL credentials are secrets', () => {
+  test('the key, credential headers and the URL credentials are secrets', () => {
     const secrets = providerSecrets(provider);
-    for (const value of [
-      'sk-api-key-0123456789',
-      'azure-header-key-0123456789',
-      'shop',
-      'svc-user',
-      'p%40ss-word-123',
-      'p@ss-word-123',
-      'query-key-0123456789',
-    ]) {
+    assert.ok(!secrets.includes('shop'), 'X-Org is configuration, not a credential');
+    for (const value of ['sk-api-key-0123456789', 'azure-header-key-0123456789', 'svc-user', 'p%40ss-word-123', 'p@ss-word-123', 'query-key-0123456789']) {
       assert.ok(secrets.includes(value), `${value} in ${secrets.join(', ')}`);
     }
   });
@@ -101,16 +94,63 @@ describe('credentials of a provider', () => {
 describe('KnownSecrets', () => {
   test('keeps replaced keys (requests in flight may still use them)', () => {
     const known = new KnownSecrets();
-    known.remember(['old-key-0123456789']);
-    known.remember(['new-key-0123456789']);
+    known.setCurrent(['old-key-0123456789']);
+    known.setCurrent(['new-key-0123456789']);
     assert.equal(known.redact('old-key-0123456789 new-key-0123456789'), `${REDACTED} ${REDACTED}`);
   });
 
-  test('is bounded: the oldest go first', () => {
+  test('is bounded for replaced keys and derived tokens: the oldest go first', () => {
     const known = new KnownSecrets();
-    known.remember(['first-key-0123456789']);
-    known.remember(Array.from({ length: 256 }, (_, i) => `later-key-${i}-0123456789`));
-    assert.equal(known.redact('first-key-0123456789'), 'first-key-0123456789');
+    known.remember(['first-token-0123456789']);
+    known.remember(Array.from({ length: 256 }, (_, i) => `later-token-${i}-0123456789`));
+    assert.equal(known.redact('first-token-0123456789'), 'first-token-0123456789');
     assert.equal(known.redactor.size, 256);
+  });
+
+  // A security review found the current config's keys evicted after ~256 token refreshes (a
+  // Vertex token endpoint answering expires_in 60, or IRSA over days of uptime): a real key then
+  // reached callers and logs in clear.
+  test('never forgets the keys of the current configuration, however many tokens are derived after them', () => {
+    const known = new KnownSecrets();
+    known.setCurrent(['sk-current-key-0123456789']);
+    known.pin(['default-upstream-pass-0123']);
+    for (let i = 0; i < 1000; i++) known.remember([`ya29.derived-token-${i}-0123456789`]);
+    assert.equal(known.redact('sk-current-key-0123456789'), REDACTED);
+    assert.equal(known.redact('default-upstream-pass-0123'), REDACTED);
+    assert.equal(known.redact('ya29.derived-token-999-0123456789'), REDACTED);
+    assert.equal(known.redact('ya29.derived-token-0-0123456789'), 'ya29.derived-token-0-0123456789');
+  });
+
+  test('never forgets the keys of the current configuration, however many it has', () => {
+    const known = new KnownSecrets();
+    const many = Array.from({ length: 1024 }, (_, i) => `header-value-${i}-0123456789`);
+    known.setCurrent(many);
+    assert.equal(known.redact(many[0] ?? ''), REDACTED);
+    assert.equal(known.redact(many[1023] ?? ''), REDACTED);
+  });
+});
+
+// A security review found literal header values (`anthropic-version: 2023-06-01`, `x-a:
+// assistant`) blanked out of every answer of every chain once all header values were secrets.
+describe('which header values are credentials', () => {
+  for (const name of ['api-key', 'x-api-key', 'Authorization', 'x-goog-api-key', 'Ocp-Apim-Subscription-Key', 'x-auth-token', 'Cookie', 'X-Secret', 'apikey']) {
+    test(`${name}: a credential`, () => assert.ok(CREDENTIAL_HEADER.test(name)));
+  }
+  for (const name of ['anthropic-version', 'x-org', 'OpenAI-Organization', 'anthropic-beta', 'x-request-source', 'user-agent', 'x-keyboard']) {
+    test(`${name}: configuration`, () => assert.ok(!CREDENTIAL_HEADER.test(name)));
+  }
+
+  test('a literal header value that is no credential is not redacted from answers', () => {
+    const provider: Provider = {
+      name: 'p',
+      api: 'anthropic',
+      baseURL: 'https://api.example.com/v1',
+      apiKey: undefined,
+      keySource: 'none',
+      headers: { 'anthropic-version': '2023-06-01', 'x-api-key': 'sk-literal-key-0123456789' },
+    };
+    const known = new KnownSecrets();
+    known.setCurrent(providerSecrets(provider));
+    assert.equal(known.redactor.redactKnown('released 2023-06-01, key sk-literal-key-0123456789'), `released 2023-06-01, key ${REDACTED}`);
   });
 });
