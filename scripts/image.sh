@@ -35,16 +35,9 @@ CACHE="$(cd "$CACHE" && pwd -P)"
 exec 9>"$CACHE/.lock"
 flock 9
 
-need() {
-  local missing=() pkg
-  for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg"); done
-  if ((${#missing[@]} > 0)); then
-    log "installing ${missing[*]} (Debian)"
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
-}
-need buildah debootstrap ca-certificates
+# shellcheck source=scripts/lib/debian.sh
+source "$ROOT/scripts/lib/debian.sh"
+need_debian buildah debootstrap ca-certificates
 
 NODE_VERSION="$("$NODE_BIN" --version)"   # v24.x.y
 BASE_TAG="localhost/llm-fallback-node-base:${NODE_VERSION#v}"

@@ -23,22 +23,8 @@ NODE_ID_FILE="$STATE/node.id"
 
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
-need_debian() {
-  local missing=() pkg
-  for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg"); done
-  ((${#missing[@]} == 0)) && return 0
-  printf '[cluster] installing %s (Debian)\n' "${missing[*]}" >&2
-  # A package's maintainer scripts must not start its daemon in the machine's namespaces
-  # (containerd would, on a host with an init system): policy-rc.d says no while we install.
-  local policy=/usr/sbin/policy-rc.d made_policy=0
-  if [[ ! -e "$policy" ]]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1; fi
-  local apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
-  apt-get "${apt_opts[@]}" update -qq >&2 &&
-    DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
-  local rc=$?
-  ((made_policy == 1)) && rm -f "$policy"
-  return $rc
-}
+# shellcheck source=scripts/lib/debian.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
 
 # This machine's cgroups must be v1 (or hybrid): kubelet's cgroupfs layout below, and the
 # teardown that removes it, are written for the v1 hierarchies.
