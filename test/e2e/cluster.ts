@@ -3,6 +3,7 @@
 // with the cluster's kubectl and the repo's pinned helm on PATH.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { eventually as pollUntil } from '../support/eventually.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -50,23 +51,11 @@ export async function getJson<T>(url: string, timeoutSeconds = 60): Promise<T> {
 }
 
 /**
- * Polls `check` until it returns a value (not undefined), or fails with what it last saw. For
- * cluster state that has no watch the test could hold (auth checks, status written by a
- * controller); each poll is a real API call.
+ * The project's poll-until (test/support/eventually.ts), with a default that fits a cluster:
+ * each check is a real API call through kubectl, and controllers on a loaded node take their time.
  */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-  }
+export function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  return pollUntil(what, check, timeoutMs);
 }
 
 export interface PodJson {
