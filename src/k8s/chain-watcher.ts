@@ -1,25 +1,18 @@
 // `serve --kubernetes`: FallbackChains of the sidecar's own namespace, listed and watched
-// with the client-node informer and pushed into the ConfigStore as complete snapshots.
+// with the sidecar's own list+watch client (src/k8s/list-watch.ts; client-node stays with the
+// controller: it would add ~44 MB to every pod) and pushed into the ConfigStore as complete
+// snapshots.
 //
 // - The first snapshot is applied after the first successful list (/readyz waits for it).
 // - A burst of events makes one snapshot (applied ~50 ms after the first event).
-// - The informer reconnects by itself after a watch ends cleanly, a client-side watch
-//   timeout or 410 Gone (re-list); on any other error it stops: we restart it with capped
+// - The informer watches again by itself after a watch ends cleanly or reaches its deadline,
+//   and lists again on 410 Gone; on any other error it stops: we restart it with capped
 //   exponential backoff and jitter (no request flood while the API server is away).
 //   Requests keep being served from the last snapshot meanwhile.
 // - API keys (`secretKey`) are files of the mounted credentials Secret: the folder is
 //   watched and every served chain re-resolved when it changes. No RBAC on Secrets.
 //   apiKey.file / apiKey.env are refused (the step is skipped with local_credentials_refused)
 //   unless the operator runs the sidecar with --allow-local-credentials.
-import {
-  CustomObjectsApi,
-  makeInformer,
-  type Informer,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type ObjectCache,
-} from '@kubernetes/client-node';
 import { ConfigError, type ConfigSource, type Rejection } from '../chain/config-source.ts';
 import { backoffDelay } from '../core/backoff.ts';
 import { watchDirs } from '../chain/file-source.ts';
@@ -27,13 +20,17 @@ import { resolveChain, type KeySources } from '../chain/resolve.ts';
 import type { ServeOptions } from '../config/options.ts';
 import type { Chain } from '../core/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import { CHAIN_GROUP, CHAIN_RESOURCE, CHAIN_VERSION, CHAIN_PLURAL } from './chain-resource.ts';
+import { CHAIN_GROUP, CHAIN_VERSION, CHAIN_PLURAL } from './chain-resource.ts';
 import { computeChainSet, refusalKey, servedKey, type ServedChain } from './chain-set.ts';
-import { KubeAccessError, loadKubeConfig, resolveNamespace } from './kubeconfig.ts';
+import { getJson, watchEvents } from './api-client.ts';
+import { loadApiEndpoint, type ApiEndpoint } from './api-endpoint.ts';
+import { KubeAccessError, resolveNamespace } from './kube-access.ts';
+import { ListWatch, type Informer, type KubeObject, type ObjectList } from './list-watch.ts';
 
-export type FallbackChainObject = KubernetesObject & { spec?: unknown; status?: unknown };
-export type ChainInformer = Informer<FallbackChainObject> & ObjectCache<FallbackChainObject>;
-type ListFn = () => Promise<KubernetesListObject<FallbackChainObject>>;
+export type FallbackChainObject = KubeObject & { apiVersion?: string; kind?: string; spec?: unknown; status?: unknown };
+export type ChainInformer = Informer<FallbackChainObject>;
+export type ChainList = ObjectList<FallbackChainObject>;
+type ListFn = () => Promise<ChainList>;
 
 export interface RestartBackoff {
   baseMs: number;
@@ -41,7 +38,7 @@ export interface RestartBackoff {
 }
 
 export interface ChainWatcherOptions {
-  kubeConfig: KubeConfig;
+  endpoint: ApiEndpoint;
   namespace: string;
   keys: KeySources;
   logger: Logger;
@@ -50,14 +47,20 @@ export interface ChainWatcherOptions {
   restartBackoff?: RestartBackoff;
   /** A list that has not answered by then counts as failed (the informer has no list timeout). */
   listTimeoutMs?: number;
+  /** The server ends each watch after this long (`timeoutSeconds`); it is opened again from the last resourceVersion. */
+  watchTimeoutSeconds?: number;
   random?: () => number;
-  /** Tests replace the informer; default: makeInformer on the namespace's fallbackchains. */
+  /** Tests replace the informer; default: a ListWatch on the namespace's fallbackchains. */
   createInformer?: (path: string, list: ListFn) => ChainInformer;
-  /** Tests replace the list call; default: CustomObjectsApi.listNamespacedCustomObject. */
+  /** Tests replace the list call; default: GET of the namespace's fallbackchains. */
   listFromServer?: ListFn;
 }
 
 export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { baseMs: 500, maxMs: 30_000 };
+/** Five minutes, as client-go's reflectors ask for at least: few reconnections, bookmarks keep the resourceVersion fresh. */
+export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
+/** A watch the server has not ended this long after its timeoutSeconds is taken for a dead connection. */
+const WATCH_DEADLINE_GRACE_MS = 30_000;
 
 /**
  * Delay before restart number `failures` (1 = first): the retry backoff's ceiling with
@@ -90,24 +93,21 @@ export class ChainWatcher implements ConfigSource {
 
   constructor(options: ChainWatcherOptions) {
     this.#o = {
-      kubeConfig: options.kubeConfig,
+      endpoint: options.endpoint,
       namespace: options.namespace,
       keys: options.keys,
       logger: options.logger,
       debounceMs: options.debounceMs ?? 50,
       restartBackoff: options.restartBackoff ?? DEFAULT_RESTART_BACKOFF,
       listTimeoutMs: options.listTimeoutMs ?? 30_000,
+      watchTimeoutSeconds: options.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS,
       random: options.random ?? Math.random,
     };
     const path = fallbackChainsPath(options.namespace);
     this.#listFromServer =
-      options.listFromServer ??
-      (() => {
-        const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
-        return api.listNamespacedCustomObject({ ...CHAIN_RESOURCE, namespace: options.namespace }) as Promise<KubernetesListObject<FallbackChainObject>>;
-      });
+      options.listFromServer ?? (async () => chainList(await getJson(options.endpoint, path, { idleTimeoutMs: this.#o.listTimeoutMs }), path));
     const list = this.#list.bind(this);
-    this.#informer = options.createInformer ? options.createInformer(path, list) : makeInformer<FallbackChainObject>(options.kubeConfig, path, list);
+    this.#informer = options.createInformer ? options.createInformer(path, list) : this.#listWatch(path, list);
     const changed = (): void => {
       this.#recovered();
       this.#scheduleApply();
@@ -149,12 +149,24 @@ export class ChainWatcher implements ConfigSource {
     void this.#informer.stop();
   }
 
+  #listWatch(path: string, list: ListFn): ChainInformer {
+    const { endpoint, watchTimeoutSeconds } = this.#o;
+    return new ListWatch<FallbackChainObject>({
+      list,
+      watch: ({ resourceVersion, signal, onEvent }) => {
+        const query = new URLSearchParams({ watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(watchTimeoutSeconds) });
+        return watchEvents(endpoint, `${path}?${query.toString()}`, onEvent, { signal });
+      },
+      watchDeadlineMs: watchTimeoutSeconds * 1000 + WATCH_DEADLINE_GRACE_MS,
+    });
+  }
+
   #startInformer(): void {
     this.#lastStartAt = Date.now();
     this.#informer.start().catch((error: unknown) => this.#restartLater(error));
   }
 
-  async #list(): Promise<KubernetesListObject<FallbackChainObject>> {
+  async #list(): Promise<ChainList> {
     if (this.#stopped) throw new Error('FallbackChain watcher stopped');
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -248,15 +260,23 @@ function describeError(error: unknown): Record<string, unknown> {
   return { name: e.name, message: e.message, statusCode: e.statusCode ?? (typeof e.code === 'number' ? e.code : undefined), cause };
 }
 
+/** A list answer's shape checked: the informer trusts `items` to be an array. */
+function chainList(body: unknown, path: string): ChainList {
+  const list = body as Partial<ChainList> | null;
+  if (typeof list !== 'object' || list === null || !Array.isArray(list.items)) throw new Error(`GET ${path}: the answer is not a list`);
+  return { metadata: { resourceVersion: list.metadata?.resourceVersion ?? '' }, items: list.items };
+}
+
 /** The `serve --kubernetes` source from the serve options; ConfigError when the API server cannot be addressed. */
-export function kubernetesConfigSource(options: ServeOptions, logger: Logger): ChainWatcher {
+export async function kubernetesConfigSource(options: ServeOptions, logger: Logger): Promise<ChainWatcher> {
   try {
-    const kubeConfig = loadKubeConfig({ kubeconfigPath: options.kubeconfigPath, env: options.env });
+    const endpoint = await loadApiEndpoint({ kubeconfigPath: options.kubeconfigPath, env: options.env });
     const namespace = resolveNamespace(options.namespace);
     const policy = { kubernetes: true, allowLocalCredentials: options.allowLocalCredentials };
     if (options.allowLocalCredentials)
       logger.warn("--allow-local-credentials: FallbackChains may use apiKey.file and apiKey.env (the sidecar's files and environment)");
-    return new ChainWatcher({ kubeConfig, namespace, keys: { env: options.env, credentialsDir: options.credentialsDir, policy }, logger });
+    logger.debug({ server: endpoint.server, via: endpoint.via }, 'Kubernetes API server');
+    return new ChainWatcher({ endpoint, namespace, keys: { env: options.env, credentialsDir: options.credentialsDir, policy }, logger });
   } catch (error) {
     if (error instanceof KubeAccessError) throw new ConfigError([error.message]);
     throw error;

@@ -1,24 +1,12 @@
-// How `serve --kubernetes` reaches the API server and which namespace it serves:
-// a kubeconfig file for local runs, else the pod's service account (in-cluster).
-import { existsSync, readFileSync } from 'node:fs';
-import { isIPv6 } from 'node:net';
-import path from 'node:path';
+// How the controller reaches the API server with @kubernetes/client-node: a kubeconfig file
+// for local runs, else the pod's service account (in-cluster).
+import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { inClusterServer, KubeAccessError, serviceAccountFiles, SERVICE_ACCOUNT_DIR, type KubeConfigSources } from './kube-access.ts';
 
-/** Where Kubernetes mounts a pod's service account token, CA and namespace. */
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-export class KubeAccessError extends Error {
-  readonly code = 'KUBE_ACCESS';
-}
-
-export interface KubeConfigSources {
-  /** --kubeconfig PATH; unset: in-cluster. */
-  kubeconfigPath?: string;
-  /** KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT, which the kubelet sets in every pod. */
-  env: Readonly<Record<string, string | undefined>>;
-  serviceAccountDir?: string;
-}
+// The sidecar reaches the API server through src/k8s/api-endpoint.ts instead: client-node
+// would add ~44 MB to every pod's idle memory (docs/bench/findings.md).
+export { KubeAccessError, resolveNamespace, SERVICE_ACCOUNT_DIR, type KubeConfigSources } from './kube-access.ts';
 
 export function loadKubeConfig(sources: KubeConfigSources): KubeConfig {
   const kc = new KubeConfig();
@@ -37,35 +25,12 @@ export function loadKubeConfig(sources: KubeConfigSources): KubeConfig {
 // Same as KubeConfig.loadFromCluster(), but from the options' environment snapshot
 // (only src/config/options.ts reads process.env) and with readable errors.
 function inCluster(kc: KubeConfig, env: Readonly<Record<string, string | undefined>>, dir: string): KubeConfig {
-  const host = env['KUBERNETES_SERVICE_HOST'];
-  const port = env['KUBERNETES_SERVICE_PORT'];
-  if (!host || !port) throw new KubeAccessError('not running in a pod (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT unset): pass --kubeconfig PATH');
-  const tokenFile = path.join(dir, 'token');
-  const caFile = path.join(dir, 'ca.crt');
-  for (const file of [tokenFile, caFile]) {
-    if (!existsSync(file))
-      throw new KubeAccessError(`no service account mounted (${file} missing): pass --kubeconfig PATH, or let the pod mount its service account token`);
-  }
+  const server = inClusterServer(env);
+  const { tokenFile, caFile } = serviceAccountFiles(dir, existsSync);
   kc.loadFromClusterAndUser(
-    { name: 'inCluster', server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`, caFile, skipTLSVerify: false },
+    { name: 'inCluster', server, caFile, skipTLSVerify: false },
     // The tokenFile provider re-reads the file every minute: projected tokens rotate.
     { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile } } },
   );
   return kc;
-}
-
-/** --namespace (or LLM_FALLBACK_NAMESPACE, set by the injector from the downward API), else the service account's. */
-export function resolveNamespace(given: string | undefined, serviceAccountDir = SERVICE_ACCOUNT_DIR): string {
-  const fromFile = (): string | undefined => {
-    try {
-      return readFileSync(path.join(serviceAccountDir, 'namespace'), 'utf8').trim() || undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const namespace = given?.trim() || fromFile();
-  if (!namespace) throw new KubeAccessError(`no namespace: pass --namespace NS (or LLM_FALLBACK_NAMESPACE); ${serviceAccountDir}/namespace is not readable`);
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63)
-    throw new KubeAccessError(`namespace "${namespace}" is not a valid namespace name`);
-  return namespace;
 }

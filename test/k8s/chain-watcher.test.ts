@@ -1,15 +1,15 @@
-// ChainWatcher without a cluster: a fake informer that behaves like client-node's
+// ChainWatcher without a cluster: a fake informer that behaves like the sidecar's
 // ListWatch (start() lists through the watcher's list function, emits add per item,
 // emits 'error' and stops when the list fails) and mock timers, so restart backoff,
 // debouncing and readiness are checked step by step. The real informer against a real
 // API server is in watcher.test.ts.
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import type { Chain } from '../../src/core/types.ts';
 import type { Rejection } from '../../src/chain/config-source.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { ChainWatcher, fallbackChainsPath, restartDelay, type ChainInformer, type FallbackChainObject } from '../../src/k8s/chain-watcher.ts';
+import type { ApiEndpoint } from '../../src/k8s/api-endpoint.ts';
+import { ChainWatcher, fallbackChainsPath, restartDelay, type ChainList, type FallbackChainObject } from '../../src/k8s/chain-watcher.ts';
 
 type Verb = 'add' | 'update' | 'delete' | 'change' | 'error' | 'connect';
 type Callback = (arg?: unknown) => void;
@@ -20,8 +20,8 @@ class FakeInformer {
   starts = 0;
   stopped = false;
   readonly path: string;
-  readonly #list: () => Promise<KubernetesListObject<FallbackChainObject>>;
-  constructor(path: string, list: () => Promise<KubernetesListObject<FallbackChainObject>>) {
+  readonly #list: () => Promise<ChainList>;
+  constructor(path: string, list: () => Promise<ChainList>) {
     this.path = path;
     this.#list = list;
   }
@@ -36,7 +36,7 @@ class FakeInformer {
     this.starts++;
     this.stopped = false;
     this.emit('connect');
-    let list: KubernetesListObject<FallbackChainObject>;
+    let list: ChainList;
     try {
       list = await this.#list();
     } catch (error) {
@@ -76,6 +76,14 @@ function fc(name: string, o: { rv?: string; step?: string; namespace?: string; i
   return object;
 }
 
+/** The fake informer and list function make no request: any use of the endpoint fails the test. */
+const unusedEndpoint: ApiEndpoint = {
+  server: 'https://127.0.0.1:1',
+  via: 'kubeconfig',
+  requestOptions: () => Promise.reject(new Error('the endpoint is not used with a fake informer')),
+  unauthorized: () => false,
+};
+
 const forbidden = Object.assign(new Error('HTTP-Code: 403'), { code: 403 });
 
 interface Rig {
@@ -92,7 +100,7 @@ function rig(answers: Array<FallbackChainObject[] | Error>): Rig {
   let informer: FakeInformer | undefined;
   const r = { applied: [] as Chain[][], rejected: [] as Rejection[], answers, lists: 0 } as Rig;
   r.watcher = new ChainWatcher({
-    kubeConfig: new KubeConfig(),
+    endpoint: unusedEndpoint,
     namespace: 'shop',
     keys: { env: {}, credentialsDir: '/nonexistent/llm-fallback-credentials' },
     logger: createLogger('silent'),
@@ -105,7 +113,7 @@ function rig(answers: Array<FallbackChainObject[] | Error>): Rig {
     },
     createInformer: (path, list) => {
       informer = new FakeInformer(path, list);
-      return informer as unknown as ChainInformer;
+      return informer;
     },
   });
   r.informer = informer as FakeInformer;
