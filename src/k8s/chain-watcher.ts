@@ -74,6 +74,12 @@ export function fallbackChainsPath(namespace: string): string {
   return `/apis/${CHAIN_GROUP}/${CHAIN_VERSION}/namespaces/${encodeURIComponent(namespace)}/${CHAIN_PLURAL}`;
 }
 
+/** A watch of `listPath` from `resourceVersion`, with bookmarks, that the server ends after `timeoutSeconds`. */
+export function watchPath(listPath: string, resourceVersion: string, timeoutSeconds: number): string {
+  const query = new URLSearchParams({ watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) });
+  return `${listPath}?${query.toString()}`;
+}
+
 export class ChainWatcher implements ConfigSource {
   readonly #o: Required<Omit<ChainWatcherOptions, 'createInformer' | 'listFromServer'>>;
   readonly #listFromServer: ListFn;
@@ -153,10 +159,7 @@ export class ChainWatcher implements ConfigSource {
     const { endpoint, watchTimeoutSeconds } = this.#o;
     return new ListWatch<FallbackChainObject>({
       list,
-      watch: ({ resourceVersion, signal, onEvent }) => {
-        const query = new URLSearchParams({ watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(watchTimeoutSeconds) });
-        return watchEvents(endpoint, `${path}?${query.toString()}`, onEvent, { signal });
-      },
+      watch: ({ resourceVersion, signal, onEvent }) => watchEvents(endpoint, watchPath(path, resourceVersion, watchTimeoutSeconds), onEvent, { signal }),
       watchDeadlineMs: watchTimeoutSeconds * 1000 + WATCH_DEADLINE_GRACE_MS,
     });
   }

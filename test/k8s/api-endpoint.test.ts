@@ -1,0 +1,229 @@
+// Where `serve --kubernetes` finds its API server and credentials without client-node
+// (src/k8s/api-endpoint.ts): the pod's service account, or the kubeconfig's own fields, and
+// client-node's KubeConfig only for exec / auth-provider users. Temporary files stand in for
+// the mounted service account; requests go to a plain http server on 127.0.0.1 that records
+// what it was sent.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { getJson } from '../../src/k8s/api-client.ts';
+import { loadApiEndpoint, RotatingToken } from '../../src/k8s/api-endpoint.ts';
+import { KubeAccessError } from '../../src/k8s/kube-access.ts';
+
+let dir: string;
+let saDir: string;
+let emptySaDir: string;
+let server: http.Server;
+let serverUrl: string;
+const seen: Array<string | undefined> = [];
+
+type Json = Record<string, unknown>;
+
+async function kubeconfig(name: string, cluster: Json, user: Json): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster }],
+      users: [{ name: 'u', user }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+  );
+  return file;
+}
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'llmfb-endpoint-'));
+  saDir = path.join(dir, 'sa');
+  emptySaDir = path.join(dir, 'empty-sa');
+  await mkdir(saDir);
+  await mkdir(emptySaDir);
+  await writeFile(path.join(saDir, 'token'), 'sa-token\n');
+  await writeFile(path.join(saDir, 'ca.crt'), 'the-ca');
+  server = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"items":[]}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('in-cluster', () => {
+  const env = { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' };
+
+  test('the service named by the environment, the mounted CA, the token as a bearer', async () => {
+    const endpoint = await loadApiEndpoint({ env, serviceAccountDir: saDir });
+    assert.equal(endpoint.server, 'https://10.0.0.1:443');
+    assert.equal(endpoint.via, 'in-cluster');
+    const options = await endpoint.requestOptions();
+    assert.equal(String(options.ca), 'the-ca');
+    assert.equal(options.rejectUnauthorized, true);
+    assert.deepEqual(options.headers, { authorization: 'Bearer sa-token' });
+  });
+
+  test('IPv6 service addresses get brackets', async () => {
+    const endpoint = await loadApiEndpoint({ env: { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: saDir });
+    assert.equal(endpoint.server, 'https://[fd00::1]:443');
+  });
+
+  const refusals: Array<{ what: string; env: Record<string, string>; sa: () => string; expected: RegExp }> = [
+    { what: 'not in a pod', env: {}, sa: () => saDir, expected: /not running in a pod/ },
+    { what: 'no token mounted', env, sa: () => emptySaDir, expected: /no service account mounted/ },
+  ];
+  for (const row of refusals) {
+    test(row.what, async () => {
+      await assert.rejects(
+        loadApiEndpoint({ env: row.env, serviceAccountDir: row.sa() }),
+        (e: unknown) => e instanceof KubeAccessError && row.expected.test(e.message),
+      );
+    });
+  }
+});
+
+describe('RotatingToken', () => {
+  test('read again once older than the period, and on demand (a 401), keeping the last token while the file is missing', async () => {
+    const file = path.join(dir, 'rotating');
+    await writeFile(file, 'one');
+    let now = 0;
+    const token = new RotatingToken(file, 60_000, () => now);
+    assert.equal(token.current(), 'one');
+    await writeFile(file, 'two');
+    now = 59_999;
+    assert.equal(token.current(), 'one', 'not yet a minute old');
+    now = 60_000;
+    assert.equal(token.current(), 'two', 'a minute old: read again');
+    await writeFile(file, 'three');
+    assert.equal(token.reread(), true, 'a refused token is read again at once; it changed');
+    assert.equal(token.reread(), false, 'unchanged');
+    await rm(file);
+    assert.equal(token.reread(), false, 'the kubelet swapping the file: the last token stays');
+    assert.equal(token.current(), 'three');
+  });
+});
+
+describe('--kubeconfig', () => {
+  test("token user: the server and the file's TLS fields", async () => {
+    const file = await kubeconfig(
+      'token',
+      { server: 'https://127.0.0.1:6443/prefix/', 'certificate-authority-data': Buffer.from('ca-bytes').toString('base64'), 'tls-server-name': 'api.internal' },
+      { token: 't' },
+    );
+    const endpoint = await loadApiEndpoint({ kubeconfigPath: file, env: {} });
+    assert.equal(endpoint.via, 'kubeconfig');
+    assert.equal(endpoint.server, 'https://127.0.0.1:6443/prefix', 'a path prefix is kept, its trailing slash dropped');
+    const options = await endpoint.requestOptions();
+    assert.equal(String(options.ca), 'ca-bytes');
+    assert.equal(options.servername, 'api.internal');
+    assert.equal(options.rejectUnauthorized, true);
+    assert.deepEqual(options.headers, { authorization: 'Bearer t' });
+  });
+
+  test('files named relative to the kubeconfig, client certificate, insecure-skip-tls-verify', async () => {
+    await mkdir(path.join(dir, 'certs'), { recursive: true });
+    await writeFile(path.join(dir, 'certs', 'ca.pem'), 'ca-file');
+    await writeFile(path.join(dir, 'certs', 'client.pem'), 'cert-file');
+    await writeFile(path.join(dir, 'certs', 'client-key.pem'), 'key-file');
+    const file = await kubeconfig(
+      'certs.kubeconfig',
+      { server: 'https://127.0.0.1:6443', 'certificate-authority': 'certs/ca.pem', 'insecure-skip-tls-verify': true },
+      { 'client-certificate': 'certs/client.pem', 'client-key': 'certs/client-key.pem' },
+    );
+    const options = await (await loadApiEndpoint({ kubeconfigPath: file, env: {} })).requestOptions();
+    assert.deepEqual(
+      {
+        ca: String(options.ca),
+        cert: String(options.cert),
+        key: String(options.key),
+        rejectUnauthorized: options.rejectUnauthorized,
+        headers: options.headers,
+      },
+      { ca: 'ca-file', cert: 'cert-file', key: 'key-file', rejectUnauthorized: false, headers: {} },
+    );
+  });
+
+  test('tokenFile (re-read as it rotates) and username/password', async () => {
+    await writeFile(path.join(dir, 'user-token'), 'from-file');
+    const tokenFile = await kubeconfig('token-file', { server: 'https://127.0.0.1:6443' }, { tokenFile: 'user-token' });
+    assert.deepEqual((await (await loadApiEndpoint({ kubeconfigPath: tokenFile, env: {} })).requestOptions()).headers, { authorization: 'Bearer from-file' });
+    const basic = await kubeconfig('basic', { server: 'https://127.0.0.1:6443' }, { username: 'ann', password: 'pw' });
+    assert.deepEqual((await (await loadApiEndpoint({ kubeconfigPath: basic, env: {} })).requestOptions()).headers, {
+      authorization: `Basic ${Buffer.from('ann:pw').toString('base64')}`,
+    });
+  });
+
+  const refusals: Array<{ what: string; file: () => Promise<string>; expected: RegExp }> = [
+    { what: 'a file that does not exist', file: async () => path.join(dir, 'missing'), expected: /^--kubeconfig .*missing: ENOENT/ },
+    {
+      what: 'a current context naming no cluster',
+      file: async () => {
+        const file = path.join(dir, 'no-cluster');
+        await writeFile(
+          file,
+          JSON.stringify({ apiVersion: 'v1', kind: 'Config', contexts: [{ name: 'x', context: { cluster: 'gone' } }], 'current-context': 'x' }),
+        );
+        return file;
+      },
+      expected: /the current context names no cluster/,
+    },
+    {
+      what: 'not YAML',
+      file: async () => {
+        const file = path.join(dir, 'broken');
+        await writeFile(file, 'clusters: [\n');
+        return file;
+      },
+      expected: /^--kubeconfig .*broken: /,
+    },
+    {
+      what: 'a CA file that cannot be read',
+      file: () => kubeconfig('bad-ca', { server: 'https://127.0.0.1:6443', 'certificate-authority': 'nowhere/ca.pem' }, { token: 't' }),
+      expected: /certificate-authority: ENOENT/,
+    },
+  ];
+  for (const row of refusals) {
+    test(`${row.what} is a readable error`, async () => {
+      const file = await row.file();
+      await assert.rejects(loadApiEndpoint({ kubeconfigPath: file, env: {} }), (e: unknown) => e instanceof KubeAccessError && row.expected.test(e.message));
+    });
+  }
+
+  test('an exec user (EKS, GKE, AKS kubeconfigs) is authenticated by client-node: its token reaches the server', async () => {
+    const credential = { apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: 'from-exec-plugin' } };
+    const file = await kubeconfig(
+      'exec',
+      // client-node refuses a plain http server unless TLS verification is off.
+      { server: serverUrl, 'insecure-skip-tls-verify': true },
+      {
+        exec: {
+          apiVersion: 'client.authentication.k8s.io/v1',
+          command: process.execPath,
+          args: ['-e', `process.stdout.write(${JSON.stringify(JSON.stringify(credential))})`],
+          interactiveMode: 'Never',
+        },
+      },
+    );
+    const endpoint = await loadApiEndpoint({ kubeconfigPath: file, env: {} });
+    assert.equal(endpoint.via, 'client-node');
+    assert.deepEqual(await getJson(endpoint, '/apis/llmfallback.io/v1alpha1/namespaces/shop/fallbackchains'), { items: [] });
+    assert.equal(seen.at(-1), 'Bearer from-exec-plugin');
+  });
+
+  test('the plain http server a test harness names is reached without TLS, with the token', async () => {
+    const file = await kubeconfig('http', { server: serverUrl }, { token: 'plain' });
+    await getJson(await loadApiEndpoint({ kubeconfigPath: file, env: {} }), '/api');
+    assert.equal(seen.at(-1), 'Bearer plain');
+  });
+});
