@@ -187,8 +187,8 @@ async function demoUpstreamFor(options: ServeOptions, logger: Logger): Promise<D
 
 async function configSource(options: ServeOptions, logger: Logger): Promise<ConfigSource> {
   if (options.kubernetes) {
-    // Loaded only when needed: @kubernetes/client-node adds ~56 MB of RSS to every sidecar
-    // that reads its chains from files.
+    // Loaded only when needed: a sidecar that reads its chains from files has no use for the
+    // watch client (nor, with http upstreams only, for the TLS it loads).
     const { kubernetesConfigSource } = await import('./k8s/chain-watcher.ts');
     return kubernetesConfigSource(options, logger);
   }

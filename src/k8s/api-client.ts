@@ -105,7 +105,9 @@ export async function watchEvents(endpoint: ApiEndpoint, path: string, onEvent: 
       }
     });
     // A connection cut mid-stream ('aborted', then 'error' or 'close' without 'end').
-    response.on('error', (error) => finish(options.signal?.aborted ? undefined : error));
+    response.on('error', (error) =>
+      finish(options.signal?.aborted ? undefined : new KubeApiError(`watch ${path}: connection lost (${error.message})`, undefined)),
+    );
     response.on('close', () => finish(options.signal?.aborted || response.complete ? undefined : new Error(`watch ${path}: connection closed mid-stream`)));
   });
 }
