@@ -1,6 +1,7 @@
-// How `serve --kubernetes` finds the API server and its namespace: --kubeconfig or the
-// pod's service account, --namespace / LLM_FALLBACK_NAMESPACE or the service account's
-// namespace file. No cluster: temporary files stand in for the mounted service account.
+// How the controller finds the API server through client-node (loadKubeConfig: --kubeconfig
+// or the pod's service account) and how `serve --kubernetes` picks its namespace (--namespace /
+// LLM_FALLBACK_NAMESPACE or the service account's namespace file). The sidecar's own endpoint
+// loader is api-endpoint.test.ts. No cluster: temporary files stand in for the mounted service account.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
