@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { RememberedTokenFile, TOKEN_FILE_PROVIDER } from './service-account-token.ts';
 
 /** Where Kubernetes mounts a pod's service account token, CA and namespace. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -46,10 +47,12 @@ function inCluster(kc: KubeConfig, env: Readonly<Record<string, string | undefin
     if (!existsSync(file))
       throw new KubeAccessError(`no service account mounted (${file} missing): pass --kubeconfig PATH, or let the pod mount its service account token`);
   }
+  // Before loading the user that names it (client-node's rule for added authenticators).
+  kc.addAuthenticator(new RememberedTokenFile());
   kc.loadFromClusterAndUser(
     { name: 'inCluster', server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`, caFile, skipTLSVerify: false },
-    // The tokenFile provider re-reads the file every minute: projected tokens rotate.
-    { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile } } },
+    // Re-read every minute (projected tokens rotate) and given to the redactor when read.
+    { name: 'inClusterUser', authProvider: { name: TOKEN_FILE_PROVIDER, config: { path: tokenFile } } },
   );
   return kc;
 }
