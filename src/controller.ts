@@ -75,6 +75,10 @@ export async function startController(options: ControllerOptions, deps: Controll
     logger,
     review: (body) => reviewPod(body, { settings, namespaceLabels, logger, metrics, events }),
     onRejected: (reason) => metrics.webhookRejected.inc({ reason }),
+    onBodyBytesHeld: (held) => {
+      metrics.webhookBodyBytes.set({ class: 'small' }, held.small);
+      metrics.webhookBodyBytes.set({ class: 'large' }, held.large);
+    },
   });
 
   // Leader-only work; created fresh on every term so no state leaks between terms.

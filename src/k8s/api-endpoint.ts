@@ -16,6 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { RequestOptions } from 'node:https';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { rememberDerivedSecrets } from '../core/credentials.ts';
 import { inClusterServer, KubeAccessError, serviceAccountFiles, SERVICE_ACCOUNT_DIR, type KubeConfigSources } from './kube-access.ts';
 
 /** How often a token file is read again at the latest: client-node's and client-go's period. */
@@ -67,6 +68,8 @@ export class RotatingToken {
   #read(): void {
     try {
       this.#value = readFileSync(this.#file, 'utf8').trim();
+      // The pod's identity: an API server or proxy error quoting the Authorization header must not reach a log.
+      if (this.#value !== '') rememberDerivedSecrets([this.#value]);
     } catch {
       // Mid-swap or gone for a moment: keep the last token; a refusal makes the next request read again.
     }
@@ -182,11 +185,18 @@ async function fromKubeconfig(file: string, options: EndpointOptions): Promise<A
 
 function userAuthorization(user: Json, dir: string, options: EndpointOptions): Authorization {
   const token = text(user, 'token');
-  if (token) return { kind: 'static', header: `Bearer ${token}` };
+  if (token) {
+    rememberDerivedSecrets([token]);
+    return { kind: 'static', header: `Bearer ${token}` };
+  }
   const tokenFile = text(user, 'tokenFile');
   if (tokenFile) return { kind: 'token-file', token: new RotatingToken(path.resolve(dir, tokenFile), options.tokenRereadMs, options.now) };
   const username = text(user, 'username');
-  if (username) return { kind: 'static', header: `Basic ${Buffer.from(`${username}:${text(user, 'password') ?? ''}`).toString('base64')}` };
+  if (username) {
+    const password = text(user, 'password') ?? '';
+    rememberDerivedSecrets([password]);
+    return { kind: 'static', header: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
+  }
   return { kind: 'none' };
 }
 

@@ -1,7 +1,7 @@
 // Prometheus metrics of `llm-fallback controller`, served on its health port (/metrics), in a
 // private registry like the sidecar's. Label values are constants (outcomes, skip codes,
 // condition statuses), never pod or namespace names, so cardinality stays bounded.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from '../observability/prom.ts';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from '../observability/prom.ts';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -35,8 +35,14 @@ export class ControllerMetrics {
   });
   readonly webhookRejected = new Counter({
     name: 'llm_fallback_controller_webhook_rejected_total',
-    help: 'Webhook requests refused before review (too large, not JSON, not an AdmissionReview).',
+    help: "Webhook requests refused before review: too_large (413), busy (503: the body budget, or large bodies' share of it, is spent), idle (408: the body stalled), not_json, not_admission_review.",
     labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly webhookBodyBytes = new Gauge({
+    name: 'llm_fallback_controller_webhook_body_bytes',
+    help: 'Request body bytes the webhook holds now, by body size class (small: up to 256 KiB, which may use the reserve; large).',
+    labelNames: ['class'],
     registers: [this.registry],
   });
   readonly statusWrites = new Counter({

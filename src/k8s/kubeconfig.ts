@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inClusterServer, KubeAccessError, serviceAccountFiles, SERVICE_ACCOUNT_DIR, type KubeConfigSources } from './kube-access.ts';
+import { RememberedTokenFile, TOKEN_FILE_PROVIDER } from './service-account-token.ts';
 
 // The sidecar reaches the API server through src/k8s/api-endpoint.ts instead: client-node
 // would add ~44 MB to every pod's idle memory (docs/bench/findings.md).
@@ -27,10 +28,12 @@ export function loadKubeConfig(sources: KubeConfigSources): KubeConfig {
 function inCluster(kc: KubeConfig, env: Readonly<Record<string, string | undefined>>, dir: string): KubeConfig {
   const server = inClusterServer(env);
   const { tokenFile, caFile } = serviceAccountFiles(dir, existsSync);
+  // Before loading the user that names it (client-node's rule for added authenticators).
+  kc.addAuthenticator(new RememberedTokenFile());
   kc.loadFromClusterAndUser(
     { name: 'inCluster', server, caFile, skipTLSVerify: false },
-    // The tokenFile provider re-reads the file every minute: projected tokens rotate.
-    { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile } } },
+    // Re-read every minute (projected tokens rotate) and given to the redactor when read.
+    { name: 'inClusterUser', authProvider: { name: TOKEN_FILE_PROVIDER, config: { path: tokenFile } } },
   );
   return kc;
 }

@@ -24,6 +24,24 @@ export const MAX_BODY_BYTES = 3 * 1024 * 1024 + 512 * 1024;
  * a few KB each).
  */
 export const DEFAULT_MAX_BUFFERED_BYTES = 4 * MAX_BODY_BYTES;
+/**
+ * A body up to this size is a small one: an ordinary pod's review is a few KiB, one with many
+ * containers and long env lists some tens. Small bodies may use the whole budget.
+ */
+export const SMALL_BODY_BYTES = 256 * 1024;
+/**
+ * The part of the budget only small bodies may use. Without it, four slow bodies of the
+ * largest size held the whole budget for the request timeout and every review meanwhile got
+ * 503 (under failurePolicy: Ignore, pods started without the sidecar). Large bodies share
+ * the rest: three of the largest at once.
+ */
+export const DEFAULT_SMALL_BODY_RESERVE_BYTES = 2 * 1024 * 1024;
+/**
+ * A body that sends nothing for this long is given up (408, connection closed) and its bytes
+ * released. The API server writes a review at once; only a client holding the budget on
+ * purpose, or a dead one, goes silent in the middle of a body.
+ */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 5_000;
 /** The API server gives up on a webhook after at most 30 s; a slower client is not it. */
 const REQUEST_TIMEOUT_MS = 30_000;
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -38,10 +56,25 @@ export interface WebhookServerOptions {
   logger: Logger;
   /** Answers one AdmissionReview (status 200) or refuses an unreadable one (400); must not throw. */
   review: (body: unknown) => Promise<{ status: number; body: unknown }>;
-  /** A request refused before review: too_large, busy (the body budget is spent), not_json. */
-  onRejected?: (reason: 'too_large' | 'busy' | 'not_json') => void;
+  /** A request refused before review: too_large, busy (the body budget, or large bodies' share of it, is spent), idle (the body stalled), not_json. */
+  onRejected?: (reason: WebhookRejection) => void;
+  /** The body bytes held now, small and large bodies apart (on every change): the budget's gauge. */
+  onBodyBytesHeld?: (held: BodyBytesHeld) => void;
   /** Budget of body bytes buffered across concurrent requests (default DEFAULT_MAX_BUFFERED_BYTES). */
   maxBufferedBytes?: number;
+  /** The part of the budget kept for bodies up to SMALL_BODY_BYTES (default DEFAULT_SMALL_BODY_RESERVE_BYTES). */
+  smallBodyReserveBytes?: number;
+  /** How long a body may send nothing before it is given up (default DEFAULT_BODY_IDLE_TIMEOUT_MS). */
+  bodyIdleTimeoutMs?: number;
+}
+
+export type WebhookRejection = 'too_large' | 'busy' | 'idle' | 'not_json';
+
+export interface BodyBytesHeld {
+  /** Bytes of bodies that are still within SMALL_BODY_BYTES. */
+  small: number;
+  /** Bytes of larger bodies (at most the budget less the reserve). */
+  large: number;
 }
 
 export interface RunningWebhookServer {
@@ -55,7 +88,11 @@ export interface RunningWebhookServer {
 export async function startWebhookServer(options: WebhookServerOptions): Promise<RunningWebhookServer> {
   const { logger } = options;
   let loaded = await readPair(options.certFile, options.keyFile);
-  const budget = new BodyBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
+  const budget = new BodyBudget(
+    options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+    options.smallBodyReserveBytes ?? DEFAULT_SMALL_BODY_RESERVE_BYTES,
+    options.onBodyBytesHeld,
+  );
   const server = https.createServer({ cert: loaded.cert, key: loaded.key }, (req, res) => {
     void handle(req, res, options, budget).catch((error: unknown) => {
       logger.error({ err: error }, 'webhook request failed');
@@ -100,7 +137,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Webhoo
   if (path !== MUTATE_PATH) return send(res, 404, { error: `not found; the webhook path is ${MUTATE_PATH}` });
   if (req.method !== 'POST') return send(res, 405, { error: 'POST an AdmissionReview' });
   const declared = Number(req.headers['content-length']);
-  const read = Number.isFinite(declared) && declared > MAX_BODY_BYTES ? { kind: 'too_large' as const } : await readBody(req, budget);
+  const idleMs = options.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
+  const read =
+    Number.isFinite(declared) && declared > MAX_BODY_BYTES
+      ? { kind: 'too_large' as const }
+      : await readBody(req, budget, Number.isFinite(declared) ? declared : 0, idleMs);
   if (read.kind !== 'ok') {
     options.onRejected?.(read.kind);
     // Close the connection: the rest of the body is not read.
@@ -109,6 +150,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Webhoo
       res.setHeader('retry-after', '1');
       return send(res, 503, { error: 'too many large requests at once' });
     }
+    if (read.kind === 'idle') return send(res, 408, { error: `request body stalled: nothing received for ${idleMs} ms` });
     return send(res, 413, { error: `body too large (the limit is ${MAX_BODY_BYTES} bytes)` });
   }
   try {
@@ -122,7 +164,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Webhoo
     const answer = await options.review(body);
     send(res, answer.status, answer.body);
   } finally {
-    budget.release(read.bytes);
+    read.release();
   }
 }
 
@@ -177,55 +219,95 @@ async function readPair(certFile: string, keyFile: string): Promise<{ cert: Buff
   return { cert, key, digest };
 }
 
-/** Body bytes held by all requests together. */
+/**
+ * Body bytes held by all requests together, in two classes: bytes of bodies still within
+ * SMALL_BODY_BYTES may use the whole budget; bytes of larger bodies only the budget less the
+ * reserve, so large bodies, however slow, always leave room for ordinary reviews.
+ */
 class BodyBudget {
   readonly #limit: number;
-  #held = 0;
-  constructor(limit: number) {
+  readonly #largeLimit: number;
+  readonly #onChange: ((held: BodyBytesHeld) => void) | undefined;
+  #small = 0;
+  #large = 0;
+  constructor(limit: number, reserve: number, onChange?: (held: BodyBytesHeld) => void) {
     this.#limit = limit;
+    this.#largeLimit = Math.max(0, limit - reserve);
+    this.#onChange = onChange;
   }
-  take(bytes: number): boolean {
-    if (this.#held + bytes > this.#limit) return false;
-    this.#held += bytes;
+  take(bytes: number, large: boolean): boolean {
+    if (this.#small + this.#large + bytes > this.#limit) return false;
+    if (large && this.#large + bytes > this.#largeLimit) return false;
+    if (large) this.#large += bytes;
+    else this.#small += bytes;
+    this.#changed();
     return true;
   }
-  release(bytes: number): void {
-    this.#held -= bytes;
+  /** A body grew past SMALL_BODY_BYTES: the bytes it holds move to the large share, if that has room. */
+  promote(bytes: number): boolean {
+    if (this.#large + bytes > this.#largeLimit) return false;
+    this.#small -= bytes;
+    this.#large += bytes;
+    this.#changed();
+    return true;
+  }
+  release(bytes: number, large: boolean): void {
+    if (bytes === 0) return;
+    if (large) this.#large -= bytes;
+    else this.#small -= bytes;
+    this.#changed();
+  }
+  #changed(): void {
+    this.#onChange?.({ small: this.#small, large: this.#large });
   }
 }
 
-type BodyRead = { kind: 'ok'; text: string; bytes: number } | { kind: 'too_large' } | { kind: 'busy' };
+type BodyRead = { kind: 'ok'; text: string; release: () => void } | { kind: 'too_large' } | { kind: 'busy' } | { kind: 'idle' };
 
 /**
- * The body, unless it grows past MAX_BODY_BYTES or the shared budget is spent: then the rest
- * is left unread (the answer closes the connection) and what was held is released at once.
- * On 'ok' the caller releases `bytes` when done with the body.
+ * The body, unless it grows past MAX_BODY_BYTES, its class's share of the budget is spent, or
+ * it sends nothing for `idleMs`: then the rest is left unread (the answer closes the
+ * connection) and what was held is released at once. A body is large from the start when it
+ * declares more than SMALL_BODY_BYTES, else once it grows past that. On 'ok' the caller calls
+ * `release` when done with the body.
  */
-function readBody(req: IncomingMessage, budget: BodyBudget): Promise<BodyRead> {
+function readBody(req: IncomingMessage, budget: BodyBudget, declared: number, idleMs: number): Promise<BodyRead> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let large = declared > SMALL_BODY_BYTES;
     let settled = false;
+    const idle = setTimeout(() => finish({ kind: 'idle' }), idleMs);
     const finish = (outcome: BodyRead | Error): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(idle);
       req.off('data', onData);
       if (outcome instanceof Error || outcome.kind !== 'ok') {
         req.pause();
         chunks.length = 0;
-        budget.release(size);
+        budget.release(size, large);
       }
       if (outcome instanceof Error) reject(outcome);
       else resolve(outcome);
     };
     const onData = (chunk: Buffer): void => {
+      idle.refresh();
       if (size + chunk.length > MAX_BODY_BYTES) return finish({ kind: 'too_large' });
-      if (!budget.take(chunk.length)) return finish({ kind: 'busy' });
+      if (!large && size + chunk.length > SMALL_BODY_BYTES) {
+        if (!budget.promote(size)) return finish({ kind: 'busy' });
+        large = true;
+      }
+      if (!budget.take(chunk.length, large)) return finish({ kind: 'busy' });
       size += chunk.length;
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => finish({ kind: 'ok', text: Buffer.concat(chunks).toString('utf8'), bytes: size }));
+    req.once('end', () => {
+      const held = size;
+      const heldLarge = large;
+      finish({ kind: 'ok', text: Buffer.concat(chunks).toString('utf8'), release: () => budget.release(held, heldLarge) });
+    });
     req.once('error', (error) => finish(error));
   });
 }

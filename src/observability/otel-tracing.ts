@@ -33,7 +33,18 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { boundedBatchProcessor } from './otel-export.ts';
 import { withTraceHeaders } from './outgoing-trace.ts';
-import { ATTR, circuitValue, isFailure, operationOf, recordAttributes, targetAttributes, waitAttributes, waitName } from './span-attributes.ts';
+import {
+  ATTR,
+  circuitValue,
+  isFailure,
+  operationOf,
+  recordAttributes,
+  redactedAttributes,
+  targetAttributes,
+  waitAttributes,
+  waitName,
+  type AttributeMap,
+} from './span-attributes.ts';
 import type { FinishedRequest, RequestStart, RequestTrace, Tracing } from './tracing.ts';
 
 const ROUTES: Readonly<Record<string, string>> = {
@@ -121,11 +132,11 @@ class OtelRequestTrace implements RequestTrace {
     this.#operation = operationOf(start.route);
     const parent = propagator.extract(ROOT_CONTEXT, start.headers, defaultTextMapGetter);
     this.#root = tracer.startSpan(
-      `${this.#operation} ${start.chain}`,
+      this.#text(`${this.#operation} ${start.chain}`),
       {
         kind: SpanKind.SERVER,
         startTime: Date.now() - start.startedAgoMs,
-        attributes: {
+        attributes: this.#attributes({
           [ATTR.genAiOperation]: this.#operation,
           [ATTR.genAiRequestModel]: start.chain,
           [ATTR.httpMethod]: 'POST',
@@ -133,7 +144,7 @@ class OtelRequestTrace implements RequestTrace {
           'llm_fallback.chain': start.chain,
           'llm_fallback.request_id': start.requestId,
           'llm_fallback.stream': start.stream,
-        },
+        }),
       },
       parent,
     );
@@ -145,19 +156,28 @@ class OtelRequestTrace implements RequestTrace {
     this.responseHeaders = { 'x-llm-fallback-trace-id': spanContext.traceId, traceresponse: `00-${spanContext.traceId}-${spanContext.spanId}-${flags}` };
   }
 
+  /** Every span name and attribute string passes the redactor: names, models and hosts come from configs and callers. */
+  #attributes(attributes: AttributeMap): AttributeMap {
+    return redactedAttributes(attributes, this.#start.redact);
+  }
+
+  #text(text: string): string {
+    return this.#start.redact(text);
+  }
+
   attemptStarted(start: AttemptStart): ObservedAttempt {
     const { step } = start;
     const span = this.#tracer.startSpan(
-      `${this.#operation} ${step.model}`,
+      this.#text(`${this.#operation} ${step.model}`),
       {
         kind: SpanKind.CLIENT,
-        attributes: {
+        attributes: this.#attributes({
           ...targetAttributes(this.#start.chain, this.#operation, step),
           'llm_fallback.attempt': start.attempt,
           'llm_fallback.circuit_state': circuitValue(start.circuit),
           ...(start.circuit === 'halfOpen' ? { 'llm_fallback.probe': true } : {}),
           ...(start.hedge ? { 'llm_fallback.hedged': true } : {}),
-        },
+        }),
       },
       this.#context,
     );
@@ -175,11 +195,11 @@ class OtelRequestTrace implements RequestTrace {
     // A step skipped before any attempt started: a zero-length span says which and why.
     const now = Date.now();
     const span = this.#tracer.startSpan(
-      `skip ${step.provider.name}/${step.model}`,
+      this.#text(`skip ${step.provider.name}/${step.model}`),
       {
         kind: SpanKind.INTERNAL,
         startTime: now,
-        attributes: targetAttributes(this.#start.chain, this.#operation, step),
+        attributes: this.#attributes(targetAttributes(this.#start.chain, this.#operation, step)),
       },
       this.#context,
     );
@@ -190,7 +210,7 @@ class OtelRequestTrace implements RequestTrace {
   waitStarted(kind: WaitKind, step: Step, plannedMs: number): () => void {
     const span = this.#tracer.startSpan(
       `wait ${waitName(kind)}`,
-      { kind: SpanKind.INTERNAL, attributes: waitAttributes(kind, this.#start.chain, step, plannedMs) },
+      { kind: SpanKind.INTERNAL, attributes: this.#attributes(waitAttributes(kind, this.#start.chain, step, plannedMs)) },
       this.#context,
     );
     return () => span.end();
@@ -201,19 +221,22 @@ class OtelRequestTrace implements RequestTrace {
     this.#tracer
       .startSpan(
         `wait ${waitName(kind)}`,
-        { kind: SpanKind.INTERNAL, startTime: now - ms, attributes: waitAttributes(kind, this.#start.chain, step, ms) },
+        { kind: SpanKind.INTERNAL, startTime: now - ms, attributes: this.#attributes(waitAttributes(kind, this.#start.chain, step, ms)) },
         this.#context,
       )
       .end(now);
   }
 
   failedLate(failure: UpstreamFailure, step: Step): void {
-    this.#root.addEvent('llm_fallback.answer_failed', {
-      [ATTR.errorType]: failure.class,
-      'llm_fallback.step': step.index,
-      [ATTR.genAiProvider]: step.provider.name,
-      [ATTR.genAiRequestModel]: step.model,
-    });
+    this.#root.addEvent(
+      'llm_fallback.answer_failed',
+      this.#attributes({
+        [ATTR.errorType]: failure.class,
+        'llm_fallback.step': step.index,
+        [ATTR.genAiProvider]: step.provider.name,
+        [ATTR.genAiRequestModel]: step.model,
+      }),
+    );
     // Its record now says how it failed: end its span with that.
     this.#answered = this.#answered.filter(({ attempt, record }) => {
       if (record.outcome === 'ok') return true;
@@ -239,14 +262,16 @@ class OtelRequestTrace implements RequestTrace {
       [ATTR.genAiOutputTokens]: usage.outputTokens,
     });
     if (request.winner) {
-      root.setAttributes({
-        [ATTR.genAiProvider]: request.winner.provider,
-        [ATTR.genAiResponseModel]: request.winner.model,
-        'llm_fallback.winner.step': request.winner.step,
-      });
+      root.setAttributes(
+        this.#attributes({
+          [ATTR.genAiProvider]: request.winner.provider,
+          [ATTR.genAiResponseModel]: request.winner.model,
+          'llm_fallback.winner.step': request.winner.step,
+        }),
+      );
     }
-    if (request.streamEnd) root.setAttribute('llm_fallback.stream_end', request.streamEnd);
-    if (request.streamResume) root.setAttribute('llm_fallback.stream_resume', request.streamResume);
+    if (request.streamEnd) root.setAttribute('llm_fallback.stream_end', this.#text(request.streamEnd));
+    if (request.streamResume) root.setAttribute('llm_fallback.stream_resume', this.#text(request.streamResume));
     if (request.outcome === 'failure' || request.outcome === 'stream_failed') {
       const lastFailure = [...request.attempts].reverse().find((a) => isFailure(a.outcome));
       root.setAttribute(ATTR.errorType, lastFailure?.outcome ?? String(request.status));

@@ -3,6 +3,10 @@
 // are ours under llm_fallback.* otherwise. Only facts the proxy decided or counted go in:
 // never a prompt, a completion, an upstream's error text or a key. An attempt's failure is its
 // class and status; the upstream's message stays in the request log, which is redacted.
+// Strings that are not our constants (chain, provider and model names, hosts, request ids,
+// skip reasons, routes) still pass the known secrets' redactor on their way into a span
+// (redactedAttributes), like every log line: a span goes to a collector the operator may not
+// guard like the log, and "no credential by construction" must not depend on every config.
 import type { Step } from '../core/types.ts';
 import type { BreakerState } from '../engine/breakers.ts';
 import type { WaitKind } from '../engine/observer.ts';
@@ -55,6 +59,13 @@ export function serverOf(baseURL: string): AttributeMap {
   }
 }
 
+/** The map with every string value passed through `redact` (numbers and booleans carry no text). */
+export function redactedAttributes(attributes: AttributeMap, redact: (text: string) => string): AttributeMap {
+  const out: AttributeMap = {};
+  for (const [name, value] of Object.entries(attributes)) out[name] = typeof value === 'string' ? redact(value) : value;
+  return out;
+}
+
 /** Set when an attempt (or skipped step) starts: what it is. */
 export function targetAttributes(chain: string, operation: string, step: Step): AttributeMap {
   return {
@@ -84,13 +95,13 @@ export function recordAttributes(record: AttemptRecord, step: Step, redact: (tex
     attributes[ATTR.genAiOutputTokens] = record.usage.outputTokens;
   }
   if (record.hedge) attributes['llm_fallback.hedge'] = record.hedge;
-  if (record.route) attributes['llm_fallback.route'] = redact(record.route);
+  if (record.route) attributes['llm_fallback.route'] = record.route;
   if (record.outcome === 'skipped') {
     // Our own words (circuit open, rate limited until…, no API key…), not an upstream's.
-    if (record.reason) attributes['llm_fallback.skip_reason'] = redact(record.reason);
+    if (record.reason) attributes['llm_fallback.skip_reason'] = record.reason;
     if (record.skipCode) attributes['llm_fallback.skip_code'] = record.skipCode;
   }
-  return attributes;
+  return redactedAttributes(attributes, redact);
 }
 
 export function waitAttributes(kind: WaitKind, chain: string, step: Step, ms: number): AttributeMap {

@@ -184,7 +184,7 @@ describe('the credentials Secret binds keys to hosts (llmfallback.io-allowed-hos
     assert.equal(
       keyFor('https://API.OpenAI.com:443/v1', { apiKey: { secretKey: 'openai' } }).apiKey,
       'sk-openai',
-      'host compared case-insensitively, port ignored',
+      "host compared case-insensitively; 443 is https's own port",
     );
     const refused = keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'openai' } });
     assert.deepEqual([refused.apiKey, refused.code], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed]);
@@ -199,11 +199,59 @@ describe('the credentials Secret binds keys to hosts (llmfallback.io-allowed-hos
   });
 
   test('"*" binds every key not listed; a file that does not parse refuses every Secret key', async () => {
-    await writeFile(path.join(credentialsDir, 'llmfallback.io-allowed-hosts'), 'openai: [api.openai.com]\n"*": [127.0.0.1]\n');
+    await writeFile(path.join(credentialsDir, 'llmfallback.io-allowed-hosts'), 'openai: [api.openai.com]\n"*": ["http://127.0.0.1:9"]\n');
     assert.equal(keyFor('http://127.0.0.1:9/v1', { apiKey: { secretKey: 'free' } }).apiKey, 'free-key');
     assert.equal(keyFor('https://attacker.example/v1', { apiKey: { secretKey: 'free' } }).code, CREDENTIAL_PROBLEM.hostNotAllowed);
     await writeFile(path.join(credentialsDir, 'llmfallback.io-allowed-hosts'), 'openai: {host: 5}\n');
     const closed = keyFor('https://api.openai.com/v1', { apiKey: { secretKey: 'openai' } });
     assert.deepEqual([closed.apiKey, closed.code], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed]);
+  });
+
+  // The review's F2: a binding compared host names only, so a key bound to a host went to it
+  // over plain http (readable on the network path) or to any other port (another service).
+  test('a binding is an origin: a bare host is https on 443 only; other schemes and ports must be written out', async () => {
+    await writeFile(
+      path.join(credentialsDir, 'llmfallback.io-allowed-hosts'),
+      'openai: [api.openai.com]\nazure: ["*.openai.azure.com", "https://gateway.example:8443", "http://vllm.models.svc:8000"]\n',
+    );
+    const openai = { apiKey: { secretKey: 'openai' } };
+    const plain = keyFor('http://api.openai.com/v1', openai);
+    assert.deepEqual([plain.apiKey, plain.code], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed], 'never over plain http to the bound host');
+    assert.equal(keyFor('https://api.openai.com:8443/v1', openai).apiKey, undefined, 'nor to another port of it');
+    assert.equal(keyFor('http://api.openai.com:443/v1', openai).apiKey, undefined, 'nor plain http on the https port');
+    assert.equal(keyFor('https://api.openai.com/v1', openai).apiKey, 'sk-openai');
+
+    const azure = { apiKey: { secretKey: 'azure' } };
+    assert.equal(keyFor('https://shop.openai.azure.com/openai', azure).apiKey, 'azure-key');
+    assert.equal(keyFor('http://shop.openai.azure.com/openai', azure).apiKey, undefined, 'a *.suffix entry is https too');
+    assert.equal(keyFor('https://gateway.example:8443/v1', azure).apiKey, 'azure-key', 'https on a written-out port');
+    assert.equal(keyFor('https://gateway.example/v1', azure).apiKey, undefined, 'only on that port');
+    assert.equal(keyFor('http://vllm.models.svc:8000/v1', azure).apiKey, 'azure-key', 'plain http when written out, for in-cluster upstreams');
+    assert.equal(keyFor('http://vllm.models.svc:8001/v1', azure).apiKey, undefined);
+    assert.equal(keyFor('https://vllm.models.svc:8000/v1', azure).apiKey, undefined, 'the scheme is part of the origin');
+
+    const refused = resolveChain(doc({ baseURL: 'http://api.openai.com/v1', ...openai }), 'ns/chat', { env: {}, credentialsDir, policy: KUBERNETES_POLICY })
+      .steps[0]?.provider.keyProblem;
+    assert.equal(
+      refused,
+      'Secret key "openai" may only be sent to https://api.openai.com:443 (llmfallback.io-allowed-hosts), not to http://api.openai.com:80',
+      'the message names what was bound and what the chain asked for',
+    );
+  });
+
+  test('an entry that is not an origin (a port without a scheme, a path, user information, another scheme) refuses every Secret key', async () => {
+    for (const entry of ['api.openai.com:8443', 'https://api.openai.com/v1', 'https://user@api.openai.com', 'ftp://api.openai.com', 'api.*.com']) {
+      await writeFile(path.join(credentialsDir, 'llmfallback.io-allowed-hosts'), `openai: ["${entry}"]\n`);
+      const p = resolveChain(doc({ baseURL: 'https://api.openai.com/v1', apiKey: { secretKey: 'free' } }), 'ns/chat', {
+        env: {},
+        credentialsDir,
+        policy: KUBERNETES_POLICY,
+      }).steps[0]?.provider;
+      assert.deepEqual([p?.apiKey, p?.keyProblemCode], [undefined, CREDENTIAL_PROBLEM.hostNotAllowed], entry);
+      assert.match(
+        p?.keyProblem ?? '',
+        new RegExp(`lists "${entry.replace(/[.*]/g, '\\$&')}", which is not one of host, \\*\\.suffix, https://host\\[:port\\] or http://host\\[:port\\]`),
+      );
+    }
   });
 });

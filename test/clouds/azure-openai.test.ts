@@ -174,3 +174,42 @@ test('workload identity: the federated token exchanged at Entra once, the bearer
   const logs = JSON.stringify(proxy.logs);
   assert.ok(!config.includes(azure.issued[0]!) && !logs.includes(azure.issued[0]!));
 });
+
+// The review: the pod's federated token (its projected service-account token) was not given to
+// the redactor, so a token endpoint that quoted the presented assertion put it in the caller's
+// error and the log.
+test("workload identity: the pod's federated token is a secret: a token endpoint quoting it is redacted from the caller and the logs", async () => {
+  const rotated = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6c2hvcDp3ZWIifQ.unmatched-federated-token-signature-Qm9Xc2';
+  await writeFile(path.join(tokenDir, 'unmatched-token'), `${rotated}\n`);
+  const other = await startProxy({
+    config: JSON.stringify(chain('az-entra-unmatched', ['ok-never'], { entra: true })),
+    env: {
+      AZURE_TENANT_ID: ENTRA.tenantId,
+      AZURE_CLIENT_ID: ENTRA.clientId,
+      AZURE_FEDERATED_TOKEN_FILE: path.join(tokenDir, 'unmatched-token'),
+      AZURE_AUTHORITY_HOST: azure.authorityHost,
+    },
+  });
+  try {
+    const response = await fetch(`${other.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'az-entra-unmatched', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const text = await response.text();
+    assert.ok(response.status >= 400, text);
+    assert.ok(
+      azure.entraGrants.some((g) => g.why?.includes(rotated)),
+      'the mock quoted the token it was sent',
+    );
+    assert.match(text, /presented assertion \[REDACTED\]/, text);
+    const logs = JSON.stringify(other.logs);
+    assert.match(logs, /presented assertion \[REDACTED\]/);
+    for (const piece of [rotated, 'unmatched-federated-token-signature']) {
+      assert.ok(!text.includes(piece), `the caller never sees the token: ${text}`);
+      assert.ok(!logs.includes(piece), 'nor the log');
+    }
+  } finally {
+    await other.close();
+  }
+});

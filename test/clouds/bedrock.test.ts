@@ -269,3 +269,36 @@ test("when every step fails the caller gets Bedrock's error with its bare type (
     return true;
   });
 });
+
+// The review: the pod's projected web identity token was not given to the redactor, so an STS
+// endpoint that quoted the token it was sent put it in the caller's error and the log.
+test("IRSA: the pod's web identity token is a secret: an STS error quoting it is redacted from the caller and the logs", async () => {
+  const unmatched = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6dGVhbTphcHAifQ.unmatched-web-identity-signature-Zx81';
+  await writeFile(path.join(tokenDir, 'unmatched-token'), `${unmatched}\n`);
+  const other = await startProxy({
+    config: JSON.stringify(chain('br-irsa-unmatched', [{ auth: 'irsa', model: 'ok-never' }])),
+    env: { AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: path.join(tokenDir, 'unmatched-token'), AWS_ENDPOINT_URL_STS: bedrock.stsURL },
+  });
+  try {
+    const response = await fetch(`${other.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'br-irsa-unmatched', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const text = await response.text();
+    assert.ok(response.status >= 400, text);
+    assert.ok(
+      bedrock.stsCalls.some((c) => !c.ok),
+      'STS refused the token',
+    );
+    assert.match(text, /identity provider for token \[REDACTED\]/, text);
+    const logs = JSON.stringify(other.logs);
+    assert.match(logs, /identity provider for token \[REDACTED\]/);
+    for (const piece of [unmatched, 'unmatched-web-identity-signature']) {
+      assert.ok(!text.includes(piece), `the caller never sees the token: ${text}`);
+      assert.ok(!logs.includes(piece), 'nor the log');
+    }
+  } finally {
+    await other.close();
+  }
+});

@@ -16,11 +16,11 @@ let proxy: ProxyHarness;
 let openai: OpenAI;
 let anthropic: Anthropic;
 
-type Auth = 'key' | 'revoked' | 'metadata';
+type Auth = 'key' | 'revoked' | 'metadata' | 'echoing';
 function chain(name: string, steps: Array<{ auth?: Auth; model: string }>): object {
   const auths = [...new Set(steps.map((s) => s.auth ?? 'key'))];
   const auth = (a: Auth): object =>
-    a === 'metadata' ? { gcpWorkloadIdentity: true } : { gcpServiceAccount: { env: a === 'key' ? 'VERTEX_SA' : 'REVOKED_SA' } };
+    a === 'metadata' ? { gcpWorkloadIdentity: true } : { gcpServiceAccount: { env: { key: 'VERTEX_SA', revoked: 'REVOKED_SA', echoing: 'ECHOING_SA' }[a] } };
   return {
     apiVersion: 'llmfallback.io/v1alpha1',
     kind: 'FallbackChain',
@@ -42,10 +42,16 @@ before(async () => {
     chain('vx-429', [{ model: 'gemini-429' }, { model: 'claude-next' }]),
     chain('vx-metadata', [{ auth: 'metadata', model: 'gemini-wi' }]),
     chain('vx-echo', [{ model: 'gemini-echo-token' }]),
+    chain('vx-assertion-echo', [{ auth: 'echoing', model: 'gemini-never-reached' }]),
   ];
   proxy = await startProxy({
     config: docs.map((d) => JSON.stringify(d)).join('\n---\n'),
-    env: { VERTEX_SA: vertex.serviceAccountJson, REVOKED_SA: vertex.untrustedServiceAccountJson, GCE_METADATA_HOST: vertex.metadataHost },
+    env: {
+      VERTEX_SA: vertex.serviceAccountJson,
+      REVOKED_SA: vertex.untrustedServiceAccountJson,
+      ECHOING_SA: vertex.echoingServiceAccountJson,
+      GCE_METADATA_HOST: vertex.metadataHost,
+    },
   });
   openai = new OpenAI({ baseURL: proxy.baseURL, apiKey: 'caller-key', maxRetries: 0 });
   anthropic = new Anthropic({ baseURL: proxy.apiUrl, apiKey: 'caller-key', maxRetries: 0 });
@@ -130,4 +136,30 @@ test('access tokens and the service-account key are secrets: an echoed token is 
   const logs = JSON.stringify(proxy.logs);
   const privateKey = (JSON.parse(vertex.serviceAccountJson) as { private_key: string }).private_key;
   for (const secret of [...vertex.issued, privateKey.split('\n')[1]!]) assert.ok(!config.includes(secret) && !logs.includes(secret));
+});
+
+// The review: the signed JWT assertion was not given to the redactor, so a token endpoint
+// that quotes it in its refusal put it in the caller's error and the log (replayable at that
+// endpoint until it expires, an hour later).
+test('the signed JWT assertion is a secret: a token endpoint that quotes it in its refusal is redacted from the caller and the logs', async () => {
+  const logsBefore = proxy.logs.length;
+  const raw = await fetch(`${proxy.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer caller-key' },
+    body: JSON.stringify({ model: 'vx-assertion-echo', messages: [user('hi')] }),
+  });
+  const text = `${JSON.stringify(Object.fromEntries(raw.headers))}\n${await raw.text()}`;
+  assert.ok(raw.status >= 400, text);
+  assert.equal(vertex.echoedAssertions.length, 1, 'the request signed and sent an assertion');
+  assert.match(text, /Invalid JWT Signature: \[REDACTED\]/, text);
+  const logs = JSON.stringify(proxy.logs.slice(logsBefore));
+  assert.match(logs, /Invalid JWT Signature: \[REDACTED\]/);
+  for (const assertion of vertex.echoedAssertions) {
+    const signature = assertion.split('.')[2] ?? '';
+    assert.ok(signature.length > 100);
+    for (const piece of [assertion, signature.slice(0, 24), signature.slice(-24)]) {
+      assert.ok(!text.includes(piece), `the caller never sees the assertion: ${text}`);
+      assert.ok(!logs.includes(piece), 'nor the log');
+    }
+  }
 });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { getJson } from '../../src/k8s/api-client.ts';
 import { loadApiEndpoint, RotatingToken } from '../../src/k8s/api-endpoint.ts';
 import { KubeAccessError } from '../../src/k8s/kube-access.ts';
+import { onDerivedSecrets } from '../../src/core/credentials.ts';
 
 let dir: string;
 let saDir: string;
@@ -111,6 +112,36 @@ describe('RotatingToken', () => {
     await rm(file);
     assert.equal(token.reread(), false, 'the kubelet swapping the file: the last token stays');
     assert.equal(token.current(), 'three');
+  });
+
+  test('every token read, and a kubeconfig token or password, is given to the redactor (an error quoting it must not reach a log)', async () => {
+    const reported: string[] = [];
+    const stop = onDerivedSecrets((values) => reported.push(...values));
+    try {
+      const file = path.join(dir, 'remembered');
+      await writeFile(file, 'projected-token-one');
+      const token = new RotatingToken(file, 60_000, () => 0);
+      token.current();
+      await writeFile(file, 'projected-token-two');
+      token.reread();
+      assert.deepEqual(reported, ['projected-token-one', 'projected-token-two']);
+      const kubeconfig = path.join(dir, 'remembered.kubeconfig');
+      await writeFile(
+        kubeconfig,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'current-context: c',
+          'contexts: [{name: c, context: {cluster: k, user: u}}]',
+          'clusters: [{name: k, cluster: {server: "http://127.0.0.1:9"}}]',
+          'users: [{name: u, user: {token: static-kubeconfig-token}}]',
+        ].join('\n'),
+      );
+      await loadApiEndpoint({ kubeconfigPath: kubeconfig, env: {} });
+      assert.ok(reported.includes('static-kubeconfig-token'));
+    } finally {
+      stop();
+    }
   });
 });
 

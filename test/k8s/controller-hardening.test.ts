@@ -18,7 +18,15 @@ import { reviewPod } from '../../src/k8s/pod-review.ts';
 import { DEFAULT_SIDECAR } from '../../src/k8s/sidecar-settings.ts';
 import { checkChain } from '../../src/k8s/status-controller.ts';
 import { desiredStatus } from '../../src/k8s/status.ts';
-import { MAX_BODY_BYTES, MUTATE_PATH, startHealthServer, startWebhookServer, type RunningWebhookServer } from '../../src/k8s/webhook-server.ts';
+import {
+  MAX_BODY_BYTES,
+  MUTATE_PATH,
+  startHealthServer,
+  startWebhookServer,
+  type BodyBytesHeld,
+  type RunningWebhookServer,
+  type WebhookServerOptions,
+} from '../../src/k8s/webhook-server.ts';
 import { makeTestCerts, type TestCerts } from '../support/test-certs.ts';
 
 const silent = createLogger('silent');
@@ -269,6 +277,8 @@ describe('webhook transport: bodies the API server cannot send are refused unrea
       reloadIntervalMs: 0,
       logger: silent,
       maxBufferedBytes: 1024 * 1024,
+      // The shared budget alone (the reserve for small bodies is tested below).
+      smallBodyReserveBytes: 0,
       review: async () => {
         entered();
         await held;
@@ -322,8 +332,167 @@ describe('webhook transport: bodies the API server cannot send are refused unrea
       assert.match(text, /llm_fallback_controller_status_writes_total\{ready="False"\} 1/);
       assert.match(text, /# TYPE llm_fallback_controller_webhook_duration_seconds histogram/);
       assert.match(text, /# TYPE llm_fallback_controller_injection_skips_total counter/);
+      assert.match(text, /# TYPE llm_fallback_controller_webhook_body_bytes gauge/);
     } finally {
       await health.close();
+    }
+  });
+});
+
+// The review's F4: four slow bodies of the largest size held the whole shared budget for the
+// 30 s request timeout, so every review meanwhile got 503 (and, under failurePolicy: Ignore,
+// pods started without the sidecar). Bodies that stall are now given up, and large bodies
+// leave a reserve that ordinary reviews always get. Real TLS sockets dribble the bytes; the
+// server's own notices (onBodyBytesHeld, onRejected) say when it has read them.
+describe('webhook transport: slow bodies cannot hold the budget', { timeout: 20_000 }, () => {
+  let certs: TestCerts;
+  before(async () => {
+    certs = await makeTestCerts();
+  });
+  after(async () => {
+    await certs.remove();
+  });
+
+  /** A webhook server whose budget changes and rejections can be awaited. */
+  async function server(options: Partial<WebhookServerOptions>) {
+    const rejected: string[] = [];
+    let held: BodyBytesHeld = { small: 0, large: 0 };
+    const waiters: Array<{ done: () => boolean; resolve: () => void }> = [];
+    const notice = (): void => {
+      for (const w of [...waiters])
+        if (w.done()) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
+    };
+    const running = await startWebhookServer({
+      host: '127.0.0.1',
+      port: 0,
+      certFile: certs.certFile,
+      keyFile: certs.keyFile,
+      reloadIntervalMs: 0,
+      logger: silent,
+      review: async () => ({ status: 200, body: { kind: 'AdmissionReview' } }),
+      onRejected: (reason) => {
+        rejected.push(reason);
+        notice();
+      },
+      onBodyBytesHeld: (now) => {
+        held = now;
+        notice();
+      },
+      ...options,
+    });
+    const until = (done: () => boolean): Promise<void> => (done() ? Promise.resolve() : new Promise((resolve) => waiters.push({ done, resolve })));
+    return { running, rejected, held: () => held, until };
+  }
+
+  /** A POST that declares `declared` bytes; `send` writes pieces of the body; the status once the server answers. */
+  function open(port: number, declared: number) {
+    const req = https.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: MUTATE_PATH,
+      ca: certs.caCert,
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': String(declared) },
+    });
+    req.on('error', () => {}); // the server closes what it gave up; only the status matters
+    const answer = new Promise<{ status: number; connection: string | undefined }>((resolve) => {
+      req.on('response', (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, connection: res.headers['connection'] });
+      });
+    });
+    return { req, answer, send: (bytes: number) => new Promise<void>((resolve) => req.write(Buffer.alloc(bytes, 0x20), () => resolve())) };
+  }
+
+  function review(bytes: number): Buffer {
+    const head = '{"kind":"AdmissionReview","request":{"uid":"u-1"}}';
+    return Buffer.from(head + ' '.repeat(bytes - head.length));
+  }
+
+  test('a body that stops sending is given up: 408, the connection closed, its bytes released at once', async () => {
+    const s = await server({ bodyIdleTimeoutMs: 200 });
+    try {
+      const slow = open(s.running.port, 100_000);
+      await slow.send(40_000);
+      await s.until(() => s.held().small === 40_000);
+      const { status, connection } = await slow.answer;
+      assert.equal(status, 408);
+      assert.equal(connection, 'close');
+      assert.deepEqual(s.rejected, ['idle']);
+      assert.deepEqual(s.held(), { small: 0, large: 0 });
+      slow.req.destroy();
+    } finally {
+      await s.running.close();
+    }
+  });
+
+  test('a body that keeps sending, with gaps shorter than the idle timeout, is read whole however long it takes', async () => {
+    const s = await server({ bodyIdleTimeoutMs: 500 });
+    try {
+      const body = review(8 * 1024);
+      const flowing = open(s.running.port, body.length);
+      // Eight gaps of 150 ms: longer in all than the idle timeout, each well within it.
+      for (let i = 0; i < 8; i++) {
+        await new Promise<void>((resolve) => flowing.req.write(body.subarray(i * 1024, (i + 1) * 1024), () => resolve()));
+        if (i < 7) await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      flowing.req.end();
+      assert.equal((await flowing.answer).status, 200);
+      assert.deepEqual(s.rejected, []);
+    } finally {
+      await s.running.close();
+    }
+  });
+
+  test('four slow bodies of the largest size cannot take the reserve: an ordinary review still gets through while they wait', async () => {
+    // The defaults: a 14 MiB budget, 2 MiB of it for small bodies; idle timeout long enough not to end the slow bodies here.
+    const s = await server({ bodyIdleTimeoutMs: 15_000 });
+    const slow = [0, 1, 2, 3].map(() => open(s.running.port, MAX_BODY_BYTES));
+    try {
+      // Each sends all but its last byte and then waits: the old code held 14 MiB less 4 bytes.
+      await Promise.all(slow.map((body) => body.send(MAX_BODY_BYTES - 1)));
+      await s.until(() => s.held().large === 3 * (MAX_BODY_BYTES - 1) && s.rejected.includes('busy'));
+      // The fourth found the large bodies' share spent: 503 at once, not a 30 s wait.
+      const refused = await Promise.race(slow.map((body) => body.answer));
+      assert.equal(refused.status, 503);
+      assert.deepEqual(s.rejected, ['busy']);
+
+      // Ordinary reviews (a few KiB, and one near the small limit) are answered meanwhile.
+      for (const bytes of [4 * 1024, 200 * 1024]) {
+        const small = open(s.running.port, bytes);
+        small.req.end(review(bytes));
+        assert.equal((await small.answer).status, 200, `a ${bytes}-byte review while the large bodies wait`);
+      }
+      assert.equal(s.held().large, 3 * (MAX_BODY_BYTES - 1), 'the three slow bodies are still held');
+    } finally {
+      for (const body of slow) body.req.destroy();
+      await s.running.close();
+    }
+  });
+
+  test('a body without a length that grows past the small size moves to the large share, and is refused if that is spent', async () => {
+    const s = await server({ bodyIdleTimeoutMs: 15_000, maxBufferedBytes: 1024 * 1024, smallBodyReserveBytes: 512 * 1024 });
+    try {
+      const first = https.request({ host: '127.0.0.1', port: s.running.port, method: 'POST', path: MUTATE_PATH, ca: certs.caCert, agent: false });
+      first.on('error', () => {});
+      await new Promise<void>((resolve) => first.write(Buffer.alloc(400 * 1024, 0x20), () => resolve()));
+      await s.until(() => s.held().large === 400 * 1024);
+      // The large share (512 KiB) has 112 KiB left: a second chunked body is refused when it grows past 256 KiB.
+      const second = https.request({ host: '127.0.0.1', port: s.running.port, method: 'POST', path: MUTATE_PATH, ca: certs.caCert, agent: false });
+      second.on('error', () => {});
+      const status = new Promise<number>((resolve) => second.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0))));
+      second.write(Buffer.alloc(300 * 1024, 0x20));
+      assert.equal(await status, 503);
+      assert.deepEqual(s.rejected, ['busy']);
+      assert.deepEqual(s.held(), { small: 0, large: 400 * 1024 }, 'what the refused body held was released');
+      first.destroy();
+      second.destroy();
+    } finally {
+      await s.running.close();
     }
   });
 });

@@ -9,6 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseServeOptions } from '../../src/config/options.ts';
 import { KubeAccessError, loadKubeConfig, resolveNamespace } from '../../src/k8s/kubeconfig.ts';
+import { RememberedTokenFile, TOKEN_FILE_PROVIDER } from '../../src/k8s/service-account-token.ts';
+import { onDerivedSecrets } from '../../src/core/credentials.ts';
+import { KnownSecrets } from '../../src/observability/known-secrets.ts';
+import type { User } from '@kubernetes/client-node';
+import type { RequestOptions } from 'node:https';
 
 let dir: string;
 let saDir: string;
@@ -114,7 +119,7 @@ describe('loadKubeConfig', () => {
         const kc = loadKubeConfig({ env: row.env, serviceAccountDir: row.sa() });
         assert.equal(kc.getCurrentCluster()?.server, row.expected);
         assert.equal(kc.getCurrentCluster()?.caFile, path.join(row.sa(), 'ca.crt'));
-        assert.deepEqual(kc.getCurrentUser()?.authProvider, { name: 'tokenFile', config: { tokenFile: path.join(row.sa(), 'token') } });
+        assert.deepEqual(kc.getCurrentUser()?.authProvider, { name: TOKEN_FILE_PROVIDER, config: { path: path.join(row.sa(), 'token') } });
       } else {
         assert.throws(
           () => loadKubeConfig({ env: row.env, serviceAccountDir: row.sa() }),
@@ -123,6 +128,58 @@ describe('loadKubeConfig', () => {
       }
     });
   }
+});
+
+// The review: the pod's service-account token, which the Kubernetes client reads and sends,
+// was not given to the redactor, so an error quoting the request's Authorization header
+// would reach the log as it was.
+const authorization = (opts: RequestOptions): unknown =>
+  opts.headers !== undefined && !Array.isArray(opts.headers) ? (opts.headers as Record<string, unknown>)['Authorization'] : undefined;
+
+describe("the pod's service-account token is given to the redactor when it is read", () => {
+  const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.projected-sa-token-Hq7Rk2Lw9.sig-one';
+  const ROTATED = 'eyJhbGciOiJSUzI1NiJ9.projected-sa-token-Vb3Nx8Jp4.sig-two';
+  let tokenDir: string;
+  let secrets: KnownSecrets;
+  let unsubscribe: () => void;
+  before(async () => {
+    tokenDir = path.join(dir, 'sa-redacted');
+    await mkdir(tokenDir);
+    await writeFile(path.join(tokenDir, 'token'), `${TOKEN}\n`);
+    await writeFile(path.join(tokenDir, 'ca.crt'), 'not-a-real-ca');
+    secrets = new KnownSecrets();
+    unsubscribe = onDerivedSecrets((values) => secrets.remember(values));
+  });
+  after(() => unsubscribe());
+
+  test('in-cluster: the token the client sends is a known secret from its first request', async () => {
+    const kc = loadKubeConfig({ env: { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: tokenDir });
+    assert.equal(secrets.redact(`401 Unauthorized: Bearer ${TOKEN}`).includes(TOKEN), false, 'not known before the client reads it');
+    const opts: { headers?: Record<string, unknown> } = {};
+    await kc.applyToHTTPSOptions(opts);
+    assert.equal(opts.headers?.['Authorization'], `Bearer ${TOKEN}`, 'the token is what the client sends');
+    const line = secrets.redact(`{"msg":"watch failed","err":"401 Unauthorized: Authorization: Bearer ${TOKEN}"}`);
+    assert.ok(!line.includes(TOKEN) && !line.includes('projected-sa-token-Hq7Rk2Lw9'), line);
+  });
+
+  test('a rotated token is re-read after a minute and given to the redactor too', async () => {
+    let now = 1_000_000;
+    const auth = new RememberedTokenFile(() => now);
+    const user: User = { name: 'u', authProvider: { name: TOKEN_FILE_PROVIDER, config: { path: path.join(tokenDir, 'token') } } };
+    const first: RequestOptions = {};
+    await auth.applyAuthentication(user, first);
+    assert.equal(authorization(first), `Bearer ${TOKEN}`);
+    await writeFile(path.join(tokenDir, 'token'), `${ROTATED}\n`);
+    now += 30_000;
+    const cached: RequestOptions = {};
+    await auth.applyAuthentication(user, cached);
+    assert.equal(authorization(cached), `Bearer ${TOKEN}`, 'within the minute: the token read before');
+    now += 31_000;
+    const reread: RequestOptions = {};
+    await auth.applyAuthentication(user, reread);
+    assert.equal(authorization(reread), `Bearer ${ROTATED}`);
+    assert.ok(!secrets.redact(`quoted: ${ROTATED}`).includes(ROTATED));
+  });
 });
 
 describe('serve flags for --kubernetes', () => {

@@ -190,8 +190,8 @@ describe('serve --kubernetes: chains cannot take the pod credentials', { timeout
     assert.equal(reply.status, 503, reply.text);
     assert.match(reply.attempts ?? '', /by-secret\/fault:ok#secret-a=skipped\(credential_host_not_allowed\)$/);
     assert.equal(up.requests.length, before, 'nothing was sent to the host the Secret does not allow');
-    // Binding the key to the upstream's host lets it through again.
-    await proxy.writeCredentials({ mock: SECRET_KEY, azure: AZURE_KEY, 'llmfallback.io-allowed-hosts': 'mock: [127.0.0.1]\n' });
+    // Binding the key to the upstream's origin (plain http, written out, with its port) lets it through again.
+    await proxy.writeCredentials({ mock: SECRET_KEY, azure: AZURE_KEY, 'llmfallback.io-allowed-hosts': `mock: ["http://127.0.0.1:${up.port}"]\n` });
     await until('the binding relaxed', async () => {
       const steps = (await configOf(proxy, 'steal'))?.['steps'] as Array<{ apiKey: Json }> | undefined;
       return steps?.[2]?.apiKey['present'] === true;

@@ -81,6 +81,16 @@ function chains(upstream: string): string {
       ],
       policy: { deadlineMs: 10000 },
     }),
+    // Names that are not constants carry a key (a config written carelessly), to an echoing upstream.
+    doc('key-in-names', {
+      providers,
+      steps: [
+        { provider: 'primary', model: `fault:401-echo-key#${KEY}`, retries: 0 },
+        { provider: 'keyless', model: `gpt-${KEY}` },
+        { provider: 'backup', model: `fault:echo-key#${KEY}`, retries: 0 },
+      ],
+      policy: { deadlineMs: 10000 },
+    }),
     // An upstream that answers with the key it was sent.
     doc('echo', {
       providers,
@@ -318,6 +328,23 @@ describe('traces exported to a real collector', { timeout: 60_000 }, () => {
       sent.some((t) => new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`).test(t)),
       sent.join(', '),
     );
+  });
+
+  // The review: span attributes and names were not redacted ("no credential by construction"),
+  // so a key in any name a config or caller supplies went to the collector as it was.
+  test('every span name and string attribute passes the redactor: a key in a model name is not exported', async () => {
+    const { response } = await client.chat.completions.create({ model: 'key-in-names', messages: [{ role: 'user', content: PROMPT }] }).withResponse();
+    const traceId = response.headers.get('x-llm-fallback-trace-id') ?? '';
+    // root + the refused attempt + the skipped step + the answering attempt
+    const spans = await collector.trace(traceId, settled(4));
+    const exported = JSON.stringify(spans);
+    for (const secret of [KEY, 'Zq8Wm2Xv5Rt9Lp4Nb7']) assert.ok(!exported.includes(secret), `"${secret}" is not in the exported spans: ${exported}`);
+    const refused = only(spans, 'chat fault:401-echo-key#[REDACTED]');
+    assert.equal(refused.attributes['gen_ai.request.model'], 'fault:401-echo-key#[REDACTED]');
+    assert.equal(refused.attributes['error.type'], 'authFailed');
+    const skipped = only(spans, 'skip keyless/gpt-[REDACTED]');
+    assert.equal(skipped.attributes['gen_ai.request.model'], 'gpt-[REDACTED]');
+    assert.equal(rootOf(spans)?.attributes['gen_ai.response.model'], 'fault:echo-key#[REDACTED]');
   });
 
   test('no prompt, no completion and no key anywhere in what was exported, even from an upstream that echoes its key', async () => {

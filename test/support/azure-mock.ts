@@ -71,7 +71,8 @@ export async function startAzureMock(apiKey: string, retryAfterMs = 150, entra?:
                   ? "AADSTS70011: The provided value for the input parameter 'scope' is not valid."
                   : form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' ||
                       form.get('client_assertion') !== entra.federatedToken
-                    ? 'AADSTS700211: No matching federated identity record found for presented assertion.'
+                    ? // Quoting the presented assertion, as a careless token endpoint would.
+                      `AADSTS700211: No matching federated identity record found for presented assertion ${form.get('client_assertion') ?? ''}.`
                     : undefined;
         entraGrants.push(why ? { ok: false, why } : { ok: true });
         if (why)

@@ -164,8 +164,9 @@ export async function startBedrockMock(options: {
     stsCalls.push({ roleArn, ok });
     if (!ok) {
       res.writeHead(400, { 'content-type': 'text/xml' });
+      // Quoting the token it was sent, as a careless endpoint would.
       res.end(
-        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Couldn\'t retrieve verification key from your identity provider</Message></Error><RequestId>mock</RequestId></ErrorResponse>',
+        `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Couldn't retrieve verification key from your identity provider for token ${form.get('WebIdentityToken') ?? ''}</Message></Error><RequestId>mock</RequestId></ErrorResponse>`,
       );
       return;
     }

@@ -4,6 +4,8 @@
 //     with the test service account's public key, iss = client_email, aud = this token_uri,
 //     scope cloud-platform, kid = private_key_id, at most an hour long; otherwise Google's
 //     400 {"error":"invalid_grant"}. Answers {access_token, expires_in, token_type}.
+//   POST /token-echo — the token_uri of `echoingServiceAccountJson`: always 400 invalid_grant,
+//     quoting the signed assertion it was sent in error_description (a careless endpoint).
 //   GET /computeMetadata/v1/instance/service-accounts/default/token — only with
 //     Metadata-Flavor: Google (as the real metadata server).
 //   POST /v1/projects/{project}/locations/{location}/publishers/google/models/{m}:generateContent
@@ -36,6 +38,10 @@ export interface VertexMock {
   serviceAccountJson: string;
   /** A well-formed key the token endpoint does not trust (a revoked key). */
   untrustedServiceAccountJson: string;
+  /** A key whose token_uri refuses every grant, quoting the assertion in its error. */
+  echoingServiceAccountJson: string;
+  /** Every assertion /token-echo was sent. */
+  echoedAssertions: string[];
   /** host:port for GCE_METADATA_HOST. */
   metadataHost: string;
   requests: VertexRequest[];
@@ -68,6 +74,7 @@ export async function startVertexMock(): Promise<VertexMock> {
   const requests: VertexRequest[] = [];
   const tokenGrants: VertexMock['tokenGrants'] = [];
   const issued: string[] = [];
+  const echoedAssertions: string[] = [];
   let metadataCalls = 0;
   let tokenURI = '';
 
@@ -103,6 +110,11 @@ export async function startVertexMock(): Promise<VertexMock> {
       }
       tokenGrants.push({ ok: true });
       return issue(res);
+    }
+    if (url.pathname === '/token-echo' && req.method === 'POST') {
+      const assertion = new URLSearchParams(raw).get('assertion') ?? '';
+      echoedAssertions.push(assertion);
+      return json(res, 400, { error: 'invalid_grant', error_description: `Invalid JWT Signature: ${assertion}` });
     }
     if (url.pathname === '/computeMetadata/v1/instance/service-accounts/default/token' && req.method === 'GET') {
       if (req.headers['metadata-flavor'] !== 'Google') return json(res, 403, { error: 'Missing Metadata-Flavor:Google header.' });
@@ -228,6 +240,8 @@ export async function startVertexMock(): Promise<VertexMock> {
     baseURL: `${url}/v1/projects/${PROJECT}/locations/${LOCATION}`,
     serviceAccountJson: serviceAccount(tokenURI, trusted.privateKey, keyId),
     untrustedServiceAccountJson: serviceAccount(tokenURI, untrusted.privateKey, keyId),
+    echoingServiceAccountJson: serviceAccount(`${url}/token-echo`, trusted.privateKey, keyId),
+    echoedAssertions,
     metadataHost: `127.0.0.1:${port}`,
     requests,
     tokenGrants,

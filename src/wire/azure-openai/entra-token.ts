@@ -2,7 +2,8 @@
 // federated service-account token (read from its file on every exchange: the kubelet rotates
 // it) is the client assertion of a client-credentials grant at Entra's token endpoint, scope
 // https://cognitiveservices.azure.com/.default. Tokens are cached per identity until shortly
-// before they expire and reported to the redactor the moment they are received.
+// before they expire and reported to the redactor the moment they are received; the federated
+// token is reported the moment it is read.
 import { shownInMessage } from '../translation-helpers.ts';
 import { readFile } from 'node:fs/promises';
 import { rememberDerivedSecrets } from '../../core/credentials.ts';
@@ -30,6 +31,8 @@ async function exchange(source: AzureCredentialSource, signal: AbortSignal, now:
   } catch {
     throw new CredentialUnavailable(`the federated token file ${source.tokenFile} cannot be read`);
   }
+  // The pod's own projected token: a secret from the moment it is read (a token endpoint may quote the assertion it was sent).
+  rememberDerivedSecrets([assertion]);
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
     client_id: source.clientId,

@@ -1,7 +1,8 @@
 // The AWS credentials a Bedrock attempt signs with: the provider's static key pair, or IRSA
 // session credentials from STS AssumeRoleWithWebIdentity (an unsigned POST of the pod's
-// projected service-account token), cached until shortly before they expire. Every session
-// credential is reported to the redactor the moment it is received.
+// projected service-account token), cached until shortly before they expire. The web identity
+// token is reported to the redactor the moment it is read, every session credential the
+// moment it is received.
 import { readFile } from 'node:fs/promises';
 import { rememberDerivedSecrets } from '../../core/credentials.ts';
 import type { AwsCredentialSource } from '../../core/types.ts';
@@ -46,6 +47,8 @@ async function assumeRoleWithWebIdentity(
   } catch {
     throw new CredentialUnavailable(`the web identity token file ${c.tokenFile} cannot be read`);
   }
+  // The pod's own projected token: a secret from the moment it is read (STS may quote what it was sent).
+  rememberDerivedSecrets([token]);
   const form = new URLSearchParams({
     Action: 'AssumeRoleWithWebIdentity',
     Version: '2011-06-15',

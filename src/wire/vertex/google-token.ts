@@ -2,7 +2,8 @@
 //   a service-account key: a JWT (RS256, signed with `jose`, imported on first use) exchanged
 //   at the key's token_uri by the JWT bearer grant (RFC 7523), scope cloud-platform;
 //   GKE workload identity: the metadata server's token for the pod's service account.
-// Every access token is reported to the redactor the moment it is received.
+// Every signed assertion is reported to the redactor before it is sent, every access token
+// the moment it is received.
 import { shownInMessage } from '../translation-helpers.ts';
 import { createHash } from 'node:crypto';
 import { rememberDerivedSecrets } from '../../core/credentials.ts';
@@ -55,6 +56,9 @@ async function jwtBearerGrant(
   } catch (error) {
     throw new CredentialUnavailable(`the service-account private key cannot sign: ${error instanceof Error ? error.message : String(error)}`);
   }
+  // The signed assertion is a bearer credential at the token endpoint until it expires: an
+  // endpoint that quotes it in a refusal must not put it in a caller's error or the log.
+  rememberDerivedSecrets([assertion]);
   const body = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion });
   return exchange(source.tokenURI, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString(), signal }, now);
 }
