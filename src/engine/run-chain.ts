@@ -302,6 +302,8 @@ class ChainRun<T> {
     if (decision.kind === 'now') return 'hedge';
     // Invariant: the loop only waits while an attempt is in flight (else nothing could ever settle).
     if (this.#inflight.length === 0) throw new Error('runChain: waiting with no attempt in flight');
+    // One attempt and no hedge to time (the common case): its own promise, no race.
+    if (decision.kind !== 'wait' && this.#inflight.length === 1) return (this.#inflight[0] as Lane<T>).settled;
     const races: Array<Promise<Settled<T> | 'hedge'>> = this.#inflight.map((l) => l.settled);
     // Without a hedge to time there is nothing to cancel: aborting a controller builds a
     // DOMException, which the profile showed on every request.
@@ -325,7 +327,7 @@ class ChainRun<T> {
 
   async #settle(event: Settled<T>): Promise<ChainResult<T> | undefined> {
     const { lane } = event;
-    this.#inflight = this.#inflight.filter((l) => l !== lane);
+    this.#inflight = this.#inflight.length === 1 && this.#inflight[0] === lane ? [] : this.#inflight.filter((l) => l !== lane);
     if ('error' in event) {
       await this.#cancelAll('the request failed');
       throw event.error;
@@ -353,7 +355,7 @@ class ChainRun<T> {
     const step = lane.planned.step;
     this.#observe(step, { kind: 'ok', latencyMs: ms });
     this.#markFrom(step, { status, headers: this.#deps.headersOf?.(value) });
-    await this.#cancelAll(`${step.provider.name}/${step.model} answered first`);
+    if (this.#inflight.length > 0) await this.#cancelAll(`${step.provider.name}/${step.model} answered first`);
     const usage = this.#deps.usageOf?.(value);
     const record: AttemptRecord = { ...this.#base(lane, ms), outcome: 'ok', status, usage, costUSD: usage ? costOf(usage, step.price) : 0 };
     if (lane.hedge) record.hedge = 'won';

@@ -66,8 +66,8 @@ interface Ranked {
 /** The order of the steps, each with the notes that explain its place. */
 export function orderSteps(input: Omit<PlanInput, 'circuit' | 'random'>): Ranked[] {
   const ranked: Array<Ranked & { key: number }> = input.groups.map((group) => {
-    const health = combine(group.targets.map((t) => input.health(t.target)));
     if (input.priority === 'speed') {
+      const health = combine(group.targets.map((t) => input.health(t.target)));
       const measured = health.latencySamples > 0;
       return {
         group,
@@ -140,8 +140,13 @@ export function planOrder(input: PlanInput): PlannedTarget[] {
   const out: PlannedTarget[] = [];
   for (const ranked of orderSteps(input)) {
     for (const planned of orderTargets(ranked.group, input.circuit, input.random)) {
-      const notes = [...ranked.notes, ...(planned.route ? [planned.route] : [])];
-      out.push(notes.length > 0 ? { step: planned.step, route: notes.join('; ') } : { step: planned.step });
+      // Listed order with nothing to say (the common case): no notes to join.
+      if (ranked.notes.length === 0) {
+        out.push(planned);
+        continue;
+      }
+      const notes = planned.route ? [...ranked.notes, planned.route] : ranked.notes;
+      out.push({ step: planned.step, route: notes.join('; ') });
     }
   }
   return out;

@@ -68,14 +68,25 @@ export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute
     const startedAt = deps.clock.now();
     const given = header(req.headers, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-    res.setHeader('x-request-id', requestId);
+    try {
+      await serveRequest(req, res, requestId, startedAt);
+    } catch (error) {
+      // Every reply carries the request id in its own headers (no setHeader up front: it would
+      // send every reply through Node's slower header path); the 500 written for a bug too.
+      if (!res.headersSent) res.setHeader('x-request-id', requestId);
+      throw error;
+    }
+  };
+
+  async function serveRequest(req: IncomingMessage, res: ServerResponse, requestId: string, startedAt: number): Promise<void> {
+    const idHeader = { 'x-request-id': requestId };
     // The body's share of the budget is held until the response is over: the parsed body and what is sent upstream live that long.
     const share = deps.bodyBudget.share();
     res.once('close', () => share.release());
     const read = await readJsonBody(req, { limit: deps.bodyLimitBytes, share, timeoutMs: deps.bodyTimeoutMs });
     if (read.kind === 'aborted') return;
     if (read.kind === 'rejected') {
-      refuse(res, read, caller, deps);
+      refuse(res, read, caller, deps, idHeader);
       return;
     }
     const snapshot = deps.store.current;
@@ -83,7 +94,7 @@ export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute
       ? checkRequest(operation, caller, read.value, snapshot)
       : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
     if (problem || !snapshot) {
-      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets);
+      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets, idHeader);
       return;
     }
     const body = read.value as JsonObject;
@@ -91,7 +102,7 @@ export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute
     // Before any copy is made: the copies serving the request on this chain must fit too.
     const held = holdCopies(share, read.bytes, chain, caller.translationCopies);
     if (held) {
-      refuse(res, held, caller, deps);
+      refuse(res, held, caller, deps, idHeader);
       return;
     }
     let request: CallerRequest;
@@ -99,7 +110,7 @@ export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute
       request = caller.decode(operation, body, req.headers);
     } catch (error) {
       if (!(error instanceof InvalidRequest)) throw error;
-      sendError(res, openAIError(400, error.message, 'invalid_request'), caller, deps.secrets);
+      sendError(res, openAIError(400, error.message, 'invalid_request'), caller, deps.secrets, idHeader);
       return;
     }
     deps.inflight.enter();
@@ -108,7 +119,7 @@ export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute
     } finally {
       deps.inflight.leave();
     }
-  };
+  }
 }
 
 interface Call {
@@ -359,19 +370,19 @@ function holdCopies(share: BodyShare, bytes: number, chain: Chain, translationCo
 type Rejection = Extract<BodyRead, { kind: 'rejected' }>;
 
 /** A request refused before its chain runs, counted by code, in the caller's shape. */
-function refuse(res: ServerResponse, rejection: Rejection, caller: CallerCodec, deps: HandlerDeps): void {
+function refuse(res: ServerResponse, rejection: Rejection, caller: CallerCodec, deps: HandlerDeps, headers: Record<string, string>): void {
   deps.metrics.rejectedRequests.inc({ code: rejection.code });
   sendError(
     res,
     openAIError(rejection.status, rejection.message, rejection.code, rejection.status >= 500 ? 'server_error' : 'invalid_request_error'),
     caller,
     deps.secrets,
-    rejectionHeaders(rejection),
+    rejectionHeaders(rejection, headers),
   );
 }
 
-function rejectionHeaders(read: Rejection): Record<string, string> {
-  const headers: Record<string, string> = {};
+function rejectionHeaders(read: Rejection, given: Record<string, string>): Record<string, string> {
+  const headers: Record<string, string> = { ...given };
   if (read.retryAfterSeconds !== undefined) headers['retry-after'] = String(read.retryAfterSeconds);
   if (read.closeConnection) headers['connection'] = 'close';
   return headers;

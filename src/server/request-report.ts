@@ -2,7 +2,7 @@
 import { addUsage, NO_USAGE, roundUSD } from '../core/cost.ts';
 import type { Usage } from '../core/types.ts';
 import type { AttemptRecord } from '../engine/outcome.ts';
-import type { Logger } from '../observability/logger.ts';
+import { logFields, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { RequestTrace } from '../observability/tracing.ts';
 
@@ -60,7 +60,7 @@ export function report(r: RequestReport, logger: Logger, metrics: Metrics): void
     ...(r.streamResume ? { streamResume: r.streamResume } : {}),
   };
   const level = r.outcome === 'success' ? 'info' : r.outcome === 'client_error' || r.outcome === 'aborted' ? 'info' : 'warn';
-  logger[level](line, 'request');
+  logFields(logger, level, line, 'request');
   record(r, usage, metrics);
   r.trace?.finish(r);
 }
