@@ -20,7 +20,7 @@ COPY scripts/bundle.ts ./scripts/
 COPY src ./src
 # The image runs esbuild's bundle of the sources (dist/bundle/: one file and the chunks only
 # some commands load; every package inside, licences in THIRD-PARTY-LICENSES.txt), which
-# starts in ~60% of the CPU time of the ~340 modules tsc emits (docs/bench/findings.md).
+# starts in ~60% of the CPU time of tsc's output and its ~340 modules (docs/bench/findings.md).
 RUN npm run build && npm run bundle
 # Node's compile cache for the bundle, made here for the runtime: V8's code for the modules
 # every command loads, so the sidecar does not compile them at start (~20% less CPU until

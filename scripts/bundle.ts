@@ -1,6 +1,6 @@
 // `npm run bundle`: the command line as one ES module, dist/bundle/llm-fallback.mjs, which the
-// image runs (`npm start` and `node src/cli.ts` still run the sources). One file instead of
-// ~340 modules: no module resolution or file reads, and one compile, for the sidecar's start
+// image runs (`npm start` and `node src/cli.ts` still run the sources). A dozen files instead
+// of the ~340 modules `serve --config` loads: no module resolution, fewer reads and compiles
 // (docs/bench/findings.md, "Start time and idle memory"). What only some commands or routes
 // load (the Kubernetes client and the controller, Express, the OpenTelemetry SDK, the
 // pass-through) is imported dynamically in the sources and stays so: esbuild puts it in

@@ -5,9 +5,9 @@
 //
 // The probes and /metrics are answered on Node's own request and response; Express, which
 // serves the rest (/config, every other path, the probes' spelling variants), is loaded on the
-// first request that needs it. Loading it at start costs every sidecar ~8 MB of idle memory
-// and ~10 ms of its start (docs/bench/findings.md, "Start time and idle memory"), for routes
-// only an operator calls; the kubelet and Prometheus never need it.
+// first request that needs it. Loading it at start cost every sidecar ~8 MB of idle memory
+// and 30–40 ms of CPU at start (docs/bench/findings.md, "Start time and idle memory"), for
+// routes only an operator calls; the kubelet and Prometheus never need it.
 import type { RequestListener, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import type { ConfigStore } from '../chain/store.ts';
