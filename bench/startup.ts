@@ -7,10 +7,16 @@
 // (test/support/kube-harness.ts) with a token and CA kubeconfig (what a pod has), and also reports the time from the
 // API server's first answer (its first byte to the sidecar, through a relay) to /readyz 200.
 //
-//   node bench/startup.ts [--runs 7] [--dist dist] [--cases bare,config,kubernetes]
+//   node bench/startup.ts [--runs 7] [--dist dist] [--cases bare,config,kubernetes] [--entry dist/src/cli.js] [--without-compile-cache]
+//
+// The sidecar runs as the image runs it: the bundle (dist/bundle/llm-fallback.mjs, `npm run
+// bundle`) with a compile cache made as the Dockerfile makes it (`help` run once, then read).
+// --entry measures another entry (the unbundled `npm run build` output: dist/src/cli.js),
+// --without-compile-cache the start without the cache.
 //
 // Binds 127.0.0.1 only; every process is stopped by PID before the next starts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -25,9 +31,19 @@ import { startKube } from '../test/support/kube-harness.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const IMAGE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
-const { values } = parseArgs({ options: { runs: { type: 'string' }, dist: { type: 'string' }, cases: { type: 'string' } }, strict: true });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    dist: { type: 'string' },
+    cases: { type: 'string' },
+    entry: { type: 'string' },
+    'without-compile-cache': { type: 'boolean' },
+  },
+  strict: true,
+});
 const runs = Number(values.runs ?? 7);
 const dist = path.resolve(values.dist ?? path.join(ROOT, 'dist'));
+const entry = values.entry ? path.resolve(values.entry) : path.join(dist, 'bundle', 'llm-fallback.mjs');
 const cases = new Set((values.cases ?? 'bare,config,kubernetes').split(','));
 
 const BENCH_SPEC = {
@@ -61,6 +77,15 @@ const CLOCK_TICKS = 100;
 function start(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const [command, argv] = canPin() ? ['taskset', ['-c', '0', process.execPath, ...IMAGE_FLAGS, ...args]] : [process.execPath, [...IMAGE_FLAGS, ...args]];
   return spawn(command, argv, { env, stdio: 'ignore' });
+}
+
+/** A compile cache made as the Dockerfile makes it: the entry run once (`help`), its cache then read by every start. */
+async function compileCache(dir: string, env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
+  const cached = { ...env, NODE_COMPILE_CACHE: dir };
+  const child = spawn(process.execPath, [...IMAGE_FLAGS, entry, 'help'], { env: cached, stdio: 'ignore' });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${entry} help exited with ${code}`);
+  return cached;
 }
 
 async function measure(label: string, launch: (port: number, admin: number) => ChildProcess, probe: { admin: boolean; path: string }): Promise<void> {
@@ -106,8 +131,9 @@ try {
     }),
   );
   const env = { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production' };
+  const sidecarEnv = values['without-compile-cache'] ? env : await compileCache(path.join(scratch, 'compile-cache'), env);
   console.log(
-    `${runs} runs each, pinned to core 0: ${canPin()}, node flags ${IMAGE_FLAGS.join(' ')}, load average ${os
+    `${runs} runs each, pinned to core 0: ${canPin()}, node flags ${IMAGE_FLAGS.join(' ')}, ${path.relative(ROOT, entry)} ${values['without-compile-cache'] ? 'without' : 'with'} compile cache, load average ${os
       .loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
@@ -119,7 +145,7 @@ try {
       (port, admin) =>
         start(
           [
-            path.join(dist, 'src', 'cli.js'),
+            entry,
             'serve',
             '--config',
             config,
@@ -134,11 +160,11 @@ try {
             '--log-level',
             'info',
           ],
-          env,
+          sidecarEnv,
         ),
       { admin: true, path: '/readyz' },
     );
-  if (cases.has('kubernetes')) await measureKubernetes(env);
+  if (cases.has('kubernetes')) await measureKubernetes(sidecarEnv);
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
@@ -174,7 +200,7 @@ async function measureKubernetes(env: NodeJS.ProcessEnv): Promise<void> {
       const began = performance.now();
       const child = start(
         [
-          path.join(dist, 'src', 'cli.js'),
+          entry,
           'serve',
           '--kubernetes',
           '--kubeconfig',

@@ -97,7 +97,7 @@ fi
 # the Dockerfile copies (see .dockerignore), hashed as git sees them in the working tree.
 inputs_hash() {
   (cd "$ROOT" && { git ls-files -co --exclude-standard -- Dockerfile .dockerignore package.json package-lock.json \
-      tsconfig.json tsconfig.build.json src examples | sort | while read -r f; do [[ -f "$f" ]] && sha256sum "$f"; done
+      tsconfig.json tsconfig.build.json scripts/bundle.ts src examples | sort | while read -r f; do [[ -f "$f" ]] && sha256sum "$f"; done
     echo "$BASE_TAG"; } | sha256sum | cut -d' ' -f1)
 }
 slug="$(printf '%s' "$IMAGE" | tr '/:' '__')"

@@ -3,7 +3,7 @@
 // caller's shape (the codec claiming the path: Anthropic's on /v1/messages, OpenAI's
 // elsewhere) for everything that goes wrong before a chain runs.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import express, { type Request, type RequestHandler, type Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { CallerCodec } from '../wire/codec.ts';
 import { CALLER_ROUTES, callerForPath } from '../wire/registry.ts';
 import { chainHandler, sendError, type ChainRoute, type HandlerDeps } from './chain-handler.ts';
@@ -25,13 +25,15 @@ export interface AppOptions {
  * The API server's request listener. The chain routes are looked up by exact path before
  * Express sees the request: they run on every request and read their own body, so the
  * router and body-parser would only add work. Express serves everything else (and the
- * chain routes' spelling variants, with the same handlers).
+ * chain routes' spelling variants, with the same handlers); it is loaded on the first
+ * request that needs it, like the admin port's (src/server/admin.ts says why). A request
+ * waiting for it is not read meanwhile, so its body is kept for the pass-through.
  */
 export async function createApiApp(deps: HandlerDeps, options: AppOptions): Promise<RequestListener> {
   const routes = new Map<string, ChainRoute>(CALLER_ROUTES.map((route) => [route.path, guarded(chainHandler(route, deps), deps, route.caller)]));
   // http-proxy-middleware is loaded only when there is a default upstream (~2 MB of RSS otherwise).
   const passThrough = options.defaultUpstream ? (await import('./pass-through.ts')).passThrough(options.defaultUpstream, deps.logger) : undefined;
-  const app = expressApp(routes, passThrough, options, deps);
+  let app: Promise<RequestListener> | undefined;
   const allowedHosts = new Set(options.allowedHosts);
   return (req, res) => {
     const path = pathOf(req.url);
@@ -42,12 +44,32 @@ export async function createApiApp(deps: HandlerDeps, options: AppOptions): Prom
       return;
     }
     const route = req.method === 'POST' ? routes.get(path) : undefined;
-    if (route) void route(req, res);
-    else app(req, res);
+    if (route) {
+      void route(req, res);
+      return;
+    }
+    app ??= expressApp(routes, passThrough, options, deps);
+    app.then(
+      (serve) => serve(req, res),
+      // Not expected (the module is part of the build); the caller gets an answer in its shape all the same.
+      (error: unknown) =>
+        sendError(
+          res,
+          openAIError(500, `internal error in llm-fallback: ${error instanceof Error ? error.message : String(error)}`, 'internal_error', 'server_error'),
+          callerForPath(path),
+          deps.secrets,
+        ),
+    );
   };
 }
 
-function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler | undefined, options: AppOptions, deps: HandlerDeps): express.Express {
+async function expressApp(
+  routes: Map<string, ChainRoute>,
+  passThrough: RequestHandler | undefined,
+  options: AppOptions,
+  deps: HandlerDeps,
+): Promise<RequestListener> {
+  const { default: express } = await import('express');
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -87,7 +109,9 @@ function expressApp(routes: Map<string, ChainRoute>, passThrough: RequestHandler
       deps.secrets,
     );
   });
-  return app;
+  return (req, res) => {
+    app(req, res);
+  };
 }
 
 /** "/v1/chat/completions, /v1/completions, /v1/embeddings and /v1/messages" */

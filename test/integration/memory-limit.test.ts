@@ -1,7 +1,7 @@
 // Issue 12, finding 5: the sidecar's defaults fit together, and a real proxy process under the
 // worst load they allow stays under the memory limit the chart gives the sidecar.
 //
-// The proxy is the shipped build (tsc to JavaScript, as in the image) run as its own process
+// The proxy is the shipped build (the bundle the image runs, `npm run bundle`) run as its own process
 // with the image's NODE_OPTIONS and no size flags, so every limit is a default. The load:
 //   1. the body budget filled with image bodies at the body limit, the last ones Anthropic
 //      requests translated to an OpenAI-format upstream, through a chain whose first step
@@ -32,7 +32,6 @@ import { jsonShape, parsedBytes } from '../../src/server/json-shape.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
-const TSC = path.join(ROOT, 'node_modules/.bin/tsc');
 const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
@@ -134,10 +133,10 @@ let stderr = '';
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'llmfb-memory-'));
-  // Inside the repo (.tmp/ is git-ignored) so the build finds node_modules as dist/ does.
+  // Inside the repo (.tmp/ is git-ignored), beside the other build output.
   await mkdir(path.join(ROOT, '.tmp'), { recursive: true });
   buildDir = await mkdtemp(path.join(ROOT, '.tmp', 'memory-build-'));
-  await promisify(execFile)(TSC, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', buildDir], { cwd: ROOT });
+  await promisify(execFile)(NODE, [path.join(ROOT, 'scripts', 'bundle.ts'), '--outdir', buildDir], { cwd: ROOT });
   upstream = await startHeldUpstream();
   const chain = (name: string, steps: string[], policy: Record<string, unknown>): string =>
     JSON.stringify({
@@ -159,7 +158,7 @@ before(async () => {
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith('LLM_FALLBACK_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
   }
-  proxy = spawn(NODE, [...(await imageNodeOptions()), path.join(buildDir, 'src/cli.js'), 'serve', '--config', dir, '--port', '0', '--admin-port', '0'], {
+  proxy = spawn(NODE, [...(await imageNodeOptions()), path.join(buildDir, 'llm-fallback.mjs'), 'serve', '--config', dir, '--port', '0', '--admin-port', '0'], {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
