@@ -20,7 +20,7 @@ export class SseReader {
     this.#body = body;
     const parser = createParser({ onEvent: (message) => this.#push(message) });
     const decoder = new TextDecoder();
-    const feed = (chunk: Buffer): void => parser.feed(decoder.decode(chunk, { stream: true }));
+    body.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })));
     body.on('end', () => {
       parser.feed(decoder.decode());
       // A final event without its blank line still counts (some upstreams end that way).
@@ -31,11 +31,6 @@ export class SseReader {
       this.#error = error;
       this.#finish();
     });
-    // What already arrived is parsed now: often the whole answer came with the response's
-    // headers, and the first event is then ready at once, not after a turn of the event loop
-    // (a 'data' listener only starts the flow on the next tick).
-    for (let chunk: unknown = body.read(); chunk !== null; chunk = body.isPaused() ? null : body.read()) feed(chunk as Buffer);
-    body.on('data', feed);
   }
 
   /** The next event, or why there is none: ended, failed, or nothing within timeoutMs. */
