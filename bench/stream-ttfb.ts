@@ -5,8 +5,9 @@
 // Time to first byte as `npm run bench` measures it (bench/lib/load.ts streamOnce); also the
 // proxy's CPU per stream (/proc/<pid>/stat).
 //
-//   npm run build && cp -r dist /tmp/build-a   # one copy per build to compare, each inside
-//   node bench/stream-ttfb.ts --build /tmp/build-a --build dist [--requests 300] [--rounds 6]
+//   npm run build && cp -r dist .tmp/build-a   # one copy per build to compare
+//   node bench/stream-ttfb.ts --build .tmp/build-a --build dist [--requests 300] [--rounds 6]
+//                             [--stream-chunks 8] (content events per answer, as npm run bench)
 //
 // A build directory needs node_modules on its path (put copies under the repository, e.g.
 // .tmp/, which git ignores). Prints medians per round and over all rounds.
@@ -37,15 +38,16 @@ interface Case {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { build: { type: 'string', multiple: true }, requests: { type: 'string' }, rounds: { type: 'string' } },
+    options: { build: { type: 'string', multiple: true }, requests: { type: 'string' }, rounds: { type: 'string' }, 'stream-chunks': { type: 'string' } },
     strict: true,
   });
   const builds = values.build ?? [];
   const requests = Number(values.requests ?? 300);
   const rounds = Number(values.rounds ?? 6);
+  const streamChunks = Number(values['stream-chunks'] ?? 8);
   pinSelf(LOAD_CORE);
   const scratch = mkdtempSync(path.join(tmpdir(), 'stream-ttfb-'));
-  const mock = await startMockUpstream({ port: 0, latencyMs: 0, streamChunks: 8, slowChunks: 20, slowIntervalMs: 100 });
+  const mock = await startMockUpstream({ port: 0, latencyMs: 0, streamChunks, slowChunks: 20, slowIntervalMs: 100 });
   const mockUrl = `http://127.0.0.1:${mock.port}/v1`;
   const cases: Case[] = [];
   const add = (name: string, url: string, model: string, proc?: Proc): void => {
