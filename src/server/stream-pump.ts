@@ -171,9 +171,15 @@ export class CallerStream {
    */
   async write(text: string): Promise<void> {
     if (text === '' || this.gone) return;
+    const first = !this.#res.headersSent;
     this.#begin();
     this.#lastWriteAt = Date.now();
     if (!this.#res.write(this.#redactor().redactKnown(text))) await drained(this.#res);
+    // Node holds a response's writes (corked) until the tick queue runs, and handling an
+    // upstream stream that arrived in one piece never lets it run: the first bytes would wait
+    // until every event already read was handled and the response ended. One turn of the
+    // tick queue sends them now; later writes are still gathered, one write per turn.
+    else if (first) await nextTick();
   }
 
   /** Writes the last text, the trailers, and ends the response. The closing text (an error event quoting the upstream's error) and the trailers are redacted like error bodies. */
@@ -203,7 +209,9 @@ export class CallerStream {
       // step has more attempts than the headers could list: both follow as trailers.
       trailer: STREAM_TRAILERS.join(', '),
     });
-    this.#res.flushHeaders();
+    // Not flushed on their own: the status and headers leave in the same write as the first
+    // bytes of the body, which always follow at once (one write, and one wake-up of the caller,
+    // fewer before its first event).
   }
 
   #stop(): void {
@@ -213,6 +221,10 @@ export class CallerStream {
 }
 
 export const STREAM_TRAILERS = ['x-llm-fallback-cost-usd', 'x-llm-fallback-attempts', 'x-llm-fallback-provider', 'x-llm-fallback-model'] as const;
+
+function nextTick(): Promise<void> {
+  return new Promise((resolve) => process.nextTick(resolve));
+}
 
 async function drained(res: ServerResponse): Promise<void> {
   if (res.destroyed) return;

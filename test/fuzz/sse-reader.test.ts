@@ -87,12 +87,18 @@ function chunksOf(bytes: Buffer, cuts: readonly number[]): Buffer[] {
   return chunks;
 }
 
-/** Feeds the chunks through a PassThrough into a reader and collects messages until the end. */
-async function readAll(chunks: readonly Buffer[]): Promise<{ messages: Received[]; end: string }> {
+/**
+ * Feeds the chunks through a PassThrough into a reader and collects messages until the end.
+ * `early` chunks are already waiting in the body when the reader is made (an upstream's
+ * answer that arrived with its headers); `endEarly`: so is the body's end.
+ */
+async function readAll(chunks: readonly Buffer[], early = 0, endEarly = false): Promise<{ messages: Received[]; end: string }> {
   const body = new PassThrough();
+  for (const c of chunks.slice(0, early)) body.write(c);
+  if (endEarly) body.end();
   const reader = new SseReader(body);
-  for (const c of chunks) body.write(c);
-  body.end();
+  for (const c of chunks.slice(early)) body.write(c);
+  if (!endEarly) body.end();
   const messages: Received[] = [];
   // Bounded: every read either returns a message or ends; a generous limit catches a hang.
   for (let i = 0; i < 100_000; i++) {
@@ -113,6 +119,19 @@ describe('SseReader over arbitrary chunk splits (fast-check)', () => {
     await fc.assert(
       fc.asyncProperty(eventsArb, eolArb, cutsArb, async (events, eol, cuts) => {
         const { messages, end } = await readAll(chunksOf(Buffer.from(serialize(events, eol), 'utf8'), cuts));
+        assert.equal(end, 'end');
+        assert.deepEqual(messages, expected(events));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  test('the same when part or all of the stream was already waiting in the body when the reader was made', async () => {
+    await fc.assert(
+      fc.asyncProperty(eventsArb, eolArb, cutsArb, fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(), async (events, eol, cuts, share, whole) => {
+        const chunks = chunksOf(Buffer.from(serialize(events, eol), 'utf8'), cuts);
+        const early = whole ? chunks.length : Math.floor(share * (chunks.length + 1));
+        const { messages, end } = await readAll(chunks, early, whole);
         assert.equal(end, 'end');
         assert.deepEqual(messages, expected(events));
       }),
@@ -188,5 +207,30 @@ describe('SseReader over arbitrary chunk splits (fast-check)', () => {
       }),
       { numRuns: RUNS },
     );
+  });
+});
+
+describe('SseReader over a body that already holds the answer', () => {
+  const event = (i: number): string => `data: {"n":${i}}\n\n`;
+
+  test('more events than it queues before pausing the body (64): every one comes out, in order, then the end', async () => {
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const count = 500;
+    body.end(Buffer.from(Array.from({ length: count }, (_, i) => event(i)).join('')));
+    const reader = new SseReader(body);
+    const seen: string[] = [];
+    for (;;) {
+      const read = await reader.next(5000);
+      if (read.kind !== 'event') {
+        assert.equal(read.kind, 'end');
+        break;
+      }
+      seen.push(read.message.data);
+    }
+    assert.deepEqual(
+      seen,
+      Array.from({ length: count }, (_, i) => `{"n":${i}}`),
+    );
+    reader.close();
   });
 });
