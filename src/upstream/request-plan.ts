@@ -23,9 +23,10 @@ export type StepPlan =
 export class RequestPlan {
   readonly call: CallerRequest;
   /** Steps that cannot be served, with why: kept for the whole request (they hold no body). */
-  readonly #refused = new Map<Target, StepPlan>();
+  // Made on first use: most requests are served by their first step, which needs neither.
+  #refused: Map<Target, StepPlan> | undefined;
   #latest: { step: Target; plan: StepPlan } | undefined;
-  readonly #reported = new Set<Target>();
+  #reported: Set<Target> | undefined;
 
   constructor(call: CallerRequest) {
     this.call = call;
@@ -33,19 +34,20 @@ export class RequestPlan {
 
   forStep(step: Target): StepPlan {
     if (this.#latest?.step === step) return this.#latest.plan;
-    const refused = this.#refused.get(step);
+    const refused = this.#refused?.get(step);
     if (refused) return refused;
     const plan = prepare(this.call, step);
     if (plan.kind === 'ready') this.#latest = { step, plan };
-    else this.#refused.set(step, plan);
+    else (this.#refused ??= new Map()).set(step, plan);
     return plan;
   }
 
   /** The fields this step drops, the first time it is asked for the step; [] afterwards. */
   droppedOnce(step: Target): string[] {
     const plan = this.forStep(step);
-    if (plan.kind !== 'ready' || this.#reported.has(step)) return [];
-    this.#reported.add(step);
+    if (plan.kind !== 'ready' || this.#reported?.has(step) === true) return [];
+    if (plan.request.dropped.length === 0) return [];
+    (this.#reported ??= new Set()).add(step);
     return plan.request.dropped;
   }
 }
