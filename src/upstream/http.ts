@@ -73,13 +73,14 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
 function headerList(req: UpstreamRequest, target: Target): string[] {
   const list: string[] = [];
   let host = true;
+  const trace = currentTraceHeaders();
   for (const name in req.headers) {
     const lower = name.toLowerCase();
-    if (lower === 'content-length') continue;
+    // Ours win: the length is the body's, a traced attempt's trace context is the attempt's.
+    if (lower === 'content-length' || (trace && lower in trace)) continue;
     if (lower === 'host') host = false;
     list.push(name, req.headers[name] as string);
   }
-  const trace = currentTraceHeaders();
   if (trace) for (const name in trace) list.push(name, trace[name] as string);
   if (host) list.push('host', target.host);
   list.push('content-length', String(Buffer.byteLength(req.body)));
