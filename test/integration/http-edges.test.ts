@@ -261,6 +261,21 @@ describe('request ids', () => {
     assert.match(id, /^[0-9a-f-]{36}$/);
     assert.equal((await proxy.requestLog(id))['chain'], 'edge');
   });
+
+  test('replies made before any chain runs carry the request id too (unknown model, no model, not JSON, body over the limit)', async () => {
+    const cases: Array<[string, string | Uint8Array, number]> = [
+      ['unknown', JSON.stringify({ model: 'no-such-chain', messages: [] }), 404],
+      ['nomodel', JSON.stringify({ messages: [] }), 400],
+      ['notjson', '{"model":', 400],
+      ['huge', JSON.stringify({ model: 'edge', messages: [{ role: 'user', content: 'x'.repeat(11 * 1024 * 1024) }] }), 413],
+    ];
+    for (const [id, body, status] of cases) {
+      const res = await post('/chat/completions', body, { 'x-request-id': `early-${id}` });
+      await res.text();
+      assert.equal(res.status, status, id);
+      assert.equal(res.headers.get('x-request-id'), `early-${id}`, id);
+    }
+  });
 });
 
 describe('admin port and secrets', () => {
