@@ -6,7 +6,8 @@
 //   options: --runs N  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
 //            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
 //            --startup-runs N (starts of each startup case)  --no-startup (request path only)
-//            --entry FILE (the sidecar's entry, default dist/bundle/llm-fallback.mjs)
+//            --entry FILE (the sidecar's entry, default dist/bundle/llm-fallback.mjs; with --cpu-prof dist/src/cli.js
+//              on the request path)
 //            --llm-fallback-node-options="--max-old-space-size=64" (node flags for that process only; note the =)
 //            --llm-fallback-log-level warn (default info: one log line per request, as in production)
 //            --llm-fallback-env NAME=VALUE (repeatable; e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
@@ -90,8 +91,10 @@ interface Options {
   /** bare (the reference) with config when llm-fallback is asked for, and with kubernetes when that is. */
   startupCases: Set<StartupCaseId>;
   startupRuns: number;
-  /** The sidecar's entry, for the request path and the startup cases. */
+  /** The sidecar's entry on the request path. */
   entry: string;
+  /** The sidecar's entry in the startup cases: the bundle the image starts, unless --entry names another. */
+  startupEntry: string;
   install: boolean;
   loadgen?: LoadGenerator;
   cpuProf: boolean;
@@ -177,6 +180,7 @@ function parseOptions(argv: string[]): Options {
     startupRuns: Math.max(1, Math.round(num(values['startup-runs'], quick ? 3 : 7, 'startup-runs'))),
     // Profiles need frames that name their source files: the unbundled build, whose per-request CPU is the bundle's (findings.md).
     entry: values.entry ? path.resolve(values.entry) : cpuProf ? TSC_ENTRY : BUNDLE_ENTRY,
+    startupEntry: values.entry ? path.resolve(values.entry) : BUNDLE_ENTRY,
     install: values['no-install'] !== true,
     loadgen,
     cpuProf,
@@ -794,7 +798,7 @@ async function main(): Promise<number> {
       mkdirSync(startupScratch);
       startup = await measureStartup({
         runs: opts.startupRuns,
-        entry: opts.entry,
+        entry: opts.startupEntry,
         compileCache: true,
         cases: opts.startupCases,
         scratch: startupScratch,
