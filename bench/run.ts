@@ -1,9 +1,13 @@
-// `npm run bench`: what the llm-fallback hop costs, next to its peers, on this machine.
+// `npm run bench`: what the llm-fallback hop, start and idle pod cost, next to their peers and
+// against issue 16's targets, on this machine.
 //
-//   npm run bench                    # full: 3 runs of each measurement, 10 s each (~15 min)
-//   npm run bench -- --quick         # one short run of each (~3 min), for a smoke test
+//   npm run bench                    # full: 3 runs of each measurement, 10 s each, 7 starts of each (~20 min)
+//   npm run bench -- --quick         # one short run of each, 3 starts of each (~4 min), for a smoke test
 //   options: --runs N  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
 //            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
+//            --startup-runs N (starts of each startup case)  --no-startup (request path only)
+//            --entry FILE (the sidecar's entry, default dist/bundle/llm-fallback.mjs; with --cpu-prof dist/src/cli.js
+//              on the request path)
 //            --llm-fallback-node-options="--max-old-space-size=64" (node flags for that process only; note the =)
 //            --llm-fallback-log-level warn (default info: one log line per request, as in production)
 //            --llm-fallback-env NAME=VALUE (repeatable; e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
@@ -11,12 +15,20 @@
 //            --out DIR (default docs/bench)  --note TEXT (printed with the results)
 //            --render (only re-render results.md and chart.svg from <out>/results.json)
 //
-// Cases: direct to the mock upstream (baseline), llm-fallback (`node dist/src/cli.js serve`, as in the image),
-// Portkey's gateway from npm (@portkey-ai/gateway), nginx as a plain reverse proxy, and the
-// Node floor (bench/node-floor.ts: the least a model-routing proxy in Node does).
-// Each proxy is pinned to core 0; the mock, the load generator and this script to core 1.
-// Results: <out>/results.json, results.md and chart.svg. Every server binds 127.0.0.1
-// and is stopped by PID at the end, also on error or Ctrl-C.
+// Request-path cases: direct to the mock upstream (baseline), llm-fallback (`node
+// dist/bundle/llm-fallback.mjs serve`: the bundle, as the image runs it; with --cpu-prof the
+// unbundled `dist/src/cli.js`, whose frames name their source files, at the same per-request
+// CPU: docs/bench/findings.md), Portkey's gateway from npm (@portkey-ai/gateway), nginx as a
+// plain reverse proxy, and the Node floor (bench/node-floor.ts: the least a model-routing proxy
+// in Node does). Each proxy is pinned to core 0; the mock, the load generator and this script
+// to core 1.
+// Startup cases (bench/lib/startup.ts, also `npm run bench:startup`), run first while nothing
+// else of the bench runs: a bare Node HTTP server, `serve --config` (with llm-fallback) and
+// `serve --kubernetes` against the kube-apiserver harness (case `kubernetes`), spawn to ready
+// and idle RSS. It builds what it measures: `npm run build` and `npm run bundle` first.
+// Results: <out>/results.json, results.md and chart.svg, with issue 16's targets and the
+// sidecar's memory in a real pod from the last `npm run e2e` (bench/lib/e2e-memory.ts). Every
+// server binds 127.0.0.1 and is stopped by PID at the end, also on error or Ctrl-C.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -51,14 +63,21 @@ import {
   which,
   type Proc,
 } from './lib/procs.ts';
-import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Measured, type Results, type TargetCheck } from './lib/report.ts';
-import { median, percentile, round } from './lib/stats.ts';
+import { readE2eMemory } from './lib/e2e-memory.ts';
+import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Results, type StartupCaseId, type StartupResults } from './lib/report.ts';
+import { STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
+import { measured, median, percentile, round } from './lib/stats.ts';
+import { targetChecks } from './lib/targets.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PROXY_CORE = 0;
 const LOAD_CORE = 1;
 const CASE_IDS = ['direct', 'llm-fallback', 'portkey', 'nginx', 'node-floor'] as const;
 type CaseId = (typeof CASE_IDS)[number];
+/** Not a proxy: the start of `serve --kubernetes` against the kube-apiserver harness (its ~10 s of set-up only when asked for). */
+const KUBERNETES_CASE = 'kubernetes';
+const BUNDLE_ENTRY = path.join(ROOT, 'dist', 'bundle', 'llm-fallback.mjs');
+const TSC_ENTRY = path.join(ROOT, 'dist', 'src', 'cli.js');
 
 interface Options {
   quick: boolean;
@@ -69,6 +88,13 @@ interface Options {
   upstreamLatencyMs: number;
   outDir: string;
   cases: Set<CaseId>;
+  /** bare (the reference) with config when llm-fallback is asked for, and with kubernetes when that is. */
+  startupCases: Set<StartupCaseId>;
+  startupRuns: number;
+  /** The sidecar's entry on the request path. */
+  entry: string;
+  /** The sidecar's entry in the startup cases: the bundle the image starts, unless --entry names another. */
+  startupEntry: string;
   install: boolean;
   loadgen?: LoadGenerator;
   cpuProf: boolean;
@@ -96,6 +122,9 @@ function parseOptions(argv: string[]): Options {
       out: { type: 'string' },
       cases: { type: 'string' },
       'no-install': { type: 'boolean' },
+      'no-startup': { type: 'boolean' },
+      'startup-runs': { type: 'string' },
+      entry: { type: 'string' },
       'max-streams': { type: 'string' },
       loadgen: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
@@ -117,12 +146,24 @@ function parseOptions(argv: string[]): Options {
   const seconds = num(values.duration, quick ? 3 : 10, 'duration');
   const maxStreams = num(values['max-streams'], 4096, 'max-streams');
   const cases = new Set<CaseId>();
-  for (const name of (values.cases ?? CASE_IDS.join(',')).split(',')) {
+  let kubernetes = false;
+  for (const name of (values.cases ?? [...CASE_IDS, KUBERNETES_CASE].join(',')).split(',')) {
+    if (name.trim() === KUBERNETES_CASE) {
+      kubernetes = true;
+      continue;
+    }
     const id = CASE_IDS.find((c) => c === name.trim());
-    if (!id) throw new Error(`--cases: unknown case "${name}" (known: ${CASE_IDS.join(', ')})`);
+    if (!id) throw new Error(`--cases: unknown case "${name}" (known: ${[...CASE_IDS, KUBERNETES_CASE].join(', ')})`);
     cases.add(id);
   }
   cases.add('direct'); // the baseline every ratio needs
+  const startupCases = new Set<StartupCaseId>();
+  if (values['no-startup'] !== true) {
+    if (cases.has('llm-fallback')) startupCases.add('config');
+    if (kubernetes) startupCases.add('kubernetes');
+    if (startupCases.size > 0) startupCases.add('bare'); // the reference the idle RSS targets need
+  }
+  const cpuProf = values['cpu-prof'] === true;
   const loadgen = values.loadgen;
   if (loadgen !== undefined && loadgen !== 'wrk' && loadgen !== 'autocannon') throw new Error('--loadgen: wrk or autocannon');
   const levels = (quick ? [128, 256, 512, 1024, 2048] : [64, 128, 256, 512, 1024, 2048, 4096]).filter((l) => l <= maxStreams);
@@ -135,9 +176,14 @@ function parseOptions(argv: string[]): Options {
     upstreamLatencyMs: num(values['latency-ms'], 0, 'latency-ms'),
     outDir: path.resolve(values.out ?? path.join(ROOT, 'docs', 'bench')),
     cases,
+    startupCases,
+    startupRuns: Math.max(1, Math.round(num(values['startup-runs'], quick ? 3 : 7, 'startup-runs'))),
+    // Profiles need frames that name their source files: the unbundled build, whose per-request CPU is the bundle's (findings.md).
+    entry: values.entry ? path.resolve(values.entry) : cpuProf ? TSC_ENTRY : BUNDLE_ENTRY,
+    startupEntry: values.entry ? path.resolve(values.entry) : BUNDLE_ENTRY,
     install: values['no-install'] !== true,
     loadgen,
-    cpuProf: values['cpu-prof'] === true,
+    cpuProf,
     llmFallbackLogLevel: values['llm-fallback-log-level'] ?? 'info',
     llmFallbackNodeOptions: (values['llm-fallback-node-options'] ?? '').split(/\s+/).filter(Boolean),
     llmFallbackEnv: Object.fromEntries(
@@ -284,10 +330,6 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   const profDir = path.join(ctx.opts.outDir, 'profile');
   const prof = ctx.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
   if (ctx.opts.cpuProf) rmSync(profDir, { recursive: true, force: true });
-  // Measure what the image ships: the compiled JavaScript (type stripping costs ~21 MB of RSS).
-  // The `tsc` npm scripts use (TypeScript 7; the `typescript` package name holds the side-by-side
-  // TypeScript 6 API for typescript-eslint, see eslint.config.js), run by this Node.
-  execFileSync(ctx.node, [realpathSync(path.join(ROOT, 'node_modules', '.bin', 'tsc')), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
   const proc = spawnPinned(
     'llm-fallback',
     PROXY_CORE,
@@ -295,7 +337,7 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
     [
       ...ctx.opts.llmFallbackNodeOptions,
       ...prof,
-      path.join(ROOT, 'dist', 'src', 'cli.js'),
+      ctx.opts.entry,
       'serve',
       '--config',
       configDir,
@@ -328,7 +370,7 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   const perRequest =
     ctx.opts.llmFallbackLogLevel === 'info' ? ' (one line per request, as in production)' : ' (NOT the production default: no per-request line)';
   setup.notes.push(
-    `pino log at level ${ctx.opts.llmFallbackLogLevel}${perRequest} written to a file; one-step chain, API key from the environment; compiled JavaScript as in the image (\`node dist/src/cli.js serve\`)`,
+    `pino log at level ${ctx.opts.llmFallbackLogLevel}${perRequest} written to a file; one-step chain, API key from the environment; \`node ${path.relative(ROOT, ctx.opts.entry)} serve\`${ctx.opts.entry === BUNDLE_ENTRY ? ' (the bundle, as the image runs it)' : ''}`,
   );
   if (ctx.opts.llmFallbackNodeOptions.length > 0) setup.notes.push(`node flags: ${ctx.opts.llmFallbackNodeOptions.join(' ')}`);
   const env = Object.entries(ctx.opts.llmFallbackEnv);
@@ -617,11 +659,6 @@ function sustainedOf(levels: LevelResult[]): number {
   return best;
 }
 
-function measured(values: Array<number | undefined>, digits = 1): Measured {
-  const finite = values.map((v) => (v === undefined || !Number.isFinite(v) ? NaN : v));
-  return { median: round(median(finite), digits), runs: finite.map((v) => round(v, digits)) };
-}
-
 async function load(ctx: Context, wrk: string | undefined, target: Target, connections: number, seconds: number): Promise<LoadResult> {
   if (wrk) return runWrk(wrk, target, connections, seconds, ctx.scratch, LOAD_CORE);
   return runAutocannon(target, connections, seconds);
@@ -697,6 +734,21 @@ function machineInfo(): Results['machine'] {
   return { nproc: cpuCount(), cpuModel, node: process.version, kernel: os.release(), loadAverageAtStart: os.loadavg(), loadAverageAtEnd: [], pinned: canPin() };
 }
 
+/**
+ * Builds what is measured: the compiled JavaScript (`npm run build`: type stripping would cost
+ * ~21 MB of RSS) and the bundle the image runs (`npm run bundle`). The `tsc` npm scripts use
+ * (TypeScript 7; the `typescript` package name holds the side-by-side TypeScript 6 API for
+ * typescript-eslint, see eslint.config.js), and scripts/bundle.ts, run by this Node.
+ */
+function build(node: string): void {
+  log('building: npm run build, npm run bundle');
+  execFileSync(node, [realpathSync(path.join(ROOT, 'node_modules', '.bin', 'tsc')), '-p', path.join(ROOT, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+    cwd: ROOT,
+  });
+  execFileSync(node, [path.join(ROOT, 'scripts', 'bundle.ts')], { stdio: 'inherit', cwd: ROOT });
+}
+
 function writeReports(outDir: string, results: Results): string {
   mkdirSync(outDir, { recursive: true });
   const md = renderMarkdown(results);
@@ -737,6 +789,23 @@ async function main(): Promise<number> {
   const ctx: Context = { opts, scratch, node: process.execPath, mockPort: await freePort() };
   const setups: CaseSetup[] = [];
   try {
+    if (opts.cases.has('llm-fallback') || opts.startupCases.size > 0) build(ctx.node);
+    let startup: StartupResults | undefined;
+    if (opts.startupCases.size > 0) {
+      // First, while no proxy, mock or load generator of this run is up.
+      log(`startup: ${STARTUP_CASE_IDS.filter((id) => opts.startupCases.has(id)).join(', ')}, ${opts.startupRuns} start(s) each`);
+      const startupScratch = path.join(scratch, 'startup');
+      mkdirSync(startupScratch);
+      startup = await measureStartup({
+        runs: opts.startupRuns,
+        entry: opts.startupEntry,
+        compileCache: true,
+        cases: opts.startupCases,
+        scratch: startupScratch,
+        log: (line) => log(`  ${line}`),
+      });
+      startup.entry = path.relative(ROOT, startup.entry);
+    }
     ctx.mockProc = await startMock(ctx);
     log(`mock upstream on 127.0.0.1:${ctx.mockPort} (pid ${ctx.mockProc.pid})`);
     setups.push(directSetup(ctx));
@@ -859,6 +928,7 @@ async function main(): Promise<number> {
       result.memory = {
         idleMB: round(mem(idleMemory)?.rssMB ?? NaN),
         afterLoadMB: round(mem(afterLoadMemory)?.rssMB ?? NaN),
+        peakAfterRequestsMB: round(mem(afterLoadMemory)?.peakMB ?? NaN),
         peakMB: round(mem(finalMemory)?.peakMB ?? NaN),
       };
       const ttfbP50 = (r: RunRaw | undefined): number => median((r?.ttfb ?? []).filter((t) => t.ok).map((t) => t.ttfbUs));
@@ -913,9 +983,12 @@ async function main(): Promise<number> {
         streamTtfbRequests: opts.ttfbRequests,
         slowStream: opts.slow,
         note: opts.note,
+        llmFallbackEntry: opts.cases.has('llm-fallback') ? path.relative(ROOT, opts.entry) : undefined,
       },
       cases,
-      targets: targetChecks(cases),
+      startup,
+      e2eMemory: readE2eMemory() ?? null,
+      targets: targetChecks(cases, startup),
     };
 
     // Stop the servers (llm-fallback writes its CPU profile on exit).
@@ -932,51 +1005,6 @@ async function main(): Promise<number> {
     await stopAll();
     rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-function targetChecks(cases: CaseResult[]): TargetCheck[] {
-  const lf = cases.find((c) => c.id === 'llm-fallback' && c.available);
-  const pk = cases.find((c) => c.id === 'portkey' && c.available);
-  const checks: TargetCheck[] = [];
-  // What the Node floor and nginx measured in the same run: how far a target is from what the runtime allows here.
-  const floor = cases.find((c) => c.id === 'node-floor' && c.available);
-  const nginx = cases.find((c) => c.id === 'nginx' && c.available);
-  const ms = (us: number | null | undefined): string => (us === null || us === undefined ? 'n/a' : `${(us / 1000).toFixed(3)} ms`);
-  const context = (pick: (c: CaseResult) => string): string =>
-    [floor ? `Node floor ${pick(floor)}` : '', nginx ? `nginx ${pick(nginx)}` : ''].filter(Boolean).join(', ');
-  const withContext = (value: string, pick: (c: CaseResult) => string): string => (context(pick) ? `${value} (${context(pick)})` : value);
-  const p50 = lf?.latencyC1?.addedP50us.median ?? null;
-  const p99 = lf?.latencyC1?.addedP99us.median ?? null;
-  checks.push({
-    target: 'added p50 at c=1 ≤ 0.3 ms',
-    value: p50 === null ? 'not measured' : withContext(ms(p50), (c) => ms(c.latencyC1?.addedP50us.median)),
-    passed: p50 === null ? null : p50 <= 300,
-  });
-  checks.push({
-    target: 'added p99 at c=1 ≤ 1 ms',
-    value: p99 === null ? 'not measured' : withContext(ms(p99), (c) => ms(c.latencyC1?.addedP99us.median)),
-    passed: p99 === null ? null : p99 <= 1000,
-  });
-  const lfRps = lf?.c32?.rps.median ?? null;
-  const pkRps = pk?.c32?.rps.median ?? null;
-  checks.push({
-    target: "RPS at c=32 ≥ 3× Portkey's",
-    value: lfRps !== null && pkRps !== null ? `${lfRps.toFixed(0)} vs ${pkRps.toFixed(0)} (${(lfRps / pkRps).toFixed(2)}×)` : 'Portkey unavailable',
-    passed: lfRps !== null && pkRps !== null ? lfRps >= 3 * pkRps : null,
-  });
-  const rss = lf?.memory?.peakMB ?? null;
-  checks.push({
-    target: 'RSS ≤ 70 MB under load (peak)',
-    value: rss === null ? 'not measured' : withContext(`${rss.toFixed(1)} MB`, (c) => `${c.memory?.peakMB?.toFixed(1) ?? 'n/a'} MB`),
-    passed: rss === null ? null : rss <= 70,
-  });
-  const streams = lf?.streams?.sustained.median ?? null;
-  checks.push({
-    target: '≥ 256 concurrent streams on one core',
-    value: streams === null ? 'not measured' : `${streams}${lf?.streams?.limitedBy ? ` (${lf.streams.limitedBy})` : ''}`,
-    passed: streams === null ? null : streams >= 256,
-  });
-  return checks;
 }
 
 process.on('exit', killAllSync);

@@ -1,4 +1,9 @@
 // The benchmark's results: their JSON shape, the markdown tables and the SVG chart.
+import type { E2eMemory } from './e2e-memory.ts';
+import type { Measured } from './stats.ts';
+import { LIMITS, targetChecks } from './targets.ts';
+
+export type { Measured };
 
 export interface Machine {
   nproc: number;
@@ -20,12 +25,8 @@ export interface Settings {
   streamTtfbRequests: number;
   slowStream: { chunks: number; intervalMs: number; levels: number[]; spreadMs: number };
   note: string;
-}
-
-/** Median over the runs, and the per-run values it came from. */
-export interface Measured {
-  median: number | null;
-  runs: Array<number | null>;
+  /** What the request-path llm-fallback ran (relative to the repository), e.g. dist/bundle/llm-fallback.mjs. */
+  llmFallbackEntry?: string;
 }
 
 export interface CaseResult {
@@ -41,7 +42,12 @@ export interface CaseResult {
   /** The process's CPU time (user + system) per request during the c=32 run, µs. */
   cpuPerRequestUs?: Measured;
   errors: { requests: number; socketErrors: number; non2xx: number };
-  memory?: { idleMB: number | null; afterLoadMB: number | null; peakMB: number | null };
+  /**
+   * VmRSS once ready (before the warm-up), VmRSS after the request runs (c=1, c=32, c=128, stream TTFB, fallback),
+   * VmHWM at that point (the same load for every case: issue 16's "RSS under load"), and VmHWM at the end
+   * (after the slow-stream ramp, whose top level differs by case).
+   */
+  memory?: { idleMB: number | null; afterLoadMB: number | null; peakAfterRequestsMB?: number | null; peakMB: number | null };
   streamTtfb?: { p50us: Measured; p99us: Measured; addedP50us: Measured; failed: number };
   streams?: { sustained: Measured; limitedBy?: string; levels: LevelResult[][] };
   fallback503?: { p50us: Measured; p99us: Measured; addedP50us: Measured } | { unavailable: string };
@@ -58,10 +64,44 @@ export interface LevelResult {
   firstError?: string;
 }
 
+/** One of issue 16's targets, judged on one run's figures. */
 export interface TargetCheck {
   target: string;
-  value: string;
+  /** llm-fallback's figure. */
+  ours: string;
+  /** What it is held against: the Node floor's or the bare server's figure in the same run, or today's ratio. */
+  reference: string;
+  /** The ratio or difference the target bounds. */
+  comparison: string;
+  /** null: not measured in this run (why: in `reference` or `comparison`). */
   passed: boolean | null;
+}
+
+export type StartupCaseId = 'bare' | 'config' | 'kubernetes';
+
+/** Spawn to ready and idle RSS of one kind of process, `runs` starts (bench/lib/startup.ts). */
+export interface StartupCase {
+  id: StartupCaseId;
+  label: string;
+  available: boolean;
+  reason?: string;
+  /** Spawn to /readyz 200 (the bare server: to its first 200), ms. */
+  readyMs?: Measured;
+  /** Kubernetes mode: from the API server's first byte to the sidecar to /readyz 200, ms. */
+  afterApiMs?: Measured;
+  /** User + system CPU time until ready, ms. */
+  cpuMs?: Measured;
+  /** VmRSS one second after ready, MB. */
+  idleRssMB?: Measured;
+}
+
+export interface StartupResults {
+  runs: number;
+  entry: string;
+  compileCache: boolean;
+  nodeFlags: string[];
+  pinned: boolean;
+  cases: StartupCase[];
 }
 
 export interface ProfileLine {
@@ -75,6 +115,11 @@ export interface Results {
   machine: Machine;
   settings: Settings;
   cases: CaseResult[];
+  /** Start to ready and idle RSS (bench/lib/startup.ts); absent when not run (--no-startup, or --cases asked for none). */
+  startup?: StartupResults;
+  /** The sidecar's cgroup memory in a real pod, from the last `npm run e2e` on this machine; null when there was none. */
+  e2eMemory?: E2eMemory | null;
+  /** Issue 16's targets (bench/lib/targets.ts); the markdown judges them again from the figures, so an older results.json re-renders with today's table. */
   targets: TargetCheck[];
   profile?: { file: string; top: ProfileLine[]; byArea: Array<{ area: string; selfPercent: number }> };
 }
@@ -104,8 +149,9 @@ export function renderMarkdown(r: Results): string {
     `- Layout: ${m.pinned ? 'each proxy pinned to core 0 (`taskset -c 0`); mock upstream, load generator and stream clients on core 1' : 'NOT pinned (taskset missing or fewer than 2 cores): numbers are not comparable to pinned runs'}`,
     `- Mode: ${s.mode}; ${s.runs} run(s) per measurement, medians quoted; ${s.latencySeconds} s per latency run, ${s.throughputSeconds} s per throughput run; load generator: ${s.loadGenerator}; mock upstream latency ${s.upstreamLatencyMs} ms`,
     `- Reproduce: \`npm run bench${s.mode === 'quick' ? ' -- --quick' : ''}\``,
-    '',
   );
+  if (s.llmFallbackEntry) lines.push(`- llm-fallback on the request path: \`node ${s.llmFallbackEntry} serve\``);
+  lines.push('');
 
   lines.push('## Non-streaming: hop cost and throughput', '');
   lines.push(
@@ -160,10 +206,7 @@ export function renderMarkdown(r: Results): string {
   }
   lines.push('');
 
-  lines.push('## Targets', '');
-  lines.push('| target | measured | met? |', '|---|---|---|');
-  for (const t of r.targets) lines.push(`| ${t.target} | ${t.value} | ${t.passed === null ? 'not measurable' : t.passed ? 'yes' : '**no**'} |`);
-  lines.push('');
+  lines.push(...startupSection(r.startup), ...memorySection(r), ...targetsSection(r));
 
   const notes = r.cases.flatMap((c) => c.notes.map((n) => `- ${c.label}: ${n}`));
   if (notes.length > 0) lines.push('## Notes', '', ...notes, '');
@@ -177,6 +220,74 @@ export function renderMarkdown(r: Results): string {
   }
   lines.push('Raw numbers (every run): [results.json](results.json). Chart: [chart.svg](chart.svg).', '');
   return lines.join('\n');
+}
+
+function startupSection(startup: StartupResults | undefined): string[] {
+  if (!startup) return [];
+  const lines = ['## Start and idle memory', ''];
+  lines.push(
+    `${startup.runs} start(s) of each, ${startup.pinned ? 'pinned to core 0' : 'NOT pinned'}, node flags \`${startup.nodeFlags.join(' ')}\` (the image's NODE_OPTIONS); the sidecar is \`${startup.entry}\` ${startup.compileCache ? 'with a compile cache made as the Dockerfile makes it' : 'without a compile cache'}, log at info. Start to ready: spawn to \`/readyz\` 200 (the bare server: to its first 200); idle RSS: VmRSS one second after ready. \`serve --kubernetes\` runs against the tests' kube-apiserver + etcd with a token and CA kubeconfig, through a relay that notes the API server's first byte to the sidecar. Medians; every run in results.json.`,
+    '',
+    '| process | start to ready | after the API server first answers | CPU until ready | idle RSS |',
+    '|---|---|---|---|---|',
+  );
+  for (const c of startup.cases) {
+    if (!c.available) {
+      lines.push(`| ${c.label} | unavailable: ${c.reason ?? ''} ||||`);
+      continue;
+    }
+    lines.push(
+      `| ${c.label} | ${fmt(c.readyMs?.median, 0, ' ms')} | ${c.afterApiMs ? fmt(c.afterApiMs.median, 0, ' ms') : '–'} | ${fmt(c.cpuMs?.median, 0, ' ms')} | ${fmt(c.idleRssMB?.median, 1, ' MB')} |`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
+/** The bench's own memory figures beside the sidecar's in a real pod (the last `npm run e2e`). */
+function memorySection(r: Results): string[] {
+  const lines = ['## Memory: this run and a real pod', ''];
+  lines.push(
+    "A benchmark process is not a pod: RSS here is the process's (/proc/<pid>/status); in a pod the container's cgroup also counts page cache, and the image runs with a memory limit. The pod's figures are what the last `npm run e2e` on this machine read from the sidecar container's cgroup.",
+    '',
+    '| process | idle | under load | peak under load |',
+    '|---|---|---|---|',
+  );
+  for (const id of ['llm-fallback', 'node-floor']) {
+    const c = r.cases.find((x) => x.id === id && x.available);
+    if (!c?.memory) continue;
+    lines.push(
+      `| ${c.label} (this run) | ${fmt(c.memory.idleMB, 1, ' MB')} RSS once ready | ${fmt(c.memory.afterLoadMB, 1, ' MB')} RSS after the request runs | ${fmt(c.memory.peakAfterRequestsMB, 1, ' MB')} (after the slow streams: ${fmt(c.memory.peakMB, 1, ' MB')}) |`,
+    );
+  }
+  for (const c of r.startup?.cases ?? []) {
+    if (c.available) lines.push(`| ${c.label} (start, this run) | ${fmt(c.idleRssMB?.median, 1, ' MB')} RSS 1 s after ready | – | – |`);
+  }
+  const e = r.e2eMemory;
+  if (e) {
+    lines.push(
+      `| llm-fallback sidecar in a pod (\`npm run e2e\`, ${e.measuredAt}) | cgroup usage ${fmt(e.idle.usageMiB, 1, ' MiB')}, rss ${fmt(e.idle.rssMiB, 1, ' MiB')} | after ${e.requests} requests (${e.loadMs} ms): usage ${fmt(e.afterLoad.usageMiB, 1, ' MiB')}, rss ${fmt(e.afterLoad.rssMiB, 1, ' MiB')} | ${fmt(e.afterLoad.peakMiB, 1, ' MiB')} (limit ${fmt(e.afterLoad.limitMiB, 0, ' MiB')}) |`,
+    );
+  } else if (e === null) {
+    lines.push('| llm-fallback sidecar in a pod | no e2e run on this machine | | |');
+  } // undefined: a results.json from before the bench read the e2e's figures
+
+  lines.push('');
+  return lines;
+}
+
+function targetsSection(r: Results): string[] {
+  const lines = ['## Targets (issue 16)', ''];
+  lines.push(
+    "Against the Node floor (bench/node-floor.ts) and a bare Node HTTP server measured in this run, with llm-fallback's features on and its log at info; medians. A target is *not measured* when this run lacked its figures (a case not asked for or unavailable).",
+    '',
+    '| target | llm-fallback | against | ratio / difference | met? |',
+    '|---|---|---|---|---|',
+  );
+  for (const t of targetChecks(r.cases, r.startup))
+    lines.push(`| ${t.target} | ${t.ours} | ${t.reference} | ${t.comparison} | ${t.passed === null ? 'not measured' : t.passed ? 'yes' : '**no**'} |`);
+  lines.push('');
+  return lines;
 }
 
 // ---------------------------------------------------------------------------
@@ -233,7 +344,26 @@ export function renderSvg(r: Results): string {
   const proxies = avail.filter((c) => c.id !== 'direct');
   const rps: Bar[] = avail.map((c) => ({ label: c.label, value: c.c32?.rps.median ?? null, color: color(c.id) }));
   const added: Bar[] = proxies.map((c) => ({ label: c.label, value: c.latencyC1?.addedP50us.median ?? null, color: color(c.id) }));
-  const rss: Bar[] = proxies.map((c) => ({ label: c.label, value: c.memory?.peakMB ?? null, color: color(c.id) }));
+  const rss: Bar[] = proxies.map((c) => ({ label: c.label, value: c.memory?.peakAfterRequestsMB ?? null, color: color(c.id) }));
+  // Issue 16's targets are relative to the Node floor in the same run: drawn where the floor puts them.
+  const floor = avail.find((c) => c.id === 'node-floor');
+  const relative = (value: number | null | undefined, at: (v: number) => number, label: (v: number) => string): { value: number; label: string } | undefined =>
+    value === null || value === undefined || !Number.isFinite(value) ? undefined : { value: at(value), label: label(at(value)) };
+  const rpsTarget = relative(
+    floor?.c32?.rps.median,
+    (v) => v * LIMITS.rpsRatio,
+    (v) => `target ≥ ${v.toFixed(0)} (${LIMITS.rpsRatio}× floor)`,
+  );
+  const addedTarget = relative(
+    floor?.latencyC1?.addedP50us.median,
+    (v) => v + LIMITS.addedP50Us,
+    (v) => `target ≤ ${v.toFixed(0)} µs (floor + ${LIMITS.addedP50Us})`,
+  );
+  const rssTarget = relative(
+    floor?.memory?.peakAfterRequestsMB,
+    (v) => v + LIMITS.rssUnderLoadMB,
+    (v) => `target ≤ ${v.toFixed(0)} MB (floor + ${LIMITS.rssUnderLoadMB})`,
+  );
   const streams: Bar[] = avail.map((c) => ({ label: c.label, value: c.streams?.sustained.median ?? null, color: color(c.id) }));
   const m = r.machine;
   const line1 = `${r.date.slice(0, 16).replace('T', ' ')} UTC · ${m.nproc} cores, ${m.cpuModel} · Node ${m.node} · ${r.settings.mode} mode, median of ${r.settings.runs} run(s) · ${r.settings.loadGenerator.split(' (')[0] ?? ''}`;
@@ -245,10 +375,10 @@ export function renderSvg(r: Results): string {
 <text x="${W / 2}" y="24" text-anchor="middle" font-size="18" font-weight="bold">llm-fallback vs peers (each proxy pinned to one core)</text>
 <text x="${W / 2}" y="42" text-anchor="middle" font-size="11" fill="#555">${esc(line1)}</text>
 <text x="${W / 2}" y="56" text-anchor="middle" font-size="11" fill="#b00">${esc(line2)}</text>
-${panel(10, top, pw, ph, 'Throughput at 32 connections (req/s, higher is better)', rps, 0)}
-${panel(W / 2 + 10, top, pw, ph, 'Added latency p50 at c=1 (µs, lower is better)', added, 0, { value: 300, label: 'target 300 µs' })}
-${panel(10, top + ph + 10, pw, ph, 'Peak RSS of the proxy (MB, lower is better)', rss, 1, { value: 70, label: 'target 70 MB' })}
-${panel(W / 2 + 10, top + ph + 10, pw, ph, 'Concurrent streams sustained (higher is better)', streams, 0, { value: 256, label: 'target 256' })}
+${panel(10, top, pw, ph, 'Throughput at 32 connections (req/s, higher is better)', rps, 0, rpsTarget)}
+${panel(W / 2 + 10, top, pw, ph, 'Added latency p50 at c=1 (µs, lower is better)', added, 0, addedTarget)}
+${panel(10, top + ph + 10, pw, ph, 'Peak RSS of the proxy under load (MB, lower is better)', rss, 1, rssTarget)}
+${panel(W / 2 + 10, top + ph + 10, pw, ph, 'Concurrent streams sustained (higher is better)', streams, 0)}
 </svg>
 `;
 }

@@ -22,3 +22,15 @@ export function round(value: number, digits = 1): number | null {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+/** Median over the runs, and the per-run values it came from. */
+export interface Measured {
+  median: number | null;
+  runs: Array<number | null>;
+}
+
+/** The runs' values (undefined or NaN for a run that measured nothing) and their median, rounded for JSON. */
+export function measured(values: Array<number | undefined>, digits = 1): Measured {
+  const finite = values.map((v) => (v === undefined || !Number.isFinite(v) ? NaN : v));
+  return { median: round(median(finite), digits), runs: finite.map((v) => round(v, digits)) };
+}
