@@ -65,7 +65,7 @@ import {
 } from './lib/procs.ts';
 import { readE2eMemory } from './lib/e2e-memory.ts';
 import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Results, type StartupCaseId, type StartupResults } from './lib/report.ts';
-import { STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
+import { IMAGE_FLAGS, STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
 import { measured, median, percentile, round } from './lib/stats.ts';
 import { targetChecks } from './lib/targets.ts';
 
@@ -185,7 +185,9 @@ function parseOptions(argv: string[]): Options {
     loadgen,
     cpuProf,
     llmFallbackLogLevel: values['llm-fallback-log-level'] ?? 'info',
-    llmFallbackNodeOptions: (values['llm-fallback-node-options'] ?? '').split(/\s+/).filter(Boolean),
+    // The image's NODE_OPTIONS unless told otherwise (`--llm-fallback-node-options ''` runs without flags): the floor gets the same.
+    llmFallbackNodeOptions:
+      values['llm-fallback-node-options'] === undefined ? [...IMAGE_FLAGS] : values['llm-fallback-node-options'].split(/\s+/).filter(Boolean),
     llmFallbackEnv: Object.fromEntries(
       (values['llm-fallback-env'] ?? []).map((pair) => {
         const eq = pair.indexOf('=');
