@@ -93,6 +93,11 @@ export interface StartupCase {
   cpuMs?: Measured;
   /** VmRSS one second after ready, MB. */
   idleRssMB?: Measured;
+  /**
+   * Of that, private anonymous memory (heap, native allocations), MB: what each pod adds. The
+   * rest is the node binary's pages, shared by every container of the same image on a node.
+   */
+  idleAnonMB?: Measured;
 }
 
 export interface StartupResults {
@@ -228,18 +233,22 @@ function startupSection(startup: StartupResults | undefined): string[] {
   lines.push(
     `${startup.runs} start(s) of each, ${startup.pinned ? 'pinned to core 0' : 'NOT pinned'}, node flags \`${startup.nodeFlags.join(' ')}\` (the image's NODE_OPTIONS); the sidecar is \`${startup.entry}\` ${startup.compileCache ? 'with a compile cache made as the Dockerfile makes it' : 'without a compile cache'}, log at info. Start to ready: spawn to \`/readyz\` 200 (the bare server: to its first 200); idle RSS: VmRSS one second after ready. \`serve --kubernetes\` runs against the tests' kube-apiserver + etcd with a token and CA kubeconfig, through a relay that notes the API server's first byte to the sidecar. Medians; every run in results.json.`,
     '',
-    '| process | start to ready | after the API server first answers | CPU until ready | idle RSS |',
-    '|---|---|---|---|---|',
+    '| process | start to ready | after the API server first answers | CPU until ready | idle RSS | of which private (anonymous) |',
+    '|---|---|---|---|---|---|',
   );
   for (const c of startup.cases) {
     if (!c.available) {
-      lines.push(`| ${c.label} | unavailable: ${c.reason ?? ''} ||||`);
+      lines.push(`| ${c.label} | unavailable: ${c.reason ?? ''} |||||`);
       continue;
     }
     lines.push(
-      `| ${c.label} | ${fmt(c.readyMs?.median, 0, ' ms')} | ${c.afterApiMs ? fmt(c.afterApiMs.median, 0, ' ms') : '–'} | ${fmt(c.cpuMs?.median, 0, ' ms')} | ${fmt(c.idleRssMB?.median, 1, ' MB')} |`,
+      `| ${c.label} | ${fmt(c.readyMs?.median, 0, ' ms')} | ${c.afterApiMs ? fmt(c.afterApiMs.median, 0, ' ms') : '–'} | ${fmt(c.cpuMs?.median, 0, ' ms')} | ${fmt(c.idleRssMB?.median, 1, ' MB')} | ${fmt(c.idleAnonMB?.median, 1, ' MB')} |`,
     );
   }
+  lines.push(
+    '',
+    "Idle RSS counts the pages of the node binary a process has touched (most of a bare server's RSS): they are file-backed and shared by every container of the same image on a node. The private column is the anonymous part (`Anonymous:` of /proc/<pid>/smaps_rollup: V8's heap and native allocations), what each further pod adds.",
+  );
   lines.push('');
   return lines;
 }

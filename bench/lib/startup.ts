@@ -65,6 +65,11 @@ function rssMB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 }
 
+/** The private anonymous part of the RSS (heap, native allocations); the rest is file-backed, shared pages of the binary. */
+function anonMB(pid: number): number {
+  return Number(/^Anonymous:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? NaN) / 1024;
+}
+
 /** User + system CPU time the process has used, in ms: what starting costs, whatever else the machine runs. */
 function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -88,6 +93,7 @@ interface Sample {
   afterApiMs?: number;
   cpuMs: number;
   idleRssMB: number;
+  idleAnonMB: number;
 }
 
 /** One start: spawn, poll until `probe` answers 200, note the figures, wait 1 s, read the idle RSS, stop it. */
@@ -109,10 +115,11 @@ async function startOnce(
       await delay(2);
     }
     const readyAt = performance.now();
-    const sample: Sample = { readyMs: readyAt - began, cpuMs: cpuMs(proc.pid), idleRssMB: NaN };
+    const sample: Sample = { readyMs: readyAt - began, cpuMs: cpuMs(proc.pid), idleRssMB: NaN, idleAnonMB: NaN };
     if (firstApiAnswerAt) sample.afterApiMs = readyAt - (firstApiAnswerAt() ?? NaN);
     await delay(1000);
     sample.idleRssMB = rssMB(proc.pid);
+    sample.idleAnonMB = anonMB(proc.pid);
     return sample;
   } finally {
     await stop(proc);
@@ -133,6 +140,7 @@ function summarise(id: StartupCaseId, samples: Sample[]): StartupCase {
       0,
     ),
     idleRssMB: measured(samples.map((s) => s.idleRssMB)),
+    idleAnonMB: measured(samples.map((s) => s.idleAnonMB)),
   };
   if (id === 'kubernetes')
     result.afterApiMs = measured(
@@ -254,5 +262,5 @@ export function startupLine(c: StartupCase): string {
   const one = (x: number | null | undefined, digits = 0): string => (x === null || x === undefined ? '–' : x.toFixed(digits));
   const list = (xs: Array<number | null> | undefined, digits = 0): string => (xs ?? []).map((x) => one(x, digits)).join(' ');
   const api = c.afterApiMs ? `, after the API server's first answer ${one(c.afterApiMs.median)} ms (${list(c.afterApiMs.runs)})` : '';
-  return `${c.label.padEnd(34)} start to ready: median ${one(c.readyMs?.median)} ms (${list(c.readyMs?.runs)})${api}, CPU until ready ${one(c.cpuMs?.median)} ms (${list(c.cpuMs?.runs)})   idle RSS: median ${one(c.idleRssMB?.median, 1)} MB (${list(c.idleRssMB?.runs, 1)})`;
+  return `${c.label.padEnd(34)} start to ready: median ${one(c.readyMs?.median)} ms (${list(c.readyMs?.runs)})${api}, CPU until ready ${one(c.cpuMs?.median)} ms (${list(c.cpuMs?.runs)})   idle RSS: median ${one(c.idleRssMB?.median, 1)} MB (${list(c.idleRssMB?.runs, 1)}), private ${one(c.idleAnonMB?.median, 1)} MB`;
 }
