@@ -66,7 +66,7 @@ async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalform
     if (handled) return endOf(handled);
   }
   for (;;) {
-    const read = await reader.next(Math.min(step.timeouts.idleMs, scope.remainingMs()));
+    const read = reader.poll() ?? (await reader.next(Math.min(step.timeouts.idleMs, scope.remainingMs())));
     if (scope.cause === 'client') return { kind: 'aborted' };
     if (read.kind === 'timeout') {
       const total = scope.remainingMs() <= 0;

@@ -33,6 +33,14 @@ export class SseReader {
     });
   }
 
+  /**
+   * An event already read, or why there will be none (ended, failed); undefined when the next
+   * must be waited for. A stream read in one piece is handled without a promise per event.
+   */
+  poll(): SseRead | undefined {
+    return this.#take();
+  }
+
   /** The next event, or why there is none: ended, failed, or nothing within timeoutMs. */
   next(timeoutMs: number): Promise<SseRead> {
     const ready = this.#take();
