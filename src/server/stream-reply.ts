@@ -52,7 +52,7 @@ export interface StreamReplyDeps {
   redactor: () => Redactor;
 }
 
-export async function replyStream(call: StreamCall, won: Won, base: Omit<RequestReport, 'outcome' | 'status'>, deps: StreamReplyDeps): Promise<void> {
+export function replyStream(call: StreamCall, won: Won, base: Omit<RequestReport, 'outcome' | 'status'>, deps: StreamReplyDeps): Promise<void> {
   return new StreamReply(call, won, base, deps).run();
 }
 
