@@ -40,7 +40,9 @@ export type StreamEnd =
  * What readStream hands each event to. `{refuse}` stops reading: the stream is not used
  * further (a restart that diverged); `{fail}` ends it as that failure (a refusal in a held answer).
  */
-export type PieceHandler = (piece: StreamPiece) => Promise<void | { refuse: string } | { fail: FailedEnd }>;
+export type PieceHandled = void | { refuse: string } | { fail: FailedEnd };
+/** A promise only when the handler must wait (a full buffer, the first bytes leaving): most events take no turn of the microtask queue. */
+export type PieceHandler = (piece: StreamPiece) => PieceHandled | Promise<PieceHandled>;
 
 /** Reads one attempt's stream (the events read before it won first) to its end; the connection is closed after. */
 export async function readStream(answer: StreamAnswer, onPiece: PieceHandler, onMalformed: (data: string) => void): Promise<StreamEnd> {
@@ -59,11 +61,12 @@ export async function readStream(answer: StreamAnswer, onPiece: PieceHandler, on
 async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalformed: (data: string) => void): Promise<StreamEnd> {
   const { reader, scope, step, decoder } = answer;
   for (const piece of answer.first) {
-    const handled = await onPiece(piece);
+    let handled = onPiece(piece);
+    if (handled instanceof Promise) handled = await handled;
     if (handled) return endOf(handled);
   }
   for (;;) {
-    const read = await reader.next(Math.min(step.timeouts.idleMs, scope.remainingMs()));
+    const read = reader.poll() ?? (await reader.next(Math.min(step.timeouts.idleMs, scope.remainingMs())));
     if (scope.cause === 'client') return { kind: 'aborted' };
     if (read.kind === 'timeout') {
       const total = scope.remainingMs() <= 0;
@@ -110,7 +113,8 @@ async function readPieces(answer: StreamAnswer, onPiece: PieceHandler, onMalform
         ...(upstreamType ? { upstreamType } : {}),
       };
     }
-    const handled = await onPiece(decoded.piece);
+    let handled = onPiece(decoded.piece);
+    if (handled instanceof Promise) handled = await handled;
     if (handled) return endOf(handled);
   }
 }
@@ -130,6 +134,11 @@ export class CallerStream {
   readonly #heartbeatMs: number;
   #timer: NodeJS.Timeout | undefined;
   #lastWriteAt = Date.now();
+  /** Redacted text of this turn, not yet written. */
+  #pending = '';
+  #flushing = false;
+  /** Set while the response's buffer is full: the next write waits for it. */
+  #draining: Promise<void> | undefined;
 
   /**
    * `headers` are read when the response starts (the attempts so far are in them). `redactor`
@@ -165,21 +174,26 @@ export class CallerStream {
   }
 
   /**
-   * Every caller-bound byte of a stream goes through here. Events are answer content: only the
-   * known credentials are taken out (upstreams echo keys mid-stream too), never text that merely
-   * looks like a token.
+   * Every caller-bound byte of a stream goes through here (or writeAsItCame). Events are answer
+   * content: only the known credentials are taken out (upstreams echo keys mid-stream too),
+   * never text that merely looks like a token. A promise when the caller of write must wait
+   * (the response's buffer is full, or the first bytes are leaving); otherwise nothing to await.
    */
-  async write(text: string): Promise<void> {
-    if (text === '' || this.gone) return;
-    const first = !this.#res.headersSent;
-    this.#begin();
-    this.#lastWriteAt = Date.now();
-    if (!this.#res.write(this.#redactor().redactKnown(text))) await drained(this.#res);
-    // Node holds a response's writes (corked) until the tick queue runs, and handling an
-    // upstream stream that arrived in one piece never lets it run: the first bytes would wait
-    // until every event already read was handled and the response ended. One turn of the
-    // tick queue sends them now; later writes are still gathered, one write per turn.
-    else if (first) await nextTick();
+  write(text: string): Promise<void> | undefined {
+    if (text === '' || this.gone) return undefined;
+    return this.#send(this.#redactor().redactKnown(text));
+  }
+
+  /**
+   * An upstream event's own text, when the redactor finds nothing in it (the event is whole:
+   * the SSE reader joined whatever chunks it came in, so a key split across them is seen
+   * whole here, as in write). Otherwise the event as `encode` writes it, redacted as write does.
+   */
+  writeAsItCame(raw: string, encode: () => string): Promise<void> | undefined {
+    if (this.gone) return undefined;
+    const redactor = this.#redactor();
+    // redactKnown returns its argument itself when it replaced nothing.
+    return this.#send(redactor.redactKnown(raw) === raw ? raw : redactor.redactKnown(encode()));
   }
 
   /** Writes the last text, the trailers, and ends the response. The closing text (an error event quoting the upstream's error) and the trailers are redacted like error bodies. */
@@ -188,10 +202,49 @@ export class CallerStream {
     if (this.gone) return;
     this.#begin();
     const redactor = this.#redactor();
-    if (text !== '') this.#res.write(redactor.redact(text));
+    const last = this.#pending + (text === '' ? '' : redactor.redact(text));
+    this.#pending = '';
+    if (last !== '') this.#res.write(last);
     this.#res.addTrailers(redactHeaders(trailers, redactor));
     this.#res.end();
   }
+
+  /** Redacted text out: the first bytes at once, with the headers; the rest gathered into one write per turn. */
+  #send(text: string): Promise<void> | undefined {
+    if (text === '') return undefined;
+    this.#lastWriteAt = Date.now();
+    if (!this.#res.headersSent) {
+      this.#begin();
+      if (!this.#res.write(text)) return drained(this.#res);
+      // Node holds a response's writes (corked) until the tick queue runs, and handling an
+      // upstream stream that arrived in one piece never lets it run: the first bytes would wait
+      // until every event already read was handled and the response ended. One turn of the
+      // tick queue sends them now.
+      return nextTick();
+    }
+    // Every event handled in this turn leaves in one res.write (one chunk of the chunked
+    // encoding, one buffer to the socket), not one write per event: the tick queue runs
+    // once the promise chain handling the events that were read has nothing left to do.
+    this.#pending += text;
+    if (!this.#flushing) {
+      this.#flushing = true;
+      process.nextTick(this.#flush);
+    }
+    return this.#draining;
+  }
+
+  readonly #flush = (): void => {
+    this.#flushing = false;
+    const text = this.#pending;
+    this.#pending = '';
+    if (text === '' || this.gone) return;
+    // A full buffer holds the reader back at its next write, until the caller has read it.
+    if (!this.#res.write(text) && !this.#draining) {
+      this.#draining = drained(this.#res).then(() => {
+        this.#draining = undefined;
+      });
+    }
+  };
 
   /** Stops the heartbeats without ending the response (the caller gets an ordinary error reply instead). */
   abandon(): void {

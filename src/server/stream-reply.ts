@@ -52,7 +52,7 @@ export interface StreamReplyDeps {
   redactor: () => Redactor;
 }
 
-export async function replyStream(call: StreamCall, won: Won, base: Omit<RequestReport, 'outcome' | 'status'>, deps: StreamReplyDeps): Promise<void> {
+export function replyStream(call: StreamCall, won: Won, base: Omit<RequestReport, 'outcome' | 'status'>, deps: StreamReplyDeps): Promise<void> {
   return new StreamReply(call, won, base, deps).run();
 }
 
@@ -141,7 +141,7 @@ class StreamReply {
     let heldEvents = 0;
     const end = await readStream(
       answer,
-      async (piece) => {
+      (piece) => {
         // Usage is read from the canonical chunks, so it is right whatever format the upstream spoke.
         for (const chunk of piece.chunks) usage = usageFromOpenAI(chunk) ?? usage;
         let next = piece;
@@ -150,7 +150,7 @@ class StreamReply {
           if (spliced.kind === 'diverged') return { refuse: spliced.reason };
           next = { chunks: spliced.chunks, raw: piece.raw };
         }
-        if (this.#encoder) return this.#deliver(next);
+        if (this.#encoder) return this.#deliver(next, next === piece);
         // A refusal in a held answer, where the chain opted in to route refusals around: nothing was sent, so it falls back.
         if (this.#call.attemptRequest.refusalsFallBack && next.chunks.some((chunk) => finishReasons(chunk).some(isContentFilterFinish))) {
           return {
@@ -164,7 +164,8 @@ class StreamReply {
         }
         held.push(next);
         heldEvents += contentEvents(next.chunks);
-        if (committed(this.#commit, heldEvents)) await this.#commitTo(step, answer.passthrough, held);
+        if (committed(this.#commit, heldEvents)) return this.#commitTo(step, answer.passthrough, held);
+        return undefined;
       },
       (data) => this.#deps.onMalformed(step, data),
     );
@@ -184,12 +185,16 @@ class StreamReply {
     this.#answering = step;
     this.#encoder = this.#call.caller.streamEncoder({ model: step.model, passthrough, request: this.#call.attemptRequest.plan.call });
     this.#ttfbMs = this.#deps.clock.now() - this.#call.startedAt;
-    for (const piece of held.splice(0)) await this.#deliver(piece);
+    // Held pieces are never spliced: a splice carries on a stream already committed.
+    for (const piece of held.splice(0)) await this.#deliver(piece, true);
   }
 
-  async #deliver(piece: StreamPiece): Promise<void> {
+  /** `asDecoded`: the piece is as its decoder made it, so its own bytes may go out when nothing in them needs changing. */
+  #deliver(piece: StreamPiece, asDecoded: boolean): Promise<void> | undefined {
     this.#transcript.record(piece.chunks);
-    await this.#out.write((this.#encoder as StreamEncoder).encode(piece));
+    const encoder = this.#encoder as StreamEncoder;
+    const raw = asDecoded ? encoder.asItCame?.(piece) : undefined;
+    return raw === undefined ? this.#out.write(encoder.encode(piece)) : this.#out.writeAsItCame(raw, () => encoder.encode(piece));
   }
 
   /** Why a stream broken after the commit point cannot be carried on by another attempt. */

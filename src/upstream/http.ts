@@ -4,7 +4,7 @@
 // ~18 MB at peak, for no gain in per-request CPU on the benchmark; docs/bench/findings.md).
 // No socket timeouts are set here because every attempt enforces its first-byte/idle/total
 // limits itself and aborts the request through `signal`, which destroys the connection.
-import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { http, https } from '../core/node-http.ts';
 import { currentTraceHeaders } from '../observability/outgoing-trace.ts';
 
@@ -32,6 +32,19 @@ export interface UpstreamResponse {
   body: IncomingMessage;
 }
 
+/**
+ * Gives up a request. A response already whole whose 'end' is still to come (the SSE reader
+ * read its body at once, and the attempt ended on what it read) is not cut then: Node's
+ * keep-alive handling, run on that 'end', takes the socket's error listener away before the
+ * abort's error reaches the socket, and the error would be uncaught. One turn of the tick
+ * queue later the 'end' has been handled, the request is done (destroy does nothing) and its
+ * connection goes back to the pool; a body still unread by then is cut as any other.
+ */
+function cut(outgoing: ClientRequest, response: IncomingMessage | undefined, signal: AbortSignal): void {
+  if (response?.complete && !response.readableEnded) process.nextTick(() => outgoing.destroy(aborted(signal)));
+  else outgoing.destroy(aborted(signal));
+}
+
 /** POSTs the request; resolves when the response headers arrive, rejects on a network error or abort. */
 export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
@@ -49,13 +62,17 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
         headers: headerList(req, target),
         agent: target.secure ? (httpsAgent ??= new (https().Agent)(AGENT_OPTIONS)) : httpAgent,
       },
-      (response) => resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: response }),
+      (incoming) => {
+        response = incoming;
+        resolve({ statusCode: incoming.statusCode ?? 0, headers: incoming.headers, body: incoming });
+      },
     );
+    let response: IncomingMessage | undefined;
     // Aborting destroys the request (and with it the response and its connection). A listener
     // of our own rather than the request's `signal` option, which also sets up end-of-stream
     // tracking per request (~1.5 KB allocated per request; docs/bench/findings.md). The signal
     // belongs to this attempt alone, so the listener goes with it.
-    signal.addEventListener('abort', () => outgoing.destroy(aborted(signal)), { once: true });
+    signal.addEventListener('abort', () => cut(outgoing, response, signal), { once: true });
     outgoing.on('error', reject);
     // The string itself, not a Buffer made from it: Node encodes it into memory that is freed
     // as soon as the socket has taken it, where a Buffer would wait for a garbage collection

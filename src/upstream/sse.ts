@@ -20,7 +20,7 @@ export class SseReader {
     this.#body = body;
     const parser = createParser({ onEvent: (message) => this.#push(message) });
     const decoder = new TextDecoder();
-    body.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })));
+    const feed = (chunk: Buffer): void => parser.feed(decoder.decode(chunk, { stream: true }));
     body.on('end', () => {
       parser.feed(decoder.decode());
       // A final event without its blank line still counts (some upstreams end that way).
@@ -31,6 +31,20 @@ export class SseReader {
       this.#error = error;
       this.#finish();
     });
+    // What already arrived is parsed now: often the whole answer came with the response's
+    // headers, and the first event is then ready at once, not after a turn of the event loop
+    // (a 'data' listener only starts the flow on the next tick). The response's 'end' may then
+    // still be to come when the attempt is over: see sendUpstream's abort (upstream/http.ts).
+    for (let chunk: unknown = body.read(); chunk !== null; chunk = body.isPaused() ? null : body.read()) feed(chunk as Buffer);
+    body.on('data', feed);
+  }
+
+  /**
+   * An event already read, or why there will be none (ended, failed); undefined when the next
+   * must be waited for. A stream read in one piece is handled without a promise per event.
+   */
+  poll(): SseRead | undefined {
+    return this.#take();
   }
 
   /** The next event, or why there is none: ended, failed, or nothing within timeoutMs. */

@@ -124,6 +124,12 @@ export interface EncoderOptions {
 export interface StreamEncoder {
   /** The text (SSE) for one upstream event; '' when nothing of it goes to the caller. */
   encode(piece: StreamPiece): string;
+  /**
+   * The event's own text (SSE), when the caller may have it exactly as it came: the upstream
+   * speaks the caller's format and nothing in the event needs changing. Undefined otherwise
+   * (then `encode` writes it). Only for a piece as its decoder made it (not spliced).
+   */
+  asItCame?(piece: StreamPiece): string | undefined;
   /** What ends a complete stream (`data: [DONE]`, the message_stop still owed, `response.completed`…). */
   complete(): string;
   /** What ends a broken stream: an error event in the caller's format, and no terminator. */

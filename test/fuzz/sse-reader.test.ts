@@ -213,6 +213,15 @@ describe('SseReader over arbitrary chunk splits (fast-check)', () => {
 describe('SseReader over a body that already holds the answer', () => {
   const event = (i: number): string => `data: {"n":${i}}\n\n`;
 
+  test('the first event is ready at once, without waiting for the body to start flowing', async () => {
+    const body = new PassThrough();
+    body.end(Buffer.from(event(0) + event(1)));
+    const reader = new SseReader(body);
+    const first = reader.poll();
+    assert.deepEqual(first?.kind === 'event' ? first.message.data : first?.kind, '{"n":0}');
+    reader.close();
+  });
+
   test('more events than it queues before pausing the body (64): every one comes out, in order, then the end', async () => {
     const body = new PassThrough({ highWaterMark: 1 << 20 });
     const count = 500;

@@ -70,10 +70,29 @@ export function streamErrorEvent(message: string, code: string): string {
 class OpenAIEncoder implements StreamEncoder {
   readonly #model: string;
   readonly #callerWantsUsage: boolean;
+  /** Cleared when another upstream carries the answer on: its events are in whatever format it speaks. */
+  #passthrough: boolean;
 
   constructor(options: EncoderOptions) {
     this.#model = options.model;
     this.#callerWantsUsage = wantsUsage(options.request);
+    this.#passthrough = options.passthrough;
+  }
+
+  /**
+   * The upstream's own bytes when chunkForCaller would change nothing in the chunk (it names
+   * its model; usage goes out only when asked for): no copy, no JSON.stringify per event.
+   * Data of several lines (JSON may hold line breaks between its tokens) is written anew.
+   */
+  asItCame(piece: StreamPiece): string | undefined {
+    if (!this.#passthrough || piece.chunks.length !== 1) return undefined;
+    const chunk = piece.chunks[0] as JsonObject;
+    const model = chunk['model'];
+    if (typeof model !== 'string' || model === '') return undefined;
+    if (!this.#callerWantsUsage && 'usage' in chunk) return undefined;
+    const data = piece.raw.data;
+    if (data.includes('\n') || data.includes('\r')) return undefined;
+    return `data: ${data}\n\n`;
   }
 
   encode(piece: StreamPiece): string {
@@ -91,6 +110,7 @@ class OpenAIEncoder implements StreamEncoder {
 
   /** Every chunk is written from its canonical form, whoever sends it next. */
   continueAnswer(): boolean {
+    this.#passthrough = false;
     return true;
   }
 
