@@ -2,6 +2,7 @@
 // kept for Anthropic upstreams only, when no translation is faithful), and everything they
 // get back written in Anthropic's shape: answers, errors, SSE events, a stream's failure.
 // From an Anthropic upstream the events go out as they came.
+import { sseEvent } from '../sse-out.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isJsonObject, parseJson, type JsonObject } from '../../core/json.ts';
 import type { CallerCodec, CallerRequest, CanonicalError, EncoderOptions, StreamEncoder, StreamFailure, StreamPiece } from '../codec.ts';
@@ -94,7 +95,7 @@ class AnthropicEncoder implements StreamEncoder {
   encode(piece: StreamPiece): string {
     if (!this.#translator) {
       this.#track(piece.raw.data);
-      return `event: ${piece.raw.event ?? eventNameOf(piece.raw.data)}\ndata: ${piece.raw.data}\n\n`;
+      return sseEvent(piece.raw.data, piece.raw.event ?? eventNameOf(piece.raw.data));
     }
     const translator = this.#translator;
     return piece.chunks

@@ -2,6 +2,7 @@
 // `client.responses.create` / `.stream()`, agent frameworks). Errors are OpenAI's shape
 // (`{error: {message, type, param, code}}`, which is the Responses API's own); a stream that
 // breaks ends with response.failed.
+import { sseEvent } from '../sse-out.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import type {
   CallerCodec,
@@ -82,7 +83,7 @@ export class ResponsesEncoder implements StreamEncoder {
     const translator = this.#translator;
     if (!translator) {
       this.#track(piece.raw.data);
-      return `event: ${piece.raw.event ?? 'message'}\ndata: ${piece.raw.data}\n\n`;
+      return sseEvent(piece.raw.data, piece.raw.event ?? 'message');
     }
     return piece.chunks
       .flatMap((chunk) => translator.push(chunk as ChatChunk))
