@@ -83,6 +83,8 @@ export class ListWatch<T extends KubeObject> implements Informer<T> {
   #generation = 0;
   #abort: AbortController | undefined;
   #resourceVersion = '';
+  /** Watches in a row that ended without progress (kept across start(): see the 410 case). */
+  #quiet = 0;
 
   constructor(options: ListWatchOptions<T>) {
     this.#o = options;
@@ -153,15 +155,13 @@ export class ListWatch<T extends KubeObject> implements Informer<T> {
 
   async #watchLoop(generation: number): Promise<void> {
     const backoff = this.#o.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF;
-    /** Watches in a row that ended without progress. */
-    let quiet = 0;
     /** Listed again for a 410, and no ADDED/MODIFIED/DELETED since. */
     let relisted = false;
     let ended: ReconnectBackoff['ended'] = 'ended';
     while (generation === this.#generation) {
-      if (quiet > 0) {
-        const delayMs = backoffDelay(quiet, { ...backoff, jitter: 'equal' }, this.#o.random ?? Math.random);
-        this.#emit('backoff', { attempt: quiet, delayMs, ended } satisfies ReconnectBackoff);
+      if (this.#quiet > 0) {
+        const delayMs = backoffDelay(this.#quiet, { ...backoff, jitter: 'equal' }, this.#o.random ?? Math.random);
+        this.#emit('backoff', { attempt: this.#quiet, delayMs, ended } satisfies ReconnectBackoff);
         if (!(await this.#pause(delayMs, generation))) return;
       }
       const abort = new AbortController();
@@ -194,6 +194,8 @@ export class ListWatch<T extends KubeObject> implements Informer<T> {
           progress = false;
         } else {
           // Any other failure, or a 410 again right after the relist for one (listing again at once would loop).
+          // The owner's restart lists successfully again: the count stays, so that each round of such a loop waits longer.
+          if (isGone(error)) this.#quiet++;
           this.#emit('error', error);
           return;
         }
@@ -203,7 +205,7 @@ export class ListWatch<T extends KubeObject> implements Informer<T> {
       }
       if (progress) relisted = false;
       // A watch open as long as the longest wait is no loop to slow down (a quiet namespace's normal watch).
-      quiet = progress || Date.now() - openedAt >= backoff.maxMs ? 0 : quiet + 1;
+      this.#quiet = progress || Date.now() - openedAt >= backoff.maxMs ? 0 : this.#quiet + 1;
     }
   }
 

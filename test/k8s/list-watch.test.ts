@@ -431,7 +431,7 @@ describe('ListWatch against a faked API server', () => {
   });
 
   test('410 again right after the relist for one is an error for the owner to back off on, not a relist loop', async () => {
-    const r = await started();
+    const r = await started({ reconnectBackoff: { baseMs: 10, maxMs: 5_000 }, random: () => 1 });
     const gone = (res: http.ServerResponse): void => {
       res.writeHead(410, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' }));
@@ -441,6 +441,18 @@ describe('ListWatch against a faked API server', () => {
     await r.informer.start();
     assert.equal(statusOf(await failed), 410);
     assert.deepEqual({ lists: r.lists, watches: r.watches.length }, { lists: 2, watches: 2 }, 'one relist, then the error');
+    // The owner's restart lists fine, and the loop would start over: the waits keep growing instead.
+    const again = r.next('error');
+    await r.informer.start();
+    assert.equal(statusOf(await again), 410);
+    assert.deepEqual(
+      r.backoffs.map((b) => [b.attempt, b.delayMs]),
+      [
+        [1, 10],
+        [2, 20],
+        [3, 40],
+      ],
+    );
     await r.informer.stop();
     await api.close();
   });
