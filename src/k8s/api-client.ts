@@ -18,6 +18,18 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * An open watch stream that stopped mid-way (the connection was cut or went silent): nothing
+ * says the resourceVersion is stale, so the informer watches again from it instead of listing.
+ */
+export class WatchInterruptedError extends Error {
+  readonly code = 'KUBE_WATCH_INTERRUPTED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'WatchInterruptedError';
+  }
+}
+
 /** 410 Gone: the resourceVersion is older than the server keeps (compaction); list again. */
 export function isGone(error: unknown): boolean {
   return error instanceof KubeApiError && error.statusCode === 410;
@@ -34,6 +46,11 @@ export interface WatchEvent {
 const ERROR_BODY_LIMIT = 64 * 1024;
 /** Longest watch event line: far above any FallbackChain (the CRD caps them), well below the heap. */
 const EVENT_LINE_LIMIT = 8 * 1024 * 1024;
+/**
+ * Longest list answer: thousands of the largest FallbackChains, yet far below what a flooding
+ * server or proxy would need to exhaust the heap (a string past ~512 MB is a RangeError).
+ */
+export const LIST_BODY_LIMIT = 64 * 1024 * 1024;
 
 export interface GetOptions {
   /** Abort the request (its socket is destroyed). */
@@ -45,7 +62,11 @@ export interface GetOptions {
 /** GET `path` and parse the JSON answer; KubeApiError for any other status. */
 export async function getJson(endpoint: ApiEndpoint, path: string, options: GetOptions = {}): Promise<unknown> {
   const response = await get(endpoint, path, options);
-  const body = await readBody(response, Number.POSITIVE_INFINITY);
+  const body = await readBody(
+    response,
+    LIST_BODY_LIMIT,
+    () => new KubeApiError(`GET ${path}: the answer is over ${LIST_BODY_LIMIT} bytes`, response.statusCode),
+  );
   try {
     return JSON.parse(body) as unknown;
   } catch {
@@ -62,7 +83,6 @@ export async function watchEvents(endpoint: ApiEndpoint, path: string, onEvent: 
   const response = await get(endpoint, path, options);
   response.setEncoding('utf8');
   await new Promise<void>((resolve, reject) => {
-    let pending = '';
     let settled = false;
     const finish = (error?: Error): void => {
       if (settled) return;
@@ -80,24 +100,33 @@ export async function watchEvents(endpoint: ApiEndpoint, path: string, onEvent: 
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted) return onAbort();
+    // The line being assembled, in pieces: only each new chunk is searched for '\n' (re-scanning
+    // the whole buffer per chunk made a multi-megabyte event cost seconds).
+    let pending: string[] = [];
+    let pendingLength = 0;
     response.on('data', (chunk: string) => {
-      pending += chunk;
-      let newline = pending.indexOf('\n');
       try {
-        while (newline >= 0) {
-          const line = pending.slice(0, newline).trim();
-          pending = pending.slice(newline + 1);
+        let start = 0;
+        for (let newline = chunk.indexOf('\n'); newline >= 0; newline = chunk.indexOf('\n', start)) {
+          pending.push(chunk.slice(start, newline));
+          const line = pending.join('').trim();
+          pending = [];
+          pendingLength = 0;
+          start = newline + 1;
           if (line !== '') onEvent(parseEvent(line, path));
-          newline = pending.indexOf('\n');
         }
-        if (pending.length > EVENT_LINE_LIMIT) throw new KubeApiError(`watch ${path}: an event line over ${EVENT_LINE_LIMIT} bytes`, undefined);
+        if (start < chunk.length) {
+          pending.push(chunk.slice(start));
+          pendingLength += chunk.length - start;
+        }
+        if (pendingLength > EVENT_LINE_LIMIT) throw new KubeApiError(`watch ${path}: an event line over ${EVENT_LINE_LIMIT} bytes`, undefined);
       } catch (error) {
         finish(error as Error);
       }
     });
     response.on('end', () => {
       try {
-        const line = pending.trim();
+        const line = pending.join('').trim();
         if (line !== '') onEvent(parseEvent(line, path));
         finish();
       } catch (error) {
@@ -106,9 +135,11 @@ export async function watchEvents(endpoint: ApiEndpoint, path: string, onEvent: 
     });
     // A connection cut mid-stream ('aborted', then 'error' or 'close' without 'end').
     response.on('error', (error) =>
-      finish(options.signal?.aborted ? undefined : new KubeApiError(`watch ${path}: connection lost (${error.message})`, undefined)),
+      finish(options.signal?.aborted ? undefined : new WatchInterruptedError(`watch ${path}: connection lost (${error.message})`)),
     );
-    response.on('close', () => finish(options.signal?.aborted || response.complete ? undefined : new Error(`watch ${path}: connection closed mid-stream`)));
+    response.on('close', () =>
+      finish(options.signal?.aborted || response.complete ? undefined : new WatchInterruptedError(`watch ${path}: connection closed mid-stream`)),
+    );
   });
 }
 
@@ -139,7 +170,11 @@ function statusError(what: string, status: Record<string, unknown> | undefined, 
 /** One GET; a 401 reads the credentials again and, when they changed, retries once. Non-2xx answers reject. */
 async function get(endpoint: ApiEndpoint, path: string, options: GetOptions): Promise<IncomingMessage> {
   for (let attempt = 1; ; attempt++) {
-    const response = await send(endpoint, path, options);
+    const response = await send(endpoint, path, options).catch((error: unknown) => {
+      // The server's certificate no longer verifies: the CA may have rotated; the next request reads the files again.
+      if (isTlsVerificationError(error)) endpoint.tlsRejected();
+      throw error;
+    });
     const status = response.statusCode ?? 0;
     if (status >= 200 && status < 300) return response;
     const body = await readBody(response, ERROR_BODY_LIMIT).catch(() => '');
@@ -153,6 +188,12 @@ async function get(endpoint: ApiEndpoint, path: string, options: GetOptions): Pr
     // The HTTP status wins: a Status body's code says the same, and a proxy's body may not be a Status.
     throw statusError(`GET ${path}`, { ...parsed, code: status }, status);
   }
+}
+
+/** OpenSSL's verification codes, and Node's for a name mismatch: what a rotated CA or certificate causes. */
+function isTlsVerificationError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code));
 }
 
 function send(endpoint: ApiEndpoint, path: string, options: GetOptions): Promise<IncomingMessage> {
@@ -179,14 +220,29 @@ function send(endpoint: ApiEndpoint, path: string, options: GetOptions): Promise
   );
 }
 
-function readBody(response: IncomingMessage, limit: number): Promise<string> {
+/**
+ * The body as text. Past `limit` bytes: the rest is dropped, or, given `tooLong`, the response
+ * is destroyed and the promise rejects with its error (a list must be whole or fail).
+ */
+function readBody(response: IncomingMessage, limit: number, tooLong?: () => Error): Promise<string> {
   return new Promise((resolve, reject) => {
-    let body = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => {
-      if (body.length < limit) body += chunk;
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const fail = (error: Error): void => {
+      response.destroy();
+      reject(error);
+    };
+    response.on('data', (chunk: Buffer) => {
+      if (length >= limit && !tooLong) return;
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length > limit && tooLong) fail(tooLong());
     });
-    response.on('end', () => resolve(body));
+    response.on('end', () => resolve(Buffer.concat(chunks).subarray(0, limit).toString('utf8')));
     response.on('error', reject);
+    // Aborted (its signal, or a cut) before the end: no 'end' will come.
+    response.on('close', () => {
+      if (!response.complete) reject(new Error('the connection closed before the whole answer arrived'));
+    });
   });
 }

@@ -9,6 +9,12 @@
 //   and `-data`, `insecure-skip-tls-verify`, `tls-server-name`) and user (`token`,
 //   `tokenFile`, client certificate and key, `username`/`password`).
 //
+// CA, client certificate and key files are read again on the token's one-minute period and
+// after a certificate verification failure (a rotated cluster CA needs no restart). Refused,
+// as client-go refuses them: an http:// server given credentials (they would cross the network
+// in cleartext) unless `insecure-skip-tls-verify: true` says verification is knowingly off
+// (test harnesses), that flag together with a CA, and a client certificate without its key.
+//
 // A user this does not cover (`exec` and `auth-provider` plugins: EKS, GKE and AKS local
 // kubeconfigs) or a cluster behind a `proxy-url` is handed to client-node's KubeConfig,
 // imported only then, whose request options (TLS, agent, Authorization) are applied to ours.
@@ -31,59 +37,111 @@ export interface ApiEndpoint {
   requestOptions(): Promise<RequestOptions>;
   /** The API server answered 401: read the credentials again; true when they changed (worth one retry). */
   unauthorized(): boolean;
+  /** The server's certificate failed verification: the next request reads the CA and certificate files again. */
+  tlsRejected(): void;
 }
 
 export interface EndpointOptions {
-  /** Token files are read again after this long; default one minute. */
+  /** Token, CA and client certificate files are read again after this long; default one minute. */
   tokenRereadMs?: number;
   now?: () => number;
 }
 
-/** A token file that rotates: read again when older than `maxAgeMs` or when the server refused it. */
-export class RotatingToken {
+/**
+ * A file that rotates (a projected token, a CA bundle): read again when older than `maxAgeMs`,
+ * or at once when its content was refused; while it is missing the last content stays.
+ */
+export class RotatingFile {
   readonly #file: string;
   readonly #maxAgeMs: number;
   readonly #now: () => number;
-  #value = '';
+  readonly #onRead: (content: Buffer) => void;
+  #value: Buffer | undefined;
   #readAt = Number.NEGATIVE_INFINITY;
 
-  constructor(file: string, maxAgeMs = TOKEN_REREAD_MS, now: () => number = Date.now) {
+  constructor(file: string, maxAgeMs = TOKEN_REREAD_MS, now: () => number = Date.now, onRead: (content: Buffer) => void = () => {}) {
     this.#file = file;
     this.#maxAgeMs = maxAgeMs;
     this.#now = now;
+    this.#onRead = onRead;
   }
 
-  current(): string {
+  /** The first read, which must succeed (it throws the file system's error). */
+  load(): this {
+    this.#accept(readFileSync(this.#file));
+    return this;
+  }
+
+  current(): Buffer | undefined {
     if (this.#now() - this.#readAt >= this.#maxAgeMs) this.#read();
     return this.#value;
   }
 
-  /** Reads the file now; true when the token changed. */
+  /** Reads the file now; true when its content changed. */
   reread(): boolean {
     const before = this.#value;
     this.#read();
-    return this.#value !== before;
+    return this.#value !== undefined && (before === undefined || !this.#value.equals(before));
+  }
+
+  /** The next current() reads the file again. */
+  expire(): void {
+    this.#readAt = Number.NEGATIVE_INFINITY;
   }
 
   #read(): void {
     try {
-      this.#value = readFileSync(this.#file, 'utf8').trim();
-      // The pod's identity: an API server or proxy error quoting the Authorization header must not reach a log.
-      if (this.#value !== '') rememberDerivedSecrets([this.#value]);
+      this.#accept(readFileSync(this.#file));
     } catch {
-      // Mid-swap or gone for a moment: keep the last token; a refusal makes the next request read again.
+      // Mid-swap (the kubelet's ..data symlink) or gone for a moment: keep the last content.
+      this.#readAt = this.#now();
     }
+  }
+
+  #accept(content: Buffer): void {
+    this.#value = content;
     this.#readAt = this.#now();
+    this.#onRead(content);
   }
 }
 
+/** A token file that rotates: read again when older than `maxAgeMs` or when the server refused it. */
+export class RotatingToken {
+  readonly #file: RotatingFile;
+
+  constructor(file: string, maxAgeMs = TOKEN_REREAD_MS, now: () => number = Date.now) {
+    this.#file = new RotatingFile(file, maxAgeMs, now, (content) => {
+      // The pod's identity: an API server or proxy error quoting the Authorization header must not reach a log.
+      const token = content.toString('utf8').trim();
+      if (token !== '') rememberDerivedSecrets([token]);
+    });
+  }
+
+  current(): string {
+    return this.#file.current()?.toString('utf8').trim() ?? '';
+  }
+
+  /** Reads the file now; true when the token changed. */
+  reread(): boolean {
+    const before = this.current();
+    this.#file.reread();
+    return this.current() !== before;
+  }
+}
+
+/** TLS options whose CA and client certificate files are read again as they rotate. */
 interface Tls {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
+  ca?: Bytes;
+  cert?: Bytes;
+  key?: Bytes;
   rejectUnauthorized: boolean;
   servername?: string;
 }
+
+/** Inline `-data` bytes, or a file read again as it rotates. */
+type Bytes = Buffer | RotatingFile;
+
+const bytesOf = (source: Bytes): Buffer | undefined => (source instanceof RotatingFile ? source.current() : source);
 
 type Authorization = { kind: 'none' } | { kind: 'static'; header: string } | { kind: 'token-file'; token: RotatingToken };
 
@@ -92,7 +150,7 @@ export async function loadApiEndpoint(sources: KubeConfigSources, options: Endpo
   if (sources.kubeconfigPath !== undefined) return fromKubeconfig(sources.kubeconfigPath, options);
   const server = inClusterServer(sources.env);
   const { tokenFile, caFile } = serviceAccountFiles(sources.serviceAccountDir ?? SERVICE_ACCOUNT_DIR, existsSync);
-  const tls: Tls = { ca: readFileSync(caFile), rejectUnauthorized: true };
+  const tls: Tls = { ca: new RotatingFile(caFile, options.tokenRereadMs, options.now).load(), rejectUnauthorized: true };
   return ownEndpoint(server, 'in-cluster', tls, { kind: 'token-file', token: new RotatingToken(tokenFile, options.tokenRereadMs, options.now) });
 }
 
@@ -103,9 +161,22 @@ function ownEndpoint(server: string, via: ApiEndpoint['via'], tls: Tls, authoriz
     requestOptions: async () => {
       const header =
         authorization.kind === 'static' ? authorization.header : authorization.kind === 'token-file' ? `Bearer ${authorization.token.current()}` : undefined;
-      return { ...tls, headers: header ? { authorization: header } : {} };
+      const ca = tls.ca && bytesOf(tls.ca);
+      const cert = tls.cert && bytesOf(tls.cert);
+      const key = tls.key && bytesOf(tls.key);
+      return {
+        rejectUnauthorized: tls.rejectUnauthorized,
+        ...(tls.servername ? { servername: tls.servername } : {}),
+        ...(ca ? { ca } : {}),
+        ...(cert ? { cert } : {}),
+        ...(key ? { key } : {}),
+        headers: header ? { authorization: header } : {},
+      };
     },
     unauthorized: () => authorization.kind === 'token-file' && authorization.token.reread(),
+    tlsRejected: () => {
+      for (const source of [tls.ca, tls.cert, tls.key]) if (source instanceof RotatingFile) source.expire();
+    },
   };
 }
 
@@ -158,13 +229,13 @@ async function fromKubeconfig(file: string, options: EndpointOptions): Promise<A
 
   // Relative file names in a kubeconfig are relative to the file's own folder.
   const dir = path.dirname(path.resolve(file));
-  const bytes = (entry: Json, fileKey: string): Buffer | undefined => {
+  const bytes = (entry: Json, fileKey: string): Bytes | undefined => {
     const data = text(entry, `${fileKey}-data`);
     if (data) return Buffer.from(data, 'base64');
     const name = text(entry, fileKey);
     if (!name) return undefined;
     try {
-      return readFileSync(path.resolve(dir, name));
+      return new RotatingFile(path.resolve(dir, name), options.tokenRereadMs, options.now).load();
     } catch (error) {
       throw fail(`${fileKey}: ${(error as Error).message}`);
     }
@@ -173,14 +244,23 @@ async function fromKubeconfig(file: string, options: EndpointOptions): Promise<A
   const ca = bytes(cluster, 'certificate-authority');
   const cert = bytes(user, 'client-certificate');
   const key = bytes(user, 'client-key');
+  const skipVerify = cluster['insecure-skip-tls-verify'] === true;
+  // client-go's refusals: a CA nobody would check, and half a client identity.
+  if (skipVerify && ca) throw fail('insecure-skip-tls-verify: true and a certificate-authority together: verify with the CA, or drop it');
+  if (Boolean(cert) !== Boolean(key)) throw fail(`${cert ? 'client-certificate without client-key' : 'client-key without client-certificate'}`);
+  const authorization = userAuthorization(user, dir, options);
+  if (/^http:\/\//i.test(server) && (authorization.kind !== 'none' || cert) && !skipVerify)
+    throw fail(
+      `the server ${server} is plain http: its credentials would cross the network in cleartext (use https; a test harness sets insecure-skip-tls-verify: true)`,
+    );
   const tls: Tls = {
-    rejectUnauthorized: cluster['insecure-skip-tls-verify'] !== true,
+    rejectUnauthorized: !skipVerify,
     ...(ca ? { ca } : {}),
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),
     ...(servername ? { servername } : {}),
   };
-  return ownEndpoint(server.replace(/\/+$/, ''), 'kubeconfig', tls, userAuthorization(user, dir, options));
+  return ownEndpoint(server.replace(/\/+$/, ''), 'kubeconfig', tls, authorization);
 }
 
 function userAuthorization(user: Json, dir: string, options: EndpointOptions): Authorization {
@@ -220,7 +300,8 @@ async function viaClientNode(file: string, fail: (message: string) => KubeAccess
       await kc.applyToHTTPSOptions(options);
       return options;
     },
-    // The plugin decides when its credential is stale; nothing to read again here.
+    // The plugin decides when its credential is stale; client-node reads its files on every request.
     unauthorized: () => false,
+    tlsRejected: () => {},
   };
 }

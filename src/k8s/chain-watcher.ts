@@ -5,9 +5,11 @@
 //
 // - The first snapshot is applied after the first successful list (/readyz waits for it).
 // - A burst of events makes one snapshot (applied ~50 ms after the first event).
-// - The informer watches again by itself after a watch ends cleanly or reaches its deadline,
-//   and lists again on 410 Gone; on any other error it stops: we restart it with capped
-//   exponential backoff and jitter (no request flood while the API server is away).
+// - The informer watches again by itself, from the last resourceVersion, after a watch ends,
+//   goes silent or is cut (waiting, with a warning, when watches keep ending without
+//   progress), and lists again on 410 Gone; on any other error it stops: we restart it with
+//   capped exponential backoff and jitter (no request flood while the API server is away).
+// - A list has a time limit and a size limit, and stop() aborts it: no socket outlives it.
 //   Requests keep being served from the last snapshot meanwhile.
 // - API keys (`secretKey`) are files of the mounted credentials Secret: the folder is
 //   watched and every served chain re-resolved when it changes. No RBAC on Secrets.
@@ -25,12 +27,14 @@ import { computeChainSet, refusalKey, servedKey, type ServedChain } from './chai
 import { getJson, watchEvents } from './api-client.ts';
 import { loadApiEndpoint, type ApiEndpoint } from './api-endpoint.ts';
 import { KubeAccessError, resolveNamespace } from './kube-access.ts';
-import { ListWatch, type Informer, type KubeObject, type ObjectList } from './list-watch.ts';
+import { ListWatch, type Informer, type KubeObject, type ObjectList, type ReconnectBackoff } from './list-watch.ts';
 
 export type FallbackChainObject = KubeObject & { apiVersion?: string; kind?: string; spec?: unknown; status?: unknown };
 export type ChainInformer = Informer<FallbackChainObject>;
 export type ChainList = ObjectList<FallbackChainObject>;
 type ListFn = () => Promise<ChainList>;
+/** One list request; `signal` aborts it (the list timeout, stop()). */
+type ServerListFn = (signal: AbortSignal) => Promise<ChainList>;
 
 export interface RestartBackoff {
   baseMs: number;
@@ -47,17 +51,27 @@ export interface ChainWatcherOptions {
   restartBackoff?: RestartBackoff;
   /** A list that has not answered by then counts as failed (the informer has no list timeout). */
   listTimeoutMs?: number;
-  /** The server ends each watch after this long (`timeoutSeconds`); it is opened again from the last resourceVersion. */
+  /**
+   * The server ends each watch after this long to twice this (`timeoutSeconds`, random per
+   * watch); it is opened again from the last resourceVersion.
+   */
   watchTimeoutSeconds?: number;
+  /** A watch with no event or bookmark for this long is opened again (a half-open connection). */
+  watchIdleTimeoutMs?: number;
+  /** The wait between watches that end without progress. */
+  reconnectBackoff?: RestartBackoff;
   random?: () => number;
   /** Tests replace the informer; default: a ListWatch on the namespace's fallbackchains. */
   createInformer?: (path: string, list: ListFn) => ChainInformer;
   /** Tests replace the list call; default: GET of the namespace's fallbackchains. */
-  listFromServer?: ListFn;
+  listFromServer?: ServerListFn;
 }
 
 export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { baseMs: 500, maxMs: 30_000 };
-/** Five minutes, as client-go's reflectors ask for at least: few reconnections, bookmarks keep the resourceVersion fresh. */
+/**
+ * Five minutes at least, as client-go's reflectors ask (5 to 10, random: sidecars started
+ * together do not reconnect in step): few reconnections, bookmarks keep the resourceVersion fresh.
+ */
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
 /** A watch the server has not ended this long after its timeoutSeconds is taken for a dead connection. */
 const WATCH_DEADLINE_GRACE_MS = 30_000;
@@ -81,8 +95,11 @@ export function watchPath(listPath: string, resourceVersion: string, timeoutSeco
 }
 
 export class ChainWatcher implements ConfigSource {
-  readonly #o: Required<Omit<ChainWatcherOptions, 'createInformer' | 'listFromServer'>>;
-  readonly #listFromServer: ListFn;
+  readonly #o: Required<Omit<ChainWatcherOptions, 'createInformer' | 'listFromServer' | 'watchIdleTimeoutMs' | 'reconnectBackoff'>> &
+    Pick<ChainWatcherOptions, 'watchIdleTimeoutMs' | 'reconnectBackoff'>;
+  readonly #listFromServer: ServerListFn;
+  /** Aborts the list in flight (stop()). */
+  #listAbort: AbortController | undefined;
   readonly #informer: ChainInformer;
   #onChains: (chains: Chain[]) => void = () => {};
   #onRejected: (rejection: Rejection) => void = () => {};
@@ -108,10 +125,11 @@ export class ChainWatcher implements ConfigSource {
       listTimeoutMs: options.listTimeoutMs ?? 30_000,
       watchTimeoutSeconds: options.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS,
       random: options.random ?? Math.random,
+      ...(options.watchIdleTimeoutMs !== undefined ? { watchIdleTimeoutMs: options.watchIdleTimeoutMs } : {}),
+      ...(options.reconnectBackoff ? { reconnectBackoff: options.reconnectBackoff } : {}),
     };
     const path = fallbackChainsPath(options.namespace);
-    this.#listFromServer =
-      options.listFromServer ?? (async () => chainList(await getJson(options.endpoint, path, { idleTimeoutMs: this.#o.listTimeoutMs }), path));
+    this.#listFromServer = options.listFromServer ?? (async (signal) => chainList(await getJson(options.endpoint, path, { signal }), path));
     const list = this.#list.bind(this);
     this.#informer = options.createInformer ? options.createInformer(path, list) : this.#listWatch(path, list);
     const changed = (): void => {
@@ -123,6 +141,13 @@ export class ChainWatcher implements ConfigSource {
     this.#informer.on('delete', changed);
     this.#informer.on('error', (error: unknown) => this.#restartLater(error));
     this.#informer.on('connect', () => this.#o.logger.debug({ namespace: this.#o.namespace }, 'FallbackChain watch connecting'));
+    this.#informer.on('backoff', (arg: unknown) => {
+      const { attempt, delayMs, ended } = arg as ReconnectBackoff;
+      this.#o.logger.warn(
+        { namespace: this.#o.namespace, ended, attempt, watchInMs: delayMs },
+        'FallbackChain watches keep ending without any change; waiting before watching again',
+      );
+    });
   }
 
   /** True once a list succeeded: from then on a snapshot is applied. */
@@ -151,16 +176,23 @@ export class ChainWatcher implements ConfigSource {
     this.#stopped = true;
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#applyTimer);
+    this.#listAbort?.abort();
     this.#stopCredentialsWatch();
     void this.#informer.stop();
   }
 
   #listWatch(path: string, list: ListFn): ChainInformer {
-    const { endpoint, watchTimeoutSeconds } = this.#o;
+    const { endpoint, watchTimeoutSeconds, random, watchIdleTimeoutMs, reconnectBackoff } = this.#o;
     return new ListWatch<FallbackChainObject>({
       list,
-      watch: ({ resourceVersion, signal, onEvent }) => watchEvents(endpoint, watchPath(path, resourceVersion, watchTimeoutSeconds), onEvent, { signal }),
-      watchDeadlineMs: watchTimeoutSeconds * 1000 + WATCH_DEADLINE_GRACE_MS,
+      watch: ({ resourceVersion, signal, onEvent }) => {
+        const timeoutSeconds = Math.floor(watchTimeoutSeconds * (1 + random()));
+        return watchEvents(endpoint, watchPath(path, resourceVersion, timeoutSeconds), onEvent, { signal });
+      },
+      watchDeadlineMs: 2 * watchTimeoutSeconds * 1000 + WATCH_DEADLINE_GRACE_MS,
+      random,
+      ...(watchIdleTimeoutMs !== undefined ? { idleTimeoutMs: watchIdleTimeoutMs } : {}),
+      ...(reconnectBackoff ? { reconnectBackoff } : {}),
     });
   }
 
@@ -171,12 +203,15 @@ export class ChainWatcher implements ConfigSource {
 
   async #list(): Promise<ChainList> {
     if (this.#stopped) throw new Error('FallbackChain watcher stopped');
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`list of FallbackChains timed out after ${this.#o.listTimeoutMs} ms`)), this.#o.listTimeoutMs);
+    // The timeout and stop() abort the request itself: its socket closes, whatever the server still sends.
+    const abort = new AbortController();
+    this.#listAbort = abort;
+    const timer = setTimeout(() => abort.abort(new Error(`list of FallbackChains timed out after ${this.#o.listTimeoutMs} ms`)), this.#o.listTimeoutMs);
+    const aborted = new Promise<never>((_, reject) => {
+      abort.signal.addEventListener('abort', () => reject(abort.signal.reason as Error), { once: true });
     });
     try {
-      const list = await Promise.race([this.#listFromServer(), timeout]);
+      const list = await Promise.race([this.#listFromServer(abort.signal), aborted]);
       // Stopped while listing: fail, so the informer does not open a watch nobody closes.
       if (this.#stopped) throw new Error('FallbackChain watcher stopped');
       if (!this.#listed) this.#o.logger.info({ namespace: this.#o.namespace, count: list.items.length }, 'FallbackChains listed');
@@ -188,6 +223,7 @@ export class ChainWatcher implements ConfigSource {
       return list;
     } finally {
       clearTimeout(timer);
+      if (this.#listAbort === abort) this.#listAbort = undefined;
     }
   }
 

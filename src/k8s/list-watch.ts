@@ -3,12 +3,19 @@
 //
 // - start(): list (the cache becomes the list: add/update/delete for what differs), then watch
 //   from the list's resourceVersion with bookmarks, in the background;
-// - a watch the server ends (its timeoutSeconds) or that reaches the client-side deadline
-//   is opened again from the last resourceVersion seen (an event's or a bookmark's);
-// - 410 Gone (as the HTTP status or an ERROR event) lists again;
+// - a watch the server ends (its timeoutSeconds), that reaches the client-side deadline, that
+//   was silent for the idle timeout (a half-open connection: no event, not even the server's
+//   roughly minutely bookmark) or whose connection was cut is opened again from the last
+//   resourceVersion seen (an event's or a bookmark's), as client-go's reflector does;
+// - 410 Gone (as the HTTP status or an ERROR event) lists again; a second 410 with no event
+//   since that relist is an 'error' (listing again at once would loop: the owner's backoff takes over);
+// - watches that end without progress (no ADDED/MODIFIED/DELETED event, open shorter than the
+//   longest wait) are reopened after a capped, jittered, doubling wait, announced as 'backoff'
+//   (a proxy or server ending every watch at once would otherwise make a tight request loop);
 // - any other failure emits 'error' and stops: the owner restarts it with its backoff
 //   (ChainWatcher), and start() lists afresh.
-import { isGone, type WatchEvent } from './api-client.ts';
+import { backoffDelay } from '../core/backoff.ts';
+import { isGone, WatchInterruptedError, type WatchEvent } from './api-client.ts';
 
 export interface KubeObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
@@ -19,7 +26,16 @@ export interface ObjectList<T> {
   items: T[];
 }
 
-export type InformerVerb = 'add' | 'update' | 'delete' | 'error' | 'connect';
+export type InformerVerb = 'add' | 'update' | 'delete' | 'error' | 'connect' | 'backoff';
+
+/** Why the next watch waits: the argument of 'backoff'. */
+export interface ReconnectBackoff {
+  /** Watches in a row that ended without progress. */
+  attempt: number;
+  delayMs: number;
+  /** How the last one ended. */
+  ended: 'ended' | 'silent' | 'interrupted' | 'gone';
+}
 
 /** What ChainWatcher needs of an informer (tests give it a fake one). */
 export interface Informer<T> {
@@ -40,12 +56,22 @@ export interface ListWatchOptions<T> {
   list: () => Promise<ObjectList<T>>;
   /** Opens one watch from `resourceVersion`; resolves when it ends cleanly (or is aborted). */
   watch: (request: WatchRequest) => Promise<void>;
-  /** A watch still open after this long is closed and opened again (a silent, half-open connection ends). */
+  /** A watch still open after this long is closed and opened again. */
   watchDeadlineMs: number;
+  /** A watch with no event or bookmark for this long is closed and opened again; default 90 s. */
+  idleTimeoutMs?: number;
+  /** The wait before a watch that follows one without progress: doubling from baseMs to maxMs, equal jitter. */
+  reconnectBackoff?: { baseMs: number; maxMs: number };
+  random?: () => number;
 }
 
-/** A watch that ends cleanly sooner than this, with no event, counts as failed (backoff, not a loop). */
-const INSTANT_END_MS = 250;
+/**
+ * Longer than the API server's bookmark period (about a minute) for watches that ask for
+ * bookmarks: a connection silent this long is dead, not idle.
+ */
+export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 90_000;
+/** client-go's and client-node's reconnect wait: 1 s doubling to 30 s. */
+export const DEFAULT_RECONNECT_BACKOFF = { baseMs: 1_000, maxMs: 30_000 };
 
 const keyOf = (object: KubeObject): string => `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
 
@@ -57,6 +83,8 @@ export class ListWatch<T extends KubeObject> implements Informer<T> {
   #generation = 0;
   #abort: AbortController | undefined;
   #resourceVersion = '';
+  /** Watches in a row that ended without progress (kept across start(): see the 410 case). */
+  #quiet = 0;
 
   constructor(options: ListWatchOptions<T>) {
     this.#o = options;
@@ -126,38 +154,76 @@ export class ListWatch<T extends KubeObject> implements Informer<T> {
   }
 
   async #watchLoop(generation: number): Promise<void> {
+    const backoff = this.#o.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF;
+    /** Listed again for a 410, and no ADDED/MODIFIED/DELETED since. */
+    let relisted = false;
+    let ended: ReconnectBackoff['ended'] = 'ended';
     while (generation === this.#generation) {
+      if (this.#quiet > 0) {
+        const delayMs = backoffDelay(this.#quiet, { ...backoff, jitter: 'equal' }, this.#o.random ?? Math.random);
+        this.#emit('backoff', { attempt: this.#quiet, delayMs, ended } satisfies ReconnectBackoff);
+        if (!(await this.#pause(delayMs, generation))) return;
+      }
       const abort = new AbortController();
       this.#abort = abort;
-      // Not an error: a watch this old is closed and opened again from the last resourceVersion.
+      // Not errors: a watch this old, or this silent, is closed and opened again from the last resourceVersion.
       const deadline = setTimeout(() => abort.abort(), this.#o.watchDeadlineMs);
+      const idle = setTimeout(() => abort.abort(), this.#o.idleTimeoutMs ?? DEFAULT_WATCH_IDLE_TIMEOUT_MS);
       const openedAt = Date.now();
-      let events = 0;
+      let progress = false;
       try {
         await this.#o.watch({
           resourceVersion: this.#resourceVersion,
           signal: abort.signal,
           onEvent: (event) => {
-            events++;
+            idle.refresh();
+            if (event.type !== 'BOOKMARK') progress = true;
             this.#onEvent(event, generation);
           },
         });
-        // A server (or a proxy in front of it) that ends every watch at once would make this loop spin.
-        if (events === 0 && !abort.signal.aborted && Date.now() - openedAt < INSTANT_END_MS) throw new Error('the watch ended as soon as it was opened');
+        ended = abort.signal.aborted ? 'silent' : 'ended';
       } catch (error) {
         if (generation !== this.#generation) return;
-        if (!abort.signal.aborted) {
-          if (!isGone(error)) {
-            this.#emit('error', error);
-            return;
-          }
+        if (abort.signal.aborted) ended = 'silent';
+        else if (error instanceof WatchInterruptedError) ended = 'interrupted';
+        else if (isGone(error) && !(relisted && !progress)) {
           // The resourceVersion was compacted away: what happened since is only in a new list.
           if (!(await this.#relist(generation))) return;
+          ended = 'gone';
+          relisted = true;
+          progress = false;
+        } else {
+          // Any other failure, or a 410 again right after the relist for one (listing again at once would loop).
+          // The owner's restart lists successfully again: the count stays, so that each round of such a loop waits longer.
+          if (isGone(error)) this.#quiet++;
+          this.#emit('error', error);
+          return;
         }
       } finally {
         clearTimeout(deadline);
+        clearTimeout(idle);
       }
+      if (progress) relisted = false;
+      // A watch open as long as the longest wait is no loop to slow down (a quiet namespace's normal watch).
+      this.#quiet = progress || Date.now() - openedAt >= backoff.maxMs ? 0 : this.#quiet + 1;
     }
+  }
+
+  /** Waits `ms`; false when stop() or start() ended this generation meanwhile. */
+  #pause(ms: number, generation: number): Promise<boolean> {
+    const abort = new AbortController();
+    this.#abort = abort;
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        abort.signal.removeEventListener('abort', onAbort);
+        resolve(generation === this.#generation);
+      }, ms);
+      abort.signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   #onEvent(event: WatchEvent, generation: number): void {

@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +16,7 @@ import { getJson } from '../../src/k8s/api-client.ts';
 import { loadApiEndpoint, RotatingToken } from '../../src/k8s/api-endpoint.ts';
 import { KubeAccessError } from '../../src/k8s/kube-access.ts';
 import { onDerivedSecrets } from '../../src/core/credentials.ts';
+import { makeTestCerts } from '../support/test-certs.ts';
 
 let dir: string;
 let saDir: string;
@@ -94,6 +97,33 @@ describe('in-cluster', () => {
   }
 });
 
+describe('a rotated cluster CA', () => {
+  test('a certificate that fails verification makes the next request read ca.crt again, within the re-read period', async () => {
+    const serving = await makeTestCerts();
+    const other = await makeTestCerts();
+    const tls = https.createServer({ key: await readFile(serving.keyFile), cert: await readFile(serving.certFile) }, (_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"items":[]}'),
+    );
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    try {
+      const sa = path.join(dir, 'ca-rotation-sa');
+      await mkdir(sa, { recursive: true });
+      // The pod started before the rotation: its ca.crt holds a CA the server no longer uses.
+      await Promise.all([writeFile(path.join(sa, 'token'), 't'), writeFile(path.join(sa, 'ca.crt'), other.caCert)]);
+      const env = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String((tls.address() as AddressInfo).port) };
+      const endpoint = await loadApiEndpoint({ env, serviceAccountDir: sa }, { tokenRereadMs: 3_600_000 });
+      await assert.rejects(getJson(endpoint, '/api'), (e: unknown) => /certificate|self.signed|verify/i.test((e as Error).message));
+      // The kubelet updates ca.crt to the new CA.
+      await writeFile(path.join(sa, 'ca.crt'), serving.caCert);
+      assert.deepEqual(await getJson(endpoint, '/api'), { items: [] }, 'the next request verifies with the new CA, without a restart');
+    } finally {
+      tls.closeAllConnections();
+      await new Promise((resolve) => tls.close(resolve));
+      await Promise.all([serving.remove(), other.remove()]);
+    }
+  });
+});
+
 describe('RotatingToken', () => {
   test('read again once older than the period, and on demand (a 401), keeping the last token while the file is missing', async () => {
     const file = path.join(dir, 'rotating');
@@ -133,7 +163,7 @@ describe('RotatingToken', () => {
           'kind: Config',
           'current-context: c',
           'contexts: [{name: c, context: {cluster: k, user: u}}]',
-          'clusters: [{name: k, cluster: {server: "http://127.0.0.1:9"}}]',
+          'clusters: [{name: k, cluster: {server: "http://127.0.0.1:9", insecure-skip-tls-verify: true}}]',
           'users: [{name: u, user: {token: static-kubeconfig-token}}]',
         ].join('\n'),
       );
@@ -162,14 +192,14 @@ describe('--kubeconfig', () => {
     assert.deepEqual(options.headers, { authorization: 'Bearer t' });
   });
 
-  test('files named relative to the kubeconfig, client certificate, insecure-skip-tls-verify', async () => {
+  test('files named relative to the kubeconfig, client certificate', async () => {
     await mkdir(path.join(dir, 'certs'), { recursive: true });
     await writeFile(path.join(dir, 'certs', 'ca.pem'), 'ca-file');
     await writeFile(path.join(dir, 'certs', 'client.pem'), 'cert-file');
     await writeFile(path.join(dir, 'certs', 'client-key.pem'), 'key-file');
     const file = await kubeconfig(
       'certs.kubeconfig',
-      { server: 'https://127.0.0.1:6443', 'certificate-authority': 'certs/ca.pem', 'insecure-skip-tls-verify': true },
+      { server: 'https://127.0.0.1:6443', 'certificate-authority': 'certs/ca.pem' },
       { 'client-certificate': 'certs/client.pem', 'client-key': 'certs/client-key.pem' },
     );
     const options = await (await loadApiEndpoint({ kubeconfigPath: file, env: {} })).requestOptions();
@@ -181,8 +211,49 @@ describe('--kubeconfig', () => {
         rejectUnauthorized: options.rejectUnauthorized,
         headers: options.headers,
       },
-      { ca: 'ca-file', cert: 'cert-file', key: 'key-file', rejectUnauthorized: false, headers: {} },
+      { ca: 'ca-file', cert: 'cert-file', key: 'key-file', rejectUnauthorized: true, headers: {} },
     );
+    const insecure = await kubeconfig('insecure.kubeconfig', { server: 'https://127.0.0.1:6443', 'insecure-skip-tls-verify': true }, { token: 't' });
+    assert.equal((await (await loadApiEndpoint({ kubeconfigPath: insecure, env: {} })).requestOptions()).rejectUnauthorized, false);
+  });
+
+  test('CA, client certificate and key files are read again after the re-read period (a rotated cluster CA needs no restart)', async () => {
+    await mkdir(path.join(dir, 'rotating'), { recursive: true });
+    const file = (name: string): string => path.join(dir, 'rotating', name);
+    await Promise.all([writeFile(file('ca.pem'), 'ca-1'), writeFile(file('client.pem'), 'cert-1'), writeFile(file('client-key.pem'), 'key-1')]);
+    const config = await kubeconfig(
+      'rotating.kubeconfig',
+      { server: 'https://127.0.0.1:6443', 'certificate-authority': 'rotating/ca.pem' },
+      { 'client-certificate': 'rotating/client.pem', 'client-key': 'rotating/client-key.pem' },
+    );
+    let now = 0;
+    const endpoint = await loadApiEndpoint({ kubeconfigPath: config, env: {} }, { tokenRereadMs: 60_000, now: () => now });
+    const files = async (): Promise<string[]> => {
+      const options = await endpoint.requestOptions();
+      return [String(options.ca), String(options.cert), String(options.key)];
+    };
+    assert.deepEqual(await files(), ['ca-1', 'cert-1', 'key-1']);
+    await Promise.all([writeFile(file('ca.pem'), 'ca-2'), writeFile(file('client.pem'), 'cert-2'), writeFile(file('client-key.pem'), 'key-2')]);
+    now = 59_999;
+    assert.deepEqual(await files(), ['ca-1', 'cert-1', 'key-1'], 'not yet a minute old');
+    now = 60_000;
+    assert.deepEqual(await files(), ['ca-2', 'cert-2', 'key-2'], 'a minute old: read again');
+    await rm(file('ca.pem'));
+    now = 120_000;
+    assert.deepEqual(await files(), ['ca-2', 'cert-2', 'key-2'], 'a file missing for a moment (mid-swap): the last content stays');
+
+    // In-cluster, the mounted ca.crt likewise.
+    const sa = path.join(dir, 'rotating-sa');
+    await mkdir(sa, { recursive: true });
+    await Promise.all([writeFile(path.join(sa, 'token'), 't'), writeFile(path.join(sa, 'ca.crt'), 'cluster-ca-1')]);
+    now = 0;
+    const inCluster = await loadApiEndpoint(
+      { env: { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: sa },
+      { tokenRereadMs: 60_000, now: () => now },
+    );
+    await writeFile(path.join(sa, 'ca.crt'), 'cluster-ca-2');
+    now = 60_000;
+    assert.equal(String((await inCluster.requestOptions()).ca), 'cluster-ca-2');
   });
 
   test('tokenFile (re-read as it rotates) and username/password', async () => {
@@ -219,6 +290,41 @@ describe('--kubeconfig', () => {
       expected: /^--kubeconfig .*broken: /,
     },
     {
+      what: 'insecure-skip-tls-verify: true with a CA (client-go refuses it: the CA would be ignored)',
+      file: () =>
+        kubeconfig(
+          'insecure-and-ca',
+          { server: 'https://127.0.0.1:6443', 'insecure-skip-tls-verify': true, 'certificate-authority-data': Buffer.from('ca').toString('base64') },
+          { token: 't' },
+        ),
+      expected: /insecure-skip-tls-verify: true and a certificate-authority together/,
+    },
+    {
+      what: 'a client certificate without its key',
+      file: () => kubeconfig('cert-no-key', { server: 'https://127.0.0.1:6443' }, { 'client-certificate-data': Buffer.from('cert').toString('base64') }),
+      expected: /client-certificate without client-key/,
+    },
+    {
+      what: 'a client key without its certificate',
+      file: () => kubeconfig('key-no-cert', { server: 'https://127.0.0.1:6443' }, { 'client-key-data': Buffer.from('key').toString('base64') }),
+      expected: /client-key without client-certificate/,
+    },
+    {
+      what: 'a plain http server with a token and TLS verification not knowingly off (the token would cross in cleartext)',
+      file: () => kubeconfig('http-token', { server: 'http://127.0.0.1:8080' }, { token: 't' }),
+      expected: /plain http: its credentials would cross the network in cleartext/,
+    },
+    {
+      what: 'a plain http server with a client certificate',
+      file: () =>
+        kubeconfig(
+          'http-cert',
+          { server: 'http://127.0.0.1:8080', 'insecure-skip-tls-verify': false },
+          { 'client-certificate-data': Buffer.from('c').toString('base64'), 'client-key-data': Buffer.from('k').toString('base64') },
+        ),
+      expected: /plain http/,
+    },
+    {
       what: 'a CA file that cannot be read',
       file: () => kubeconfig('bad-ca', { server: 'https://127.0.0.1:6443', 'certificate-authority': 'nowhere/ca.pem' }, { token: 't' }),
       expected: /certificate-authority: ENOENT/,
@@ -252,8 +358,8 @@ describe('--kubeconfig', () => {
     assert.equal(seen.at(-1), 'Bearer from-exec-plugin');
   });
 
-  test('the plain http server a test harness names is reached without TLS, with the token', async () => {
-    const file = await kubeconfig('http', { server: serverUrl }, { token: 'plain' });
+  test('the plain http server a test harness names (verification knowingly off) is reached without TLS, with the token', async () => {
+    const file = await kubeconfig('http', { server: serverUrl, 'insecure-skip-tls-verify': true }, { token: 'plain' });
     await getJson(await loadApiEndpoint({ kubeconfigPath: file, env: {} }), '/api');
     assert.equal(seen.at(-1), 'Bearer plain');
   });

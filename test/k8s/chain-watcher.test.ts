@@ -11,7 +11,7 @@ import { createLogger } from '../../src/observability/logger.ts';
 import type { ApiEndpoint } from '../../src/k8s/api-endpoint.ts';
 import { ChainWatcher, fallbackChainsPath, restartDelay, type ChainList, type FallbackChainObject } from '../../src/k8s/chain-watcher.ts';
 
-type Verb = 'add' | 'update' | 'delete' | 'change' | 'error' | 'connect';
+type Verb = 'add' | 'update' | 'delete' | 'change' | 'error' | 'connect' | 'backoff';
 type Callback = (arg?: unknown) => void;
 
 class FakeInformer {
@@ -82,6 +82,7 @@ const unusedEndpoint: ApiEndpoint = {
   via: 'kubeconfig',
   requestOptions: () => Promise.reject(new Error('the endpoint is not used with a fake informer')),
   unauthorized: () => false,
+  tlsRejected: () => {},
 };
 
 const forbidden = Object.assign(new Error('HTTP-Code: 403'), { code: 403 });

@@ -12,10 +12,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { getJson, KubeApiError, watchEvents } from '../../src/k8s/api-client.ts';
+import { getJson, KubeApiError, LIST_BODY_LIMIT, watchEvents } from '../../src/k8s/api-client.ts';
 import { loadApiEndpoint, type ApiEndpoint } from '../../src/k8s/api-endpoint.ts';
-import { fallbackChainsPath, watchPath, type ChainList, type FallbackChainObject } from '../../src/k8s/chain-watcher.ts';
-import { ListWatch, type InformerVerb } from '../../src/k8s/list-watch.ts';
+import { ChainWatcher, fallbackChainsPath, watchPath, type ChainList, type FallbackChainObject } from '../../src/k8s/chain-watcher.ts';
+import { ListWatch, type InformerVerb, type ListWatchOptions, type ReconnectBackoff } from '../../src/k8s/list-watch.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import { chainReaderClusterRole, chainReaderRoleBinding } from '../../src/k8s/rbac.ts';
 import { startKube, type KubeHarness } from '../support/kube-harness.ts';
 
@@ -30,7 +31,10 @@ interface Rig {
   /** How many lists and from which resourceVersion each watch started. */
   lists: number;
   watches: string[];
+  /** When each watch was opened (ms, performance.now()). */
+  openedAt: number[];
   errors: unknown[];
+  backoffs: ReconnectBackoff[];
   /** Resolves once `count` watches were opened. */
   untilWatches(count: number): Promise<void>;
   /** Resolves on the next `verb` whose object (or error) passes `match`. */
@@ -39,21 +43,29 @@ interface Rig {
 }
 
 /** A ListWatch put together as ChainWatcher does (getJson list, watchEvents watch), counting its calls. */
-function rig(endpoint: ApiEndpoint, timeoutSeconds: number): Rig {
+function rig(
+  endpoint: ApiEndpoint,
+  timeoutSeconds: number,
+  extra: Pick<ListWatchOptions<FallbackChainObject>, 'idleTimeoutMs' | 'reconnectBackoff' | 'random'> = {},
+): Rig {
   const listPath = fallbackChainsPath(NS);
   const waiters: Array<{ verb: InformerVerb; match: (arg: unknown) => boolean; resolve: (arg: unknown) => void }> = [];
   const watchWaiters: Array<{ count: number; resolve: () => void }> = [];
   const r: Rig = {
     lists: 0,
     watches: [],
+    openedAt: [],
     errors: [],
+    backoffs: [],
     informer: new ListWatch<FallbackChainObject>({
+      ...extra,
       list: async () => {
         r.lists++;
         return (await getJson(endpoint, listPath)) as ChainList;
       },
       watch: ({ resourceVersion, signal, onEvent }) => {
         r.watches.push(resourceVersion);
+        r.openedAt.push(performance.now());
         for (const waiter of watchWaiters.filter((w) => w.count <= r.watches.length)) {
           watchWaiters.splice(watchWaiters.indexOf(waiter), 1);
           waiter.resolve();
@@ -92,9 +104,10 @@ function rig(endpoint: ApiEndpoint, timeoutSeconds: number): Rig {
         .map((o) => o.metadata?.name ?? '')
         .sort(),
   };
-  for (const verb of ['add', 'update', 'delete', 'error'] as const) {
+  for (const verb of ['add', 'update', 'delete', 'error', 'backoff'] as const) {
     r.informer.on(verb, (arg) => {
       if (verb === 'error') r.errors.push(arg);
+      if (verb === 'backoff') r.backoffs.push(arg as ReconnectBackoff);
       for (const waiter of [...waiters]) {
         if (waiter.verb !== verb || !waiter.match(arg)) continue;
         waiters.splice(waiters.indexOf(waiter), 1);
@@ -289,7 +302,8 @@ async function startFakeApi(dir: string): Promise<FakeApi> {
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: api.url } }],
+      // Plain http: the client sends credentials to it only with TLS verification knowingly off.
+      clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
       users: [{ name: 'u', user: { token: 'fake-token' } }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'u' } }],
       'current-context': 'fake',
@@ -312,9 +326,9 @@ describe('ListWatch against a faked API server', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function started(): Promise<Rig> {
+  async function started(extra: Parameters<typeof rig>[2] = {}): Promise<Rig> {
     api = await startFakeApi(dir);
-    return rig(await loadApiEndpoint({ kubeconfigPath: api.kubeconfigPath, env: {} }), 300);
+    return rig(await loadApiEndpoint({ kubeconfigPath: api.kubeconfigPath, env: {} }), 300, extra);
   }
 
   test('asks for bookmarks; a BOOKMARK moves the resourceVersion the next watch starts from', async () => {
@@ -382,7 +396,7 @@ describe('ListWatch against a faked API server', () => {
     await api.close();
   });
 
-  test('an ERROR event with another code, or a connection cut mid-stream, fails the watch for the owner to restart', async () => {
+  test('an ERROR event with another code fails the watch for the owner to restart', async () => {
     const r = await started();
     api.watches.push((res) =>
       res
@@ -394,18 +408,265 @@ describe('ListWatch against a faked API server', () => {
     const error = await failed;
     assert.equal(statusOf(error), 500);
     assert.match((error as Error).message, /etcd is sad/);
-
-    // After the owner's restart (a new list), a connection that drops mid-event is an error too, never a half object.
-    api.watches.push((res) => {
-      res.writeHead(200).write('{"type":"ADDED","object":{"metadata":{"name":"half"');
-      res.socket?.destroy();
-    });
-    const cut = r.next('error');
-    await r.informer.start();
-    await cut;
-    assert.deepEqual(r.names(), []);
-    assert.equal(r.lists, 2);
+    assert.equal(r.watches.length, 1);
     await r.informer.stop();
     await api.close();
+  });
+
+  test('a connection cut mid-stream is watched again from the last resourceVersion, without a list; the half event is never applied', async () => {
+    const r = await started({ reconnectBackoff: { baseMs: 10, maxMs: 1_000 } });
+    api.watches.push((res) => {
+      res.writeHead(200).write(line('ADDED', object('a', '11')));
+      res.write('{"type":"ADDED","object":{"metadata":{"name":"half"');
+      setImmediate(() => res.socket?.destroy());
+    });
+    await r.informer.start();
+    await r.untilWatches(2);
+    assert.deepEqual(r.watches, ['10', '11'], 'the second watch starts after the last whole event');
+    assert.deepEqual(r.names(), ['a']);
+    assert.equal(r.lists, 1, 'no relist for a cut connection');
+    assert.deepEqual(r.errors, []);
+    await r.informer.stop();
+    await api.close();
+  });
+
+  test('410 again right after the relist for one is an error for the owner to back off on, not a relist loop', async () => {
+    const r = await started({ reconnectBackoff: { baseMs: 10, maxMs: 5_000 }, random: () => 1 });
+    const gone = (res: http.ServerResponse): void => {
+      res.writeHead(410, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' }));
+    };
+    api.watches.push(gone, gone, gone, gone, gone, gone);
+    const failed = r.next('error');
+    await r.informer.start();
+    assert.equal(statusOf(await failed), 410);
+    assert.deepEqual({ lists: r.lists, watches: r.watches.length }, { lists: 2, watches: 2 }, 'one relist, then the error');
+    // The owner's restart lists fine, and the loop would start over: the waits keep growing instead.
+    const again = r.next('error');
+    await r.informer.start();
+    assert.equal(statusOf(await again), 410);
+    assert.deepEqual(
+      r.backoffs.map((b) => [b.attempt, b.delayMs]),
+      [
+        [1, 10],
+        [2, 20],
+        [3, 40],
+      ],
+    );
+    await r.informer.stop();
+    await api.close();
+  });
+
+  test('watches that end without a change are opened again after a doubling wait, announced; a change resets it', async () => {
+    // random 1: the top of each equal-jitter range, the ceiling itself.
+    const r = await started({ reconnectBackoff: { baseMs: 40, maxMs: 5_000 }, random: () => 1 });
+    const bookmarkThenEnd = (res: http.ServerResponse): void => {
+      res.writeHead(200).end(line('BOOKMARK', { kind: 'FallbackChain', metadata: { resourceVersion: '12' } }));
+    };
+    const endAtOnce = (res: http.ServerResponse): void => {
+      res.writeHead(200).end();
+    };
+    api.watches.push(bookmarkThenEnd, endAtOnce, bookmarkThenEnd, (res) => res.writeHead(200).end(line('ADDED', object('a', '13'))), endAtOnce);
+    await r.informer.start();
+    await r.untilWatches(6);
+    assert.deepEqual(
+      r.backoffs,
+      [
+        { attempt: 1, delayMs: 40, ended: 'ended' },
+        { attempt: 2, delayMs: 80, ended: 'ended' },
+        { attempt: 3, delayMs: 160, ended: 'ended' },
+        { attempt: 1, delayMs: 40, ended: 'ended' },
+      ],
+      'no wait after the watch that delivered a change',
+    );
+    const gaps = r.openedAt.slice(1).map((at, i) => at - (r.openedAt[i] ?? 0));
+    for (const [i, wait] of [40, 80, 160].entries()) assert.ok((gaps[i] ?? 0) >= wait - 2, `watch ${i + 2} opened ${gaps[i]} ms after the one before`);
+    assert.equal(r.lists, 1);
+    assert.deepEqual(r.errors, []);
+    await r.informer.stop();
+    await api.close();
+  });
+
+  test('stop() during the wait between watches ends it: no timer is left and no further watch opens', async () => {
+    const r = await started({ reconnectBackoff: { baseMs: 600_000, maxMs: 600_000 } });
+    api.watches.push((res) => res.writeHead(200).end());
+    const waiting = new Promise<void>((resolve) => r.informer.on('backoff', () => resolve()));
+    await r.informer.start();
+    await waiting;
+    const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    await r.informer.stop();
+    assert.equal(timers(), before - 1, 'the ten-minute wait was cleared');
+    assert.equal(r.watches.length, 1);
+    await api.close();
+  });
+
+  test('a watch silent for the idle timeout is opened again from the last resourceVersion; each bookmark restarts the timer', async () => {
+    const r = await started({ idleTimeoutMs: 400, reconnectBackoff: { baseMs: 10, maxMs: 100 } });
+    api.watches.push((res) => {
+      // Bookmarks every 50 ms for 300 ms (the timer restarts on each), then silence: a half-open connection.
+      res.writeHead(200).flushHeaders();
+      let version = 70;
+      const timer = setInterval(() => {
+        version++;
+        if (!res.destroyed) res.write(line('BOOKMARK', { kind: 'FallbackChain', metadata: { resourceVersion: String(version) } }));
+        if (version === 76) clearInterval(timer);
+      }, 50);
+    });
+    await r.informer.start();
+    await r.untilWatches(2);
+    assert.deepEqual(r.watches, ['10', '76'], 'the watch lived through all six bookmarks, then idled out');
+    assert.equal(r.lists, 1, 'a silent watch is not a reason to list');
+    assert.deepEqual(r.errors, []);
+    await r.informer.stop();
+    await api.close();
+  });
+
+  test('ChainWatcher: timeoutSeconds is random over one to two times the minimum (5-10 min), as client-go asks', async () => {
+    api = await startFakeApi(dir);
+    const endpoint = await loadApiEndpoint({ kubeconfigPath: api.kubeconfigPath, env: {} });
+    const randoms = [0, 0.5, 0.999];
+    const watcher = new ChainWatcher({
+      endpoint,
+      namespace: NS,
+      keys: { env: {}, credentialsDir: '/nonexistent/llm-fallback-credentials' },
+      logger: createLogger('silent'),
+      random: () => randoms.shift() ?? 0,
+      reconnectBackoff: { baseMs: 1, maxMs: 2 },
+    });
+    const ended = (res: http.ServerResponse): void => {
+      res.writeHead(200).end(line('ADDED', object(`x${api.requests.length}`, String(api.requests.length + 10))));
+    };
+    api.watches.push(ended, ended);
+    await watcher.start(
+      () => {},
+      () => {},
+    );
+    while (api.requests.filter((q) => q.includes('watch=1')).length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    watcher.stop();
+    const timeouts = api.requests.filter((q) => q.includes('watch=1')).map((q) => new URL(q, 'http://x').searchParams.get('timeoutSeconds'));
+    assert.deepEqual(timeouts, ['300', '450', '599']);
+    await api.close();
+  });
+});
+
+describe('list requests: aborted on timeout and stop(), and capped', () => {
+  interface ListServer {
+    url: string;
+    kubeconfigPath: string;
+    /** Resolves when the server sees the client close the list request's connection. */
+    closed: Promise<void>;
+    /** Resolves on the first list request. */
+    requested: Promise<void>;
+    close(): Promise<void>;
+  }
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'llmfb-list-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A server whose list answer is `body(res)`: a trickle or a flood the test chooses. */
+  async function listServer(body: (res: http.ServerResponse) => void): Promise<ListServer> {
+    let closed = (): void => {};
+    let requested = (): void => {};
+    const server = http.createServer((req, res) => {
+      requested();
+      req.socket.on('close', () => closed());
+      res.writeHead(200, { 'content-type': 'application/json' });
+      body(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const kubeconfigPath = path.join(dir, `kubeconfig-${(server.address() as AddressInfo).port}`);
+    await writeFile(
+      kubeconfigPath,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'u', user: { token: 'fake-token' } }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'u' } }],
+        'current-context': 'fake',
+      }),
+    );
+    return {
+      url,
+      kubeconfigPath,
+      closed: new Promise((resolve) => (closed = resolve)),
+      requested: new Promise((resolve) => (requested = resolve)),
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  /** A byte every 50 ms: never idle, never done. */
+  const trickle = (res: http.ServerResponse): void => {
+    res.write('{');
+    const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write(' ')), 50);
+  };
+
+  async function watcherOn(server: ListServer, listTimeoutMs: number): Promise<ChainWatcher> {
+    return new ChainWatcher({
+      endpoint: await loadApiEndpoint({ kubeconfigPath: server.kubeconfigPath, env: {} }),
+      namespace: NS,
+      keys: { env: {}, credentialsDir: '/nonexistent/llm-fallback-credentials' },
+      logger: createLogger('silent'),
+      listTimeoutMs,
+      // No restart within the test: one list request to watch.
+      restartBackoff: { baseMs: 600_000, maxMs: 600_000 },
+    });
+  }
+
+  test('a list still trickling at the list timeout is aborted: its connection closes', async () => {
+    const server = await listServer(trickle);
+    const watcher = await watcherOn(server, 300);
+    await watcher.start(
+      () => {},
+      () => {},
+    );
+    await server.closed;
+    assert.equal(watcher.listed, false);
+    watcher.stop();
+    await server.close();
+  });
+
+  test('stop() aborts a list in flight: its connection closes', async () => {
+    const server = await listServer(trickle);
+    const watcher = await watcherOn(server, 600_000);
+    await watcher.start(
+      () => {},
+      () => {},
+    );
+    await server.requested;
+    watcher.stop();
+    await server.closed;
+    await server.close();
+  });
+
+  test(`a list answer over ${LIST_BODY_LIMIT} bytes is refused with a clear error and its connection closed`, async () => {
+    let sent = 0;
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    // An endless answer, written as fast as the client reads (at most twice the limit, should the client never stop).
+    const server = await listServer((res) => {
+      const pump = (): void => {
+        while (!res.destroyed && sent < 2 * LIST_BODY_LIMIT) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    const endpoint = await loadApiEndpoint({ kubeconfigPath: server.kubeconfigPath, env: {} });
+    await assert.rejects(getJson(endpoint, fallbackChainsPath(NS)), (e: unknown) => e instanceof KubeApiError && /over 67108864 bytes/.test(e.message));
+    await server.closed;
+    assert.ok(sent < 2 * LIST_BODY_LIMIT, `the server stopped at ${sent} bytes`);
+    await server.close();
   });
 });
