@@ -18,6 +18,8 @@ const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g;
 // Escapes an echo may use (JSON `\uXXXX` and `\/`, URL `%XX`, HTML `&#…;`): text without
 // any is searched for the plain forms only.
 const ESCAPE = /\\[u/]|%[0-9a-fA-F]{2}|&#/;
+// Escapes within escapes looked through by mentions(): JSON over URL or HTML encoding, and once more.
+const MAX_ESCAPE_DEPTH = 3;
 const DECODE = /\\u([0-9a-fA-F]{4})|\\\/|%([0-9a-fA-F]{2})|&#(?:[xX]([0-9a-fA-F]+)|(\d+));/g;
 
 export class Redactor {
@@ -44,6 +46,25 @@ export class Redactor {
   redact(text: string): string {
     const out = this.redactKnown(text);
     return found(BEARER, out) ? out.replace(BEARER, `$1${REDACTED}`) : out;
+  }
+
+  /**
+   * Whether the text holds a known secret in any form, escapes within escapes included (a
+   * JSON-escaped `%XX` or `&#…;`: `\\u002573k-…` is `%73k-…` once the caller parses the JSON).
+   * Text passed on as it came (an upstream's own bytes) must not mention one; text that does
+   * is parsed and written again, which undoes the outer escape, and then redacted.
+   */
+  mentions(text: string): boolean {
+    if (!this.#plain) return false;
+    if (found(this.#plain, text)) return true;
+    let view = text;
+    for (let depth = 0; depth < MAX_ESCAPE_DEPTH && ESCAPE.test(view); depth++) {
+      const next = decodeEscapes(view);
+      if (next === view) break;
+      if (found(this.#plain, next)) return true;
+      view = next;
+    }
+    return false;
   }
 
   /**

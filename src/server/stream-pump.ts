@@ -5,6 +5,7 @@
 // caller's side: every byte bound for the caller is written by its one write() (response
 // headers when the first byte goes, heartbeats while an answer is held, the trailers at the
 // end). What goes between them (holding, splicing a continuation) is stream-reply.ts's work.
+import { rewrittenSseData } from '../wire/sse-out.ts';
 import type { Redactor } from '../core/redact.ts';
 import { redactHeaders } from './http-io.ts';
 import type { ServerResponse } from 'node:http';
@@ -181,7 +182,10 @@ export class CallerStream {
    */
   write(text: string): Promise<void> | undefined {
     if (text === '' || this.gone) return undefined;
-    return this.#send(this.#redactor().redactKnown(text));
+    const redactor = this.#redactor();
+    // An event passed on as it came (Anthropic, Responses) may hide a key under two escapes:
+    // its data written again (one escape undone), then redacted. Otherwise nothing to take out.
+    return this.#send(redactor.mentions(text) ? redactor.redactKnown(rewrittenSseData(text)) : text);
   }
 
   /**
@@ -192,8 +196,8 @@ export class CallerStream {
   writeAsItCame(raw: string, encode: () => string): Promise<void> | undefined {
     if (this.gone) return undefined;
     const redactor = this.#redactor();
-    // redactKnown returns its argument itself when it replaced nothing.
-    return this.#send(redactor.redactKnown(raw) === raw ? raw : redactor.redactKnown(encode()));
+    // Escapes within escapes included (mentions): the encoded event is parsed and written again.
+    return this.#send(redactor.mentions(raw) ? redactor.redactKnown(encode()) : raw);
   }
 
   /** Writes the last text, the trailers, and ends the response. The closing text (an error event quoting the upstream's error) and the trailers are redacted like error bodies. */

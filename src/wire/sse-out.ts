@@ -12,3 +12,19 @@ export function sseEvent(data: string, event?: string): string {
     .map((line) => `data: ${line}`)
     .join('\n')}\n\n`;
 }
+
+/**
+ * The SSE text with each `data:` line that holds JSON parsed and written again: what a
+ * re-encoding caller codec would have written. Undoes one level of JSON escapes (`\\u0025`
+ * becomes `%`), so that an escaped key becomes one the redactor's escape rules recognise.
+ * Lines that are not JSON on their own (a multi-line event's parts) stay as they are.
+ */
+export function rewrittenSseData(text: string): string {
+  return text.replace(/^data: ?(.*)$/gm, (line: string, data: string) => {
+    try {
+      return `data: ${JSON.stringify(JSON.parse(data))}`;
+    } catch {
+      return line;
+    }
+  });
+}

@@ -7,7 +7,8 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { anthropic } from '../../src/wire/anthropic/index.ts';
 import { openAIResponses } from '../../src/wire/openai-responses/index.ts';
 import type { CallerRequest } from '../../src/wire/codec.ts';
-import { sseEvent } from '../../src/wire/sse-out.ts';
+import { rewrittenSseData, sseEvent } from '../../src/wire/sse-out.ts';
+import { Redactor } from '../../src/core/redact.ts';
 
 function parse(text: string): EventSourceMessage[] {
   const events: EventSourceMessage[] = [];
@@ -41,3 +42,17 @@ for (const [name, codec, event] of [
     assert.deepEqual(JSON.parse(events[0]?.data ?? ''), JSON.parse(data));
   });
 }
+
+test('an event passed on as it came with a key under two escapes: mentioned, and gone once its data is written again and redacted', () => {
+  const key = 'sk-sse-out-0123456789abcdef';
+  const redactor = new Redactor([key]);
+  const text = sseEvent(`{"type":"content_block_delta","delta":{"type":"text_delta","text":"echo \\u002573${key.slice(1)} end"}}`, 'content_block_delta');
+  assert.equal(redactor.redactKnown(text), text, 'one level of escapes: the plain rules see nothing');
+  assert.equal(redactor.mentions(text), true);
+  const out = redactor.redactKnown(rewrittenSseData(text));
+  const [event] = parse(out);
+  const delta = (JSON.parse(event?.data ?? '{}') as { delta: { text: string } }).delta.text;
+  assert.ok(!decodeURIComponent(delta.replace(/\[REDACTED\]/g, '')).includes(key), delta);
+  assert.match(delta, /\[REDACTED\]/);
+  assert.equal(redactor.mentions('{"text":"nothing here"}'), false);
+});
