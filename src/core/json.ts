@@ -17,3 +17,12 @@ export function parseJson(text: string): unknown {
     return undefined;
   }
 }
+
+/** The JSON text parsed and written again (one level of escapes undone: `\\u0025` becomes `%`); text that is not JSON as it is. */
+export function rewrittenJson(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch {
+    return text;
+  }
+}

@@ -68,6 +68,16 @@ export class Redactor {
   }
 
   /**
+   * Answer text on its way to a caller: the text itself when no known key is mentioned in it at
+   * any escape depth (one scan: the common case, and then redactKnown would change nothing);
+   * otherwise `rewritten()`, the same content written again (which undoes the outer escape), with
+   * the known keys taken out.
+   */
+  redactAnswer(text: string, rewritten: () => string): string {
+    return this.mentions(text) ? this.redactKnown(rewritten()) : text;
+  }
+
+  /**
    * Only the known secrets: for answers, whose content is the model's (a code sample saying
    * `Bearer YOUR_TOKEN` is not a leak and must reach the caller as written).
    */

@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isJsonObject, type JsonObject } from '../core/json.ts';
-import type { Redactor } from '../core/redact.ts';
 import { header } from '../core/retry-after.ts';
 import type { Chain, Target } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
@@ -284,20 +283,16 @@ function replyJson(call: Call, answer: JsonAnswer, step: Target, base: Omit<Requ
     attempts: base.attempts,
     costUSD: totalCost(base.attempts),
   });
-  sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step, deps.secrets.redactor), deps.secrets.redactor, true);
+  sendText(call.res, answer.status, headers, 'application/json', answerText(answer, step), deps.secrets.redactor, true);
   const elapsed = deps.clock.now() - call.startedAt;
   report({ ...base, outcome: 'success', status: answer.status, totalMs: elapsed, ttfbMs: elapsed }, deps.logger, deps.metrics);
 }
 
-/**
- * The answer as the caller gets it: the upstream's own bytes when nothing in them needs changing
- * (no re-serialisation). Bytes that mention a key, even under two escapes, are written again from
- * the parsed body (one escape undone), so the redactor's escape rules recognise it.
- */
-function answerText(answer: JsonAnswer, step: Target, redactor: Redactor): string {
+/** The answer as the caller gets it: the upstream's own bytes when nothing in them needs changing (no re-serialisation). */
+function answerText(answer: JsonAnswer, step: Target): string {
   const body = answer.body;
   const named = typeof body['model'] === 'string' && body['model'] !== '';
-  if (named && answer.raw !== undefined && !redactor.mentions(answer.raw)) return answer.raw;
+  if (named && answer.raw !== undefined) return answer.raw;
   if (!named) body['model'] = step.model;
   return JSON.stringify(body);
 }

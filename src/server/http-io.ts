@@ -4,6 +4,7 @@
 // echo keys in answers and errors, and no credential may reach a caller in any encoding.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Redactor } from '../core/redact.ts';
+import { rewrittenJson } from '../core/json.ts';
 
 /**
  * A whole text answer: status, headers, a content-type (UTF-8 unless it names a charset) and a
@@ -20,7 +21,8 @@ export function sendText(
   answer = false,
 ): void {
   if (res.headersSent) return;
-  const text = answer ? redactor.redactKnown(body) : redactor.redact(body);
+  // An answer passed on as it came may hide a key under two escapes: it is then parsed and written again (redactAnswer).
+  const text = answer ? redactor.redactAnswer(body, () => rewrittenJson(body)) : redactor.redact(body);
   // A flat [name, value, …] list: Node writes it as it is, where an object goes through
   // setHeader() name by name (docs/bench/findings.md).
   const list = headerValues(headers, redactor);

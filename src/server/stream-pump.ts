@@ -185,7 +185,7 @@ export class CallerStream {
     const redactor = this.#redactor();
     // An event passed on as it came (Anthropic, Responses) may hide a key under two escapes:
     // its data written again (one escape undone), then redacted. Otherwise nothing to take out.
-    return this.#send(redactor.mentions(text) ? redactor.redactKnown(rewrittenSseData(text)) : text);
+    return this.#send(redactor.redactAnswer(text, () => rewrittenSseData(text)));
   }
 
   /**
@@ -195,9 +195,7 @@ export class CallerStream {
    */
   writeAsItCame(raw: string, encode: () => string): Promise<void> | undefined {
     if (this.gone) return undefined;
-    const redactor = this.#redactor();
-    // Escapes within escapes included (mentions): the encoded event is parsed and written again.
-    return this.#send(redactor.mentions(raw) ? redactor.redactKnown(encode()) : raw);
+    return this.#send(this.#redactor().redactAnswer(raw, encode));
   }
 
   /** Writes the last text, the trailers, and ends the response. The closing text (an error event quoting the upstream's error) and the trailers are redacted like error bodies. */
