@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startMockUpstream } from './mock-upstream.ts';
 import { streamOnce, type Target } from './lib/load.ts';
-import { cpuSecondsOf, freePort, pinSelf, spawnPinned, stopAll, waitForPort, type Proc } from './lib/procs.ts';
+import { cpuSecondsOf, freePort, pinSelf, serveFlags, spawnPinned, stopAll, waitForPort, type Proc } from './lib/procs.ts';
 import { median } from './lib/stats.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -100,16 +100,7 @@ async function main(): Promise<void> {
           'serve',
           '--config',
           configDir,
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--admin-port',
-          String(await freePort()),
-          '--credentials-dir',
-          path.join(scratch, 'no-credentials'),
-          '--log-level',
-          'info',
+          ...serveFlags(port, await freePort(), path.join(scratch, 'no-credentials')),
         ],
         { env: { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production' }, logFile: path.join(scratch, `llm-fallback-${i}.log`) },
       );

@@ -197,3 +197,8 @@ export function tail(file: string, lines = 15): string {
     return '';
   }
 }
+
+/** The flags every benchmark gives `llm-fallback serve` besides its config: loopback ports, no credentials folder, the log level. */
+export function serveFlags(port: number, adminPort: number, credentialsDir: string, logLevel = 'info'): string[] {
+  return ['--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--credentials-dir', credentialsDir, '--log-level', logLevel];
+}

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startKube } from '../../test/support/kube-harness.ts';
-import { canPin, freePort, spawnPinned, stop, type Proc } from './procs.ts';
+import { canPin, freePort, serveFlags, spawnPinned, stop, type Proc } from './procs.ts';
 import { startRelay } from './relay.ts';
 import type { StartupCase, StartupCaseId, StartupResults } from './report.ts';
 import { measured } from './stats.ts';
@@ -160,11 +160,6 @@ async function runCase(id: StartupCaseId, runs: number, once: () => Promise<Samp
   return summarise(id, samples);
 }
 
-/** The sidecar's common flags: loopback, the given ports, no credentials directory, the log at info as in production. */
-function serveFlags(port: number, admin: number, scratch: string): string[] {
-  return ['--host', '127.0.0.1', '--port', String(port), '--admin-port', String(admin), '--credentials-dir', path.join(scratch, 'none'), '--log-level', 'info'];
-}
-
 /**
  * `serve --kubernetes` with a token kubeconfig whose server is a relay in front of a real
  * kube-apiserver: the relay notes when the API server first answers the sidecar (the first
@@ -195,7 +190,16 @@ async function kubernetesCase(opts: StartupOptions, env: NodeJS.ProcessEnv): Pro
       return startOnce(
         LABELS.kubernetes,
         (port, admin) => ({
-          args: [opts.entry, 'serve', '--kubernetes', '--kubeconfig', kubeconfigPath, '--namespace', 'bench', ...serveFlags(port, admin, opts.scratch)],
+          args: [
+            opts.entry,
+            'serve',
+            '--kubernetes',
+            '--kubeconfig',
+            kubeconfigPath,
+            '--namespace',
+            'bench',
+            ...serveFlags(port, admin, path.join(opts.scratch, 'none')),
+          ],
           env,
         }),
         { admin: true, path: '/readyz' },
@@ -246,7 +250,7 @@ export async function measureStartup(opts: StartupOptions): Promise<StartupResul
       await runCase('config', opts.runs, () =>
         startOnce(
           LABELS.config,
-          (port, admin) => ({ args: [opts.entry, 'serve', '--config', config, ...serveFlags(port, admin, opts.scratch)], env: sidecarEnv }),
+          (port, admin) => ({ args: [opts.entry, 'serve', '--config', config, ...serveFlags(port, admin, path.join(opts.scratch, 'none'))], env: sidecarEnv }),
           { admin: true, path: '/readyz' },
           path.join(opts.scratch, 'config.log'),
         ),
