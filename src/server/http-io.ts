@@ -36,26 +36,30 @@ export function sendText(
   res.end(text);
 }
 
-/** The headers as a flat list, values redacted: all of them are searched at once, and one by one only when that finds something. */
+/** The headers, redacted (redactHeaders), as a flat list. */
 function headerValues(headers: Readonly<Record<string, string>>, redactor: Redactor): string[] {
+  const clean = redactHeaders(headers, redactor);
   const list: string[] = [];
-  let joined = '';
-  for (const name in headers) {
-    const value = headers[name] as string;
-    list.push(name, value);
-    joined += `${value}\n`;
-  }
-  if (redactor.redact(joined) !== joined) for (let i = 1; i < list.length; i += 2) list[i] = redactor.redact(list[i] as string);
+  for (const name in clean) list.push(name, clean[name] as string);
   return list;
 }
 
-/** Header values (and trailers) for a caller, redacted. */
+/**
+ * Header values (and trailers) for a caller, redacted: all of them are searched at once (no key
+ * or escape spans the line breaks between them), and one by one only when that finds something.
+ */
 export function redactHeaders<T extends OutgoingHttpHeaders | Record<string, string>>(headers: T, redactor: Redactor): T {
   const out: OutgoingHttpHeaders = {};
+  let joined = '';
   for (const [name, value] of Object.entries(headers)) {
+    out[name] = value;
+    if (typeof value === 'string') joined += `${value}\n`;
+    else if (Array.isArray(value)) joined += `${value.join('\n')}\n`;
+  }
+  if (redactor.redact(joined) === joined) return out as T;
+  for (const [name, value] of Object.entries(out)) {
     if (typeof value === 'string') out[name] = redactor.redact(value);
     else if (Array.isArray(value)) out[name] = value.map((v) => redactor.redact(v));
-    else out[name] = value;
   }
   return out as T;
 }
