@@ -89,7 +89,8 @@ interface Lane<T> {
   began: number;
   /** Worst-case cost of this attempt, held against the budget while it is in flight. */
   worstUSD: number;
-  controller: AbortController;
+  /** Cancels this attempt alone; none when the chain cannot hedge (the request's own signal reaches it). */
+  controller: AbortController | undefined;
   settled: Promise<Settled<T>>;
   observed?: ObservedAttempt;
 }
@@ -112,6 +113,8 @@ class ChainRun<T> {
   #inflight: Array<Lane<T>> = [];
   #lastStart = 0;
   #hedging = true;
+  /** Only hedging runs attempts side by side; without it no attempt is ever cancelled apart from the request. */
+  readonly #concurrent: boolean;
   #last: UpstreamFailure | undefined;
   #lastAnswered: UpstreamFailure | undefined;
   #attempt: AttemptFn<T>;
@@ -126,6 +129,7 @@ class ChainRun<T> {
     this.#routing = deps.routing ?? deps.breakers.routing;
     this.#facts = deps.request?.facts ?? NO_REQUEST;
     this.#attempt = deps.attempt;
+    this.#concurrent = chain.policy.hedgeAfterMs > 0;
   }
 
   async run(): Promise<ChainResult<T>> {
@@ -253,13 +257,20 @@ class ChainRun<T> {
   #start(planned: PlannedTarget, attempt: number, hedge: boolean, route: string | undefined): void {
     const { clock, breakers } = this.#deps;
     const step = planned.step;
-    // The request's abort reaches the attempt through the lane's own controller (for the
-    // request's lifetime, streams included): AbortSignal.any would build a composite signal
-    // with weak references on every attempt (profiled in docs/bench/findings.md).
-    const controller = new AbortController();
-    const signal = controller.signal;
-    if (this.#signal.aborted) controller.abort(this.#signal.reason);
-    else this.#signal.addEventListener('abort', () => controller.abort(this.#signal.reason), { once: true });
+    // A chain that hedges can cancel one attempt alone: its lane has a controller of its own,
+    // which the request's abort reaches too (for the request's lifetime, streams included;
+    // AbortSignal.any would build a composite signal with weak references on every attempt).
+    // Without hedging one attempt runs at a time and only the request's abort ever ends it:
+    // the request's signal is the attempt's (a controller and a listener less per attempt).
+    let controller: AbortController | undefined;
+    let signal = this.#signal;
+    if (this.#concurrent) {
+      const own = new AbortController();
+      controller = own;
+      signal = own.signal;
+      if (this.#signal.aborted) own.abort(this.#signal.reason);
+      else this.#signal.addEventListener('abort', () => own.abort(this.#signal.reason), { once: true });
+    }
     const worst = worstCaseCost(step, this.#facts);
     const circuit = breakers.state(step.target) ?? 'closed';
     const lane: Lane<T> = {
@@ -471,7 +482,9 @@ class ChainRun<T> {
   async #cancelAll(why: string): Promise<void> {
     const lanes = this.#inflight;
     this.#inflight = [];
-    for (const lane of lanes) lane.controller.abort(new Error(`cancelled: ${why}`));
+    // A lane without a controller (no hedging) is only ever in flight alone, and is not here
+    // unless the request itself was aborted, which has reached it already.
+    for (const lane of lanes) lane.controller?.abort(new Error(`cancelled: ${why}`));
     for (const event of await Promise.all(lanes.map((l) => l.settled))) this.#recordCancelled(event, why);
   }
 
