@@ -36,11 +36,17 @@ export function sendText(
   res.end(text);
 }
 
-/** The headers, redacted (redactHeaders), as a flat list. */
+/** The headers as a flat list, redacted as redactHeaders does (all values searched at once), without its copy. */
 function headerValues(headers: Readonly<Record<string, string>>, redactor: Redactor): string[] {
-  const clean = redactHeaders(headers, redactor);
   const list: string[] = [];
-  for (const name in clean) list.push(name, clean[name] as string);
+  let joined = '';
+  for (const name in headers) {
+    const value = headers[name] as string;
+    list.push(name, value);
+    joined += `${value}\n`;
+  }
+  if (redactor.redact(joined) === joined) return list;
+  for (let i = 1; i < list.length; i += 2) list[i] = redactor.redact(list[i] as string);
   return list;
 }
 
