@@ -57,19 +57,24 @@ export function logFields(logger: Logger, level: 'info' | 'warn', fields: Record
   direct.stream.write(direct.redact(body.length > 2 ? `${head},${body.slice(1, -1)}${tail}` : `${head}${tail}`));
 }
 
-/** stdout for the request log: buffered and asynchronous, so a log line costs no syscall on the request path. */
+/** stdout for the request log: lines gathered, then written in one synchronous write per batch. */
 export interface LogOutput {
   stream: pino.DestinationStream;
-  /** Writes what is buffered and closes stdout's stream; the process may then exit. */
+  /** Writes what is gathered and closes stdout's stream; the process may then exit. */
   close(): Promise<void>;
 }
 
-// Lines are written once ~12 KiB have gathered (the profile showed one write syscall per
-// request costing ~10% of the hop; 12 KiB is ~25 request lines, below sonic-boom's 16 KiB
-// largest write) or at the latest after FLUSH_MS, so a quiet sidecar's log is never more
-// than that behind. The lines are gathered here, not in sonic-boom: its own buffer appends
-// each line to one string and measures that string's byte length on every write, which
-// copies the whole buffer per line (~6 KB allocated per request at 12 KiB; docs/bench/findings.md).
+// Lines are written once ~12 KiB have gathered (~25 request lines, below sonic-boom's 16 KiB
+// largest write) or at the latest after FLUSH_MS, so a quiet sidecar's log is never more than
+// that behind. The lines are gathered here, not in sonic-boom: its own buffer appends each
+// line to one string and measures that string's byte length on every write, which copies the
+// whole buffer per line (~6 KB allocated per request at 12 KiB; docs/bench/findings.md).
+// The batch is written synchronously, as pino's default destination writes: an asynchronous
+// write hands each batch to a libuv pool thread and back, two thread switches that on a
+// sidecar's one core cost more than the write itself (12 KiB to a file: ~8 µs written at
+// once, ~49 µs there and back through the pool; docs/bench/findings.md). A reader of stdout
+// that stops reading (the container runtime's log pipe full) would make the write wait, as it
+// does for any process that logs to stdout synchronously.
 const FLUSH_MS = 500;
 const BATCH_CHARS = 12 * 1024;
 
@@ -99,7 +104,7 @@ class LineBatch implements pino.DestinationStream {
 }
 
 export function bufferedStdout(): LogOutput {
-  const out = pino.destination({ dest: 1, sync: false });
+  const out = pino.destination({ dest: 1, sync: true });
   const stream = new LineBatch(out);
   const timer = setInterval(() => stream.flush(), FLUSH_MS);
   timer.unref();
