@@ -30,16 +30,26 @@ export interface StepGroup {
   targets: Target[];
 }
 
-/** Chain.steps holds targets; those of one step share its index and are consecutive. */
-export function groupsOf(steps: readonly Target[]): StepGroup[] {
-  const groups: StepGroup[] = [];
-  for (const step of steps) {
-    const last = groups[groups.length - 1];
-    if (last && last.index === step.index) last.targets.push(step);
-    else groups.push({ index: step.index, targets: [step] });
+/**
+ * Chain.steps holds targets; those of one step share its index and are consecutive. A chain's
+ * steps do not change (a reload makes a new chain), so its groups are made once, not per
+ * request, and are shared: read them, never change them.
+ */
+export function groupsOf(steps: readonly Target[]): readonly StepGroup[] {
+  let groups = GROUPS.get(steps);
+  if (!groups) {
+    groups = [];
+    for (const step of steps) {
+      const last = groups[groups.length - 1];
+      if (last && last.index === step.index) last.targets.push(step);
+      else groups.push({ index: step.index, targets: [step] });
+    }
+    GROUPS.set(steps, groups);
   }
   return groups;
 }
+
+const GROUPS = new WeakMap<readonly Target[], StepGroup[]>();
 
 export interface PlanInput {
   groups: readonly StepGroup[];
@@ -138,6 +148,14 @@ export function weightOf(step: Target): number {
 /** Every target of the chain, in the order this request tries them, with why. */
 export function planOrder(input: PlanInput): PlannedTarget[] {
   const out: PlannedTarget[] = [];
+  // Listed order with no step demoted (the common case): nothing to rank and no notes.
+  if (input.priority === 'quality' && !input.groups.some((group) => input.demoted(group.index) !== undefined)) {
+    for (const group of input.groups) {
+      if (group.targets.length === 1) out.push({ step: group.targets[0] as Target });
+      else out.push(...orderTargets(group, input.circuit, input.random));
+    }
+    return out;
+  }
   for (const ranked of orderSteps(input)) {
     for (const planned of orderTargets(ranked.group, input.circuit, input.random)) {
       // Listed order with nothing to say (the common case): no notes to join.

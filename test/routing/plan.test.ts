@@ -66,11 +66,18 @@ describe('groupsOf', () => {
       ],
     );
   });
+
+  // Made once per chain: the same steps give the same groups, other steps their own.
+  test('the groups of one list of steps are made once', () => {
+    const steps = [target(0, 'a'), target(1, 'b')];
+    assert.equal(groupsOf(steps), groupsOf(steps));
+    assert.notEqual(groupsOf([...steps]), groupsOf(steps));
+  });
 });
 
 describe('orderSteps', () => {
   const price = (inputPerMTok: number, outputPerMTok: number): Price => ({ inputPerMTok, outputPerMTok });
-  const groups: StepGroup[] = groupsOf([
+  const groups: readonly StepGroup[] = groupsOf([
     target(0, 'big', { price: price(10, 30) }),
     target(1, 'mid', { price: price(1, 2) }),
     target(2, 'free-unknown'),
