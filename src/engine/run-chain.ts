@@ -74,9 +74,13 @@ export type ChainResult<T> =
   | { kind: 'success'; value: T; step: Target; attempts: AttemptRecord[]; resume: Resume<T>; failLater: FailLater }
   | { kind: 'failure'; end: ChainEnd; last?: UpstreamFailure; lastAnswered?: UpstreamFailure; attempts: AttemptRecord[] };
 
-export async function runChain<T>(chain: Chain, deps: EngineDeps<T>, startedAt: number, signal: AbortSignal): Promise<ChainResult<T>> {
+export function runChain<T>(chain: Chain, deps: EngineDeps<T>, startedAt: number, signal: AbortSignal): Promise<ChainResult<T>> {
   return new ChainRun(chain, deps, startedAt, signal).run();
 }
+
+// The loop runs on every request: a step that has nothing to wait for returns its value, not a
+// promise of it (each async layer costs a promise and turns of the microtask queue).
+type Now<R> = R | Promise<R>;
 
 interface Lane<T> {
   planned: PlannedTarget;
@@ -157,7 +161,8 @@ class ChainRun<T> {
         if (hedged === 'aborted' || hedged === 'deadline') this.#hedging = false;
         continue;
       }
-      const result = await this.#settle(event);
+      const settled = this.#settle(event);
+      const result = settled instanceof Promise ? await settled : settled;
       if (result) return result;
     }
   }
@@ -170,8 +175,9 @@ class ChainRun<T> {
     const groups = groupsOf(this.#chain.steps);
     const now = clock.now();
     const targetsOf = (g: StepGroup): string[] => g.targets.map((t) => t.target);
-    const demoted = new Map<number, string>();
-    if (this.#chain.policy.adaptive) {
+    // Only adaptive routing demotes steps: other chains make no map for it.
+    const demoted = this.#chain.policy.adaptive ? new Map<number, string>() : undefined;
+    if (demoted) {
       for (const g of groups) {
         const why = this.#routing.demotion(this.#chain.name, targetsOf(g), now);
         if (why) demoted.set(g.index, why);
@@ -187,7 +193,7 @@ class ChainRun<T> {
     const planned = planOrder({
       groups,
       priority,
-      demoted: (i) => demoted.get(i),
+      demoted: (i) => demoted?.get(i),
       health: (t) => this.#routing.health(t),
       circuit: (t) => this.#deps.breakers.state(t),
       facts: this.#facts,
@@ -299,7 +305,7 @@ class ChainRun<T> {
   // Waiting
 
   /** The next attempt to settle, or 'hedge' when it is time to start a hedge. */
-  async #nextEvent(): Promise<Settled<T> | 'hedge'> {
+  #nextEvent(): Promise<Settled<T> | 'hedge'> {
     const { clock } = this.#deps;
     const now = clock.now();
     const decision = hedgeDecision({
@@ -310,7 +316,7 @@ class ChainRun<T> {
       remainingMs: this.#deadlineAt - now,
       candidates: this.#queue.length > 0,
     });
-    if (decision.kind === 'now') return 'hedge';
+    if (decision.kind === 'now') return Promise.resolve('hedge');
     // Invariant: the loop only waits while an attempt is in flight (else nothing could ever settle).
     if (this.#inflight.length === 0) throw new Error('runChain: waiting with no attempt in flight');
     // One attempt and no hedge to time (the common case): its own promise, no race.
@@ -319,9 +325,14 @@ class ChainRun<T> {
     // Without a hedge to time there is nothing to cancel: aborting a controller builds a
     // DOMException, which the profile showed on every request.
     if (decision.kind !== 'wait') return Promise.race(races);
+    return this.#raceHedgeTimer(races, decision.ms);
+  }
+
+  /** The attempts in flight against the time a hedge is due; the timer is stopped either way. */
+  async #raceHedgeTimer(races: Array<Promise<Settled<T> | 'hedge'>>, ms: number): Promise<Settled<T> | 'hedge'> {
     const timer = new AbortController();
     races.push(
-      clock.sleep(decision.ms, timer.signal).then(
+      this.#deps.clock.sleep(ms, timer.signal).then(
         () => 'hedge' as const,
         () => NEVER,
       ),
@@ -336,12 +347,13 @@ class ChainRun<T> {
   // ---------------------------------------------------------------------------------------
   // Settling
 
-  async #settle(event: Settled<T>): Promise<ChainResult<T> | undefined> {
+  #settle(event: Settled<T>): Now<ChainResult<T> | undefined> {
     const { lane } = event;
     this.#inflight = this.#inflight.length === 1 && this.#inflight[0] === lane ? [] : this.#inflight.filter((l) => l !== lane);
     if ('error' in event) {
-      await this.#cancelAll('the request failed');
-      throw event.error;
+      return this.#cancelAll('the request failed').then(() => {
+        throw event.error;
+      });
     }
     const { gated } = event;
     const step = lane.planned.step;
@@ -352,21 +364,24 @@ class ChainRun<T> {
     }
     if (gated.kind === 'aborted') {
       this.#record({ ...this.#base(lane, ms), outcome: 'aborted', ...(lane.hedge ? { hedge: 'aborted' as const } : {}) }, step, lane);
-      if (this.#signal.aborted || this.#inflight.length === 0) {
-        await this.#cancelAll('the caller went away');
-        return this.#fail('aborted');
-      }
+      if (this.#signal.aborted || this.#inflight.length === 0) return this.#cancelAll('the caller went away').then(() => this.#fail('aborted'));
       return undefined;
     }
     if (gated.kind === 'success') return this.#win(lane, gated.value, gated.status, ms);
     return this.#failed(lane, gated.failure, ms);
   }
 
-  async #win(lane: Lane<T>, value: T, status: number, ms: number): Promise<ChainResult<T>> {
+  #win(lane: Lane<T>, value: T, status: number, ms: number): Now<ChainResult<T>> {
     const step = lane.planned.step;
     this.#observe(step, { kind: 'ok', latencyMs: ms });
     this.#markFrom(step, { status, headers: this.#deps.headersOf?.(value) });
-    if (this.#inflight.length > 0) await this.#cancelAll(`${step.provider.name}/${step.model} answered first`);
+    if (this.#inflight.length > 0) return this.#cancelAll(`${step.provider.name}/${step.model} answered first`).then(() => this.#won(lane, value, status, ms));
+    return this.#won(lane, value, status, ms);
+  }
+
+  /** The winner's record and the chain's result, once no other attempt is in flight. */
+  #won(lane: Lane<T>, value: T, status: number, ms: number): ChainResult<T> {
+    const step = lane.planned.step;
     const usage = this.#deps.usageOf?.(value);
     const record: AttemptRecord = { ...this.#base(lane, ms), outcome: 'ok', status, usage, costUSD: usage ? costOf(usage, step.price) : 0 };
     if (lane.hedge) record.hedge = 'won';
