@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isJsonObject, type JsonObject } from '../core/json.ts';
-import { header } from '../core/retry-after.ts';
-import type { Chain, Target } from '../core/types.ts';
+import { header, type HeaderBag } from '../core/retry-after.ts';
+import type { Chain, Target, Usage } from '../core/types.ts';
 import type { ConfigSnapshot, ConfigStore } from '../chain/store.ts';
 import type { BreakerRegistry } from '../engine/breakers.ts';
 import type { Clock } from '../engine/clock.ts';
@@ -64,60 +64,58 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** A caller route of the wire registry, served by its caller codec. */
 export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute {
   const { caller, operation } = route;
-  return async (req, res) => {
+  return serveRequest;
+
+  async function serveRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = deps.clock.now();
     const given = header(req.headers, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     try {
-      await serveRequest(req, res, requestId, startedAt);
+      const idHeader = { 'x-request-id': requestId };
+      // The body's share of the budget is held until the response is over: the parsed body and what is sent upstream live that long.
+      const share = deps.bodyBudget.share();
+      res.once('close', () => share.release());
+      const read = await readJsonBody(req, { limit: deps.bodyLimitBytes, share, timeoutMs: deps.bodyTimeoutMs });
+      if (read.kind === 'aborted') return;
+      if (read.kind === 'rejected') {
+        refuse(res, read, caller, deps, idHeader);
+        return;
+      }
+      const snapshot = deps.store.current;
+      const problem = snapshot
+        ? checkRequest(operation, caller, read.value, snapshot)
+        : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
+      if (problem || !snapshot) {
+        sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets, idHeader);
+        return;
+      }
+      const body = read.value as JsonObject;
+      const chain = snapshot.chains.get(body['model'] as string) as Chain;
+      // Before any copy is made: the copies serving the request on this chain must fit too.
+      const held = holdCopies(share, read.bytes, chain, caller.translationCopies);
+      if (held) {
+        refuse(res, held, caller, deps, idHeader);
+        return;
+      }
+      let request: CallerRequest;
+      try {
+        request = caller.decode(operation, body, req.headers);
+      } catch (error) {
+        if (!(error instanceof InvalidRequest)) throw error;
+        sendError(res, openAIError(400, error.message, 'invalid_request'), caller, deps.secrets, idHeader);
+        return;
+      }
+      deps.inflight.enter();
+      try {
+        await serveChain({ route: operation, request, caller, chain, snapshot, requestId, startedAt, req, res }, deps);
+      } finally {
+        deps.inflight.leave();
+      }
     } catch (error) {
       // Every reply carries the request id in its own headers (no setHeader up front: it would
       // send every reply through Node's slower header path); the 500 written for a bug too.
       if (!res.headersSent) res.setHeader('x-request-id', requestId);
       throw error;
-    }
-  };
-
-  async function serveRequest(req: IncomingMessage, res: ServerResponse, requestId: string, startedAt: number): Promise<void> {
-    const idHeader = { 'x-request-id': requestId };
-    // The body's share of the budget is held until the response is over: the parsed body and what is sent upstream live that long.
-    const share = deps.bodyBudget.share();
-    res.once('close', () => share.release());
-    const read = await readJsonBody(req, { limit: deps.bodyLimitBytes, share, timeoutMs: deps.bodyTimeoutMs });
-    if (read.kind === 'aborted') return;
-    if (read.kind === 'rejected') {
-      refuse(res, read, caller, deps, idHeader);
-      return;
-    }
-    const snapshot = deps.store.current;
-    const problem = snapshot
-      ? checkRequest(operation, caller, read.value, snapshot)
-      : openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error');
-    if (problem || !snapshot) {
-      sendError(res, problem ?? openAIError(503, 'no configuration loaded yet', 'not_ready', 'server_error'), caller, deps.secrets, idHeader);
-      return;
-    }
-    const body = read.value as JsonObject;
-    const chain = snapshot.chains.get(body['model'] as string) as Chain;
-    // Before any copy is made: the copies serving the request on this chain must fit too.
-    const held = holdCopies(share, read.bytes, chain, caller.translationCopies);
-    if (held) {
-      refuse(res, held, caller, deps, idHeader);
-      return;
-    }
-    let request: CallerRequest;
-    try {
-      request = caller.decode(operation, body, req.headers);
-    } catch (error) {
-      if (!(error instanceof InvalidRequest)) throw error;
-      sendError(res, openAIError(400, error.message, 'invalid_request'), caller, deps.secrets, idHeader);
-      return;
-    }
-    deps.inflight.enter();
-    try {
-      await serveChain({ route: operation, request, caller, chain, snapshot, requestId, startedAt, req, res }, deps);
-    } finally {
-      deps.inflight.leave();
     }
   }
 }
@@ -156,7 +154,8 @@ function checkRequest(operation: string, caller: CallerCodec, body: unknown, sna
   return refused ? { status: refused.status, body: refused.error } : undefined;
 }
 
-async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
+// Not async: untraced (the default), the request's promise is serveTraced's own, not one more around it.
+function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   const { chain, res } = call;
   const stream = call.request.stream;
   const trace = deps.tracing?.request({
@@ -170,13 +169,11 @@ async function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   });
   if (!trace) return serveTraced(call, deps, undefined);
   for (const [name, value] of Object.entries(trace.responseHeaders)) res.setHeader(name, value);
-  try {
-    await serveTraced(call, deps, trace);
-  } catch (error) {
+  return serveTraced(call, deps, trace).catch((error: unknown) => {
     // The request's report will not come: the span still ends, as the 500 the caller gets.
     trace.abandon(500);
     throw error;
-  }
+  });
 }
 
 async function serveTraced(call: Call, deps: HandlerDeps, trace: RequestTrace | undefined): Promise<void> {
@@ -221,9 +218,9 @@ async function serveTraced(call: Call, deps: HandlerDeps, trace: RequestTrace | 
       breakers: deps.breakers,
       skipReason: (step) => skipReason(step, plan),
       attempt: upstreamAttempt(attemptRequest, hooks),
-      usageOf: (answer) => (answer.kind === 'json' ? answer.usage : undefined),
+      usageOf: usageOfAnswer,
       request: { facts: call.request.facts, priority: header(call.req.headers, 'x-llm-fallback-priority') },
-      headersOf: (answer) => answer.headers,
+      headersOf: headersOfAnswer,
       discard: discardAnswer,
       ...(trace ? { observer: trace } : {}),
     },
@@ -264,6 +261,9 @@ async function serveTraced(call: Call, deps: HandlerDeps, trace: RequestTrace | 
     );
   }
 }
+
+const usageOfAnswer = (answer: UpstreamAnswer): Usage | undefined => (answer.kind === 'json' ? answer.usage : undefined);
+const headersOfAnswer = (answer: UpstreamAnswer): HeaderBag => answer.headers;
 
 /** Steps that cannot be called at all, or cannot serve this request faithfully, are skipped with a reason, never tried. */
 function skipReason(step: Target, plan: RequestPlan): string | CodedSkip | undefined {
