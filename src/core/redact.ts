@@ -14,6 +14,9 @@ const MIN_BASE64_FRAGMENT = 8;
 
 // Any bearer token, known or not (a caller's or an upstream's own), in text we write.
 const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g;
+// Searches (is it there at all?) use patterns without the g flag: test() on a global pattern
+// takes V8's slow path through lastIndex (~850 against ~560 ns on a 600-character log line).
+const BEARER_PROBE = new RegExp(BEARER.source);
 
 // Escapes an echo may use (JSON `\uXXXX` and `\/`, URL `%XX`, HTML `&#…;`): text without
 // any is searched for the plain forms only.
@@ -25,6 +28,8 @@ const DECODE = /\\u([0-9a-fA-F]{4})|\\\/|%([0-9a-fA-F]{2})|&#(?:[xX]([0-9a-fA-F]
 export class Redactor {
   /** Every form as a plain literal: fast to search (V8 compiles a literal alternation well). */
   readonly #plain: RegExp | undefined;
+  /** #plain without the g flag, for searches. */
+  readonly #plainProbe: RegExp | undefined;
   /** Every form with any character escaped: slow with many secrets, so used only to replace once a match is known. */
   readonly #escaped: RegExp | undefined;
   readonly size: number;
@@ -35,6 +40,7 @@ export class Redactor {
     const forms = [...new Set(unique.flatMap(echoForms))].sort((a, b) => b.length - a.length);
     if (forms.length > 0) {
       this.#plain = new RegExp(forms.map(escapeRegExp).join('|'), 'g');
+      this.#plainProbe = new RegExp(this.#plain.source);
       this.#escaped = new RegExp(forms.map(tolerantPattern).join('|'), 'g');
     }
   }
@@ -45,7 +51,7 @@ export class Redactor {
    */
   redact(text: string): string {
     const out = this.redactKnown(text);
-    return found(BEARER, out) ? out.replace(BEARER, `$1${REDACTED}`) : out;
+    return BEARER_PROBE.test(out) ? out.replace(BEARER, `$1${REDACTED}`) : out;
   }
 
   /**
@@ -56,12 +62,12 @@ export class Redactor {
    */
   mentions(text: string): boolean {
     if (!this.#plain) return false;
-    if (found(this.#plain, text)) return true;
+    if (found(this.#plainProbe, text)) return true;
     let view = text;
     for (let depth = 0; depth < MAX_ESCAPE_DEPTH && ESCAPE.test(view); depth++) {
       const next = decodeEscapes(view);
       if (next === view) break;
-      if (found(this.#plain, next)) return true;
+      if (found(this.#plainProbe, next)) return true;
       view = next;
     }
     return false;
@@ -84,19 +90,16 @@ export class Redactor {
   redactKnown(text: string): string {
     let out = text;
     if (this.#plain && this.#escaped) {
-      if (found(this.#plain, out)) out = out.replace(this.#plain, replacement);
+      if (found(this.#plainProbe, out)) out = out.replace(this.#plain, replacement);
       // An escaped echo decodes to a plain form: decode (cheap) to learn whether the slow pattern is needed.
-      if (ESCAPE.test(out) && found(this.#plain, decodeEscapes(out))) out = out.replace(this.#escaped, replacement);
+      if (ESCAPE.test(out) && found(this.#plainProbe, decodeEscapes(out))) out = out.replace(this.#escaped, replacement);
     }
     return out;
   }
 }
 
-function found(pattern: RegExp, text: string): boolean {
-  pattern.lastIndex = 0;
-  const hit = pattern.test(text);
-  pattern.lastIndex = 0;
-  return hit;
+function found(pattern: RegExp | undefined, text: string): boolean {
+  return pattern !== undefined && pattern.test(text);
 }
 
 /** Every escape an echo may use, decoded at whatever position it starts (as tolerantPattern matches). */
