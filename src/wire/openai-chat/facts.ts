@@ -7,18 +7,23 @@ import { positiveInt, withInputEstimate } from '../facts.ts';
 
 /** What budgets, limits and the order read, from an OpenAI body for an operation. */
 export function requestFacts(body: unknown, operation?: string): RoutingFacts {
-  const record = isJsonObject(body) ? body : {};
-  const requested = positiveInt(record['max_completion_tokens']) ?? positiveInt(record['max_tokens']);
-  return withInputEstimate(body, {
-    ...(requested === undefined ? {} : { requestedMaxOutput: requested }),
-    choices: positiveInt(record['n']) ?? 1,
-    producesOutput: operation !== 'embeddings',
-  });
+  return withInputEstimate(body, readFacts(body, operation));
 }
 
 /** All the facts of an OpenAI body: the routing facts, whether it streams and declares tools. */
 export function openAIFacts(body: unknown, operation: string): RequestFacts {
   const record = isJsonObject(body) ? body : {};
   const tools = Array.isArray(record['tools']) && record['tools'].length > 0;
-  return Object.assign(requestFacts(body, operation), { stream: record['stream'] === true, tools });
+  return withInputEstimate(body, { ...readFacts(body, operation), stream: record['stream'] === true, tools });
+}
+
+function readFacts(body: unknown, operation: string | undefined): { requestedMaxOutput?: number; choices: number; producesOutput: boolean } {
+  const record = isJsonObject(body) ? body : {};
+  const requested = positiveInt(record['max_completion_tokens']) ?? positiveInt(record['max_tokens']);
+  const read: { requestedMaxOutput?: number; choices: number; producesOutput: boolean } = {
+    choices: positiveInt(record['n']) ?? 1,
+    producesOutput: operation !== 'embeddings',
+  };
+  if (requested !== undefined) read.requestedMaxOutput = requested;
+  return read;
 }
