@@ -41,23 +41,24 @@ export function totalCost(attempts: readonly AttemptRecord[]): number {
 export function report(r: RequestReport, logger: Logger, metrics: Metrics): void {
   const usage = totalUsage(r.attempts);
   const costUSD = roundUSD(totalCost(r.attempts));
+  // One literal, no spreads: a field that is undefined is left out of the line by JSON.stringify.
   const line = {
     requestId: r.requestId,
-    ...(r.trace ? { traceId: r.trace.traceId } : {}),
+    traceId: r.trace ? r.trace.traceId : undefined,
     chain: r.chain,
     endpoint: r.endpoint,
     stream: r.stream,
     outcome: r.outcome,
     status: r.status,
     // Reasons quote upstream errors, redacted when the attempt kept them; the logger redacts every line again.
-    attempts: r.attempts.map((a) => ({ ...a, costUSD: roundUSD(a.costUSD) })),
+    attempts: r.attempts.every((a) => roundUSD(a.costUSD) === a.costUSD) ? r.attempts : r.attempts.map((a) => ({ ...a, costUSD: roundUSD(a.costUSD) })),
     winner: r.winner ?? null,
     tokens: { input: usage.inputTokens, output: usage.outputTokens, cachedInput: usage.cachedInputTokens },
     costUSD,
     totalMs: Math.round(r.totalMs),
     ttfbMs: r.ttfbMs === undefined ? null : Math.round(r.ttfbMs),
-    ...(r.streamEnd ? { streamEnd: r.streamEnd } : {}),
-    ...(r.streamResume ? { streamResume: r.streamResume } : {}),
+    streamEnd: r.streamEnd || undefined,
+    streamResume: r.streamResume,
   };
   const level = r.outcome === 'success' ? 'info' : r.outcome === 'client_error' || r.outcome === 'aborted' ? 'info' : 'warn';
   logFields(logger, level, line, 'request');
