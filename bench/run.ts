@@ -67,6 +67,7 @@ import {
 import { readE2eMemory } from './lib/e2e-memory.ts';
 import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Results, type StartupCaseId, type StartupResults } from './lib/report.ts';
 import { IMAGE_FLAGS, STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
+import { floorScript } from './lib/floor-script.ts';
 import { measured, median, percentile, round } from './lib/stats.ts';
 import { targetChecks } from './lib/targets.ts';
 
@@ -508,7 +509,7 @@ async function startNodeFloor(ctx: Context): Promise<CaseSetup> {
     ctx.node,
     [
       ...ctx.opts.llmFallbackNodeOptions,
-      path.join(ROOT, 'bench', 'node-floor.ts'),
+      floorScript(ctx.scratch),
       '--port',
       String(port),
       '--upstream',
@@ -526,7 +527,7 @@ async function startNodeFloor(ctx: Context): Promise<CaseSetup> {
     `http://127.0.0.1:${port}/v1/chat/completions`,
     'bench',
     'the floor has no fallback',
-    'the least a model-routing proxy in Node does (parse the body, substitute the model, keep-alive node:http client, pipe the answer back) and nothing else: what Node itself costs on this machine, with the same node flags as llm-fallback',
+    'the least a model-routing proxy in Node does (parse the body, substitute the model, keep-alive node:http client, pipe the answer back) and nothing else: what Node itself costs on this machine, with the same node flags as llm-fallback; run as plain JavaScript (bench/lib/floor-script.ts)',
   );
 }
 
