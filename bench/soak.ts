@@ -4,7 +4,7 @@
 //   npm run soak -- --duration 60s       # short run (what CI runs)
 //   options: --duration 10m|60s|90  --rps 200  --stream-share 0.5
 //
-// The proxy runs in a child process, as in the image: `node --max-semi-space-size=2
+// The proxy runs in a child process, as in the image: `node --max-semi-space-size=4
 // --max-old-space-size=96 src/cli.ts serve`, with its own config dir, on 127.0.0.1 and free
 // ports, stopped by PID. The fault upstream of the tests and the load client run in this
 // process. Every chain's primary steps inject faults that happen before the first byte reaches
@@ -33,10 +33,11 @@ import { startFaultUpstream, type FaultUpstream } from '../test/support/fault-up
 import type { ExitReport } from './lib/exit-report.ts';
 import { freePort, isRunning, killAllSync, memoryOf, spawnPinned, stop, stopAll, tail, waitForPort, type Proc } from './lib/procs.ts';
 import { median, percentile } from './lib/stats.ts';
+import { IMAGE_FLAGS } from './lib/startup.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** The image's NODE_OPTIONS (Dockerfile): the heap a sidecar really runs with. */
-const PROXY_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
+const PROXY_NODE_FLAGS = IMAGE_FLAGS;
 
 interface Options {
   durationMs: number;

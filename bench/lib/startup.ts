@@ -22,7 +22,7 @@ import type { StartupCase, StartupCaseId, StartupResults } from './report.ts';
 import { measured } from './stats.ts';
 
 /** The image's NODE_OPTIONS (Dockerfile), for the sidecar and the bare server alike. */
-export const IMAGE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
+export const IMAGE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=96'];
 export const STARTUP_CASE_IDS: readonly StartupCaseId[] = ['bare', 'config', 'kubernetes'];
 const PROXY_CORE = 0;
 
