@@ -9,7 +9,7 @@
 // --kubernetes` with the bench's JSON kubeconfig idled at 74.0 MB of RSS, 68.0 MB with
 // JSON.parse (docs/bench/findings.md). JSON.parse is native code and optimises nothing.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from '../core/yaml.ts';
 
 /** The parsed document; the file system's or the YAML parser's error when it cannot be read. */
 export function readKubeconfigText(file: string): unknown {
@@ -21,5 +21,5 @@ export function readKubeconfigText(file: string): unknown {
       // A YAML flow mapping (`{apiVersion: v1, …}`) is not JSON: the yaml library reads it below.
     }
   }
-  return parseYaml(text) as unknown;
+  return parseYaml(text);
 }
