@@ -1,7 +1,7 @@
 // What a pod pays before and while it idles, side by side with a bare Node HTTP server: time
 // from spawn to /readyz answering 200 (files mode, the examples' kind of config), and the idle
-// RSS one second after ready. Each process runs with the image's NODE_OPTIONS, pinned to core 0
-// like the benchmark's proxies. The CPU time the process used until ready is kept too: on a busy
+// RSS one second after ready. Each process runs with the image's NODE_OPTIONS and NODE_ENV (not
+// the host's Node variables: imageEnvironment), pinned to core 0 like the benchmark's proxies. The CPU time the process used until ready is kept too: on a busy
 // machine it is the steadier figure. The Kubernetes case runs `serve --kubernetes` against the
 // tests' kube-apiserver + etcd (test/support/kube-harness.ts) with a token and CA kubeconfig
 // (what a pod has), and also times from the API server's first answer (its first byte to the
@@ -23,6 +23,25 @@ import { measured } from './stats.ts';
 
 /** The image's NODE_OPTIONS (Dockerfile), for the sidecar and the bare server alike. */
 export const IMAGE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=96'];
+
+/**
+ * Host variables the image does not set and that change what a Node process loads or how it
+ * allocates: Node's own (NODE_EXTRA_CA_CERTS makes every process that loads node:tls parse
+ * that file as well: +0.7 MB of idle RSS in `serve --kubernetes` with a Debian host's bundle,
+ * docs/bench/findings.md), libuv's thread pool size and glibc's malloc tunables.
+ */
+const HOST_ONLY = /^(NODE_|UV_|MALLOC_|GLIBC_TUNABLES$)/;
+
+/** The environment the processes get: the host's without HOST_ONLY, and the image's NODE_ENV (its NODE_OPTIONS are IMAGE_FLAGS). */
+export function imageEnvironment(host: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; dropped: string[] } {
+  const env: NodeJS.ProcessEnv = {};
+  const dropped: string[] = [];
+  for (const [name, value] of Object.entries(host)) {
+    if (HOST_ONLY.test(name)) dropped.push(name);
+    else env[name] = value;
+  }
+  return { env: { ...env, NODE_ENV: 'production' }, dropped: dropped.sort() };
+}
 export const STARTUP_CASE_IDS: readonly StartupCaseId[] = ['bare', 'config', 'kubernetes'];
 const PROXY_CORE = 0;
 
@@ -223,7 +242,9 @@ export async function measureStartup(opts: StartupOptions): Promise<StartupResul
     path.join(config, 'chains.yaml'),
     JSON.stringify({ apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name: 'bench' }, spec: BENCH_SPEC }),
   );
-  const env = { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production' };
+  const image = imageEnvironment(process.env);
+  if (image.dropped.length > 0) opts.log(`not passed to the measured processes (the image does not set them): ${image.dropped.join(' ')}`);
+  const env = { ...image.env, BENCH_API_KEY: 'sk-bench-not-a-secret' };
   const results: StartupResults = { runs: opts.runs, entry: opts.entry, compileCache: opts.compileCache, nodeFlags: IMAGE_FLAGS, pinned: canPin(), cases: [] };
   let sidecarEnv: NodeJS.ProcessEnv = env;
   const sidecar = opts.cases.has('config') || opts.cases.has('kubernetes');

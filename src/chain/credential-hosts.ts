@@ -20,7 +20,7 @@
 // the one file read.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from '../core/yaml.ts';
 
 export const ALLOWED_HOSTS_KEY = 'llmfallback.io-allowed-hosts';
 

@@ -2,7 +2,7 @@
 // and `validate` both see them.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllYamlDocuments } from '../core/yaml.ts';
 import { credentialProblems, type CredentialPolicy } from './credential-rules.ts';
 import { expandEnv } from './expand-env.ts';
 import type { FallbackChainDoc } from './spec.ts';
@@ -64,7 +64,7 @@ export async function loadFiles(files: string[], env: Readonly<Record<string, st
 }
 
 function collectDocuments(file: string, text: string, env: Readonly<Record<string, string | undefined>>, into: LoadResult, options: LoadOptions): void {
-  const documents = parseAllDocuments(text, { prettyErrors: true });
+  const documents = parseAllYamlDocuments(text, { prettyErrors: true });
   const list = Array.isArray(documents) ? documents : [documents];
   list.forEach((document, i) => {
     const number = i + 1;

@@ -7,7 +7,8 @@
 //   (projected tokens rotate; the kubelet swaps the file);
 // - `--kubeconfig FILE`: the current context's cluster (`server`, `certificate-authority`
 //   and `-data`, `insecure-skip-tls-verify`, `tls-server-name`) and user (`token`,
-//   `tokenFile`, client certificate and key, `username`/`password`).
+//   `tokenFile`, client certificate and key, `username`/`password`), read as JSON when it is
+//   JSON (src/k8s/kubeconfig-text.ts).
 //
 // CA, client certificate and key files are read again on the token's one-minute period and
 // after a certificate verification failure (a rotated cluster CA needs no restart). Refused,
@@ -21,9 +22,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { RequestOptions } from 'node:https';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { rememberDerivedSecrets } from '../core/credentials.ts';
 import { inClusterServer, KubeAccessError, serviceAccountFiles, SERVICE_ACCOUNT_DIR, type KubeConfigSources } from './kube-access.ts';
+import { readKubeconfigText } from './kubeconfig-text.ts';
 
 /** How often a token file is read again at the latest: client-node's and client-go's period. */
 export const TOKEN_REREAD_MS = 60_000;
@@ -214,7 +215,7 @@ async function fromKubeconfig(file: string, options: EndpointOptions): Promise<A
   const fail = (message: string): KubeAccessError => new KubeAccessError(`--kubeconfig ${file}: ${message}`);
   let config: Json | undefined;
   try {
-    config = record(parseYaml(readFileSync(file, 'utf8')));
+    config = record(readKubeconfigText(file));
   } catch (error) {
     throw fail((error as Error).message);
   }

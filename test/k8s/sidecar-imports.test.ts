@@ -1,6 +1,7 @@
 // Issue 16: `serve --kubernetes` does not load @kubernetes/client-node (~44 MB of idle RSS)
 // in-cluster or with a token / client-certificate kubeconfig; only a kubeconfig whose user
-// needs a plugin (exec, auth-provider) loads it. Each case runs in a fresh Node process that
+// needs a plugin (exec, auth-provider) loads it. Nor does it load the yaml library unless the
+// kubeconfig is YAML (~1 MB: src/core/yaml.ts). Each case runs in a fresh Node process that
 // records every module it resolves, against a real kube-apiserver, until the chains are listed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import { startKube, type KubeHarness } from '../support/kube-harness.ts';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const NS = 'shop';
 const CLIENT_NODE = /\/node_modules\/@kubernetes\//;
+const YAML_LIBRARY = /\/node_modules\/yaml\//;
 
 const RECORD = `
   import { registerHooks } from 'node:module';
@@ -62,7 +64,7 @@ async function probe(script: string, args: string[]): Promise<{ ready: boolean; 
   return JSON.parse(stdout) as { ready: boolean; via?: string; seen: string[] };
 }
 
-describe('serve --kubernetes loads no @kubernetes/client-node module', { timeout: 180_000 }, () => {
+describe('serve --kubernetes loads no @kubernetes/client-node module, and yaml only for a YAML kubeconfig', { timeout: 180_000 }, () => {
   let kube: KubeHarness;
   let dir: string;
   let token: string;
@@ -100,11 +102,11 @@ describe('serve --kubernetes loads no @kubernetes/client-node module', { timeout
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('with a token kubeconfig: ready, and no client-node module resolved', async () => {
+  test('with a token kubeconfig: ready, and no client-node or yaml module resolved', async () => {
     const result = await probe(SERVE_PROBE, [await kubeconfigWith('token.kubeconfig', { token }), NS]);
     assert.equal(result.ready, true, 'the chains were listed (/readyz 200)');
     assert.deepEqual(
-      result.seen.filter((url) => CLIENT_NODE.test(url)),
+      result.seen.filter((url) => CLIENT_NODE.test(url) || YAML_LIBRARY.test(url)),
       [],
     );
     assert.ok(
@@ -113,7 +115,7 @@ describe('serve --kubernetes loads no @kubernetes/client-node module', { timeout
     );
   });
 
-  test('in-cluster (service account token and CA): listed, and no client-node module resolved', async () => {
+  test('in-cluster (service account token and CA): listed, and no client-node or yaml module resolved', async () => {
     const saDir = path.join(dir, 'sa');
     await mkdir(saDir, { recursive: true });
     const served = await readFile(path.join(path.dirname(kube.kubeconfigPath), 'certs', 'apiserver.crt'), 'utf8');
@@ -121,6 +123,38 @@ describe('serve --kubernetes loads no @kubernetes/client-node module', { timeout
     await writeFile(path.join(saDir, 'token'), token);
     const result = await probe(IN_CLUSTER_PROBE, ['127.0.0.1', new URL(kube.server).port, saDir, NS]);
     assert.deepEqual({ ready: result.ready, via: result.via }, { ready: true, via: 'in-cluster' });
+    assert.deepEqual(
+      result.seen.filter((url) => CLIENT_NODE.test(url) || YAML_LIBRARY.test(url)),
+      [],
+    );
+  });
+
+  test('with the same kubeconfig written as YAML (as kubectl writes it): the yaml library is loaded for it, and the chains are listed', async () => {
+    // The control case for yaml: the same probe sees the library when the file needs it.
+    const file = path.join(dir, 'token.yaml.kubeconfig');
+    await writeFile(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: test',
+        '  cluster:',
+        `    server: ${kube.server}`,
+        '    insecure-skip-tls-verify: true',
+        'users:',
+        '- name: app',
+        '  user:',
+        `    token: ${token}`,
+        'contexts:',
+        '- name: test',
+        `  context: {cluster: test, user: app, namespace: ${NS}}`,
+        'current-context: test',
+      ].join('\n'),
+    );
+    const result = await probe(SERVE_PROBE, [file, NS]);
+    assert.equal(result.ready, true);
+    assert.ok(result.seen.some((url) => YAML_LIBRARY.test(url)));
     assert.deepEqual(
       result.seen.filter((url) => CLIENT_NODE.test(url)),
       [],
