@@ -58,6 +58,7 @@ import {
   serveFlags,
   spawnPinned,
   stop,
+  withPaused,
   stopAll,
   tail,
   waitForPort,
@@ -542,6 +543,21 @@ function withoutFallback(setup: CaseSetup, url: string, model: string, reason: s
   return setup;
 }
 
+/** One run of a case's request measurements: latency, throughput (with the CPU it cost), TTFB, fallback. */
+async function measureCase(ctx: Context, wrk: string | undefined, s: CaseSetup, plain: Target, stream: Target, opts: Options): Promise<MeasuredRun> {
+  const c1 = await load(ctx, wrk, plain, 1, opts.latencySeconds);
+  const cpuBefore = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
+  const c32 = await load(ctx, wrk, plain, 32, opts.throughputSeconds);
+  const cpuAfter = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
+  const c128 = await load(ctx, wrk, plain, 128, opts.throughputSeconds);
+  const ttfb = await sequentialStreams(stream, opts.ttfbRequests);
+  const r: MeasuredRun = { c1, c32, c128, ttfb };
+  if (cpuBefore !== undefined && cpuAfter !== undefined && c32.requests > 0) r.cpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / c32.requests;
+  if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, opts.latencySeconds);
+  if (s.fallbackOpen) r.fbOpen = await load(ctx, wrk, s.fallbackOpen, 1, opts.latencySeconds);
+  return r;
+}
+
 function directSetup(ctx: Context): CaseSetup {
   const url = `http://127.0.0.1:${ctx.mockPort}/v1/chat/completions`;
   return {
@@ -609,6 +625,9 @@ interface RunRaw {
   fbOpen?: LoadResult;
   levels?: LevelResult[];
 }
+
+/** A run of the request measurements: those four are always taken. */
+type MeasuredRun = RunRaw & Required<Pick<RunRaw, 'c1' | 'c32' | 'c128' | 'ttfb'>>;
 
 async function rampStreams(ctx: Context, target: Target): Promise<LevelResult[]> {
   const { chunks, intervalMs, levels, spreadMs } = ctx.opts.slow;
@@ -836,20 +855,15 @@ async function main(): Promise<number> {
     }
 
     const raw = new Map<CaseId, RunRaw[]>(ready.map((s) => [s.id, []]));
+    // Each case is measured with the other proxies stopped: the core is the measured one's alone.
+    const neighbours = (s: CaseSetup): Proc[] => ready.flatMap((o) => (o !== s && o.id !== 'direct' && o.proc ? [o.proc] : []));
     for (let run = 1; run <= opts.runs; run++) {
       log(`run ${run}/${opts.runs}: non-streaming, stream TTFB, fallback`);
       for (const s of ready) {
-        if (!s.plain || !s.stream) continue;
-        const r: RunRaw = {};
-        r.c1 = await load(ctx, wrk, s.plain, 1, opts.latencySeconds);
-        const cpuBefore = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
-        r.c32 = await load(ctx, wrk, s.plain, 32, opts.throughputSeconds);
-        const cpuAfter = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
-        if (cpuBefore !== undefined && cpuAfter !== undefined && r.c32.requests > 0) r.cpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / r.c32.requests;
-        r.c128 = await load(ctx, wrk, s.plain, 128, opts.throughputSeconds);
-        r.ttfb = await sequentialStreams(s.stream, opts.ttfbRequests);
-        if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, opts.latencySeconds);
-        if (s.fallbackOpen) r.fbOpen = await load(ctx, wrk, s.fallbackOpen, 1, opts.latencySeconds);
+        const plain = s.plain;
+        const stream = s.stream;
+        if (!plain || !stream) continue;
+        const r = await withPaused(neighbours(s), () => measureCase(ctx, wrk, s, plain, stream, opts));
         raw.get(s.id)?.push(r);
         log(
           `  ${s.label}: c=1 p50 ${(r.c1.p50us / 1000).toFixed(3)} ms p99 ${(r.c1.p99us / 1000).toFixed(3)} ms; c=32 ${r.c32.rps.toFixed(0)} rps p99 ${(r.c32.p99us / 1000).toFixed(2)} ms; c=128 ${r.c128.rps.toFixed(0)} rps p99 ${(r.c128.p99us / 1000).toFixed(2)} ms; TTFB p50 ${(median(r.ttfb.map((t) => t.ttfbUs)) / 1000).toFixed(3)} ms${r.fb503 ? `; 503 fallback p50 ${(r.fb503.p50us / 1000).toFixed(3)} ms` : ''}${r.fbOpen ? `; open circuit p50 ${(r.fbOpen.p50us / 1000).toFixed(3)} ms` : ''}`,
@@ -861,9 +875,10 @@ async function main(): Promise<number> {
     for (let run = 1; run <= opts.runs; run++) {
       log(`run ${run}/${opts.runs}: concurrent slow streams`);
       for (const s of ready) {
-        if (!s.slow) continue;
+        const slow = s.slow;
+        if (!slow) continue;
         log(`  ${s.label}`);
-        const levels = await rampStreams(ctx, s.slow);
+        const levels = await withPaused(neighbours(s), () => rampStreams(ctx, slow));
         const runs = raw.get(s.id);
         const slot = runs?.[run - 1];
         if (slot) slot.levels = levels;
