@@ -16,13 +16,12 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startKube } from '../../test/support/kube-harness.ts';
+import { IMAGE_FLAGS } from './image-flags.ts';
 import { canPin, freePort, serveFlags, spawnPinned, stop, type Proc } from './procs.ts';
 import { startRelay } from './relay.ts';
 import type { StartupCase, StartupCaseId, StartupResults } from './report.ts';
 import { measured } from './stats.ts';
 
-/** The image's NODE_OPTIONS (Dockerfile), for the sidecar and the bare server alike. */
-export const IMAGE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
 export const STARTUP_CASE_IDS: readonly StartupCaseId[] = ['bare', 'config', 'kubernetes'];
 const PROXY_CORE = 0;
 
@@ -224,7 +223,14 @@ export async function measureStartup(opts: StartupOptions): Promise<StartupResul
     JSON.stringify({ apiVersion: 'llmfallback.io/v1alpha1', kind: 'FallbackChain', metadata: { name: 'bench' }, spec: BENCH_SPEC }),
   );
   const env = { ...process.env, BENCH_API_KEY: 'sk-bench-not-a-secret', NODE_ENV: 'production' };
-  const results: StartupResults = { runs: opts.runs, entry: opts.entry, compileCache: opts.compileCache, nodeFlags: IMAGE_FLAGS, pinned: canPin(), cases: [] };
+  const results: StartupResults = {
+    runs: opts.runs,
+    entry: opts.entry,
+    compileCache: opts.compileCache,
+    nodeFlags: [...IMAGE_FLAGS],
+    pinned: canPin(),
+    cases: [],
+  };
   let sidecarEnv: NodeJS.ProcessEnv = env;
   const sidecar = opts.cases.has('config') || opts.cases.has('kubernetes');
   if (sidecar && opts.compileCache) {
