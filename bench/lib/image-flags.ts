@@ -2,4 +2,4 @@
 // sidecar and the Node floor / bare server it is compared with alike, so the distance between
 // them is llm-fallback's own. test/bench/image-flags.test.ts keeps this list equal to the
 // Dockerfile's, so a change of flags there is measured here too.
-export const IMAGE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=96'];
+export const IMAGE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=96', '--no-concurrent-recompilation'];
