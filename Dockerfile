@@ -28,7 +28,7 @@ RUN npm run build && npm run bundle
 # time the root file system is read-only and Node only reads it. The flags are the runtime's.
 RUN mkdir /app/compile-cache && chown 65532:65532 /app/compile-cache
 USER 65532:65532
-RUN NODE_COMPILE_CACHE=/app/compile-cache NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
+RUN NODE_COMPILE_CACHE=/app/compile-cache NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96 --no-concurrent-recompilation" \
     node dist/bundle/llm-fallback.mjs help >/dev/null
 USER 0:0
 # Node writes its cache files for their owner only: readable by all, written by none.
@@ -46,9 +46,14 @@ FROM ${NODE_IMAGE}
 # sent upstream, translated) and makes V8 collect large garbage strings early: with it, the
 # worst load the default limits allow peaks at 190-225 MiB RSS, under the sidecar's 256Mi limit
 # (test/integration/memory-limit.test.ts; the defaults are listed in src/config/options.ts).
+# --no-concurrent-recompilation: V8 optimises hot functions on the main thread, not on its
+# worker threads. On a sidecar's core those threads only take turns with the main thread, and
+# each kept its compile jobs' memory in its own malloc arena after warm-up: ~14 MB of peak RSS
+# under load (5 arenas of 2-4 MB against one), for the same instructions per request
+# (docs/bench/findings.md, "RSS under load").
 # NODE_COMPILE_CACHE: the cache made in the build stage (same Node, same paths, same uid).
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
+    NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96 --no-concurrent-recompilation" \
     NODE_COMPILE_CACHE=/app/compile-cache
 WORKDIR /app
 # The bundle holds every package it uses: no node_modules in the image.

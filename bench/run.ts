@@ -67,7 +67,8 @@ import {
 } from './lib/procs.ts';
 import { readE2eMemory } from './lib/e2e-memory.ts';
 import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Results, type StartupCaseId, type StartupResults } from './lib/report.ts';
-import { IMAGE_FLAGS, STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
+import { IMAGE_FLAGS } from './lib/image-flags.ts';
+import { STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
 import { floorScript } from './lib/floor-script.ts';
 import { measured, median, percentile, round } from './lib/stats.ts';
 import { targetChecks } from './lib/targets.ts';

@@ -4,8 +4,8 @@
 //   npm run soak -- --duration 60s       # short run (what CI runs)
 //   options: --duration 10m|60s|90  --rps 200  --stream-share 0.5
 //
-// The proxy runs in a child process, as in the image: `node --max-semi-space-size=4
-// --max-old-space-size=96 src/cli.ts serve`, with its own config dir, on 127.0.0.1 and free
+// The proxy runs in a child process, as in the image: `node <the image's NODE_OPTIONS,
+// bench/lib/image-flags.ts> src/cli.ts serve`, with its own config dir, on 127.0.0.1 and free
 // ports, stopped by PID. The fault upstream of the tests and the load client run in this
 // process. Every chain's primary steps inject faults that happen before the first byte reaches
 // the caller (429, 5xx, connection reset, silence, slow first token, an error or content-filter
@@ -31,13 +31,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startFaultUpstream, type FaultUpstream } from '../test/support/fault-upstream.ts';
 import type { ExitReport } from './lib/exit-report.ts';
+import { IMAGE_FLAGS } from './lib/image-flags.ts';
 import { freePort, isRunning, killAllSync, memoryOf, spawnPinned, stop, stopAll, tail, waitForPort, type Proc } from './lib/procs.ts';
 import { median, percentile } from './lib/stats.ts';
-import { IMAGE_FLAGS } from './lib/startup.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** The image's NODE_OPTIONS (Dockerfile): the heap a sidecar really runs with. */
-const PROXY_NODE_FLAGS = IMAGE_FLAGS;
 
 interface Options {
   durationMs: number;
@@ -381,7 +379,7 @@ async function main(): Promise<number> {
       undefined,
       process.execPath,
       [
-        ...PROXY_NODE_FLAGS,
+        ...IMAGE_FLAGS,
         '--import',
         pathToFileURL(path.join(ROOT, 'bench', 'lib', 'exit-report.ts')).href,
         path.join(ROOT, 'src', 'cli.ts'),
@@ -424,7 +422,7 @@ async function main(): Promise<number> {
     const baselineSockets = socketsOf(child.pid);
     const baseline = await proxyResources(adminUrl);
     const startMemory = memoryOf(child.pid);
-    say(`proxy pid ${child.pid} on ${apiUrl} (admin ${adminUrl}), node ${PROXY_NODE_FLAGS.join(' ')}; fault upstream on ${upstream.url}`);
+    say(`proxy pid ${child.pid} on ${apiUrl} (admin ${adminUrl}), node ${IMAGE_FLAGS.join(' ')}; fault upstream on ${upstream.url}`);
     say(`proxy before load: RSS ${startMemory?.rssMB.toFixed(1) ?? '?'} MB, ${baselineSockets} sockets, resources ${fmtCounts(baseline)}`);
 
     const url = `${apiUrl}/v1/chat/completions`;

@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { killAllSync, stopAll } from './lib/procs.ts';
 import type { StartupCaseId } from './lib/report.ts';
-import { IMAGE_FLAGS, STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
+import { IMAGE_FLAGS } from './lib/image-flags.ts';
+import { STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({

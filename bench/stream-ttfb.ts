@@ -18,12 +18,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startMockUpstream } from './mock-upstream.ts';
 import { floorScript } from './lib/floor-script.ts';
-import { IMAGE_FLAGS } from './lib/startup.ts';
+import { IMAGE_FLAGS } from './lib/image-flags.ts';
 import { streamOnce, type Target } from './lib/load.ts';
 import { cpuSecondsOf, freePort, pinSelf, serveFlags, spawnPinned, stopAll, waitForPort, type Proc } from './lib/procs.ts';
 import { median } from './lib/stats.ts';
 
-const FLAGS = IMAGE_FLAGS;
 const PROXY_CORE = 0;
 const LOAD_CORE = 1;
 
@@ -69,7 +68,7 @@ async function main(): Promise<void> {
       'node-floor',
       PROXY_CORE,
       process.execPath,
-      [...FLAGS, floorScript(scratch), '--port', String(floorPort), '--upstream', mockUrl, '--model', 'bench-ok'],
+      [...IMAGE_FLAGS, floorScript(scratch), '--port', String(floorPort), '--upstream', mockUrl, '--model', 'bench-ok'],
       { logFile: path.join(scratch, 'node-floor.log') },
     );
     await waitForPort(floorPort, floor, 10_000);
@@ -96,7 +95,7 @@ async function main(): Promise<void> {
         PROXY_CORE,
         process.execPath,
         [
-          ...FLAGS,
+          ...IMAGE_FLAGS,
           path.join(path.resolve(build), 'src', 'cli.js'),
           'serve',
           '--config',

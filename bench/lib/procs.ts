@@ -118,6 +118,8 @@ export async function withPaused<T>(procs: readonly Proc[], measure: () => Promi
       process.kill(proc.pid, 'SIGSTOP');
       paused.push(proc);
     }
+    // The signal is delivered asynchronously: measure only once every one of them has stopped.
+    for (const proc of paused) await stopped(proc.pid);
     return await measure();
   } finally {
     for (const proc of paused) {
@@ -128,6 +130,22 @@ export async function withPaused<T>(procs: readonly Proc[], measure: () => Promi
       }
     }
   }
+}
+
+/** Resolves once the process is stopped (state T in /proc/PID/stat) or gone; at most ~2 s. */
+async function stopped(pid: number): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return;
+    }
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    if (stat.charAt(stat.lastIndexOf(')') + 2) === 'T') return;
+    await delay(1);
+  }
+  throw new Error(`process ${pid} did not stop within 2 s of SIGSTOP`);
 }
 
 export async function stopAll(): Promise<void> {

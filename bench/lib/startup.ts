@@ -16,13 +16,11 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startKube } from '../../test/support/kube-harness.ts';
+import { IMAGE_FLAGS } from './image-flags.ts';
 import { canPin, freePort, serveFlags, spawnPinned, stop, type Proc } from './procs.ts';
 import { startRelay } from './relay.ts';
 import type { StartupCase, StartupCaseId, StartupResults } from './report.ts';
 import { measured } from './stats.ts';
-
-/** The image's NODE_OPTIONS (Dockerfile), for the sidecar and the bare server alike. */
-export const IMAGE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=96'];
 
 /**
  * Host variables the image does not set and that change what a Node process loads or how it
@@ -245,7 +243,14 @@ export async function measureStartup(opts: StartupOptions): Promise<StartupResul
   const image = imageEnvironment(process.env);
   if (image.dropped.length > 0) opts.log(`not passed to the measured processes (the image does not set them): ${image.dropped.join(' ')}`);
   const env = { ...image.env, BENCH_API_KEY: 'sk-bench-not-a-secret' };
-  const results: StartupResults = { runs: opts.runs, entry: opts.entry, compileCache: opts.compileCache, nodeFlags: IMAGE_FLAGS, pinned: canPin(), cases: [] };
+  const results: StartupResults = {
+    runs: opts.runs,
+    entry: opts.entry,
+    compileCache: opts.compileCache,
+    nodeFlags: [...IMAGE_FLAGS],
+    pinned: canPin(),
+    cases: [],
+  };
   let sidecarEnv: NodeJS.ProcessEnv = env;
   const sidecar = opts.cases.has('config') || opts.cases.has('kubernetes');
   if (sidecar && opts.compileCache) {
