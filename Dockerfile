@@ -28,8 +28,8 @@ RUN npm run build && npm run bundle
 # time the root file system is read-only and Node only reads it. The flags are the runtime's.
 RUN mkdir /app/compile-cache && chown 65532:65532 /app/compile-cache
 USER 65532:65532
-RUN NODE_COMPILE_CACHE=/app/compile-cache NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96 --no-concurrent-recompilation" \
-    node dist/bundle/llm-fallback.mjs help >/dev/null
+RUN NODE_COMPILE_CACHE=/app/compile-cache NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
+    node --no-concurrent-recompilation dist/bundle/llm-fallback.mjs help >/dev/null
 USER 0:0
 # Node writes its cache files for their owner only: readable by all, written by none.
 RUN chmod -R a+rX,go-w /app/compile-cache
@@ -50,10 +50,12 @@ FROM ${NODE_IMAGE}
 # worker threads. On a sidecar's core those threads only take turns with the main thread, and
 # each kept its compile jobs' memory in its own malloc arena after warm-up: ~14 MB of peak RSS
 # under load (5 arenas of 2-4 MB against one), for the same instructions per request
-# (docs/bench/findings.md, "RSS under load").
+# (docs/bench/findings.md, "RSS under load"). Node does not take that V8 flag from
+# NODE_OPTIONS (it refuses to start), so it is in the ENTRYPOINT; the heap flags stay in
+# NODE_OPTIONS, where an operator can override them.
 # NODE_COMPILE_CACHE: the cache made in the build stage (same Node, same paths, same uid).
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96 --no-concurrent-recompilation" \
+    NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
     NODE_COMPILE_CACHE=/app/compile-cache
 WORKDIR /app
 # The bundle holds every package it uses: no node_modules in the image.
@@ -66,5 +68,5 @@ COPY --chown=0:0 examples ./examples
 USER 65532:65532
 # 4000 proxy API, 4001 sidecar admin (/healthz /readyz /metrics), 9443 webhook, 8081 health.
 EXPOSE 4000 4001 9443 8081
-ENTRYPOINT ["node", "dist/bundle/llm-fallback.mjs"]
+ENTRYPOINT ["node", "--no-concurrent-recompilation", "dist/bundle/llm-fallback.mjs"]
 CMD ["serve"]

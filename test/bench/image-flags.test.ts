@@ -1,14 +1,18 @@
 // The benchmarks start Node with the image's flags (bench/lib/image-flags.ts) so that what they
-// measure is what a pod runs: the list must be the Dockerfile's NODE_OPTIONS, word for word.
+// measure is what a pod runs: the list must be the Dockerfile's NODE_OPTIONS followed by the
+// node flags of its ENTRYPOINT, word for word, and Node must accept NODE_OPTIONS as the image
+// sets it (it refuses most V8 flags there, and would not start at all).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IMAGE_FLAGS } from '../../bench/lib/image-flags.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-test("the benchmarks' node flags are the image's NODE_OPTIONS", async () => {
+/** The runtime stage's NODE_OPTIONS and ENTRYPOINT, as the Dockerfile gives them. */
+async function imageStart(): Promise<{ nodeOptions: string; entrypoint: string[] }> {
   const dockerfile = await readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
   // Instructions, with their continued lines joined.
   const instructions = dockerfile.replace(/\\\n/g, ' ').split('\n');
@@ -17,5 +21,23 @@ test("the benchmarks' node flags are the image's NODE_OPTIONS", async () => {
     .map((line) => /NODE_OPTIONS="([^"]*)"/.exec(line)?.[1])
     .filter((value) => value !== undefined);
   assert.equal(options.length, 1, 'one ENV sets NODE_OPTIONS');
-  assert.deepEqual(IMAGE_FLAGS, (options[0] ?? '').split(/\s+/).filter(Boolean));
+  const entrypoints = instructions.filter((line) => line.startsWith('ENTRYPOINT '));
+  assert.equal(entrypoints.length, 1, 'one ENTRYPOINT');
+  return { nodeOptions: options[0] ?? '', entrypoint: JSON.parse((entrypoints[0] ?? '').slice('ENTRYPOINT '.length)) as string[] };
+}
+
+test("the benchmarks' node flags are the image's NODE_OPTIONS and its ENTRYPOINT's node flags", async () => {
+  const { nodeOptions, entrypoint } = await imageStart();
+  assert.equal(entrypoint[0], 'node');
+  const entrypointFlags = entrypoint.slice(1).filter((word) => word.startsWith('--'));
+  assert.deepEqual(IMAGE_FLAGS, [...nodeOptions.split(/\s+/).filter(Boolean), ...entrypointFlags]);
+});
+
+test('Node starts with the NODE_OPTIONS and the node flags the image gives it', async () => {
+  const { nodeOptions, entrypoint } = await imageStart();
+  const run = spawnSync(process.execPath, [...entrypoint.slice(1).filter((word) => word.startsWith('--')), '-e', 'process.exit(0)'], {
+    env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr);
 });

@@ -12,6 +12,7 @@
 //      one that just fits.
 // Its peak RSS (VmHWM, which the kernel keeps) must stay under the chart's memory limit. Peak
 // RSS depends on what is allocated, not on how fast: the test holds on a loaded machine too.
+import { IMAGE_FLAGS } from '../../bench/lib/image-flags.ts';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -158,7 +159,8 @@ before(async () => {
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith('LLM_FALLBACK_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
   }
-  proxy = spawn(NODE, [...(await imageNodeOptions()), path.join(buildDir, 'llm-fallback.mjs'), 'serve', '--config', dir, '--port', '0', '--admin-port', '0'], {
+  // The image's node flags: its NODE_OPTIONS and its entrypoint's (test/bench/image-flags.test.ts).
+  proxy = spawn(NODE, [...IMAGE_FLAGS, path.join(buildDir, 'llm-fallback.mjs'), 'serve', '--config', dir, '--port', '0', '--admin-port', '0'], {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
