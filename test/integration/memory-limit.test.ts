@@ -2,7 +2,7 @@
 // worst load they allow stays under the memory limit the chart gives the sidecar.
 //
 // The proxy is the shipped build (the bundle the image runs, `npm run bundle`) run as its own process
-// with the image's NODE_OPTIONS and no size flags, so every limit is a default. The load:
+// with the image's node flags and no size flags, so every limit is a default. The load:
 //   1. the body budget filled with image bodies at the body limit, the last ones Anthropic
 //      requests translated to an OpenAI-format upstream, through a chain whose first step
 //      answers 500 (so each request is prepared for two steps), all held in flight at once;
@@ -12,7 +12,6 @@
 //      one that just fits.
 // Its peak RSS (VmHWM, which the kernel keeps) must stay under the chart's memory limit. Peak
 // RSS depends on what is allocated, not on how fast: the test holds on a loaded machine too.
-import { IMAGE_FLAGS } from '../../bench/lib/image-flags.ts';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -26,6 +25,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { IMAGE_FLAGS } from '../../bench/lib/image-flags.ts';
 import { SERVE_DEFAULTS } from '../../src/config/options.ts';
 import { DEFAULT_SIDECAR } from '../../src/k8s/sidecar-settings.ts';
 import { copiesInFlight } from '../../src/server/body-budget.ts';
@@ -37,14 +37,6 @@ const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // The defaults, read from where they are set
-
-/** The image's NODE_OPTIONS, from the Dockerfile's ENV. */
-async function imageNodeOptions(): Promise<string[]> {
-  const dockerfile = await readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
-  const match = /NODE_OPTIONS="([^"]*)"/.exec(dockerfile);
-  assert.ok(match, 'the Dockerfile sets NODE_OPTIONS');
-  return (match[1] ?? '').split(/\s+/).filter(Boolean);
-}
 
 function mebibytes(quantity: string): number {
   const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
@@ -276,7 +268,8 @@ describe('finding 5: memory under the worst load the defaults allow', { timeout:
     assert.equal(mebibytes(DEFAULT_SIDECAR.resources.limits?.['memory'] ?? ''), SERVE_DEFAULTS.sidecarMemoryLimitMiB);
     assert.ok(SERVE_DEFAULTS.bodyBudgetBytes >= 3 * SERVE_DEFAULTS.bodyLimitBytes);
     assert.ok(
-      (await imageNodeOptions()).some((flag) => /^--max-old-space-size=\d+$/.test(flag)),
+      // IMAGE_FLAGS are the Dockerfile's node flags (test/bench/image-flags.test.ts).
+      IMAGE_FLAGS.some((flag) => /^--max-old-space-size=\d+$/.test(flag)),
       'the image caps the heap',
     );
   });
