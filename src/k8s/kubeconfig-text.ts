@@ -9,17 +9,13 @@
 // --kubernetes` with the bench's JSON kubeconfig idled at 74.0 MB of RSS, 68.0 MB with
 // JSON.parse (docs/bench/findings.md). JSON.parse is native code and optimises nothing.
 import { readFileSync } from 'node:fs';
+import { parseJson } from '../core/json.ts';
 import { parseYaml } from '../core/yaml.ts';
 
 /** The parsed document; the file system's or the YAML parser's error when it cannot be read. */
 export function readKubeconfigText(file: string): unknown {
   const text = readFileSync(file, 'utf8');
-  if (text.trimStart().startsWith('{')) {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      // A YAML flow mapping (`{apiVersion: v1, …}`) is not JSON: the yaml library reads it below.
-    }
-  }
-  return parseYaml(text);
+  // A YAML flow mapping (`{apiVersion: v1, …}`) is not JSON: parseJson gives undefined, and the yaml library reads it.
+  const json = text.trimStart().startsWith('{') ? parseJson(text) : undefined;
+  return json !== undefined ? json : parseYaml(text);
 }
