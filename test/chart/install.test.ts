@@ -334,7 +334,10 @@ describe('helm install into a real API server, controller run locally', () => {
     assert.match(urls, /^http:\/\/llm-fallback-webhook\.llm-fallback-system\.svc:8081\/healthz /);
     // Same paths, aimed at the local controller instead of the in-cluster Service.
     const local = urls.replaceAll('http://llm-fallback-webhook.llm-fallback-system.svc:8081', controller.healthUrl);
-    const { stdout } = await execFileAsync(process.execPath, container.command.slice(1), { env: { ...process.env, HEALTH_URLS: local } });
+    const podEnv = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+    const { stdout } = await execFileAsync(process.execPath, container.command.slice(1), {
+      env: { ...process.env, ...podEnv, HEALTH_URLS: local },
+    });
     assert.match(stdout, /\/healthz 200/);
     assert.match(stdout, /\/readyz 200/);
   });
