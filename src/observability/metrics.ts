@@ -1,6 +1,7 @@
 // Prometheus metrics in a private registry (a library embedding us must not see ours
 // in its default registry), named as in the design.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.ts';
+import { TotalledCounter } from './totalled-counter.ts';
 import type * as Prom from 'prom-client';
 import type { BreakerState } from '../engine/breakers.ts';
 
@@ -22,19 +23,19 @@ export interface RouteRow {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
+  readonly requests = new TotalledCounter({
     name: 'llm_fallback_requests_total',
     help: 'Requests by chain and outcome (success, failure, client_error, aborted).',
     labelNames: ['chain', 'outcome'],
     registers: [this.registry],
   });
-  readonly attempts = new Counter({
+  readonly attempts = new TotalledCounter({
     name: 'llm_fallback_attempts_total',
     help: 'Upstream attempts (and skipped steps) by verdict class.',
     labelNames: ['chain', 'provider', 'model', 'class'],
     registers: [this.registry],
   });
-  readonly fallbacks = new Counter({
+  readonly fallbacks = new TotalledCounter({
     name: 'llm_fallback_fallbacks_total',
     help: 'Requests answered by a step other than the first.',
     labelNames: ['chain'],
@@ -60,13 +61,13 @@ export class Metrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
     registers: [this.registry],
   });
-  readonly tokens = new Counter({
+  readonly tokens = new TotalledCounter({
     name: 'llm_fallback_tokens_total',
     help: 'Tokens reported by upstreams.',
     labelNames: ['direction'],
     registers: [this.registry],
   });
-  readonly cost = new Counter({
+  readonly cost = new TotalledCounter({
     name: 'llm_fallback_cost_usd_total',
     help: 'USD cost of every billed attempt, failed ones included.',
     labelNames: ['chain', 'provider', 'model'],
@@ -78,7 +79,7 @@ export class Metrics {
     labelNames: ['result'],
     registers: [this.registry],
   });
-  readonly streamResumes = new Counter({
+  readonly streamResumes = new TotalledCounter({
     name: 'llm_fallback_stream_resumes_total',
     help: 'Streams that broke after their commit point, by how the answer ended: continued (by prefill on another attempt), restarted (a verified restart), failed (ended with an error event).',
     labelNames: ['chain', 'outcome'],
@@ -90,7 +91,7 @@ export class Metrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  readonly hedges = new Counter({
+  readonly hedges = new TotalledCounter({
     name: 'llm_fallback_hedges_total',
     help: 'Hedged attempts by how they ended: won (answered first), lost (cancelled, another answered first), failed, aborted (the request was given up).',
     labelNames: ['chain', 'result'],

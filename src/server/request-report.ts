@@ -67,16 +67,16 @@ export function report(r: RequestReport, logger: Logger, metrics: Metrics): void
 }
 
 function record(r: RequestReport, usage: Usage, metrics: Metrics): void {
-  metrics.requests.inc({ chain: r.chain, outcome: r.outcome });
+  metrics.requests.add([r.chain, r.outcome]);
   metrics.duration.observe({ chain: r.chain, outcome: r.outcome }, r.totalMs / 1000);
   if (r.ttfbMs !== undefined) metrics.ttfb.observe({ chain: r.chain }, r.ttfbMs / 1000);
-  if (r.winner && r.winner.step > 0) metrics.fallbacks.inc({ chain: r.chain });
-  if (r.streamResume) metrics.streamResumes.inc({ chain: r.chain, outcome: r.streamResume });
+  if (r.winner && r.winner.step > 0) metrics.fallbacks.add([r.chain]);
+  if (r.streamResume) metrics.streamResumes.add([r.chain, r.streamResume]);
   for (const a of r.attempts) {
-    metrics.attempts.inc({ chain: r.chain, provider: a.provider, model: a.model, class: a.outcome });
-    if (a.costUSD > 0) metrics.cost.inc({ chain: r.chain, provider: a.provider, model: a.model }, a.costUSD);
-    if (a.hedge) metrics.hedges.inc({ chain: r.chain, result: a.hedge });
+    metrics.attempts.add([r.chain, a.provider, a.model, a.outcome]);
+    if (a.costUSD > 0) metrics.cost.add([r.chain, a.provider, a.model], a.costUSD);
+    if (a.hedge) metrics.hedges.add([r.chain, a.hedge]);
   }
-  if (usage.inputTokens > 0) metrics.tokens.inc({ direction: 'input' }, usage.inputTokens);
-  if (usage.outputTokens > 0) metrics.tokens.inc({ direction: 'output' }, usage.outputTokens);
+  if (usage.inputTokens > 0) metrics.tokens.add(['input'], usage.inputTokens);
+  if (usage.outputTokens > 0) metrics.tokens.add(['output'], usage.outputTokens);
 }
