@@ -23,7 +23,7 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     {
       level,
       base: { service: SERVICE },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: () => `,"time":"${isoTime(Date.now())}"`,
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       hooks: { streamWrite: redact },
     },
@@ -52,9 +52,26 @@ export function logFields(logger: Logger, level: 'info' | 'warn', fields: Record
     return;
   }
   const body = JSON.stringify(fields);
-  const head = `{"level":${logger.levels.values[level]},"time":"${new Date().toISOString()}","service":"${SERVICE}"`;
+  const head = `{"level":${logger.levels.values[level]},"time":"${isoTime(Date.now())}","service":"${SERVICE}"`;
   const tail = `,"msg":${JSON.stringify(msg)}}\n`;
   direct.stream.write(direct.redact(body.length > 2 ? `${head},${body.slice(1, -1)}${tail}` : `${head}${tail}`));
+}
+
+// A line's time as Date#toISOString writes it. Making a Date and formatting it took ~480 ns
+// a line (a third of the request line's serialisation); within one second only the
+// milliseconds change, so the rest of the text is made once a second.
+let secondStartMs = Number.NaN;
+let secondText = '';
+
+/** `ms` (since the epoch, not negative) as `YYYY-MM-DDTHH:mm:ss.sssZ`, the same text as `new Date(ms).toISOString()`. */
+export function isoTime(ms: number): string {
+  const withinSecond = ms % 1000;
+  const secondStart = ms - withinSecond;
+  if (secondStart !== secondStartMs) {
+    secondStartMs = secondStart;
+    secondText = new Date(secondStart).toISOString().slice(0, 20);
+  }
+  return `${secondText}${withinSecond < 10 ? '00' : withinSecond < 100 ? '0' : ''}${withinSecond}Z`;
 }
 
 /** stdout for the request log: lines gathered, then written in one synchronous write per batch. */
