@@ -68,6 +68,7 @@ export function otelTracing(options: TracingOptions, deps: { metrics: Metrics; l
   deps.logger.info({ endpoint: redactURL(options.endpoint), sampler: options.sampler, ratio: options.samplerRatio }, 'exporting traces (OTLP/HTTP protobuf)');
   let stopped: Promise<void> | undefined;
   return {
+    enabled: true,
     request: (start) => new OtelRequestTrace(tracer, propagator, start),
     shutdown: () =>
       (stopped ??= provider.shutdown().catch((error: unknown) => {

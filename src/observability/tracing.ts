@@ -45,6 +45,8 @@ export interface RequestTrace extends ChainObserver {
 }
 
 export interface Tracing {
+  /** False when off: the request path then skips building a request's start (an object and a closure per request). */
+  readonly enabled: boolean;
   /** The request's trace; undefined when tracing is off. */
   request(start: RequestStart): RequestTrace | undefined;
   /** Exports what is queued (bounded by the export timeout) and stops. */
@@ -52,6 +54,7 @@ export interface Tracing {
 }
 
 export const TRACING_OFF: Tracing = {
+  enabled: false,
   request: () => undefined,
   shutdown: () => Promise.resolve(),
 };

@@ -74,7 +74,13 @@ export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute
       const idHeader = { 'x-request-id': requestId };
       // The body's share of the budget is held until the response is over: the parsed body and what is sent upstream live that long.
       const share = deps.bodyBudget.share();
-      res.once('close', () => share.release());
+      // One listener for the response's end: it releases the share and, if the caller went
+      // away before the answer was written, cancels the chain (attempts listen to `abort`).
+      const abort = new AbortController();
+      res.once('close', () => {
+        share.release();
+        if (!res.writableFinished) abort.abort();
+      });
       const read = await readJsonBody(req, { limit: deps.bodyLimitBytes, share, timeoutMs: deps.bodyTimeoutMs });
       if (read.kind === 'aborted') return;
       if (read.kind === 'rejected') {
@@ -107,7 +113,7 @@ export function chainHandler(route: MountedRoute, deps: HandlerDeps): ChainRoute
       }
       deps.inflight.enter();
       try {
-        await serveChain({ route: operation, request, caller, chain, snapshot, requestId, startedAt, req, res }, deps);
+        await serveChain({ route: operation, request, caller, chain, snapshot, requestId, startedAt, req, res, signal: abort.signal }, deps);
       } finally {
         deps.inflight.leave();
       }
@@ -130,6 +136,8 @@ interface Call {
   startedAt: number;
   req: IncomingMessage;
   res: ServerResponse;
+  /** Aborted when the caller goes away before the answer is written. */
+  signal: AbortSignal;
 }
 
 /** Bad input gets a clear 400/404 (made in the canonical shape, written in the caller's) before any upstream is called. */
@@ -158,15 +166,17 @@ function checkRequest(operation: string, caller: CallerCodec, body: unknown, sna
 function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
   const { chain, res } = call;
   const stream = call.request.stream;
-  const trace = deps.tracing?.request({
-    chain: chain.name,
-    route: call.route,
-    stream,
-    requestId: call.requestId,
-    headers: call.req.headers,
-    startedAgoMs: deps.clock.now() - call.startedAt,
-    redact: (text) => deps.secrets.redact(text),
-  });
+  const trace = deps.tracing?.enabled
+    ? deps.tracing.request({
+        chain: chain.name,
+        route: call.route,
+        stream,
+        requestId: call.requestId,
+        headers: call.req.headers,
+        startedAgoMs: deps.clock.now() - call.startedAt,
+        redact: (text) => deps.secrets.redact(text),
+      })
+    : undefined;
   if (!trace) return serveTraced(call, deps, undefined);
   for (const [name, value] of Object.entries(trace.responseHeaders)) res.setHeader(name, value);
   return serveTraced(call, deps, trace).catch((error: unknown) => {
@@ -179,10 +189,6 @@ function serveChain(call: Call, deps: HandlerDeps): Promise<void> {
 async function serveTraced(call: Call, deps: HandlerDeps, trace: RequestTrace | undefined): Promise<void> {
   const { chain, res } = call;
   const stream = call.request.stream;
-  const abort = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) abort.abort();
-  });
   // Each step's translation, computed once and shared by the skip decision and the attempts.
   const plan = new RequestPlan(call.request);
   const attemptRequest: AttemptRequest = { plan, caller: call.caller, refusalsFallBack: chain.policy.fallbackOn.has('contentFiltered') };
@@ -225,7 +231,7 @@ async function serveTraced(call: Call, deps: HandlerDeps, trace: RequestTrace | 
       ...(trace ? { observer: trace } : {}),
     },
     call.startedAt,
-    abort.signal,
+    call.signal,
   );
 
   const base: Omit<RequestReport, 'outcome' | 'status'> = {
