@@ -408,7 +408,8 @@ describe('metrics used by the alerts and the dashboard exist, with those labels'
   // Labels Prometheus adds when scraping a pod, plus histogram buckets.
   const SCRAPE_LABELS = new Set(['namespace', 'pod', 'container', 'instance', 'job', 'le']);
   const known = new Map<string, Set<string>>();
-  for (const metric of Object.values(new Metrics({ defaultMetrics: false }))) {
+  // Every metric the sidecar registers, as its registry lists them (whatever object records it).
+  for (const metric of new Metrics({ defaultMetrics: false }).registry.getMetricsAsArray()) {
     const m = metric as { name?: unknown; labelNames?: unknown };
     if (typeof m.name === 'string' && Array.isArray(m.labelNames)) known.set(m.name, new Set(m.labelNames as string[]));
   }
