@@ -24,6 +24,20 @@ function chunk(content: string, extra = ''): string {
 }
 const FINISH = 'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n';
 
+// As OpenAI writes a stream with include_usage (which the proxy always asks for): "usage":null
+// last in every chunk, then a usage chunk. Then the cases that must be rewritten instead:
+// spacing, a second "usage" key and "usage":null inside a string; a nested one is content.
+const USAGE_LAST = [
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"h\\u00e9"}}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"a"}}], "usage": null}\n\n',
+  'data: {"id":"c1","usage":{"x":1},"object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"b"}}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"c"}}],"extra":{"usage":null}}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"d,\\"usage\\":null}"}}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\n',
+  'data: [DONE]\n\n',
+];
+
 let upstream: Server;
 let proxy: ProxyHarness;
 
@@ -33,6 +47,7 @@ function serve(model: string, res: ServerResponse): void {
   if (model === 'exact') return void res.end(EXACT.join(''));
   if (model === 'unnamed') return void res.end(chunk('hi') + FINISH + 'data: [DONE]\n\n');
   if (model === 'usage') return void res.end(chunk('hi', ',"model":"m","usage":null') + FINISH + 'data: [DONE]\n\n');
+  if (model === 'usage-last') return void res.end(USAGE_LAST.join(''));
   if (model === 'lines')
     return void res.end('data: {"id":"c1","object":"chat.completion.chunk","model":"m",\ndata: "choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n' + FINISH);
   if (model === 'many') {
@@ -60,7 +75,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const baseURL = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
-  const models = ['exact', 'unnamed', 'usage', 'lines', 'many', 'split-key'];
+  const models = ['exact', 'unnamed', 'usage', 'usage-last', 'lines', 'many', 'split-key'];
   proxy = await startProxy({
     config: models.map((name) => chainYaml({ name, baseURL, steps: [{ model: name }], apiKey: 'EVENT_BYTES_KEY' })).join('\n---\n'),
     env: { EVENT_BYTES_KEY: KEY },
@@ -130,6 +145,29 @@ describe('the bytes of a passed-through stream', () => {
   test('usage the caller did not ask for is left out, as before', async () => {
     const [first] = events(await ask('usage'));
     assert.equal('usage' in (JSON.parse(first ?? '') as object), false);
+  });
+
+  test('"usage":null last in a compact chunk is cut from the upstream\'s own text; other usage is rewritten', async () => {
+    const got = events(await ask('usage-last'));
+    const sent = events(USAGE_LAST.join(''));
+    // The usage chunk is not forwarded (the caller did not ask for usage); [DONE] is.
+    assert.equal(got.length, sent.length - 1);
+    assert.equal(got[got.length - 1], '[DONE]');
+    // Compact, last, alone: the upstream's bytes (its \u00e9 escape kept) without the member.
+    assert.equal(got[0], (sent[0] ?? '').replace(',"usage":null}', '}'));
+    assert.equal(got[5], (sent[5] ?? '').replace(',"usage":null}', '}'));
+    // No usage member of its own (a nested one is content): the upstream's bytes.
+    assert.equal(got[3], sent[3]);
+    // Rewritten from the parsed chunk: the usage member gone wherever it stood, nothing else lost.
+    for (const i of [1, 2, 4]) {
+      const out = JSON.parse(got[i] ?? '') as Record<string, unknown>;
+      const expected = JSON.parse(sent[i] ?? '') as Record<string, unknown>;
+      delete expected['usage'];
+      assert.deepEqual(out, expected, `event ${i}`);
+      assert.notEqual(got[i], sent[i]);
+    }
+    // The "usage":null inside a string is the chunk's content, kept.
+    assert.equal((JSON.parse(got[4] ?? '') as { choices: Array<{ delta: { content: string } }> }).choices[0]?.delta.content, 'd,"usage":null}');
   });
 
   test('data over several lines is written anew as one line', async () => {

@@ -67,6 +67,8 @@ export function streamErrorEvent(message: string, code: string): string {
   return `data: ${JSON.stringify({ error: { message, type: 'server_error', param: null, code } })}\n\n`;
 }
 
+const NULL_USAGE_LAST = ',"usage":null}';
+
 class OpenAIEncoder implements StreamEncoder {
   readonly #model: string;
   readonly #callerWantsUsage: boolean;
@@ -89,10 +91,17 @@ class OpenAIEncoder implements StreamEncoder {
     const chunk = piece.chunks[0] as JsonObject;
     const model = chunk['model'];
     if (typeof model !== 'string' || model === '') return undefined;
-    if (!this.#callerWantsUsage && 'usage' in chunk) return undefined;
     const data = piece.raw.data;
     if (data.includes('\n') || data.includes('\r')) return undefined;
-    return `data: ${data}\n\n`;
+    if (this.#callerWantsUsage || !('usage' in chunk)) return `data: ${data}\n\n`;
+    // The proxy asks every OpenAI upstream for usage (it prices the answer), so with
+    // include_usage every chunk but the last carries "usage":null; a caller that did not ask
+    // gets the chunk without it, as OpenAI would have sent it. Cut from the upstream's text when
+    // it is the object's last member, written compactly, and the only "usage" in the text:
+    // a valid JSON object that ends with `,"usage":null}` has it as its own last member (a
+    // nested one would be followed by another `}`, a string's quotes would be escaped).
+    if (chunk['usage'] !== null || !data.endsWith(NULL_USAGE_LAST) || data.indexOf('"usage"') !== data.length - NULL_USAGE_LAST.length + 1) return undefined;
+    return `data: ${data.slice(0, -NULL_USAGE_LAST.length)}}\n\n`;
   }
 
   encode(piece: StreamPiece): string {
