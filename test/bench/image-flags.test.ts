@@ -8,34 +8,30 @@ import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IMAGE_FLAGS } from '../../bench/lib/image-flags.ts';
+import { assignments, parseDockerfile } from '../support/dockerfile.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-/** The runtime stage's NODE_OPTIONS and ENTRYPOINT, as the Dockerfile gives them. */
-async function imageStart(): Promise<{ nodeOptions: string; entrypoint: string[] }> {
-  const dockerfile = await readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
-  // Instructions, with their continued lines joined.
-  const instructions = dockerfile.replace(/\\\n/g, ' ').split('\n');
-  const options = instructions
-    .filter((line) => line.startsWith('ENV '))
-    .map((line) => /NODE_OPTIONS="([^"]*)"/.exec(line)?.[1])
-    .filter((value) => value !== undefined);
+/** The image's NODE_OPTIONS and the node flags of its ENTRYPOINT, as the Dockerfile gives them. */
+async function imageStart(): Promise<{ nodeOptions: string; entrypoint: string[]; entrypointFlags: string[] }> {
+  const { instructions } = parseDockerfile(await readFile(path.join(ROOT, 'Dockerfile'), 'utf8'));
+  const options = instructions.filter((i) => i.op === 'ENV').flatMap((i) => assignments(i.args).get('NODE_OPTIONS') ?? []);
   assert.equal(options.length, 1, 'one ENV sets NODE_OPTIONS');
-  const entrypoints = instructions.filter((line) => line.startsWith('ENTRYPOINT '));
+  const entrypoints = instructions.filter((i) => i.op === 'ENTRYPOINT');
   assert.equal(entrypoints.length, 1, 'one ENTRYPOINT');
-  return { nodeOptions: options[0] ?? '', entrypoint: JSON.parse((entrypoints[0] ?? '').slice('ENTRYPOINT '.length)) as string[] };
+  const entrypoint = JSON.parse(entrypoints[0]?.args ?? '[]') as string[];
+  return { nodeOptions: options[0] ?? '', entrypoint, entrypointFlags: entrypoint.slice(1).filter((word) => word.startsWith('--')) };
 }
 
 test("the benchmarks' node flags are the image's NODE_OPTIONS and its ENTRYPOINT's node flags", async () => {
-  const { nodeOptions, entrypoint } = await imageStart();
+  const { nodeOptions, entrypoint, entrypointFlags } = await imageStart();
   assert.equal(entrypoint[0], 'node');
-  const entrypointFlags = entrypoint.slice(1).filter((word) => word.startsWith('--'));
   assert.deepEqual(IMAGE_FLAGS, [...nodeOptions.split(/\s+/).filter(Boolean), ...entrypointFlags]);
 });
 
 test('Node starts with the NODE_OPTIONS and the node flags the image gives it', async () => {
-  const { nodeOptions, entrypoint } = await imageStart();
-  const run = spawnSync(process.execPath, [...entrypoint.slice(1).filter((word) => word.startsWith('--')), '-e', 'process.exit(0)'], {
+  const { nodeOptions, entrypointFlags } = await imageStart();
+  const run = spawnSync(process.execPath, [...entrypointFlags, '-e', 'process.exit(0)'], {
     env: { ...process.env, NODE_OPTIONS: nodeOptions },
     encoding: 'utf8',
   });

@@ -16,41 +16,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { assignments, parseDockerfile } from '../support/dockerfile.ts';
 
 const execFileAsync = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const node = process.execPath;
-
-interface Instruction {
-  op: string;
-  args: string;
-  stage: number;
-}
-
-/** Dockerfile instructions (comments dropped, `\` continuations joined), with their stage index. */
-function parseDockerfile(text: string): { instructions: Instruction[]; argDefaults: Map<string, string> } {
-  const lines = text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-  const instructions: Instruction[] = [];
-  const argDefaults = new Map<string, string>();
-  let stage = -1;
-  for (const line of lines) {
-    const match = /^(\S+)\s+(.*)$/.exec(line);
-    if (!match) continue;
-    const op = (match[1] ?? '').toUpperCase();
-    const args = (match[2] ?? '').trim();
-    if (op === 'FROM') stage++;
-    if (op === 'ARG' && stage === -1) {
-      const [name, value] = args.split('=');
-      if (name && value !== undefined) argDefaults.set(name, value);
-    }
-    instructions.push({ op, args, stage });
-  }
-  return { instructions, argDefaults };
-}
 
 function expand(value: string, args: Map<string, string>): string {
   return value.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string | undefined, b: string | undefined) => args.get(a ?? b ?? '') ?? '');
@@ -80,11 +50,6 @@ function dockerIgnored(patterns: string[], file: string): boolean {
     if (regex.test(file)) ignored = !negated;
   }
   return ignored;
-}
-
-/** NAME=value pairs of an ENV instruction or of a RUN's leading assignments (quotes removed). */
-function assignments(args: string): Map<string, string> {
-  return new Map([...args.matchAll(/(\w+)=("[^"]*"|\S+)/g)].map((m) => [m[1] ?? '', (m[2] ?? '').replace(/^"|"$/g, '')]));
 }
 
 const dockerfile = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
