@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { V1PolicyRule } from '@kubernetes/client-node';
+import { freePort } from '../../bench/lib/procs.ts';
 import { parseControllerOptions } from '../../src/config/options.ts';
 import { chainReaderClusterRole, CHAIN_READER, controllerRules } from '../../src/k8s/rbac.ts';
 import { DEFAULT_SIDECAR, parseSidecarDefaults } from '../../src/k8s/sidecar-settings.ts';
@@ -509,7 +510,7 @@ describe("the helm test pod's script", () => {
   // `helm install --wait`, then routes to the controller; the test passes once it answers.
   test('a controller that becomes reachable before the deadline passes', async () => {
     const late = http.createServer((_req, res) => res.writeHead(200).end('{}'));
-    const port = await unusedPort();
+    const port = await freePort();
     const child = spawn(node, script, {
       env: { ...process.env, HEALTH_URLS: `http://127.0.0.1:${port}/healthz`, HEALTH_DEADLINE_MS: '20000' },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -532,12 +533,3 @@ describe("the helm test pod's script", () => {
     }
   });
 });
-
-/** A loopback port nothing listens on (bound, then released). */
-async function unusedPort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
