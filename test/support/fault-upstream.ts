@@ -30,13 +30,15 @@ export interface FaultUpstream {
   requestsFor(model: string): RecordedRequest[];
   /** Sockets currently open (keep-alive sockets included). */
   openConnections(): number;
+  /** Connections accepted since the start (or the last reset). */
+  connectionsAccepted(): number;
   /** Models whose client closed the connection before the response finished. */
   closedEarly: string[];
   /** Resolves with the nth (1-based) request for `model`, at once if already recorded. */
   waitForRequest(model: string, nth?: number): Promise<RecordedRequest>;
   /** Resolves once `model` appears in closedEarly (at once if it already does). */
   waitForClosedEarly(model: string): Promise<void>;
-  /** Clears requests, counters and closedEarly. */
+  /** Clears requests, counters, closedEarly and the count of connections accepted. */
   reset(): void;
   /** Destroys all sockets and closes the server. */
   close(): Promise<void>;
@@ -383,6 +385,7 @@ interface State {
   counters: Map<string, number>;
   events: EventEmitter;
   sockets: Set<Socket>;
+  accepted: number;
   closing: boolean;
 }
 
@@ -532,6 +535,7 @@ function createHandle(state: State, url: string, port: number, close: () => Prom
     },
     requestsFor,
     openConnections: () => state.sockets.size,
+    connectionsAccepted: () => state.accepted,
     waitForRequest: (model, nth = 1) => waitUntil(state.events, 'request', () => requestsFor(model)[nth - 1]),
     waitForClosedEarly: (model) => waitUntil(state.events, 'closedEarly', () => (state.closedEarly.includes(model) ? true : undefined)).then(() => undefined),
     reset: () => {
@@ -539,6 +543,7 @@ function createHandle(state: State, url: string, port: number, close: () => Prom
       state.requests.length = 0;
       state.closedEarly.length = 0;
       state.counters.clear();
+      state.accepted = 0;
     },
     close,
   };
@@ -547,10 +552,11 @@ function createHandle(state: State, url: string, port: number, close: () => Prom
 export async function startFaultUpstream(options: { port?: number } = {}): Promise<FaultUpstream> {
   const events = new EventEmitter();
   events.setMaxListeners(0); // many concurrent waitFor* calls are legitimate
-  const state: State = { requests: [], closedEarly: [], counters: new Map(), events, sockets: new Set(), closing: false };
+  const state: State = { requests: [], closedEarly: [], counters: new Map(), events, sockets: new Set(), accepted: 0, closing: false };
   const server = createServer((req, res) => onRequest(state, req, res));
   server.on('connection', (socket) => {
     state.sockets.add(socket);
+    state.accepted += 1;
     socket.on('close', () => state.sockets.delete(socket));
   });
   server.listen(options.port ?? 0, '127.0.0.1');
