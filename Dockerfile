@@ -29,7 +29,7 @@ RUN npm run build && npm run bundle
 RUN mkdir /app/compile-cache && chown 65532:65532 /app/compile-cache
 USER 65532:65532
 RUN NODE_COMPILE_CACHE=/app/compile-cache NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
-    node --no-concurrent-recompilation dist/bundle/llm-fallback.mjs help >/dev/null
+    node --no-concurrent-recompilation --no-maglev dist/bundle/llm-fallback.mjs help >/dev/null
 USER 0:0
 # Node writes its cache files for their owner only: readable by all, written by none.
 RUN chmod -R a+rX,go-w /app/compile-cache
@@ -50,9 +50,16 @@ FROM ${NODE_IMAGE}
 # worker threads. On a sidecar's core those threads only take turns with the main thread, and
 # each kept its compile jobs' memory in its own malloc arena after warm-up: ~14 MB of peak RSS
 # under load (5 arenas of 2-4 MB against one), for the same instructions per request
-# (docs/bench/findings.md, "RSS under load"). Node does not take that V8 flag from
-# NODE_OPTIONS (it refuses to start), so it is in the ENTRYPOINT; the heap flags stay in
-# NODE_OPTIONS, where an operator can override them.
+# (docs/bench/findings.md, "RSS under load").
+# --no-maglev: hot functions go from the baseline code straight to TurboFan, without V8's
+# middle tier. With the compiles on the main thread, Maglev was one more compile per hot
+# function in the request's time and code the sidecar ran for long after warm-up: without it,
+# CPU per request at c=32 fell ~12% (median of 5 interleaved pairs after 15 s of load: 219 to
+# 192 us) and peak RSS ~2.5 MB, where the Node floor's CPU did not move (findings.md, "sixth
+# sitting"). The compile cache is made with the same flags: Node keeps one cache directory
+# per set of V8 flags, and would not find a cache made under others.
+# Node does not take these two V8 flags from NODE_OPTIONS (it refuses to start), so they are
+# in the ENTRYPOINT; the heap flags stay in NODE_OPTIONS, where an operator can override them.
 # NODE_COMPILE_CACHE: the cache made in the build stage (same Node, same paths, same uid).
 ENV NODE_ENV=production \
     NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
@@ -68,5 +75,5 @@ COPY --chown=0:0 examples ./examples
 USER 65532:65532
 # 4000 proxy API, 4001 sidecar admin (/healthz /readyz /metrics), 9443 webhook, 8081 health.
 EXPOSE 4000 4001 9443 8081
-ENTRYPOINT ["node", "--no-concurrent-recompilation", "dist/bundle/llm-fallback.mjs"]
+ENTRYPOINT ["node", "--no-concurrent-recompilation", "--no-maglev", "dist/bundle/llm-fallback.mjs"]
 CMD ["serve"]
