@@ -365,7 +365,10 @@ async function main(): Promise<number> {
   const exitReportFile = path.join(scratch, 'exit-report.json');
   let upstream: FaultUpstream | undefined;
   let proc: Proc | undefined;
-  const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  // A timeout of its own makes Node's agent honour the proxy's `Keep-Alive: timeout=65` (closing
+  // an idle socket a second before the proxy would); without one it keeps idle sockets until
+  // the proxy closes them, and a request written at that moment is reset, the proxy unaware.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1024, timeout: 120_000 });
   const failures: string[] = [];
 
   try {
@@ -495,7 +498,7 @@ async function main(): Promise<number> {
     // 3. Leaks: idle, then the proxy's sockets and timers.
     agent.destroy();
     const up = upstream;
-    // The fault upstream closes idle keep-alive sockets after Node's default 5 s; the proxy's keep-alive agent then drops them.
+    // The fault upstream announces Node's default 5 s keep-alive; the proxy's pool closes its idle sockets a second before.
     const upstreamIdle = await waitFor(() => up.openConnections() === 0, 15_000);
     if (!upstreamIdle) failures.push(`${up.openConnections()} connections to the upstream still open 15 s after the load`);
     // Its end of those connections, and the callers', close once it sees the FIN.

@@ -24,6 +24,16 @@ import { limitedServer } from './server/limited-server.ts';
 
 export { ConfigError };
 
+/**
+ * The caller's idle connections are kept longer than its HTTP client keeps them (httpx 5 s,
+ * undici and Node's agents at most the `Keep-Alive: timeout` announced here, less a second),
+ * so the caller closes first: a request written into a connection the sidecar is closing at
+ * that moment is lost to a reset the caller has to retry. --max-connections bounds them.
+ */
+const API_IDLE_KEEP_ALIVE_MS = 65_000;
+/** Probes and scrapes come seconds apart: Node's default. */
+const ADMIN_IDLE_KEEP_ALIVE_MS = 5_000;
+
 export interface RunningServer {
   apiUrl: string;
   adminUrl: string;
@@ -124,6 +134,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     limitedServer(api, {
       requestTimeoutMs: options.requestTimeoutMs,
       routesTimeBodies: true,
+      idleKeepAliveMs: API_IDLE_KEEP_ALIVE_MS,
       maxConnections: options.maxConnections,
       onDrop: dropped('api'),
     }).listen(options.port, options.host),
@@ -132,6 +143,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     limitedServer(admin, {
       requestTimeoutMs: options.requestTimeoutMs,
       routesTimeBodies: false,
+      idleKeepAliveMs: ADMIN_IDLE_KEEP_ALIVE_MS,
       maxConnections: options.adminMaxConnections,
       onDrop: dropped('admin'),
     }).listen(options.adminPort, options.adminHost),

@@ -17,12 +17,11 @@ export interface ServerLimits {
   routesTimeBodies: boolean;
   /** Most open connections; more are closed at once (0: no cap). */
   maxConnections: number;
+  /** How long an idle keep-alive connection is kept open. */
+  idleKeepAliveMs: number;
   /** Called for each connection closed because of the cap. */
   onDrop?: () => void;
 }
-
-/** How long an idle keep-alive connection is kept (Node's default, stated). */
-const KEEP_ALIVE_MS = 5_000;
 
 export function limitedServer(listener: RequestListener, limits: ServerLimits): Server {
   const timeout = limits.requestTimeoutMs;
@@ -31,7 +30,7 @@ export function limitedServer(listener: RequestListener, limits: ServerLimits): 
       headersTimeout: timeout,
       // The chain routes' own limit runs from the headers: twice the time, plus a check, leaves them the first word.
       requestTimeout: timeout === 0 ? 0 : limits.routesTimeBodies ? 2 * timeout + checkEvery(timeout) : timeout,
-      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveTimeout: limits.idleKeepAliveMs,
       // Node checks the timeouts above on this interval (30 s by default, which would let a 1 s limit run 31 s).
       connectionsCheckingInterval: checkEvery(timeout),
     },

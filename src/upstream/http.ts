@@ -2,8 +2,8 @@
 // Node's built-in client rather than undici: the HTTP server already loads it, so the sidecar
 // carries one HTTP stack instead of two (in a minimal proxy undici cost ~12 MB of idle RSS and
 // ~18 MB at peak, for no gain in per-request CPU on the benchmark; docs/bench/findings.md).
-// No socket timeouts are set here because every attempt enforces its first-byte/idle/total
-// limits itself and aborts the request through `signal`, which destroys the connection.
+// No timeouts for requests in flight are set here: every attempt enforces its first-byte/idle/
+// total limits itself and aborts the request through `signal`, which destroys the connection.
 import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { http, https } from '../core/node-http.ts';
 import { currentTraceHeaders } from '../observability/outgoing-trace.ts';
@@ -13,6 +13,12 @@ const AGENT_OPTIONS = {
   // Reuse the most recently used connection first: the others can idle out.
   scheduling: 'lifo',
   maxFreeSockets: 256,
+  // An idle pooled connection is closed after this, or a second before the upstream's own
+  // `Keep-Alive: timeout=N`, whichever is sooner. Node's agent reads that hint only when it
+  // has a timeout of its own: without one it reuses connections the upstream is closing at
+  // that moment, and the attempt fails on a reset the upstream never caused (counted against
+  // its circuit). Idle only: a connection in use is never timed out by the agent.
+  timeout: 30_000,
 } as const;
 
 const httpAgent = new http.Agent(AGENT_OPTIONS);

@@ -20,7 +20,12 @@ const TIMEOUT_MS = 600;
 let up: FaultUpstream;
 /** Small body limit and budget, short request timeout. */
 let proxy: ProxyHarness;
-/** Default timeouts, few connections on each port. */
+/** Default limits. */
+let defaults: ProxyHarness;
+/**
+ * Default timeouts, few connections on each port; no other test's connections (the API port
+ * keeps an idle one 65 s, and it would count against the cap).
+ */
 let capped: ProxyHarness;
 
 before(async () => {
@@ -41,12 +46,14 @@ before(async () => {
     extraArgs: ['--body-limit', String(BODY_LIMIT), '--body-budget', String(BUDGET), '--request-timeout-ms', String(TIMEOUT_MS)],
   });
   // Default body limit and budget (10 MiB, 48 MiB).
-  capped = await startProxy({ config: [chains[0], chains[2]].join('\n---\n'), extraArgs: ['--max-connections', '3', '--admin-max-connections', '3'] });
+  defaults = await startProxy({ config: [chains[0], chains[2]].join('\n---\n') });
+  capped = await startProxy({ config: `${chains[0]}\n`, extraArgs: ['--max-connections', '3', '--admin-max-connections', '3'] });
 });
 
 after(async () => {
   await up?.close();
   await proxy?.close();
+  await defaults?.close();
   await capped?.close();
 });
 
@@ -163,10 +170,14 @@ describe('finding 5: the request-body budget', { timeout: 30_000 }, () => {
   test('copies count: a 9 MB body a plain chain serves is a 413 on a chain that would race five attempts with it (default limits)', async () => {
     const body = (model: string): string => chatBody(model, 9_000_000);
     assert.equal(
-      (await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('ok') })).status,
+      (await fetch(`${defaults.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('ok') })).status,
       200,
     );
-    const hedged = await fetch(`${capped.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('hedged') });
+    const hedged = await fetch(`${defaults.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body('hedged'),
+    });
     assert.equal(hedged.status, 413);
     const error = ((await hedged.json()) as { error: { code: string; message: string } }).error;
     assert.equal(error.code, 'body_too_complex');

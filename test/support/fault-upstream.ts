@@ -32,6 +32,11 @@ export interface FaultUpstream {
   openConnections(): number;
   /** Connections accepted since the start (or the last reset). */
   connectionsAccepted(): number;
+  /**
+   * Resolves when the nth (1-based) connection closed since the start (or the last reset) has
+   * closed, with who closed it: the client (its FIN came first) or this server (its keep-alive timeout).
+   */
+  waitForConnectionClose(nth?: number): Promise<'client' | 'server'>;
   /** Models whose client closed the connection before the response finished. */
   closedEarly: string[];
   /** Resolves with the nth (1-based) request for `model`, at once if already recorded. */
@@ -386,6 +391,8 @@ interface State {
   events: EventEmitter;
   sockets: Set<Socket>;
   accepted: number;
+  /** Who closed each connection closed so far, in order. */
+  closedBy: Array<'client' | 'server'>;
   closing: boolean;
 }
 
@@ -536,6 +543,7 @@ function createHandle(state: State, url: string, port: number, close: () => Prom
     requestsFor,
     openConnections: () => state.sockets.size,
     connectionsAccepted: () => state.accepted,
+    waitForConnectionClose: (nth = 1) => waitUntil(state.events, 'connectionClose', () => state.closedBy[nth - 1]),
     waitForRequest: (model, nth = 1) => waitUntil(state.events, 'request', () => requestsFor(model)[nth - 1]),
     waitForClosedEarly: (model) => waitUntil(state.events, 'closedEarly', () => (state.closedEarly.includes(model) ? true : undefined)).then(() => undefined),
     reset: () => {
@@ -544,20 +552,31 @@ function createHandle(state: State, url: string, port: number, close: () => Prom
       state.closedEarly.length = 0;
       state.counters.clear();
       state.accepted = 0;
+      state.closedBy.length = 0;
     },
     close,
   };
 }
 
-export async function startFaultUpstream(options: { port?: number } = {}): Promise<FaultUpstream> {
+/** `keepAliveTimeoutMs`: how long an idle connection is kept (Node's default 5 s), announced as `Keep-Alive: timeout=N`. */
+export async function startFaultUpstream(options: { port?: number; keepAliveTimeoutMs?: number } = {}): Promise<FaultUpstream> {
   const events = new EventEmitter();
   events.setMaxListeners(0); // many concurrent waitFor* calls are legitimate
-  const state: State = { requests: [], closedEarly: [], counters: new Map(), events, sockets: new Set(), accepted: 0, closing: false };
-  const server = createServer((req, res) => onRequest(state, req, res));
+  const state: State = { requests: [], closedEarly: [], counters: new Map(), events, sockets: new Set(), accepted: 0, closedBy: [], closing: false };
+  const server = createServer(options.keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeoutMs }, (req, res) =>
+    onRequest(state, req, res),
+  );
   server.on('connection', (socket) => {
     state.sockets.add(socket);
     state.accepted += 1;
-    socket.on('close', () => state.sockets.delete(socket));
+    // The client's FIN arrives as 'end'; a socket this server destroys (its keep-alive timeout) sees none.
+    let clientEnded = false;
+    socket.once('end', () => (clientEnded = true));
+    socket.on('close', () => {
+      state.sockets.delete(socket);
+      state.closedBy.push(clientEnded ? 'client' : 'server');
+      state.events.emit('connectionClose');
+    });
   });
   server.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');

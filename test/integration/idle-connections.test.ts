@@ -1,0 +1,64 @@
+// Who closes an idle keep-alive connection first, on both sides of the sidecar. A request
+// written into a connection its server is closing at that moment is lost to a reset, so the
+// client side should always close first: the caller's HTTP client before the sidecar (the API
+// port keeps idle connections 65 s and says so in `Keep-Alive`), and the sidecar before an
+// upstream (its pool honours the upstream's `Keep-Alive: timeout=N`, which Node's agent reads
+// only when it has a timeout of its own).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request, type IncomingMessage } from 'node:http';
+import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstream.ts';
+import { startProxy, chainYaml, type ProxyHarness } from '../support/proxy-harness.ts';
+
+/** Announced as `Keep-Alive: timeout=2`: a pool that honours it closes after 1 s, the upstream after 2. */
+const UPSTREAM_KEEP_ALIVE_MS = 2_000;
+
+let up: FaultUpstream;
+let proxy: ProxyHarness;
+
+before(async () => {
+  up = await startFaultUpstream({ keepAliveTimeoutMs: UPSTREAM_KEEP_ALIVE_MS });
+  proxy = await startProxy({ config: `${chainYaml({ name: 'idle', baseURL: up.url, steps: [{ model: 'fault:ok#idle' }] })}\n` });
+});
+
+after(async () => {
+  await up?.close();
+  await proxy?.close();
+});
+
+function chat(agent: Agent): Promise<IncomingMessage & { text: string }> {
+  const body = JSON.stringify({ model: 'idle', messages: [{ role: 'user', content: 'hi' }] });
+  return new Promise((resolve, reject) => {
+    const req = request(`${proxy.baseURL}/chat/completions`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(Object.assign(res, { text })));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test("the API port keeps an idle caller connection 65 s and announces it, so the caller's client closes first", async () => {
+  const agent = new Agent({ keepAlive: true });
+  try {
+    const res = await chat(agent);
+    assert.equal(res.statusCode, 200, res.text);
+    assert.equal(res.headers.connection, 'keep-alive');
+    assert.equal(res.headers['keep-alive'], 'timeout=65');
+  } finally {
+    agent.destroy();
+  }
+});
+
+test("the upstream pool closes an idle connection before the upstream's announced keep-alive timeout", async () => {
+  const agent = new Agent({ keepAlive: false });
+  const res = await chat(agent);
+  assert.equal(res.statusCode, 200, res.text);
+  // One connection for both tests' requests: the pool keeps connections alive at all.
+  assert.equal(up.connectionsAccepted(), 1);
+  // Without the hint honoured the pool keeps the connection until the upstream destroys it at 2 s.
+  assert.equal(await up.waitForConnectionClose(), 'client');
+});
