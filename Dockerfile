@@ -29,7 +29,7 @@ RUN npm run build && npm run bundle
 RUN mkdir /app/compile-cache && chown 65532:65532 /app/compile-cache
 USER 65532:65532
 RUN NODE_COMPILE_CACHE=/app/compile-cache NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
-    node --no-concurrent-recompilation --no-maglev dist/bundle/llm-fallback.mjs help >/dev/null
+    node --preserve-symlinks --no-concurrent-recompilation --no-maglev dist/bundle/llm-fallback.mjs help >/dev/null
 USER 0:0
 # Node writes its cache files for their owner only: readable by all, written by none.
 RUN chmod -R a+rX,go-w /app/compile-cache
@@ -58,8 +58,16 @@ FROM ${NODE_IMAGE}
 # 192 us) and peak RSS ~2.5 MB, where the Node floor's CPU did not move (findings.md, "sixth
 # sitting"). The compile cache is made with the same flags: Node keeps one cache directory
 # per set of V8 flags, and would not find a cache made under others.
-# Node does not take these two V8 flags from NODE_OPTIONS (it refuses to start), so they are
-# in the ENTRYPOINT; the heap flags stay in NODE_OPTIONS, where an operator can override them.
+# --preserve-symlinks: the module loader takes each of the bundle's chunk files by the path it
+# was imported by, without a realpath and a new file URL per import. The image has no symlinks
+# to resolve, and those path walks were what made two of Node's `path` functions hot at a
+# --kubernetes start: with --no-maglev they went to TurboFan before /readyz, whose first
+# compile maps TurboFan's pages of the node binary: idle RSS in --kubernetes mode 84-85 against
+# 91 MB without the flag (bench:startup, 3 runs x 2, alternated; findings.md, "seventh sitting").
+# Node does not take the two V8 flags from NODE_OPTIONS (it refuses to start), so they are in
+# the ENTRYPOINT, as is --preserve-symlinks, which a child process the sidecar starts (a
+# kubeconfig's exec credential plugin) must not inherit through NODE_OPTIONS; the heap flags
+# stay in NODE_OPTIONS, where an operator can override them.
 # NODE_COMPILE_CACHE: the cache made in the build stage (same Node, same paths, same uid).
 ENV NODE_ENV=production \
     NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
@@ -75,5 +83,5 @@ COPY --chown=0:0 examples ./examples
 USER 65532:65532
 # 4000 proxy API, 4001 sidecar admin (/healthz /readyz /metrics), 9443 webhook, 8081 health.
 EXPOSE 4000 4001 9443 8081
-ENTRYPOINT ["node", "--no-concurrent-recompilation", "--no-maglev", "dist/bundle/llm-fallback.mjs"]
+ENTRYPOINT ["node", "--preserve-symlinks", "--no-concurrent-recompilation", "--no-maglev", "dist/bundle/llm-fallback.mjs"]
 CMD ["serve"]

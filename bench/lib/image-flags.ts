@@ -3,4 +3,10 @@
 // them: the sidecar and the Node floor / bare server it is compared with alike, so the distance
 // between them is llm-fallback's own. test/bench/image-flags.test.ts keeps this list equal to
 // the Dockerfile's, so a change of flags there is measured here too.
-export const IMAGE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=96', '--no-concurrent-recompilation', '--no-maglev'];
+export const IMAGE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=4',
+  '--max-old-space-size=96',
+  '--preserve-symlinks',
+  '--no-concurrent-recompilation',
+  '--no-maglev',
+];
