@@ -7,23 +7,34 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request, type IncomingMessage } from 'node:http';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstream.ts';
 import { startProxy, chainYaml, type ProxyHarness } from '../support/proxy-harness.ts';
 
 /** Announced as `Keep-Alive: timeout=2`: a pool that honours it closes after 1 s, the upstream after 2. */
 const UPSTREAM_KEEP_ALIVE_MS = 2_000;
 
+/** The request timeout of `short`: an idle connection must outlive it. */
+const REQUEST_TIMEOUT_MS = 300;
+
 let up: FaultUpstream;
 let proxy: ProxyHarness;
+/** The same chain with a short --request-timeout-ms. */
+let short: ProxyHarness;
 
 before(async () => {
   up = await startFaultUpstream({ keepAliveTimeoutMs: UPSTREAM_KEEP_ALIVE_MS });
-  proxy = await startProxy({ config: `${chainYaml({ name: 'idle', baseURL: up.url, steps: [{ model: 'fault:ok#idle' }] })}\n` });
+  const config = `${chainYaml({ name: 'idle', baseURL: up.url, steps: [{ model: 'fault:ok#idle' }] })}\n`;
+  proxy = await startProxy({ config });
+  short = await startProxy({ config, extraArgs: ['--request-timeout-ms', String(REQUEST_TIMEOUT_MS)] });
 });
 
 after(async () => {
   await up?.close();
   await proxy?.close();
+  await short?.close();
 });
 
 function chat(agent: Agent): Promise<IncomingMessage & { text: string }> {
@@ -61,4 +72,29 @@ test("the upstream pool closes an idle connection before the upstream's announce
   assert.equal(up.connectionsAccepted(), 1);
   // Without the hint honoured the pool keeps the connection until the upstream destroys it at 2 s.
   assert.equal(await up.waitForConnectionClose(), 'client');
+});
+
+test('an idle caller connection outlives the request timeout (which covers receiving a request, not the wait between two)', async () => {
+  const body = JSON.stringify({ model: 'idle', messages: [{ role: 'user', content: 'hi' }] });
+  const raw = `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const socket = connect(Number(new URL(short.apiUrl).port), '127.0.0.1');
+  await once(socket, 'connect');
+  let closed = false;
+  socket.once('close', () => (closed = true));
+  const answer = (): Promise<string> => new Promise((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8'))));
+  try {
+    const first = answer();
+    socket.write(raw);
+    assert.match(await first, /^HTTP\/1\.1 200 /);
+    // Nothing happens while a connection idles, so there is no event to wait for: a wait has
+    // to stand in for one, several times the request timeout and its check interval (Node
+    // closes an idle connection a second after the keep-alive timeout it announces).
+    await delay(2_000);
+    assert.equal(closed, false, 'the idle connection was closed before its announced keep-alive timeout');
+    const second = answer();
+    socket.write(raw);
+    assert.match(await second, /^HTTP\/1\.1 200 /);
+  } finally {
+    socket.destroy();
+  }
 });
