@@ -366,8 +366,8 @@ async function main(): Promise<number> {
   let upstream: FaultUpstream | undefined;
   let proc: Proc | undefined;
   // A timeout of its own makes Node's agent honour the proxy's `Keep-Alive: timeout=65` (closing
-  // an idle socket a second before the proxy would); without one it keeps idle sockets until
-  // the proxy closes them, and a request written at that moment is reset, the proxy unaware.
+  // an idle socket after 64 s, the proxy after 66); without one it keeps idle sockets until the
+  // proxy closes them, and a request written at that moment is reset, the proxy unaware.
   const agent = new Agent({ keepAlive: true, maxSockets: 1024, timeout: 120_000 });
   const failures: string[] = [];
 

@@ -25,10 +25,11 @@ import { limitedServer } from './server/limited-server.ts';
 export { ConfigError };
 
 /**
- * The caller's idle connections are kept longer than its HTTP client keeps them (httpx 5 s,
- * undici and Node's agents at most the `Keep-Alive: timeout` announced here, less a second),
- * so the caller closes first: a request written into a connection the sidecar is closing at
- * that moment is lost to a reset the caller has to retry. --max-connections bounds them.
+ * The caller's idle connections are kept longer than most HTTP clients keep them (httpx 5 s;
+ * undici two seconds, Node agents with a timeout one second, less than the `Keep-Alive:
+ * timeout` announced here), so the caller closes first: a request written into a connection
+ * the sidecar is closing at that moment is lost to a reset the caller has to retry. At
+ * --max-connections a new connection takes the place of the one idle longest.
  */
 const API_IDLE_KEEP_ALIVE_MS = 65_000;
 /** Probes and scrapes come seconds apart: Node's default. */

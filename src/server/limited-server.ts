@@ -5,6 +5,7 @@
 import type { IncomingMessage, RequestListener, Server } from 'node:http';
 import { http } from '../core/node-http.ts';
 import type { Socket } from 'node:net';
+import { capConnections } from './connection-cap.ts';
 
 export interface ServerLimits {
   /** A request's headers, and (admin port) its whole request, must arrive within this time; 0: no limit. */
@@ -15,11 +16,11 @@ export interface ServerLimits {
    * them up, for the other routes, well after theirs.
    */
   routesTimeBodies: boolean;
-  /** Most open connections; more are closed at once (0: no cap). */
+  /** Most open connections (0: no cap): a new one beyond them replaces the connection idle longest, or is closed at once. */
   maxConnections: number;
   /** How long an idle keep-alive connection is kept open. */
   idleKeepAliveMs: number;
-  /** Called for each connection closed because of the cap. */
+  /** Called for each new connection closed because of the cap. */
   onDrop?: () => void;
 }
 
@@ -48,9 +49,7 @@ export function limitedServer(listener: RequestListener, limits: ServerLimits): 
       server.timeout = timeout;
     }
   }
-  if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
-  const onDrop = limits.onDrop;
-  if (onDrop) server.on('drop', () => onDrop());
+  if (limits.maxConnections > 0) capConnections(server, limits.maxConnections, limits.onDrop);
   return server;
 }
 

@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstream.ts';
 import { startProxy, chainYaml, type ProxyHarness } from '../support/proxy-harness.ts';
 
-/** Announced as `Keep-Alive: timeout=2`: a pool that honours it closes after 1 s, the upstream after 2. */
+/** Announced as `Keep-Alive: timeout=2`: a pool that honours it closes after 1 s, the upstream after 3 (Node closes a second after what it announces). */
 const UPSTREAM_KEEP_ALIVE_MS = 2_000;
 
 /** The request timeout of `short`: an idle connection must outlive it. */
@@ -74,6 +74,8 @@ test("the upstream pool closes an idle connection before the upstream's announce
   assert.equal(await up.waitForConnectionClose(), 'client');
 });
 
+// Held before the 65 s keep-alive too; it guards the announcement: a request timeout that
+// closed idle connections would make `Keep-Alive: timeout=65` a lie.
 test('an idle caller connection outlives the request timeout (which covers receiving a request, not the wait between two)', async () => {
   const body = JSON.stringify({ model: 'idle', messages: [{ role: 'user', content: 'hi' }] });
   const raw = `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;

@@ -264,4 +264,27 @@ describe('finding 6: timeouts and connection caps on both ports', { timeout: 30_
     // At least the one refused above (fetches refused while waiting count too).
     assert.match(metrics, /llm_fallback_rejected_requests_total\{code="max_connections_admin"\} [1-9]/);
   });
+
+  test('at the cap a new connection takes the place of the one idle longest between two requests, on both ports', async () => {
+    /** Sends a request on `socket` and resolves with the first bytes of its answer ('' when it is closed instead). */
+    const ask = (socket: Socket): Promise<string> => {
+      const answered = new Promise<string>((resolve) => {
+        socket.once('data', (chunk: Buffer) => resolve(chunk.toString()));
+        socket.once('close', () => resolve(''));
+      });
+      socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      return answered;
+    };
+    for (const url of [capped.apiUrl, capped.adminUrl]) {
+      const [first, second, third] = [await openSocket(url), await openSocket(url), await openSocket(url)] as [Socket, Socket, Socket];
+      // Each answered in turn and kept alive: the first is idle longest.
+      for (const socket of [first, second, third]) assert.match(await ask(socket), /^HTTP\/1\.1 (200|404) /);
+      const newcomer = await openSocket(url);
+      assert.match(await ask(newcomer), /^HTTP\/1\.1 (200|404) /);
+      await untilClosed(first);
+      assert.match(await ask(second), /^HTTP\/1\.1 (200|404) /, 'the others are kept');
+      for (const socket of [second, third, newcomer]) socket.destroy();
+      await Promise.all([second, third, newcomer].filter((s) => !s.closed).map((s) => once(s, 'close')));
+    }
+  });
 });
