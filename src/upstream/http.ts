@@ -5,6 +5,7 @@
 // No timeouts for requests in flight are set here: every attempt enforces its first-byte/idle/
 // total limits itself and aborts the request through `signal`, which destroys the connection.
 import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { http, https } from '../core/node-http.ts';
 import { currentTraceHeaders } from '../observability/outgoing-trace.ts';
 
@@ -21,8 +22,16 @@ const AGENT_OPTIONS = {
   timeout: 30_000,
 } as const;
 
-const httpAgent = new http.Agent(AGENT_OPTIONS);
+const httpAgent = pooled(new http.Agent(AGENT_OPTIONS));
 let httpsAgent: Agent | undefined;
+
+/** When each pooled connection last went back to the pool. */
+const freedAt = new WeakMap<Socket, number>();
+
+function pooled(agent: Agent): Agent {
+  agent.on('free', (socket: Socket) => freedAt.set(socket, performance.now()));
+  return agent;
+}
 
 export interface UpstreamRequest {
   url: string;
@@ -51,6 +60,19 @@ function cut(outgoing: ClientRequest, response: IncomingMessage | undefined, sig
   else outgoing.destroy(aborted(signal));
 }
 
+/**
+ * How many times a request goes out again when the pooled connection it was written into turns
+ * out to have been closed by the upstream for idleness. An upstream that closes idle
+ * connections without announcing when (uvicorn after 5 s, so vLLM; gunicorn after 2) can close
+ * one just as the pool hands it out: the request meets the close before any answer, and the
+ * upstream never took it up. Node's own advice for keep-alive clients is to send it again.
+ * Only a connection idle at least IDLE_CLOSE_MIN_MS qualifies (no server closes one for
+ * idleness sooner): a reset on a connection in use a moment ago is the upstream failing, and
+ * the chain's policy decides about it, as about any reset of a fresh connection.
+ */
+const CLOSED_CONNECTION_RETRIES = 2;
+const IDLE_CLOSE_MIN_MS = 1_000;
+
 /** POSTs the request; resolves when the response headers arrive, rejects on a network error or abort. */
 export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
@@ -61,30 +83,53 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
     }
     const target = targetOf(req.url);
     const client = target.secure ? https() : http;
-    const outgoing = client.request(
-      {
-        ...target.options,
-        method: 'POST',
-        headers: headerList(req, target),
-        agent: target.secure ? (httpsAgent ??= new (https().Agent)(AGENT_OPTIONS)) : httpAgent,
-      },
-      (incoming) => {
-        response = incoming;
-        resolve({ statusCode: incoming.statusCode ?? 0, headers: incoming.headers, body: incoming });
-      },
-    );
-    let response: IncomingMessage | undefined;
-    // Aborting destroys the request (and with it the response and its connection). A listener
-    // of our own rather than the request's `signal` option, which also sets up end-of-stream
-    // tracking per request (~1.5 KB allocated per request; docs/bench/findings.md). The signal
-    // belongs to this attempt alone, so the listener goes with it.
-    signal.addEventListener('abort', () => cut(outgoing, response, signal), { once: true });
-    outgoing.on('error', reject);
-    // The string itself, not a Buffer made from it: Node encodes it into memory that is freed
-    // as soon as the socket has taken it, where a Buffer would wait for a garbage collection
-    // (megabytes per attempt with image bodies).
-    outgoing.end(req.body, 'utf8');
+    const send = (retriesLeft: number): void => {
+      const outgoing = client.request(
+        {
+          ...target.options,
+          method: 'POST',
+          headers: headerList(req, target),
+          agent: target.secure ? (httpsAgent ??= pooled(new (https().Agent)(AGENT_OPTIONS))) : httpAgent,
+        },
+        (incoming) => {
+          response = incoming;
+          resolve({ statusCode: incoming.statusCode ?? 0, headers: incoming.headers, body: incoming });
+        },
+      );
+      let response: IncomingMessage | undefined;
+      // Aborting destroys the request (and with it the response and its connection). A listener
+      // of our own rather than the request's `signal` option, which also sets up end-of-stream
+      // tracking per request (~1.5 KB allocated per request; docs/bench/findings.md). The signal
+      // belongs to this attempt alone, so the listener goes with it.
+      const onAbort = (): void => cut(outgoing, response, signal);
+      signal.addEventListener('abort', onAbort, { once: true });
+      outgoing.on('error', (error: Error) => {
+        if (retriesLeft > 0 && response === undefined && !signal.aborted && closedForIdleness(outgoing, error)) {
+          signal.removeEventListener('abort', onAbort);
+          send(retriesLeft - 1);
+          return;
+        }
+        reject(error);
+      });
+      // The string itself, not a Buffer made from it: Node encodes it into memory that is freed
+      // as soon as the socket has taken it, where a Buffer would wait for a garbage collection
+      // (megabytes per attempt with image bodies).
+      outgoing.end(req.body, 'utf8');
+    };
+    send(CLOSED_CONNECTION_RETRIES);
   });
+}
+
+/**
+ * The request went out on a pooled connection that had idled long enough to be closed for it,
+ * and met a reset, a write to a closed socket or a close before any answer ("socket hang up" is
+ * ECONNRESET too).
+ */
+function closedForIdleness(outgoing: ClientRequest, error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (!outgoing.reusedSocket || (code !== 'ECONNRESET' && code !== 'EPIPE')) return false;
+  const freed = outgoing.socket ? freedAt.get(outgoing.socket) : undefined;
+  return freed !== undefined && performance.now() - freed >= IDLE_CLOSE_MIN_MS;
 }
 
 /**
