@@ -265,6 +265,39 @@ describe('BreakerRegistry', () => {
     assert.equal(registry.state(other.target), 'closed');
   });
 
+  // Attempts let through while the circuit was closed, ending after it opened and half-opened:
+  // a counted failure opens it again, a cancelled one leaves the probe to decide, an answer closes it.
+  test('an attempt begun on a closed circuit acts on the state it ends in', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const { events, listener } = recorder();
+    registry = new BreakerRegistry(listener);
+    const step = fakeStep();
+    const releases: Array<(outcome: AttemptOutcome<string>) => void> = [];
+    const slow = (): Promise<AttemptOutcome<string>> => new Promise((resolve) => releases.push(resolve));
+    const runs = [registry.run(step, settings, slow), registry.run(step, settings, slow), registry.run(step, settings, slow)];
+    assert.equal(releases.length, 3, 'a closed circuit lets every attempt through');
+    await openCircuit(registry, step);
+    mock.timers.tick(settings.cooldownMs);
+    assert.equal(registry.state(step.target), 'halfOpen');
+
+    releases[0]?.({ kind: 'aborted' });
+    assert.deepEqual(await runs[0], { kind: 'aborted' });
+    assert.equal(registry.state(step.target), 'halfOpen', 'a cancelled attempt proves nothing');
+
+    releases[1]?.(failed('serverError'));
+    assert.deepEqual(await runs[1], failed('serverError'));
+    assert.equal(registry.state(step.target), 'open', 'a counted failure while half-open opens the circuit again');
+
+    mock.timers.tick(settings.cooldownMs);
+    releases[2]?.(ok);
+    assert.deepEqual(await runs[2], ok);
+    assert.equal(registry.state(step.target), 'closed', 'an answer while half-open closes it');
+    assert.deepEqual(
+      events.map(([, s]) => s),
+      ['closed', 'open', 'halfOpen', 'open', 'halfOpen', 'closed'],
+    );
+  });
+
   // On reload, surviving targets keep their state; removed targets are dropped.
   test('retain() keeps surviving targets and drops the others', async () => {
     const { events, listener } = recorder();
