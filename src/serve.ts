@@ -21,6 +21,7 @@ import { createAdminApp } from './server/admin.ts';
 import { createApiApp } from './server/app.ts';
 import { BodyBudget } from './server/body-budget.ts';
 import { limitedServer } from './server/limited-server.ts';
+import type { CapEvents } from './server/connection-cap.ts';
 
 export { ConfigError };
 
@@ -130,14 +131,17 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     ...(demo ? { demoUpstream: demo.url } : {}),
   });
   // Node's request timeout covers receiving a request, not answering it: streams of any length are not cut.
-  const dropped = (port: string) => () => metrics.rejectedRequests.inc({ code: `max_connections_${port}` });
+  const capEvents = (port: 'api' | 'admin'): CapEvents => ({
+    onDrop: () => metrics.rejectedRequests.inc({ code: `max_connections_${port}` }),
+    onEvict: () => metrics.connectionsEvicted.inc({ port }),
+  });
   const apiServer = await listen(
     limitedServer(api, {
       requestTimeoutMs: options.requestTimeoutMs,
       routesTimeBodies: true,
       idleKeepAliveMs: API_IDLE_KEEP_ALIVE_MS,
       maxConnections: options.maxConnections,
-      onDrop: dropped('api'),
+      capEvents: capEvents('api'),
     }).listen(options.port, options.host),
   );
   const adminServer = await listen(
@@ -146,7 +150,7 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
       routesTimeBodies: false,
       idleKeepAliveMs: ADMIN_IDLE_KEEP_ALIVE_MS,
       maxConnections: options.adminMaxConnections,
-      onDrop: dropped('admin'),
+      capEvents: capEvents('admin'),
     }).listen(options.adminPort, options.adminHost),
   );
 

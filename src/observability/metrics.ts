@@ -132,6 +132,12 @@ export class Metrics {
     collect: (): void => this.bodyBudgetHeld.set(this.#bodyBudgetHeld?.() ?? 0),
   });
   #bodyBudgetHeld: (() => number) | undefined;
+  readonly connectionsEvicted = new Counter({
+    name: 'llm_fallback_connections_evicted_total',
+    help: 'Idle keep-alive connections closed to make room for a new one at the connection cap (--max-connections, --admin-max-connections), by port.',
+    labelNames: ['port'],
+    registers: [this.registry],
+  });
   readonly malformedEvents = new Counter({
     name: 'llm_fallback_malformed_events_total',
     help: 'Upstream stream events dropped because they were not JSON.',

@@ -5,7 +5,7 @@
 import type { IncomingMessage, RequestListener, Server } from 'node:http';
 import { http } from '../core/node-http.ts';
 import type { Socket } from 'node:net';
-import { capConnections } from './connection-cap.ts';
+import { capConnections, type CapEvents } from './connection-cap.ts';
 
 export interface ServerLimits {
   /** A request's headers, and (admin port) its whole request, must arrive within this time; 0: no limit. */
@@ -16,12 +16,12 @@ export interface ServerLimits {
    * them up, for the other routes, well after theirs.
    */
   routesTimeBodies: boolean;
-  /** Most open connections (0: no cap): a new one beyond them replaces the connection idle longest, or is closed at once. */
+  /** Most open connections (0: no cap): a new one beyond them replaces the connection idle longest (if idle a second), or is closed at once. */
   maxConnections: number;
   /** How long an idle keep-alive connection is kept open. */
   idleKeepAliveMs: number;
-  /** Called for each new connection closed because of the cap. */
-  onDrop?: () => void;
+  /** What the cap did: a new connection closed at once, or an idle one closed to make room. */
+  capEvents?: CapEvents;
 }
 
 export function limitedServer(listener: RequestListener, limits: ServerLimits): Server {
@@ -49,7 +49,7 @@ export function limitedServer(listener: RequestListener, limits: ServerLimits): 
       server.timeout = timeout;
     }
   }
-  if (limits.maxConnections > 0) capConnections(server, limits.maxConnections, limits.onDrop);
+  if (limits.maxConnections > 0) capConnections(server, limits.maxConnections, limits.capEvents);
   return server;
 }
 
