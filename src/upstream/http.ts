@@ -25,11 +25,16 @@ const AGENT_OPTIONS = {
 const httpAgent = pooled(new http.Agent(AGENT_OPTIONS));
 let httpsAgent: Agent | undefined;
 
-/** When each pooled connection last went back to the pool. */
-const freedAt = new WeakMap<Socket, number>();
+/** A pooled connection as it went back to the pool: when, and how many bytes it had read by then. */
+interface Freed {
+  at: number;
+  bytesRead: number;
+}
+
+const freed = new WeakMap<Socket, Freed>();
 
 function pooled(agent: Agent): Agent {
-  agent.on('free', (socket: Socket) => freedAt.set(socket, performance.now()));
+  agent.on('free', (socket: Socket) => freed.set(socket, { at: performance.now(), bytesRead: socket.bytesRead }));
   return agent;
 }
 
@@ -61,17 +66,24 @@ function cut(outgoing: ClientRequest, response: IncomingMessage | undefined, sig
 }
 
 /**
- * How many times a request goes out again when the pooled connection it was written into turns
- * out to have been closed by the upstream for idleness. An upstream that closes idle
- * connections without announcing when (uvicorn after 5 s, so vLLM; gunicorn after 2) can close
- * one just as the pool hands it out: the request meets the close before any answer, and the
- * upstream never took it up. Node's own advice for keep-alive clients is to send it again.
- * Only a connection idle at least IDLE_CLOSE_MIN_MS qualifies (no server closes one for
- * idleness sooner): a reset on a connection in use a moment ago is the upstream failing, and
- * the chain's policy decides about it, as about any reset of a fresh connection.
+ * A request written into a pooled connection the upstream had just closed for idleness goes out
+ * once more, on a new connection. An upstream that closes idle connections without announcing
+ * when (uvicorn after 5 s, so vLLM; gunicorn after 2) can close one just as the pool hands it
+ * out: the request meets the close (a reset, or the end of the connection) before any byte of
+ * an answer, and the upstream never took it up. Node's own advice for keep-alive clients is to
+ * send it again. What qualifies, judged on what the client can see:
+ * - the connection had idled at least IDLE_CLOSE_MIN_MS when the pool handed it out (no server
+ *   closes one for idleness sooner): a reset of one in use a moment ago is the upstream failing;
+ * - not one byte came back on it since: a reset after part of an answer is the upstream failing;
+ * - the close came within CLOSE_RACE_MS of sending, about a round trip: one that comes later
+ *   followed an upstream holding the request (working on it, then crashing), which must not be
+ *   billed twice.
+ * An upstream that resets every request as soon as it reads it looks the same, so the resend is
+ * a single one, on a connection of its own: such an upstream gets the request twice at most, and
+ * then the chain's policy decides, as for any reset.
  */
-const CLOSED_CONNECTION_RETRIES = 2;
 const IDLE_CLOSE_MIN_MS = 1_000;
+const CLOSE_RACE_MS = 500;
 
 /** POSTs the request; resolves when the response headers arrive, rejects on a network error or abort. */
 export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
@@ -83,13 +95,15 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
     }
     const target = targetOf(req.url);
     const client = target.secure ? https() : http;
-    const send = (retriesLeft: number): void => {
+    // `fresh`: the resend, on a connection of its own (agent false) rather than another pooled one, which may be as stale.
+    const send = (fresh: boolean): void => {
+      const sentAt = performance.now();
       const outgoing = client.request(
         {
           ...target.options,
           method: 'POST',
           headers: headerList(req, target),
-          agent: target.secure ? (httpsAgent ??= pooled(new (https().Agent)(AGENT_OPTIONS))) : httpAgent,
+          agent: fresh ? false : target.secure ? (httpsAgent ??= pooled(new (https().Agent)(AGENT_OPTIONS))) : httpAgent,
         },
         (incoming) => {
           response = incoming;
@@ -104,9 +118,9 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
       const onAbort = (): void => cut(outgoing, response, signal);
       signal.addEventListener('abort', onAbort, { once: true });
       outgoing.on('error', (error: Error) => {
-        if (retriesLeft > 0 && response === undefined && !signal.aborted && closedForIdleness(outgoing, error)) {
+        if (!fresh && response === undefined && !signal.aborted && closedForIdleness(outgoing, error, sentAt)) {
           signal.removeEventListener('abort', onAbort);
-          send(retriesLeft - 1);
+          send(true);
           return;
         }
         reject(error);
@@ -116,20 +130,24 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
       // (megabytes per attempt with image bodies).
       outgoing.end(req.body, 'utf8');
     };
-    send(CLOSED_CONNECTION_RETRIES);
+    send(false);
   });
 }
 
 /**
- * The request went out on a pooled connection that had idled long enough to be closed for it,
- * and met a reset, a write to a closed socket or a close before any answer ("socket hang up" is
- * ECONNRESET too).
+ * The request, sent at `sentAt`, went out on a pooled connection idle long enough to be closed
+ * for it, and met a reset, a write to a closed socket or the connection's end ("socket hang
+ * up" is ECONNRESET too) before any byte came back, about a round trip after it was sent. A
+ * connection handed out at once went back to the pool at its last 'free' (a request that waited
+ * for one is judged as if handed out when sent, which only makes it look less idle).
  */
-function closedForIdleness(outgoing: ClientRequest, error: Error): boolean {
+function closedForIdleness(outgoing: ClientRequest, error: Error, sentAt: number): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   if (!outgoing.reusedSocket || (code !== 'ECONNRESET' && code !== 'EPIPE')) return false;
-  const freed = outgoing.socket ? freedAt.get(outgoing.socket) : undefined;
-  return freed !== undefined && performance.now() - freed >= IDLE_CLOSE_MIN_MS;
+  const socket = outgoing.socket;
+  const pooledAs = socket ? freed.get(socket) : undefined;
+  if (!socket || !pooledAs) return false;
+  return sentAt - pooledAs.at >= IDLE_CLOSE_MIN_MS && socket.bytesRead === pooledAs.bytesRead && performance.now() - sentAt <= CLOSE_RACE_MS;
 }
 
 /**
