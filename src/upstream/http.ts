@@ -79,8 +79,8 @@ function cut(outgoing: ClientRequest, response: IncomingMessage | undefined, sig
  *   followed an upstream holding the request (working on it, then crashing), which must not be
  *   billed twice.
  * An upstream that resets every request as soon as it reads it looks the same, so the resend is
- * a single one, on a connection of its own: such an upstream gets the request twice at most, and
- * then the chain's policy decides, as for any reset.
+ * a single one, on a connection of its own: such an upstream gets the request twice at most per
+ * attempt, and then the chain's policy (its retries and fallback) decides, as for any reset.
  */
 const IDLE_CLOSE_MIN_MS = 1_000;
 const CLOSE_RACE_MS = 500;
@@ -137,9 +137,9 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
 /**
  * The request, sent at `sentAt`, went out on a pooled connection idle long enough to be closed
  * for it, and met a reset, a write to a closed socket or the connection's end ("socket hang
- * up" is ECONNRESET too) before any byte came back, about a round trip after it was sent. A
- * connection handed out at once went back to the pool at its last 'free' (a request that waited
- * for one is judged as if handed out when sent, which only makes it look less idle).
+ * up" is ECONNRESET too) before any byte came back, about a round trip after it was sent. Its
+ * idleness is judged at `sentAt`, when the pool hands out a free connection at once (the agent
+ * has no socket limit); one handed out later, after its 'free', never qualifies.
  */
 function closedForIdleness(outgoing: ClientRequest, error: Error, sentAt: number): boolean {
   const code = (error as NodeJS.ErrnoException).code;
