@@ -103,7 +103,7 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
           ...target.options,
           method: 'POST',
           headers: headerList(req, target),
-          agent: fresh ? false : target.secure ? (httpsAgent ??= pooled(new (https().Agent)(AGENT_OPTIONS))) : httpAgent,
+          agent: fresh ? false : poolFor(target),
         },
         (incoming) => {
           response = incoming;
@@ -132,6 +132,11 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
     };
     send(false);
   });
+}
+
+/** The keep-alive pool for the target's scheme (https's made on the first https upstream). */
+function poolFor(target: Target): Agent {
+  return target.secure ? (httpsAgent ??= pooled(new (https().Agent)(AGENT_OPTIONS))) : httpAgent;
 }
 
 /**

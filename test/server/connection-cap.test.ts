@@ -15,6 +15,8 @@ interface Harness {
   counts: { dropped: number; evicted: number };
   /** Answers to /slow requests, held until released. */
   slow: ServerResponse[];
+  /** Answers every /slow request held. */
+  release(): void;
   /** Resolves when the server has received `n` /slow requests in all. */
   slowArrived(n: number): Promise<void>;
 }
@@ -25,7 +27,7 @@ const sockets: Socket[] = [];
 afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.destroy();
   if (harness) {
-    for (const res of harness.slow) res.end('slow');
+    harness.release();
     harness.server.closeAllConnections();
     harness.server.close();
     harness = undefined;
@@ -49,7 +51,8 @@ async function start(max: number): Promise<Harness> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const slowArrived = (n: number): Promise<void> => (slow.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve })));
-  harness = { server, port: (server.address() as AddressInfo).port, clock, counts, slow, slowArrived };
+  const release = (): void => slow.splice(0).forEach((res) => res.end('slow'));
+  harness = { server, port: (server.address() as AddressInfo).port, clock, counts, slow, release, slowArrived };
   return harness;
 }
 
@@ -95,10 +98,8 @@ test('a newcomer at the cap takes the place of the connection idle longest, once
 
   // a has now idled long enough (b not yet): a gives way.
   h.clock.ms = MIN_IDLE_TO_EVICT_MS;
-  const late = open(h.port);
+  assert.equal(await newcomer(h.port), 'served');
   await a.closed;
-  late.socket.write(GET('/fast'));
-  await answers(late, 1);
   b.socket.write(GET('/fast'));
   await answers(b, 2);
   assert.deepEqual(h.counts, { dropped: 1, evicted: 1 });
@@ -115,16 +116,14 @@ test('a connection with a pipelined request still unanswered is busy, not idle, 
   assert.equal(await newcomer(h.port), 'refused', 'refused: the only connection is serving a request');
   assert.deepEqual(h.counts, { dropped: 1, evicted: 0 });
   // The request that would have been lost is answered on its connection.
-  h.slow.splice(0).forEach((res) => res.end('slow'));
+  h.release();
   await answers(a, 2);
   assert.match(a.received(), /fast[\s\S]*slow$/);
 
   // Answered in full, it is idle and gives way in its turn.
   h.clock.ms = 20 * MIN_IDLE_TO_EVICT_MS;
-  const next = open(h.port);
+  assert.equal(await newcomer(h.port), 'served');
   await a.closed;
-  next.socket.write(GET('/fast'));
-  await answers(next, 1);
   assert.deepEqual(h.counts, { dropped: 1, evicted: 1 });
 });
 
@@ -135,7 +134,7 @@ test('a connection that has not finished its first request is never taken for id
   await h.slowArrived(1);
   h.clock.ms = 10 * MIN_IDLE_TO_EVICT_MS;
   assert.equal(await newcomer(h.port), 'refused');
-  h.slow.splice(0).forEach((res) => res.end('slow'));
+  h.release();
   await answers(a, 1);
   assert.deepEqual(h.counts, { dropped: 1, evicted: 0 });
 });
