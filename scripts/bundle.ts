@@ -21,17 +21,17 @@ export const BUNDLE_ENTRY = 'llm-fallback.mjs';
 export const LICENSES_FILE = 'THIRD-PARTY-LICENSES.txt';
 
 /**
- * src/core/node-http.ts, src/core/yaml.ts and src/observability/prom.ts load with a `require`
+ * src/core/node-http.ts, src/core/yaml.ts, src/observability/prom.ts and src/upstream/undici-pool.ts load with a `require`
  * made by `createRequire(import.meta.url)` (why: their own comments). esbuild bundles only
- * calls to the free `require`, so in the bundle that line is dropped: prom-client's files and
- * yaml are then bundled (yaml evaluated at its first require), and `require('node:http')`
+ * calls to the free `require`, so in the bundle that line is dropped: prom-client's and undici's
+ * files and yaml are then bundled (yaml evaluated at its first require), and `require('node:http')`
  * stays a CommonJS load of the built-in (the banner's require), as in the sources.
  */
 const LOCAL_REQUIRE = 'const require = createRequire(import.meta.url);';
 const bundledRequire: Plugin = {
   name: 'bundled-require',
   setup(builder) {
-    builder.onLoad({ filter: /[\\/]src[\\/](core[\\/](node-http|yaml)|observability[\\/]prom)\.ts$/ }, async (args) => {
+    builder.onLoad({ filter: /[\\/]src[\\/](core[\\/](node-http|yaml)|observability[\\/]prom|upstream[\\/]undici-pool)\.ts$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
       if (!source.includes(LOCAL_REQUIRE)) throw new Error(`${args.path} no longer has "${LOCAL_REQUIRE}": update scripts/bundle.ts`);
       return { contents: source.replace(LOCAL_REQUIRE, ''), loader: 'ts' };

@@ -68,8 +68,8 @@ export function classifyErrorEvent(body: unknown): FailureClass {
   return asBadRequest === 'badRequest' ? 'serverError' : asBadRequest;
 }
 
-// Error codes for failures to reach or keep talking to the upstream: Node's, and undici's
-// (the upstream client before node:http; still recognised, the table test covers them).
+// Error codes for failures to reach or keep talking to the upstream: Node's (connecting,
+// resolving, TLS) and undici's, the upstream client (its socket and connect errors).
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

@@ -15,7 +15,7 @@ import { CredentialUnavailable, MalformedUpstream } from '../wire/errors.ts';
 import { awsEventStreamAsSse } from './aws-eventstream.ts';
 import type { RequestPlan } from './request-plan.ts';
 import { AttemptScope } from './attempt-scope.ts';
-import { readText, sendUpstream, type UpstreamResponse } from './http.ts';
+import { sendUpstream, type UpstreamResponse } from './http.ts';
 import { isJsonObject, parseJson, type JsonObject } from '../core/json.ts';
 import { finishReasons, usageFromOpenAI } from '../wire/openai-chat/upstream.ts';
 import { SseReader } from './sse.ts';
@@ -146,7 +146,7 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
     // abort would build a DOMException and an Error for the listeners (~20 µs a failure,
     // perf on the bench's 503 case).
     if (!(outcome.kind === 'success' && outcome.value.kind === 'stream')) {
-      if (outcome.kind !== 'success' && !response.body.readableEnded) scope.controller.abort();
+      if (outcome.kind !== 'success' && !response.body.ended) scope.controller.abort();
       scope.dispose();
     }
     return outcome;
@@ -159,7 +159,7 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
 function readAnswer(x: Exchange, response: UpstreamResponse, scope: AttemptScope, firstByteBy: number): Promise<Outcome> {
   const headers = response.headers as HeaderBag;
   if (response.statusCode < 200 || response.statusCode >= 300) {
-    return readText(response.body, ERROR_BODY_LIMIT).then((text) => httpFailure(x, response.statusCode, headers, text));
+    return response.body.text(ERROR_BODY_LIMIT).then((text) => httpFailure(x, response.statusCode, headers, text));
   }
   const contentType = String(headers['content-type'] ?? '');
   if (
@@ -173,7 +173,7 @@ function readAnswer(x: Exchange, response: UpstreamResponse, scope: AttemptScope
 
 async function readJson(x: Exchange, response: UpstreamResponse, headers: HeaderBag): Promise<Outcome> {
   const status = response.statusCode;
-  const text = await readText(response.body, SUCCESS_BODY_LIMIT);
+  const text = await response.body.text(SUCCESS_BODY_LIMIT);
   const body = parseJson(text);
   if (!isJsonObject(body)) {
     return failure({ class: 'serverError', status, message: `upstream sent a 200 whose body is not a JSON object (${text.length} bytes)` });
@@ -203,7 +203,7 @@ async function readJson(x: Exchange, response: UpstreamResponse, headers: Header
 async function readFirstEvent(x: Exchange, response: UpstreamResponse, scope: AttemptScope, firstByteBy: number): Promise<Outcome> {
   const { step, hooks } = x;
   const status = response.statusCode;
-  const reader = new SseReader(x.codec.streamFraming === 'aws-eventstream' ? await awsEventStreamAsSse(response.body) : response.body);
+  const reader = new SseReader(x.codec.streamFraming === 'aws-eventstream' ? await awsEventStreamAsSse(response.body.stream()) : response.body.stream());
   const decoder = x.codec.streamDecoder(step);
   // Events that carry nothing yet (Anthropic's message_start and ping) wait for the first
   // one that does: until then the caller has seen nothing and another step can still answer.

@@ -1,42 +1,35 @@
-// The one HTTP client for upstreams: Node's own http/https with keep-alive agents.
-// Node's built-in client rather than undici: the HTTP server already loads it, so the sidecar
-// carries one HTTP stack instead of two (in a minimal proxy undici cost ~12 MB of idle RSS and
-// ~18 MB at peak, for no gain in per-request CPU on the benchmark; docs/bench/findings.md).
+// The one HTTP client for upstreams: undici's keep-alive connection pools, driven through its
+// dispatch handler API, so a JSON answer's bytes are collected as they arrive with no stream
+// object, and a stream's body becomes a Readable only when a stream is asked for.
+// Why undici and not Node's own client (which the sidecar used from the second round of issue
+// 16 to the eighth sitting): Node's ClientRequest, agent and IncomingMessage cost 40 µs of CPU
+// per request more in a minimal proxy (~125 against ~85 µs), and about 50 µs in the sidecar; the
+// price is 4.5 MB of resident memory (undici's pool and its WebAssembly HTTP parser). Measured in
+// docs/bench/findings.md, "ninth sitting".
 // No timeouts for requests in flight are set here: every attempt enforces its first-byte/idle/
-// total limits itself and aborts the request through `signal`, which destroys the connection.
-import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+// total limits itself and aborts the request through `signal`, which closes the connection.
+import { channel } from 'node:diagnostics_channel';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { http, https } from '../core/node-http.ts';
+import { Readable } from 'node:stream';
+import type { Agent, Dispatcher } from 'undici';
 import { currentTraceHeaders } from '../observability/outgoing-trace.ts';
+import { PoolAgent, SingleConnection } from './undici-pool.ts';
 
-const AGENT_OPTIONS = {
-  keepAlive: true,
-  // Reuse the most recently used connection first: the others can idle out.
-  scheduling: 'lifo',
-  maxFreeSockets: 256,
-  // An idle pooled connection is closed after this, or a second before the upstream's own
-  // `Keep-Alive: timeout=N`, whichever is sooner. Node's agent reads that hint only when it
-  // has a timeout of its own: without one it reuses connections the upstream is closing at
-  // that moment, and the attempt fails on a reset the upstream never caused (counted against
-  // its circuit). Idle only: a connection in use is never timed out by the agent.
-  timeout: 30_000,
-} as const;
+const POOL_OPTIONS = {
+  // An idle connection is closed after 30 s, or a second before the upstream's own
+  // `Keep-Alive: timeout=N`, whichever is sooner: reusing a connection the upstream is closing
+  // at that moment fails a request the upstream never saw (counted against its circuit).
+  keepAliveTimeout: 30_000,
+  keepAliveMaxTimeout: 30_000,
+  keepAliveTimeoutThreshold: 1_000,
+  // The attempt's limits apply instead: a model may think longer than undici's 300 s default
+  // before its first byte, and a stream's idle limit is the chain's.
+  headersTimeout: 0,
+  bodyTimeout: 0,
+} satisfies Agent.Options;
 
-const httpAgent = pooled(new http.Agent(AGENT_OPTIONS));
-let httpsAgent: Agent | undefined;
-
-/** A pooled connection as it went back to the pool: when, and how many bytes it had read by then. */
-interface Freed {
-  at: number;
-  bytesRead: number;
-}
-
-const freed = new WeakMap<Socket, Freed>();
-
-function pooled(agent: Agent): Agent {
-  agent.on('free', (socket: Socket) => freed.set(socket, { at: performance.now(), bytesRead: socket.bytesRead }));
-  return agent;
-}
+const pools = new PoolAgent(POOL_OPTIONS);
 
 export interface UpstreamRequest {
   url: string;
@@ -48,30 +41,23 @@ export interface UpstreamRequest {
 export interface UpstreamResponse {
   statusCode: number;
   headers: IncomingHttpHeaders;
-  /** The body as it arrives; reading it to the end returns the connection to the pool. */
-  body: IncomingMessage;
+  body: UpstreamBody;
 }
 
-/**
- * Gives up a request. A response already whole whose 'end' is still to come (the SSE reader
- * read its body at once, and the attempt ended on what it read) is not cut then: Node's
- * keep-alive handling, run on that 'end', takes the socket's error listener away before the
- * abort's error reaches the socket, and the error would be uncaught. One turn of the tick
- * queue later the 'end' has been handled, the request is done (destroy does nothing) and its
- * connection goes back to the pool; a body still unread by then is cut as any other.
- */
-function cut(outgoing: ClientRequest, response: IncomingMessage | undefined, signal: AbortSignal): void {
-  if (response?.complete && !response.readableEnded) process.nextTick(() => outgoing.destroy(aborted(signal)));
-  else outgoing.destroy(aborted(signal));
+/** A pooled connection as its last answer ended: when, and how many bytes it had read by then. */
+interface Freed {
+  at: number;
+  bytesRead: number;
 }
+
+const freed = new WeakMap<Socket, Freed>();
 
 /**
  * A request written into a pooled connection the upstream had just closed for idleness goes out
  * once more, on a new connection. An upstream that closes idle connections without announcing
  * when (uvicorn after 5 s, so vLLM; gunicorn after 2) can close one just as the pool hands it
  * out: the request meets the close (a reset, or the end of the connection) before any byte of
- * an answer, and the upstream never took it up. Node's own advice for keep-alive clients is to
- * send it again. What qualifies, judged on what the client can see:
+ * an answer, and the upstream never took it up. What qualifies, judged on what the client can see:
  * - the connection had idled at least IDLE_CLOSE_MIN_MS when the pool handed it out (no server
  *   closes one for idleness sooner): a reset of one in use a moment ago is the upstream failing;
  * - not one byte came back on it since: a reset after part of an answer is the upstream failing;
@@ -84,97 +70,238 @@ function cut(outgoing: ClientRequest, response: IncomingMessage | undefined, sig
  */
 const IDLE_CLOSE_MIN_MS = 1_000;
 const CLOSE_RACE_MS = 500;
+const CLOSE_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/**
+ * Which connection a request went out on. undici tells its handler nothing of the connection,
+ * but it publishes the request's headers with the socket on `undici:client:sendHeaders` (a
+ * documented diagnostics channel) in the same synchronous step as it calls the handler's
+ * onRequestStart: the exchange that just started is the one being written.
+ */
+let starting: Exchange | undefined;
+const startingNow = (exchange: Exchange): void => {
+  starting = exchange;
+};
+channel('undici:client:sendHeaders').subscribe((message) => {
+  const exchange = starting;
+  starting = undefined;
+  exchange?.sending((message as { socket: Socket }).socket);
+});
 
 /** POSTs the request; resolves when the response headers arrive, rejects on a network error or abort. */
 export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    const { signal } = req;
-    if (signal.aborted) {
-      reject(aborted(signal));
+    if (req.signal.aborted) {
+      reject(aborted(req.signal));
       return;
     }
-    const target = targetOf(req.url);
-    const client = target.secure ? https() : http;
-    // `fresh`: the resend, on a connection of its own (agent false) rather than another pooled one, which may be as stale.
-    const send = (fresh: boolean): void => {
-      const sentAt = performance.now();
-      const outgoing = client.request(
-        {
-          ...target.options,
-          method: 'POST',
-          headers: headerList(req, target),
-          agent: fresh ? false : poolFor(target),
-        },
-        (incoming) => {
-          response = incoming;
-          resolve({ statusCode: incoming.statusCode ?? 0, headers: incoming.headers, body: incoming });
-        },
-      );
-      let response: IncomingMessage | undefined;
-      // Aborting destroys the request (and with it the response and its connection). A listener
-      // of our own rather than the request's `signal` option, which also sets up end-of-stream
-      // tracking per request (~1.5 KB allocated per request; docs/bench/findings.md). The signal
-      // belongs to this attempt alone, so the listener goes with it.
-      const onAbort = (): void => cut(outgoing, response, signal);
-      signal.addEventListener('abort', onAbort, { once: true });
-      outgoing.on('error', (error: Error) => {
-        if (!fresh && response === undefined && !signal.aborted && closedForIdleness(outgoing, error, sentAt)) {
-          signal.removeEventListener('abort', onAbort);
-          send(true);
-          return;
-        }
-        reject(error);
-      });
-      // The string itself, not a Buffer made from it: Node encodes it into memory that is freed
-      // as soon as the socket has taken it, where a Buffer would wait for a garbage collection
-      // (megabytes per attempt with image bodies).
-      outgoing.end(req.body, 'utf8');
-    };
-    send(false);
+    new Exchange(req, targetOf(req.url), { resolve, reject }).send(false);
   });
 }
 
-/** The keep-alive pool for the target's scheme (https's made on the first https upstream). */
-function poolFor(target: Target): Agent {
-  return target.secure ? (httpsAgent ??= pooled(new (https().Agent)(AGENT_OPTIONS))) : httpAgent;
+interface Settle {
+  resolve(response: UpstreamResponse): void;
+  reject(error: unknown): void;
+}
+
+/** One request to an upstream, as undici's handler: the answer's head settles the promise, its bytes go to the body. */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #req: UpstreamRequest;
+  readonly #target: Target;
+  readonly #settle: Settle;
+  readonly #body: UpstreamBody;
+  #controller: Dispatcher.DispatchController | undefined;
+  #fresh = false;
+  #started = false;
+  #socket: Socket | undefined;
+  #pooledAs: Freed | undefined;
+  #sentAt = 0;
+  // The abort reaches a request waiting for a connection (no controller yet) when it starts.
+  readonly #onAbort = (): void => {
+    const reason = aborted(this.#req.signal);
+    if (!this.#started) this.#settle.reject(reason);
+    this.#controller?.abort(reason);
+  };
+
+  constructor(req: UpstreamRequest, target: Target, settle: Settle) {
+    this.#req = req;
+    this.#target = target;
+    this.#settle = settle;
+    this.#body = new UpstreamBody({ cancel: (reason) => this.#controller?.abort(reason), resume: () => this.#controller?.resume() });
+  }
+
+  /** `fresh`: the resend, on a connection of its own rather than another pooled one, which may be as stale. */
+  send(fresh: boolean): void {
+    this.#fresh = fresh;
+    this.#req.signal.addEventListener('abort', this.#onAbort, { once: true });
+    const options = { origin: this.#target.origin, path: this.#target.path, method: 'POST', headers: headerList(this.#req), body: this.#req.body } as const;
+    if (!fresh) {
+      pools.dispatch(options, this);
+      return;
+    }
+    const connection = new SingleConnection(this.#target.origin, POOL_OPTIONS);
+    connection.dispatch(options, this);
+    // Closes once this request is done; a close that fails has nothing left to close.
+    connection.close().catch(() => undefined);
+  }
+
+  /** Called as the request's head is written to `socket` (see `starting`). */
+  sending(socket: Socket): void {
+    this.#socket = socket;
+    this.#pooledAs = freed.get(socket);
+    this.#sentAt = performance.now();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#req.signal.aborted) controller.abort(aborted(this.#req.signal));
+    else startingNow(this);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.#started = true;
+    this.#settle.resolve({ statusCode, headers, body: this.#body });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#body.push(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.#req.signal.removeEventListener('abort', this.#onAbort);
+    const socket = this.#socket;
+    if (socket) freed.set(socket, { at: performance.now(), bytesRead: socket.bytesRead });
+    this.#body.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    const { signal } = this.#req;
+    signal.removeEventListener('abort', this.#onAbort);
+    if (this.#started) {
+      this.#body.fail(signal.aborted ? aborted(signal) : error);
+      return;
+    }
+    if (!this.#fresh && !signal.aborted && this.#closedForIdleness(error)) {
+      new Exchange(this.#req, this.#target, this.#settle).send(true);
+      return;
+    }
+    this.#settle.reject(signal.aborted ? aborted(signal) : error);
+  }
+
+  /**
+   * The request went out on a pooled connection idle long enough to be closed for it, and met a
+   * reset, a write to a closed socket or the connection's end before any byte came back, about
+   * a round trip after it was sent.
+   */
+  #closedForIdleness(error: Error): boolean {
+    const code = (error as NodeJS.ErrnoException).code;
+    const socket = this.#socket;
+    const pooledAs = this.#pooledAs;
+    if (!socket || !pooledAs || code === undefined || !CLOSE_CODES.has(code)) return false;
+    return this.#sentAt - pooledAs.at >= IDLE_CLOSE_MIN_MS && socket.bytesRead === pooledAs.bytesRead && performance.now() - this.#sentAt <= CLOSE_RACE_MS;
+  }
+}
+
+/** What a body can ask of its request: to go on after a pause, or to stop. */
+interface BodySource {
+  resume(): void;
+  cancel(reason: Error): void;
 }
 
 /**
- * The request, sent at `sentAt`, went out on a pooled connection idle long enough to be closed
- * for it, and met a reset, a write to a closed socket or the connection's end ("socket hang
- * up" is ECONNRESET too) before any byte came back, about a round trip after it was sent. Its
- * idleness is judged at `sentAt`, when the pool hands out a free connection at once (the agent
- * has no socket limit); one handed out later, after its 'free', never qualifies.
+ * An answer's body as it arrives, read once: whole as text (`text`), or as a stream (`stream`).
+ * Until one of them is asked for, what arrives is kept (the attempt asks as soon as the head
+ * has come, in the same turn of the event loop).
  */
-function closedForIdleness(outgoing: ClientRequest, error: Error, sentAt: number): boolean {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (!outgoing.reusedSocket || (code !== 'ECONNRESET' && code !== 'EPIPE')) return false;
-  const socket = outgoing.socket;
-  const pooledAs = socket ? freed.get(socket) : undefined;
-  if (!socket || !pooledAs) return false;
-  return sentAt - pooledAs.at >= IDLE_CLOSE_MIN_MS && socket.bytesRead === pooledAs.bytesRead && performance.now() - sentAt <= CLOSE_RACE_MS;
+export class UpstreamBody {
+  readonly #upstream: BodySource;
+  #chunks: Buffer[] = [];
+  #kept = 0;
+  #limit = Number.POSITIVE_INFINITY;
+  #ended = false;
+  #error: Error | undefined;
+  #reader: { resolve(text: string): void; reject(error: Error): void } | undefined;
+  #readable: Readable | undefined;
+
+  constructor(upstream: BodySource) {
+    this.#upstream = upstream;
+  }
+
+  /** The whole body arrived: its connection is back in the pool. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Reads at most `limit` bytes of the body as text; the rest is read and discarded (error bodies can be huge). */
+  text(limit: number): Promise<string> {
+    this.#limit = limit;
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(this.#joined());
+    return new Promise((resolve, reject) => (this.#reader = { resolve, reject }));
+  }
+
+  /** The body as a byte stream; destroying it before its end cancels the request. */
+  stream(): Readable {
+    if (this.#readable) return this.#readable;
+    const readable = new Readable({
+      read: () => this.#upstream.resume(),
+      destroy: (error, callback) => {
+        if (!this.#ended && this.#error === undefined) this.#upstream.cancel(error ?? new Error('the upstream body was closed before its end'));
+        callback(error);
+      },
+    });
+    for (const chunk of this.#chunks) readable.push(chunk);
+    this.#chunks = [];
+    if (this.#error) readable.destroy(this.#error);
+    else if (this.#ended) readable.push(null);
+    this.#readable = readable;
+    return readable;
+  }
+
+  /** A chunk from the upstream; false when a stream's reader is full (the upstream is then paused until it reads). */
+  push(chunk: Buffer): boolean {
+    if (this.#readable) return this.#readable.push(chunk);
+    if (this.#kept < this.#limit) this.#chunks.push(this.#kept + chunk.length > this.#limit ? chunk.subarray(0, this.#limit - this.#kept) : chunk);
+    this.#kept += chunk.length;
+    return true;
+  }
+
+  /** The upstream's last byte came. */
+  end(): void {
+    this.#ended = true;
+    if (this.#readable) this.#readable.push(null);
+    else this.#reader?.resolve(this.#joined());
+  }
+
+  /** The body was cut short: the connection broke, or the request was aborted. */
+  fail(error: Error): void {
+    this.#error = error;
+    if (this.#readable) this.#readable.destroy(error);
+    else this.#reader?.reject(error);
+  }
+
+  #joined(): string {
+    const chunks = this.#chunks;
+    const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    return (whole.length > this.#limit ? whole.subarray(0, this.#limit) : whole).toString('utf8');
+  }
 }
 
 /**
- * The request's header lines as a flat [name, value, …] list: Node writes such a list as it
- * is, where an object goes through setHeader() name by name (a copy and a validation each;
- * ~4 KB allocated per request). A list gets no Host header from Node: it is added here unless
- * the provider's headers set one. Trace headers continue the caller's trace at the upstream.
+ * The request's header lines as a flat [name, value, …] list. undici writes the Host header
+ * from the URL unless the list has one (a provider's own), and the Content-Length from the
+ * body. Trace headers continue the caller's trace at the upstream.
  */
-function headerList(req: UpstreamRequest, target: Target): string[] {
+function headerList(req: UpstreamRequest): string[] {
   const list: string[] = [];
-  let host = true;
   const trace = currentTraceHeaders();
   for (const name in req.headers) {
     const lower = name.toLowerCase();
     // Ours win: the length is the body's, a traced attempt's trace context is the attempt's.
     if (lower === 'content-length' || (trace && lower in trace)) continue;
-    if (lower === 'host') host = false;
     list.push(name, req.headers[name] as string);
   }
   if (trace) for (const name in trace) list.push(name, trace[name] as string);
-  if (host) list.push('host', target.host);
-  list.push('content-length', String(Buffer.byteLength(req.body)));
   return list;
 }
 
@@ -183,10 +310,9 @@ function aborted(signal: AbortSignal): Error {
 }
 
 interface Target {
-  secure: boolean;
-  /** The Host header: host name and port as the URL gives them (IPv6 in brackets, default port left out). */
-  host: string;
-  options: { protocol: string; hostname: string; port: string | undefined; path: string };
+  /** Scheme, host and port: the pool's key. */
+  origin: string;
+  path: string;
 }
 
 // Upstream URLs are few (one per provider and endpoint): each is parsed once, not per request.
@@ -197,36 +323,9 @@ function targetOf(url: string): Target {
   let target = TARGETS.get(url);
   if (!target) {
     const parsed = new URL(url);
-    target = {
-      secure: parsed.protocol === 'https:',
-      host: parsed.host,
-      options: {
-        protocol: parsed.protocol,
-        hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: parsed.port || undefined,
-        path: `${parsed.pathname}${parsed.search}`,
-      },
-    };
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
     if (TARGETS.size >= MAX_TARGETS) TARGETS.clear();
     TARGETS.set(url, target);
   }
   return target;
-}
-
-/** Reads at most `limit` bytes of a body as text; the rest is discarded (error bodies can be huge). Events, not an async iterator: this runs on every request. */
-export function readText(body: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    body.on('data', (chunk: Buffer) => {
-      if (size < limit) chunks.push(chunk.subarray(0, limit - size));
-      size += chunk.length;
-    });
-    body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
-    body.once('error', reject);
-    // A body cut short (connection reset, our abort) ends in 'close' without 'end'.
-    body.once('close', () => {
-      if (!body.complete) reject(Object.assign(new Error('the upstream closed the connection before the body was complete'), { code: 'ECONNRESET' }));
-    });
-  });
 }

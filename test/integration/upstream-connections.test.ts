@@ -1,7 +1,10 @@
 // A failed attempt whose error answer was read to its end leaves its keep-alive connection in
-// the pool: the fallback step, and the requests after it, reuse it rather than opening new
-// ones (an upstream in trouble should not also be handed a reconnect per failure). Fails with
-// 10 connections instead of 1 when the upstream client does not keep connections alive.
+// the pool: the requests after it reuse it rather than opening new ones (an upstream in trouble
+// should not also be handed a reconnect per failure). The fallback step, sent at once, may get a
+// second connection: undici's pool takes a connection back a turn of the event loop after its
+// answer ended (it first checks that the upstream did not close it meanwhile). Two connections
+// then serve every request. Fails with 10 when the upstream client does not keep connections
+// alive.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstream.ts';
@@ -27,7 +30,7 @@ after(async () => {
   await proxy?.close();
 });
 
-test('sequential requests that each fall back after a 503 use one upstream connection', async () => {
+test('sequential requests that each fall back after a 503 reuse their upstream connections, with no new one per failure', async () => {
   up.reset();
   for (let i = 0; i < 5; i++) {
     const res = await fetch(`${proxy.baseURL}/chat/completions`, {
@@ -41,5 +44,5 @@ test('sequential requests that each fall back after a 503 use one upstream conne
   }
   assert.equal(up.requestsFor('fault:503#reuse-primary').length, 5);
   assert.equal(up.requestsFor('fault:ok#reuse-fallback').length, 5);
-  assert.equal(up.connectionsAccepted(), 1);
+  assert.ok(up.connectionsAccepted() <= 2, `${up.connectionsAccepted()} connections for 10 requests`);
 });

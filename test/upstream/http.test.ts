@@ -1,12 +1,11 @@
-// The one upstream HTTP client writes its request headers as a flat list (Node adds no Host
-// header to a list): what an upstream receives must still be exactly one Host (the URL's, or
-// the provider's own), one Content-Length (the body's), the trace context of a traced attempt,
-// and an abort must close the request.
+// The one upstream HTTP client writes its request headers as a flat list: what an upstream
+// receives must be exactly one Host (the URL's, or the provider's own), one Content-Length (the
+// body's), the trace context of a traced attempt, and an abort must close the request.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readText, sendUpstream } from '../../src/upstream/http.ts';
+import { sendUpstream } from '../../src/upstream/http.ts';
 import { withTraceHeaders } from '../../src/observability/outgoing-trace.ts';
 
 let server: http.Server;
@@ -53,7 +52,7 @@ test('one Host (the URL’s host and port), one Content-Length (the body’s), t
     body,
     signal: new AbortController().signal,
   });
-  assert.equal(await readText(response.body, 1024), '{"ok":true}');
+  assert.equal(await response.body.text(1024), '{"ok":true}');
   const last = seen.at(-1);
   assert.ok(last);
   assert.deepEqual(values(last.raw, 'host'), [`127.0.0.1:${port}`]);
@@ -69,7 +68,7 @@ test("a provider's own Host header is sent instead of the URL's (one Host either
     body: '{}',
     signal: new AbortController().signal,
   });
-  await readText(response.body, 1024);
+  await response.body.text(1024);
   assert.deepEqual(values(seen.at(-1)?.raw ?? [], 'host'), ['api.example.test']);
 });
 
@@ -78,7 +77,7 @@ test("a traced attempt's trace context replaces a provider header of the same na
   const response = await withTraceHeaders({ traceparent }, () =>
     sendUpstream({ url: `http://127.0.0.1:${port}/v1/x`, headers: { traceparent: 'stale' }, body: '{}', signal: new AbortController().signal }),
   );
-  await readText(response.body, 1024);
+  await response.body.text(1024);
   assert.deepEqual(values(seen.at(-1)?.raw ?? [], 'traceparent'), [traceparent]);
 });
 
