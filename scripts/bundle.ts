@@ -39,28 +39,6 @@ const bundledRequire: Plugin = {
   },
 };
 
-/**
- * undici's files the sidecar's requests never reach, left out of the bundle: the fetch body and
- * FormData code (for bodies that are not a string or a Buffer; the sidecar sends strings) and
- * the experimental Milo parser (only with UNDICI_USE_MILO set). Each is `require`d by undici
- * inside the function that would use it, so leaving it out costs nothing unless that function
- * runs; if one ever does, its require throws an error that names the file. ~400 KB less source
- * in the upstream client's chunk, read and kept by every process that serves.
- */
-const UNDICI_UNUSED = /^\.\.\/(web\/fetch\/body\.js|web\/fetch\/formdata|web\/webidl|milo\/simd\.js|milo\/no-simd\.js)$/;
-const undiciUnused: Plugin = {
-  name: 'undici-unused',
-  setup(builder) {
-    builder.onResolve({ filter: UNDICI_UNUSED }, (args) =>
-      /[\\/]node_modules[\\/]undici[\\/]lib[\\/]/.test(args.importer) ? { path: args.path, namespace: 'undici-unused' } : undefined,
-    );
-    builder.onLoad({ filter: /.*/, namespace: 'undici-unused' }, (args) => ({
-      contents: `throw new Error(${JSON.stringify(`undici's ${args.path} is not in llm-fallback's bundle (scripts/bundle.ts)`)});`,
-      loader: 'js',
-    }));
-  },
-};
-
 export async function bundle(outdir: string): Promise<void> {
   const { metafile } = await build({
     entryPoints: { [path.basename(BUNDLE_ENTRY, '.mjs')]: path.join(ROOT, 'src', 'cli.ts') },
@@ -76,7 +54,7 @@ export async function bundle(outdir: string): Promise<void> {
     // The bundled CommonJS packages (express, pino, prom-client…) call require() for Node's
     // built-ins; an ES module has no require of its own.
     banner: { js: "import { createRequire as __llmFallbackCreateRequire } from 'node:module'; const require = __llmFallbackCreateRequire(import.meta.url);" },
-    plugins: [bundledRequire, undiciUnused],
+    plugins: [bundledRequire],
     legalComments: 'none',
     metafile: true,
     logLevel: 'warning',
