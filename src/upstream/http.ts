@@ -2,10 +2,10 @@
 // dispatch handler API, so a JSON answer's bytes are collected as they arrive with no stream
 // object, and a stream's body becomes a Readable only when a stream is asked for.
 // Why undici and not Node's own client (which the sidecar used from the second round of issue
-// 16 to the eighth sitting): Node's ClientRequest, agent and IncomingMessage cost 40 µs of CPU
-// per request more in a minimal proxy (~125 against ~85 µs), and about 50 µs in the sidecar; the
-// price is 4.5 MB of resident memory (undici's pool and its WebAssembly HTTP parser). Measured in
-// docs/bench/findings.md, "ninth sitting".
+// 16 to the eighth sitting): Node's ClientRequest, agent and IncomingMessage cost ~40 µs of CPU
+// per request more in a minimal proxy (~129 against ~88 µs), and 25–45% of the sidecar's; the
+// price is ~5 MB of resident memory at idle (undici's pool and its WebAssembly HTTP parser).
+// Measured in docs/bench/findings.md, "ninth sitting".
 // No timeouts for requests in flight are set here: every attempt enforces its first-byte/idle/
 // total limits itself and aborts the request through `signal`, which closes the connection.
 import { channel } from 'node:diagnostics_channel';
