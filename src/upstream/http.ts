@@ -10,11 +10,11 @@
 // total limits itself and aborts the request through `signal`, which closes the connection.
 import { channel } from 'node:diagnostics_channel';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
 import { currentTraceHeaders } from '../observability/outgoing-trace.ts';
-import { PoolAgent, SingleConnection } from './undici-pool.ts';
+import { kQueuedAbort, PoolAgent, SingleConnection } from './undici-pool.ts';
 
 const POOL_OPTIONS = {
   // An idle connection is closed after 30 s, or a second before the upstream's own
@@ -27,6 +27,10 @@ const POOL_OPTIONS = {
   // before its first byte, and a stream's idle limit is the chain's.
   headersTimeout: 0,
   bodyTimeout: 0,
+  // HTTP/1.1, as with Node's client: undici 8 offers HTTP/2 to TLS upstreams by default, where a
+  // stream the upstream resets mid-body ends like a complete one, and where the idle-close
+  // resend below does not apply.
+  allowH2: false,
 } satisfies Agent.Options;
 
 const pools = new PoolAgent(POOL_OPTIONS);
@@ -95,7 +99,9 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
       reject(aborted(req.signal));
       return;
     }
-    new Exchange(req, targetOf(req.url), { resolve, reject }).send(false);
+    // The headers now, in the caller's context: a resend runs in undici's callbacks, where the
+    // trace context is that of whichever request opened the connection.
+    new Exchange(req, targetOf(req.url), headerList(req), { resolve, reject }).send(false);
   });
 }
 
@@ -108,24 +114,28 @@ interface Settle {
 class Exchange implements Dispatcher.DispatchHandler {
   readonly #req: UpstreamRequest;
   readonly #target: Target;
+  readonly #headers: string[];
   readonly #settle: Settle;
   readonly #body: UpstreamBody;
   #controller: Dispatcher.DispatchController | undefined;
+  /** Set by undici while the request waits for a connection: takes it out of the queue, and gives up the connect. */
+  #cancelQueued: ((reason: Error) => void) | undefined;
   #fresh = false;
   #started = false;
   #socket: Socket | undefined;
   #pooledAs: Freed | undefined;
   #sentAt = 0;
-  // The abort reaches a request waiting for a connection (no controller yet) when it starts.
   readonly #onAbort = (): void => {
     const reason = aborted(this.#req.signal);
     if (!this.#started) this.#settle.reject(reason);
-    this.#controller?.abort(reason);
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#cancelQueued?.(reason);
   };
 
-  constructor(req: UpstreamRequest, target: Target, settle: Settle) {
+  constructor(req: UpstreamRequest, target: Target, headers: string[], settle: Settle) {
     this.#req = req;
     this.#target = target;
+    this.#headers = headers;
     this.#settle = settle;
     this.#body = new UpstreamBody({ cancel: (reason) => this.#controller?.abort(reason), resume: () => this.#controller?.resume() });
   }
@@ -134,7 +144,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   send(fresh: boolean): void {
     this.#fresh = fresh;
     this.#req.signal.addEventListener('abort', this.#onAbort, { once: true });
-    const options = { origin: this.#target.origin, path: this.#target.path, method: 'POST', headers: headerList(this.#req), body: this.#req.body } as const;
+    const options = {
+      origin: this.#target.origin,
+      path: this.#target.path,
+      method: 'POST',
+      servername: this.#target.servername,
+      headers: this.#headers,
+      body: this.#req.body,
+      [kQueuedAbort]: (cancel: (reason: Error) => void) => (this.#cancelQueued = cancel),
+    } as const;
     if (!fresh) {
       pools.dispatch(options, this);
       return;
@@ -159,6 +177,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // 1xx (102 Processing, 103 Early Hints) comes before the answer and is not it.
+    if (statusCode < 200) return;
     this.#started = true;
     this.#settle.resolve({ statusCode, headers, body: this.#body });
   }
@@ -182,7 +202,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     if (!this.#fresh && !signal.aborted && this.#closedForIdleness(error)) {
-      new Exchange(this.#req, this.#target, this.#settle).send(true);
+      new Exchange(this.#req, this.#target, this.#headers, this.#settle).send(true);
       return;
     }
     this.#settle.reject(signal.aborted ? aborted(signal) : error);
@@ -288,6 +308,13 @@ export class UpstreamBody {
 }
 
 /**
+ * The connection's own headers, the client's to write: undici refuses a request that sets one
+ * (a provider header of that name would fail every attempt, counted against the circuit), and
+ * a proxy does not pass them on (RFC 9110, 7.6.1). The Content-Length is the body's.
+ */
+const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'content-length']);
+
+/**
  * The request's header lines as a flat [name, value, …] list. undici writes the Host header
  * from the URL unless the list has one (a provider's own), and the Content-Length from the
  * body. Trace headers continue the caller's trace at the upstream.
@@ -297,8 +324,8 @@ function headerList(req: UpstreamRequest): string[] {
   const trace = currentTraceHeaders();
   for (const name in req.headers) {
     const lower = name.toLowerCase();
-    // Ours win: the length is the body's, a traced attempt's trace context is the attempt's.
-    if (lower === 'content-length' || (trace && lower in trace)) continue;
+    // Ours win: the connection's headers are the client's, a traced attempt's trace context is the attempt's.
+    if (CONNECTION_HEADERS.has(lower) || (trace && lower in trace)) continue;
     list.push(name, req.headers[name] as string);
   }
   if (trace) for (const name in trace) list.push(name, trace[name] as string);
@@ -313,6 +340,8 @@ interface Target {
   /** Scheme, host and port: the pool's key. */
   origin: string;
   path: string;
+  /** The TLS name: the URL's host name, as Node's client used (undici would take a provider's Host header instead); none for an IP address. */
+  servername: string | undefined;
 }
 
 // Upstream URLs are few (one per provider and endpoint): each is parsed once, not per request.
@@ -323,7 +352,8 @@ function targetOf(url: string): Target {
   let target = TARGETS.get(url);
   if (!target) {
     const parsed = new URL(url);
-    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+    const hostname = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, servername: isIP(hostname) ? undefined : hostname };
     if (TARGETS.size >= MAX_TARGETS) TARGETS.clear();
     TARGETS.set(url, target);
   }

@@ -13,3 +13,11 @@ export const PoolAgent = require('undici/lib/dispatcher/agent.js') as typeof Age
 
 /** One connection to one origin. */
 export const SingleConnection = require('undici/lib/dispatcher/client.js') as typeof Client;
+
+/**
+ * undici's hook for a request still waiting for its connection: the dispatch options' function
+ * under this key is given a canceller that takes the request out of the queue and gives up the
+ * connect. undici's own request API passes it the same way (lib/api/abort-signal.js); were it
+ * gone in another version, the key would be `undefined` and an abort would wait for the connect.
+ */
+export const kQueuedAbort = (require('undici/lib/core/symbols.js') as { kQueuedAbort: symbol }).kQueuedAbort;
