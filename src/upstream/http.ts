@@ -111,7 +111,7 @@ interface Settle {
 }
 
 /** One request to an upstream, as undici's handler: the answer's head settles the promise, its bytes go to the body. */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, BodySource {
   readonly #req: UpstreamRequest;
   readonly #target: Target;
   readonly #headers: string[];
@@ -137,7 +137,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#target = target;
     this.#headers = headers;
     this.#settle = settle;
-    this.#body = new UpstreamBody({ cancel: (reason) => this.#controller?.abort(reason), resume: () => this.#controller?.resume() });
+    this.#body = new UpstreamBody(this);
+  }
+
+  resume(): void {
+    this.#controller?.resume();
+  }
+
+  cancel(reason: Error): void {
+    this.#controller?.abort(reason);
   }
 
   /** `fresh`: the resend, on a connection of its own rather than another pooled one, which may be as stale. */
@@ -197,15 +205,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
     const { signal } = this.#req;
     signal.removeEventListener('abort', this.#onAbort);
-    if (this.#started) {
-      this.#body.fail(signal.aborted ? aborted(signal) : error);
-      return;
-    }
-    if (!this.#fresh && !signal.aborted && this.#closedForIdleness(error)) {
+    if (!this.#started && !this.#fresh && !signal.aborted && this.#closedForIdleness(error)) {
       new Exchange(this.#req, this.#target, this.#headers, this.#settle).send(true);
       return;
     }
-    this.#settle.reject(signal.aborted ? aborted(signal) : error);
+    const reason = signal.aborted ? aborted(signal) : error;
+    if (this.#started) this.#body.fail(reason);
+    else this.#settle.reject(reason);
   }
 
   /**
