@@ -29,7 +29,7 @@ RUN npm run build && npm run bundle
 RUN mkdir /app/compile-cache && chown 65532:65532 /app/compile-cache
 USER 65532:65532
 RUN NODE_COMPILE_CACHE=/app/compile-cache NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
-    node --preserve-symlinks --no-concurrent-recompilation --no-maglev --liftoff-only dist/bundle/llm-fallback.mjs help >/dev/null
+    node --preserve-symlinks --no-concurrent-recompilation --no-maglev --liftoff-only --expose-gc dist/bundle/llm-fallback.mjs help >/dev/null
 USER 0:0
 # Node writes its cache files for their owner only: readable by all, written by none.
 RUN chmod -R a+rX,go-w /app/compile-cache
@@ -68,10 +68,13 @@ FROM ${NODE_IMAGE}
 # module the sidecar runs is undici's HTTP parser (the upstream client's); optimising it with
 # TurboFan, on V8's worker threads, left ~11 MB more resident under load (c=32: 89 against
 # 100 MB) for no CPU per request the benchmark could tell apart (findings.md, "ninth sitting").
-# Node does not take the three V8 flags from NODE_OPTIONS (it refuses to start), so they are in
-# the ENTRYPOINT, as is --preserve-symlinks, which a child process the sidecar starts (a
-# kubeconfig's exec credential plugin) must not inherit through NODE_OPTIONS; the heap flags
-# stay in NODE_OPTIONS, where an operator can override them.
+# --expose-gc: once ready, `serve` asks V8 for one memory-reducing collection, which gives back
+# the ~4 MB the start left in V8's grown new space and in code that ran once (src/core/
+# start-memory.ts; idle RSS 65.5 -> 61.2 MB, findings.md, "tenth sitting"). Nothing else calls it.
+# Node does not take the three other V8 flags from NODE_OPTIONS (it refuses to start), so they
+# are in the ENTRYPOINT, as are --expose-gc and --preserve-symlinks, which a child process the
+# sidecar starts (a kubeconfig's exec credential plugin) must not inherit through NODE_OPTIONS;
+# the heap flags stay in NODE_OPTIONS, where an operator can override them.
 # NODE_COMPILE_CACHE: the cache made in the build stage (same Node, same paths, same uid).
 ENV NODE_ENV=production \
     NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
@@ -87,5 +90,5 @@ COPY --chown=0:0 examples ./examples
 USER 65532:65532
 # 4000 proxy API, 4001 sidecar admin (/healthz /readyz /metrics), 9443 webhook, 8081 health.
 EXPOSE 4000 4001 9443 8081
-ENTRYPOINT ["node", "--preserve-symlinks", "--no-concurrent-recompilation", "--no-maglev", "--liftoff-only", "dist/bundle/llm-fallback.mjs"]
+ENTRYPOINT ["node", "--preserve-symlinks", "--no-concurrent-recompilation", "--no-maglev", "--liftoff-only", "--expose-gc", "dist/bundle/llm-fallback.mjs"]
 CMD ["serve"]

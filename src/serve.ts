@@ -8,6 +8,7 @@ import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from
 import { ConfigStore, targetsOf } from './chain/store.ts';
 import { EXAMPLES_DIR, type ServeOptions } from './config/options.ts';
 import { onDerivedSecrets, urlSecrets } from './core/credentials.ts';
+import { releaseStartMemory } from './core/start-memory.ts';
 import { DEMO_UPSTREAM_VARIABLE, startDemoUpstream, type DemoUpstream } from './demo/demo-upstream.ts';
 import type { Chain } from './core/types.ts';
 import { BreakerRegistry } from './engine/breakers.ts';
@@ -154,9 +155,18 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     }).listen(options.adminPort, options.adminHost),
   );
 
+  // Ready (both servers listen; nothing below waits): the start's memory is given back once,
+  // on the next turn. A request already in flight is not made to wait for the collection;
+  // it is then skipped.
+  const releaseTimer = setTimeout(() => {
+    if (inflight > 0) return logger.debug({ inflight }, 'start memory kept: requests in flight');
+    logger.debug(releaseStartMemory(), 'start memory');
+  }, 0);
+  releaseTimer.unref();
   const drain = async (): Promise<void> => {
     if (!accepting) return;
     accepting = false;
+    clearTimeout(releaseTimer);
     stopWatching();
     apiServer.close();
     apiServer.closeIdleConnections();

@@ -10,4 +10,5 @@ export const IMAGE_FLAGS: readonly string[] = [
   '--no-concurrent-recompilation',
   '--no-maglev',
   '--liftoff-only',
+  '--expose-gc',
 ];
