@@ -1,6 +1,7 @@
 // The lifetime of one attempt: one AbortController that fires when the attempt's
 // total time is up, when the chain deadline passes, or when the caller goes away.
 // Aborting it closes the upstream connection.
+import { timeOutAfterArrivedIo } from '../core/late-timers.ts';
 
 export type AbortCause = 'timeout' | 'client';
 
@@ -8,6 +9,7 @@ export class AttemptScope {
   readonly controller = new AbortController();
   readonly endsAt: number;
   #cause: AbortCause | undefined;
+  #disposed = false;
   readonly #timer: NodeJS.Timeout;
   readonly #clientSignal: AbortSignal;
   readonly #onClientAbort = (): void => this.#abort('client');
@@ -17,7 +19,7 @@ export class AttemptScope {
     this.#now = now;
     this.endsAt = endsAt;
     this.#clientSignal = clientSignal;
-    this.#timer = setTimeout(() => this.#abort('timeout'), Math.max(0, endsAt - now()));
+    this.#timer = timeOutAfterArrivedIo(AttemptScope.#expire, Math.max(0, endsAt - now()), this);
     if (clientSignal.aborted) this.#abort('client');
     else clientSignal.addEventListener('abort', this.#onClientAbort, { once: true });
   }
@@ -42,8 +44,14 @@ export class AttemptScope {
 
   /** The attempt is over: stop the timer and the listener; the connection stays reusable if it finished. */
   dispose(): void {
+    this.#disposed = true;
     clearTimeout(this.#timer);
     this.#clientSignal.removeEventListener('abort', this.#onClientAbort);
+  }
+
+  /** The total time is up, and an answer that arrived by then has had its turn to be read (late-timers.ts). */
+  static #expire(scope: AttemptScope): void {
+    if (!scope.#disposed) scope.#abort('timeout');
   }
 
   #abort(cause: AbortCause): void {

@@ -20,6 +20,7 @@ import { isJsonObject, parseJson, type JsonObject } from '../core/json.ts';
 import { finishReasons, usageFromOpenAI } from '../wire/openai-chat/upstream.ts';
 import { SseReader } from './sse.ts';
 import type { CallerCodec, CallerRequest, CanonicalAnswer, CanonicalError, PreparedRequest, StreamDecoder, StreamPiece, UpstreamCodec } from '../wire/codec.ts';
+import { timeOutAfterArrivedIo } from '../core/late-timers.ts';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 const SUCCESS_BODY_LIMIT = 64 * 1024 * 1024;
@@ -120,7 +121,8 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
     // A stream's first-byte limit runs from the request, so an upstream that never even
     // sends its response headers is given up on as soon as one that sends only headers.
     const firstByteBy = clock.now() + step.timeouts.firstByteMs;
-    const firstByteTimer = x.stream ? setTimeout(() => scope.timeOut(), step.timeouts.firstByteMs) : undefined;
+    let waitingForHead = true;
+    const firstByteTimer = x.stream ? timeOutAfterArrivedIo((s) => waitingForHead && s.timeOut(), step.timeouts.firstByteMs, scope) : undefined;
     let response: UpstreamResponse;
     try {
       // Signed or token-bearing formats authorise each attempt (a signature is bound to its time).
@@ -132,6 +134,7 @@ export function upstreamAttempt(request: AttemptRequest, hooks: AttemptHooks) {
         return failure({ class: 'authFailed', message: `no credentials: ${hooks.redact(error.message)}`.slice(0, 300) });
       return transportFailure(scope, error);
     } finally {
+      waitingForHead = false;
       clearTimeout(firstByteTimer);
     }
     let outcome: Outcome;

@@ -3,6 +3,7 @@
 // first-byte and idle timeouts are enforced.
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { timeOutAfterArrivedIo } from '../core/late-timers.ts';
 
 export type SseRead = { kind: 'event'; message: EventSourceMessage } | { kind: 'end' } | { kind: 'timeout' } | { kind: 'error'; error: unknown };
 
@@ -52,20 +53,25 @@ export class SseReader {
     const ready = this.#take();
     if (ready) return Promise.resolve(ready);
     return new Promise((resolve) => {
-      const timer = setTimeout(
-        () => {
-          this.#wake = undefined;
-          resolve({ kind: 'timeout' });
-        },
-        Math.max(0, timeoutMs),
-      );
-      this.#wake = () => {
+      const wake = (): void => {
         const read = this.#take();
         if (!read) return;
         clearTimeout(timer);
         this.#wake = undefined;
         resolve(read);
       };
+      // Decided after the loop has read what arrived in time (core/late-timers.ts): an event
+      // that came during a freeze wakes the reader first, and the time-out finds it awake.
+      const timer = timeOutAfterArrivedIo(
+        (waiting) => {
+          if (this.#wake !== waiting) return;
+          this.#wake = undefined;
+          resolve({ kind: 'timeout' });
+        },
+        Math.max(0, timeoutMs),
+        wake,
+      );
+      this.#wake = wake;
     });
   }
 
