@@ -83,7 +83,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     logger.error({ ...rejection }, 'config change refused; the last good config stays active');
   };
   try {
-    // The file source applies its first config before it returns; the Kubernetes one after its first list.
+    // The file source applies its first config before it returns; the Kubernetes one returns at
+    // once and applies after its first list (/readyz answers 503 until then).
     await source.start((chains) => applyChains(store, chains, logger, metrics), onRejected);
   } catch (error) {
     if (error instanceof ConfigError) metrics.reloads.inc({ result: 'rejected' });
@@ -155,14 +156,19 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     }).listen(options.adminPort, options.adminHost),
   );
 
-  // Ready (both servers listen; nothing below waits): the start's memory is given back once,
-  // on the next turn. A request already in flight is not made to wait for the collection;
-  // it is then skipped.
-  const releaseTimer = setTimeout(() => {
-    if (inflight > 0) return logger.debug({ inflight }, 'start memory kept: requests in flight');
-    logger.debug(releaseStartMemory(), 'start memory');
-  }, 0);
-  releaseTimer.unref();
+  // Once ready (both servers listen and a config is applied: at once with files, after the
+  // first list in Kubernetes), the start's memory is given back, on the next turn. A request
+  // in flight (a chain's once its body is read, a pass-through's) is not made to wait for the
+  // collection: it is then skipped.
+  let releaseTimer: NodeJS.Timeout | undefined;
+  const releaseOnceReady = (): void => {
+    if (releaseTimer || !store.current || !accepting) return;
+    releaseTimer = setTimeout(() => {
+      if (inflight > 0) return logger.debug({ inflight }, 'start memory kept: requests in flight');
+      logger.debug(releaseStartMemory(), 'start memory');
+    }, 0);
+    releaseTimer.unref();
+  };
   const drain = async (): Promise<void> => {
     if (!accepting) return;
     accepting = false;
@@ -194,6 +200,8 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
     { api: apiUrl, admin: adminUrl, chains: [...(store.current?.chains.keys() ?? [])], config: options.configDir ?? 'kubernetes' },
     'llm-fallback serving',
   );
+  releaseOnceReady();
+  store.onApply(releaseOnceReady);
   return { apiUrl, adminUrl, store, breakers, metrics, reload, drain };
 }
 

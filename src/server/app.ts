@@ -48,6 +48,10 @@ export async function createApiApp(deps: HandlerDeps, options: AppOptions): Prom
       void route(req, res);
       return;
     }
+    // In flight until its answer is over, so a drain waits for it (a pass-through request
+    // to the default upstream can take minutes).
+    deps.inflight.enter();
+    res.once('close', () => deps.inflight.leave());
     app ??= expressApp(routes, passThrough, options, deps);
     app.then(
       (serve) => serve(req, res),

@@ -153,6 +153,8 @@ describe('serve --kubernetes on a real API server', { timeout: 240_000 }, () => 
     assert.equal(before.status, 503);
     assert.equal(((await before.json()) as Json)['ready'], false);
     assert.equal((await chat('anything')).status, 503, 'no snapshot, no routing');
+    // Not ready, so the start's memory is not given back yet (src/core/start-memory.ts).
+    assert.equal(proxy.logs.filter((l) => l.msg === 'start memory').length, 0, 'no collection before the first list');
 
     // Grant the chain-reader role the way the controller does; the restarted informer lists.
     await rbac.createNamespacedRoleBinding({ namespace: NS, body: chainReaderRoleBinding(NS) });
@@ -161,6 +163,10 @@ describe('serve --kubernetes on a real API server', { timeout: 240_000 }, () => 
     const ready = (await (await fetch(`${proxy.adminUrl}/readyz`)).json()) as Json;
     assert.equal(ready['chains'], 0, 'an empty namespace is a successful list');
     assert.ok(proxy.logs.some((l) => l.msg === 'FallbackChains listed' && l['namespace'] === NS));
+    // Ready now: the collection is asked for once (this test process has no --expose-gc, so nothing is called).
+    const released = await proxy.waitForLog((l) => l.msg === 'start memory');
+    assert.equal(released['outcome'], 'gc-not-exposed');
+    assert.ok(proxy.logs.indexOf(released) > proxy.logs.findIndex((l) => l.msg === 'config applied'), 'after the first config was applied');
   });
 
   test('a FallbackChain created through the API is served, and a change to it is live quickly', async (t) => {
