@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { releaseStartMemory, START_MEMORY_OUTCOME } from '../../src/core/start-memory.ts';
+import { childEnv } from '../support/child-env.ts';
 import { chainYaml } from '../support/proxy-harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,8 +40,7 @@ test('asks for one synchronous last-resort major collection; without the collect
 
 /** Starts `serve`, returns its "start memory" debug line (the process is then stopped). */
 async function startMemoryLine(nodeFlags: string[]): Promise<Record<string, unknown>> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LLM_FALLBACK_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
+  const env = childEnv({ keepNodeOptions: false });
   const args = [
     ...nodeFlags,
     CLI,

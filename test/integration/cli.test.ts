@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstream.ts';
+import { childEnv } from '../support/child-env.ts';
 import { chainYaml } from '../support/proxy-harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -36,15 +37,6 @@ after(async () => {
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/** The child's environment: ours without LLM_FALLBACK_* (they are flags) or the test runner's context. */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('LLM_FALLBACK_') && k !== 'NODE_TEST_CONTEXT') env[k] = v;
-  }
-  return env;
-}
 
 function start(args: string[], env: NodeJS.ProcessEnv = childEnv()): ChildProcess {
   const child = spawn(NODE, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

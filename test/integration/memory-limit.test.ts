@@ -30,6 +30,7 @@ import { SERVE_DEFAULTS } from '../../src/config/options.ts';
 import { DEFAULT_SIDECAR } from '../../src/k8s/sidecar-settings.ts';
 import { copiesInFlight } from '../../src/server/body-budget.ts';
 import { jsonShape, parsedBytes } from '../../src/server/json-shape.ts';
+import { childEnv } from '../support/child-env.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -147,10 +148,7 @@ before(async () => {
     path.join(dir, 'chain.yaml'),
     [chain('big', ['fails', 'answers'], {}), chain('hedged', ['answers', 'answers-too'], { hedge: { afterMs: 1, maxInFlight: 1 } })].join('\n---\n'),
   );
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('LLM_FALLBACK_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
-  }
+  const env = childEnv({ keepNodeOptions: false });
   // The image's node flags: its NODE_OPTIONS and its entrypoint's (test/bench/image-flags.test.ts).
   proxy = spawn(NODE, [...IMAGE_FLAGS, path.join(buildDir, 'llm-fallback.mjs'), 'serve', '--config', dir, '--port', '0', '--admin-port', '0'], {
     cwd: dir,
