@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { timeOutAfterArrivedIo } from '../core/late-timers.ts';
 import type { BodyShare } from './body-budget.ts';
 import { jsonShape, parsedBytes } from './json-shape.ts';
 
@@ -136,6 +137,7 @@ function collect(req: IncomingMessage, source: Readable, limits: BodyLimits): Pr
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
     /** Stops reading: the inflater is destroyed and the rest of the body flows away unread (or the connection is closed by the answer). */
     const stop = (why: Collected): void => {
       done();
@@ -164,9 +166,22 @@ function collect(req: IncomingMessage, source: Readable, limits: BodyLimits): Pr
       if (!callerGone) req.resume();
       resolve(callerGone ? 'aborted' : 'corrupt');
     };
-    // A caller that sends its headers and then trickles or stalls the body must not hold the request forever.
-    const timer = limits.timeoutMs > 0 ? setTimeout(() => stop('timeout'), limits.timeoutMs) : undefined;
+    // A caller that sends its headers and then trickles or stalls the body must not hold the
+    // request forever. Decided after the loop has read what arrived in time: a body that came
+    // while the sidecar was frozen is read, not refused with a 408 (src/core/late-timers.ts).
+    // The decision comes an immediate after the timer, when the body may have ended.
+    const timer =
+      limits.timeoutMs > 0
+        ? timeOutAfterArrivedIo(
+            () => {
+              if (!settled) stop('timeout');
+            },
+            limits.timeoutMs,
+            undefined,
+          )
+        : undefined;
     const done = (): void => {
+      settled = true;
       clearTimeout(timer);
       source.off('data', onData);
       source.off('end', onEnd);
