@@ -29,7 +29,7 @@ RUN npm run build && npm run bundle
 RUN mkdir /app/compile-cache && chown 65532:65532 /app/compile-cache
 USER 65532:65532
 RUN NODE_COMPILE_CACHE=/app/compile-cache NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96" \
-    node --preserve-symlinks --no-concurrent-recompilation --no-maglev --liftoff-only --expose-gc dist/bundle/llm-fallback.mjs help >/dev/null
+    node --preserve-symlinks --no-concurrent-recompilation --no-maglev --liftoff-only --no-memory-reducer-favors-memory --expose-gc dist/bundle/llm-fallback.mjs help >/dev/null
 USER 0:0
 # Node writes its cache files for their owner only: readable by all, written by none.
 RUN chmod -R a+rX,go-w /app/compile-cache
@@ -68,10 +68,18 @@ FROM ${NODE_IMAGE}
 # module the sidecar runs is undici's HTTP parser (the upstream client's); optimising it with
 # TurboFan, on V8's worker threads, left ~11 MB more resident under load (c=32: 89 against
 # 100 MB) for no CPU per request the benchmark could tell apart (findings.md, "ninth sitting").
+# --no-memory-reducer-favors-memory: the collections V8's memory reducer makes when the sidecar
+# turns idle (or is resumed after a stop) are ordinary ones, not memory-reducing ones. Only a
+# memory-reducing collection lets go of the object layouts (maps) no live object uses at that
+# moment, and with them goes the optimised code made for them: the first requests after an idle
+# spell deoptimised and recompiled the request path on the main thread. After a 3-minute stop,
+# the next 10 s at c=1 made 183 compiles (480 ms) with the reducer's default and 27 (76 ms) with
+# the flag, p99 26 against 3.5 ms; the bench's c=1 p99 after its pauses fell from 20-34 ms to
+# ~3 ms. RSS 40 s after a c=128 run: 98-100 MB either way (findings.md, "eleventh sitting").
 # --expose-gc: once ready, `serve` asks V8 for one memory-reducing collection, which gives back
 # the ~4 MB the start left in V8's grown new space and in code that ran once (src/core/
 # start-memory.ts; idle RSS 65.5 -> 61.2 MB, findings.md, "tenth sitting"). Nothing else calls it.
-# Node does not take the three other V8 flags from NODE_OPTIONS (it refuses to start), so they
+# Node does not take the four other V8 flags from NODE_OPTIONS (it refuses to start), so they
 # are in the ENTRYPOINT, as are --expose-gc and --preserve-symlinks, which a child process the
 # sidecar starts (a kubeconfig's exec credential plugin) must not inherit through NODE_OPTIONS;
 # the heap flags stay in NODE_OPTIONS, where an operator can override them.
@@ -90,5 +98,5 @@ COPY --chown=0:0 examples ./examples
 USER 65532:65532
 # 4000 proxy API, 4001 sidecar admin (/healthz /readyz /metrics), 9443 webhook, 8081 health.
 EXPOSE 4000 4001 9443 8081
-ENTRYPOINT ["node", "--preserve-symlinks", "--no-concurrent-recompilation", "--no-maglev", "--liftoff-only", "--expose-gc", "dist/bundle/llm-fallback.mjs"]
+ENTRYPOINT ["node", "--preserve-symlinks", "--no-concurrent-recompilation", "--no-maglev", "--liftoff-only", "--no-memory-reducer-favors-memory", "--expose-gc", "dist/bundle/llm-fallback.mjs"]
 CMD ["serve"]

@@ -10,5 +10,6 @@ export const IMAGE_FLAGS: readonly string[] = [
   '--no-concurrent-recompilation',
   '--no-maglev',
   '--liftoff-only',
+  '--no-memory-reducer-favors-memory',
   '--expose-gc',
 ];

@@ -122,7 +122,16 @@ describe('Dockerfile', () => {
   test('ENTRYPOINT is the CLI in exec form (one image for serve and controller); CMD defaults to serve', () => {
     const entrypoint = final.filter((i) => i.op === 'ENTRYPOINT').map((i) => JSON.parse(i.args) as unknown);
     assert.deepEqual(entrypoint, [
-      ['node', '--preserve-symlinks', '--no-concurrent-recompilation', '--no-maglev', '--liftoff-only', '--expose-gc', 'dist/bundle/llm-fallback.mjs'],
+      [
+        'node',
+        '--preserve-symlinks',
+        '--no-concurrent-recompilation',
+        '--no-maglev',
+        '--liftoff-only',
+        '--no-memory-reducer-favors-memory',
+        '--expose-gc',
+        'dist/bundle/llm-fallback.mjs',
+      ],
     ]);
     const cmd = final.filter((i) => i.op === 'CMD').map((i) => JSON.parse(i.args) as unknown);
     assert.deepEqual(cmd, [['serve']]);
