@@ -169,12 +169,15 @@ function collect(req: IncomingMessage, source: Readable, limits: BodyLimits): Pr
     // A caller that sends its headers and then trickles or stalls the body must not hold the
     // request forever. Decided after the loop has read what arrived in time: a body that came
     // while the sidecar was frozen is read, not refused with a 408 (src/core/late-timers.ts).
-    // The decision comes an immediate after the timer, when the body may have ended.
+    // "Came" is the request's own bytes (`req.complete`): a compressed body is still being
+    // inflated on the thread pool then, and ends a turn or two later. (What arrives during a
+    // freeze is what the socket's receive buffer holds, ~128 KiB; Node's own request timeout,
+    // twice this one, still cuts a connection frozen past it: limited-server.ts.)
     const timer =
       limits.timeoutMs > 0
         ? timeOutAfterArrivedIo(
             () => {
-              if (!settled) stop('timeout');
+              if (!settled && !req.complete) stop('timeout');
             },
             limits.timeoutMs,
             undefined,
