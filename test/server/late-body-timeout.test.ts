@@ -13,16 +13,10 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { BodyBudget } from '../../src/server/body-budget.ts';
 import { readJsonBody, type BodyRead } from '../../src/server/request-body.ts';
+import { freeze } from '../support/freeze.ts';
 
 const TIME_OUT_MS = 100;
 const FREEZE_MS = 3 * TIME_OUT_MS;
-
-function freeze(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // The event loop does nothing meanwhile, as in a stopped process.
-  }
-}
 
 let server: Server;
 let port: number;

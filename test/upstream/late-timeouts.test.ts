@@ -10,16 +10,10 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chainYaml, startProxy, type ProxyHarness } from '../support/proxy-harness.ts';
+import { freeze } from '../support/freeze.ts';
 
 const TIME_OUT_MS = 100;
 const FREEZE_MS = 3 * TIME_OUT_MS;
-
-function freeze(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // The event loop does nothing meanwhile, as in a stopped process.
-  }
-}
 
 const answer = (model: string): string =>
   JSON.stringify({
