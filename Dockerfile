@@ -69,13 +69,14 @@ FROM ${NODE_IMAGE}
 # TurboFan, on V8's worker threads, left ~11 MB more resident under load (c=32: 89 against
 # 100 MB) for no CPU per request the benchmark could tell apart (findings.md, "ninth sitting").
 # --no-memory-reducer-favors-memory: the collections V8's memory reducer makes when the sidecar
-# turns idle (or is resumed after a stop) are ordinary ones, not memory-reducing ones. Only a
-# memory-reducing collection lets go of the object layouts (maps) no live object uses at that
-# moment, and with them goes the optimised code made for them: the first requests after an idle
-# spell deoptimised and recompiled the request path on the main thread. After a 3-minute stop,
-# the next 10 s at c=1 made 183 compiles (480 ms) with the reducer's default and 27 (76 ms) with
-# the flag, p99 26 against 3.5 ms; the bench's c=1 p99 after its pauses fell from 20-34 ms to
-# ~3 ms. RSS 40 s after a c=128 run: 98-100 MB either way (findings.md, "eleventh sitting").
+# turns idle (or is resumed after a stop) are ordinary ones, not memory-reducing ones. An
+# ordinary collection keeps the object layouts (maps) no live object uses for two more; a
+# memory-reducing one lets them go at once, and with them the optimised code made for them:
+# the first requests after an idle spell deoptimised and recompiled the request path on the
+# main thread. After a 3-minute stop, the next 10 s at c=1 made 183 compiles (480 ms) with the
+# reducer's default and 27 (76 ms) with the flag, p99 26 against 3.5 ms; the bench's c=1 p99
+# after its pauses fell from 20-34 ms to ~3 ms. RSS 40 s after a c=128 run: 98-100 MB either
+# way (findings.md, "eleventh sitting").
 # --expose-gc: once ready, `serve` asks V8 for one memory-reducing collection, which gives back
 # the ~4 MB the start left in V8's grown new space and in code that ran once (src/core/
 # start-memory.ts; idle RSS 65.5 -> 61.2 MB, findings.md, "tenth sitting"). Nothing else calls it.
