@@ -45,6 +45,29 @@ const bundledRequire: Plugin = {
   },
 };
 
+/**
+ * undici's connection (lib/dispatcher/client.js) requires its HTTP/2 half at load, and that
+ * loads Node's `node:http2`: ~8 ms of a start's CPU with the image's flags, which make V8
+ * refuse the code cache Node ships for its own modules (docs/bench/findings.md, "Start time,
+ * twelfth sitting"). The sidecar's upstream pool is made with `allowH2: false`
+ * (src/upstream/http.ts), so an HTTP/2 connection is never made and the HTTP/2 half is not
+ * needed; in the bundle it is required at the first HTTP/2 connection instead, were one ever
+ * made. test/integration/bundle-start.test.ts checks that a started bundle has not loaded it.
+ */
+const UNDICI_CLIENT = /[\\/]node_modules[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/;
+const EAGER_H2 = "const connectH2 = require('./client-h2.js')";
+const LAZY_H2 = "const connectH2 = (client, socket) => require('./client-h2.js')(client, socket)";
+const lazyHttp2: Plugin = {
+  name: 'lazy-undici-http2',
+  setup(builder) {
+    builder.onLoad({ filter: UNDICI_CLIENT }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(EAGER_H2)) throw new Error(`${args.path} no longer has "${EAGER_H2}": update scripts/bundle.ts`);
+      return { contents: source.replace(EAGER_H2, LAZY_H2), loader: 'js' };
+    });
+  },
+};
+
 export async function bundle(outdir: string, { readable = false }: { readable?: boolean } = {}): Promise<void> {
   const { metafile } = await build({
     entryPoints: { [path.basename(BUNDLE_ENTRY, '.mjs')]: path.join(ROOT, 'src', 'cli.ts') },
@@ -60,7 +83,7 @@ export async function bundle(outdir: string, { readable = false }: { readable?: 
     // The bundled CommonJS packages (express, pino, prom-client…) call require() for Node's
     // built-ins; an ES module has no require of its own.
     banner: { js: "import { createRequire as __llmFallbackCreateRequire } from 'node:module'; const require = __llmFallbackCreateRequire(import.meta.url);" },
-    plugins: [bundledRequire],
+    plugins: [bundledRequire, lazyHttp2],
     legalComments: 'none',
     minifyWhitespace: !readable,
     metafile: true,
