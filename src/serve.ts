@@ -8,7 +8,7 @@ import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from
 import { ConfigStore, targetsOf } from './chain/store.ts';
 import { EXAMPLES_DIR, type ServeOptions } from './config/options.ts';
 import { onDerivedSecrets, urlSecrets } from './core/credentials.ts';
-import { releaseStartMemoryWhenIdle } from './core/start-memory.ts';
+import { releaseStartMemory } from './core/start-memory.ts';
 import { DEMO_UPSTREAM_VARIABLE, startDemoUpstream, type DemoUpstream } from './demo/demo-upstream.ts';
 import type { Chain } from './core/types.ts';
 import { BreakerRegistry } from './engine/breakers.ts';
@@ -157,17 +157,22 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   );
 
   // Once ready (both servers listen and a config is applied: at once with files, after the
-  // first list in Kubernetes), the start's memory is given back a little later, when no
-  // request (a chain's once its body is read, a pass-through's) is in flight.
-  let cancelRelease: (() => void) | undefined;
+  // first list in Kubernetes), the start's memory is given back, on the next turn. A request
+  // in flight (a chain's once its body is read, a pass-through's) is not made to wait for the
+  // collection: it is then skipped.
+  let releaseTimer: NodeJS.Timeout | undefined;
   const releaseOnceReady = (): void => {
-    if (cancelRelease || !store.current || !accepting) return;
-    cancelRelease = releaseStartMemoryWhenIdle({ inflight: () => inflight, done: (release) => logger.debug(release, 'start memory') });
+    if (releaseTimer || !store.current || !accepting) return;
+    releaseTimer = setTimeout(() => {
+      if (inflight > 0) return logger.debug({ inflight }, 'start memory kept: requests in flight');
+      logger.debug(releaseStartMemory(), 'start memory');
+    }, 0);
+    releaseTimer.unref();
   };
   const drain = async (): Promise<void> => {
     if (!accepting) return;
     accepting = false;
-    cancelRelease?.();
+    clearTimeout(releaseTimer);
     stopWatching();
     apiServer.close();
     apiServer.closeIdleConnections();

@@ -16,53 +16,11 @@ export const START_MEMORY_OUTCOME = {
   released: 'released',
   /** Node was started without --expose-gc. */
   unavailable: 'gc-not-exposed',
-  /** Requests were in flight at every try: a sidecar under load, whose own collections size its heap. */
-  kept: 'kept-requests-in-flight',
 } as const;
 
 export type StartMemoryRelease =
   | { outcome: typeof START_MEMORY_OUTCOME.released; heapTotalMB: { before: number; after: number }; rssMB: { before: number; after: number }; ms: number }
-  | { outcome: typeof START_MEMORY_OUTCOME.unavailable }
-  | { outcome: typeof START_MEMORY_OUTCOME.kept; inflight: number };
-
-/**
- * The release waits this long after ready, not a turn: the collection pauses the process for
- * ~15-25 ms, and the moment a pod turns ready is when the kubelet's probe and the app's first
- * requests arrive. Run on the turn after ready, it held up the very probe that found the
- * sidecar ready, at every start (docs/bench/findings.md, "Start time, twelfth sitting"). Well
- * within the second after which a pod's idle memory is read.
- */
-export const RELEASE_AFTER_READY_MS = 250;
-/** Tries, RELEASE_AFTER_READY_MS apart, to find the sidecar with no request in flight (5 s). */
-export const RELEASE_TRIES = 20;
-
-export interface ReleaseSchedule {
-  /** Requests in flight now: a request is never made to wait for the collection. */
-  inflight: () => number;
-  /** Told the outcome, once. */
-  done: (release: StartMemoryRelease) => void;
-  gc?: NodeJS.GCFunction | undefined;
-}
-
-/**
- * Gives the start's memory back at the first try with nothing in flight, RELEASE_AFTER_READY_MS
- * after the call and then as often apart, at most RELEASE_TRIES times. Returns a cancel (drain).
- */
-export function releaseStartMemoryWhenIdle({ inflight, done, gc = globalThis.gc }: ReleaseSchedule): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  const attempt = (triesLeft: number): void => {
-    timer = setTimeout(() => {
-      const busy = inflight();
-      if (busy === 0) return done(releaseStartMemory(gc));
-      if (triesLeft > 1) return attempt(triesLeft - 1);
-      done({ outcome: START_MEMORY_OUTCOME.kept, inflight: busy });
-    }, RELEASE_AFTER_READY_MS);
-    // An idle process with nothing else to do is not kept alive for it.
-    timer.unref();
-  };
-  attempt(RELEASE_TRIES);
-  return () => clearTimeout(timer);
-}
+  | { outcome: typeof START_MEMORY_OUTCOME.unavailable };
 
 const MB = 1024 * 1024;
 const round = (bytes: number): number => Math.round((bytes / MB) * 10) / 10;

@@ -10,14 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import {
-  RELEASE_AFTER_READY_MS,
-  RELEASE_TRIES,
-  releaseStartMemory,
-  releaseStartMemoryWhenIdle,
-  START_MEMORY_OUTCOME,
-  type StartMemoryRelease,
-} from '../../src/core/start-memory.ts';
+import { releaseStartMemory, START_MEMORY_OUTCOME } from '../../src/core/start-memory.ts';
 import { childEnv } from '../support/child-env.ts';
 import { chainYaml } from '../support/proxy-harness.ts';
 
@@ -43,52 +36,6 @@ test('asks for one synchronous last-resort major collection; without the collect
   assert.deepEqual(calls, [{ type: 'major', flavor: 'last-resort', execution: 'sync' }]);
   assert.equal(released.outcome, START_MEMORY_OUTCOME.released);
   assert.deepEqual(releaseStartMemory(undefined), { outcome: START_MEMORY_OUTCOME.unavailable });
-});
-
-/** Advances mocked time by `tries` tries, one at a time (a try's next timer is set from the time it ran). */
-function tickTries(t: { mock: { timers: { tick: (ms: number) => void } } }, tries: number): void {
-  for (let i = 0; i < tries; i++) t.mock.timers.tick(RELEASE_AFTER_READY_MS);
-}
-
-test('the release waits past ready, and for a moment with no request in flight', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  const collections: unknown[] = [];
-  const gc = ((options?: unknown) => void collections.push(options)) as NodeJS.GCFunction;
-  const outcomes: StartMemoryRelease[] = [];
-  let inflight = 0;
-  releaseStartMemoryWhenIdle({ inflight: () => inflight, done: (r) => outcomes.push(r), gc });
-  // Not on the turn after ready: the probe that finds the sidecar ready is not held up.
-  t.mock.timers.tick(RELEASE_AFTER_READY_MS - 1);
-  assert.equal(collections.length, 0);
-  // A request arrived: the try finds it in flight and waits again.
-  inflight = 1;
-  t.mock.timers.tick(1);
-  tickTries(t, 3);
-  assert.equal(collections.length, 0, 'no collection while a request is in flight');
-  inflight = 0;
-  tickTries(t, 1);
-  assert.equal(collections.length, 1);
-  assert.equal(outcomes.length, 1);
-  assert.equal(outcomes[0]?.outcome, START_MEMORY_OUTCOME.released);
-  tickTries(t, RELEASE_TRIES);
-  assert.equal(collections.length, 1, 'once');
-});
-
-test('a sidecar busy at every try keeps the memory and says so; a drain cancels the release', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  const gc = (() => assert.fail('no collection with requests in flight')) as NodeJS.GCFunction;
-  const outcomes: StartMemoryRelease[] = [];
-  releaseStartMemoryWhenIdle({ inflight: () => 3, done: (r) => outcomes.push(r), gc });
-  tickTries(t, RELEASE_TRIES - 1);
-  assert.equal(outcomes.length, 0);
-  tickTries(t, 1);
-  assert.deepEqual(outcomes, [{ outcome: START_MEMORY_OUTCOME.kept, inflight: 3 }]);
-
-  const cancelled: StartMemoryRelease[] = [];
-  const cancel = releaseStartMemoryWhenIdle({ inflight: () => 0, done: (r) => cancelled.push(r), gc: () => assert.fail('cancelled') });
-  cancel();
-  tickTries(t, RELEASE_TRIES);
-  assert.deepEqual(cancelled, []);
 });
 
 /** Starts `serve`, returns its "start memory" debug line (the process is then stopped). */
