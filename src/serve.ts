@@ -159,7 +159,10 @@ export async function startServe(options: ServeOptions, deps: ServeDeps): Promis
   // Once ready (both servers listen and a config is applied: at once with files, after the
   // first list in Kubernetes), the start's memory is given back, on the next turn. A request
   // in flight (a chain's once its body is read, a pass-through's) is not made to wait for the
-  // collection: it is then skipped.
+  // collection: it is then skipped. Not later: a memory-reducing collection after the first
+  // requests drops the maps their optimised code embeds, and the next requests recompile it on
+  // their own thread (tried at 250 ms after ready: c=1 p99 78-85 ms against 4-7 ms; the ~20 ms
+  // it adds to the start is the price; docs/bench/findings.md, "Start time, twelfth sitting").
   let releaseTimer: NodeJS.Timeout | undefined;
   const releaseOnceReady = (): void => {
     if (releaseTimer || !store.current || !accepting) return;
