@@ -27,46 +27,55 @@ export const BUNDLE_ENTRY = 'llm-fallback.mjs';
 export const LICENSES_FILE = 'THIRD-PARTY-LICENSES.txt';
 
 /**
+ * A plugin that, in the files `filter` matches, replaces the text `from` with `to` once, and
+ * fails the build when a file no longer has `from` (a changed source or package version), so
+ * that a rewrite can never silently stop applying.
+ */
+function rewrite(name: string, filter: RegExp, from: string, to: string, loader: 'js' | 'ts'): Plugin {
+  return {
+    name,
+    setup(builder) {
+      builder.onLoad({ filter }, async (args) => {
+        const source = await readFile(args.path, 'utf8');
+        if (!source.includes(from)) throw new Error(`${args.path} no longer has "${from}": update scripts/bundle.ts`);
+        return { contents: source.replace(from, to), loader };
+      });
+    },
+  };
+}
+
+/**
  * src/core/node-http.ts, src/core/yaml.ts, src/observability/prom.ts and src/upstream/undici-pool.ts load with a `require`
  * made by `createRequire(import.meta.url)` (why: their own comments). esbuild bundles only
  * calls to the free `require`, so in the bundle that line is dropped: prom-client's and undici's
  * files and yaml are then bundled (yaml evaluated at its first require), and `require('node:http')`
  * stays a CommonJS load of the built-in (the banner's require), as in the sources.
  */
-const LOCAL_REQUIRE = 'const require = createRequire(import.meta.url);';
-const bundledRequire: Plugin = {
-  name: 'bundled-require',
-  setup(builder) {
-    builder.onLoad({ filter: /[\\/]src[\\/](core[\\/](node-http|yaml)|observability[\\/]prom|upstream[\\/]undici-pool)\.ts$/ }, async (args) => {
-      const source = await readFile(args.path, 'utf8');
-      if (!source.includes(LOCAL_REQUIRE)) throw new Error(`${args.path} no longer has "${LOCAL_REQUIRE}": update scripts/bundle.ts`);
-      return { contents: source.replace(LOCAL_REQUIRE, ''), loader: 'ts' };
-    });
-  },
-};
+const bundledRequire = rewrite(
+  'bundled-require',
+  /[\\/]src[\\/](core[\\/](node-http|yaml)|observability[\\/]prom|upstream[\\/]undici-pool)\.ts$/,
+  'const require = createRequire(import.meta.url);',
+  '',
+  'ts',
+);
 
 /**
  * undici's connection (lib/dispatcher/client.js) requires its HTTP/2 half at load, and that
- * loads Node's `node:http2`: ~8 ms of a start's CPU with the image's flags, which make V8
- * refuse the code cache Node ships for its own modules (docs/bench/findings.md, "Start time,
- * twelfth sitting"). The sidecar's upstream pool is made with `allowH2: false`
- * (src/upstream/http.ts), so an HTTP/2 connection is never made and the HTTP/2 half is not
- * needed; in the bundle it is required at the first HTTP/2 connection instead, were one ever
- * made. test/integration/bundle-start.test.ts checks that a started bundle has not loaded it.
+ * loads Node's `node:http2`: ~8 ms of a start's CPU with the image's flags, under which Node's
+ * own modules load about twice as slowly as without them, and ~2 MB of idle RSS
+ * (docs/bench/findings.md, "Start time, twelfth sitting"). The sidecar's upstream pool is made
+ * with `allowH2: false` (src/upstream/http.ts), so an HTTP/2 connection is never made and the
+ * HTTP/2 half is not needed; in the bundle it is required at the first HTTP/2 connection
+ * instead, were one ever made. test/integration/bundle-start.test.ts checks that a started
+ * bundle has not loaded it.
  */
-const UNDICI_CLIENT = /[\\/]node_modules[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/;
-const EAGER_H2 = "const connectH2 = require('./client-h2.js')";
-const LAZY_H2 = "const connectH2 = (client, socket) => require('./client-h2.js')(client, socket)";
-const lazyHttp2: Plugin = {
-  name: 'lazy-undici-http2',
-  setup(builder) {
-    builder.onLoad({ filter: UNDICI_CLIENT }, async (args) => {
-      const source = await readFile(args.path, 'utf8');
-      if (!source.includes(EAGER_H2)) throw new Error(`${args.path} no longer has "${EAGER_H2}": update scripts/bundle.ts`);
-      return { contents: source.replace(EAGER_H2, LAZY_H2), loader: 'js' };
-    });
-  },
-};
+const lazyHttp2 = rewrite(
+  'lazy-undici-http2',
+  /[\\/]node_modules[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/,
+  "const connectH2 = require('./client-h2.js')",
+  "const connectH2 = (client, socket) => require('./client-h2.js')(client, socket)",
+  'js',
+);
 
 export async function bundle(outdir: string, { readable = false }: { readable?: boolean } = {}): Promise<void> {
   const { metafile } = await build({
