@@ -7,15 +7,16 @@
 // what Node loaded is read from `process.moduleLoadList` as the process exits.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { IMAGE_FLAGS } from '../../bench/lib/image-flags.ts';
+import { serveFlags } from '../../bench/lib/procs.ts';
+import { buildBundle } from '../support/bundle-build.ts';
 import { childEnv } from '../support/child-env.ts';
 import { startFaultUpstream, type FaultUpstream } from '../support/fault-upstream.ts';
 import { chainYaml } from '../support/proxy-harness.ts';
@@ -29,9 +30,7 @@ let upstream: FaultUpstream;
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'llmfb-bundle-start-'));
-  await mkdir(path.join(ROOT, '.tmp'), { recursive: true });
-  buildDir = await mkdtemp(path.join(ROOT, '.tmp', 'bundle-start-'));
-  await promisify(execFile)(NODE, [path.join(ROOT, 'scripts', 'bundle.ts'), '--outdir', buildDir], { cwd: ROOT });
+  buildDir = await buildBundle('bundle-start-');
   upstream = await startFaultUpstream();
   await mkdir(path.join(dir, 'config'));
   await writeFile(path.join(dir, 'config', 'chains.yaml'), chainYaml({ name: 'c', baseURL: upstream.url, steps: [{ model: 'ok' }] }));
@@ -57,14 +56,7 @@ test('serve --config from the bundle answers through undici without loading node
     'serve',
     '--config',
     path.join(dir, 'config'),
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--admin-port',
-    '0',
-    '--credentials-dir',
-    path.join(dir, 'none'),
+    ...serveFlags(0, 0, path.join(dir, 'none')),
   ];
   const child = spawn(NODE, args, { cwd: dir, env: { ...childEnv({ keepNodeOptions: false }), NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] });
   try {

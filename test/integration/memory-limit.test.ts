@@ -14,22 +14,22 @@
 // RSS depends on what is allocated, not on how fast: the test holds on a loaded machine too.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { IMAGE_FLAGS } from '../../bench/lib/image-flags.ts';
 import { SERVE_DEFAULTS } from '../../src/config/options.ts';
 import { DEFAULT_SIDECAR } from '../../src/k8s/sidecar-settings.ts';
 import { copiesInFlight } from '../../src/server/body-budget.ts';
 import { jsonShape, parsedBytes } from '../../src/server/json-shape.ts';
+import { buildBundle } from '../support/bundle-build.ts';
 import { childEnv } from '../support/child-env.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -127,10 +127,7 @@ let stderr = '';
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'llmfb-memory-'));
-  // Inside the repo (.tmp/ is git-ignored), beside the other build output.
-  await mkdir(path.join(ROOT, '.tmp'), { recursive: true });
-  buildDir = await mkdtemp(path.join(ROOT, '.tmp', 'memory-build-'));
-  await promisify(execFile)(NODE, [path.join(ROOT, 'scripts', 'bundle.ts'), '--outdir', buildDir], { cwd: ROOT });
+  buildDir = await buildBundle('memory-build-');
   upstream = await startHeldUpstream();
   const chain = (name: string, steps: string[], policy: Record<string, unknown>): string =>
     JSON.stringify({
