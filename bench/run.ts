@@ -1,7 +1,7 @@
 // `npm run bench`: what the llm-fallback hop, start and idle pod cost, next to their peers and
 // against issue 16's targets, on this machine.
 //
-//   npm run bench                    # full: 3 runs of each measurement, 10 s each, 7 starts of each (~20 min)
+//   npm run bench                    # full: 3 runs (each a fresh process of every proxy), 10 s per measurement, 7 starts of each (~25 min)
 //   npm run bench -- --quick         # one short run of each, 3 starts of each (~4 min), for a smoke test
 //   options: --runs N  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
 //            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
@@ -333,9 +333,7 @@ async function startLlmFallback(ctx: Context): Promise<CaseSetup> {
   );
   const port = await freePort();
   const adminPort = await freePort();
-  const profDir = path.join(ctx.opts.outDir, 'profile');
-  const prof = ctx.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
-  if (ctx.opts.cpuProf) rmSync(profDir, { recursive: true, force: true });
+  const prof = ctx.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profileDir(ctx)] : [];
   const proc = spawnPinned(
     'llm-fallback',
     PROXY_CORE,
@@ -385,6 +383,11 @@ function portkeyConfig(mockUrl: string, models: Array<string | undefined>): stri
       ...(model ? { override_params: { model } } : {}),
     })),
   });
+}
+
+/** Where llm-fallback's processes write their CPU profiles (--cpu-prof): one per run. */
+function profileDir(ctx: Context): string {
+  return path.join(ctx.opts.outDir, 'profile');
 }
 
 async function startPortkey(ctx: Context): Promise<CaseSetup> {
@@ -533,6 +536,31 @@ async function startNodeFloor(ctx: Context): Promise<CaseSetup> {
   );
 }
 
+/** One run's cases, each started afresh and smoke-tested; a case that did not start or answer has a reason. */
+async function startCases(ctx: Context, nginx: string | undefined): Promise<CaseSetup[]> {
+  const { cases } = ctx.opts;
+  const setups: CaseSetup[] = [directSetup(ctx)];
+  if (cases.has('llm-fallback')) setups.push(await startLlmFallback(ctx));
+  if (cases.has('portkey')) setups.push(await startPortkey(ctx));
+  if (cases.has('nginx')) setups.push(await startNginx(ctx, nginx));
+  if (cases.has('node-floor')) setups.push(await startNodeFloor(ctx));
+  for (const s of setups) {
+    if (s.reason) {
+      log(`${s.label}: UNAVAILABLE: ${s.reason}`);
+      continue;
+    }
+    const problem = await smoke(s).catch((e: unknown) => `smoke request failed: ${(e as Error).message}`);
+    if (problem) {
+      s.reason = problem;
+      log(`${s.label}: UNAVAILABLE: ${problem}`);
+      if (s.proc && s.id !== 'direct') await stop(s.proc);
+      continue;
+    }
+    log(`${s.label}: ready${s.proc ? ` (pid ${s.proc.pid})` : ''}`);
+  }
+  return setups;
+}
+
 /** A proxy with no model fallback: the plain, stream and slow-stream targets at `url`; the fallback cases are not measured, for `reason`. */
 function withoutFallback(setup: CaseSetup, url: string, model: string, reason: string, note: string): CaseSetup {
   setup.plain = { url, model, headers: {} };
@@ -614,6 +642,13 @@ async function smoke(setup: CaseSetup): Promise<string | undefined> {
 
 // ---------------------------------------------------------------------------
 // Measurements
+
+/** A case's process memory at three points of one run (VmRSS and VmHWM). */
+interface RunMemory {
+  idle?: ReturnType<typeof memoryOf>;
+  afterLoad?: ReturnType<typeof memoryOf>;
+  final?: ReturnType<typeof memoryOf>;
+}
 
 interface RunRaw {
   c1?: LoadResult;
@@ -823,76 +858,84 @@ async function main(): Promise<number> {
     }
     ctx.mockProc = await startMock(ctx);
     log(`mock upstream on 127.0.0.1:${ctx.mockPort} (pid ${ctx.mockProc.pid})`);
-    setups.push(directSetup(ctx));
-    if (opts.cases.has('llm-fallback')) setups.push(await startLlmFallback(ctx));
-    if (opts.cases.has('portkey')) setups.push(await startPortkey(ctx));
-    if (opts.cases.has('nginx')) setups.push(await startNginx(ctx, tools.get('nginx')));
-    if (opts.cases.has('node-floor')) setups.push(await startNodeFloor(ctx));
+    if (opts.cpuProf) rmSync(profileDir(ctx), { recursive: true, force: true });
 
-    for (const s of setups) {
-      if (s.reason) {
-        log(`${s.label}: UNAVAILABLE: ${s.reason}`);
-        continue;
-      }
-      const problem = await smoke(s).catch((e: unknown) => `smoke request failed: ${(e as Error).message}`);
-      if (problem) {
-        s.reason = problem;
-        log(`${s.label}: UNAVAILABLE: ${problem}`);
-        if (s.proc && s.id !== 'direct') await stop(s.proc);
-        continue;
-      }
-      log(`${s.label}: ready${s.proc ? ` (pid ${s.proc.pid})` : ''}`);
-    }
-    const ready = setups.filter((s) => !s.reason);
-    const idleMemory = new Map(ready.map((s) => [s.id, s.proc ? memoryOf(s.proc.pid) : undefined]));
-
-    // Warm-up: JIT, connection pools, the open circuit.
-    for (const s of ready) {
-      if (!s.plain) continue;
-      await load(ctx, wrk, s.plain, 32, opts.warmSeconds);
-      if (s.stream) await sequentialStreams(s.stream, 20);
-      if (s.fallback503) await load(ctx, wrk, s.fallback503, 1, 1);
-      if (s.fallbackOpen) await load(ctx, wrk, s.fallbackOpen, 1, 1);
-    }
-
-    const raw = new Map<CaseId, RunRaw[]>(ready.map((s) => [s.id, []]));
-    // Each case is measured with the other proxies stopped: the core is the measured one's alone.
-    const neighbours = (s: CaseSetup): Proc[] => ready.flatMap((o) => (o !== s && o.id !== 'direct' && o.proc ? [o.proc] : []));
+    // Every run starts every proxy afresh, warms it up, measures it and stops it. Which of its
+    // functions V8's optimising compiler takes during the warm-up, and so what a request costs
+    // for the rest of the process's life, differs between processes of the same code: 10 fresh
+    // sidecars at c=32 spanned 111-158 µs per request and 5 fresh floors 98-122 µs
+    // (docs/bench/findings.md, "Targets, twelfth sitting"). Runs of one process would be
+    // one draw measured three times; runs of fresh processes are three draws, and their median
+    // is what a pod costs.
+    const raw = new Map<CaseId, Array<RunRaw | undefined>>();
+    const memory = new Map<CaseId, RunMemory[]>();
     for (let run = 1; run <= opts.runs; run++) {
+      log(`run ${run}/${opts.runs}: starting every case afresh`);
+      const started = await startCases(ctx, tools.get('nginx'));
+      if (run === 1) setups.push(...started);
+      const ready = started.filter((s) => !s.reason && setups.some((first) => first.id === s.id && !first.reason));
+      for (const s of started) {
+        const first = setups.find((f) => f.id === s.id);
+        if (run > 1 && s.reason && first && !first.reason) first.notes.push(`run ${run}: ${s.reason}`);
+      }
+      const memoryNow = (slot: keyof RunMemory): void => {
+        for (const s of ready) {
+          const m = memory.get(s.id) ?? [];
+          memory.set(s.id, m);
+          const entry = (m[run - 1] ??= {});
+          if (s.proc) entry[slot] = memoryOf(s.proc.pid);
+        }
+      };
+      memoryNow('idle');
+
+      // Warm-up: JIT, connection pools, the open circuit.
+      for (const s of ready) {
+        if (!s.plain) continue;
+        await load(ctx, wrk, s.plain, 32, opts.warmSeconds);
+        if (s.stream) await sequentialStreams(s.stream, 20);
+        if (s.fallback503) await load(ctx, wrk, s.fallback503, 1, 1);
+        if (s.fallbackOpen) await load(ctx, wrk, s.fallbackOpen, 1, 1);
+      }
+
+      // Each case is measured with the other proxies stopped: the core is the measured one's alone.
+      const neighbours = (s: CaseSetup): Proc[] => ready.flatMap((o) => (o !== s && o.id !== 'direct' && o.proc ? [o.proc] : []));
       log(`run ${run}/${opts.runs}: non-streaming, stream TTFB, fallback`);
       for (const s of ready) {
         const plain = s.plain;
         const stream = s.stream;
         if (!plain || !stream) continue;
         const r = await withPaused(neighbours(s), () => measureCase(ctx, wrk, s, plain, stream, opts));
-        raw.get(s.id)?.push(r);
+        const runs = raw.get(s.id) ?? [];
+        raw.set(s.id, runs);
+        runs[run - 1] = r;
         log(
-          `  ${s.label}: c=1 p50 ${(r.c1.p50us / 1000).toFixed(3)} ms p99 ${(r.c1.p99us / 1000).toFixed(3)} ms; c=32 ${r.c32.rps.toFixed(0)} rps p99 ${(r.c32.p99us / 1000).toFixed(2)} ms; c=128 ${r.c128.rps.toFixed(0)} rps p99 ${(r.c128.p99us / 1000).toFixed(2)} ms; TTFB p50 ${(median(r.ttfb.map((t) => t.ttfbUs)) / 1000).toFixed(3)} ms${r.fb503 ? `; 503 fallback p50 ${(r.fb503.p50us / 1000).toFixed(3)} ms` : ''}${r.fbOpen ? `; open circuit p50 ${(r.fbOpen.p50us / 1000).toFixed(3)} ms` : ''}`,
+          `  ${s.label}: c=1 p50 ${(r.c1.p50us / 1000).toFixed(3)} ms p99 ${(r.c1.p99us / 1000).toFixed(3)} ms; c=32 ${r.c32.rps.toFixed(0)} rps p99 ${(r.c32.p99us / 1000).toFixed(2)} ms${r.cpuUsPerRequest !== undefined ? ` (${r.cpuUsPerRequest.toFixed(0)} µs CPU/request)` : ''}; c=128 ${r.c128.rps.toFixed(0)} rps p99 ${(r.c128.p99us / 1000).toFixed(2)} ms; TTFB p50 ${(median(r.ttfb.map((t) => t.ttfbUs)) / 1000).toFixed(3)} ms${r.fb503 ? `; 503 fallback p50 ${(r.fb503.p50us / 1000).toFixed(3)} ms` : ''}${r.fbOpen ? `; open circuit p50 ${(r.fbOpen.p50us / 1000).toFixed(3)} ms` : ''}`,
         );
       }
-    }
-    const afterLoadMemory = new Map(ready.map((s) => [s.id, s.proc ? memoryOf(s.proc.pid) : undefined]));
+      memoryNow('afterLoad');
 
-    for (let run = 1; run <= opts.runs; run++) {
       log(`run ${run}/${opts.runs}: concurrent slow streams`);
       for (const s of ready) {
         const slow = s.slow;
         if (!slow) continue;
         log(`  ${s.label}`);
         const levels = await withPaused(neighbours(s), () => rampStreams(ctx, slow));
-        const runs = raw.get(s.id);
-        const slot = runs?.[run - 1];
+        const slot = raw.get(s.id)?.[run - 1];
         if (slot) slot.levels = levels;
       }
+      memoryNow('final');
+
+      // Stop this run's proxies (llm-fallback writes its CPU profile on exit); the mock stays.
+      for (const s of started) if (s.proc && s.id !== 'direct') await stop(s.proc, 30_000);
     }
-    const finalMemory = new Map(ready.map((s) => [s.id, s.proc ? memoryOf(s.proc.pid) : undefined]));
     machine.loadAverageAtEnd = os.loadavg();
 
     // -----------------------------------------------------------------------
     // Assemble
     const directRuns = raw.get('direct') ?? [];
     const cases: CaseResult[] = setups.map((s) => {
-      const runs = raw.get(s.id) ?? [];
+      // A run the case missed (it did not start that time) counts as measuring nothing.
+      const runs = Array.from({ length: opts.runs }, (_, i): RunRaw => raw.get(s.id)?.[i] ?? {});
       const result: CaseResult = {
         id: s.id,
         label: s.label,
@@ -935,12 +978,19 @@ async function main(): Promise<number> {
         0,
       );
       result.c128 = conc('c128');
-      const mem = (m: Map<CaseId, ReturnType<typeof memoryOf>>): ReturnType<typeof memoryOf> => m.get(s.id);
+      // Each figure is the median of the runs' processes.
+      const mem = (pick: (m: RunMemory) => number | undefined): number | null =>
+        measured(
+          Array.from({ length: opts.runs }, (_, i) => {
+            const m = memory.get(s.id)?.[i];
+            return m ? pick(m) : undefined;
+          }),
+        ).median;
       result.memory = {
-        idleMB: round(mem(idleMemory)?.rssMB ?? NaN),
-        afterLoadMB: round(mem(afterLoadMemory)?.rssMB ?? NaN),
-        peakAfterRequestsMB: round(mem(afterLoadMemory)?.peakMB ?? NaN),
-        peakMB: round(mem(finalMemory)?.peakMB ?? NaN),
+        idleMB: mem((m) => m.idle?.rssMB),
+        afterLoadMB: mem((m) => m.afterLoad?.rssMB),
+        peakAfterRequestsMB: mem((m) => m.afterLoad?.peakMB),
+        peakMB: mem((m) => m.final?.peakMB),
       };
       const ttfbP50 = (r: RunRaw | undefined): number => median((r?.ttfb ?? []).filter((t) => t.ok).map((t) => t.ttfbUs));
       result.streamTtfb = {
@@ -987,6 +1037,7 @@ async function main(): Promise<number> {
       settings: {
         mode: opts.quick ? 'quick' : 'full',
         runs: opts.runs,
+        freshProcessPerRun: true,
         latencySeconds: opts.latencySeconds,
         throughputSeconds: opts.throughputSeconds,
         upstreamLatencyMs: opts.upstreamLatencyMs,
@@ -1002,9 +1053,7 @@ async function main(): Promise<number> {
       targets: targetChecks(cases, startup),
     };
 
-    // Stop the servers (llm-fallback writes its CPU profile on exit).
-    for (const s of setups) if (s.proc) await stop(s.proc, 30_000);
-    if (opts.cpuProf) results.profile = summariseProfile(path.join(opts.outDir, 'profile'));
+    if (opts.cpuProf) results.profile = summariseProfile(profileDir(ctx));
 
     mkdirSync(opts.outDir, { recursive: true });
     writeFileSync(path.join(opts.outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

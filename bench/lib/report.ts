@@ -25,6 +25,8 @@ export interface Settings {
   streamTtfbRequests: number;
   slowStream: { chunks: number; intervalMs: number; levels: number[]; spreadMs: number };
   note: string;
+  /** Every run started each proxy afresh (absent in results from before: all runs measured one process per case). */
+  freshProcessPerRun?: boolean;
   /** What the request-path llm-fallback ran (relative to the repository), e.g. dist/bundle/llm-fallback.mjs. */
   llmFallbackEntry?: string;
 }
@@ -152,7 +154,7 @@ export function renderMarkdown(r: Results): string {
     `- Date: ${r.date}`,
     `- Machine: ${m.nproc} cores, ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; load average at start ${m.loadAverageAtStart.map((l) => l.toFixed(2)).join(' / ')}, at end ${m.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')}`,
     `- Layout: ${m.pinned ? 'each proxy pinned to core 0 (`taskset -c 0`); mock upstream, load generator and stream clients on core 1' : 'NOT pinned (taskset missing or fewer than 2 cores): numbers are not comparable to pinned runs'}`,
-    `- Mode: ${s.mode}; ${s.runs} run(s) per measurement, medians quoted; ${s.latencySeconds} s per latency run, ${s.throughputSeconds} s per throughput run; load generator: ${s.loadGenerator}; mock upstream latency ${s.upstreamLatencyMs} ms`,
+    `- Mode: ${s.mode}; ${s.runs} run(s) per measurement, ${s.freshProcessPerRun ? 'each with every proxy started afresh and warmed up (a fresh process per run and case)' : 'all in one process per case'}, medians quoted; ${s.latencySeconds} s per latency run, ${s.throughputSeconds} s per throughput run; load generator: ${s.loadGenerator}; mock upstream latency ${s.upstreamLatencyMs} ms`,
     `- Reproduce: \`npm run bench${s.mode === 'quick' ? ' -- --quick' : ''}\``,
   );
   if (s.llmFallbackEntry) lines.push(`- llm-fallback on the request path: \`node ${s.llmFallbackEntry} serve\``);
@@ -179,6 +181,18 @@ export function renderMarkdown(r: Results): string {
     "CPU per request is the process's user + system time during the c=32 run (/proc/<pid>/stat) divided by the requests it served: what one request costs it, steadier than latency on a shared VM. RSS is the proxy process's VmRSS (after the load runs) and VmHWM (peak) from /proc/<pid>/status; for the direct case both are the mock upstream's.",
     '',
   );
+  const perRun = r.cases.filter((c) => c.available && c.id !== 'direct' && c.cpuPerRequestUs && c.cpuPerRequestUs.runs.length > 1);
+  if (s.freshProcessPerRun && perRun.length > 0) {
+    lines.push(
+      `Each run's process, in run order (V8 optimises a different set of functions in each fresh process, so these differ more between runs than the load does): ${perRun
+        .map(
+          (c) =>
+            `${c.label} ${c.cpuPerRequestUs?.runs.map((v) => fmt(v, 0)).join(' / ') ?? ''} µs CPU per request, ${c.c32?.rps.runs.map((v) => fmt(v, 0)).join(' / ') ?? ''} RPS at c=32`,
+        )
+        .join('; ')}.`,
+      '',
+    );
+  }
 
   lines.push('## Streaming', '');
   lines.push(

@@ -241,6 +241,24 @@ describe('results.md', () => {
     assert.match(section(without, 'Targets (issue 16)'), /\| start to ready with files ≤ 250 ms \| not measured \| startup not run \| – \| not measured \|/);
   });
 
+  test("with a fresh process per run, each run's CPU per request and RPS are listed beside the median; older results say one process", () => {
+    const perRun = (id: string, cpu: number[], rps: number[]): CaseResult => ({
+      ...proxy(id, FLOOR),
+      cpuPerRequestUs: { median: cpu[1] ?? null, runs: cpu },
+      c32: { rps: { median: rps[1] ?? null, runs: rps }, p99us: m(1000), rpsRatioToDirect: m(0.5) },
+    });
+    const cases = [perRun('llm-fallback', [106, 158, 112], [9354, 6244, 8841]), perRun('node-floor', [99, 96, 122], [10021, 10353, 8121])];
+    const fresh = renderMarkdown(results({ cases, settings: { ...results({}).settings, runs: 3, freshProcessPerRun: true } }));
+    assert.match(fresh, /3 run\(s\) per measurement, each with every proxy started afresh/);
+    assert.match(
+      section(fresh, 'Non-streaming'),
+      /llm-fallback 106 \/ 158 \/ 112 µs CPU per request, 9354 \/ 6244 \/ 8841 RPS at c=32; node-floor 99 \/ 96 \/ 122 µs CPU per request, 10021 \/ 10353 \/ 8121 RPS at c=32\./,
+    );
+    const older = renderMarkdown(results({ cases, settings: { ...results({}).settings, runs: 3 } }));
+    assert.match(older, /3 run\(s\) per measurement, all in one process per case/);
+    assert.ok(!older.includes("Each run's process"));
+  });
+
   test("the sidecar's memory in a real pod beside the bench's own, or that no e2e ran here", () => {
     const none = section(renderMarkdown(results({ e2eMemory: null })), 'Memory: this run and a real pod');
     assert.match(none, /no e2e run on this machine/);
