@@ -1,7 +1,7 @@
 // `npm run bench`: what the llm-fallback hop, start and idle pod cost, next to their peers and
 // against issue 16's targets, on this machine.
 //
-//   npm run bench                    # full: 3 runs (each a fresh process of every proxy), 10 s per measurement, 7 starts of each (~25 min)
+//   npm run bench                    # full: 3 runs (each a fresh process of every proxy), 10 s per measurement, 7 starts of each (~18 min)
 //   npm run bench -- --quick         # one short run of each, 3 starts of each (~4 min), for a smoke test
 //   options: --runs N  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
 //            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
@@ -860,13 +860,12 @@ async function main(): Promise<number> {
     log(`mock upstream on 127.0.0.1:${ctx.mockPort} (pid ${ctx.mockProc.pid})`);
     if (opts.cpuProf) rmSync(profileDir(ctx), { recursive: true, force: true });
 
-    // Every run starts every proxy afresh, warms it up, measures it and stops it. Which of its
-    // functions V8's optimising compiler takes during the warm-up, and so what a request costs
-    // for the rest of the process's life, differs between processes of the same code: 10 fresh
-    // sidecars at c=32 spanned 111-158 µs per request and 5 fresh floors 98-122 µs
-    // (docs/bench/findings.md, "Targets, twelfth sitting"). Runs of one process would be
-    // one draw measured three times; runs of fresh processes are three draws, and their median
-    // is what a pod costs.
+    // Every run starts every proxy afresh, warms it up, measures it and stops it. What a request
+    // costs the sidecar differs between fresh processes of the same code more than between runs
+    // of one: in the bench's own sequence, 104-185 µs per request at c=32 across nine processes,
+    // where the floor's moved 89-111 µs (docs/bench/findings.md, "Targets, thirteenth sitting").
+    // Runs of one process would be one draw measured three times; runs of fresh processes are
+    // three draws, and their median is nearer what a pod costs.
     const raw = new Map<CaseId, Array<RunRaw | undefined>>();
     const memory = new Map<CaseId, RunMemory[]>();
     for (let run = 1; run <= opts.runs; run++) {

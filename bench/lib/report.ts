@@ -184,7 +184,7 @@ export function renderMarkdown(r: Results): string {
   const perRun = r.cases.filter((c) => c.available && c.id !== 'direct' && c.cpuPerRequestUs && c.cpuPerRequestUs.runs.length > 1);
   if (s.freshProcessPerRun && perRun.length > 0) {
     lines.push(
-      `Each run's process, in run order (V8 optimises a different set of functions in each fresh process, so these differ more between runs than the load does): ${perRun
+      `Each run's process, in run order (what a request costs a process moves between fresh processes of the same code, and within one over time: docs/bench/findings.md, "Targets, thirteenth sitting"): ${perRun
         .map(
           (c) =>
             `${c.label} ${c.cpuPerRequestUs?.runs.map((v) => fmt(v, 0)).join(' / ') ?? ''} µs CPU per request, ${c.c32?.rps.runs.map((v) => fmt(v, 0)).join(' / ') ?? ''} RPS at c=32`,
