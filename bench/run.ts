@@ -734,18 +734,18 @@ function areaOf(url: string): string {
   return url.replace(`file://${ROOT}/`, '');
 }
 
+/** The profiles of every run's llm-fallback process (one each, --cpu-prof), summed. */
 function summariseProfile(dir: string): Results['profile'] {
   if (!existsSync(dir)) return undefined;
-  const file = readdirSync(dir)
+  const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
-    .sort()
-    .pop();
-  if (!file) return undefined;
-  const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
+    .sort();
+  if (files.length === 0) return undefined;
+  const nodes = files.flatMap((file) => (JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: ProfileNode[] }).nodes);
   const byFn = new Map<string, { fn: string; where: string; hits: number }>();
   const byArea = new Map<string, number>();
   let busy = 0;
-  for (const n of profile.nodes) {
+  for (const n of nodes) {
     const hits = n.hitCount ?? 0;
     const fn = n.callFrame.functionName || '(anonymous)';
     if (IDLE_FRAMES.has(fn)) continue;
@@ -760,7 +760,8 @@ function summariseProfile(dir: string): Results['profile'] {
   }
   const pct = (hits: number): number => (100 * hits) / Math.max(1, busy);
   return {
-    file: path.relative(ROOT, path.join(dir, file)),
+    file: files.map((file) => path.relative(ROOT, path.join(dir, file))).join(', '),
+    processes: files.length,
     top: [...byFn.values()]
       .sort((a, b) => b.hits - a.hits)
       .slice(0, 20)

@@ -128,7 +128,8 @@ export interface Results {
   e2eMemory?: E2eMemory | null;
   /** Issue 16's targets (bench/lib/targets.ts); the markdown judges them again from the figures, so an older results.json re-renders with today's table. */
   targets: TargetCheck[];
-  profile?: { file: string; top: ProfileLine[]; byArea: Array<{ area: string; selfPercent: number }> };
+  /** `file`: the profiles' paths, comma-separated; `processes`: how many were summed (absent before: one). */
+  profile?: { file: string; processes?: number; top: ProfileLine[]; byArea: Array<{ area: string; selfPercent: number }> };
 }
 
 const fmt = (value: number | null | undefined, digits = 0, unit = ''): string =>
@@ -230,7 +231,15 @@ export function renderMarkdown(r: Results): string {
   const notes = r.cases.flatMap((c) => c.notes.map((n) => `- ${c.label}: ${n}`));
   if (notes.length > 0) lines.push('## Notes', '', ...notes, '');
   if (r.profile) {
-    lines.push('## CPU profile of llm-fallback', '', `Profile: \`${r.profile.file}\` (whole run; percentages of busy samples, idle excluded).`, '');
+    lines.push(
+      '## CPU profile of llm-fallback',
+      '',
+      `${(r.profile.processes ?? 1) > 1 ? `Profiles of the ${r.profile.processes} runs' processes, summed` : 'Profile'}: ${r.profile.file
+        .split(', ')
+        .map((f) => `\`${f}\``)
+        .join(', ')} (whole run; percentages of busy samples, idle excluded).`,
+      '',
+    );
     lines.push('| self % | where the time goes |', '|---|---|');
     for (const a of r.profile.byArea) lines.push(`| ${a.selfPercent.toFixed(1)} | ${a.area} |`);
     lines.push('', '| self % | function | where |', '|---|---|---|');

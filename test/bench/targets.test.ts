@@ -259,6 +259,21 @@ describe('results.md', () => {
     assert.ok(!older.includes("Each run's process"));
   });
 
+  test("the CPU profile names every run's process it sums, and an older single profile as one", () => {
+    const profile = {
+      top: [{ selfPercent: 12.5, fn: 'serveRequest', where: 'dist/src/server/app.js:10' }],
+      byArea: [{ area: 'node internals', selfPercent: 40 }],
+    };
+    const summed = section(
+      renderMarkdown(results({ profile: { ...profile, file: 'out/profile/CPU.1.cpuprofile, out/profile/CPU.2.cpuprofile', processes: 2 } })),
+      'CPU profile of llm-fallback',
+    );
+    assert.match(summed, /Profiles of the 2 runs' processes, summed: `out\/profile\/CPU\.1\.cpuprofile`, `out\/profile\/CPU\.2\.cpuprofile` \(whole run/);
+    const one = section(renderMarkdown(results({ profile: { ...profile, file: 'out/profile/CPU.1.cpuprofile' } })), 'CPU profile of llm-fallback');
+    assert.match(one, /Profile: `out\/profile\/CPU\.1\.cpuprofile` \(whole run/);
+    assert.match(one, /\| 12\.5 \| serveRequest \| dist\/src\/server\/app\.js:10 \|/);
+  });
+
   test("the sidecar's memory in a real pod beside the bench's own, or that no e2e ran here", () => {
     const none = section(renderMarkdown(results({ e2eMemory: null })), 'Memory: this run and a real pod');
     assert.match(none, /no e2e run on this machine/);
