@@ -760,8 +760,7 @@ function summariseProfile(dir: string): Results['profile'] {
   }
   const pct = (hits: number): number => (100 * hits) / Math.max(1, busy);
   return {
-    file: files.map((file) => path.relative(ROOT, path.join(dir, file))).join(', '),
-    processes: files.length,
+    files: files.map((file) => path.relative(ROOT, path.join(dir, file))),
     top: [...byFn.values()]
       .sort((a, b) => b.hits - a.hits)
       .slice(0, 20)
@@ -873,10 +872,13 @@ async function main(): Promise<number> {
       log(`run ${run}/${opts.runs}: starting every case afresh`);
       const started = await startCases(ctx, tools.get('nginx'));
       if (run === 1) setups.push(...started);
-      const ready = started.filter((s) => !s.reason && setups.some((first) => first.id === s.id && !first.reason));
+      // A case that did not start in run 1 is not measured at all; one that fails a later run misses that run, with a note.
+      const ready: CaseSetup[] = [];
       for (const s of started) {
         const first = setups.find((f) => f.id === s.id);
-        if (run > 1 && s.reason && first && !first.reason) first.notes.push(`run ${run}: ${s.reason}`);
+        if (!first || first.reason) continue;
+        if (s.reason) first.notes.push(`run ${run}: ${s.reason}`);
+        else ready.push(s);
       }
       const memoryNow = (slot: keyof RunMemory): void => {
         for (const s of ready) {

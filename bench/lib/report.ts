@@ -128,8 +128,8 @@ export interface Results {
   e2eMemory?: E2eMemory | null;
   /** Issue 16's targets (bench/lib/targets.ts); the markdown judges them again from the figures, so an older results.json re-renders with today's table. */
   targets: TargetCheck[];
-  /** `file`: the profiles' paths, comma-separated; `processes`: how many were summed (absent before: one). */
-  profile?: { file: string; processes?: number; top: ProfileLine[]; byArea: Array<{ area: string; selfPercent: number }> };
+  /** `files`: the profiles summed, one per run's process; `file`: the one profile of results from before. */
+  profile?: { files?: string[]; file?: string; top: ProfileLine[]; byArea: Array<{ area: string; selfPercent: number }> };
 }
 
 const fmt = (value: number | null | undefined, digits = 0, unit = ''): string =>
@@ -231,13 +231,11 @@ export function renderMarkdown(r: Results): string {
   const notes = r.cases.flatMap((c) => c.notes.map((n) => `- ${c.label}: ${n}`));
   if (notes.length > 0) lines.push('## Notes', '', ...notes, '');
   if (r.profile) {
+    const files = r.profile.files ?? (r.profile.file ? [r.profile.file] : []);
     lines.push(
       '## CPU profile of llm-fallback',
       '',
-      `${(r.profile.processes ?? 1) > 1 ? `Profiles of the ${r.profile.processes} runs' processes, summed` : 'Profile'}: ${r.profile.file
-        .split(', ')
-        .map((f) => `\`${f}\``)
-        .join(', ')} (whole run; percentages of busy samples, idle excluded).`,
+      `${files.length > 1 ? `Profiles of the ${files.length} runs' processes, summed` : 'Profile'}: ${files.map((f) => `\`${f}\``).join(', ')} (whole run; percentages of busy samples, idle excluded).`,
       '',
     );
     lines.push('| self % | where the time goes |', '|---|---|');

@@ -265,7 +265,7 @@ describe('results.md', () => {
       byArea: [{ area: 'node internals', selfPercent: 40 }],
     };
     const summed = section(
-      renderMarkdown(results({ profile: { ...profile, file: 'out/profile/CPU.1.cpuprofile, out/profile/CPU.2.cpuprofile', processes: 2 } })),
+      renderMarkdown(results({ profile: { ...profile, files: ['out/profile/CPU.1.cpuprofile', 'out/profile/CPU.2.cpuprofile'] } })),
       'CPU profile of llm-fallback',
     );
     assert.match(summed, /Profiles of the 2 runs' processes, summed: `out\/profile\/CPU\.1\.cpuprofile`, `out\/profile\/CPU\.2\.cpuprofile` \(whole run/);
