@@ -1,9 +1,10 @@
 // `npm run bench`: what the llm-fallback hop, start and idle pod cost, next to their peers and
 // against issue 16's targets, on this machine.
 //
-//   npm run bench                    # full: 3 runs (each a fresh process of every proxy), 10 s per measurement, 7 starts of each (~18 min)
+//   npm run bench                    # full: 3 runs (each a fresh process of every proxy), 10 s per measurement in
+//                                    # 5 slices the cases take in turns, 7 starts of each (~18 min)
 //   npm run bench -- --quick         # one short run of each, 3 starts of each (~4 min), for a smoke test
-//   options: --runs N  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
+//   options: --runs N  --slices N (per measurement; 1: each case's whole measurement at once)  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
 //            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
 //            --startup-runs N (starts of each startup case)  --no-startup (request path only)
 //            --entry FILE (the sidecar's entry, default dist/bundle/llm-fallback.mjs; with --cpu-prof dist/src/cli.js
@@ -70,6 +71,7 @@ import { renderMarkdown, renderSvg, type CaseResult, type LevelResult, type Resu
 import { IMAGE_FLAGS } from './lib/image-flags.ts';
 import { STARTUP_CASE_IDS, measureStartup } from './lib/startup.ts';
 import { floorScript } from './lib/floor-script.ts';
+import { joinLoads, roundOrder } from './lib/slices.ts';
 import { measured, median, percentile, round } from './lib/stats.ts';
 import { targetChecks } from './lib/targets.ts';
 
@@ -86,6 +88,8 @@ const TSC_ENTRY = path.join(ROOT, 'dist', 'src', 'cli.js');
 interface Options {
   quick: boolean;
   runs: number;
+  /** Each measurement of a run is split into this many slices, which the cases take in turns (bench/lib/slices.ts). */
+  slices: number;
   latencySeconds: number;
   throughputSeconds: number;
   warmSeconds: number;
@@ -121,6 +125,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       quick: { type: 'boolean' },
       runs: { type: 'string' },
+      slices: { type: 'string' },
       duration: { type: 'string' },
       'latency-ms': { type: 'string' },
       out: { type: 'string' },
@@ -174,6 +179,8 @@ function parseOptions(argv: string[]): Options {
   return {
     quick,
     runs: Math.max(1, Math.round(num(values.runs, quick ? 1 : 3, 'runs'))),
+    // Slices of 2 s in a full run: long enough for wrk's connections to matter little, short enough that a slow minute of the host falls on every case.
+    slices: Math.max(1, Math.round(num(values.slices, quick ? 1 : 5, 'slices'))),
     latencySeconds: seconds,
     throughputSeconds: seconds,
     warmSeconds: quick ? 1 : 3,
@@ -572,18 +579,63 @@ function withoutFallback(setup: CaseSetup, url: string, model: string, reason: s
   return setup;
 }
 
-/** One run of a case's request measurements: latency, throughput (with the CPU it cost), TTFB, fallback. */
-async function measureCase(ctx: Context, wrk: string | undefined, s: CaseSetup, plain: Target, stream: Target, opts: Options): Promise<MeasuredRun> {
-  const c1 = await load(ctx, wrk, plain, 1, opts.latencySeconds);
+/** How much of each measurement one slice takes. */
+interface SliceLength {
+  latencySeconds: number;
+  throughputSeconds: number;
+  ttfbRequests: number;
+}
+
+function sliceLength(opts: Options): SliceLength {
+  // wrk takes whole seconds.
+  const seconds = (total: number): number => Math.max(1, Math.round(total / opts.slices));
+  return {
+    latencySeconds: seconds(opts.latencySeconds),
+    throughputSeconds: seconds(opts.throughputSeconds),
+    ttfbRequests: Math.max(1, Math.ceil(opts.ttfbRequests / opts.slices)),
+  };
+}
+
+/** One slice of a case's request measurements: latency, throughput (with the CPU it cost), TTFB, fallback. */
+async function measureCase(ctx: Context, wrk: string | undefined, s: CaseSetup, plain: Target, stream: Target, length: SliceLength): Promise<MeasuredRun> {
+  // The process was stopped while its neighbours' slices ran: a second of requests, not
+  // counted, lets what was due meanwhile (its timers) run and its caches fill again.
+  await load(ctx, wrk, plain, 1, 1);
+  const c1 = await load(ctx, wrk, plain, 1, length.latencySeconds);
   const cpuBefore = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
-  const c32 = await load(ctx, wrk, plain, 32, opts.throughputSeconds);
+  const c32 = await load(ctx, wrk, plain, 32, length.throughputSeconds);
   const cpuAfter = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
-  const c128 = await load(ctx, wrk, plain, 128, opts.throughputSeconds);
-  const ttfb = await sequentialStreams(stream, opts.ttfbRequests);
+  const c128 = await load(ctx, wrk, plain, 128, length.throughputSeconds);
+  const ttfb = await sequentialStreams(stream, length.ttfbRequests);
   const r: MeasuredRun = { c1, c32, c128, ttfb };
-  if (cpuBefore !== undefined && cpuAfter !== undefined && c32.requests > 0) r.cpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / c32.requests;
-  if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, opts.latencySeconds);
-  if (s.fallbackOpen) r.fbOpen = await load(ctx, wrk, s.fallbackOpen, 1, opts.latencySeconds);
+  if (cpuBefore !== undefined && cpuAfter !== undefined) r.cpuSeconds = cpuAfter - cpuBefore;
+  if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, length.latencySeconds);
+  if (s.fallbackOpen) r.fbOpen = await load(ctx, wrk, s.fallbackOpen, 1, length.latencySeconds);
+  return r;
+}
+
+/** A run's slices of one case as its run: the loads joined, the streams together, the CPU of every c=32 slice over their requests. */
+function joinSlices(slices: readonly MeasuredRun[]): MeasuredRun {
+  const loads = (pick: (r: MeasuredRun) => LoadResult | undefined): LoadResult | undefined => {
+    const parts = slices.map(pick);
+    return parts.every((p): p is LoadResult => p !== undefined) && parts.length > 0 ? joinLoads(parts) : undefined;
+  };
+  const c32 = joinLoads(slices.map((r) => r.c32));
+  const r: MeasuredRun = {
+    c1: joinLoads(slices.map((x) => x.c1)),
+    c32,
+    c128: joinLoads(slices.map((x) => x.c128)),
+    ttfb: slices.flatMap((x) => x.ttfb),
+  };
+  const cpu = slices.map((x) => x.cpuSeconds);
+  if (cpu.every((c): c is number => c !== undefined) && c32.requests > 0) {
+    r.cpuSeconds = cpu.reduce((a, c) => a + c, 0);
+    r.cpuUsPerRequest = (r.cpuSeconds * 1e6) / c32.requests;
+  }
+  const fb503 = loads((x) => x.fb503);
+  if (fb503) r.fb503 = fb503;
+  const fbOpen = loads((x) => x.fbOpen);
+  if (fbOpen) r.fbOpen = fbOpen;
   return r;
 }
 
@@ -655,6 +707,8 @@ interface RunRaw {
   c32?: LoadResult;
   /** The process's CPU time during the c=32 run, per request served (µs). */
   cpuUsPerRequest?: number;
+  /** The process's CPU time during the c=32 run (s). */
+  cpuSeconds?: number;
   c128?: LoadResult;
   ttfb?: StreamSample[];
   fb503?: LoadResult;
@@ -901,12 +955,23 @@ async function main(): Promise<number> {
 
       // Each case is measured with the other proxies stopped: the core is the measured one's alone.
       const neighbours = (s: CaseSetup): Proc[] => ready.flatMap((o) => (o !== s && o.id !== 'direct' && o.proc ? [o.proc] : []));
-      log(`run ${run}/${opts.runs}: non-streaming, stream TTFB, fallback`);
-      for (const s of ready) {
-        const plain = s.plain;
-        const stream = s.stream;
-        if (!plain || !stream) continue;
-        const r = await withPaused(neighbours(s), () => measureCase(ctx, wrk, s, plain, stream, opts));
+      log(`run ${run}/${opts.runs}: non-streaming, stream TTFB, fallback${opts.slices > 1 ? ` (${opts.slices} slices, the cases in turns)` : ''}`);
+      const measurable = ready.filter((s) => s.plain && s.stream);
+      const sliced = new Map<CaseId, MeasuredRun[]>();
+      const length = sliceLength(opts);
+      for (let slice = 0; slice < opts.slices; slice++) {
+        for (const s of roundOrder(measurable, slice)) {
+          const plain = s.plain;
+          const stream = s.stream;
+          if (!plain || !stream) continue;
+          const r = await withPaused(neighbours(s), () => measureCase(ctx, wrk, s, plain, stream, length));
+          const list = sliced.get(s.id) ?? [];
+          sliced.set(s.id, list);
+          list.push(r);
+        }
+      }
+      for (const s of measurable) {
+        const r = joinSlices(sliced.get(s.id) ?? []);
         const runs = raw.get(s.id) ?? [];
         raw.set(s.id, runs);
         runs[run - 1] = r;
@@ -1040,6 +1105,7 @@ async function main(): Promise<number> {
         mode: opts.quick ? 'quick' : 'full',
         runs: opts.runs,
         freshProcessPerRun: true,
+        slices: opts.slices,
         latencySeconds: opts.latencySeconds,
         throughputSeconds: opts.throughputSeconds,
         upstreamLatencyMs: opts.upstreamLatencyMs,

@@ -26,7 +26,17 @@ export interface LoadResult {
   errors: number;
   /** Responses that were not 2xx/3xx. */
   non2xx: number;
+  /** How long the load ran (the load generator's own measure). */
+  seconds: number;
+  /**
+   * wrk's latency (µs) at every 0.1 % from 0.1 to 100: enough to pool runs measured in slices
+   * into one distribution (bench/lib/slices.ts). Absent from autocannon's results.
+   */
+  quantiles?: number[];
 }
+
+/** How many latency quantiles wrk reports (one per 0.1 %). */
+export const QUANTILE_COUNT = 1000;
 
 export type LoadGenerator = 'wrk' | 'autocannon';
 
@@ -55,6 +65,9 @@ done = function(summary, latency, requests)
   io.write(string.format('WRKJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d}\\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+  local q = {}
+  for i = 1, ${QUANTILE_COUNT} do q[i] = string.format('%d', latency:percentile(i * 100 / ${QUANTILE_COUNT})) end
+  io.write('WRKQUANTILES ' .. table.concat(q, ',') .. '\\n')
 end
 `;
 }
@@ -91,8 +104,16 @@ export async function runWrk(wrk: string, target: Target, connections: number, s
   const line = out.split('\n').find((l) => l.startsWith('WRKJSON '));
   if (!line) throw new Error(`wrk printed no result: ${out.slice(-500)}`);
   const r = JSON.parse(line.slice('WRKJSON '.length)) as WrkJson;
+  const quantiles = out
+    .split('\n')
+    .find((l) => l.startsWith('WRKQUANTILES '))
+    ?.slice('WRKQUANTILES '.length)
+    .split(',')
+    .map(Number);
   return {
     rps: r.requests / (r.duration_us / 1e6),
+    seconds: r.duration_us / 1e6,
+    ...(quantiles?.length === QUANTILE_COUNT && quantiles.every(Number.isFinite) ? { quantiles } : {}),
     p50us: r.p50,
     p90us: r.p90,
     p99us: r.p99,
@@ -127,6 +148,7 @@ export async function runAutocannon(target: Target, connections: number, seconds
   });
   return {
     rps: r.requests.total / r.duration,
+    seconds: r.duration,
     p50us: r.latency.p50 * 1000,
     p90us: r.latency.p90 * 1000,
     p99us: r.latency.p99 * 1000,

@@ -259,6 +259,15 @@ describe('results.md', () => {
     assert.ok(!older.includes("Each run's process"));
   });
 
+  test('a run taken in slices says so in the mode line; one taken whole (or older results) does not', () => {
+    const sliced = renderMarkdown(results({ settings: { ...results({}).settings, runs: 3, freshProcessPerRun: true, slices: 5 } }));
+    assert.match(sliced, /3 s per throughput run, each taken in 5 slices that the cases take in turns \(every case meets the same moments of the host;/);
+    for (const slices of [1, undefined]) {
+      const whole = renderMarkdown(results({ settings: { ...results({}).settings, runs: 3, freshProcessPerRun: true, ...(slices ? { slices } : {}) } }));
+      assert.ok(!whole.includes('slices'), `slices: ${slices}`);
+    }
+  });
+
   test("the CPU profile names every run's process it sums, and an older single profile as one", () => {
     const profile = {
       top: [{ selfPercent: 12.5, fn: 'serveRequest', where: 'dist/src/server/app.js:10' }],

@@ -1,0 +1,62 @@
+// A measurement taken in slices: the cases take turns, slice by slice, so that each meets the
+// same moments of the host. On this VM what a request costs moves by a third within minutes,
+// for every process alike (docs/bench/findings.md, "Targets, fourteenth sitting"): measured one
+// after the other, a case and the floor it is compared with could meet different minutes.
+// Here the slices of one load are joined back into the load it stands for.
+import { QUANTILE_COUNT, type LoadResult } from './load.ts';
+
+/**
+ * The slices as one load: requests and errors added up, the rate over their summed time, and
+ * the latency percentiles of all their requests together (each slice's quantiles weighted by
+ * its requests). A slice without quantiles (autocannon) joins by the requests-weighted mean of
+ * its percentiles instead.
+ */
+export function joinLoads(slices: readonly LoadResult[]): LoadResult {
+  const requests = sum(slices, (s) => s.requests);
+  const seconds = sum(slices, (s) => s.seconds);
+  const pooled = slices.every((s) => s.quantiles !== undefined);
+  const at = (p: number, pick: (s: LoadResult) => number): number =>
+    pooled ? pooledPercentile(slices, p) : requests > 0 ? sum(slices, (s) => pick(s) * s.requests) / requests : NaN;
+  return {
+    rps: seconds > 0 ? requests / seconds : 0,
+    p50us: at(50, (s) => s.p50us),
+    p90us: at(90, (s) => s.p90us),
+    p99us: at(99, (s) => s.p99us),
+    requests,
+    errors: sum(slices, (s) => s.errors),
+    non2xx: sum(slices, (s) => s.non2xx),
+    seconds,
+  };
+}
+
+/** The p-th percentile of the slices' requests together: each quantile of a slice stands for 1/QUANTILE_COUNT of its requests. */
+function pooledPercentile(slices: readonly LoadResult[], p: number): number {
+  const points: Array<{ us: number; weight: number }> = [];
+  for (const s of slices) {
+    if (s.requests === 0) continue;
+    for (const us of s.quantiles ?? []) points.push({ us, weight: s.requests / QUANTILE_COUNT });
+  }
+  if (points.length === 0) return NaN;
+  points.sort((a, b) => a.us - b.us);
+  const total = sum(points, (x) => x.weight);
+  let seen = 0;
+  for (const x of points) {
+    seen += x.weight;
+    // A relative tolerance: the weights are fractions, and p/100 of the total must not be missed by rounding.
+    if (seen >= (p / 100) * total * (1 - 1e-12)) return x.us;
+  }
+  return points[points.length - 1]?.us ?? NaN;
+}
+
+/** The order the cases take in a round: each round starts one case further on, so none always follows the same neighbour. */
+export function roundOrder<T>(items: readonly T[], round: number): T[] {
+  if (items.length === 0) return [];
+  const shift = round % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+function sum<T>(items: readonly T[], pick: (item: T) => number): number {
+  let total = 0;
+  for (const item of items) total += pick(item);
+  return total;
+}
