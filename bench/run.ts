@@ -914,12 +914,12 @@ async function main(): Promise<number> {
     log(`mock upstream on 127.0.0.1:${ctx.mockPort} (pid ${ctx.mockProc.pid})`);
     if (opts.cpuProf) rmSync(profileDir(ctx), { recursive: true, force: true });
 
-    // Every run starts every proxy afresh, warms it up, measures it and stops it. What a request
-    // costs the sidecar differs between fresh processes of the same code more than between runs
-    // of one: in the bench's own sequence, 104-185 µs per request at c=32 across nine processes,
-    // where the floor's moved 89-111 µs (docs/bench/findings.md, "Targets, thirteenth sitting").
-    // Runs of one process would be one draw measured three times; runs of fresh processes are
-    // three draws, and their median is nearer what a pod costs.
+    // Every run starts every proxy afresh, warms it up, measures it and stops it: three draws
+    // rather than one process measured three times (104-185 µs per request at c=32 across nine
+    // sidecar processes: docs/bench/findings.md, "Targets, thirteenth sitting"). Within a run
+    // the cases take turns, slice by slice: what a request costs moves with the host's moments
+    // by a third over minutes, for the floor as for the sidecar ("fourteenth sitting"), so a
+    // ratio of two figures taken minutes apart compares two moments as much as two proxies.
     const raw = new Map<CaseId, Array<RunRaw | undefined>>();
     const memory = new Map<CaseId, RunMemory[]>();
     for (let run = 1; run <= opts.runs; run++) {

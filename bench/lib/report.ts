@@ -193,7 +193,7 @@ export function renderMarkdown(r: Results): string {
   const perRun = r.cases.filter((c) => c.available && c.id !== 'direct' && c.cpuPerRequestUs && c.cpuPerRequestUs.runs.length > 1);
   if (s.freshProcessPerRun && perRun.length > 0) {
     lines.push(
-      `Each run's process, in run order (what a request costs a process moves between fresh processes of the same code, and within one over time: docs/bench/findings.md, "Targets, thirteenth sitting"): ${perRun
+      `Each run's process, in run order (what a request costs a process moves with the host's moments, a third either way over minutes, for every case: docs/bench/findings.md, "Targets, thirteenth sitting" and "fourteenth sitting"): ${perRun
         .map(
           (c) =>
             `${c.label} ${c.cpuPerRequestUs?.runs.map((v) => fmt(v, 0)).join(' / ') ?? ''} µs CPU per request, ${c.c32?.rps.runs.map((v) => fmt(v, 0)).join(' / ') ?? ''} RPS at c=32`,
