@@ -2,7 +2,7 @@
 // against issue 16's targets, on this machine.
 //
 //   npm run bench                    # full: 3 runs (each a fresh process of every proxy), 10 s per measurement in
-//                                    # 5 slices the cases take in turns, 7 starts of each (~18 min)
+//                                    # 5 slices the cases take in turns, 7 starts of each (~20 min)
 //   npm run bench -- --quick         # one short run of each, 3 starts of each (~4 min), for a smoke test
 //   options: --runs N  --slices N (per measurement; 1: each case's whole measurement at once)  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
 //            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
@@ -596,22 +596,50 @@ function sliceLength(opts: Options): SliceLength {
   };
 }
 
-/** One slice of a case's request measurements: latency, throughput (with the CPU it cost), TTFB, fallback. */
-async function measureCase(ctx: Context, wrk: string | undefined, s: CaseSetup, plain: Target, stream: Target, length: SliceLength): Promise<MeasuredRun> {
-  // The process was stopped while its neighbours' slices ran: a second of requests, not
-  // counted, lets what was due meanwhile (its timers) run and its caches fill again.
+/** One slice of one part of a case's request measurements. */
+type MeasurePart = (ctx: Context, wrk: string | undefined, s: CaseSetup, plain: Target, stream: Target, length: SliceLength) => Promise<Partial<MeasuredRun>>;
+
+/**
+ * A run's measurements in two parts, each taken in slices by every case before the next part
+ * begins: every process meets them in the order it did before there were slices, and no
+ * counted c=1 or c=32 slice follows a c=128 one in the same process (the sidecar promotes
+ * garbage to its old space at c=128, the floor does not: findings.md, "fourteenth sitting").
+ */
+const MEASURE_PARTS: readonly MeasurePart[] = [
+  // Latency, then throughput with the CPU it cost.
+  async (ctx, wrk, s, plain, _stream, length) => {
+    await settle(ctx, wrk, plain);
+    const c1 = await load(ctx, wrk, plain, 1, length.latencySeconds);
+    const cpuBefore = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
+    const c32 = await load(ctx, wrk, plain, 32, length.throughputSeconds);
+    const cpuAfter = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
+    return { c1, c32, ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuSeconds: cpuAfter - cpuBefore } : {}) };
+  },
+  // Many connections, streams, fallback.
+  async (ctx, wrk, s, plain, stream, length) => {
+    await settle(ctx, wrk, plain);
+    const c128 = await load(ctx, wrk, plain, 128, length.throughputSeconds);
+    const ttfb = await sequentialStreams(stream, length.ttfbRequests);
+    const r: Partial<MeasuredRun> = { c128, ttfb };
+    if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, length.latencySeconds);
+    if (s.fallbackOpen) r.fbOpen = await load(ctx, wrk, s.fallbackOpen, 1, length.latencySeconds);
+    return r;
+  },
+];
+
+/**
+ * The process was stopped while its neighbours' slices ran: a second of requests, not
+ * counted, lets what was due meanwhile (its timers) run and its caches fill again.
+ */
+async function settle(ctx: Context, wrk: string | undefined, plain: Target): Promise<void> {
   await load(ctx, wrk, plain, 1, 1);
-  const c1 = await load(ctx, wrk, plain, 1, length.latencySeconds);
-  const cpuBefore = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
-  const c32 = await load(ctx, wrk, plain, 32, length.throughputSeconds);
-  const cpuAfter = s.proc ? cpuSecondsOf(s.proc.pid) : undefined;
-  const c128 = await load(ctx, wrk, plain, 128, length.throughputSeconds);
-  const ttfb = await sequentialStreams(stream, length.ttfbRequests);
-  const r: MeasuredRun = { c1, c32, c128, ttfb };
-  if (cpuBefore !== undefined && cpuAfter !== undefined) r.cpuSeconds = cpuAfter - cpuBefore;
-  if (s.fallback503) r.fb503 = await load(ctx, wrk, s.fallback503, 1, length.latencySeconds);
-  if (s.fallbackOpen) r.fbOpen = await load(ctx, wrk, s.fallbackOpen, 1, length.latencySeconds);
-  return r;
+}
+
+/** A slice with both parts taken. */
+function wholeSlice(r: Partial<MeasuredRun>): MeasuredRun {
+  const { c1, c32, c128, ttfb } = r;
+  if (!c1 || !c32 || !c128 || !ttfb) throw new Error('bench: a slice is missing one of its measurements');
+  return { ...r, c1, c32, c128, ttfb };
 }
 
 /** A run's slices of one case as its run: the loads joined, the streams together, the CPU of every c=32 slice over their requests. */
@@ -628,7 +656,7 @@ function joinSlices(slices: readonly MeasuredRun[]): MeasuredRun {
     ttfb: slices.flatMap((x) => x.ttfb),
   };
   const cpu = slices.map((x) => x.cpuSeconds);
-  if (cpu.every((c): c is number => c !== undefined) && c32.requests > 0) {
+  if (cpu.every((c): c is number => c !== undefined) && Number.isFinite(c32.rps) && c32.requests > 0) {
     r.cpuSeconds = cpu.reduce((a, c) => a + c, 0);
     r.cpuUsPerRequest = (r.cpuSeconds * 1e6) / c32.requests;
   }
@@ -957,21 +985,23 @@ async function main(): Promise<number> {
       const neighbours = (s: CaseSetup): Proc[] => ready.flatMap((o) => (o !== s && o.id !== 'direct' && o.proc ? [o.proc] : []));
       log(`run ${run}/${opts.runs}: non-streaming, stream TTFB, fallback${opts.slices > 1 ? ` (${opts.slices} slices, the cases in turns)` : ''}`);
       const measurable = ready.filter((s) => s.plain && s.stream);
-      const sliced = new Map<CaseId, MeasuredRun[]>();
+      const sliced = new Map<CaseId, Array<Partial<MeasuredRun>>>();
       const length = sliceLength(opts);
-      for (let slice = 0; slice < opts.slices; slice++) {
-        for (const s of roundOrder(measurable, slice)) {
-          const plain = s.plain;
-          const stream = s.stream;
-          if (!plain || !stream) continue;
-          const r = await withPaused(neighbours(s), () => measureCase(ctx, wrk, s, plain, stream, length));
-          const list = sliced.get(s.id) ?? [];
-          sliced.set(s.id, list);
-          list.push(r);
+      for (const part of MEASURE_PARTS) {
+        for (let slice = 0; slice < opts.slices; slice++) {
+          for (const s of roundOrder(measurable, slice)) {
+            const plain = s.plain;
+            const stream = s.stream;
+            if (!plain || !stream) continue;
+            const r = await withPaused(neighbours(s), () => part(ctx, wrk, s, plain, stream, length));
+            const list = sliced.get(s.id) ?? [];
+            sliced.set(s.id, list);
+            list[slice] = { ...list[slice], ...r };
+          }
         }
       }
       for (const s of measurable) {
-        const r = joinSlices(sliced.get(s.id) ?? []);
+        const r = joinSlices((sliced.get(s.id) ?? []).map(wholeSlice));
         const runs = raw.get(s.id) ?? [];
         raw.set(s.id, runs);
         runs[run - 1] = r;
@@ -1106,8 +1136,9 @@ async function main(): Promise<number> {
         runs: opts.runs,
         freshProcessPerRun: true,
         slices: opts.slices,
-        latencySeconds: opts.latencySeconds,
-        throughputSeconds: opts.throughputSeconds,
+        // What ran: the slices' whole seconds, not the asked-for total.
+        latencySeconds: sliceLength(opts).latencySeconds * opts.slices,
+        throughputSeconds: sliceLength(opts).throughputSeconds * opts.slices,
         upstreamLatencyMs: opts.upstreamLatencyMs,
         loadGenerator,
         streamTtfbRequests: opts.ttfbRequests,

@@ -35,7 +35,10 @@ export interface LoadResult {
   quantiles?: number[];
 }
 
-/** How many latency quantiles wrk reports (one per 0.1 %). */
+/**
+ * How many latency quantiles wrk reports (one per 0.1 %). The last is its largest latency:
+ * wrk's percentile(100) answers 0 (it looks for rank count + 1, which no histogram reaches).
+ */
 export const QUANTILE_COUNT = 1000;
 
 export type LoadGenerator = 'wrk' | 'autocannon';
@@ -53,7 +56,7 @@ function luaString(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
 }
 
-function wrkScript(target: Target): string {
+export function wrkScript(target: Target): string {
   const headers = Object.entries({ 'Content-Type': 'application/json', ...target.headers })
     .map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`)
     .join('\n');
@@ -66,7 +69,8 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99)))
   local q = {}
-  for i = 1, ${QUANTILE_COUNT} do q[i] = string.format('%d', latency:percentile(i * 100 / ${QUANTILE_COUNT})) end
+  for i = 1, ${QUANTILE_COUNT - 1} do q[i] = string.format('%d', latency:percentile(i * 100 / ${QUANTILE_COUNT})) end
+  q[${QUANTILE_COUNT}] = string.format('%d', latency.max)
   io.write('WRKQUANTILES ' .. table.concat(q, ',') .. '\\n')
 end
 `;
@@ -110,10 +114,13 @@ export async function runWrk(wrk: string, target: Target, connections: number, s
     ?.slice('WRKQUANTILES '.length)
     .split(',')
     .map(Number);
+  // Slices are pooled from these (slices.ts): a run without them would be joined another way, unnoticed.
+  if (!quantiles || quantiles.length !== QUANTILE_COUNT || !quantiles.every(Number.isFinite))
+    throw new Error(`wrk printed no latency quantiles: ${out.slice(-500)}`);
   return {
     rps: r.requests / (r.duration_us / 1e6),
     seconds: r.duration_us / 1e6,
-    ...(quantiles?.length === QUANTILE_COUNT && quantiles.every(Number.isFinite) ? { quantiles } : {}),
+    quantiles,
     p50us: r.p50,
     p90us: r.p90,
     p99us: r.p99,

@@ -150,7 +150,7 @@ function fallbackCell(f: CaseResult['fallback503']): string {
 /** How a run's measurements were split (bench/lib/slices.ts); nothing when they were not. */
 function slicing(slices: number | undefined): string {
   if (slices === undefined || slices <= 1) return '';
-  return `, each taken in ${slices} slices that the cases take in turns (every case meets the same moments of the host; a run's figure joins its slices: their requests, time and CPU added up, latency percentiles of all their requests)`;
+  return `, each taken in ${slices} slices that the cases take in turns (a round of slices takes under a minute, so every case meets nearly the same moments of the host; c=1 and c=32 in every slice first, then c=128, streams and fallback; a run's figure joins its slices: their requests, time and CPU added up, latency percentiles of all their requests)`;
 }
 
 export function renderMarkdown(r: Results): string {

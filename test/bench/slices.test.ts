@@ -3,7 +3,7 @@
 // the one all their requests together would give.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { QUANTILE_COUNT, type LoadResult } from '../../bench/lib/load.ts';
+import { QUANTILE_COUNT, wrkScript, type LoadResult } from '../../bench/lib/load.ts';
 import { joinLoads, roundOrder } from '../../bench/lib/slices.ts';
 
 /** A slice whose requests all took `us`, or spread evenly from `us` to `to`. */
@@ -15,10 +15,10 @@ function slice(requests: number, seconds: number, us: number, to = us): LoadResu
 
 describe('joinLoads', () => {
   test('adds up requests, errors and time, and takes the rate over the summed time (not the mean of the rates)', () => {
-    const joined = joinLoads([slice(1000, 2, 100), slice(3000, 2, 100), slice(0, 2, 100)]);
-    assert.equal(joined.requests, 4000);
-    assert.equal(joined.seconds, 6);
-    assert.equal(joined.rps, 4000 / 6);
+    const joined = joinLoads([slice(1000, 2, 100), slice(3000, 2, 100), slice(500, 3, 100)]);
+    assert.equal(joined.requests, 4500);
+    assert.equal(joined.seconds, 7);
+    assert.equal(joined.rps, 4500 / 7);
     assert.equal(joined.errors, 3);
     assert.equal(joined.non2xx, 6);
     assert.equal(joined.quantiles, undefined, 'a joined load keeps no quantiles');
@@ -49,20 +49,41 @@ describe('joinLoads', () => {
     assert.equal(joined.p99us, 400);
   });
 
-  test('no requests at all: a rate of 0 and no percentiles', () => {
-    const joined = joinLoads([slice(0, 2, 100)]);
-    assert.equal(joined.rps, 0);
-    assert.ok(Number.isNaN(joined.p99us));
+  test('a slice that served nothing (the process died or hung) leaves the whole load unmeasured, not a blend', () => {
+    const joined = joinLoads([slice(9000, 2, 100), slice(0, 2, 100), slice(9000, 2, 100)]);
+    assert.ok(Number.isNaN(joined.rps));
+    assert.ok(Number.isNaN(joined.p50us) && Number.isNaN(joined.p99us));
+    assert.equal(joined.requests, 18000, 'the requests and errors are still counted');
+    assert.ok(Number.isNaN(joinLoads([]).rps));
   });
 });
 
 describe('roundOrder', () => {
-  test('each round starts one case further on, and every round has every case once', () => {
-    const cases = ['direct', 'llm-fallback', 'node-floor'];
+  test('each round starts one case further on and steps through the cases by a different stride; every round has every case once', () => {
+    const cases = ['direct', 'llm-fallback', 'portkey', 'nginx', 'node-floor'];
     assert.deepEqual(roundOrder(cases, 0), cases);
-    assert.deepEqual(roundOrder(cases, 1), ['llm-fallback', 'node-floor', 'direct']);
-    assert.deepEqual(roundOrder(cases, 2), ['node-floor', 'direct', 'llm-fallback']);
-    assert.deepEqual(roundOrder(cases, 3), cases);
+    assert.deepEqual(roundOrder(cases, 1), ['llm-fallback', 'nginx', 'direct', 'portkey', 'node-floor']);
+    assert.deepEqual(roundOrder(cases, 2), ['portkey', 'direct', 'nginx', 'llm-fallback', 'node-floor']);
+    for (const list of [cases, cases.slice(0, 4), cases.slice(0, 3), cases.slice(0, 2), cases.slice(0, 1)])
+      for (let round = 0; round < 7; round++) assert.deepEqual([...roundOrder(list, round)].sort(), [...list].sort(), `${list.length} cases, round ${round}`);
+    // The case measured just before llm-fallback is not always the same one.
+    const before = Array.from({ length: 5 }, (_, round) => {
+      const order = roundOrder(cases, round);
+      return order[order.indexOf('llm-fallback') - 1] ?? '(first)';
+    });
+    assert.ok(new Set(before).size >= 3, before.join(', '));
     assert.deepEqual(roundOrder([], 4), []);
+  });
+});
+
+describe("wrk's quantiles", () => {
+  test("the last is wrk's largest latency: its percentile(100) answers 0, which would sort first and shift every pooled percentile", () => {
+    const script = wrkScript({ url: 'http://127.0.0.1:1/v1/chat/completions', model: 'm', headers: {} });
+    assert.match(
+      script,
+      new RegExp(`for i = 1, ${QUANTILE_COUNT - 1} do q\\[i\\] = string\\.format\\('%d', latency:percentile\\(i \\* 100 / ${QUANTILE_COUNT}\\)\\) end`),
+    );
+    assert.match(script, new RegExp(`q\\[${QUANTILE_COUNT}\\] = string\\.format\\('%d', latency\\.max\\)`));
+    assert.match(script, /io\.write\('WRKQUANTILES ' \.\. table\.concat\(q, ','\) \.\. '\\n'\)/);
   });
 });
