@@ -635,6 +635,12 @@ async function settle(ctx: Context, wrk: string | undefined, plain: Target): Pro
   await load(ctx, wrk, plain, 1, 1);
 }
 
+/** The process's CPU time during a run's c=32 load, per request it served (µs); none when the load was not measured. */
+function cpuUsPerRequest(r: RunRaw): number | undefined {
+  const { cpuSeconds, c32 } = r;
+  return cpuSeconds === undefined || !c32 || !Number.isFinite(c32.rps) || c32.requests === 0 ? undefined : (cpuSeconds * 1e6) / c32.requests;
+}
+
 /** A slice with both parts taken. */
 function wholeSlice(r: Partial<MeasuredRun>): MeasuredRun {
   const { c1, c32, c128, ttfb } = r;
@@ -656,10 +662,7 @@ function joinSlices(slices: readonly MeasuredRun[]): MeasuredRun {
     ttfb: slices.flatMap((x) => x.ttfb),
   };
   const cpu = slices.map((x) => x.cpuSeconds);
-  if (cpu.every((c): c is number => c !== undefined) && Number.isFinite(c32.rps) && c32.requests > 0) {
-    r.cpuSeconds = cpu.reduce((a, c) => a + c, 0);
-    r.cpuUsPerRequest = (r.cpuSeconds * 1e6) / c32.requests;
-  }
+  if (cpu.every((c): c is number => c !== undefined)) r.cpuSeconds = cpu.reduce((a, c) => a + c, 0);
   const fb503 = loads((x) => x.fb503);
   if (fb503) r.fb503 = fb503;
   const fbOpen = loads((x) => x.fbOpen);
@@ -733,8 +736,6 @@ interface RunMemory {
 interface RunRaw {
   c1?: LoadResult;
   c32?: LoadResult;
-  /** The process's CPU time during the c=32 run, per request served (µs). */
-  cpuUsPerRequest?: number;
   /** The process's CPU time during the c=32 run (s). */
   cpuSeconds?: number;
   c128?: LoadResult;
@@ -950,6 +951,7 @@ async function main(): Promise<number> {
     // ratio of two figures taken minutes apart compares two moments as much as two proxies.
     const raw = new Map<CaseId, Array<RunRaw | undefined>>();
     const memory = new Map<CaseId, RunMemory[]>();
+    const length = sliceLength(opts);
     for (let run = 1; run <= opts.runs; run++) {
       log(`run ${run}/${opts.runs}: starting every case afresh`);
       const started = await startCases(ctx, tools.get('nginx'));
@@ -986,7 +988,6 @@ async function main(): Promise<number> {
       log(`run ${run}/${opts.runs}: non-streaming, stream TTFB, fallback${opts.slices > 1 ? ` (${opts.slices} slices, the cases in turns)` : ''}`);
       const measurable = ready.filter((s) => s.plain && s.stream);
       const sliced = new Map<CaseId, Array<Partial<MeasuredRun>>>();
-      const length = sliceLength(opts);
       for (const part of MEASURE_PARTS) {
         for (let slice = 0; slice < opts.slices; slice++) {
           for (const s of roundOrder(measurable, slice)) {
@@ -1006,7 +1007,7 @@ async function main(): Promise<number> {
         raw.set(s.id, runs);
         runs[run - 1] = r;
         log(
-          `  ${s.label}: c=1 p50 ${(r.c1.p50us / 1000).toFixed(3)} ms p99 ${(r.c1.p99us / 1000).toFixed(3)} ms; c=32 ${r.c32.rps.toFixed(0)} rps p99 ${(r.c32.p99us / 1000).toFixed(2)} ms${r.cpuUsPerRequest !== undefined ? ` (${r.cpuUsPerRequest.toFixed(0)} µs CPU/request)` : ''}; c=128 ${r.c128.rps.toFixed(0)} rps p99 ${(r.c128.p99us / 1000).toFixed(2)} ms; TTFB p50 ${(median(r.ttfb.map((t) => t.ttfbUs)) / 1000).toFixed(3)} ms${r.fb503 ? `; 503 fallback p50 ${(r.fb503.p50us / 1000).toFixed(3)} ms` : ''}${r.fbOpen ? `; open circuit p50 ${(r.fbOpen.p50us / 1000).toFixed(3)} ms` : ''}`,
+          `  ${s.label}: c=1 p50 ${(r.c1.p50us / 1000).toFixed(3)} ms p99 ${(r.c1.p99us / 1000).toFixed(3)} ms; c=32 ${r.c32.rps.toFixed(0)} rps p99 ${(r.c32.p99us / 1000).toFixed(2)} ms${cpuUsPerRequest(r) !== undefined ? ` (${cpuUsPerRequest(r)?.toFixed(0)} µs CPU/request)` : ''}; c=128 ${r.c128.rps.toFixed(0)} rps p99 ${(r.c128.p99us / 1000).toFixed(2)} ms; TTFB p50 ${(median(r.ttfb.map((t) => t.ttfbUs)) / 1000).toFixed(3)} ms${r.fb503 ? `; 503 fallback p50 ${(r.fb503.p50us / 1000).toFixed(3)} ms` : ''}${r.fbOpen ? `; open circuit p50 ${(r.fbOpen.p50us / 1000).toFixed(3)} ms` : ''}`,
         );
       }
       memoryNow('afterLoad');
@@ -1070,10 +1071,7 @@ async function main(): Promise<number> {
         ),
       });
       result.c32 = conc('c32');
-      result.cpuPerRequestUs = measured(
-        runs.map((r) => r.cpuUsPerRequest),
-        0,
-      );
+      result.cpuPerRequestUs = measured(runs.map(cpuUsPerRequest), 0);
       result.c128 = conc('c128');
       // Each figure is the median of the runs' processes.
       const mem = (pick: (m: RunMemory) => number | undefined): number | null =>
@@ -1137,8 +1135,8 @@ async function main(): Promise<number> {
         freshProcessPerRun: true,
         slices: opts.slices,
         // What ran: the slices' whole seconds, not the asked-for total.
-        latencySeconds: sliceLength(opts).latencySeconds * opts.slices,
-        throughputSeconds: sliceLength(opts).throughputSeconds * opts.slices,
+        latencySeconds: length.latencySeconds * opts.slices,
+        throughputSeconds: length.throughputSeconds * opts.slices,
         upstreamLatencyMs: opts.upstreamLatencyMs,
         loadGenerator,
         streamTtfbRequests: opts.ttfbRequests,

@@ -105,11 +105,11 @@ export async function runWrk(wrk: string, target: Target, connections: number, s
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}: ${text.slice(-500)}`))));
   });
-  const line = out.split('\n').find((l) => l.startsWith('WRKJSON '));
+  const lines = out.split('\n');
+  const line = lines.find((l) => l.startsWith('WRKJSON '));
   if (!line) throw new Error(`wrk printed no result: ${out.slice(-500)}`);
   const r = JSON.parse(line.slice('WRKJSON '.length)) as WrkJson;
-  const quantiles = out
-    .split('\n')
+  const quantiles = lines
     .find((l) => l.startsWith('WRKQUANTILES '))
     ?.slice('WRKQUANTILES '.length)
     .split(',')

@@ -22,7 +22,7 @@ export function joinLoads(slices: readonly LoadResult[]): LoadResult {
   if (slices.length === 0 || slices.some((s) => s.requests === 0)) return { rps: NaN, p50us: NaN, p90us: NaN, p99us: NaN, requests, errors, non2xx, seconds };
   const pooled = slices.every((s) => s.quantiles !== undefined);
   const at = (p: number, pick: (s: LoadResult) => number): number =>
-    pooled ? pooledPercentile(slices, p) : requests > 0 ? sum(slices, (s) => pick(s) * s.requests) / requests : NaN;
+    pooled ? pooledPercentile(slices, p) : sum(slices, (s) => pick(s) * s.requests) / requests;
   return {
     rps: requests / seconds,
     p50us: at(50, (s) => s.p50us),
@@ -35,14 +35,10 @@ export function joinLoads(slices: readonly LoadResult[]): LoadResult {
   };
 }
 
-/** The p-th percentile of the slices' requests together: each quantile of a slice stands for 1/QUANTILE_COUNT of its requests. */
+/** The p-th percentile of the slices' requests together (every slice served some): each quantile of a slice stands for 1/QUANTILE_COUNT of its requests. */
 function pooledPercentile(slices: readonly LoadResult[], p: number): number {
   const points: Array<{ us: number; weight: number }> = [];
-  for (const s of slices) {
-    if (s.requests === 0) continue;
-    for (const us of s.quantiles ?? []) points.push({ us, weight: s.requests / QUANTILE_COUNT });
-  }
-  if (points.length === 0) return NaN;
+  for (const s of slices) for (const us of s.quantiles ?? []) points.push({ us, weight: s.requests / QUANTILE_COUNT });
   points.sort((a, b) => a.us - b.us);
   const total = sum(points, (x) => x.weight);
   let seen = 0;
