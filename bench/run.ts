@@ -78,6 +78,8 @@ import { targetChecks } from './lib/targets.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PROXY_CORE = 0;
 const LOAD_CORE = 1;
+/** Warm-up passes over the cases before a run is measured (see the warm-up in main). */
+const WARM_PASSES = 2;
 const CASE_IDS = ['direct', 'llm-fallback', 'portkey', 'nginx', 'node-floor'] as const;
 type CaseId = (typeof CASE_IDS)[number];
 /** Not a proxy: the start of `serve --kubernetes` against the kube-apiserver harness (its ~10 s of set-up only when asked for). */
@@ -974,13 +976,24 @@ async function main(): Promise<number> {
       };
       memoryNow('idle');
 
-      // Warm-up: JIT, connection pools, the open circuit.
-      for (const s of ready) {
-        if (!s.plain) continue;
-        await load(ctx, wrk, s.plain, 32, opts.warmSeconds);
-        if (s.stream) await sequentialStreams(s.stream, 20);
-        if (s.fallback503) await load(ctx, wrk, s.fallback503, 1, 1);
-        if (s.fallbackOpen) await load(ctx, wrk, s.fallbackOpen, 1, 1);
+      // Warm-up: JIT, connection pools, the open circuit. Two passes over the cases, each with
+      // c=32 and c=1: a process's first load is not the end of its compiles. For tens of
+      // seconds a first-time event (the first switch from c=32 to c=1, the first idle pooled
+      // sockets closed, the first collections of the old space) changes object layouts its
+      // optimised code was made for, and the code is deoptimised and compiled again: 50-200 ms
+      // of compiles per event for llm-fallback, on the request's thread (the image's
+      // --no-concurrent-recompilation; docs/bench/findings.md, "Targets, fifteenth sitting").
+      // A measured slice that met one took its c=1 tail from it. Between a case's two passes
+      // it idles while the others warm, as it will between its slices.
+      for (let pass = 0; pass < WARM_PASSES; pass++) {
+        for (const s of ready) {
+          if (!s.plain) continue;
+          await load(ctx, wrk, s.plain, 32, opts.warmSeconds);
+          await load(ctx, wrk, s.plain, 1, opts.warmSeconds);
+          if (s.stream) await sequentialStreams(s.stream, 20);
+          if (s.fallback503) await load(ctx, wrk, s.fallback503, 1, 1);
+          if (s.fallbackOpen) await load(ctx, wrk, s.fallbackOpen, 1, 1);
+        }
       }
 
       // Each case is measured with the other proxies stopped: the core is the measured one's alone.
@@ -1134,6 +1147,7 @@ async function main(): Promise<number> {
         runs: opts.runs,
         freshProcessPerRun: true,
         slices: opts.slices,
+        warmUp: { passes: WARM_PASSES, seconds: opts.warmSeconds },
         // What ran: the slices' whole seconds, not the asked-for total.
         latencySeconds: length.latencySeconds * opts.slices,
         throughputSeconds: length.throughputSeconds * opts.slices,

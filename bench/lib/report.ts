@@ -29,6 +29,8 @@ export interface Settings {
   freshProcessPerRun?: boolean;
   /** Each measurement of a run was split into this many slices, the cases taking turns (absent: 1). */
   slices?: number;
+  /** The warm-up before each run: passes over the cases, each of c=32 then c=1 for this long (absent: one pass of c=32). */
+  warmUp?: { passes: number; seconds: number };
   /** What the request-path llm-fallback ran (relative to the repository), e.g. dist/bundle/llm-fallback.mjs. */
   llmFallbackEntry?: string;
 }
@@ -147,6 +149,13 @@ function fallbackCell(f: CaseResult['fallback503']): string {
   return `${signed} ms (p50 ${ms(f.p50us.median)}, p99 ${ms(f.p99us.median)})`;
 }
 
+/** How each run warmed its processes up; nothing for results from before it was recorded. */
+function warming(warmUp: Settings['warmUp']): string {
+  if (!warmUp) return '';
+  const passes = warmUp.passes === 1 ? 'one pass' : `${warmUp.passes} passes`;
+  return `; the warm-up: ${passes} over the cases, each of c=32 then c=1 for ${warmUp.seconds} s, 20 streams and the fallback chains`;
+}
+
 /** How a run's measurements were split (bench/lib/slices.ts); nothing when they were not. */
 function slicing(slices: number | undefined): string {
   if (slices === undefined || slices <= 1) return '';
@@ -163,7 +172,7 @@ export function renderMarkdown(r: Results): string {
     `- Date: ${r.date}`,
     `- Machine: ${m.nproc} cores, ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; load average at start ${m.loadAverageAtStart.map((l) => l.toFixed(2)).join(' / ')}, at end ${m.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' / ')}`,
     `- Layout: ${m.pinned ? 'each proxy pinned to core 0 (`taskset -c 0`); mock upstream, load generator and stream clients on core 1' : 'NOT pinned (taskset missing or fewer than 2 cores): numbers are not comparable to pinned runs'}`,
-    `- Mode: ${s.mode}; ${s.runs} run(s) per measurement, ${s.freshProcessPerRun ? 'each with every proxy started afresh and warmed up (a fresh process per run and case)' : 'all in one process per case'}, medians quoted; ${s.latencySeconds} s per latency run, ${s.throughputSeconds} s per throughput run${slicing(s.slices)}; load generator: ${s.loadGenerator}; mock upstream latency ${s.upstreamLatencyMs} ms`,
+    `- Mode: ${s.mode}; ${s.runs} run(s) per measurement, ${s.freshProcessPerRun ? `each with every proxy started afresh and warmed up (a fresh process per run and case${warming(s.warmUp)})` : 'all in one process per case'}, medians quoted; ${s.latencySeconds} s per latency run, ${s.throughputSeconds} s per throughput run${slicing(s.slices)}; load generator: ${s.loadGenerator}; mock upstream latency ${s.upstreamLatencyMs} ms`,
     `- Reproduce: \`npm run bench${s.mode === 'quick' ? ' -- --quick' : ''}\``,
   );
   if (s.llmFallbackEntry) lines.push(`- llm-fallback on the request path: \`node ${s.llmFallbackEntry} serve\``);
