@@ -1,8 +1,8 @@
 // `npm run bench`: what the llm-fallback hop, start and idle pod cost, next to their peers and
 // against issue 16's targets, on this machine.
 //
-//   npm run bench                    # full: 3 runs (each a fresh process of every proxy), 10 s per measurement in
-//                                    # 5 slices the cases take in turns, 7 starts of each (~20 min)
+//   npm run bench                    # full: 3 runs (each a fresh process of every proxy, warmed up in two passes),
+//                                    # 10 s per measurement in 5 slices the cases take in turns, 7 starts of each (~23 min)
 //   npm run bench -- --quick         # one short run of each, 3 starts of each (~4 min), for a smoke test
 //   options: --runs N  --slices N (per measurement; 1: each case's whole measurement at once)  --duration S  --latency-ms MS (mock upstream latency)  --cases a,b
 //            --max-streams N  --loadgen wrk|autocannon  --cpu-prof  --no-install
