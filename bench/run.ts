@@ -78,8 +78,9 @@ import { targetChecks } from './lib/targets.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PROXY_CORE = 0;
 const LOAD_CORE = 1;
-/** Warm-up passes over the cases before a run is measured (see the warm-up in main). */
+/** Warm-up passes over the cases before a run is measured, and the sequential streams in each (see the warm-up in main). */
 const WARM_PASSES = 2;
+const WARM_STREAMS = 20;
 const CASE_IDS = ['direct', 'llm-fallback', 'portkey', 'nginx', 'node-floor'] as const;
 type CaseId = (typeof CASE_IDS)[number];
 /** Not a proxy: the start of `serve --kubernetes` against the kube-apiserver harness (its ~10 s of set-up only when asked for). */
@@ -980,7 +981,7 @@ async function main(): Promise<number> {
       // c=32 and c=1: a process's first load is not the end of its compiles. For tens of
       // seconds a first-time event (the first switch from c=32 to c=1, the first idle pooled
       // sockets closed, the first collections of the old space) changes object layouts its
-      // optimised code was made for, and the code is deoptimised and compiled again: 50-200 ms
+      // optimised code was made for, and the code is deoptimised and compiled again: 180-220 ms
       // of compiles per event for llm-fallback, on the request's thread (the image's
       // --no-concurrent-recompilation; docs/bench/findings.md, "Targets, fifteenth sitting").
       // A measured slice that met one took its c=1 tail from it. Between a case's two passes
@@ -990,7 +991,7 @@ async function main(): Promise<number> {
           if (!s.plain) continue;
           await load(ctx, wrk, s.plain, 32, opts.warmSeconds);
           await load(ctx, wrk, s.plain, 1, opts.warmSeconds);
-          if (s.stream) await sequentialStreams(s.stream, 20);
+          if (s.stream) await sequentialStreams(s.stream, WARM_STREAMS);
           if (s.fallback503) await load(ctx, wrk, s.fallback503, 1, 1);
           if (s.fallbackOpen) await load(ctx, wrk, s.fallbackOpen, 1, 1);
         }
@@ -1147,7 +1148,7 @@ async function main(): Promise<number> {
         runs: opts.runs,
         freshProcessPerRun: true,
         slices: opts.slices,
-        warmUp: { passes: WARM_PASSES, seconds: opts.warmSeconds },
+        warmUp: { passes: WARM_PASSES, seconds: opts.warmSeconds, streams: WARM_STREAMS },
         // What ran: the slices' whole seconds, not the asked-for total.
         latencySeconds: length.latencySeconds * opts.slices,
         throughputSeconds: length.throughputSeconds * opts.slices,

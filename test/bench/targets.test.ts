@@ -272,12 +272,16 @@ describe('results.md', () => {
   });
 
   test('the mode line says how each run was warmed up, and nothing for results from before it was recorded', () => {
-    const warmed = renderMarkdown(results({ settings: { ...results({}).settings, runs: 3, freshProcessPerRun: true, warmUp: { passes: 2, seconds: 3 } } }));
+    const warmed = renderMarkdown(
+      results({ settings: { ...results({}).settings, runs: 3, freshProcessPerRun: true, warmUp: { passes: 2, seconds: 3, streams: 20 } } }),
+    );
     assert.match(
       warmed,
       /a fresh process per run and case; the warm-up: 2 passes over the cases, each of c=32 then c=1 for 3 s, 20 streams and the fallback chains\)/,
     );
-    const once = renderMarkdown(results({ settings: { ...results({}).settings, runs: 1, freshProcessPerRun: true, warmUp: { passes: 1, seconds: 1 } } }));
+    const once = renderMarkdown(
+      results({ settings: { ...results({}).settings, runs: 1, freshProcessPerRun: true, warmUp: { passes: 1, seconds: 1, streams: 20 } } }),
+    );
     assert.match(once, /the warm-up: one pass over the cases, each of c=32 then c=1 for 1 s,/);
     const older = renderMarkdown(results({ settings: { ...results({}).settings, runs: 3, freshProcessPerRun: true } }));
     assert.match(older, /\(a fresh process per run and case\)/);
