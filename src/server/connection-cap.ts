@@ -26,52 +26,58 @@ export interface CapEvents {
   onEvict?: () => void;
 }
 
-export function capConnections(server: Server, max: number, events: CapEvents = {}, now: () => number = () => performance.now()): void {
-  /** Every connection counted against the cap. */
-  const open = new Set<Socket>();
-  /** Connections between two requests and since when, the one idle longest first (a Map keeps insertion order). */
-  const idle = new Map<Socket, number>();
+/** A connection counted against the cap: one record for its life, changed in place by its requests. */
+interface Counted {
   /**
-   * Requests received and not yet answered, per connection. Node hands out a pipelined request
-   * before the answer to the one ahead of it is written, so the end of one answer does not make
-   * the connection idle while another request on it is still being served.
+   * Requests received and not yet answered. Node hands out a pipelined request before the
+   * answer to the one ahead of it is written, so the end of one answer does not make the
+   * connection idle while another request on it is still being served.
    */
-  const busy = new Map<Socket, number>();
+  busy: number;
+  /** Since when it has waited for its next request (`now()`); Infinity while serving one or before its first, which no age passes. */
+  idleSince: number;
+}
+
+export function capConnections(server: Server, max: number, events: CapEvents = {}, now: () => number = () => performance.now()): void {
+  // One record per connection, set when it opens and deleted when it closes: a request only
+  // changes its record's numbers. Sets of idle and busy connections entered and left on every
+  // request grew and shrank their tables each time, and a long-lived Map's new table is made in
+  // the old space: half of what a request left there at c=1, the old space's main filler
+  // between mark-compacts (docs/bench/findings.md, "Targets, sixteenth sitting").
+  const open = new Map<Socket, Counted>();
   server.on('connection', (socket: Socket) => {
     if (open.size >= max) {
-      const longest = idle.entries().next().value;
-      if (longest === undefined || now() - longest[1] < MIN_IDLE_TO_EVICT_MS) {
+      const longestIdle = idleLongest(open);
+      if (longestIdle === undefined || now() - longestIdle[1].idleSince < MIN_IDLE_TO_EVICT_MS) {
         socket.destroy();
         events.onDrop?.();
         return;
       }
-      const [longestIdle] = longest;
       // Uncounted now: its 'close' comes later, and the new connection needs the slot at once.
-      open.delete(longestIdle);
-      idle.delete(longestIdle);
-      longestIdle.destroy();
+      open.delete(longestIdle[0]);
+      longestIdle[0].destroy();
       events.onEvict?.();
     }
-    open.add(socket);
-    socket.once('close', () => {
-      open.delete(socket);
-      idle.delete(socket);
-      busy.delete(socket);
-    });
+    open.set(socket, { busy: 0, idleSince: Number.POSITIVE_INFINITY });
+    socket.once('close', () => open.delete(socket));
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
-    idle.delete(socket);
-    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    const counted = open.get(socket);
+    if (counted === undefined) return;
+    counted.busy++;
+    counted.idleSince = Number.POSITIVE_INFINITY;
     // Once the answer is written (or given up), and no other request on it waits for one, the connection waits for its next request.
     res.once('close', () => {
-      const left = (busy.get(socket) ?? 1) - 1;
-      if (left > 0) {
-        busy.set(socket, left);
-        return;
-      }
-      busy.delete(socket);
-      if (!socket.destroyed && open.has(socket)) idle.set(socket, now());
+      if (--counted.busy === 0 && !socket.destroyed) counted.idleSince = now();
     });
   });
+}
+
+/** The connection waiting longest for its next request, if any waits: a scan, made only when a new connection finds the cap reached. */
+function idleLongest(open: ReadonlyMap<Socket, Counted>): [Socket, Counted] | undefined {
+  let longest: [Socket, Counted] | undefined;
+  for (const entry of open)
+    if (entry[1].idleSince !== Number.POSITIVE_INFINITY && (longest === undefined || entry[1].idleSince < longest[1].idleSince)) longest = entry;
+  return longest;
 }

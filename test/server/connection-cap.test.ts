@@ -138,3 +138,39 @@ test('a connection that has not finished its first request is never taken for id
   await answers(a, 1);
   assert.deepEqual(h.counts, { dropped: 1, evicted: 0 });
 });
+
+test('a connection that has sent no request yet is never taken for idle', async () => {
+  const h = await start(1);
+  const a = open(h.port);
+  await once(h.server, 'connection');
+  h.clock.ms = 10 * MIN_IDLE_TO_EVICT_MS;
+  assert.equal(await newcomer(h.port), 'refused');
+  a.socket.write(GET('/fast'));
+  await answers(a, 1);
+  assert.deepEqual(h.counts, { dropped: 1, evicted: 0 });
+});
+
+test('the one to give way is the connection idle longest, whatever the order the connections opened in', async () => {
+  const h = await start(3);
+  const [a, b, c] = [open(h.port), open(h.port), open(h.port)];
+  // c, opened last, goes idle first; then a, then b.
+  c.socket.write(GET('/fast'));
+  await answers(c, 1);
+  h.clock.ms = MIN_IDLE_TO_EVICT_MS / 2;
+  a.socket.write(GET('/fast'));
+  await answers(a, 1);
+  h.clock.ms = (MIN_IDLE_TO_EVICT_MS * 3) / 4;
+  b.socket.write(GET('/fast'));
+  await answers(b, 1);
+
+  h.clock.ms = MIN_IDLE_TO_EVICT_MS;
+  assert.equal(await newcomer(h.port), 'served');
+  await c.closed;
+  // The newcomer holds its slot (it asked once, idle since then); a has now idled long enough, b not yet.
+  h.clock.ms = (MIN_IDLE_TO_EVICT_MS * 3) / 2;
+  assert.equal(await newcomer(h.port), 'served');
+  await a.closed;
+  b.socket.write(GET('/fast'));
+  await answers(b, 2);
+  assert.deepEqual(h.counts, { dropped: 0, evicted: 2 });
+});
