@@ -1,6 +1,6 @@
 // Prometheus metrics in a private registry (a library embedding us must not see ours
 // in its default registry), named as in the design.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.ts';
+import { Counter, Gauge, Histogram, Registry, collectProcessMetrics } from './prom.ts';
 import { TotalledCounter } from './totalled-counter.ts';
 import type * as Prom from 'prom-client';
 import type { BreakerState } from '../engine/breakers.ts';
@@ -146,7 +146,7 @@ export class Metrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'llm_fallback_process_' });
+    if (options.defaultMetrics ?? true) collectProcessMetrics(this.registry, 'llm_fallback_process_');
   }
 
   /** Where the body budget gauge reads from (serve wires the budget). */
