@@ -19,7 +19,7 @@ type ProcessMetric = (registry: Prom.Registry, config: { prefix: string }) => vo
 // prom-client's default metrics but its GC histogram (nodejs_gc_duration_seconds). That one
 // observes 'gc' performance entries, and while anything does, Node builds every collection's
 // entry with a pair of util.deprecate wrappers per detail field (its old accessors, DEP0152):
-// closures, a Map and a prototype change per scavenge, ~30 a second at c=1, long-lived enough
+// closures, a Map and a prototype change per scavenge, ~35 a second at c=1, long-lived enough
 // to be promoted: half of what the request path left in the old space once the connection
 // cap's tables were gone (docs/bench/findings.md, "Targets, sixteenth sitting"). The heap,
 // event-loop, CPU, handle and file-descriptor series are kept, under the same names.
