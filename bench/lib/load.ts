@@ -56,13 +56,25 @@ function luaString(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
 }
 
+/**
+ * The wrk script for a target: one request, sent as is on every connection, its headers in one
+ * fixed order (Host, Content-Type, the target's own, Content-Length). wrk's own `wrk.format`
+ * lists them from a Lua table, whose order changes from one wrk process to the next (LuaJIT
+ * seeds its string hash per process): each slice's new wrk then sent a new order, so Node built
+ * the proxy's headers object in a new layout, and a proxy whose code reads the headers was
+ * deoptimised and compiled again at the slice's first request. No client of a sidecar changes
+ * its header order from one connection to the next (docs/bench/findings.md, "sixteenth
+ * sitting"). Defining `wrk.format` (not a global `request`) keeps the request static in wrk.
+ */
 export function wrkScript(target: Target): string {
-  const headers = Object.entries({ 'Content-Type': 'application/json', ...target.headers })
-    .map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`)
-    .join('\n');
-  return `wrk.method = "POST"
-wrk.body = ${luaString(requestBody(target.model, false))}
-${headers}
+  const body = requestBody(target.model, false);
+  const fixed = Object.entries({ 'Content-Type': 'application/json', ...target.headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return `local body = ${luaString(body)}
+wrk.format = function()
+  return "POST " .. wrk.path .. " HTTP/1.1\\r\\nHost: " .. wrk.headers["Host"] .. "\\r\\n" .. ${luaString(fixed)} .. "Content-Length: " .. #body .. "\\r\\n\\r\\n" .. body
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('WRKJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d}\\n',

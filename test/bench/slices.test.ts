@@ -87,3 +87,16 @@ describe("wrk's quantiles", () => {
     assert.match(script, /io\.write\('WRKQUANTILES ' \.\. table\.concat\(q, ','\) \.\. '\\n'\)/);
   });
 });
+
+describe("wrk's request", () => {
+  test('is written out whole, its headers in one fixed order, not listed by wrk from a Lua table', () => {
+    const script = wrkScript({ url: 'http://127.0.0.1:1/v1/chat/completions', model: 'm', headers: { Authorization: 'Bearer k', 'X-Two': '2' } });
+    // wrk.format (which wrk.init calls once for a static request), not a global request function, which would make wrk call Lua per request.
+    assert.match(script, /^wrk\.format = function\(\)$/m);
+    assert.doesNotMatch(script, /^(request|function request)\b/m);
+    assert.doesNotMatch(script, /wrk\.headers\[[^\]]+\] =/, 'no header goes through wrk.headers, whose order pairs() decides');
+    const line = script.split('\n').find((l) => l.trimStart().startsWith('return "POST "')) ?? '';
+    const order = [...line.matchAll(/(Host|Content-Type|Authorization|X-Two|Content-Length): /g)].map((m) => m[1]);
+    assert.deepEqual(order, ['Host', 'Content-Type', 'Authorization', 'X-Two', 'Content-Length']);
+  });
+});
