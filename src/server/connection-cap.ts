@@ -40,7 +40,7 @@ interface Counted {
 
 export function capConnections(server: Server, max: number, events: CapEvents = {}, now: () => number = () => performance.now()): void {
   // One record per connection, set when it opens and deleted when it closes: a request only
-  // changes its record's numbers. Sets of idle and busy connections entered and left on every
+  // changes its record's numbers. Maps of idle and busy connections entered and left on every
   // request grew and shrank their tables each time, and a long-lived Map's new table is made in
   // the old space: half of what a request left there at c=1, the old space's main filler
   // between mark-compacts (docs/bench/findings.md, "Targets, sixteenth sitting").
@@ -74,10 +74,12 @@ export function capConnections(server: Server, max: number, events: CapEvents = 
   });
 }
 
-/** The connection waiting longest for its next request, if any waits: a scan, made only when a new connection finds the cap reached. */
+/**
+ * The connection idle since the earliest time: a scan, made only when a new connection finds
+ * the cap reached. When none is idle it is one whose idleSince is Infinity, which no age passes.
+ */
 function idleLongest(open: ReadonlyMap<Socket, Counted>): [Socket, Counted] | undefined {
   let longest: [Socket, Counted] | undefined;
-  for (const entry of open)
-    if (entry[1].idleSince !== Number.POSITIVE_INFINITY && (longest === undefined || entry[1].idleSince < longest[1].idleSince)) longest = entry;
+  for (const entry of open) if (longest === undefined || entry[1].idleSince < longest[1].idleSince) longest = entry;
   return longest;
 }
