@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, fileConfigSource, type ConfigSource, type Rejection } from './chain/config-source.ts';
 import { ConfigStore, targetsOf } from './chain/store.ts';
 import { EXAMPLES_DIR, type ServeOptions } from './config/options.ts';
+import { settleAbortSignalLayout } from './core/abort-signal-layout.ts';
 import { onDerivedSecrets, urlSecrets } from './core/credentials.ts';
 import { releaseStartMemory } from './core/start-memory.ts';
 import { DEMO_UPSTREAM_VARIABLE, startDemoUpstream, type DemoUpstream } from './demo/demo-upstream.ts';
@@ -60,6 +61,8 @@ export interface ServeDeps {
 
 export async function startServe(options: ServeOptions, deps: ServeDeps): Promise<RunningServer> {
   const { logger } = deps;
+  // Before any request-path code is optimised (abort-signal-layout.ts).
+  settleAbortSignalLayout();
   const metrics = deps.metrics ?? new Metrics();
   const store = new ConfigStore();
   const breakers = new BreakerRegistry((labels, state) => {
