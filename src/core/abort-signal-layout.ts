@@ -6,10 +6,10 @@
 // process has aborted, every optimised function that reads one (the request path reads the
 // caller's and the attempt's, undici its request's) depends on "never aborted". The first abort,
 // a caller gone mid-request or an attempt timed out, then deoptimises them all at once, and they
-// compile again on the request's thread (the image's --no-concurrent-recompilation). In replays
-// of the bench's slices with the image's flags, this came after the warm-up in 4 sidecar
-// processes of 5 (57–71 deoptimisations there, against 8–16 in 3 of 3 with the signals below;
-// docs/bench/findings.md, "Targets, seventeenth sitting").
+// compile again on the request's thread (the image's --no-concurrent-recompilation). In three
+// replays of the bench's slices with the image's flags this burst came after the warm-up, among
+// 57–71 deoptimisations in all; in three with the signals below, 8–16 and none of a signal's
+// getters (docs/bench/findings.md, "Targets, seventeenth sitting").
 //
 // Aborted here, the fields have changed before any code is optimised. Two reasons of two types
 // (an Error, as the attempt's scope gives; the DOMException abort() makes without one, as the
