@@ -38,6 +38,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
+  abandonedRequests,
   concurrentStreams,
   requestBody,
   runAutocannon,
@@ -81,6 +82,8 @@ const LOAD_CORE = 1;
 /** Warm-up passes over the cases before a run is measured, and the sequential streams in each (see the warm-up in main). */
 const WARM_PASSES = 2;
 const WARM_STREAMS = 20;
+/** Requests whose callers go away, per warm-up pass (bench/lib/load.ts: abandonedRequests). */
+const WARM_ABANDONED = 30;
 const CASE_IDS = ['direct', 'llm-fallback', 'portkey', 'nginx', 'node-floor'] as const;
 type CaseId = (typeof CASE_IDS)[number];
 /** Not a proxy: the start of `serve --kubernetes` against the kube-apiserver harness (its ~10 s of set-up only when asked for). */
@@ -985,12 +988,17 @@ async function main(): Promise<number> {
       // of compiles per event for llm-fallback, on the request's thread (the image's
       // --no-concurrent-recompilation; docs/bench/findings.md, "Targets, fifteenth sitting").
       // A measured slice that met one took its c=1 tail from it. Between a case's two passes
-      // it idles while the others warm, as it will between its slices.
+      // it idles while the others warm, as it will between its slices. Callers that go away
+      // mid-request are part of the steady state too: wrk's exit leaves some at the end of
+      // every load, but by chance (which stage each request is at), and a process whose
+      // warm-up met none of some kind met it in a measured slice instead, ~90 recompiles
+      // (180-200 ms) at once ("Targets, eighteenth sitting"); each pass has some of each kind.
       for (let pass = 0; pass < WARM_PASSES; pass++) {
         for (const s of ready) {
           if (!s.plain) continue;
           await load(ctx, wrk, s.plain, 32, opts.warmSeconds);
           await load(ctx, wrk, s.plain, 1, opts.warmSeconds);
+          await abandonedRequests(s.plain, WARM_ABANDONED);
           if (s.stream) await sequentialStreams(s.stream, WARM_STREAMS);
           if (s.fallback503) await load(ctx, wrk, s.fallback503, 1, 1);
           if (s.fallbackOpen) await load(ctx, wrk, s.fallbackOpen, 1, 1);

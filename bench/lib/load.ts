@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Agent, request, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { canPin } from './procs.ts';
@@ -52,6 +53,13 @@ export function requestBody(model: string, stream: boolean): string {
   });
 }
 
+/** The request's headers after Host, in one fixed order: Content-Type, then the target's own; each line ends in CRLF. */
+function headerLines(target: Target): string {
+  return Object.entries({ 'Content-Type': 'application/json', ...target.headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+}
+
 function luaString(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
 }
@@ -68,9 +76,7 @@ function luaString(s: string): string {
  */
 export function wrkScript(target: Target): string {
   const body = requestBody(target.model, false);
-  const fixed = Object.entries({ 'Content-Type': 'application/json', ...target.headers })
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
+  const fixed = headerLines(target);
   return `local body = ${luaString(body)}
 wrk.format = function()
   return "POST " .. wrk.path .. " HTTP/1.1\\r\\nHost: " .. wrk.headers["Host"] .. "\\r\\n" .. ${luaString(fixed)} .. "Content-Length: " .. #body .. "\\r\\n\\r\\n" .. body
@@ -246,6 +252,41 @@ export async function sequentialStreams(target: Target, count: number): Promise<
   }
   return samples;
 }
+
+/**
+ * `count` requests whose callers go away, as clients that time out or exit do (wrk's own exit
+ * at the end of every load leaves some): each is written whole on a connection of its own,
+ * which is then reset (RST, as a process that exits with an answer unread) or closed (FIN) at
+ * once, with the proxy's upstream call in flight, or reset once the answer has begun to arrive.
+ * A proxy meets each of these for the first time in a process only once, and the first time
+ * can deoptimise its request path (docs/bench/findings.md, "Targets, eighteenth sitting").
+ * The next request starts `gapMs` later, by when the proxy is done with this one.
+ */
+export async function abandonedRequests(target: Target, count: number, gapMs = 5): Promise<void> {
+  const url = new URL(target.url);
+  const body = requestBody(target.model, false);
+  const bytes = `POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n${headerLines(target)}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  for (let i = 0; i < count; i++) {
+    const way = ABANDON_WAYS[i % ABANDON_WAYS.length];
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname);
+      socket.setNoDelay(true);
+      socket.once('connect', () => {
+        socket.write(bytes);
+        if (way === 'reset') socket.resetAndDestroy();
+        else if (way === 'close') socket.destroy();
+        else socket.once('data', () => socket.resetAndDestroy());
+      });
+      socket.once('close', () => resolve());
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ECONNREFUSED') reject(error);
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, gapMs));
+  }
+}
+
+const ABANDON_WAYS = ['reset', 'close', 'resetAfterFirstByte'] as const;
 
 /** `n` slow streams started evenly over `spreadMs`, all awaited (each bounded by timeoutMs). */
 export async function concurrentStreams(target: Target, n: number, spreadMs: number, timeoutMs: number): Promise<StreamSample[]> {
