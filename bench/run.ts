@@ -1156,7 +1156,7 @@ async function main(): Promise<number> {
         runs: opts.runs,
         freshProcessPerRun: true,
         slices: opts.slices,
-        warmUp: { passes: WARM_PASSES, seconds: opts.warmSeconds, streams: WARM_STREAMS },
+        warmUp: { passes: WARM_PASSES, seconds: opts.warmSeconds, streams: WARM_STREAMS, abandoned: WARM_ABANDONED },
         // What ran: the slices' whole seconds, not the asked-for total.
         latencySeconds: length.latencySeconds * opts.slices,
         throughputSeconds: length.throughputSeconds * opts.slices,

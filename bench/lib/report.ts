@@ -30,7 +30,8 @@ export interface Settings {
   /** Each measurement of a run was split into this many slices, the cases taking turns (absent: 1). */
   slices?: number;
   /** The warm-up before each run: passes over the cases, each of c=32 then c=1 for this long and sequential streams (absent: one pass of c=32). */
-  warmUp?: { passes: number; seconds: number; streams: number };
+  /** abandoned: requests whose callers go away, per pass (absent from results before they were sent). */
+  warmUp?: { passes: number; seconds: number; streams: number; abandoned?: number };
   /** What the request-path llm-fallback ran (relative to the repository), e.g. dist/bundle/llm-fallback.mjs. */
   llmFallbackEntry?: string;
 }
@@ -153,7 +154,8 @@ function fallbackCell(f: CaseResult['fallback503']): string {
 function warming(warmUp: Settings['warmUp']): string {
   if (!warmUp) return '';
   const passes = warmUp.passes === 1 ? 'one pass' : `${warmUp.passes} passes`;
-  return `; the warm-up: ${passes} over the cases, each of c=32 then c=1 for ${warmUp.seconds} s, ${warmUp.streams} streams and the fallback chains`;
+  const abandoned = warmUp.abandoned ? `, ${warmUp.abandoned} requests whose callers go away` : '';
+  return `; the warm-up: ${passes} over the cases, each of c=32 then c=1 for ${warmUp.seconds} s${abandoned}, ${warmUp.streams} streams and the fallback chains`;
 }
 
 /** How a run's measurements were split (bench/lib/slices.ts); nothing when they were not. */
