@@ -271,6 +271,8 @@ export async function abandonedRequests(target: Target, count: number, gapMs = 5
     await new Promise<void>((resolve, reject) => {
       const socket = connect(Number(url.port), url.hostname);
       socket.setNoDelay(true);
+      // A proxy that never answers must not hold the warm-up: the way that waits for a first byte gives up after 10 s.
+      socket.setTimeout(10_000, () => socket.destroy());
       socket.once('connect', () => {
         socket.write(bytes);
         if (way === 'reset') socket.resetAndDestroy();

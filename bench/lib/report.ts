@@ -29,8 +29,10 @@ export interface Settings {
   freshProcessPerRun?: boolean;
   /** Each measurement of a run was split into this many slices, the cases taking turns (absent: 1). */
   slices?: number;
-  /** The warm-up before each run: passes over the cases, each of c=32 then c=1 for this long and sequential streams (absent: one pass of c=32). */
-  /** abandoned: requests whose callers go away, per pass (absent from results before they were sent). */
+  /**
+   * The warm-up before each run: passes over the cases, each of c=32 then c=1 for this long, requests whose callers go
+   * away (`abandoned`; absent from results from before they were sent) and sequential streams (absent: one pass of c=32).
+   */
   warmUp?: { passes: number; seconds: number; streams: number; abandoned?: number };
   /** What the request-path llm-fallback ran (relative to the repository), e.g. dist/bundle/llm-fallback.mjs. */
   llmFallbackEntry?: string;
