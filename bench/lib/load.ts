@@ -7,6 +7,7 @@ import { Agent, request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { canPin } from './procs.ts';
 
 export interface Target {
@@ -284,7 +285,7 @@ export async function abandonedRequests(target: Target, count: number, gapMs = 5
         if (error.code === 'ECONNREFUSED') reject(error);
       });
     });
-    await new Promise((resolve) => setTimeout(resolve, gapMs));
+    await delay(gapMs);
   }
 }
 
